@@ -1,0 +1,1 @@
+"""Core: errors, declared variables and CF attributes, method registry."""

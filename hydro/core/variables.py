@@ -1,0 +1,44 @@
+"""Declared variables: one table of CF attributes drives every writer (never typed inline)."""
+
+from __future__ import annotations
+
+CF_ATTRS: dict[str, dict[str, str]] = {
+    "streamflow": {
+        "long_name": "River Flow",
+        "units": "m3 s-1",
+        "standard_name": "water_volume_transport_in_river_channel",
+    },
+    "velocity": {"long_name": "River Velocity", "units": "m s-1"},
+    "depth": {"long_name": "Muskingum-Cunge flow depth", "units": "m"},
+    "q_lateral": {"long_name": "Runoff into channel reach", "units": "m3 s-1"},
+    "water_sfc_elev": {
+        "long_name": "Lake water surface elevation",
+        "units": "m",
+        "standard_name": "water_surface_height_above_reference_datum",
+    },
+    "feature_id": {"long_name": "Reach ID", "cf_role": "timeseries_id", "comment": "NHDPlus COMID or lake id"},
+    "lake_id": {"long_name": "Lake ID (NHD waterbody COMID)"},
+    "is_lake": {
+        "long_name": "node is a collapsed lake / reservoir (level pool)",
+        "flag_values": "0 1",
+        "flag_meanings": "channel_segment lake_node",
+    },
+    "reference_time": {"long_name": "model initialization time", "standard_name": "forecast_reference_time"},
+    "time": {"long_name": "valid output time", "standard_name": "time"},
+    # network file
+    "to": {"long_name": "downstream feature_id (0 = outlet)"},
+    "length": {"long_name": "segment length", "units": "m"},
+    "slope": {"long_name": "channel bed slope", "units": "1"},
+    "mannings_n": {"long_name": "Manning roughness, main channel", "units": "s m-1/3"},
+    "mannings_n_cc": {"long_name": "Manning roughness, compound channel (floodplain)", "units": "s m-1/3"},
+    "bottom_width": {"long_name": "trapezoid bottom width", "units": "m"},
+    "top_width": {"long_name": "bankfull top width", "units": "m"},
+    "top_width_cc": {"long_name": "compound channel (floodplain) top width", "units": "m"},
+    "side_slope": {"long_name": "channel side slope (rise over run)", "units": "1"},
+    "waterbody": {"long_name": "NHD waterbody id the segment lies in (-9999 = none)"},
+    "musk_k": {"long_name": "linear Muskingum storage constant", "units": "s"},
+    "musk_x": {"long_name": "linear Muskingum weighting factor", "units": "1"},
+    "latitude": {"long_name": "segment latitude", "units": "degrees_north", "standard_name": "latitude"},
+    "longitude": {"long_name": "segment longitude", "units": "degrees_east", "standard_name": "longitude"},
+    "stream_order": {"long_name": "Strahler stream order", "units": "1"},
+}

@@ -1,0 +1,1 @@
+"""Readers and writers: NWM RouteLink/LAKEPARM/CHRTOUT, CF NetCDF network and outputs."""

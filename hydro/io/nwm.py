@@ -1,0 +1,231 @@
+"""NWM native files: RouteLink and LAKEPARM readers, CHRTOUT lateral-inflow reader."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import InputDataError
+from ..network import NO_WATERBODY, RiverNetwork
+from ..reservoir.levelpool import LevelPoolParameters
+
+ROUTELINK_VARIABLES = {
+    # RiverNetwork field: RouteLink variable
+    "feature_id": "link",
+    "to": "to",
+    "length": "Length",
+    "slope": "So",
+    "mannings_n": "n",
+    "mannings_n_cc": "nCC",
+    "bottom_width": "BtmWdth",
+    "top_width": "TopWdth",
+    "top_width_cc": "TopWdthCC",
+    "side_slope": "ChSlp",
+}
+LAKEPARM_VARIABLES = {
+    "lake_id": "lake_id",
+    "area_km2": "LkArea",
+    "max_elevation": "LkMxE",
+    "weir_elevation": "WeirE",
+    "weir_coefficient": "WeirC",
+    "weir_length": "WeirL",
+    "dam_length": "Dam_Length",
+    "orifice_elevation": "OrificeE",
+    "orifice_coefficient": "OrificeC",
+    "orifice_area": "OrificeA",
+    "initial_fraction_depth": "ifd",
+}
+
+
+def _open(path: str | Path, what: str) -> netCDF4.Dataset:
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: {what} file not found")
+    try:
+        return netCDF4.Dataset(path)
+    except OSError as exc:
+        raise InputDataError(f"{path}: cannot read {what} as NetCDF ({exc})") from None
+
+
+def _read_var(ds: netCDF4.Dataset, path: str | Path, name: str) -> NDArray:
+    if name not in ds.variables:
+        raise InputDataError(f"{path}: variable {name!r} missing (have: {', '.join(sorted(ds.variables))})")
+    data = ds.variables[name][:]
+    if np.ma.isMaskedArray(data):
+        if np.ma.getmaskarray(data).any():
+            bad = np.flatnonzero(np.ma.getmaskarray(data))[:8]
+            raise InputDataError(f"{path}: variable {name!r} has missing values at index {bad.tolist()}")
+        data = np.ma.getdata(data)
+    return np.asarray(data)
+
+
+def read_routelink(path: str | Path) -> RiverNetwork:
+    """Read an NWM RouteLink NetCDF into a validated :class:`RiverNetwork`."""
+    with _open(path, "RouteLink") as ds:
+        kwargs = {field: _read_var(ds, path, var) for field, var in ROUTELINK_VARIABLES.items()}
+        optional = {}
+        if "NHDWaterbodyComID" in ds.variables:
+            optional["waterbody"] = _read_var(ds, path, "NHDWaterbodyComID")
+        if "MusK" in ds.variables:
+            optional["musk_k"] = _read_var(ds, path, "MusK")
+            optional["musk_x"] = _read_var(ds, path, "MusX")
+        for field, var in (("latitude", "lat"), ("longitude", "lon")):
+            if var in ds.variables:
+                optional[field] = _read_var(ds, path, var)
+        if "gages" in ds.variables:
+            raw = _read_var(ds, path, "gages")
+            optional["gage"] = np.array([g.decode().strip() if isinstance(g, bytes) else str(g).strip() for g in raw])
+    wb = optional.get("waterbody")
+    if wb is not None:
+        optional["waterbody"] = np.where(wb <= 0, NO_WATERBODY, wb)
+    return RiverNetwork(source=str(path), **kwargs, **optional)
+
+
+def read_lakeparm(path: str | Path, lake_ids: NDArray[np.int64] | None = None) -> LevelPoolParameters:
+    """Read NWM LAKEPARM; with ``lake_ids``, return those lakes (in that order) only."""
+    with _open(path, "LAKEPARM") as ds:
+        ids = _read_var(ds, path, "lake_id").astype(np.int64)
+        rows = np.arange(ids.size)
+        if lake_ids is not None:
+            lake_ids = np.asarray(lake_ids, np.int64)
+            sorter = np.argsort(ids)
+            pos = np.clip(np.searchsorted(ids, lake_ids, sorter=sorter), 0, ids.size - 1)
+            rows = sorter[pos]
+            missing = ids[rows] != lake_ids
+            if missing.any():
+                raise InputDataError(f"{path}: no LAKEPARM entry for lake(s) {lake_ids[missing][:8].tolist()}")
+        kwargs = {field: _read_var(ds, path, var)[rows] for field, var in LAKEPARM_VARIABLES.items()}
+    return LevelPoolParameters(source=str(path), **kwargs)
+
+
+# --------------------------------------------------------------------------- lateral inflow
+@dataclass(frozen=True)
+class LateralInflow:
+    """Lateral inflow ``values[time, feature_id]`` [m3 s-1]; row t applies over [time[t], time[t] + dt)."""
+
+    time: NDArray[np.datetime64]
+    feature_id: NDArray[np.int64]
+    values: NDArray[np.float32]
+    interval_s: int
+    source: str
+
+    def for_features(self, feature_id: NDArray[np.int64], missing: str = "error") -> NDArray[np.float32]:
+        """Columns for ``feature_id`` [time, n]; ``missing='zero'`` gives 0 where a feature has no data."""
+        sorter = np.argsort(self.feature_id)
+        pos = np.clip(np.searchsorted(self.feature_id, feature_id, sorter=sorter), 0, self.feature_id.size - 1)
+        idx = sorter[pos]
+        absent = self.feature_id[idx] != feature_id
+        if absent.any() and missing == "error":
+            raise InputDataError(
+                f"{self.source}: no lateral inflow for {absent.sum()} segment(s), e.g. "
+                f"{feature_id[absent][:8].tolist()}"
+            )
+        out = self.values[:, idx]
+        out[:, absent] = 0.0
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+_CHRTOUT_NAME = re.compile(r"^(\d{12})\.CHRTOUT_DOMAIN\d+$")
+
+
+def _check_values(values: NDArray, times: NDArray, feature_id: NDArray, source: str, policy: str) -> NDArray:
+    """Apply the bad-value policy: 'error' (default) or 'zero' (replace NaN/negative by 0, logged)."""
+    bad = ~np.isfinite(values) | (values < 0)
+    if not bad.any():
+        return values
+    t, i = np.argwhere(bad)[0]
+    kind = "NaN" if not np.isfinite(values[t, i]) else f"negative ({values[t, i]:g})"
+    if policy == "error":
+        raise InputDataError(
+            f"{source}: lateral inflow has {bad.sum()} NaN or negative value(s); first {kind} at "
+            f"feature_id {feature_id[i]}, time {str(times[t])[:19]}; fix the input or pass --bad-lateral zero"
+        )
+    import logging
+
+    logging.getLogger("hydro").warning(
+        "%s: replaced %d NaN/negative lateral inflow value(s) by 0 (--bad-lateral zero)", source, bad.sum()
+    )
+    values = values.copy()
+    values[bad] = 0.0
+    return values
+
+
+def read_chrtout_dir(path: str | Path, policy: str = "error") -> LateralInflow:
+    """Lateral inflow ``qBucket + qSfcLatRunoff`` from a directory of WRF-Hydro CHRTOUT files.
+
+    Files are ``YYYYmmddHHMM.CHRTOUT_DOMAIN<n>``, one per hour without gaps. The two components are
+    summed in float64 and cast to float32, as t-route does (``q_lateral`` is used only when both are
+    absent).
+    """
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if _CHRTOUT_NAME.match(p.name))
+    if not files:
+        raise InputDataError(f"{path}: no CHRTOUT files (YYYYmmddHHMM.CHRTOUT_DOMAIN1) in directory")
+    times = np.array([np.datetime64(datetime.strptime(p.name[:12], "%Y%m%d%H%M"), "ns") for p in files])
+    steps = np.diff(times).astype("timedelta64[s]").astype(np.int64)
+    interval = int(steps[0]) if steps.size else 3600
+    if steps.size and np.any(steps != interval):
+        k = int(np.flatnonzero(steps != interval)[0])
+        raise InputDataError(
+            f"{path}: CHRTOUT files are not evenly spaced: {files[k].name} is followed by {files[k + 1].name} "
+            f"(expected every {interval} s); a file is missing"
+        )
+    feature_id = None
+    rows = []
+    for f in files:
+        with _open(f, "CHRTOUT") as ds:
+            fid = _read_var(ds, f, "feature_id").astype(np.int64)
+            if feature_id is None:
+                feature_id = fid
+            elif not np.array_equal(fid, feature_id):
+                raise InputDataError(f"{f}: feature_id differs from {files[0].name}; all CHRTOUT files must match")
+            if "qBucket" in ds.variables and "qSfcLatRunoff" in ds.variables:
+                q = np.ma.filled(ds["qBucket"][:].astype(np.float64), np.nan) + np.ma.filled(
+                    ds["qSfcLatRunoff"][:].astype(np.float64), np.nan
+                )
+            elif "q_lateral" in ds.variables:
+                q = np.ma.filled(ds["q_lateral"][:].astype(np.float64), np.nan)
+            else:
+                raise InputDataError(f"{f}: needs qBucket + qSfcLatRunoff (or q_lateral) for lateral inflow")
+            rows.append(q.astype(np.float32))
+    values = _check_values(np.stack(rows), times, feature_id, str(path), policy)
+    return LateralInflow(times, feature_id, values, interval, str(path))
+
+
+def read_qlat_netcdf(path: str | Path, policy: str = "error") -> LateralInflow:
+    """Lateral inflow from a NetCDF holding ``qlat(time, feature_id)`` [m3 s-1]."""
+    with _open(path, "lateral inflow") as ds:
+        if "qlat" not in ds.variables:
+            raise InputDataError(f"{path}: variable 'qlat' (time, feature_id) missing")
+        var = ds["qlat"]
+        if var.dimensions != ("time", "feature_id"):
+            raise InputDataError(f"{path}: qlat has dimensions {var.dimensions}, expected ('time', 'feature_id')")
+        values = np.ma.filled(var[:].astype(np.float64), np.nan).astype(np.float32)
+        feature_id = _read_var(ds, path, "feature_id").astype(np.int64)
+        tvar = ds["time"]
+        times = np.array(
+            [np.datetime64(t.isoformat(), "ns") for t in netCDF4.num2date(tvar[:], tvar.units, getattr(tvar, "calendar", "standard"))]
+        )
+    steps = np.diff(times).astype("timedelta64[s]").astype(np.int64)
+    interval = int(steps[0]) if steps.size else 3600
+    if steps.size and np.any(steps != interval):
+        k = int(np.flatnonzero(steps != interval)[0])
+        raise InputDataError(f"{path}: qlat times are not evenly spaced after {str(times[k])[:19]}")
+    values = _check_values(values, times, feature_id, str(path), policy)
+    return LateralInflow(times, feature_id, values, interval, str(path))
+
+
+def read_lateral(path: str | Path, policy: str = "error") -> LateralInflow:
+    """Lateral inflow from a CHRTOUT directory or a ``qlat`` NetCDF file."""
+    path = Path(path)
+    if path.is_dir():
+        return read_chrtout_dir(path, policy)
+    if path.is_file():
+        return read_qlat_netcdf(path, policy)
+    raise InputDataError(f"{path}: lateral inflow not found (expected a CHRTOUT directory or a NetCDF file)")

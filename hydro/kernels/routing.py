@@ -1,0 +1,485 @@
+"""Channel routing kernels (numba only: explicit arrays, no I/O).
+
+Muskingum-Cunge as in the US National Water Model (WRF-Hydro SUBMUSKINGCUNGE; NOAA-OWP t-route
+``MCsingleSegStime_f2py_NOLOOP.f90``), written out in ``shared/domain/routing-nwm-mc.md``:
+
+* trapezoid main channel + rectangular compound channel above bankfull, Manning normal flow
+  ``Qn(h) = (1/n_eff) (A + Ac) R^(2/3) sqrt(S0)``;
+* kinematic celerity ``Ck``, ``K = max(dt, dx/Ck)``, Cunge ``X = 0.5 (1 - Q / (2 W S0 Ck dx))``;
+* ``C1 = (K X + dt/2)/D``, ``C2 = (dt/2 - K X)/D``, ``C3 = (K (1-X) - dt/2)/D``, ``C4 = ql dt/D``,
+  ``D = K (1-X) + dt/2``; outflow ``Q = C1 qup + C2 quc + C3 qdp + C4``;
+* the depth h solves ``C1 qup + C2 quc + C3 qdp + C4 - Qn(h) = 0``.
+
+Cunge, J.A. (1969), J. Hydraul. Res. 7(2), doi:10.1080/00221686909500264; Gochis et al. (2020),
+The WRF-Hydro modeling system technical description (v5.1.1), section 3.7.
+
+Two depth solvers:
+
+* ``nwm`` (``SOLVER_NWM``): t-route's float32 secant iteration, step for step (same starting
+  guesses, tolerances, retries, float32 operation order; ``Qj_0`` zero-initialised as in WRF-Hydro),
+  so results match the reference to float32 round-off.
+* ``fast`` (``SOLVER_FAST``): Newton iteration in float64 on the same equation with the analytic
+  derivative ``dQn/dh = Ck W`` and a warm first guess (last step's depth), ``X`` evaluated
+  consistently at the root (``Q = Qn(h)``).
+
+Units: discharge m3 s-1, lengths/widths/depths m, dt s, slope m m-1, Manning n s m-1/3.
+Networks come in as arrays in upstream-first order: ``up_ptr``/``up_idx`` list each node's
+upstream nodes (CSR); ``lake_slot[i] >= 0`` marks a level-pool lake node (row of the lake arrays).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .reservoir import levelpool_step
+
+SOLVER_NWM = 0
+SOLVER_FAST = 1
+
+F0 = np.float32(0.0)
+F05 = np.float32(0.5)
+F1 = np.float32(1.0)
+F2 = np.float32(2.0)
+F025 = np.float32(0.25)
+F5_3 = np.float32(np.float32(5.0) / np.float32(3.0))
+F2_3 = np.float32(np.float32(2.0) / np.float32(3.0))
+F1E5 = np.float32(0.00001)
+F001 = np.float32(0.01)
+F09 = np.float32(0.9)
+F133 = np.float32(1.33)
+F067 = np.float32(0.67)
+MINDEPTH = np.float32(0.01)
+
+
+# --------------------------------------------------------------------------- NWM float32 secant
+@numba.njit(cache=True, nogil=True, inline="always")
+def _geometry32(h, bfd, bw, twcc, z):
+    """Trapezoid + compound geometry at depth h: (twl, R, A, Ac, P, Pc), float32."""
+    twl = bw + F2 * z * h
+    h_gt = max(h - bfd, F0)
+    h_lt = min(bfd, h)
+    if h_gt > F0 and twcc <= F0:  # NWM 3.0: no floodplain -> extend the trapezoid upward
+        h_gt = F0
+        h_lt = h
+    area = (bw + h_lt * z) * h_lt
+    wp = bw + F2 * h_lt * math.sqrt(F1 + z * z)
+    areac = twcc * h_gt
+    wpc = twcc + (F2 * h_gt) if h_gt > F0 else F0
+    r = (area + areac) / (wp + wpc)
+    return twl, r, area, areac, wp, wpc
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _secant_eval32(h, upper, qj_prev, c1, c2, c3, c4, z, bw, bfd, twcc, s0, n, ncc, dt, dx, qdp, ql, qup, quc):
+    """Residual of the depth equation at h (t-route ``secant2_h``).
+
+    ``upper`` selects the first evaluation (X from ``qj_prev``, clamp [0, 0.5]) or the second
+    (X from the C's passed in, clamp [0.25, 0.5]). Returns (Qj, C1, C2, C3, C4, X).
+    """
+    twl, r, area, areac, wp, wpc = _geometry32(h, bfd, bw, twcc, z)
+    overbank = (h > bfd) and (twcc > F0) and (ncc > F0)
+    if overbank:
+        ck = max(
+            F0,
+            (
+                (math.sqrt(s0) / n)
+                * ((F5_3 * r**F2_3) - ((F2_3 * r**F5_3) * (F2 * math.sqrt(F1 + z * z) / (bw + F2 * bfd * z))))
+                * area
+                + ((math.sqrt(s0) / ncc) * F5_3 * (h - bfd) ** F2_3) * areac
+            )
+            / (area + areac),
+        )
+    elif h > F0:
+        ck = max(
+            F0,
+            (math.sqrt(s0) / n)
+            * ((F5_3 * r**F2_3) - ((F2_3 * r**F5_3) * (F2 * math.sqrt(F1 + z * z) / (bw + F2 * h * z)))),
+        )
+    else:
+        ck = F0
+    km = max(dt, dx / ck) if ck > F0 else dt
+
+    if ck > F0:
+        width = twcc if overbank else twl
+        if upper:
+            x = min(F05, max(F0, F05 * (F1 - (qj_prev / (F2 * width * s0 * ck * dx)))))
+        else:
+            qref = ((c1 * qup) + (c2 * quc) + (c3 * qdp)) + c4
+            x = min(F05, max(F025, F05 * (F1 - (qref / (F2 * width * s0 * ck * dx)))))
+    else:
+        x = F05
+
+    half_dt = dt / F2
+    d = km * (F1 - x) + half_dt
+    c1 = (km * x + half_dt) / d
+    c2 = (half_dt - km * x) / d
+    c3 = (km * (F1 - x) - half_dt) / d
+    c4 = (ql * dt) / d
+    if not upper:
+        routed = ((c1 * qup) + (c2 * quc)) + (c3 * qdp)
+        if c4 < F0 and abs(c4) > routed:
+            c4 = -routed
+    if (wp + wpc) > F0:
+        qn = ((F1 / (((wp * n) + (wpc * ncc)) / (wp + wpc))) * (area + areac) * (r**F2_3)) * math.sqrt(s0)
+        qj = ((((c1 * qup) + (c2 * quc)) + (c3 * qdp)) + c4) - qn
+    else:
+        qj = F0
+    return qj, c1, c2, c3, c4, x
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bankfull_depth32(bw, tw, z):
+    if bw > tw:
+        return bw / F1E5  # effectively infinitely deep bankful channel
+    if bw == tw:
+        return bw / (F2 * z)
+    return (tw - bw) / (F2 * z)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _velocity32(h, bw, z, n, s0):
+    """NWM velocity: Manning on the extended trapezoid only (floodplain ignored, as NWM)."""
+    twl = bw + F2 * z * h
+    half = (twl - bw) / F2
+    r = (h * (bw + twl) / F2) / (bw + F2 * math.sqrt(half * half + h * h))
+    return (F1 / n) * (r**F2_3) * math.sqrt(s0)
+
+
+@numba.njit(cache=True, nogil=True)
+def mc_nwm(dt, qup, quc, qdp, ql, dx, bw, tw, twcc, n, ncc, cs, s0, depthp):
+    """One NWM Muskingum-Cunge segment update, float32, t-route's secant step for step.
+
+    Arguments are float32: dt [s], qup/quc upstream inflow at t-1/t, qdp own outflow at t-1, ql
+    lateral inflow [m3 s-1], dx, bw, tw, twcc [m], n, ncc, cs (side slope), s0, depthp [m].
+    Returns (qdc [m3 s-1], depth [m], converged, secant evaluations used).
+    """
+    z = F1 if cs == F0 else F1 / cs
+    bfd = _bankfull_depth32(bw, tw, z)
+    depthc = max(depthp, F0)
+    h = (depthc * F133) + MINDEPTH
+    h_0 = depthc * F067
+    if not (ql > F0 or qup > F0 or quc > F0 or qdp > F0):
+        return F0, F0, True, 0
+    rerror = F1
+    aerror = F001
+    maxiter = 100
+    tries = 0
+    qj_0 = F0  # zero-initialised each call: WRF-Hydro semantics (t-route built -finit-local-zero)
+    c1 = F0
+    c2 = F0
+    c3 = F0
+    c4 = F0
+    evaluations = 0
+    converged = True
+    while True:
+        it = 0
+        while rerror > F001 and aerror >= MINDEPTH and it <= maxiter:
+            qj_0, c1, c2, c3, c4, x = _secant_eval32(
+                h_0, True, qj_0, c1, c2, c3, c4, z, bw, bfd, twcc, s0, n, ncc, dt, dx, qdp, ql, qup, quc
+            )
+            qj, c1, c2, c3, c4, x = _secant_eval32(
+                h, False, qj_0, c1, c2, c3, c4, z, bw, bfd, twcc, s0, n, ncc, dt, dx, qdp, ql, qup, quc
+            )
+            evaluations += 2
+            if qj_0 - qj != F0:
+                h_1 = h - ((qj * (h_0 - h)) / (qj_0 - qj))
+                if h_1 < F0:
+                    h_1 = h
+            else:
+                h_1 = h
+            if h > F0:
+                rerror = abs((h_1 - h) / h)
+                aerror = abs(h_1 - h)
+            else:
+                rerror = F0
+                aerror = F09
+            h_0 = max(F0, h)
+            h = max(F0, h_1)
+            it += 1
+            if h < MINDEPTH:
+                break
+        if it >= maxiter:
+            tries += 1
+            if tries <= 4:  # expand the search and allow more iterations, as NWM
+                h = h * F133
+                h_0 = h_0 * F067
+                maxiter += 25
+                continue
+            converged = False
+        break
+    routed = ((c1 * qup) + (c2 * quc)) + (c3 * qdp)
+    if routed + c4 < F0:
+        if c4 < F0 and abs(c4) > routed:
+            qdc = F0
+        else:
+            qdc = max((c1 * qup) + (c2 * quc) + c4, (c1 * qup) + (c3 * qdp) + c4)
+    else:
+        qdc = routed + c4
+    return qdc, h, converged, evaluations
+
+
+# --------------------------------------------------------------------------- fast float64 Newton
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fast_eval(h, qref, z, bw, bfd, twcc, sqrt_s0, n, ncc, wp_coef, s0, dt, dx, qup, quc, qdp, ql):
+    """Return (Qmc, Qn, dQn/dh) at depth h (float64). X uses reference flow ``qref``."""
+    h_gt = h - bfd
+    if h_gt > 0.0 and twcc > 0.0:
+        h_lt = bfd
+    else:
+        h_gt = 0.0
+        h_lt = h
+    area = (bw + h_lt * z) * h_lt
+    wp = bw + wp_coef * h_lt
+    areac = twcc * h_gt
+    wpc = twcc + 2.0 * h_gt if h_gt > 0.0 else 0.0
+    r = (area + areac) / (wp + wpc)
+    cr = np.cbrt(r)
+    r23 = cr * cr
+    kn = sqrt_s0 / n
+    if h_gt > 0.0 and ncc > 0.0:
+        cg = np.cbrt(h_gt)
+        ck_ch = kn * (5.0 / 3.0 * r23 - 2.0 / 3.0 * r * r23 * (wp_coef / (bw + 2.0 * bfd * z)))
+        ck = (ck_ch * area + (sqrt_s0 / ncc) * (5.0 / 3.0) * cg * cg * areac) / (area + areac)
+        width = twcc
+    else:
+        ck = kn * (5.0 / 3.0 * r23 - 2.0 / 3.0 * r * r23 * (wp_coef / (bw + 2.0 * h * z)))
+        width = bw + 2.0 * z * h
+    if ck < 0.0:
+        ck = 0.0
+    qn = sqrt_s0 * (wp + wpc) / (wp * n + wpc * ncc) * (area + areac) * r23
+    if ck > 0.0:
+        km = max(dt, dx / ck)
+        x = min(0.5, max(0.25, 0.5 * (1.0 - qref / (2.0 * width * s0 * ck * dx))))
+    else:
+        km = dt
+        x = 0.5
+    half_dt = 0.5 * dt
+    d = km * (1.0 - x) + half_dt
+    c1 = (km * x + half_dt) / d
+    c2 = (half_dt - km * x) / d
+    c3 = (km * (1.0 - x) - half_dt) / d
+    c4 = ql * dt / d
+    routed = c1 * qup + c2 * quc + c3 * qdp
+    if c4 < 0.0 and -c4 > routed:
+        c4 = -routed
+    qmc = routed + c4
+    if qmc < 0.0:
+        qmc = 0.0 if (c4 < 0.0 and -c4 > routed) else max(c1 * qup + c2 * quc + c4, c1 * qup + c3 * qdp + c4)
+    return qmc, qn, ck * width
+
+
+@numba.njit(cache=True, nogil=True)
+def mc_fast(dt, qup, quc, qdp, ql, dx, bw, tw, twcc, n, ncc, cs, s0, depthp):
+    """Muskingum-Cunge segment update by Newton's method in float64 (same equation as ``mc_nwm``).
+
+    Starts from last step's depth (or a wide-channel normal-depth guess), iterates
+    ``h <- h + (Qmc(h) - Qn(h)) / (Ck W)`` until the depth changes by < 1e-6 relative.
+    Returns (qdc, depth, converged, evaluations), like :func:`mc_nwm`.
+    """
+    if not (ql > 0.0 or qup > 0.0 or quc > 0.0 or qdp > 0.0):
+        return 0.0, 0.0, True, 0
+    z = 1.0 if cs == 0.0 else 1.0 / cs
+    if bw > tw:
+        bfd = bw / 1e-5
+    elif bw == tw:
+        bfd = bw / (2.0 * z)
+    else:
+        bfd = (tw - bw) / (2.0 * z)
+    sqrt_s0 = math.sqrt(s0)
+    wp_coef = 2.0 * math.sqrt(1.0 + z * z)
+    qguess = max(qdp, quc + ql, 1e-6)
+    h = depthp
+    if h <= 0.0:  # wide rectangular channel normal depth
+        h = (qguess * n / (bw * sqrt_s0)) ** 0.6
+    qref = qguess
+    for k in range(60):
+        qmc, qn, dqdh = _fast_eval(h, qref, z, bw, bfd, twcc, sqrt_s0, n, ncc, wp_coef, s0, dt, dx, qup, quc, qdp, ql)
+        qref = qmc
+        if dqdh <= 0.0:
+            dqdh = 1e-12
+        step = (qmc - qn) / dqdh
+        h_new = h + step
+        if h_new < 0.5 * h:  # keep the iterate positive: at most halve per step
+            h_new = 0.5 * h
+        if abs(h_new - h) <= 1e-6 * h or h_new < 1e-9:
+            return qmc, h_new, True, k + 1
+        h = h_new
+    return qmc, h, False, 60
+
+
+@numba.njit(cache=True, nogil=True)
+def velocity_nwm(h, bw, cs, n, s0):
+    """NWM velocity [m s-1] at depth h [m] (float32 arguments)."""
+    z = F1 if cs == F0 else F1 / cs
+    if h <= F0:
+        return F0
+    return _velocity32(h, bw, z, n, s0)
+
+
+# --------------------------------------------------------------------------- network loops
+@numba.njit(cache=True, nogil=True, inline="always")
+def _node_update(i, solver, dt, qup, quc, q_prev, d_prev, ql, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake):
+    """New (flow, depth-or-elevation, converged, evaluations) of node i."""
+    slot = lake_slot[i]
+    if slot >= 0:
+        # NWM: the reservoir gets the summed upstream inflow as both previous and current inflow
+        # and no lateral inflow; its 'depth' slot holds the water surface elevation.
+        h_new, q_out = levelpool_step(
+            qup, qup, F0, dt, d_prev[i], lake[slot, 0], lake[slot, 1], lake[slot, 2], lake[slot, 3],
+            lake[slot, 4], lake[slot, 5], lake[slot, 6], lake[slot, 7], lake[slot, 8],
+        )
+        return q_out, h_new, True, 0
+    if solver == SOLVER_NWM:
+        return mc_nwm(dt, qup, quc, q_prev[i], ql, dx[i], bw[i], tw[i], twcc[i], n[i], ncc[i], cs[i], s0[i], d_prev[i])
+    q, h, ok, ev = mc_fast(
+        np.float64(dt), np.float64(qup), np.float64(quc), np.float64(q_prev[i]), np.float64(ql),
+        np.float64(dx[i]), np.float64(bw[i]), np.float64(tw[i]), np.float64(twcc[i]), np.float64(n[i]),
+        np.float64(ncc[i]), np.float64(cs[i]), np.float64(s0[i]), np.float64(d_prev[i]),
+    )
+    return np.float32(q), np.float32(h), ok, ev
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _upstream_sum(i, up_ptr, up_idx, q):
+    s = F0
+    for k in range(up_ptr[i], up_ptr[i + 1]):
+        s += q[up_idx[k]]
+    return s
+
+
+@numba.njit(cache=True, nogil=True)
+def _step_previous_serial(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
+    bad = 0
+    evals = 0
+    for i in range(q_prev.size):
+        qup = _upstream_sum(i, up_ptr, up_idx, q_prev)
+        q, h, ok, ev = _node_update(i, solver, dt, qup, qup, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake)
+        q_new[i] = q
+        d_new[i] = h
+        bad += not ok
+        evals += ev
+    status[0] += bad
+    status[1] += evals
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _step_previous_parallel(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
+    bad = 0
+    evals = 0
+    for i in numba.prange(q_prev.size):
+        qup = _upstream_sum(i, up_ptr, up_idx, q_prev)
+        q, h, ok, ev = _node_update(i, solver, dt, qup, qup, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake)
+        q_new[i] = q
+        d_new[i] = h
+        bad += not ok
+        evals += ev
+    status[0] += bad
+    status[1] += evals
+
+
+@numba.njit(cache=True, nogil=True)
+def _step_current(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
+    """Gauss-Seidel sweep: upstream inflow of the current step (nodes in upstream-first order)."""
+    bad = 0
+    evals = 0
+    for i in range(q_prev.size):
+        qup = _upstream_sum(i, up_ptr, up_idx, q_prev)
+        quc = _upstream_sum(i, up_ptr, up_idx, q_new)
+        inflow = quc if lake_slot[i] >= 0 else qup
+        q, h, ok, ev = _node_update(i, solver, dt, inflow, quc, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake)
+        q_new[i] = q
+        d_new[i] = h
+        bad += not ok
+        evals += ev
+    status[0] += bad
+    status[1] += evals
+
+
+@numba.njit(cache=True, nogil=True)
+def route_mc(solver, upstream_current, parallel, dt, first_step, substeps, qlat, q, d, up_ptr, up_idx,
+             dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, out_q, out_d, out_every, status):
+    """Route ``out_q.shape[0] * out_every`` steps of Muskingum-Cunge + level pool on a network.
+
+    Parameters
+    ----------
+    solver : SOLVER_NWM or SOLVER_FAST.
+    upstream_current : bool. False: upstream inflow of the previous step for both qup and quc
+        (NWM / WRF-Hydro); True: quc is the current step's upstream outflow (t-route default).
+    parallel : bool. Use the threaded sweep (only with ``upstream_current == False``).
+    dt : float32 [s]. first_step : global index of the first step (selects the forcing column).
+    substeps : routing steps per forcing interval; step k uses ``qlat[(first_step + k) // substeps]``.
+    qlat : float32 [n_intervals, n] lateral inflow [m3 s-1], held constant over each interval.
+    q, d : float32 [n] state (outflow; depth, or water elevation on lake nodes), updated in place.
+    out_q, out_d : float32 [n_out, n] filled every ``out_every`` steps.
+    status : int64 [2] accumulates (non-converged depth solves, secant/Newton evaluations).
+    """
+    q_new = np.empty_like(q)
+    d_new = np.empty_like(d)
+    n_out = out_q.shape[0]
+    for k in range(n_out * out_every):
+        ql = qlat[(first_step + k) // substeps]
+        if upstream_current:
+            q_new[:] = F0
+            _step_current(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
+        elif parallel:
+            _step_previous_parallel(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
+        else:
+            _step_previous_serial(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
+        q[:] = q_new
+        d[:] = d_new
+        if (k + 1) % out_every == 0:
+            j = (k + 1) // out_every - 1
+            out_q[j, :] = q
+            out_d[j, :] = d
+
+
+@numba.njit(cache=True, nogil=True)
+def velocity_field(d, bw, cs, n, s0, lake_slot, out_v):
+    """NWM velocity of every channel node from its depth (0 on lake nodes)."""
+    for i in range(d.size):
+        out_v[i] = F0 if lake_slot[i] >= 0 else velocity_nwm(d[i], bw[i], cs[i], n[i], s0[i])
+
+
+# --------------------------------------------------------------------------- linear Muskingum
+@numba.njit(cache=True, nogil=True)
+def muskingum_step(q_in_prev, q_out_prev, lateral, k, x, dt, down, q_in, q_out):
+    """One step of linear Muskingum routing on an upstream-first sorted network (float64).
+
+    ``O_t = c0 I_t + c1 I_{t-1} + c2 O_{t-1}`` with ``c0 = (dt - 2kx)/D``, ``c1 = (dt + 2kx)/D``,
+    ``c2 = (2k - 2kx - dt)/D``, ``D = 2k - 2kx + dt`` (Chow, Maidment & Mays 1988, eq. 8.4.7);
+    ``I`` is upstream outflow of the same step plus lateral inflow. Units: m3 s-1, k and dt [s],
+    x [1]. ``down[i] == -1`` marks an outlet. Writes q_in and q_out in place; returns the number of
+    reaches with a negative weight (0 = stable).
+    """
+    q_in[:] = 0.0
+    n_unstable = 0
+    for i in range(q_in.size):
+        two_kx = 2.0 * k[i] * x[i]
+        denom = 2.0 * k[i] - two_kx + dt
+        c0 = (dt - two_kx) / denom
+        c1 = (dt + two_kx) / denom
+        c2 = (2.0 * k[i] - two_kx - dt) / denom
+        n_unstable += (c0 < 0.0) or (c2 < 0.0)
+        q_in[i] += lateral[i]
+        q_out[i] = c0 * q_in[i] + c1 * q_in_prev[i] + c2 * q_out_prev[i]
+        if down[i] >= 0:
+            q_in[down[i]] += q_out[i]
+    return n_unstable
+
+
+@numba.njit(cache=True, nogil=True)
+def route_muskingum(first_step, substeps, qlat, q_in, q_out, k, x, dt, down, out_q, out_every):
+    """Run linear Muskingum for ``out_q.shape[0] * out_every`` steps; state updated in place."""
+    new_in = np.empty_like(q_in)
+    new_out = np.empty_like(q_out)
+    n_unstable = 0
+    for s in range(out_q.shape[0] * out_every):
+        n_unstable += muskingum_step(q_in, q_out, qlat[(first_step + s) // substeps], k, x, dt, down, new_in, new_out)
+        q_in[:] = new_in
+        q_out[:] = new_out
+        if (s + 1) % out_every == 0:
+            out_q[(s + 1) // out_every - 1, :] = q_out
+    return n_unstable

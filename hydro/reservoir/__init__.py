@@ -1,0 +1,1 @@
+"""Reservoir and lake models."""

@@ -1,0 +1,236 @@
+"""Channel routing models: NWM Muskingum-Cunge with level-pool lakes, and linear Muskingum.
+
+The model reorders the network into a contiguous depth-first layout once (upstream first, each
+sub-basin contiguous), keeps float32 state as the NWM does, runs the numba kernels in chunks of one
+output interval (so long runs can report progress) and returns results in the network's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import ConfigError, InputDataError, NumericalError
+from ..core.registry import register
+from ..kernels import routing as kr
+from ..network import RiverNetwork
+from ..reservoir.levelpool import LevelPoolParameters
+
+SOLVERS = {"nwm": kr.SOLVER_NWM, "fast": kr.SOLVER_FAST}
+UPSTREAM = ("previous", "current")
+
+
+@dataclass
+class RoutingState:
+    """Routing state in network order: outflow [m3 s-1], depth [m] (NaN on lakes), lake elevation [m]."""
+
+    streamflow: NDArray[np.float32]
+    depth: NDArray[np.float32]
+    water_sfc_elev: NDArray[np.float32]  # per lake node, in the order of ``lake_id``
+
+
+@dataclass
+class RoutingResult:
+    """Routed series [n_out, n] in network order; ``nonconverged`` counts failed depth solves."""
+
+    streamflow: NDArray[np.float32]
+    depth: NDArray[np.float32]
+    velocity: NDArray[np.float32]
+    water_sfc_elev: NDArray[np.float32]  # [n_out, n_lakes]
+    final_state: RoutingState
+    nonconverged: int
+    evaluations: int
+    segment_steps: int
+
+
+@register("routing", "muskingum_cunge")
+class MuskingumCunge:
+    """NWM Muskingum-Cunge channel routing with NWM level-pool lakes as network nodes.
+
+    Parameters
+    ----------
+    network : RiverNetwork, lakes already collapsed (``network.collapse_lakes``).
+    lakes : level-pool parameters for every lake node (None if the network has none).
+    dt : routing step [s] (NWM: 300).
+    solver : 'nwm' (t-route's float32 secant, the default) or 'fast' (float64 Newton).
+    upstream : 'previous' (NWM/WRF-Hydro: upstream inflow of step t-1, parallel over nodes) or
+        'current' (t-route's default: this step's upstream outflow, a sweep in topological order).
+    parallel : use numba threads for the 'previous' sweep (results are identical to serial).
+    """
+
+    def __init__(
+        self,
+        network: RiverNetwork,
+        lakes: LevelPoolParameters | None = None,
+        dt: float = 300.0,
+        solver: str = "nwm",
+        upstream: str = "previous",
+        parallel: bool = True,
+    ) -> None:
+        if solver not in SOLVERS:
+            raise ConfigError(f"unknown Muskingum-Cunge solver {solver!r}; available: {', '.join(SOLVERS)}")
+        if upstream not in UPSTREAM:
+            raise ConfigError(f"unknown upstream-inflow convention {upstream!r}; available: {', '.join(UPSTREAM)}")
+        if not dt > 0:
+            raise ConfigError(f"routing time step must be > 0 s, got {dt}")
+        self.network = network
+        self.dt = float(dt)
+        self.solver = solver
+        self.upstream = upstream
+        self.parallel = parallel
+        self.layout = network.dfs_layout()
+        net = network.take(self.layout)
+        self._net = net
+        f32 = lambda a: np.ascontiguousarray(np.nan_to_num(a, nan=1.0), np.float32)  # noqa: E731 (lake rows unused)
+        self._geom = tuple(
+            f32(getattr(net, name))
+            for name in ("length", "bottom_width", "top_width", "top_width_cc", "mannings_n", "mannings_n_cc", "side_slope", "slope")
+        )
+        self.up_ptr, self.up_idx = net.upstream_csr
+        lake_nodes = np.flatnonzero(net.is_lake)
+        self.lake_slot = np.full(net.size, -1, np.int64)
+        self.lake_slot[lake_nodes] = np.arange(lake_nodes.size)
+        if lake_nodes.size:
+            if lakes is None:
+                raise InputDataError(
+                    f"{network.source}: network has {lake_nodes.size} lake node(s) but no lake parameters were given"
+                )
+            self.lakes = lakes.select(net.feature_id[lake_nodes])
+        else:
+            self.lakes = None
+        self._lake_table = self.lakes.kernel_table() if self.lakes is not None else np.zeros((1, 9), np.float32)
+        # network-order positions of the lake nodes, in lake-slot order
+        self.lake_node_index = self.layout[lake_nodes]
+
+    @property
+    def lake_id(self) -> NDArray[np.int64]:
+        return self.network.feature_id[self.lake_node_index]
+
+    # ------------------------------------------------------------------ state
+    def cold_state(self) -> RoutingState:
+        """NWM cold start: zero flow and depth; lakes at ``OrificeE + ifd (LkMxE - OrificeE)``."""
+        n = self.network.size
+        depth = np.zeros(n, np.float32)
+        depth[self.lake_node_index] = np.nan
+        elev = (self.lakes.initial_elevation() if self.lakes is not None else np.zeros(0)).astype(np.float32)
+        return RoutingState(np.zeros(n, np.float32), depth, elev)
+
+    def _to_layout(self, state: RoutingState) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        q = np.ascontiguousarray(state.streamflow[self.layout], np.float32)
+        d = np.ascontiguousarray(state.depth[self.layout], np.float32)
+        d[self.lake_slot >= 0] = state.water_sfc_elev
+        for name, arr in (("streamflow", q), ("depth/elevation", d)):
+            bad = ~np.isfinite(arr) | (arr < 0) if name == "streamflow" else ~np.isfinite(arr)
+            if bad.any():
+                ids = self._net.feature_id[bad][:8].tolist()
+                raise InputDataError(f"initial state: {name} is NaN or negative at feature_id {ids}")
+        return q, d
+
+    # ------------------------------------------------------------------ run
+    def run(
+        self,
+        qlat: NDArray[np.float32],
+        interval_s: float,
+        n_steps: int,
+        state: RoutingState | None = None,
+        output_every: int = 12,
+        progress: Callable[[int], None] | None = None,
+    ) -> RoutingResult:
+        """Route ``n_steps`` steps of ``dt``; ``qlat[interval, node]`` in network order is held
+        constant over each ``interval_s``. Output every ``output_every`` steps."""
+        substeps = interval_s / self.dt
+        if abs(substeps - round(substeps)) > 1e-9 or substeps < 1:
+            raise ConfigError(f"forcing interval {interval_s:g} s is not a multiple of the routing step {self.dt:g} s")
+        substeps = int(round(substeps))
+        if n_steps % output_every:
+            raise ConfigError(f"{n_steps} steps is not a multiple of the output interval ({output_every} steps)")
+        needed = -(-n_steps // substeps)
+        if qlat.shape[0] < needed or qlat.shape[1] != self.network.size:
+            raise InputDataError(
+                f"lateral inflow covers {qlat.shape[0]} interval(s) x {qlat.shape[1]} nodes; need {needed} x {self.network.size}"
+            )
+        ql = np.ascontiguousarray(qlat[:needed][:, self.layout], np.float32)
+        ql[:, self.lake_slot >= 0] = 0.0  # NWM drops lateral inflow on lakes
+        q, d = self._to_layout(state if state is not None else self.cold_state())
+        n_out = n_steps // output_every
+        n = self.network.size
+        out_q = np.empty((n_out, n), np.float32)
+        out_d = np.empty((n_out, n), np.float32)
+        out_v = np.empty((n_out, n), np.float32)
+        status = np.zeros(2, np.int64)
+        solver = SOLVERS[self.solver]
+        dx, bw, tw, twcc, mn, ncc, cs, s0 = self._geom
+        use_parallel = self.parallel and self.upstream == "previous" and numba.get_num_threads() > 1
+        for j in range(n_out):
+            kr.route_mc(
+                solver, self.upstream == "current", use_parallel, np.float32(self.dt), j * output_every, substeps,
+                ql, q, d, self.up_ptr, self.up_idx, dx, bw, tw, twcc, mn, ncc, cs, s0, self.lake_slot,
+                self._lake_table, out_q[j : j + 1], out_d[j : j + 1], output_every, status,
+            )
+            kr.velocity_field(out_d[j], bw, cs, mn, s0, self.lake_slot, out_v[j])
+            if progress is not None:
+                progress(output_every)
+        lake = self.lake_slot >= 0
+        elev = out_d[:, lake].copy()
+        out_d[:, lake] = np.nan
+        inverse = np.empty_like(self.layout)
+        inverse[self.layout] = np.arange(n)
+        final_d = d.copy()
+        final_elev = final_d[lake].copy()
+        final_d[lake] = np.nan
+        return RoutingResult(
+            streamflow=out_q[:, inverse],
+            depth=out_d[:, inverse],
+            velocity=out_v[:, inverse],
+            water_sfc_elev=elev,
+            final_state=RoutingState(q[inverse], final_d[inverse], final_elev),
+            nonconverged=int(status[0]),
+            evaluations=int(status[1]),
+            segment_steps=n_steps * n,
+        )
+
+    def check_converged(self, result: RoutingResult) -> None:
+        """Raise :class:`NumericalError` if any depth solve failed to converge."""
+        if result.nonconverged:
+            raise NumericalError(
+                f"Muskingum-Cunge depth solve did not converge in {result.nonconverged} of "
+                f"{result.segment_steps} segment-steps (solver {self.solver!r}); check channel geometry or dt"
+            )
+
+
+@register("routing", "muskingum")
+class Muskingum:
+    """Linear Muskingum routing with per-segment ``musk_k`` [s] and ``musk_x`` [1] (float64)."""
+
+    def __init__(self, network: RiverNetwork, dt: float = 300.0) -> None:
+        if network.is_lake.any():
+            raise ConfigError("linear Muskingum has no lake model; route without lake parameters")
+        if network.musk_k is None or network.musk_x is None:
+            raise InputDataError(f"{network.source}: linear Muskingum needs musk_k and musk_x (RouteLink MusK, MusX)")
+        self.network = network
+        self.dt = float(dt)
+        self.layout = network.dfs_layout()
+        net = network.take(self.layout)
+        self.k = np.ascontiguousarray(net.musk_k)
+        self.x = np.ascontiguousarray(net.musk_x)
+        self.down = net.downstream_index
+
+    def run(self, qlat: NDArray, interval_s: float, n_steps: int, output_every: int = 12) -> NDArray[np.float64]:
+        """Routed outflow [n_steps // output_every, n] in network order (cold start)."""
+        substeps = int(round(interval_s / self.dt))
+        n = self.network.size
+        ql = np.ascontiguousarray(qlat[:, self.layout], np.float64)
+        out = np.empty((n_steps // output_every, n))
+        unstable = kr.route_muskingum(0, substeps, ql, np.zeros(n), np.zeros(n), self.k, self.x, self.dt, self.down, out, output_every)
+        if unstable:
+            raise NumericalError(
+                f"Muskingum: negative routing weights on {unstable} segment-steps at dt={self.dt:g} s; "
+                "need 2*k*x <= dt <= 2*k*(1-x). Reduce dt or check MusK, MusX"
+            )
+        inverse = np.empty_like(self.layout)
+        inverse[self.layout] = np.arange(n)
+        return out[:, inverse]

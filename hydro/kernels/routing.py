@@ -17,7 +17,8 @@ Two depth solvers share t-route's float32 secant iteration (same starting guesse
 retries and float32 operation order; ``Qj_0`` zero-initialised as in WRF-Hydro):
 
 * ``nwm`` (``SOLVER_NWM``) uses libm ``powf`` as NWM does and reproduces t-route bit for bit;
-* ``fast`` (``SOLVER_FAST``) evaluates R^(2/3) with one ``cbrt`` and R^(5/3) = R R^(2/3).
+* ``fast`` (``SOLVER_FAST``) derives R^(5/3) = R R^(2/3) (one powf per evaluation fewer). A
+  ``cbrt``-based R^(2/3) was measured slower than glibc's powf here and dropped.
 
 Why not a more accurate solver: on flat segments (S0 ~ 1e-5) the residual is nearly flat in h and
 NWM's secant stops at a 1 % step far from the true root; Newton to the true root moved flows by
@@ -58,17 +59,8 @@ MINDEPTH = np.float32(0.01)
 
 # --------------------------------------------------------------------------- NWM float32 secant
 @numba.njit(cache=True, nogil=True, inline="always")
-def _pow23(r, fast):
-    """r^(2/3): libm powf as NWM (exact reproduction) or the cheaper cbrt(r)^2 (``fast``)."""
-    if fast:
-        c = np.cbrt(r)
-        return c * c
-    return r**F2_3
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
 def _pow53(r, r23, fast):
-    """r^(5/3), from r^(2/3) when ``fast``."""
+    """r^(5/3): libm powf as NWM, or r * r^(2/3) when ``fast`` (one powf fewer)."""
     if fast:
         return r * r23
     return r**F5_3
@@ -100,7 +92,7 @@ def _secant_eval32(h, upper, qj_prev, c1, c2, c3, c4, z, sqrt_1z2, bw, bfd, twcc
     """
     twl, r, area, areac, wp, wpc = _geometry32(h, bfd, bw, twcc, z, sqrt_1z2)
     overbank = (h > bfd) and (twcc > F0) and (ncc > F0)
-    r23 = _pow23(r, fast)
+    r23 = r**F2_3
     if overbank:
         ck = max(
             F0,
@@ -108,7 +100,7 @@ def _secant_eval32(h, upper, qj_prev, c1, c2, c3, c4, z, sqrt_1z2, bw, bfd, twcc
                 (sqrt_s0 / n)
                 * ((F5_3 * r23) - ((F2_3 * _pow53(r, r23, fast)) * (F2 * sqrt_1z2 / (bw + F2 * bfd * z))))
                 * area
-                + ((sqrt_s0 / ncc) * F5_3 * _pow23(h - bfd, fast)) * areac
+                + ((sqrt_s0 / ncc) * F5_3 * (h - bfd) ** F2_3) * areac
             )
             / (area + areac),
         )
@@ -173,8 +165,8 @@ def mc_secant(dt, qup, quc, qdp, ql, dx, bw, tw, twcc, n, ncc, cs, s0, depthp, f
 
     Arguments are float32: dt [s], qup/quc upstream inflow at t-1/t, qdp own outflow at t-1, ql
     lateral inflow [m3 s-1], dx, bw, tw, twcc [m], n, ncc, cs (side slope), s0, depthp [m].
-    ``fast=False`` reproduces t-route to the bit; ``fast=True`` takes R^(2/3) as cbrt(R)^2 and
-    R^(5/3) as R R^(2/3) (a few float32 ulps apart, about half the cost).
+    ``fast=False`` reproduces t-route to the bit; ``fast=True`` takes R^(5/3) as R R^(2/3)
+    (a few float32 ulps apart, one powf fewer per evaluation).
     Returns (qdc [m3 s-1], depth [m], converged, secant evaluations used).
     """
     z = F1 if cs == F0 else F1 / cs
@@ -374,41 +366,55 @@ def velocity_field(d, bw, cs, n, s0, lake_slot, out_v):
 
 # --------------------------------------------------------------------------- linear Muskingum
 @numba.njit(cache=True, nogil=True)
-def muskingum_step(q_in_prev, q_out_prev, lateral, k, x, dt, down, q_in, q_out):
-    """One step of linear Muskingum routing on an upstream-first sorted network (float64).
+def muskingum_coefficients(k, x, dt, c0, c1, c2):
+    """Linear Muskingum weights ``c0 = (dt - 2kx)/D``, ``c1 = (dt + 2kx)/D``, ``c2 = (2k - 2kx - dt)/D``,
+    ``D = 2k - 2kx + dt`` (Chow, Maidment & Mays 1988, Applied Hydrology, eq. 8.4.7).
 
-    ``O_t = c0 I_t + c1 I_{t-1} + c2 O_{t-1}`` with ``c0 = (dt - 2kx)/D``, ``c1 = (dt + 2kx)/D``,
-    ``c2 = (2k - 2kx - dt)/D``, ``D = 2k - 2kx + dt`` (Chow, Maidment & Mays 1988, eq. 8.4.7);
-    ``I`` is upstream outflow of the same step plus lateral inflow. Units: m3 s-1, k and dt [s],
-    x [1]. ``down[i] == -1`` marks an outlet. Writes q_in and q_out in place; returns the number of
-    reaches with a negative weight (0 = stable).
+    k [s], x [1], dt [s]. Writes c0, c1, c2 (sum 1); returns the number of reaches with a negative
+    weight (0 = stable: needs 2kx <= dt <= 2k(1-x)).
     """
-    q_in[:] = 0.0
     n_unstable = 0
-    for i in range(q_in.size):
+    for i in range(k.size):
         two_kx = 2.0 * k[i] * x[i]
         denom = 2.0 * k[i] - two_kx + dt
-        c0 = (dt - two_kx) / denom
-        c1 = (dt + two_kx) / denom
-        c2 = (2.0 * k[i] - two_kx - dt) / denom
-        n_unstable += (c0 < 0.0) or (c2 < 0.0)
-        q_in[i] += lateral[i]
-        q_out[i] = c0 * q_in[i] + c1 * q_in_prev[i] + c2 * q_out_prev[i]
-        if down[i] >= 0:
-            q_in[down[i]] += q_out[i]
+        c0[i] = (dt - two_kx) / denom
+        c1[i] = (dt + two_kx) / denom
+        c2[i] = (2.0 * k[i] - two_kx - dt) / denom
+        n_unstable += (c0[i] < 0.0) or (c2[i] < 0.0)
     return n_unstable
 
 
 @numba.njit(cache=True, nogil=True)
-def route_muskingum(first_step, substeps, qlat, q_in, q_out, k, x, dt, down, out_q, out_every):
+def muskingum_step(q_in_prev, q_out_prev, lateral, c0, c1, c2, down, q_in, q_out):
+    """One step of linear Muskingum on an upstream-first sorted network (float64, m3 s-1).
+
+    ``O_t = c0 I_t + c1 I_{t-1} + c2 O_{t-1}``, ``I`` = upstream outflow of the same step plus
+    lateral inflow. ``down[i] == -1`` marks an outlet. Writes q_in and q_out in place.
+    """
+    q_in[:] = 0.0
+    for i in range(q_in.size):
+        q_in[i] += lateral[i]
+        q_out[i] = c0[i] * q_in[i] + c1[i] * q_in_prev[i] + c2[i] * q_out_prev[i]
+        if down[i] >= 0:
+            q_in[down[i]] += q_out[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def route_muskingum(first_step, substeps, qlat, q_in, q_out, c0, c1, c2, down, out_q, out_every):
     """Run linear Muskingum for ``out_q.shape[0] * out_every`` steps; state updated in place."""
     new_in = np.empty_like(q_in)
     new_out = np.empty_like(q_out)
-    n_unstable = 0
     for s in range(out_q.shape[0] * out_every):
-        n_unstable += muskingum_step(q_in, q_out, qlat[(first_step + s) // substeps], k, x, dt, down, new_in, new_out)
+        muskingum_step(q_in, q_out, qlat[(first_step + s) // substeps], c0, c1, c2, down, new_in, new_out)
         q_in[:] = new_in
         q_out[:] = new_out
         if (s + 1) % out_every == 0:
             out_q[(s + 1) // out_every - 1, :] = q_out
-    return n_unstable
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def stream_floor(c0, c1, c2, a, b, lateral, down, out_a, out_b):
+    """Memory-bandwidth floor: touch the bytes a linear Muskingum step touches, with no dependency."""
+    for i in numba.prange(a.size):
+        out_a[i] = lateral[i] + (down[i] >= 0)
+        out_b[i] = c0[i] * out_a[i] + c1[i] * a[i] + c2[i] * b[i]

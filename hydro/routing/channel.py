@@ -215,9 +215,14 @@ class Muskingum:
         self.dt = float(dt)
         self.layout = network.dfs_layout()
         net = network.take(self.layout)
-        self.k = np.ascontiguousarray(net.musk_k)
-        self.x = np.ascontiguousarray(net.musk_x)
         self.down = net.downstream_index
+        self.c0, self.c1, self.c2 = (np.empty(net.size) for _ in range(3))
+        unstable = kr.muskingum_coefficients(net.musk_k, net.musk_x, self.dt, self.c0, self.c1, self.c2)
+        if unstable:
+            raise ConfigError(
+                f"{network.source}: linear Muskingum has negative weights on {unstable} segment(s) at dt={self.dt:g} s; "
+                "need 2*k*x <= dt <= 2*k*(1-x). Reduce dt or check MusK, MusX"
+            )
 
     def run(self, qlat: NDArray, interval_s: float, n_steps: int, output_every: int = 12) -> NDArray[np.float64]:
         """Routed outflow [n_steps // output_every, n] in network order (cold start)."""
@@ -225,12 +230,7 @@ class Muskingum:
         n = self.network.size
         ql = np.ascontiguousarray(qlat[:, self.layout], np.float64)
         out = np.empty((n_steps // output_every, n))
-        unstable = kr.route_muskingum(0, substeps, ql, np.zeros(n), np.zeros(n), self.k, self.x, self.dt, self.down, out, output_every)
-        if unstable:
-            raise NumericalError(
-                f"Muskingum: negative routing weights on {unstable} segment-steps at dt={self.dt:g} s; "
-                "need 2*k*x <= dt <= 2*k*(1-x). Reduce dt or check MusK, MusX"
-            )
+        kr.route_muskingum(0, substeps, ql, np.zeros(n), np.zeros(n), self.c0, self.c1, self.c2, self.down, out, output_every)
         inverse = np.empty_like(self.layout)
         inverse[self.layout] = np.arange(n)
         return out[:, inverse]

@@ -1,0 +1,78 @@
+"""Routing kernel benchmark: ns per segment-step on deterministic synthetic networks.
+
+Run through the CLI: ``hydro bench route --segments 328000 [--json]``. Reports, per method and
+solver, the wall time per segment-step (after a warm-up that pays the JIT compile), the numba
+thread count, and a memory-bandwidth floor measured in the same run: the time to stream the bytes
+one linear-Muskingum step touches, with no dependency between segments (``stream_floor``).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+
+import numba
+import numpy as np
+
+from hydro.kernels import routing as kr
+from hydro.routing.channel import Muskingum, MuskingumCunge
+from hydro.synthetic import storm_runoff, synthetic_network
+
+DT = 300.0
+
+
+def _best_of(fn, repeats: int) -> float:
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def memory_floor_ns(n: int, repeats: int = 20) -> float:
+    """ns per segment to stream 7 float64/int64 arrays in and 2 out (linear Muskingum's traffic)."""
+    arrays = [np.random.default_rng(k).random(n) for k in range(6)]
+    down = np.arange(1, n + 1, dtype=np.int64)
+    down[-1] = -1
+    out_a, out_b = np.empty(n), np.empty(n)
+    kr.stream_floor(*arrays, down, out_a, out_b)  # compile
+    return _best_of(lambda: kr.stream_floor(*arrays, down, out_a, out_b), repeats) * 1e9 / n
+
+
+def bench_route(segments: int, steps: int = 288, seed: int = 1) -> list[dict]:
+    """One result row per method/solver; see module docstring."""
+    network, local_area = synthetic_network(segments, seed)
+    hours = steps // 12 + 2
+    qlat = storm_runoff(local_area, hours, seed=seed)
+    steps = max(12, steps // 12 * 12)
+    floor = memory_floor_ns(segments)
+    common = {
+        "segments": segments,
+        "threads": numba.get_num_threads(),
+        "steps": steps,
+        "memory_floor_ns": round(floor, 2),
+        "cpu": platform.processor() or platform.machine(),
+        "numba": numba.__version__,
+    }
+    rows = []
+    for solver in ("nwm", "fast"):
+        model = MuskingumCunge(network, None, DT, solver, "previous")
+        warm = model.run(qlat, 3600, 12, None, 12)  # compile + one hour of spin-up
+        t0 = time.perf_counter()
+        result = model.run(qlat[1:], 3600, steps, warm.final_state, steps)
+        elapsed = time.perf_counter() - t0
+        rows.append(
+            {**common, "method": "muskingum_cunge", "solver": solver,
+             "ns_per_segment_step": round(elapsed * 1e9 / (steps * segments), 2),
+             "evaluations_per_segment_step": round(result.evaluations / result.segment_steps, 2),
+             "nonconverged": result.nonconverged}
+        )
+    model = Muskingum(network, DT)
+    model.run(qlat, 3600, 12, 12)
+    t0 = time.perf_counter()
+    model.run(qlat, 3600, steps, steps)
+    elapsed = time.perf_counter() - t0
+    rows.append({**common, "method": "muskingum", "solver": "linear",
+                 "ns_per_segment_step": round(elapsed * 1e9 / (steps * segments), 2)})
+    return rows

@@ -1,0 +1,177 @@
+"""Command line: ``hydro route``, ``hydro bench route``, ``hydro demo``, ``hydro methods``.
+
+Logs go to stderr, results to the paths given. Exit codes: 0 ok, 1 unexpected, 2 configuration,
+3 input data, 4 numerical. Errors print one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .core.errors import HydroError
+
+
+def _add_route(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "route",
+        help="route lateral inflow through a river network (NWM Muskingum-Cunge + level-pool lakes)",
+        description="Route lateral inflow through a river network and write CF NetCDF with NWM CHRTOUT "
+        "names: streamflow(time, feature_id) [m3 s-1], velocity, depth; lake nodes marked by is_lake.",
+    )
+    net = p.add_argument_group("network")
+    net.add_argument("--routelink", type=Path, help="NWM RouteLink NetCDF")
+    net.add_argument("--network", type=Path, help="hydro CF network file (alternative to --routelink)")
+    net.add_argument("--lakeparm", type=Path, help="NWM LAKEPARM NetCDF: collapse these lakes into level-pool nodes")
+    p.add_argument("--lateral", type=Path, required=True, help="directory of CHRTOUT files (qBucket + qSfcLatRunoff) or NetCDF with qlat(time, feature_id)")
+    p.add_argument("--output", type=Path, required=True, help="output NetCDF (written atomically)")
+    p.add_argument("--dt", type=float, default=300.0, help="routing step [s] (default 300, as NWM)")
+    p.add_argument("--method", default="muskingum_cunge", choices=["muskingum_cunge", "muskingum"], help="routing method")
+    p.add_argument("--mc-solver", default="nwm", choices=["nwm", "fast"], help="nwm: t-route's float32 secant, bit for bit (default); fast: same iteration with cheaper powers")
+    p.add_argument("--upstream", default="previous", choices=["previous", "current"], help="upstream inflow from the previous step (NWM, default) or the current step (t-route default)")
+    p.add_argument("--output-interval", type=float, default=3600.0, help="seconds between output records (default 3600)")
+    p.add_argument("--hours", type=float, help="hours to route (default: the whole forcing)")
+    p.add_argument("--initial-state", type=Path, help="NetCDF with streamflow(feature_id) [, depth, water_sfc_elev(lake_id)]; default cold start")
+    p.add_argument("--bad-lateral", default="error", choices=["error", "zero"], help="NaN or negative lateral inflow: stop (default) or replace by 0 and log the count")
+    p.add_argument("--threads", type=int, help="numba threads (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_route)
+
+
+def _cmd_route(args: argparse.Namespace) -> int:
+    from .stages.pipeline import RouteOptions, route
+
+    _set_threads(args.threads)
+    summary = route(
+        RouteOptions(
+            output=args.output, lateral=args.lateral, routelink=args.routelink, network=args.network,
+            lakeparm=args.lakeparm, dt=args.dt, method=args.method, mc_solver=args.mc_solver,
+            upstream=args.upstream, output_interval=args.output_interval, hours=args.hours,
+            initial_state=args.initial_state, bad_lateral=args.bad_lateral, progress=not args.no_progress,
+        )
+    )
+    print(json.dumps(summary))
+    return 0
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmarks (kernels on synthetic national-scale networks)")
+    bsub = p.add_subparsers(dest="bench", required=True)
+    r = bsub.add_parser(
+        "route",
+        help="ns per segment-step of each routing method on a synthetic network",
+        description="Generate a deterministic synthetic river network and report ns per segment-step for "
+        "Muskingum-Cunge (nwm and fast solvers) and linear Muskingum, with the thread count and a "
+        "memory-bandwidth floor measured in the same run.",
+    )
+    r.add_argument("--segments", type=int, default=100_000, help="network size (default 100000)")
+    r.add_argument("--steps", type=int, default=288, help="5-minute routing steps (default 288 = 24 h)")
+    r.add_argument("--threads", type=int, help="numba threads (default: all cores)")
+    r.add_argument("--seed", type=int, default=1, help="generator seed")
+    r.add_argument("--json", action="store_true", help="one JSON object per line")
+    r.set_defaults(func=_cmd_bench_route)
+
+
+def _cmd_bench_route(args: argparse.Namespace) -> int:
+    bench_route = _load_benchmark("bench_route").bench_route
+    _set_threads(args.threads)
+    for row in bench_route(args.segments, args.steps, args.seed):
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            print(
+                f"{row['method']:>16s} {row['solver']:>5s}  {row['segments']:>8d} segments  {row['threads']} threads  "
+                f"{row['ns_per_segment_step']:8.1f} ns/segment-step  (memory floor {row['memory_floor_ns']:.1f} ns)",
+                flush=True,
+            )
+    return 0
+
+
+def _load_benchmark(name: str):
+    """Benchmarks live in the repository's benchmarks/ folder, beside the package."""
+    import importlib.util
+
+    from .core.errors import ConfigError
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    if not path.is_file():
+        raise ConfigError(f"benchmark {path} not found; run from a source checkout (pip install -e .)")
+    spec = importlib.util.spec_from_file_location(f"hydro_benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="route a synthetic storm on the embedded demo basin (generated into basins/demo/ if absent)",
+    )
+    p.add_argument("--basin-dir", type=Path, default=Path("basins/demo"), help="demo basin directory")
+    p.add_argument("--output-dir", type=Path, default=Path("demo_output"), help="where outputs go")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.basin_dir, args.output_dir)
+    return 0
+
+
+def _add_methods(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("methods", help="list the registered methods by kind")
+    p.set_defaults(func=_cmd_methods)
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    from .core.registry import methods
+    from .routing import channel  # noqa: F401  (registers the routing methods)
+
+    for kind, names in methods().items():
+        print(f"{kind}: {', '.join(names)}")
+    return 0
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import numba
+
+        from .core.errors import ConfigError
+
+        if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+            raise ConfigError(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
+        numba.set_num_threads(threads)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hydro", description="hydro: digital-twin watershed flood forecasting")
+    parser.add_argument("--version", action="version", version=f"hydro {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_route, _add_bench, _add_demo, _add_methods):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="hydro: %(message)s", stream=sys.stderr
+    )
+    try:
+        return args.func(args)
+    except HydroError as exc:
+        print(f"hydro: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("hydro: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

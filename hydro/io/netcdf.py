@@ -1,0 +1,166 @@
+"""CF NetCDF: our network file (reader + writer), CHRTOUT-style routing output, routing state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from ..core.errors import InputDataError
+from ..core.variables import CF_ATTRS
+from ..network import RiverNetwork
+from ..reservoir.levelpool import LevelPoolParameters
+from .atomic import write_atomic
+
+_NETWORK_FLOATS = (
+    "length", "slope", "mannings_n", "mannings_n_cc", "bottom_width", "top_width", "top_width_cc",
+    "side_slope", "musk_k", "musk_x", "latitude", "longitude",
+)
+_LAKE_FIELDS = (
+    "area_km2", "max_elevation", "weir_elevation", "weir_coefficient", "weir_length", "dam_length",
+    "orifice_elevation", "orifice_coefficient", "orifice_area", "initial_fraction_depth",
+)
+
+
+def _attrs(name: str) -> dict[str, str]:
+    return dict(CF_ATTRS.get(name, {"long_name": name.replace("_", " ")}))
+
+
+def network_dataset(network: RiverNetwork, lakes: LevelPoolParameters | None = None) -> xr.Dataset:
+    """The network (and level-pool lakes, dim ``lake``) as a CF dataset."""
+    data = {
+        "to": ("feature_id", network.to, _attrs("to")),
+        "waterbody": ("feature_id", network.waterbody, _attrs("waterbody")),
+        "is_lake": ("feature_id", network.is_lake.astype(np.int8), _attrs("is_lake")),
+    }
+    for name in _NETWORK_FLOATS:
+        value = getattr(network, name)
+        if value is not None:
+            data[name] = ("feature_id", value, _attrs(name))
+    if network.gage is not None:
+        data["gage"] = ("feature_id", network.gage.astype(str), {"long_name": "USGS gage id on the segment"})
+    coords = {"feature_id": ("feature_id", network.feature_id, _attrs("feature_id"))}
+    if lakes is not None:
+        coords["lake_id"] = ("lake", lakes.lake_id, _attrs("lake_id"))
+        for name in _LAKE_FIELDS:
+            data[f"lake_{name}"] = ("lake", getattr(lakes, name), {"long_name": f"level-pool {name.replace('_', ' ')}"})
+    return xr.Dataset(data, coords=coords, attrs={"Conventions": "CF-1.11", "featureType": "timeSeries", "title": "hydro river network"})
+
+
+def write_network(path: str | Path, network: RiverNetwork, lakes: LevelPoolParameters | None = None) -> Path:
+    """Write the network file atomically."""
+    ds = network_dataset(network, lakes)
+    return write_atomic(path, lambda tmp: ds.to_netcdf(tmp, format="NETCDF4"))
+
+
+def read_network(path: str | Path) -> tuple[RiverNetwork, LevelPoolParameters | None]:
+    """Read a network file written by :func:`write_network`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: network file not found")
+    try:
+        ds = xr.load_dataset(path)
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{path}: cannot read network file ({exc})") from None
+    for required in ("feature_id", "to", "length", "slope"):
+        if required not in ds.variables:
+            raise InputDataError(f"{path}: variable {required!r} missing; is this a hydro network file?")
+    kwargs = {name: ds[name].values for name in _NETWORK_FLOATS if name in ds}
+    network = RiverNetwork(
+        feature_id=ds["feature_id"].values,
+        to=ds["to"].values,
+        waterbody=ds["waterbody"].values if "waterbody" in ds else None,
+        is_lake=ds["is_lake"].values.astype(bool) if "is_lake" in ds else None,
+        gage=ds["gage"].values.astype(str) if "gage" in ds else None,
+        source=str(path),
+        **kwargs,
+    )
+    lakes = None
+    if "lake_id" in ds.coords:
+        lakes = LevelPoolParameters(
+            lake_id=ds["lake_id"].values, source=str(path), **{n: ds[f"lake_{n}"].values for n in _LAKE_FIELDS}
+        )
+    return network, lakes
+
+
+def chrtout_dataset(
+    feature_id: NDArray[np.int64],
+    is_lake: NDArray[np.bool_],
+    time: NDArray[np.datetime64],
+    reference_time: np.datetime64,
+    streamflow: NDArray,
+    velocity: NDArray,
+    depth: NDArray,
+    lake_id: NDArray[np.int64],
+    water_sfc_elev: NDArray,
+    attrs: dict[str, str] | None = None,
+) -> xr.Dataset:
+    """Routing output with NWM CHRTOUT names: ``streamflow(time, feature_id)`` [m3 s-1] etc."""
+    fill = np.float32(-9999.0)
+    dims = ("time", "feature_id")
+    ds = xr.Dataset(
+        {
+            "streamflow": (dims, np.asarray(streamflow, np.float32), _attrs("streamflow")),
+            "velocity": (dims, np.asarray(velocity, np.float32), _attrs("velocity")),
+            "depth": (dims, np.asarray(depth, np.float32), _attrs("depth")),
+            "is_lake": ("feature_id", is_lake.astype(np.int8), _attrs("is_lake")),
+            "water_sfc_elev": (("time", "lake_id"), np.asarray(water_sfc_elev, np.float32), _attrs("water_sfc_elev")),
+        },
+        coords={
+            "time": ("time", time, _attrs("time")),
+            "feature_id": ("feature_id", feature_id, _attrs("feature_id")),
+            "lake_id": ("lake_id", lake_id, _attrs("lake_id")),
+            "reference_time": ((), reference_time, _attrs("reference_time")),
+        },
+        attrs={"Conventions": "CF-1.11", "featureType": "timeSeries", "title": "hydro channel routing output", **(attrs or {})},
+    )
+    for name in ("streamflow", "velocity", "depth", "water_sfc_elev"):
+        ds[name].encoding.update(_FillValue=fill, zlib=True, complevel=1)
+    ds["time"].encoding.update(units="minutes since 1970-01-01 00:00:00", calendar="standard", dtype="int64")
+    ds["reference_time"].encoding.update(units="minutes since 1970-01-01 00:00:00", calendar="standard", dtype="int64")
+    return ds
+
+
+def write_dataset(path: str | Path, ds: xr.Dataset) -> Path:
+    """Write any dataset atomically (temp file in the same directory, then rename)."""
+    return write_atomic(path, lambda tmp: ds.to_netcdf(tmp, format="NETCDF4"))
+
+
+def read_state(path: str | Path, feature_id: NDArray[np.int64], lake_id: NDArray[np.int64]):
+    """Initial routing state from a file with ``streamflow(feature_id)`` (or a routing output:
+    its last time), optional ``depth`` and ``water_sfc_elev(lake_id)``.
+
+    Returns (streamflow, depth, water_sfc_elev or None) aligned to ``feature_id`` / ``lake_id``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: initial state file not found")
+    try:
+        with netCDF4.Dataset(path):
+            pass
+        ds = xr.load_dataset(path)
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{path}: cannot read initial state ({exc})") from None
+    if "streamflow" not in ds:
+        raise InputDataError(f"{path}: initial state needs variable 'streamflow(feature_id)'")
+    if "time" in ds["streamflow"].dims:
+        ds = ds.isel(time=-1)
+    have = ds["feature_id"].values.astype(np.int64)
+    missing = ~np.isin(feature_id, have)
+    if missing.any():
+        raise InputDataError(
+            f"{path}: initial state lacks {missing.sum()} network feature(s), e.g. {feature_id[missing][:8].tolist()}"
+        )
+    sel = ds.sel(feature_id=feature_id)
+    q = sel["streamflow"].values.astype(np.float32)
+    d = sel["depth"].values.astype(np.float32) if "depth" in sel else np.zeros(feature_id.size, np.float32)
+    elev = None
+    if "water_sfc_elev" in ds and lake_id.size:
+        lakes_have = ds["lake_id"].values.astype(np.int64)
+        if not np.isin(lake_id, lakes_have).all():
+            raise InputDataError(f"{path}: water_sfc_elev lacks lake(s) {lake_id[~np.isin(lake_id, lakes_have)][:8].tolist()}")
+        elev = ds["water_sfc_elev"].sel(lake_id=lake_id).values.astype(np.float32)
+    return q, d, elev

@@ -164,3 +164,16 @@ def read_state(path: str | Path, feature_id: NDArray[np.int64], lake_id: NDArray
             raise InputDataError(f"{path}: water_sfc_elev lacks lake(s) {lake_id[~np.isin(lake_id, lakes_have)][:8].tolist()}")
         elev = ds["water_sfc_elev"].sel(lake_id=lake_id).values.astype(np.float32)
     return q, d, elev
+
+
+def lateral_dataset(qlat: NDArray, feature_id: NDArray[np.int64], time: NDArray[np.datetime64]) -> xr.Dataset:
+    """``qlat(time, feature_id)`` [m3 s-1], the layout ``hydro route --lateral`` reads; row t holds
+    the mean lateral inflow over [time[t], time[t+1])."""
+    ds = xr.Dataset(
+        {"qlat": (("time", "feature_id"), np.asarray(qlat, np.float32), _attrs("q_lateral"))},
+        coords={"time": ("time", time, {"long_name": "start of the forcing interval"}),
+                "feature_id": ("feature_id", feature_id, _attrs("feature_id"))},
+        attrs={"Conventions": "CF-1.11", "featureType": "timeSeries", "title": "hydro lateral inflow"},
+    )
+    ds["time"].encoding.update(units="minutes since 1970-01-01 00:00:00", calendar="standard", dtype="int64")
+    return ds

@@ -1,0 +1,17 @@
+"""Shared fixtures: the real Lower Colorado data in ../shared/data, resolved relative to the repo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NWM_DIR = REPO.parent / "shared" / "data" / "nwm_lower_colorado"
+
+
+@pytest.fixture(scope="session")
+def nwm_dir() -> Path:
+    if not (NWM_DIR / "reference_flow_troute_mc.nc").is_file():
+        pytest.skip(f"real NWM Lower Colorado data not found at {NWM_DIR} (shared/data is checked out beside the repo)")
+    return NWM_DIR

@@ -1,0 +1,106 @@
+"""Routing against truth: hand-computed Muskingum, steady state, mass conservation."""
+
+import numpy as np
+import pytest
+
+from hydro.kernels import routing as kr
+from hydro.kernels.reservoir import levelpool_step
+from hydro.routing.channel import Muskingum, MuskingumCunge
+from hydro.synthetic import storm_runoff, synthetic_network
+from tests.helpers import make_network
+
+
+def test_linear_muskingum_hand_computed():
+    # Single reach, k = 2 h, x = 0.2, dt = 1 h: D = 2k - 2kx + dt = 14400 - 2880 + 3600 = 15120 s
+    # c0 = (3600 - 2880)/15120 = 0.047619, c1 = (3600 + 2880)/15120 = 0.428571, c2 = 0.523810.
+    # Lateral inflow 10, 30, 20, 0 m3/s (inflow I_t is the lateral of step t; I_0 = O_0 = 0):
+    # O1 = c0*10                         = 0.476190
+    # O2 = c0*30 + c1*10 + c2*O1         = 1.428571 + 4.285714 + 0.249433 = 5.963719
+    # O3 = c0*20 + c1*30 + c2*O2         = 0.952381 + 12.857143 + 3.123853 = 16.933377
+    # O4 = c0*0  + c1*20 + c2*O3         = 8.571429 + 8.869864            = 17.441293
+    net = make_network([1], [0], musk_k=[7200.0], musk_x=[0.2])
+    out = Muskingum(net, dt=3600.0).run(np.array([[10.0], [30.0], [20.0], [0.0]]), 3600, 4, output_every=1)
+    np.testing.assert_allclose(out[:, 0], [0.476190, 5.963719, 16.933377, 17.441293], rtol=2e-6)
+
+
+def test_muskingum_unstable_weights_are_an_error():
+    from hydro.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="negative weights"):
+        Muskingum(make_network([1], [0], musk_k=[3600.0], musk_x=[0.2]), dt=300.0)  # 2kx = 1440 > dt
+
+
+@pytest.mark.parametrize("solver", ["nwm", "fast"])
+def test_mc_steady_state_outflow_equals_inflow(solver):
+    # A chain of 5 reaches, 2 m3/s lateral on each: at steady state segment k carries 2k m3/s.
+    net = make_network([1, 2, 3, 4, 5], [2, 3, 4, 5, 0])
+    qlat = np.full((48, 5), 2.0, np.float32)
+    r = MuskingumCunge(net, None, 300.0, solver).run(qlat, 3600, 48 * 12, None, 12)
+    np.testing.assert_allclose(r.streamflow[-1], [2, 4, 6, 8, 10], rtol=2e-4)
+    assert r.nonconverged == 0
+    # Manning normal depth at steady state, NWM compound section: Qn(depth) == Q
+    depth = float(r.depth[-1, -1])
+    bw, tw, twcc, z, n, ncc, s0 = 10.0, 15.0, 45.0, 2.0, 0.05, 0.1, 1e-3
+    bankfull = (tw - bw) / (2 * z)
+    h_in, h_over = min(depth, bankfull), max(depth - bankfull, 0.0)
+    area, wp = (bw + z * h_in) * h_in, bw + 2 * h_in * np.sqrt(1 + z * z)
+    area_cc, wp_cc = twcc * h_over, (twcc + 2 * h_over) if h_over > 0 else 0.0
+    n_eff = (wp * n + wp_cc * ncc) / (wp + wp_cc)
+    q_normal = (area + area_cc) * ((area + area_cc) / (wp + wp_cc)) ** (2 / 3) * np.sqrt(s0) / n_eff
+    np.testing.assert_allclose(q_normal, 10.0, rtol=0.03)
+
+
+def test_mc_conserves_mass_over_an_event():
+    # Everything that enters must leave once the network has drained (no storage left).
+    net, area = synthetic_network(300, seed=5)
+    qlat = storm_runoff(area, 72, peak_mm_h=5.0, peak_hour=4.0)
+    qlat[24:] = 0.0
+    r = MuskingumCunge(net, None, 300.0, "nwm").run(qlat, 3600, 72 * 12, None, 1)
+    outlet = net.to == 0
+    volume_in = qlat.astype(np.float64).sum() * 3600.0
+    volume_out = r.streamflow[:, outlet].astype(np.float64).sum() * 300.0
+    assert r.streamflow[-1, outlet].sum() < 1e-3 * r.streamflow[:, outlet].max()  # drained
+    np.testing.assert_allclose(volume_out, volume_in, rtol=0.01)
+
+
+@pytest.mark.parametrize("solver", ["nwm", "fast"])
+def test_parallel_equals_serial_and_runs_repeat(solver):
+    import numba
+
+    net, area = synthetic_network(3000, seed=2)
+    qlat = storm_runoff(area, 6)
+    runs = []
+    for parallel, threads in ((False, 1), (True, numba.config.NUMBA_NUM_THREADS), (True, numba.config.NUMBA_NUM_THREADS)):
+        numba.set_num_threads(threads)
+        model = MuskingumCunge(net, None, 300.0, solver, parallel=parallel)
+        runs.append(model.run(qlat, 3600, 72, None, 12))
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other.streamflow, runs[0].streamflow)
+        np.testing.assert_array_equal(other.depth, runs[0].depth)
+
+
+def test_levelpool_balances_volume():
+    # Storage change equals (inflow - outflow) volume to within the RK3 truncation error.
+    f = np.float32
+    h, area_km2 = f(105.0), f(3.0)
+    params = (area_km2, f(108.0), f(110.0), f(0.4), f(10.0), f(10.0), f(100.0), f(0.1), f(1.0))
+    q_prev = None
+    volume_net = 0.0
+    h0 = h
+    for step in range(500):
+        inflow = f(50.0 if step < 200 else 0.0)
+        h, q = levelpool_step(inflow, inflow, f(0.0), f(300.0), h, *params)
+        if q_prev is not None:
+            volume_net += 300.0 * (inflow - 0.5 * (q + q_prev))
+        else:
+            volume_net += 300.0 * (inflow - q)
+        q_prev = q
+    storage_change = (float(h) - float(h0)) * float(area_km2) * 1e6
+    np.testing.assert_allclose(storage_change, volume_net, rtol=0.02)
+
+
+def test_mc_kernel_zero_flow_branch():
+    f = np.float32
+    q, d, ok, ev = kr.mc_secant(f(300), f(0), f(0), f(0), f(0), f(1000), f(5), f(8), f(20), f(0.05), f(0.1), f(0.5), f(1e-3), f(0.4), False)
+    assert (q, d, ok, ev) == (0.0, 0.0, True, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,8 +147,6 @@ def _check_values(values: NDArray, times: NDArray, feature_id: NDArray, source: 
             f"{source}: lateral inflow has {bad.sum()} NaN or negative value(s); first {kind} at "
             f"feature_id {feature_id[i]}, time {str(times[t])[:19]}; fix the input or pass --bad-lateral zero"
         )
-    import logging
-
     logging.getLogger("hydro").warning(
         "%s: replaced %d NaN/negative lateral inflow value(s) by 0 (--bad-lateral zero)", source, bad.sum()
     )

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .core.errors import InputDataError, NetworkError
+from .core.ids import lookup
 
 NO_WATERBODY = -9999
 _CHANNEL_FIELDS = (
@@ -167,24 +168,16 @@ class RiverNetwork:
     def index_of(self, ids: NDArray | list[int] | int) -> NDArray[np.int64]:
         """Positions of ``ids`` in this network; raises naming ids that are not in it."""
         ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
-        sorter = np.argsort(self.feature_id, kind="stable")
-        pos = np.searchsorted(self.feature_id, ids, sorter=sorter)
-        pos = np.clip(pos, 0, self.size - 1)
-        found = sorter[pos]
-        missing = self.feature_id[found] != ids
-        if missing.any():
-            raise InputDataError(f"{self.source}: feature_id(s) not in the network: {_ids_text(ids[missing])}")
-        return found
+        pos, found = lookup(self.feature_id, ids)
+        if not found.all():
+            raise InputDataError(f"{self.source}: feature_id(s) not in the network: {_ids_text(ids[~found])}")
+        return pos
 
     @cached_property
     def downstream_index(self) -> NDArray[np.int64]:
         """Index of each node's downstream node, -1 for outlets."""
-        out = np.full(self.size, -1, np.int64)
-        has = self.to != 0
-        sorter = np.argsort(self.feature_id, kind="stable")
-        pos = np.clip(np.searchsorted(self.feature_id, self.to[has], sorter=sorter), 0, self.size - 1)
-        out[has] = sorter[pos]
-        return out
+        pos, found = lookup(self.feature_id, self.to)
+        return np.where(found, pos, -1)
 
     @cached_property
     def upstream_csr(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -221,6 +214,15 @@ class RiverNetwork:
             if d >= 0 and level[d] < level[i] + 1:
                 level[d] = level[i] + 1
         return level
+
+    def accumulate(self, values: NDArray) -> NDArray[np.float64]:
+        """Sum of ``values`` over each node and everything upstream of it (e.g. drainage area)."""
+        total = np.asarray(values, np.float64).copy()
+        down = self.downstream_index
+        for i in self.topological_order():
+            if down[i] >= 0:
+                total[down[i]] += total[i]
+        return total
 
     def take(self, index: NDArray[np.int64]) -> RiverNetwork:
         """The network restricted to / reordered by node positions ``index``.

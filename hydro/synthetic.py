@@ -11,6 +11,8 @@ floodplain 3 x top width; slope 0.01 A^-0.35 clipped to [1e-5, 0.05].
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -91,12 +93,8 @@ def synthetic_lakes(network: RiverNetwork, local_area_km2: NDArray[np.float64], 
     """Put ``count`` level-pool reservoirs on large rivers: each takes one segment, becoming a
     collapsed lake node with a weir sized to pass roughly its mean inflow."""
     rng = np.random.default_rng(seed)
-    area = local_area_km2.copy()
-    down = network.downstream_index
-    for i in network.topological_order():
-        if down[i] >= 0:
-            area[down[i]] += area[i]
-    candidates = np.flatnonzero((area > np.quantile(area, 0.97)) & (down >= 0))
+    area = network.accumulate(local_area_km2)
+    candidates = np.flatnonzero((area > np.quantile(area, 0.97)) & (network.to != 0))
     chosen = np.sort(rng.choice(candidates, size=min(count, candidates.size), replace=False))
     lake_id = 10_000_000 + np.arange(chosen.size)
     waterbody = network.waterbody.copy()
@@ -116,6 +114,4 @@ def synthetic_lakes(network: RiverNetwork, local_area_km2: NDArray[np.float64], 
         initial_fraction_depth=np.full(chosen.size, 0.8),
         source="synthetic lakes",
     )
-    from dataclasses import replace
-
     return replace(network, waterbody=waterbody), lakes

@@ -10,13 +10,18 @@ from pathlib import Path
 from ..core.errors import InputDataError
 
 
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Raise before any work is done if ``path``'s directory does not exist."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputDataError(f"{path}: output directory {path.parent} does not exist; create it first")
+    return path
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` and rename the result onto ``path``; no partial file on failure."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputDataError(f"{path}: output directory {directory} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    path = check_output_dir(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import netCDF4
 import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
@@ -139,8 +138,6 @@ def read_state(path: str | Path, feature_id: NDArray[np.int64], lake_id: NDArray
     if not path.is_file():
         raise InputDataError(f"{path}: initial state file not found")
     try:
-        with netCDF4.Dataset(path):
-            pass
         ds = xr.load_dataset(path)
     except (OSError, ValueError) as exc:
         raise InputDataError(f"{path}: cannot read initial state ({exc})") from None

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import InputDataError
+from ..core.ids import lookup
 from ..network import NO_WATERBODY, RiverNetwork
 from ..reservoir.levelpool import LevelPoolParameters
 
@@ -95,12 +96,9 @@ def read_lakeparm(path: str | Path, lake_ids: NDArray[np.int64] | None = None) -
         rows = np.arange(ids.size)
         if lake_ids is not None:
             lake_ids = np.asarray(lake_ids, np.int64)
-            sorter = np.argsort(ids)
-            pos = np.clip(np.searchsorted(ids, lake_ids, sorter=sorter), 0, ids.size - 1)
-            rows = sorter[pos]
-            missing = ids[rows] != lake_ids
-            if missing.any():
-                raise InputDataError(f"{path}: no LAKEPARM entry for lake(s) {lake_ids[missing][:8].tolist()}")
+            rows, found = lookup(ids, lake_ids)
+            if not found.all():
+                raise InputDataError(f"{path}: no LAKEPARM entry for lake(s) {lake_ids[~found][:8].tolist()}")
         kwargs = {field: _read_var(ds, path, var)[rows] for field, var in LAKEPARM_VARIABLES.items()}
     return LevelPoolParameters(source=str(path), **kwargs)
 
@@ -116,23 +114,35 @@ class LateralInflow:
     interval_s: int
     source: str
 
-    def for_features(self, feature_id: NDArray[np.int64], missing: str = "error") -> NDArray[np.float32]:
-        """Columns for ``feature_id`` [time, n]; ``missing='zero'`` gives 0 where a feature has no data."""
-        sorter = np.argsort(self.feature_id)
-        pos = np.clip(np.searchsorted(self.feature_id, feature_id, sorter=sorter), 0, self.feature_id.size - 1)
-        idx = sorter[pos]
-        absent = self.feature_id[idx] != feature_id
-        if absent.any() and missing == "error":
+    def for_features(self, feature_id: NDArray[np.int64], optional: NDArray[np.bool_] | None = None) -> NDArray[np.float32]:
+        """Columns for ``feature_id`` [time, n]. A feature absent here is an error unless marked
+        ``optional`` (such as a collapsed lake node, which gets no lateral inflow): it gets 0."""
+        idx, found = lookup(self.feature_id, feature_id)
+        required = ~found if optional is None else ~found & ~optional
+        if required.any():
             raise InputDataError(
-                f"{self.source}: no lateral inflow for {absent.sum()} segment(s), e.g. "
-                f"{feature_id[absent][:8].tolist()}"
+                f"{self.source}: no lateral inflow for {required.sum()} segment(s), e.g. "
+                f"{feature_id[required][:8].tolist()}"
             )
         out = self.values[:, idx]
-        out[:, absent] = 0.0
+        out[:, ~found] = 0.0
         return np.ascontiguousarray(out, dtype=np.float32)
 
 
 _CHRTOUT_NAME = re.compile(r"^(\d{12})\.CHRTOUT_DOMAIN\d+$")
+
+
+def _interval_s(times: NDArray[np.datetime64], source: str, labels: list[str]) -> int:
+    """The constant spacing of ``times`` [s]; a gap names the two records either side of it."""
+    steps = np.diff(times).astype("timedelta64[s]").astype(np.int64)
+    interval = int(steps[0]) if steps.size else 3600
+    if steps.size and np.any(steps != interval):
+        k = int(np.flatnonzero(steps != interval)[0])
+        raise InputDataError(
+            f"{source}: forcing is not evenly spaced: {labels[k]} is followed by {labels[k + 1]} "
+            f"(expected every {interval} s); a record is missing"
+        )
+    return interval
 
 
 def _check_values(values: NDArray, times: NDArray, feature_id: NDArray, source: str, policy: str) -> NDArray:
@@ -167,14 +177,7 @@ def read_chrtout_dir(path: str | Path, policy: str = "error") -> LateralInflow:
     if not files:
         raise InputDataError(f"{path}: no CHRTOUT files (YYYYmmddHHMM.CHRTOUT_DOMAIN1) in directory")
     times = np.array([np.datetime64(datetime.strptime(p.name[:12], "%Y%m%d%H%M"), "ns") for p in files])
-    steps = np.diff(times).astype("timedelta64[s]").astype(np.int64)
-    interval = int(steps[0]) if steps.size else 3600
-    if steps.size and np.any(steps != interval):
-        k = int(np.flatnonzero(steps != interval)[0])
-        raise InputDataError(
-            f"{path}: CHRTOUT files are not evenly spaced: {files[k].name} is followed by {files[k + 1].name} "
-            f"(expected every {interval} s); a file is missing"
-        )
+    interval = _interval_s(times, str(path), [f.name for f in files])
     feature_id = None
     rows = []
     for f in files:
@@ -211,11 +214,7 @@ def read_qlat_netcdf(path: str | Path, policy: str = "error") -> LateralInflow:
         times = np.array(
             [np.datetime64(t.isoformat(), "ns") for t in netCDF4.num2date(tvar[:], tvar.units, getattr(tvar, "calendar", "standard"))]
         )
-    steps = np.diff(times).astype("timedelta64[s]").astype(np.int64)
-    interval = int(steps[0]) if steps.size else 3600
-    if steps.size and np.any(steps != interval):
-        k = int(np.flatnonzero(steps != interval)[0])
-        raise InputDataError(f"{path}: qlat times are not evenly spaced after {str(times[k])[:19]}")
+    interval = _interval_s(times, str(path), [str(t)[:19] for t in times])
     values = _check_values(values, times, feature_id, str(path), policy)
     return LateralInflow(times, feature_id, values, interval, str(path))
 

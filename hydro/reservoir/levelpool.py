@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import InputDataError
+from ..core.ids import lookup
 
 # Order of the columns handed to the kernel (hydro.kernels.routing._node_update).
 KERNEL_COLUMNS = (
@@ -74,12 +75,9 @@ class LevelPoolParameters:
     def select(self, lake_ids: NDArray[np.int64]) -> LevelPoolParameters:
         """Parameters of ``lake_ids`` in that order; raises naming lakes that are missing."""
         lake_ids = np.asarray(lake_ids, np.int64)
-        sorter = np.argsort(self.lake_id)
-        pos = np.clip(np.searchsorted(self.lake_id, lake_ids, sorter=sorter), 0, max(self.size - 1, 0))
-        idx = sorter[pos] if self.size else pos
-        missing = (self.lake_id[idx] != lake_ids) if self.size else np.ones(lake_ids.size, bool)
-        if missing.any():
-            raise InputDataError(f"{self.source}: no parameters for lake(s) {lake_ids[missing][:8].tolist()}")
+        idx, found = lookup(self.lake_id, lake_ids)
+        if not found.all():
+            raise InputDataError(f"{self.source}: no parameters for lake(s) {lake_ids[~found][:8].tolist()}")
         kwargs = {f.name: getattr(self, f.name)[idx] for f in fields(self) if f.name != "source"}
         return LevelPoolParameters(source=self.source, **kwargs)
 

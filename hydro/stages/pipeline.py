@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core.errors import ConfigError, InputDataError
 from ..io import netcdf, nwm
+from ..io.atomic import check_output_dir
 from ..network import RiverNetwork
 from ..reservoir.levelpool import LevelPoolParameters
 from ..routing.channel import Muskingum, MuskingumCunge, RoutingState
@@ -64,18 +65,10 @@ def _progress_bar(total: int, enabled: bool, desc: str):
 
 def route(opts: RouteOptions) -> dict:
     """``hydro route``: read network + lateral inflow, route, write CHRTOUT-style NetCDF."""
-    if not opts.output.parent.is_dir() and str(opts.output.parent):
-        raise InputDataError(f"{opts.output}: output directory {opts.output.parent} does not exist; create it first")
+    check_output_dir(opts.output)  # before the work, not only at the final write
     network, lakes = load_network(opts.routelink, opts.network, opts.lakeparm)
     lateral = nwm.read_lateral(opts.lateral, opts.bad_lateral)
-    # Lake-member segments vanish in the collapsed network; the features routed must all have forcing.
-    qlat = lateral.for_features(network.feature_id, missing="zero")
-    no_forcing = ~network.is_lake & ~np.isin(network.feature_id, lateral.feature_id)
-    if no_forcing.any():
-        raise InputDataError(
-            f"{lateral.source}: no lateral inflow for {no_forcing.sum()} segment(s), e.g. "
-            f"{network.feature_id[no_forcing][:8].tolist()}"
-        )
+    qlat = lateral.for_features(network.feature_id, optional=network.is_lake)
     steps_per_output = opts.output_interval / opts.dt
     if abs(steps_per_output - round(steps_per_output)) > 1e-9 or steps_per_output < 1:
         raise ConfigError(f"--output-interval {opts.output_interval:g} s must be a multiple of --dt {opts.dt:g} s")

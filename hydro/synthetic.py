@@ -2,9 +2,9 @@
 
 Networks grow by attaching each new segment upstream of an existing one: with probability
 ``p_chain`` it continues the previous segment's chain (long unbranched reaches), otherwise it joins
-a random earlier segment (a junction). This gives NHD-like depth (hundreds to thousands of levels
-at 1e5 segments) and Strahler orders up to ~8. Local drainage areas are lognormal (mean ~3 km2,
-as NHDPlus catchments); channel geometry follows NWM-style hydraulic geometry scaled with the
+a random earlier segment (a junction). Measured with seed 1: 74 / 109 / 127 levels and Strahler
+order 8 / 9 / 9 at 1e4 / 1e5 / 3.28e5 segments. That is shallower than NHD (Lower Colorado: 648
+levels at 1.1e4 segments). Local drainage areas are lognormal (mean 3.0 km2, as NHDPlus catchments); channel geometry follows NWM-style hydraulic geometry scaled with the
 accumulated drainage area A [km2]: top width 2.44 A^0.34 m, bottom width 0.6 x top width,
 floodplain 3 x top width; slope 0.01 A^-0.35 clipped to [1e-5, 0.05].
 """

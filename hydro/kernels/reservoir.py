@@ -15,9 +15,8 @@ import math
 import numba
 import numpy as np
 
-F0 = np.float32(0.0)
-F1 = np.float32(1.0)
-F2 = np.float32(2.0)
+from .constants import F0, F2
+
 F3 = np.float32(3.0)
 F4 = np.float32(4.0)
 G = np.float32(9.81)

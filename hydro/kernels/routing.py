@@ -37,15 +37,13 @@ import math
 import numba
 import numpy as np
 
+from .constants import F0, F1, F2
 from .reservoir import levelpool_step
 
 SOLVER_NWM = 0
 SOLVER_FAST = 1
 
-F0 = np.float32(0.0)
 F05 = np.float32(0.5)
-F1 = np.float32(1.0)
-F2 = np.float32(2.0)
 F025 = np.float32(0.25)
 F5_3 = np.float32(np.float32(5.0) / np.float32(3.0))
 F2_3 = np.float32(np.float32(2.0) / np.float32(3.0))
@@ -150,15 +148,6 @@ def _bankfull_depth32(bw, tw, z):
     return (tw - bw) / (F2 * z)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _velocity32(h, bw, z, n, s0):
-    """NWM velocity: Manning on the extended trapezoid only (floodplain ignored, as NWM)."""
-    twl = bw + F2 * z * h
-    half = (twl - bw) / F2
-    r = (h * (bw + twl) / F2) / (bw + F2 * math.sqrt(half * half + h * h))
-    return (F1 / n) * (r**F2_3) * math.sqrt(s0)
-
-
 @numba.njit(cache=True, nogil=True)
 def mc_secant(dt, qup, quc, qdp, ql, dx, bw, tw, twcc, n, ncc, cs, s0, depthp, fast):
     """One NWM Muskingum-Cunge segment update, float32, t-route's secant step for step.
@@ -238,11 +227,15 @@ def mc_secant(dt, qup, quc, qdp, ql, dx, bw, tw, twcc, n, ncc, cs, s0, depthp, f
 
 @numba.njit(cache=True, nogil=True)
 def velocity_nwm(h, bw, cs, n, s0):
-    """NWM velocity [m s-1] at depth h [m] (float32 arguments)."""
-    z = F1 if cs == F0 else F1 / cs
+    """NWM velocity [m s-1] at depth h [m] (float32 arguments): Manning on the extended trapezoid
+    only, floodplain ignored, as NWM reports it."""
     if h <= F0:
         return F0
-    return _velocity32(h, bw, z, n, s0)
+    z = F1 if cs == F0 else F1 / cs
+    twl = bw + F2 * z * h
+    half = (twl - bw) / F2
+    r = (h * (bw + twl) / F2) / (bw + F2 * math.sqrt(half * half + h * h))
+    return (F1 / n) * (r**F2_3) * math.sqrt(s0)
 
 
 # --------------------------------------------------------------------------- network loops
@@ -251,10 +244,11 @@ def _node_update(i, solver, dt, qup, quc, q_prev, d_prev, ql, dx, bw, tw, twcc, 
     """New (flow, depth-or-elevation, converged, evaluations) of node i."""
     slot = lake_slot[i]
     if slot >= 0:
-        # NWM: the reservoir gets the summed upstream inflow as both previous and current inflow
-        # and no lateral inflow; its 'depth' slot holds the water surface elevation.
+        # NWM: the reservoir gets the summed upstream inflow (quc: the current step's, or the
+        # previous step's under the NWM convention) as both previous and current inflow, and no
+        # lateral inflow; its 'depth' slot holds the water surface elevation.
         h_new, q_out = levelpool_step(
-            qup, qup, F0, dt, d_prev[i], lake[slot, 0], lake[slot, 1], lake[slot, 2], lake[slot, 3],
+            quc, quc, F0, dt, d_prev[i], lake[slot, 0], lake[slot, 1], lake[slot, 2], lake[slot, 3],
             lake[slot, 4], lake[slot, 5], lake[slot, 6], lake[slot, 7], lake[slot, 8],
         )
         return q_out, h_new, True, 0
@@ -272,12 +266,15 @@ def _upstream_sum(i, up_ptr, up_idx, q):
 
 
 @numba.njit(cache=True, nogil=True)
-def _step_previous_serial(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
+def _sweep_serial(upstream_current, solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
+    """One step over all nodes in upstream-first order. With ``upstream_current`` the current
+    step's upstream outflow is already in ``q_new`` when a node is reached (Gauss-Seidel)."""
     bad = 0
     evals = 0
     for i in range(q_prev.size):
         qup = _upstream_sum(i, up_ptr, up_idx, q_prev)
-        q, h, ok, ev = _node_update(i, solver, dt, qup, qup, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake)
+        quc = _upstream_sum(i, up_ptr, up_idx, q_new) if upstream_current else qup
+        q, h, ok, ev = _node_update(i, solver, dt, qup, quc, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake)
         q_new[i] = q
         d_new[i] = h
         bad += not ok
@@ -287,30 +284,12 @@ def _step_previous_serial(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _step_previous_parallel(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
+def _sweep_previous_parallel(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
     bad = 0
     evals = 0
     for i in numba.prange(q_prev.size):
         qup = _upstream_sum(i, up_ptr, up_idx, q_prev)
         q, h, ok, ev = _node_update(i, solver, dt, qup, qup, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake)
-        q_new[i] = q
-        d_new[i] = h
-        bad += not ok
-        evals += ev
-    status[0] += bad
-    status[1] += evals
-
-
-@numba.njit(cache=True, nogil=True)
-def _step_current(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
-    """Gauss-Seidel sweep: upstream inflow of the current step (nodes in upstream-first order)."""
-    bad = 0
-    evals = 0
-    for i in range(q_prev.size):
-        qup = _upstream_sum(i, up_ptr, up_idx, q_prev)
-        quc = _upstream_sum(i, up_ptr, up_idx, q_new)
-        inflow = quc if lake_slot[i] >= 0 else qup
-        q, h, ok, ev = _node_update(i, solver, dt, inflow, quc, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake)
         q_new[i] = q
         d_new[i] = h
         bad += not ok
@@ -335,20 +314,17 @@ def route_mc(solver, upstream_current, parallel, dt, first_step, substeps, qlat,
     qlat : float32 [n_intervals, n] lateral inflow [m3 s-1], held constant over each interval.
     q, d : float32 [n] state (outflow; depth, or water elevation on lake nodes), updated in place.
     out_q, out_d : float32 [n_out, n] filled every ``out_every`` steps.
-    status : int64 [2] accumulates (non-converged depth solves, secant/Newton evaluations).
+    status : int64 [2] accumulates (non-converged depth solves, secant evaluations).
     """
     q_new = np.empty_like(q)
     d_new = np.empty_like(d)
     n_out = out_q.shape[0]
     for k in range(n_out * out_every):
         ql = qlat[(first_step + k) // substeps]
-        if upstream_current:
-            q_new[:] = F0
-            _step_current(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
-        elif parallel:
-            _step_previous_parallel(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
+        if parallel and not upstream_current:
+            _sweep_previous_parallel(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
         else:
-            _step_previous_serial(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
+            _sweep_serial(upstream_current, solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
         q[:] = q_new
         d[:] = d_new
         if (k + 1) % out_every == 0:

@@ -24,6 +24,14 @@ SOLVERS = {"nwm": kr.SOLVER_NWM, "fast": kr.SOLVER_FAST}
 UPSTREAM = ("previous", "current")
 
 
+def _steps_per_interval(interval_s: float, dt: float) -> int:
+    """Routing steps per forcing interval; the interval must be a whole multiple of dt."""
+    ratio = interval_s / dt
+    if abs(ratio - round(ratio)) > 1e-9 or ratio < 1:
+        raise ConfigError(f"forcing interval {interval_s:g} s is not a multiple of the routing step {dt:g} s")
+    return int(round(ratio))
+
+
 @dataclass
 class RoutingState:
     """Routing state in network order: outflow [m3 s-1], depth [m] (NaN on lakes), lake elevation [m]."""
@@ -56,7 +64,8 @@ class MuskingumCunge:
     network : RiverNetwork, lakes already collapsed (``network.collapse_lakes``).
     lakes : level-pool parameters for every lake node (None if the network has none).
     dt : routing step [s] (NWM: 300).
-    solver : 'nwm' (t-route's float32 secant, the default) or 'fast' (float64 Newton).
+    solver : 'nwm' (t-route's float32 secant, bit for bit; the default) or 'fast' (the same
+        secant with one powf fewer per evaluation).
     upstream : 'previous' (NWM/WRF-Hydro: upstream inflow of step t-1, parallel over nodes) or
         'current' (t-route's default: this step's upstream outflow, a sweep in topological order).
     parallel : use numba threads for the 'previous' sweep (results are identical to serial).
@@ -83,6 +92,7 @@ class MuskingumCunge:
         self.upstream = upstream
         self.parallel = parallel
         self.layout = network.dfs_layout()
+        self.inverse = np.argsort(self.layout)
         net = network.take(self.layout)
         self._net = net
         f32 = lambda a: np.ascontiguousarray(np.nan_to_num(a, nan=1.0), np.float32)  # noqa: E731 (lake rows unused)
@@ -123,11 +133,10 @@ class MuskingumCunge:
         q = np.ascontiguousarray(state.streamflow[self.layout], np.float32)
         d = np.ascontiguousarray(state.depth[self.layout], np.float32)
         d[self.lake_slot >= 0] = state.water_sfc_elev
-        for name, arr in (("streamflow", q), ("depth/elevation", d)):
-            bad = ~np.isfinite(arr) | (arr < 0) if name == "streamflow" else ~np.isfinite(arr)
-            if bad.any():
-                ids = self._net.feature_id[bad][:8].tolist()
-                raise InputDataError(f"initial state: {name} is NaN or negative at feature_id {ids}")
+        bad = ~np.isfinite(q) | (q < 0) | ~np.isfinite(d)
+        if bad.any():
+            ids = self._net.feature_id[bad][:8].tolist()
+            raise InputDataError(f"initial state: streamflow, depth or lake elevation is NaN or negative at feature_id {ids}")
         return q, d
 
     # ------------------------------------------------------------------ run
@@ -142,10 +151,7 @@ class MuskingumCunge:
     ) -> RoutingResult:
         """Route ``n_steps`` steps of ``dt``; ``qlat[interval, node]`` in network order is held
         constant over each ``interval_s``. Output every ``output_every`` steps."""
-        substeps = interval_s / self.dt
-        if abs(substeps - round(substeps)) > 1e-9 or substeps < 1:
-            raise ConfigError(f"forcing interval {interval_s:g} s is not a multiple of the routing step {self.dt:g} s")
-        substeps = int(round(substeps))
+        substeps = _steps_per_interval(interval_s, self.dt)
         if n_steps % output_every:
             raise ConfigError(f"{n_steps} steps is not a multiple of the output interval ({output_every} steps)")
         needed = -(-n_steps // substeps)
@@ -177,8 +183,7 @@ class MuskingumCunge:
         lake = self.lake_slot >= 0
         elev = out_d[:, lake].copy()
         out_d[:, lake] = np.nan
-        inverse = np.empty_like(self.layout)
-        inverse[self.layout] = np.arange(n)
+        inverse = self.inverse
         final_d = d.copy()
         final_elev = final_d[lake].copy()
         final_d[lake] = np.nan
@@ -214,6 +219,7 @@ class Muskingum:
         self.network = network
         self.dt = float(dt)
         self.layout = network.dfs_layout()
+        self.inverse = np.argsort(self.layout)
         net = network.take(self.layout)
         self.down = net.downstream_index
         self.c0, self.c1, self.c2 = (np.empty(net.size) for _ in range(3))
@@ -226,11 +232,9 @@ class Muskingum:
 
     def run(self, qlat: NDArray, interval_s: float, n_steps: int, output_every: int = 12) -> NDArray[np.float64]:
         """Routed outflow [n_steps // output_every, n] in network order (cold start)."""
-        substeps = int(round(interval_s / self.dt))
+        substeps = _steps_per_interval(interval_s, self.dt)
         n = self.network.size
         ql = np.ascontiguousarray(qlat[:, self.layout], np.float64)
         out = np.empty((n_steps // output_every, n))
         kr.route_muskingum(0, substeps, ql, np.zeros(n), np.zeros(n), self.c0, self.c1, self.c2, self.down, out, output_every)
-        inverse = np.empty_like(self.layout)
-        inverse[self.layout] = np.arange(n)
-        return out[:, inverse]
+        return out[:, self.inverse]

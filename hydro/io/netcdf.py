@@ -55,15 +55,20 @@ def write_network(path: str | Path, network: RiverNetwork, lakes: LevelPoolParam
     return write_atomic(path, lambda tmp: ds.to_netcdf(tmp, format="NETCDF4"))
 
 
-def read_network(path: str | Path) -> tuple[RiverNetwork, LevelPoolParameters | None]:
-    """Read a network file written by :func:`write_network`."""
+def _load(path: str | Path, what: str) -> xr.Dataset:
+    """Load a NetCDF file into memory, turning a missing or unreadable file into InputDataError."""
     path = Path(path)
     if not path.is_file():
-        raise InputDataError(f"{path}: network file not found")
+        raise InputDataError(f"{path}: {what} file not found")
     try:
-        ds = xr.load_dataset(path)
+        return xr.load_dataset(path)
     except (OSError, ValueError) as exc:
-        raise InputDataError(f"{path}: cannot read network file ({exc})") from None
+        raise InputDataError(f"{path}: cannot read {what} ({exc})") from None
+
+
+def read_network(path: str | Path) -> tuple[RiverNetwork, LevelPoolParameters | None]:
+    """Read a network file written by :func:`write_network`."""
+    ds = _load(path, "network")
     for required in ("feature_id", "to", "length", "slope"):
         if required not in ds.variables:
             raise InputDataError(f"{path}: variable {required!r} missing; is this a hydro network file?")
@@ -134,13 +139,7 @@ def read_state(path: str | Path, feature_id: NDArray[np.int64], lake_id: NDArray
 
     Returns (streamflow, depth, water_sfc_elev or None) aligned to ``feature_id`` / ``lake_id``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"{path}: initial state file not found")
-    try:
-        ds = xr.load_dataset(path)
-    except (OSError, ValueError) as exc:
-        raise InputDataError(f"{path}: cannot read initial state ({exc})") from None
+    ds = _load(path, "initial state")
     if "streamflow" not in ds:
         raise InputDataError(f"{path}: initial state needs variable 'streamflow(feature_id)'")
     if "time" in ds["streamflow"].dims:

@@ -1,4 +1,4 @@
-"""Command line: ``hydro route``, ``hydro bench route``, ``hydro demo``, ``hydro methods``.
+"""Command line: ``hydro route``, ``hydro calibrate``, ``hydro bench route``, ``hydro demo``, ``hydro methods``.
 
 Logs go to stderr, results to the paths given. Exit codes: 0 ok, 1 unexpected, 2 configuration,
 3 input data, 4 numerical. Errors print one line, never a traceback.
@@ -58,6 +58,61 @@ def _cmd_route(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="calibrate a runoff model (xaj, gr4j) on a catchment record, split-sample, with GB/T 22482 scores",
+        description="Calibrate a lumped runoff model on a catchment record (precipitation, pet, discharge) with "
+        "batch-parallel Dynamically Dimensioned Search on NSE or KGE. The model runs continuously from the "
+        "warm-up start; warm-up is never scored. Prints NSE, KGE and the GB/T 22482-2008 event statistics "
+        "(DC, peak / peak-time / runoff-depth qualified rates, QR, grade) for calibration and validation, and "
+        "writes the calibrated set to models/<model>/calibrated/<data>.toml with event hydrograph PNGs.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="catchment NetCDF (precipitation, pet [mm per step], discharge [m3 s-1])")
+    p.add_argument("--model", required=True, help="runoff model: xaj (xinanjiang) or gr4j (gr4h)")
+    p.add_argument("--warmup", required=True, help="START/END (ISO dates, END inclusive), simulated but not scored")
+    p.add_argument("--calibration", required=True, help="START/END of the calibration period")
+    p.add_argument("--validation", help="START/END of the validation period (continues the same run)")
+    p.add_argument("--objective", default="nse", choices=["nse", "kge"], help="objective to maximise (default nse)")
+    p.add_argument("--bounds", type=Path, help="search ranges (default models/<model>/hourly.toml or daily.toml by the data step)")
+    p.add_argument("--evaluations", type=int, default=10_000, help="model runs (default 10000)")
+    p.add_argument("--batch", type=int, default=16, help="parameter sets run in parallel per DDS iteration (default 16)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--events", type=Path, help="flood-event CSV (event_id,start,end[,quality]); default: the *_events.csv beside the data, else detected")
+    p.add_argument("--output", type=Path, help="calibrated parameter file (default models/<model>/calibrated/<data stem>.toml)")
+    p.add_argument("--no-plots", action="store_true", help="do not write event hydrograph PNGs")
+    p.add_argument("--threads", type=int, help="numba threads (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_calibrate)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .stages.calibrate import CalibrateOptions, run_calibration
+
+    _set_threads(args.threads)
+    summary = run_calibration(CalibrateOptions(
+        data=args.data, model=args.model, warmup=args.warmup, calibration=args.calibration,
+        validation=args.validation, objective=args.objective, bounds=args.bounds, evaluations=args.evaluations,
+        batch=args.batch, seed=args.seed, output=args.output, events=args.events, plots=not args.no_plots,
+        progress=not args.no_progress and not args.json,
+    ))
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{summary['model']} on {summary['data']}: {summary['evaluations']} runs in {summary['seconds']} s")
+    for name in ("calibration", "validation"):
+        if name in summary:
+            b = summary[name]
+            print(f"  {name:<11s} {b['start'][:10]}..{b['end'][:10]}  NSE {b['nse']:.3f}  KGE {b['kge']:.3f}  "
+                  f"bias {100 * b['bias']:+.1f}%  events {b['n_events']}: QR peak {b['qr_peak']:.0f}% "
+                  f"time {b['qr_peak_time']:.0f}% depth {b['qr_depth']:.0f}%  QR {b['qr']:.0f}%  grade {b['grade']}")
+    print(f"  parameters -> {summary['output']}")
+    for png in summary.get("plots", []):
+        print(f"  events     -> {png}")
+    return 0
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks (kernels on synthetic national-scale networks)")
     bsub = p.add_subparsers(dest="bench", required=True)
@@ -97,7 +152,9 @@ def _load_benchmark(name: str):
 
     from .core.errors import ConfigError
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    from .core.paths import BENCHMARKS_DIR
+
+    path = BENCHMARKS_DIR / f"{name}.py"
     if not path.is_file():
         raise ConfigError(f"benchmark {path} not found; run from a source checkout (pip install -e .)")
     spec = importlib.util.spec_from_file_location(f"hydro_benchmarks_{name}", path)
@@ -130,6 +187,7 @@ def _add_methods(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_methods(args: argparse.Namespace) -> int:
     from .core.registry import methods
+    from . import runoff  # noqa: F401  (registers the runoff methods)
     from .routing import channel  # noqa: F401  (registers the routing methods)
 
     for kind, names in methods().items():
@@ -153,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hydro {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_route, _add_bench, _add_demo, _add_methods):
+    for add in (_add_route, _add_calibrate, _add_bench, _add_demo, _add_methods):
         add(sub)
     return parser
 

@@ -1,0 +1,148 @@
+"""Lumped catchment records: CF NetCDF with precipitation, pet [mm per step] and discharge [m3 s-1],
+plus an optional flood-event table ``<stem minus the step suffix>_events.csv`` beside it."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import InputDataError
+from .netcdf import _load
+
+
+@dataclass
+class FloodEvent:
+    event_id: str
+    start: np.datetime64
+    end: np.datetime64
+    quality: str = "ok"
+
+
+@dataclass
+class CatchmentRecord:
+    source: str
+    times: NDArray[np.datetime64]
+    precipitation: NDArray[np.float64]  # mm per step
+    pet: NDArray[np.float64]  # mm per step
+    discharge: NDArray[np.float64]  # m3 s-1, NaN = missing
+    area_km2: float
+    dt_hours: float
+    events: list[FloodEvent] = field(default_factory=list)
+    events_source: str | None = None
+
+    def to_mm(self, q: NDArray) -> NDArray:
+        """Discharge [m3 s-1] -> depth [mm per step]."""
+        return q * self.dt_hours * 3.6 / self.area_km2
+
+    def index(self, start: np.datetime64, end: np.datetime64, what: str) -> slice:
+        """Steps stamped in [start, end); raise if the record does not cover them."""
+        if start >= end:
+            raise InputDataError(f"{self.source}: {what}: start {start} is not before end {end}")
+        step = np.timedelta64(int(round(self.dt_hours * 3600)), "s")
+        if start < self.times[0] or end > self.times[-1] + step:
+            raise InputDataError(f"{self.source}: {what} is outside the record {self.times[0]} .. {self.times[-1]}; "
+                                 "choose dates inside it")
+        return slice(int(np.searchsorted(self.times, start)), int(np.searchsorted(self.times, end)))
+
+
+def read_catchment(path: Path) -> CatchmentRecord:
+    """Read a catchment record; raise naming the variable and time for gaps, NaN or negative forcing."""
+    path = Path(path)
+    ds = _load(path, "catchment record")
+    missing = [v for v in ("precipitation", "pet", "discharge") if v not in ds]
+    if missing:
+        raise InputDataError(f"{path}: missing variable(s) {', '.join(missing)}; a catchment record needs "
+                             "precipitation and pet [mm per step] and discharge [m3 s-1] on dimension time")
+    try:
+        area = float(ds.attrs["catchment_area_km2"])
+    except (KeyError, ValueError):
+        raise InputDataError(f"{path}: global attribute catchment_area_km2 is missing or not a number") from None
+    times = ds["time"].values.astype("datetime64[ns]")
+    steps = np.diff(times) / np.timedelta64(1, "h")
+    if len(times) < 2 or not np.allclose(steps, steps[0]):
+        bad = int(np.flatnonzero(~np.isclose(steps, steps[0]))[0]) if len(times) > 1 else 0
+        raise InputDataError(f"{path}: time steps are not uniform (gap or jump after {times[bad]}); "
+                             "fill the record to a constant step")
+    dt_hours = float(steps[0])
+    declared = ds.attrs.get("time_step_hours")
+    if declared is not None and abs(float(declared) - dt_hours) > 1e-9:
+        raise InputDataError(f"{path}: time_step_hours = {declared} but the time axis steps by {dt_hours:g} h")
+    forcing = {}
+    for name in ("precipitation", "pet"):
+        values = ds[name].values.astype(np.float64)
+        bad = ~np.isfinite(values) | (values < 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputDataError(f"{path}: {name} = {values[i]!r} at {times[i]} ({int(bad.sum())} NaN or negative "
+                                 f"values); fill them before calibrating")
+        forcing[name] = values
+    q = ds["discharge"].values.astype(np.float64)
+    if (q[np.isfinite(q)] < 0).any():
+        i = int(np.flatnonzero(q < 0)[0])
+        raise InputDataError(f"{path}: discharge = {q[i]!r} m3 s-1 at {times[i]} is negative")
+    record = CatchmentRecord(str(path), times, forcing["precipitation"], forcing["pet"], q, area, dt_hours)
+    events_csv = _events_file(path)
+    if events_csv is not None:
+        record.events = read_events(events_csv)
+        record.events_source = str(events_csv)
+    return record
+
+
+def _events_file(path: Path) -> Path | None:
+    """``sieve_fornacina_hourly.nc`` -> ``sieve_events.csv`` or ``sieve_fornacina_hourly_events.csv``."""
+    candidates = sorted(path.parent.glob("*_events.csv"))
+    stem = path.stem
+    for c in candidates:
+        if stem.startswith(c.name[: -len("_events.csv")]):
+            return c
+    return None
+
+
+def read_events(path: Path) -> list[FloodEvent]:
+    """Flood windows from a CSV with columns event_id, start, end [, quality]."""
+    events = []
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        need = {"event_id", "start", "end"}
+        if reader.fieldnames is None or not need <= set(reader.fieldnames):
+            raise InputDataError(f"{path}: needs columns {sorted(need)}, found {reader.fieldnames}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                start, end = np.datetime64(row["start"], "ns"), np.datetime64(row["end"], "ns")
+            except ValueError:
+                raise InputDataError(f"{path}:{line}: start/end {row['start']!r}/{row['end']!r} are not ISO times") from None
+            events.append(FloodEvent(row["event_id"], start, end, (row.get("quality") or "ok").strip()))
+    return events
+
+
+def find_events(times: NDArray[np.datetime64], q: NDArray[np.float64], dt_hours: float,
+                min_separation_h: float = 120.0, back_h: float = 120.0, after_h: float = 168.0,
+                quantile: float = 0.99) -> list[FloodEvent]:
+    """Flood windows for a record without an event table: independent peaks above the ``quantile`` of
+    flow (at least ``min_separation_h`` apart), from the lowest flow in the ``back_h`` before the peak to
+    the recession below max(0.15 peak, 1.5 start flow) or ``after_h`` after it."""
+    valid = np.isfinite(q)
+    threshold = float(np.quantile(q[valid], quantile))
+    sep = max(int(round(min_separation_h / dt_hours)), 1)
+    back, after = max(int(round(back_h / dt_hours)), 1), max(int(round(after_h / dt_hours)), 1)
+    filled = np.where(valid, q, -np.inf)
+    candidates = np.flatnonzero(filled > threshold)
+    peaks: list[int] = []
+    for i in candidates[np.argsort(-filled[candidates], kind="stable")]:
+        if all(abs(i - j) >= sep for j in peaks):
+            peaks.append(int(i))
+    events = []
+    for i in sorted(peaks):
+        lo = max(i - back, 0)
+        start = lo + int(np.nanargmin(q[lo:i + 1])) if i > lo else i
+        level = max(0.15 * q[i], 1.5 * q[start])
+        end = min(i + after, len(q) - 1)
+        below = np.flatnonzero(q[i:end + 1] < level)
+        if below.size:
+            end = i + int(below[0])
+        events.append(FloodEvent(str(times[i])[:13], times[start], times[end]))
+    return events

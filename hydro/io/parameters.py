@@ -1,0 +1,95 @@
+"""Parameter files in ``models/<model>/*.toml``: search ranges for calibration and calibrated sets.
+
+A file has ``model = "<name>"`` and a ``[parameters]`` table whose entries are either a number (a
+calibrated value) or ``{ low, high, default }`` (a search range; low == high fixes the value).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+from numpy.typing import NDArray
+
+from ..core.errors import ConfigError
+from .atomic import write_atomic
+
+
+@dataclass
+class ParameterSpace:
+    source: str
+    names: list[str]
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
+    default: NDArray[np.float64]
+
+    @property
+    def free(self) -> NDArray[np.bool_]:
+        return self.high > self.low
+
+
+def _read_toml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameter file not found")
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def read_parameter_space(path: Path, model: str, names: list[str]) -> ParameterSpace:
+    """Read search ranges for ``model``; every parameter in ``names`` must appear, nothing else."""
+    path = Path(path)
+    doc = _read_toml(path)
+    if doc.get("model") != model:
+        raise ConfigError(f"{path}: model = {doc.get('model')!r}, expected {model!r}")
+    table = doc.get("parameters")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: missing [parameters] table")
+    unknown = sorted(set(table) - set(names))
+    missing = [n for n in names if n not in table]
+    if unknown or missing:
+        raise ConfigError(f"{path}: parameters.{', parameters.'.join(unknown or missing)} "
+                          f"{'unknown' if unknown else 'missing'}; {model} has {', '.join(names)}")
+    low, high, default = [], [], []
+    for name in names:
+        entry = table[name]
+        if isinstance(entry, (int, float)):
+            lo = hi = de = float(entry)
+        elif isinstance(entry, dict) and {"low", "high"} <= set(entry) and set(entry) <= {"low", "high", "default"}:
+            lo, hi = float(entry["low"]), float(entry["high"])
+            de = float(entry.get("default", 0.5 * (lo + hi)))
+        else:
+            raise ConfigError(f"{path}: parameters.{name} must be a number or {{ low, high, default }}, got {entry!r}")
+        if not lo <= de <= hi:
+            raise ConfigError(f"{path}: parameters.{name}: need low <= default <= high, got {lo}, {de}, {hi}")
+        low.append(lo)
+        high.append(hi)
+        default.append(de)
+    return ParameterSpace(str(path), list(names), np.array(low), np.array(high), np.array(default))
+
+
+def read_parameter_set(path: Path, model: str, names: list[str]) -> NDArray[np.float64]:
+    """Read one calibrated set (numbers only) in the order of ``names``."""
+    space = read_parameter_space(path, model, names)
+    if space.free.any():
+        raise ConfigError(f"{Path(path)}: parameters {', '.join(np.array(names)[space.free])} are ranges, "
+                          "not values; give a calibrated set")
+    return space.default
+
+
+def write_parameter_set(path: Path, model: str, names: list[str], values: NDArray[np.float64],
+                        metadata: dict) -> None:
+    """Write a calibrated set atomically: ``model``, ``[parameters]`` values and a ``[calibration]`` record."""
+    doc = {"model": model, "parameters": {n: float(v) for n, v in zip(names, values, strict=True)},
+           "calibration": metadata}
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            tomli_w.dump(doc, fh)
+
+    write_atomic(path, write)

@@ -15,3 +15,13 @@ def nwm_dir() -> Path:
     if not (NWM_DIR / "reference_flow_troute_mc.nc").is_file():
         pytest.skip(f"real NWM Lower Colorado data not found at {NWM_DIR} (shared/data is checked out beside the repo)")
     return NWM_DIR
+
+
+CATCHMENTS_DIR = REPO.parent / "shared" / "data" / "catchments"
+
+
+@pytest.fixture(scope="session")
+def catchments_dir() -> Path:
+    if not (CATCHMENTS_DIR / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc").is_file():
+        pytest.skip(f"real catchment data not found at {CATCHMENTS_DIR} (shared/data is checked out beside the repo)")
+    return CATCHMENTS_DIR

@@ -76,7 +76,7 @@ class RunoffModel(ABC):
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
                 bracket = ")" if spec.open_high else "]"
-                raise ConfigError(f"{self.name}{where}: parameter {name} = {col[row]!r} (row {row}) is outside "
+                raise ConfigError(f"{self.name}{where}: parameter {name} = {col[row]:g} (row {row}) is outside "
                                   f"its physical range [{lo:g}, {hi:g}{bracket} [{spec.units}]; {spec.description}")
         self._check_joint(values, where)
 

@@ -1,0 +1,77 @@
+"""``hydro calibrate``: the JSON interface on real data, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from tests.io.test_cli_bad_input import _assert_one_line_error
+
+SIEVE_SPLIT = ["--warmup", "1992-01-01/1992-03-31", "--calibration", "1992-04-01/1994-12-31",
+               "--validation", "1995-01-01/1996-12-31"]
+
+
+def _calibrate(*args):
+    proc = subprocess.run([sys.executable, "-m", "hydro.cli", "calibrate", *args], capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize("model", ["xaj", "gr4j"])
+def test_calibrate_prints_one_json_object_with_both_blocks(catchments_dir, tmp_path, model):
+    data = catchments_dir / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc"
+    out = tmp_path / f"{model}.toml"
+    code, stdout, stderr = _calibrate("--data", str(data), "--model", model, *SIEVE_SPLIT, "--json",
+                                      "--evaluations", "300", "--output", str(out))
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    for block in ("calibration", "validation"):
+        b = summary[block]
+        for key in ("nse", "kge", "dc", "qr_peak", "qr_peak_time", "qr_depth", "qr", "grade", "n_events"):
+            assert key in b, key
+        assert b["n_events"] > 0 and -1.0 < b["nse"] <= 1.0
+    assert summary["evaluations"] == 300
+    # even a short search beats the mean-flow predictor on the calibration period
+    assert summary["calibration"]["nse"] > 0.5
+    written = out.read_text()
+    assert f'model = "{summary["model"]}"' in written and "[calibration" in written
+    assert len(summary["plots"]) == 2
+
+
+def _bad_record(tmp_path, catchments_dir, change):
+    src = catchments_dir / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc"
+    with xr.open_dataset(src) as ds:
+        ds = ds.isel(time=slice(0, 24 * 200)).load()
+    change(ds)
+    path = tmp_path / "bad.nc"
+    ds.to_netcdf(path)
+    return path
+
+
+def test_nan_precipitation_is_named(catchments_dir, tmp_path):
+    def poke(ds):
+        ds["precipitation"][100] = np.nan
+
+    path = _bad_record(tmp_path, catchments_dir, poke)
+    code, _, stderr = _calibrate("--data", str(path), "--model", "xaj", "--warmup", "1992-01-01/1992-01-31",
+                                 "--calibration", "1992-02-01/1992-06-30", "--output", str(tmp_path / "p.toml"))
+    _assert_one_line_error(code, stderr, "bad.nc", "precipitation", "1992-01-05T04")
+    assert code == 3 and not (tmp_path / "p.toml").exists()
+
+
+def test_period_outside_record_and_bad_bounds(catchments_dir, tmp_path):
+    data = catchments_dir / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc"
+    code, _, stderr = _calibrate("--data", str(data), "--model", "xaj", "--warmup", "1991-01-01/1991-12-31",
+                                 "--calibration", "1992-01-01/1992-12-31", "--output", str(tmp_path / "p.toml"))
+    _assert_one_line_error(code, stderr, "--warmup 1991-01-01/1991-12-31", "outside the record")
+    bounds = tmp_path / "bounds.toml"
+    bounds.write_text('model = "xaj"\n[parameters]\nK = { low = 0.5, high = 5.0 }\n')
+    code, _, stderr = _calibrate("--data", str(data), "--model", "xaj", *SIEVE_SPLIT, "--bounds", str(bounds),
+                                 "--output", str(tmp_path / "p.toml"))
+    _assert_one_line_error(code, stderr, "bounds.toml", "missing")
+    code, _, stderr = _calibrate("--data", str(data), "--model", "hbv", *SIEVE_SPLIT)
+    _assert_one_line_error(code, stderr, "unknown runoff method 'hbv'", "xaj")

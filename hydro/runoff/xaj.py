@@ -73,13 +73,16 @@ class Xinanjiang(RunoffModel):
         return out
 
     def cold_state(self, table: StepTable, n_cells: int, initial_flow_mm: float | NDArray[np.float64] = 0.0,
-                   param_row: NDArray[np.int64] | None = None) -> RunoffState:
-        """Tension layers half full, free water empty, groundwater draining ``initial_flow_mm`` per step."""
+                   param_row: NDArray[np.int64] | None = None, tension_fraction: float = 0.5) -> RunoffState:
+        """Tension layers ``tension_fraction`` full, free water empty, groundwater draining ``initial_flow_mm``
+        per step."""
+        if not 0.0 <= tension_fraction <= 1.0:
+            raise ConfigError(f"{self.name}: tension_fraction must be in [0, 1], got {tension_fraction}")
         p = self._table_for_this_step(table)[indices(n_cells, param_row, len(table.values), "parameter rows")]
         state = np.zeros((n_cells, kr.XAJ_NSTATE))
-        state[:, kr.XAJ_WU] = 0.5 * p[:, kr.XAJ_UM]
-        state[:, kr.XAJ_WL] = 0.5 * p[:, kr.XAJ_LM]
-        state[:, kr.XAJ_WD] = 0.5 * p[:, kr.XAJ_DM]
+        state[:, kr.XAJ_WU] = tension_fraction * p[:, kr.XAJ_UM]
+        state[:, kr.XAJ_WL] = tension_fraction * p[:, kr.XAJ_LM]
+        state[:, kr.XAJ_WD] = tension_fraction * p[:, kr.XAJ_DM]
         state[:, kr.XAJ_FR] = kr.FR_FLOOR
         state[:, kr.XAJ_SG] = np.asarray(initial_flow_mm, dtype=np.float64) / (1.0 - p[:, kr.XAJ_CG])
         n_lag = int(math.floor(p[:, kr.XAJ_LAG].max())) + 2

@@ -23,32 +23,38 @@ XAJ_KI, XAJ_KG, XAJ_CI, XAJ_CG, XAJ_CS, XAJ_LAG = range(9, 15)
 XAJ_NPARAM = 15
 # Xinanjiang state columns: tension water per layer, free water S (depth over the runoff area FR),
 # FR, interflow / groundwater / channel linear-reservoir storage (mm over the cell).
-XAJ_WU, XAJ_WL, XAJ_WD, XAJ_S, XAJ_FR, XAJ_SI, XAJ_SG, XAJ_SC = range(8)
-XAJ_NSTATE = 8
+# XAJ_U caches the tension-curve ordinate u = (1 - W/WM)^(1/(1+B)) = 1 - A/WMM after a wet step
+# (-1 = recompute from W): saturation-excess infiltration moves along the curve, u -> u - PE/WMM,
+# so consecutive wet steps need one power instead of two. W stays the authoritative storage.
+XAJ_WU, XAJ_WL, XAJ_WD, XAJ_S, XAJ_FR, XAJ_SI, XAJ_SG, XAJ_SC, XAJ_U = range(9)
+XAJ_NSTATE = 9
 FR_FLOOR = 1e-4  # smallest runoff-area fraction, as the SMS_3 code: keeps S * FR0 / FR finite
 SUBSTEP_MM = 5.0  # net rainfall is applied in equal pieces of at most this depth
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _tension_runoff(pe, w, wm, wmm, b1, b_exp):
-    """Saturation-excess runoff R [mm] from net rainfall ``pe`` on mean tension storage ``w``."""
+def _tension_runoff(pe, w, wm, inv_wm, inv_wmm, b1, b_exp, u):
+    """Saturation-excess runoff R [mm] from net rainfall ``pe`` on mean tension storage ``w``.
+
+    ``u`` is the cached curve ordinate (1 - W/WM)^(1/(1+B)) or -1; returns (R, ordinate after the
+    infiltration, or -1 when the curve was left: saturation or a round-off clamp)."""
     deficit = wm - w
     if deficit <= 0.0:
-        return pe
-    a = wmm * (1.0 - (deficit / wm) ** b1)
-    if pe + a < wmm:
-        r = pe - deficit + wm * (1.0 - (pe + a) / wmm) ** b_exp
+        return pe, -1.0
+    if u < 0.0:
+        u = (deficit * inv_wm) ** b1
+    v = u - pe * inv_wmm
+    if v > 0.0:
+        r = pe - deficit + wm * v**b_exp
     else:
         r = pe - deficit
+        v = -1.0
     # round-off guard: 0 <= R and the infiltrated part must fit into the deficit
-    lo = pe - deficit
-    if r < lo:
-        r = lo
-    if r < 0.0:
-        r = 0.0
-    if r > pe:
-        r = pe
-    return r
+    lo = max(pe - deficit, 0.0)
+    if r < lo or r > pe:
+        r = min(max(r, lo), pe)
+        v = -1.0
+    return r, v
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -64,6 +70,14 @@ def _fill_layers(x, wu, wl, wd, um, lm, dm):
     wd += add
     x -= add
     return wu, wl, wd, x
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _holds_water(buf):
+    for v in buf:
+        if v != 0.0:
+            return True
+    return False
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -87,7 +101,7 @@ def xaj_run(precip, pet, forcing_col, params, param_row, state, lag_buffer, runo
     params : float64 [n_rows, XAJ_NPARAM]
         Per-step parameters (K, UM, LM, DM [mm], C, B, IM, SM [mm], EX, KI, KG, CI, CG, CS, LAG [steps]).
     state : float64 [n_cells, XAJ_NSTATE]
-        WU, WL, WD, S [mm], FR [1], SI, SG, SC [mm]; updated in place.
+        WU, WL, WD, S [mm], FR [1], SI, SG, SC [mm], cached curve ordinate U; updated in place.
     lag_buffer : float64 [n_cells, n_lag]
         Water in transit through the lag [mm]; n_lag >= floor(max LAG) + 2; updated in place.
     runoff : float64 [n_steps, n_cells]
@@ -113,17 +127,20 @@ def xaj_run(precip, pet, forcing_col, params, param_row, state, lag_buffer, runo
         b1 = 1.0 / (1.0 + b)
         b_exp = 1.0 + b
         smm = (1.0 + ex) * sm
+        # reciprocals of the capacities: the step has enough divisions that depend on the state
+        inv_wm, inv_wmm, inv_sm, inv_smm = 1.0 / wm, 1.0 / wmm, 1.0 / sm, 1.0 / smm
         ex1 = 1.0 / (1.0 + ex)
         ex_exp = 1.0 + ex
         drain = ki + kg
         ki_share = ki / drain if drain > 0.0 else 0.0
         lag_whole = int(math.floor(p[XAJ_LAG]))
         lag_frac = p[XAJ_LAG] - lag_whole
+        has_lag = p[XAJ_LAG] > 0.0 or _holds_water(lag_buffer[c])
         pervious = 1.0 - im
         col = forcing_col[c]
         s = state[c]
         wu, wl, wd, sf, fr = s[XAJ_WU], s[XAJ_WL], s[XAJ_WD], s[XAJ_S], s[XAJ_FR]
-        si, sg, sc = s[XAJ_SI], s[XAJ_SG], s[XAJ_SC]
+        si, sg, sc, u = s[XAJ_SI], s[XAJ_SG], s[XAJ_SC], s[XAJ_U]
         buf = lag_buffer[c]
         evap_sum = 0.0
         for t in range(n_steps):
@@ -151,8 +168,8 @@ def xaj_run(precip, pet, forcing_col, params, param_row, state, lag_buffer, runo
             rg = 0.0
             if pe > 0.0:
                 # E == EP here, taken from the rain; runoff in pieces of <= 5 mm
-                n_pieces = int(math.ceil(pe / SUBSTEP_MM))
-                piece = pe / n_pieces
+                n_pieces = int(math.ceil(pe * (1.0 / SUBSTEP_MM)))
+                piece = pe if n_pieces == 1 else pe / n_pieces
                 if n_pieces == 1:
                     ki_p = ki
                     kg_p = kg
@@ -161,23 +178,28 @@ def xaj_run(precip, pet, forcing_col, params, param_row, state, lag_buffer, runo
                     ki_p = drain_p * ki_share
                     kg_p = drain_p - ki_p
                 for _ in range(n_pieces):
-                    r = _tension_runoff(piece, wu + wl + wd, wm, wmm, b1, b_exp)
+                    r, u = _tension_runoff(piece, wu + wl + wd, wm, inv_wm, inv_wmm, b1, b_exp, u)
                     wu, wl, wd, spill = _fill_layers(piece - r, wu, wl, wd, um, lm, dm)
-                    r += spill
+                    if spill > 0.0:
+                        r += spill
+                        u = -1.0
                     if r > 0.0:
-                        fr_new = max(r / piece, FR_FLOOR)
+                        fr_new = r / piece
+                        depth = piece  # water entering the runoff area, r / fr_new
+                        if fr_new < FR_FLOOR:
+                            fr_new = FR_FLOOR
+                            depth = r / FR_FLOOR
                         sf = sf * fr / fr_new
                         fr = fr_new
                         if sf > sm:  # a shrinking runoff area pushes free water out as surface runoff
                             rs += (sf - sm) * fr
                             sf = sm
                         if sf < sm:
-                            au = smm * (1.0 - (1.0 - sf / sm) ** ex1)
+                            au = smm * (1.0 - (1.0 - sf * inv_sm) ** ex1)
                         else:
                             au = smm
-                        depth = r / fr  # water entering the runoff area
                         if depth + au < smm:
-                            rs_p = fr * (depth + sf - sm + sm * (1.0 - (depth + au) / smm) ** ex_exp)
+                            rs_p = fr * (depth + sf - sm + sm * (1.0 - (depth + au) * inv_smm) ** ex_exp)
                         else:
                             rs_p = fr * (depth + sf - sm)
                         rs_p = min(max(rs_p, 0.0), r)
@@ -191,6 +213,7 @@ def xaj_run(precip, pet, forcing_col, params, param_row, state, lag_buffer, runo
                     sf *= 1.0 - ki_p - kg_p
             else:
                 wu = max(wu + pr - eu, 0.0)
+                u = -1.0
                 wl -= el
                 wd -= ed
                 ri = ki * sf * fr
@@ -206,19 +229,23 @@ def xaj_run(precip, pet, forcing_col, params, param_row, state, lag_buffer, runo
             si -= qi
             sg -= qg
             total = im * (pr - e_imp) + pervious * rs + qi + qg
-            # fractional lag (mass-exact split between two steps), then the channel reservoir
-            buf[lag_whole] += (1.0 - lag_frac) * total
-            buf[lag_whole + 1] += lag_frac * total
-            lagged = buf[0]
-            for j in range(n_lag - 1):
-                buf[j] = buf[j + 1]
-            buf[n_lag - 1] = 0.0
+            # fractional lag (mass-exact split between two steps), then the channel reservoir;
+            # grid cells (no lag: the network routes) skip the buffer, which then stays empty
+            if has_lag:
+                buf[lag_whole] += (1.0 - lag_frac) * total
+                buf[lag_whole + 1] += lag_frac * total
+                lagged = buf[0]
+                for j in range(n_lag - 1):
+                    buf[j] = buf[j + 1]
+                buf[n_lag - 1] = 0.0
+            else:
+                lagged = total
             sc += lagged
             q = (1.0 - cs) * sc
             sc -= q
             runoff[t, c] = q
         s[XAJ_WU], s[XAJ_WL], s[XAJ_WD], s[XAJ_S], s[XAJ_FR] = wu, wl, wd, sf, fr
-        s[XAJ_SI], s[XAJ_SG], s[XAJ_SC] = si, sg, sc
+        s[XAJ_SI], s[XAJ_SG], s[XAJ_SC], s[XAJ_U] = si, sg, sc, u
         evaporation[c] += evap_sum
 
 
@@ -291,6 +318,8 @@ def gr4_run(precip, pet, forcing_col, params, param_row, perc_factor, uh_exponen
     for c in numba.prange(n_cells):
         p = params[param_row[c]]
         x1, x2, x3, x4 = p[GR4_X1], p[GR4_X2], p[GR4_X3], p[GR4_X4]
+        n1 = min(int(math.ceil(x4)), n_uh)  # UH1 ordinates that can be non-zero
+        n2 = min(int(math.ceil(2.0 * x4)), n_uh)
         ord1 = np.zeros(n_uh)
         ord2 = np.zeros(n_uh)
         for j in range(n_uh):
@@ -331,16 +360,18 @@ def gr4_run(precip, pet, forcing_col, params, param_row, perc_factor, uh_exponen
             perc = prod * (1.0 - (1.0 + r4) ** -0.25)
             prod -= perc
             pr_eff = perc + (pn - ps)
-            for j in range(n_uh):
+            for j in range(n1):
                 uh1[j] += 0.9 * pr_eff * ord1[j]
+            for j in range(n2):
                 uh2[j] += 0.1 * pr_eff * ord2[j]
             q9 = uh1[0]
             q1 = uh2[0]
-            for j in range(n_uh - 1):
+            for j in range(n1 - 1):
                 uh1[j] = uh1[j + 1]
+            uh1[n1 - 1] = 0.0
+            for j in range(n2 - 1):
                 uh2[j] = uh2[j + 1]
-            uh1[n_uh - 1] = 0.0
-            uh2[n_uh - 1] = 0.0
+            uh2[n2 - 1] = 0.0
             f = x2 * (rout / x3) ** 3.5
             new_rout = max(0.0, rout + q9 + f)
             exch_sum += new_rout - rout - q9

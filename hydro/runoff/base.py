@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
+from ..kernels.checks import bad_per_row
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,14 @@ def check_forcing(name: str, values: NDArray[np.float64], times: NDArray | None 
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[:, None]
-    bad = ~np.isfinite(arr) | (arr < 0.0)
-    if bad.any():
-        t, c = np.argwhere(bad)[0]
+    arr = np.ascontiguousarray(arr)
+    counts = bad_per_row(arr)
+    if counts.any():
+        t = int(np.flatnonzero(counts)[0])
+        c = int(np.flatnonzero(~(np.isfinite(arr[t]) & (arr[t] >= 0.0)))[0])
         when = str(times[t]) if times is not None else f"step {t}"
         cell = str(cells[c]) if cells is not None else str(c)
         kind = "NaN" if not np.isfinite(arr[t, c]) else "negative"
         raise InputDataError(f"{source}: {name} is {kind} ({arr[t, c]!r}) at {when}, cell {cell} "
-                             f"({int(bad.sum())} bad values in all); fill or remove them before running the model")
-    return np.ascontiguousarray(arr)
+                             f"({int(counts.sum())} bad values in all); fill or remove them before running the model")
+    return arr

@@ -84,6 +84,7 @@ class Xinanjiang(RunoffModel):
         state[:, kr.XAJ_WL] = tension_fraction * p[:, kr.XAJ_LM]
         state[:, kr.XAJ_WD] = tension_fraction * p[:, kr.XAJ_DM]
         state[:, kr.XAJ_FR] = kr.FR_FLOOR
+        state[:, kr.XAJ_U] = -1.0
         state[:, kr.XAJ_SG] = np.asarray(initial_flow_mm, dtype=np.float64) / (1.0 - p[:, kr.XAJ_CG])
         n_lag = int(math.floor(p[:, kr.XAJ_LAG].max())) + 2
         return RunoffState({"state": state, "lag": np.zeros((n_cells, n_lag))})

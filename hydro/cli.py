@@ -73,7 +73,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", required=True, help="START/END (ISO dates, END inclusive), simulated but not scored")
     p.add_argument("--calibration", required=True, help="START/END of the calibration period")
     p.add_argument("--validation", help="START/END of the validation period (continues the same run)")
-    p.add_argument("--objective", default="nse", choices=["nse", "kge"], help="objective to maximise (default nse)")
+    p.add_argument("--objective", default="nse", choices=["nse", "kge", "nse_events", "kge_events"], help="objective to maximise on the calibration period (default nse); *_events scores only the flood-event windows flagged ok")
     p.add_argument("--bounds", type=Path, help="search ranges (default models/<model>/hourly.toml or daily.toml by the data step)")
     p.add_argument("--evaluations", type=int, default=10_000, help="model runs (default 10000)")
     p.add_argument("--batch", type=int, default=16, help="parameter sets run in parallel per DDS iteration (default 16)")

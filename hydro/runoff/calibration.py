@@ -121,8 +121,13 @@ class CalibrationResult:
 
 def calibrate(model: RunoffModel, record: CatchmentRecord, space: ParameterSpace, periods: Periods,
               objective: str = "nse", budget: int = 10_000, batch: int = 16, seed: int = 1,
-              progress: Callable[[int, float], None] | None = None) -> CalibrationResult:
-    """Calibrate ``model`` on ``record`` and simulate every period with the best set."""
+              progress: Callable[[int, float], None] | None = None,
+              scored_steps: NDArray[np.bool_] | None = None) -> CalibrationResult:
+    """Calibrate ``model`` on ``record`` and simulate every period with the best set.
+
+    ``scored_steps`` (one flag per record step) restricts the objective to those steps of the
+    calibration period, e.g. flood-event windows for event calibration in Chinese practice.
+    """
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     periods.check(record.source)
@@ -135,7 +140,11 @@ def calibrate(model: RunoffModel, record: CatchmentRecord, space: ParameterSpace
     initial_flow_mm = float(record.to_mm(q0[: max(int(24 / record.dt_hours), 1)].mean())) if q0.size else 0.0
     simulate = BatchSimulator(model, record, start, initial_flow_mm)
     cal = slice(periods.calibration.start - start, periods.calibration.stop - start)
-    obs = record.discharge[periods.calibration]
+    obs = record.discharge[periods.calibration].copy()
+    if scored_steps is not None:
+        obs[~scored_steps[periods.calibration]] = np.nan  # the metrics skip missing observations
+        if np.isfinite(obs).sum() < 2:
+            raise ConfigError(f"{record.source}: no scored steps with observations in the calibration period")
     metric = OBJECTIVES[objective]
 
     def score(values: NDArray) -> NDArray:

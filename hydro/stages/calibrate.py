@@ -117,16 +117,23 @@ def run_calibration(opts: CalibrateOptions) -> dict:
         bar.update(n)
         bar.set_postfix({opts.objective: f"{best:.4f}"})
 
+    events, events_source = _events(record, opts.events)
+    objective, _, where = opts.objective.partition("_")
+    scored_steps = None
+    if where == "events":  # event calibration: score only the 'ok' flood windows
+        scored_steps = np.zeros(len(record.times), dtype=bool)
+        for e in events:
+            if e.quality == "ok":
+                scored_steps |= (record.times >= e.start) & (record.times <= e.end)
     try:
-        result = calibrate(model, record, space, periods, opts.objective, opts.evaluations, opts.batch, opts.seed,
-                           progress if bar is not None else None)
+        result = calibrate(model, record, space, periods, objective, opts.evaluations, opts.batch, opts.seed,
+                           progress if bar is not None else None, scored_steps)
     finally:
         if bar is not None:
             bar.close()
     log.info("%s: %d evaluations in %.1f s, %s = %.4f", model.name, result.evaluations, result.seconds,
              opts.objective, result.objective_value)
 
-    events, events_source = _events(record, opts.events)
     rules = GBT22482()
     summary: dict = {
         "model": model.name, "data": str(opts.data), "time_step_hours": record.dt_hours,

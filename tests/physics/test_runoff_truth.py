@@ -150,3 +150,23 @@ def test_bad_parameters_and_forcing_are_named():
         model.run(precip, np.zeros((2, 2)), table, model.cold_state(table, 2))
     with pytest.raises(InputDataError, match="pet is negative"):
         model.run(np.zeros(2), np.array([0.0, -1.0]), table, model.cold_state(table, 1))
+
+
+def test_grid_with_parameter_fields_equals_cells_run_alone():
+    """One call over a grid with a parameter row per cell equals each cell run as its own lumped basin."""
+    rng = np.random.default_rng(5)
+    n_cells, n_steps = 12, 60
+    precip = rng.gamma(0.4, 3.0, size=(n_steps, n_cells))
+    pet = rng.uniform(0.0, 0.3, size=(n_steps, n_cells))
+    fields = np.repeat(XAJ_SET[None, :], n_cells, axis=0)
+    fields[:, 7] = rng.uniform(10, 60, n_cells)  # SM varies across the grid
+    fields[:, 5] = rng.uniform(0.1, 0.8, n_cells)  # so does B
+    model = Xinanjiang(1.0 / 6.0)
+    table = model.step_table(fields)
+    grid_state = model.cold_state(table, n_cells, 0.01)
+    grid_q, grid_e = model.run(precip, pet, table, grid_state)
+    for c in range(n_cells):
+        one = model.step_table(fields[c:c + 1])
+        q, e = model.run(precip[:, c], pet[:, c], one, model.cold_state(one, 1, 0.01))
+        np.testing.assert_array_equal(grid_q[:, c], q[:, 0])
+        assert grid_e[c] == e[0]

@@ -1,0 +1,348 @@
+"""Readers of real radar formats into ``RadarFrames`` (rainfall_rate [mm h-1], NaN = not measured, 0 = dry).
+
+* ODIM_H5 (EUMETNET OPERA, H5rad 2.x): quantities RATE [mm h-1], ACRR [mm per interval] and DBZH/TH
+  [dBZ -> rain rate through the Z-R relation]; ``gain``/``offset`` applied; ``nodata`` -> NaN (not
+  measured), ``undetect`` -> 0 (measured, no echo). ``what`` attributes are inherited from the file to
+  the dataset to the data group, as ODIM specifies. Grid from ``where/projdef`` and the upper-left corner.
+* KNMI HDF5 ("hdftag" 3.x, e.g. RAD_NL25_RAP): ``image1/image_data`` with the calibration formula
+  ``GEO = a*PV + b`` (5-minute accumulation in mm), missing value -> NaN; grid from the map projection
+  and the row/column offsets.
+* GeoTIFF (rasterio), e.g. FMI reflectivity: ``Gain``/``Offset``/``Nodata``/``Undetect`` from the GDAL
+  metadata, dBZ -> rain rate.
+* MeteoSwiss AQC palette GIF (logarithmic rain-rate classes) and FMI PGM (dBZ with a '#' header).
+* CF NetCDF ``rainfall_rate(time, y, x)`` (``radar.read_cf_netcdf``).
+
+Z-R: Z = a R^b with Z in mm6 m-3 (Marshall-Palmer a = 200, b = 1.6 by default, configurable).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from rasterio.crs import CRS
+from rasterio.transform import Affine
+from rasterio.warp import transform as warp_points
+
+from ..core.errors import InputDataError
+from .radar import RadarFrames, read_cf_netcdf
+
+RATE_QUANTITIES = ("RATE", "ACRR", "DBZH", "TH", "DBZ")
+
+
+@dataclass(frozen=True)
+class ZR:
+    """Z = a R^b (Z in mm6 m-3, R in mm h-1)."""
+
+    a: float = 200.0
+    b: float = 1.6
+
+    def rate(self, dbz: np.ndarray) -> np.ndarray:
+        return (10.0 ** (dbz / 10.0) / self.a) ** (1.0 / self.b)
+
+
+MARSHALL_PALMER = ZR()
+
+
+def read_any(path: Path, zr: ZR = MARSHALL_PALMER, quantity: str | None = None) -> RadarFrames:
+    """Dispatch on content: HDF5 (ODIM or KNMI), GeoTIFF, NetCDF."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: radar file not found")
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+    if magic.startswith(b"\x89HDF"):
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as h5:
+                if "Conventions" in h5.attrs and str(_text(h5.attrs["Conventions"])).startswith("ODIM"):
+                    return read_odim(path, zr, quantity)
+                if "image1" in h5 and "overview" in h5:
+                    return read_knmi_hdf5(path)
+        except OSError as exc:
+            raise InputDataError(f"{path}: cannot read HDF5 ({exc}); the file may be truncated") from None
+        raise InputDataError(f"{path}: HDF5 file is neither ODIM_H5 nor the KNMI radar product")
+    if magic[:4] in (b"II*\x00", b"MM\x00*"):
+        return read_geotiff(path, zr)
+    if magic.startswith(b"GIF8"):
+        return read_mch_gif(path)
+    if magic.startswith(b"P5") or (magic.startswith(b"\x1f\x8b") and ".pgm" in path.name):
+        return read_fmi_pgm(path, zr)
+    if magic.startswith(b"CDF") or magic.startswith(b"\x89HDF"):
+        return read_cf_netcdf(path)
+    raise InputDataError(f"{path}: unknown radar format (not ODIM/KNMI HDF5, GeoTIFF, MeteoSwiss GIF, FMI PGM or "
+                         "NetCDF)")
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes | np.bytes_):
+        return value.decode(errors="replace")
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return _text(value.ravel()[0])
+    return str(value)
+
+
+def _crs(text: str, path: Path) -> CRS:
+    try:
+        return CRS.from_user_input(text)
+    except Exception as exc:  # noqa: BLE001 - rasterio raises several types
+        raise InputDataError(f"{path}: unknown projection {text!r} ({exc})") from None
+
+
+def read_odim(path: Path, zr: ZR = MARSHALL_PALMER, quantity: str | None = None) -> RadarFrames:
+    """An ODIM_H5 composite (object COMP) in a Cartesian projection."""
+    import h5py
+
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputDataError(f"{path}: cannot read HDF5 ({exc}); the file may be truncated") from None
+    with h5:
+        root_what = dict(h5["what"].attrs) if "what" in h5 else {}
+        where = dict(h5["where"].attrs) if "where" in h5 else {}
+        found = []
+        for ds_name in sorted(k for k in h5 if k.startswith("dataset")):
+            ds = h5[ds_name]
+            ds_what = {**root_what, **(dict(ds["what"].attrs) if "what" in ds else {})}
+            for data_name in sorted(k for k in ds if k.startswith("data")):
+                group = ds[data_name]
+                what = {**ds_what, **(dict(group["what"].attrs) if "what" in group else {})}
+                q = _text(what.get("quantity", "")).upper()
+                found.append(q)
+                if (quantity and q == quantity.upper()) or (not quantity and q in RATE_QUANTITIES):
+                    try:
+                        raw = group["data"][...]
+                    except (OSError, KeyError) as exc:
+                        raise InputDataError(f"{path}: cannot read {ds_name}/{data_name}/data ({exc}); truncated file?") from None
+                    return _odim_frames(path, raw, what, where, q, zr)
+        wanted = quantity or " or ".join(RATE_QUANTITIES)
+        raise InputDataError(f"{path}: no {wanted} data in the file (quantities: {', '.join(found) or 'none'}); "
+                             "pass a file with rain rate, accumulation or reflectivity")
+
+
+def _odim_frames(path: Path, raw: np.ndarray, what: dict, where: dict, quantity: str, zr: ZR) -> RadarFrames:
+    gain = float(what.get("gain", 1.0))
+    offset = float(what.get("offset", 0.0))
+    nodata = what.get("nodata")
+    undetect = what.get("undetect")
+    not_measured = raw == nodata if nodata is not None else np.zeros(raw.shape, bool)
+    no_echo = raw == undetect if undetect is not None else np.zeros(raw.shape, bool)
+    value = raw.astype(np.float64) * gain + offset
+    if quantity in ("DBZH", "TH", "DBZ"):
+        rate = zr.rate(value)
+    elif quantity == "ACRR":
+        start = _odim_time(what, "start", path)
+        end = _odim_time(what, "end", path)
+        hours = (end - start) / np.timedelta64(1, "h")
+        if hours <= 0:
+            raise InputDataError(f"{path}: ACRR with start {start} not before end {end}")
+        rate = value / hours
+    else:
+        rate = value
+    rate[no_echo] = 0.0
+    rate[not_measured] = np.nan
+    try:
+        projdef = _text(where["projdef"])
+        xscale, yscale = float(where["xscale"]), float(where["yscale"])
+        ul_lon, ul_lat = float(where["UL_lon"]), float(where["UL_lat"])
+    except KeyError as exc:
+        raise InputDataError(f"{path}: ODIM where/{exc.args[0]} missing; cannot place the grid") from None
+    crs = _crs(projdef, path)
+    xs, ys = warp_points("EPSG:4326", crs, [ul_lon], [ul_lat])
+    transform = Affine(xscale, 0.0, xs[0], 0.0, -yscale, ys[0])
+    time = _odim_time(what, "end", path) if "enddate" in what else _odim_time(what, "", path)
+    return RadarFrames(str(path), rate[None].astype(np.float32), np.array([time]), crs, transform, quantity)
+
+
+def _odim_time(what: dict, prefix: str, path: Path) -> np.datetime64:
+    try:
+        stamp = _text(what[f"{prefix}date"]) + _text(what[f"{prefix}time"])
+        return np.datetime64(datetime.strptime(stamp, "%Y%m%d%H%M%S"), "ns")
+    except (KeyError, ValueError):
+        raise InputDataError(f"{path}: ODIM what/{prefix}date + {prefix}time missing or malformed") from None
+
+
+def read_knmi_hdf5(path: Path) -> RadarFrames:
+    """KNMI radar HDF5 (RAD_NL25_RAP 5-minute accumulation) -> rain rate [mm h-1]."""
+    import h5py
+
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputDataError(f"{path}: cannot read HDF5 ({exc}); the file may be truncated") from None
+    with h5:
+        try:
+            image = h5["image1"]
+            raw = image["image_data"][...]
+            calibration = dict(image["calibration"].attrs)
+            geo = dict(h5["geographic"].attrs)
+            proj4 = _text(h5["geographic/map_projection"].attrs["projection_proj4_params"])
+            overview = dict(h5["overview"].attrs)
+        except (KeyError, OSError) as exc:
+            raise InputDataError(f"{path}: KNMI HDF5 group or attribute missing ({exc})") from None
+    formula = _text(calibration.get("calibration_formulas", ""))
+    match = re.fullmatch(r"\s*GEO\s*=\s*([-+0-9.eE]+)\s*\*\s*PV\s*([-+]\s*[-+0-9.eE]+)?\s*", formula)
+    if not match:
+        raise InputDataError(f"{path}: calibration formula {formula!r} is not GEO = a*PV + b")
+    a = float(match.group(1))
+    b = float(match.group(2).replace(" ", "")) if match.group(2) else 0.0
+    missing = int(np.ravel(calibration.get("calibration_missing_data", 65535))[0])
+    start = _knmi_time(overview, "product_datetime_start", path)
+    end = _knmi_time(overview, "product_datetime_end", path)
+    hours = (end - start) / np.timedelta64(1, "h")
+    if hours <= 0:
+        raise InputDataError(f"{path}: product start {start} is not before end {end}")
+    rate = (raw.astype(np.float64) * a + b) / hours  # accumulation [mm] over the interval -> mm h-1
+    rate[raw == missing] = np.nan
+    # the projection is given in km; express it in metres
+    proj_m = re.sub(r"\+a=([0-9.]+)", lambda m: f"+a={float(m.group(1)) * 1000:g}", proj4)
+    proj_m = re.sub(r"\+b=([0-9.]+)", lambda m: f"+b={float(m.group(1)) * 1000:g}", proj_m)
+    crs = _crs(proj_m, path)
+    dx = float(np.ravel(geo["geo_pixel_size_x"])[0]) * 1000.0
+    dy = float(np.ravel(geo["geo_pixel_size_y"])[0]) * 1000.0
+    x0 = float(np.ravel(geo["geo_column_offset"])[0]) * 1000.0
+    y0 = -float(np.ravel(geo["geo_row_offset"])[0]) * 1000.0
+    transform = Affine(dx, 0.0, x0, 0.0, dy, y0)
+    return RadarFrames(str(path), rate[None].astype(np.float32), np.array([end]), crs, transform, "ACRR")
+
+
+def _knmi_time(overview: dict, key: str, path: Path) -> np.datetime64:
+    try:
+        return np.datetime64(datetime.strptime(_text(overview[key]), "%d-%b-%Y;%H:%M:%S.%f"), "ns")
+    except (KeyError, ValueError):
+        raise InputDataError(f"{path}: overview/{key} missing or not DD-MON-YYYY;HH:MM:SS.fff") from None
+
+
+def read_geotiff(path: Path, zr: ZR = MARSHALL_PALMER) -> RadarFrames:
+    """A GeoTIFF radar frame; reflectivity (dBZ) or rain rate, scaled by its GDAL metadata."""
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            raw = src.read(1)
+            tags = src.tags()
+            crs, transform = src.crs, src.transform
+            nodata_attr = src.nodata
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputDataError(f"{path}: cannot read GeoTIFF ({exc})") from None
+    meta = dict(re.findall(r'<Item name="([^"]+)"[^>]*>([^<]*)</Item>', tags.get("GDAL_METADATA", "")))
+    quantity_unit = re.search(r'<Item name="Quantity" unit="([^"]*)"', tags.get("GDAL_METADATA", ""))
+    unit = quantity_unit.group(1) if quantity_unit else ""
+    gain = float(meta.get("Gain", 1.0))
+    offset = float(meta.get("Offset", 0.0))
+    nodata = meta.get("Nodata", nodata_attr)
+    undetect = meta.get("Undetect")
+    value = raw.astype(np.float64) * gain + offset
+    if unit.lower() == "dbz":
+        rate = zr.rate(value)
+        quantity = "DBZH"
+    elif unit.lower() in ("mm/h", "mm h-1"):
+        rate = value
+        quantity = "RATE"
+    else:
+        raise InputDataError(f"{path}: unknown quantity unit {unit!r} in the GDAL metadata; expected dBZ or mm/h")
+    if undetect is not None:
+        rate[raw == float(undetect)] = 0.0
+    if nodata is not None:
+        rate[raw == float(nodata)] = np.nan
+    if crs is None:
+        raise InputDataError(f"{path}: GeoTIFF without a CRS; cannot place the grid")
+    stamp = meta.get("Observation time")
+    if stamp is None:
+        raise InputDataError(f"{path}: no 'Observation time' in the GDAL metadata")
+    time = np.datetime64(datetime.strptime(stamp, "%Y%m%d%H%M"), "ns")
+    return RadarFrames(str(path), rate[None].astype(np.float32), np.array([time]), crs, transform, quantity)
+
+
+# MeteoSwiss AQC GIF ("mmh2LASSEN8bit" scale): palette index i >= 2 is a rain-rate class on a
+# logarithmic scale, 30 classes per decade, anchored at i = 31 -> 0.0115537560 mm h-1 (the values
+# pySTEPS' mch_gif importer decodes for these products, reproduced to float32 by the test);
+# 0 and 1 are no rain, 255 no data.
+MCH_CLASSES_PER_DECADE = 30.0
+MCH_RATE_AT_31 = 0.011553755961358547
+
+
+def _mch_lookup() -> np.ndarray:
+    idx = np.arange(256, dtype=np.float64)
+    table = MCH_RATE_AT_31 * 10.0 ** ((idx - 31.0) / MCH_CLASSES_PER_DECADE)
+    table[:2] = 0.0
+    table[255] = np.nan
+    return table
+
+
+def read_mch_gif(path: Path) -> RadarFrames:
+    """MeteoSwiss AQC rain-rate composite as a palette GIF on the Swiss LV03 1 km grid (710 x 640)."""
+    from PIL import Image, UnidentifiedImageError
+
+    name = path.name
+    match = re.match(r"AQC(\d{2})(\d{3})(\d{2})(\d{2})", name)
+    if not match:
+        raise InputDataError(f"{path}: MeteoSwiss file name must start AQCyydddHHMM to give the time")
+    yy, doy, hh, mm = map(int, match.groups())
+    time = np.datetime64(f"{2000 + yy}-01-01T{hh:02d}:{mm:02d}", "ns") + np.timedelta64(doy - 1, "D")
+    try:
+        with Image.open(path) as im:
+            if im.mode != "P":
+                raise InputDataError(f"{path}: expected a palette GIF, found mode {im.mode}")
+            index = np.array(im)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputDataError(f"{path}: cannot read GIF ({exc})") from None
+    if index.shape != (640, 710):
+        raise InputDataError(f"{path}: grid {index.shape}, expected the MeteoSwiss composite (640, 710)")
+    rate = _mch_lookup()[index]
+    transform = Affine(1000.0, 0.0, 255_000.0, 0.0, -1000.0, 480_000.0)
+    return RadarFrames(str(path), rate[None].astype(np.float32), np.array([time]), CRS.from_epsg(21781), transform,
+                       "RATE")
+
+
+def read_fmi_pgm(path: Path, zr: ZR = MARSHALL_PALMER) -> RadarFrames:
+    """FMI reflectivity composite as (gzipped) PGM with metadata in '#' header lines: dBZ = 0.5 DN - 32
+    (FMI's 8-bit scale, as in its GeoTIFF metadata), 255 no data, 0 no echo; polar stereographic grid
+    placed by its bottom-left corner."""
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError) as exc:
+        raise InputDataError(f"{path}: cannot read PGM ({exc}); the file may be truncated") from None
+    if not data.startswith(b"P5"):
+        raise InputDataError(f"{path}: not a binary PGM (P5)")
+    meta: dict[str, str] = {}
+    tokens: list[int] = []
+    pos = 2
+    while len(tokens) < 3:
+        end = data.index(b"\n", pos)
+        line = data[pos:end].strip()
+        pos = end + 1
+        if line.startswith(b"#"):
+            parts = line[1:].decode(errors="replace").split(None, 1)
+            if len(parts) == 2:
+                meta[parts[0]] = parts[1]
+        elif line:
+            tokens.extend(int(t) for t in line.split())
+    nx, ny, maxval = tokens[:3]
+    raw = np.frombuffer(data, dtype=np.uint8 if maxval < 256 else ">u2", count=nx * ny, offset=pos)
+    if raw.size != nx * ny:
+        raise InputDataError(f"{path}: PGM holds {raw.size} values, header says {nx} x {ny}; truncated file?")
+    raw = raw.reshape(ny, nx)
+    try:
+        lon0 = float(meta["centrallongitude"])
+        lat_ts = float(meta["truelatitude"])
+        bl_lon, bl_lat = map(float, meta["bottomleft"].split())
+        dx, dy = float(meta["metersperpixel_x"]), float(meta["metersperpixel_y"])
+        time = np.datetime64(datetime.strptime(meta["obstime"], "%Y%m%d%H%M"), "ns")
+    except (KeyError, ValueError) as exc:
+        raise InputDataError(f"{path}: PGM header lacks {exc}; cannot place the grid") from None
+    crs = CRS.from_proj4(f"+proj=stere +lat_0=90 +lon_0={lon0} +lat_ts={lat_ts} +ellps=WGS84 +units=m")
+    xs, ys = warp_points("EPSG:4326", crs, [bl_lon], [bl_lat])
+    transform = Affine(dx, 0.0, xs[0], 0.0, -dy, ys[0] + ny * dy)
+    rate = zr.rate(0.5 * raw.astype(np.float64) - 32.0)
+    rate[raw == 0] = 0.0
+    rate[raw == 255] = np.nan
+    return RadarFrames(str(path), rate[None].astype(np.float32), np.array([time]), crs, transform, "DBZH")

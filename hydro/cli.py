@@ -113,6 +113,102 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_nowcast(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "nowcast",
+        help="radar rainfall nowcast (S-PROG / extrapolation / STEPS-style ensemble) to NetCDF",
+        description="Read radar frames (CF NetCDF, ODIM_H5, KNMI HDF5, GeoTIFF, MeteoSwiss GIF, FMI PGM), apply "
+        "quality control, estimate motion by dense optical flow and nowcast from the issue time. Writes "
+        "rainfall_rate(time, y, x) [mm h-1] on the input grid, one field per 10-minute valid time (the mean "
+        "rate over the 10 minutes ending then); NaN where the radar never measured.",
+    )
+    p.add_argument("--radar", type=Path, required=True, help="radar file with the frames up to the issue time")
+    p.add_argument("--issue-time", required=True, help="ISO time of the last observed frame, e.g. 2010-08-26T00:30")
+    p.add_argument("--lead-minutes", type=int, default=60, help="forecast length (default 60, up to 360)")
+    p.add_argument("--output", type=Path, required=True, help="output NetCDF (written atomically)")
+    p.add_argument("--method", default="sprog", choices=["sprog", "extrapolation", "persistence"], help="deterministic method (default sprog)")
+    p.add_argument("--members", type=int, default=0, help="ensemble members (STEPS-style); 0 = deterministic")
+    p.add_argument("--levels", type=int, default=6, help="cascade levels (default 6)")
+    p.add_argument("--seed", type=int, default=1, help="ensemble random seed")
+    _add_qc_options(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cmd_nowcast)
+
+
+def _add_qc_options(p: argparse.ArgumentParser) -> None:
+    q = p.add_argument_group("radar quality control")
+    q.add_argument("--max-rate", type=float, default=250.0, help="rates above this [mm h-1] are implausible (default 250)")
+    q.add_argument("--implausible", default="nan", choices=["nan", "clip"], help="implausible rates become not measured (default) or are clipped")
+    q.add_argument("--missing-frames", default="error", choices=["error", "persist", "zero"], help="gaps and all-NaN frames: stop (default), repeat the previous frame, or insert a dry frame")
+
+
+def _qc_policy(args: argparse.Namespace):
+    from .nowcast.qc import QCPolicy
+
+    return QCPolicy(max_rate_mm_h=args.max_rate, implausible=args.implausible, missing_frames=args.missing_frames)
+
+
+def _cmd_nowcast(args: argparse.Namespace) -> int:
+    from .stages.nowcast import NowcastOptions, run_nowcast
+
+    summary = run_nowcast(NowcastOptions(
+        radar=args.radar, issue_time=args.issue_time, lead_minutes=args.lead_minutes, output=args.output,
+        method=args.method, levels=args.levels, members=args.members, seed=args.seed, qc=_qc_policy(args)))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"nowcast {summary['method']}{' x ' + str(summary['members']) if summary['members'] else ''} from "
+              f"{summary['issue_time']}: {summary['fields']} ten-minute fields in {summary['seconds']} s -> {summary['output']}")
+    return 0
+
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="score nowcasts against the later radar frames (CSI/POD/FAR, FSS, MAE, CRPS) per lead time",
+        description="Issue nowcasts at the given times, score their 10-minute mean rain against the observed "
+        "frames, contingency tables pooled over all issue times, on cells valid in every frame of each file. "
+        "Repeat --radar/--issue-times to pool several events. Reports persistence too, and the time per nowcast.",
+    )
+    p.add_argument("--radar", type=Path, action="append", required=True, help="radar file (repeatable)")
+    p.add_argument("--issue-times", action="append", required=True, help="comma-separated ISO issue times for the matching --radar")
+    p.add_argument("--lead-minutes", type=int, default=60, help="lead time scored (default 60)")
+    p.add_argument("--methods", default="sprog,extrapolation,persistence", help="comma-separated: sprog, extrapolation, persistence, steps")
+    p.add_argument("--members", type=int, default=20, help="members for the steps method (default 20)")
+    p.add_argument("--levels", type=int, default=6, help="cascade levels (default 6)")
+    p.add_argument("--plot", type=Path, help="PNG of skill against lead time")
+    _add_qc_options(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_verify)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .core.errors import ConfigError
+    from .stages.nowcast import run_verification
+
+    if len(args.radar) != len(args.issue_times):
+        raise ConfigError("give one --issue-times per --radar")
+    cases = [(radar, [t.strip() for t in times.split(",") if t.strip()]) for radar, times in zip(args.radar, args.issue_times, strict=True)]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    results = run_verification(cases, args.lead_minutes, methods, args.levels, args.members, qc=_qc_policy(args))
+    if args.plot:
+        from .plots import plot_skill
+
+        plot_skill(args.plot, results)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    for method, res in results.items():
+        leads = res["leads"]
+        print(f"{method:>13s}  CSI(1 mm/h) " + " ".join(f"{r['csi_1']:.2f}" for r in leads)
+              + f"  mean {res['mean_csi_1']:.3f}  FSS " + " ".join(f"{r['fss']:.2f}" for r in leads)
+              + (f"  CRPS " + " ".join(f"{r['crps']:.3f}" for r in leads) if "crps" in leads[0] else "")
+              + f"  | {res['nowcasts']} nowcasts, median {res['seconds_per_nowcast_median']:.2f} s")
+    if args.plot:
+        print(f"skill plot -> {args.plot}")
+    return 0
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks (kernels on synthetic national-scale networks)")
     bsub = p.add_subparsers(dest="bench", required=True)
@@ -218,6 +314,7 @@ def _add_methods(sub: argparse._SubParsersAction) -> None:
 def _cmd_methods(args: argparse.Namespace) -> int:
     from .core.registry import methods
     from . import runoff  # noqa: F401  (registers the runoff methods)
+    from .nowcast import sprog  # noqa: F401  (registers the nowcast methods)
     from .routing import channel  # noqa: F401  (registers the routing methods)
 
     for kind, names in methods().items():
@@ -241,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hydro {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_route, _add_calibrate, _add_bench, _add_demo, _add_methods):
+    for add in (_add_route, _add_calibrate, _add_nowcast, _add_verify, _add_bench, _add_demo, _add_methods):
         add(sub)
     return parser
 

@@ -58,3 +58,24 @@ def plot_events(png: Path, record, window: slice, sim: np.ndarray, events: list,
                  fontsize=9)
     fig.tight_layout()
     save(fig, png)
+
+
+def plot_skill(png: Path, results: dict) -> None:
+    """CSI at 0.1 / 1 / 5 mm h-1, FSS and (ensembles) CRPS against lead time, one line per method."""
+    metrics = [("csi_0.1", "CSI 0.1 mm/h"), ("csi_1", "CSI 1 mm/h"), ("csi_5", "CSI 5 mm/h"), ("fss", "FSS 1 mm/h, 16 km")]
+    if any("crps" in res["leads"][0] for res in results.values()):
+        metrics.append(("crps", "CRPS [mm/h]"))
+    fig = figure(figsize=(3.4 * len(metrics), 3.3))
+    for i, (key, label) in enumerate(metrics):
+        ax = fig.add_subplot(1, len(metrics), i + 1)
+        for method, res in results.items():
+            leads = [r["lead_minutes"] for r in res["leads"] if key in r]
+            if leads:
+                ax.plot(leads, [r[key] for r in res["leads"] if key in r], marker="o", label=method)
+        ax.set_xlabel("lead time [min]")
+        ax.set_title(label, fontsize=9)
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, png)

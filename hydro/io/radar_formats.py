@@ -65,14 +65,14 @@ def read_any(path: Path, zr: ZR = MARSHALL_PALMER, quantity: str | None = None) 
                     return read_knmi_hdf5(path)
         except OSError as exc:
             raise InputDataError(f"{path}: cannot read HDF5 ({exc}); the file may be truncated") from None
-        raise InputDataError(f"{path}: HDF5 file is neither ODIM_H5 nor the KNMI radar product")
+        return read_cf_netcdf(path)  # NetCDF-4 is HDF5 underneath
     if magic[:4] in (b"II*\x00", b"MM\x00*"):
         return read_geotiff(path, zr)
     if magic.startswith(b"GIF8"):
         return read_mch_gif(path)
     if magic.startswith(b"P5") or (magic.startswith(b"\x1f\x8b") and ".pgm" in path.name):
         return read_fmi_pgm(path, zr)
-    if magic.startswith(b"CDF") or magic.startswith(b"\x89HDF"):
+    if magic.startswith(b"CDF"):
         return read_cf_netcdf(path)
     raise InputDataError(f"{path}: unknown radar format (not ODIM/KNMI HDF5, GeoTIFF, MeteoSwiss GIF, FMI PGM or "
                          "NetCDF)")

@@ -94,6 +94,68 @@ def _probability_match(forecast: NDArray, target_sorted: NDArray, mask: NDArray)
     return out
 
 
+def _cascade_ar2(spectra, filters, aligned, shape) -> tuple[NDArray, NDArray, NDArray]:
+    """Per-scale AR(2) coefficients and the factor that rescales t-1 levels to the spread of t.
+
+    Lag-1 and lag-2 correlations of each scale are taken over the cells wet in all three aligned
+    frames, as Seed (2003) does; the level spread from the band power (Parseval)."""
+    n_levels = len(filters)
+    power = [np.einsum("lij,ij->l", filters**2, np.abs(sp) ** 2) for sp in spectra]
+    wet = np.logical_and.reduce([a > ZERO_DB for a in aligned])
+    if wet.sum() < 100:
+        wet = np.ones(shape, dtype=bool)
+    gamma1 = np.empty(n_levels)
+    gamma2 = np.empty(n_levels)
+    for lev in range(n_levels):
+        fields = [np.fft.irfft2(filters[lev] * sp, s=shape)[wet] for sp in spectra]
+        gamma1[lev] = np.corrcoef(fields[2], fields[1])[0, 1]
+        gamma2[lev] = np.corrcoef(fields[2], fields[0])[0, 1]
+    phi1, phi2 = _ar2(np.nan_to_num(gamma1), np.nan_to_num(gamma2))
+    scale_prev = np.sqrt(power[2] / np.maximum(power[1], 1e-12))
+    return phi1, phi2, scale_prev
+
+
+@dataclass
+class _Cascade:
+    """What both nowcasts start from: motion, the aligned frames' spectra and per-scale AR(2)."""
+
+    u: NDArray
+    v: NDArray
+    shape: tuple[int, int]
+    observed: NDArray
+    spectra: list
+    filters: NDArray
+    phi1: NDArray
+    phi2: NDArray
+    scale_prev: NDArray
+    target_sorted: NDArray
+
+
+def _prepare(frames: NDArray, n_levels: int, motion, who: str) -> _Cascade:
+    frames = np.asarray(frames, dtype=np.float64)
+    if frames.ndim != 3 or len(frames) < 3:
+        raise InputDataError(f"{who} needs the last 3 frames [3, ny, nx]; got shape {frames.shape}")
+    observed = np.isfinite(frames[-1])
+    if not observed.any():
+        raise InputDataError("the latest radar frame has no valid cells; cannot nowcast")
+    u, v = motion if motion is not None else estimate_motion(frames[-3:])
+    shape = frames.shape[1:]
+    db = [to_db(f) for f in frames[-3:]]
+    # bring the two previous frames onto the latest one (advect by 1 and 2 steps)
+    disp_y, disp_x = np.zeros(shape), np.zeros(shape)
+    aligned = [None, None, db[2]]
+    for back in (1, 2):
+        kn.advance_displacement(u, v, disp_y, disp_x)
+        out = np.empty(shape)
+        kn.warp(db[2 - back], disp_y, disp_x, ZERO_DB, out)
+        aligned[2 - back] = out
+    spectra = [np.fft.rfft2(a) for a in aligned]  # t-2, t-1, t
+    filters = bandpass_filters(shape, n_levels)
+    phi1, phi2, scale_prev = _cascade_ar2(spectra, filters, aligned, shape)
+    return _Cascade(u, v, shape, observed, spectra, filters, phi1, phi2, scale_prev,
+                    np.sort(frames[-1][observed]))
+
+
 @dataclass
 class Nowcast:
     rates: NDArray[np.float32]  # [n_steps, ny, nx] mm h-1 at the input frame step (or [members, n_steps, ny, nx])
@@ -111,44 +173,14 @@ class SProg:
 
     def forecast(self, frames: NDArray, n_steps: int, motion=None) -> Nowcast:
         """Nowcast ``n_steps`` frame steps after the last of ``frames`` [>= 3, ny, nx] (mm h-1, NaN = no data)."""
-        frames = np.asarray(frames, dtype=np.float64)
-        if frames.ndim != 3 or len(frames) < 3:
-            raise InputDataError(f"S-PROG needs the last 3 frames [3, ny, nx]; got shape {frames.shape}")
-        observed = np.isfinite(frames[-1])
-        if not observed.any():
-            raise InputDataError("the latest radar frame has no valid cells; cannot nowcast")
-        u, v = motion if motion is not None else estimate_motion(frames[-3:])
-        shape = frames.shape[1:]
-        db = [to_db(f) for f in frames[-3:]]
-        # bring the two previous frames onto the latest one (advect by 2 and 1 steps)
-        disp_y, disp_x = np.zeros(shape), np.zeros(shape)
-        aligned = [None, None, db[2]]
-        for back in (1, 2):
-            kn.advance_displacement(u, v, disp_y, disp_x)
-            out = np.empty(shape)
-            kn.warp(db[2 - back], disp_y, disp_x, ZERO_DB, out)
-            aligned[2 - back] = out
-        spectra = [np.fft.rfft2(a) for a in aligned]  # t-2, t-1, t
-        filters = bandpass_filters(shape, self.n_levels)
-        power = [np.einsum("lij,ij->l", filters**2, np.abs(sp) ** 2) for sp in spectra]
-        # lag-1 and lag-2 correlation of each scale over the cells wet in all three frames (as Seed 2003)
-        wet = np.logical_and.reduce([a > ZERO_DB for a in aligned])
-        if wet.sum() < 100:
-            wet = np.ones(shape, dtype=bool)
-        gamma1 = np.empty(self.n_levels)
-        gamma2 = np.empty(self.n_levels)
-        for lev in range(self.n_levels):
-            fields = [np.fft.irfft2(filters[lev] * sp, s=shape)[wet] for sp in spectra]
-            gamma1[lev] = np.corrcoef(fields[2], fields[1])[0, 1]
-            gamma2[lev] = np.corrcoef(fields[2], fields[0])[0, 1]
-        phi1, phi2 = _ar2(gamma1, gamma2)
-        scale_prev = np.sqrt(power[2] / np.maximum(power[1], 1e-12))  # rescale t-1 levels to the std of t
+        c = _prepare(frames, self.n_levels, motion, "S-PROG")
+        u, v, shape, observed = c.u, c.v, c.shape, c.observed
+        phi1, phi2, scale_prev, spectra, filters = c.phi1, c.phi2, c.scale_prev, c.spectra, c.filters
         # per-level AR(2) impulse responses: level(t+k) = a_k level(t) + b_k level(t-1)
         a_prev, b_prev = np.zeros(self.n_levels), np.ones(self.n_levels)  # level(t-1) = 0 t + 1 (t-1)
         a_cur, b_cur = np.ones(self.n_levels), np.zeros(self.n_levels)
-        target_sorted = np.sort(frames[-1][observed])
         rates = np.empty((n_steps,) + shape, dtype=np.float32)
-        disp_y[:], disp_x[:] = 0.0, 0.0
+        disp_y, disp_x = np.zeros(shape), np.zeros(shape)
         warped = np.empty(shape)
         for k in range(n_steps):
             a_next = phi1 * a_cur + phi2 * a_prev
@@ -161,5 +193,57 @@ class SProg:
             lagrangian += (1.0 - weight_t[0, 0] - weight_p[0, 0]) * spectra[2][0, 0].real / (shape[0] * shape[1])
             kn.advance_displacement(u, v, disp_y, disp_x)
             kn.warp(lagrangian, disp_y, disp_x, ZERO_DB, warped)
-            rates[k] = _probability_match(from_db(warped), target_sorted, observed)
+            rates[k] = _probability_match(from_db(warped), c.target_sorted, observed)
+        return Nowcast(rates, (u, v))
+
+
+def _ar2_innovation_std(phi1: NDArray, phi2: NDArray) -> NDArray:
+    """Innovation standard deviation that keeps an AR(2) process at unit variance."""
+    var = (1.0 + phi2) * ((1.0 - phi2) ** 2 - phi1**2) / (1.0 - phi2)
+    return np.sqrt(np.clip(var, 0.0, 1.0))
+
+
+@register("nowcast", "steps")
+class Steps:
+    """STEPS-style ensemble (Bowler et al. 2006, doi:10.1256/qj.04.100): the S-PROG cascade with, per
+    member and scale, AR(2) innovations drawn from noise with the latest field's power spectrum
+    (random-phase surrogate), and a per-member perturbation of the motion field."""
+
+    def __init__(self, n_levels: int = 6, members: int = 20, seed: int = 1, motion_perturbation: float = 0.15):
+        if members < 1:
+            raise ConfigError("an ensemble needs at least one member")
+        self.n_levels, self.members, self.seed = n_levels, members, seed
+        self.motion_perturbation = motion_perturbation
+
+    def forecast(self, frames: NDArray, n_steps: int, motion=None) -> Nowcast:
+        c = _prepare(frames, self.n_levels, motion, "STEPS")
+        u, v, shape, observed = c.u, c.v, c.shape, c.observed
+        phi1, phi2, scale_prev, spectra, filters = c.phi1, c.phi2, c.scale_prev, c.spectra, c.filters
+        sigma = _ar2_innovation_std(phi1, phi2)
+        amplitude = np.abs(spectra[2])
+        amplitude[0, 0] = 0.0  # the noise carries no mean
+        mean_dc = spectra[2][0, 0]
+        speed = float(np.hypot(u, v)[observed].mean()) if observed.any() else 0.0
+        rng = np.random.default_rng(self.seed)
+        rates = np.empty((self.members, n_steps) + shape, dtype=np.float32)
+        warped = np.empty(shape)
+        disp_y, disp_x = np.zeros(shape), np.zeros(shape)
+        norm = 1.0 / np.sqrt(shape[0] * shape[1])
+        for m in range(self.members):
+            du, dv = rng.normal(0.0, self.motion_perturbation * speed + 0.05, 2)
+            um, vm = u + du, v + dv
+            level_now = filters * spectra[2][None]
+            level_prev = filters * (scale_prev[:, None, None] * spectra[1])[None]
+            disp_y[:], disp_x[:] = 0.0, 0.0
+            for k in range(n_steps):
+                noise = amplitude * np.fft.rfft2(rng.standard_normal(shape)) * norm
+                level_next = (phi1[:, None, None] * level_now + phi2[:, None, None] * level_prev
+                              + sigma[:, None, None] * filters * noise[None])
+                level_prev, level_now = level_now, level_next
+                composed = level_now.sum(axis=0)
+                composed[0, 0] = mean_dc
+                lagrangian = np.fft.irfft2(composed, s=shape)
+                kn.advance_displacement(um, vm, disp_y, disp_x)
+                kn.warp(lagrangian, disp_y, disp_x, ZERO_DB, warped)
+                rates[m, k] = _probability_match(from_db(warped), c.target_sorted, observed)
         return Nowcast(rates, (u, v))

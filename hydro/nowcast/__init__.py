@@ -1,0 +1,1 @@
+"""Rainfall nowcasting: quality control, motion, S-PROG and STEPS-style ensembles (registry kind "nowcast")."""

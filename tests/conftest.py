@@ -25,3 +25,13 @@ def catchments_dir() -> Path:
     if not (CATCHMENTS_DIR / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc").is_file():
         pytest.skip(f"real catchment data not found at {CATCHMENTS_DIR} (shared/data is checked out beside the repo)")
     return CATCHMENTS_DIR
+
+
+RADAR_DIR = REPO.parent / "shared" / "data" / "radar"
+
+
+@pytest.fixture(scope="session")
+def radar_dir() -> Path:
+    if not (RADAR_DIR / "knmi_20100826.nc").is_file():
+        pytest.skip(f"real radar data not found at {RADAR_DIR} (shared/data is checked out beside the repo)")
+    return RADAR_DIR

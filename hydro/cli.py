@@ -221,9 +221,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--segments", type=int, default=100_000, help="network size (default 100000)")
     r.add_argument("--steps", type=int, default=288, help="5-minute routing steps (default 288 = 24 h)")
-    r.add_argument("--threads", type=int, help="numba threads (default: all cores)")
-    r.add_argument("--seed", type=int, default=1, help="generator seed")
-    r.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_bench_common(r, "generator seed")
     r.set_defaults(func=_cmd_bench_route)
     ro = bsub.add_parser(
         "runoff",
@@ -234,10 +232,14 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     ro.add_argument("--cells", type=int, default=1_000_000, help="grid cells (default 1000000)")
     ro.add_argument("--steps", type=int, default=36, help="10-minute steps (default 36 = 6 h)")
-    ro.add_argument("--threads", type=int, help="numba threads (default: all cores)")
-    ro.add_argument("--seed", type=int, default=1, help="storm seed")
-    ro.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_bench_common(ro, "storm seed")
     ro.set_defaults(func=_cmd_bench_runoff)
+
+
+def _add_bench_common(p: argparse.ArgumentParser, seed_help: str) -> None:
+    p.add_argument("--threads", type=int, help="numba threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=1, help=seed_help)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def _cmd_bench_route(args: argparse.Namespace) -> int:

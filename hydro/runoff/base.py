@@ -96,6 +96,16 @@ class RunoffModel(ABC):
                               f"but the model runs at {self.dt_hours:g} h; convert them with step_table() for this step")
         return table.values
 
+    def _run_inputs(self, precip, pet, table: StepTable, state: RunoffState, forcing_col, param_row):
+        """Checked inputs of ``run``: (per-step parameters, precip, pet, n_cells, forcing columns, parameter rows)."""
+        p = self._table_for_this_step(table)
+        precip = check_forcing("precipitation", precip)
+        pet = check_forcing("pet", pet)
+        n_cells = state.arrays["state"].shape[0]
+        col = indices(n_cells, forcing_col, precip.shape[1], "forcing columns")
+        row = indices(n_cells, param_row, len(p), "parameter rows")
+        return p, precip, pet, n_cells, col, row
+
     @abstractmethod
     def _convert(self, values: NDArray[np.float64]) -> NDArray[np.float64]: ...
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core.registry import register
 from ..kernels import runoff as kr
-from .base import Parameter, RunoffModel, RunoffState, StepTable, check_forcing, indices
+from .base import Parameter, RunoffModel, RunoffState, StepTable, indices
 
 
 @register("runoff", "gr4j")
@@ -66,13 +66,8 @@ class GR4(RunoffModel):
         return int(math.ceil(2.0 * p[:, kr.GR4_X4].max())) + 1
 
     def run(self, precip, pet, table, state, forcing_col=None, param_row=None):
-        p = self._table_for_this_step(table)
-        precip = check_forcing("precipitation", precip)
-        pet = check_forcing("pet", pet)
+        p, precip, pet, n_cells, col, row = self._run_inputs(precip, pet, table, state, forcing_col, param_row)
         arrays = state.arrays
-        n_cells = arrays["state"].shape[0]
-        col = indices(n_cells, forcing_col, precip.shape[1], "forcing columns")
-        row = indices(n_cells, param_row, len(p), "parameter rows")
         n_uh = max(self._n_uh(p[row]), arrays["uh"].shape[1] // 2)
         if arrays["uh"].shape[1] != 2 * n_uh:
             old = arrays["uh"].shape[1] // 2

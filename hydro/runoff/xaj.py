@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from ..core.errors import ConfigError
 from ..core.registry import register
 from ..kernels import runoff as kr
-from .base import Parameter, RunoffModel, RunoffState, StepTable, check_forcing, indices
+from .base import Parameter, RunoffModel, RunoffState, StepTable, indices
 
 
 @register("runoff", "xinanjiang")
@@ -90,13 +90,8 @@ class Xinanjiang(RunoffModel):
         return RunoffState({"state": state, "lag": np.zeros((n_cells, n_lag))})
 
     def run(self, precip, pet, table, state, forcing_col=None, param_row=None):
-        p = self._table_for_this_step(table)
-        precip = check_forcing("precipitation", precip)
-        pet = check_forcing("pet", pet)
+        p, precip, pet, n_cells, col, row = self._run_inputs(precip, pet, table, state, forcing_col, param_row)
         arrays = state.arrays
-        n_cells = arrays["state"].shape[0]
-        col = indices(n_cells, forcing_col, precip.shape[1], "forcing columns")
-        row = indices(n_cells, param_row, len(p), "parameter rows")
         needed = int(math.floor(p[row, kr.XAJ_LAG].max())) + 2 if n_cells else 2
         if arrays["lag"].shape[1] < needed:
             grown = np.zeros((n_cells, needed))

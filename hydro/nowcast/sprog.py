@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import distance_transform_edt, gaussian_filter
 
 from ..core.errors import ConfigError, InputDataError
 from ..core.registry import register
@@ -144,6 +144,7 @@ class _Cascade:
     phi2: NDArray
     scale_prev: NDArray
     target_sorted: NDArray  # the latest field in dB, sorted (probability matching target)
+    db_last: NDArray
 
 
 def _prepare(frames: NDArray, n_levels: int, motion, who: str) -> _Cascade:
@@ -168,7 +169,7 @@ def _prepare(frames: NDArray, n_levels: int, motion, who: str) -> _Cascade:
     filters = bandpass_filters(shape, n_levels)
     phi1, phi2, scale_prev = _cascade_ar2(spectra, filters, aligned, shape)
     return _Cascade(u, v, shape, observed, spectra, filters, phi1, phi2, scale_prev,
-                    np.sort(db[2].ravel()))
+                    np.sort(db[2].ravel()), db[2])
 
 
 @dataclass
@@ -225,11 +226,13 @@ class Steps:
     member and scale, AR(2) innovations drawn from noise with the latest field's power spectrum
     (random-phase surrogate), and a per-member perturbation of the motion field."""
 
-    def __init__(self, n_levels: int = 6, members: int = 20, seed: int = 1, motion_perturbation: float = 0.15):
+    def __init__(self, n_levels: int = 6, members: int = 20, seed: int = 1, motion_perturbation: float = 0.15,
+                 mask_growth: float = 1.0):
         if members < 1:
             raise ConfigError("an ensemble needs at least one member")
         self.n_levels, self.members, self.seed = n_levels, members, seed
         self.motion_perturbation = motion_perturbation
+        self.mask_growth = mask_growth
 
     def forecast(self, frames: NDArray, n_steps: int, motion=None) -> Nowcast:
         c = _prepare(frames, self.n_levels, motion, "STEPS")
@@ -246,6 +249,12 @@ class Steps:
         start_prev = (filters * scale_prev[:, None, None] * spectra[1][None]).astype(np.complex64)
         phi1_32, phi2_32 = phi1.astype(f32)[:, None, None], phi2.astype(f32)[:, None, None]
         mean_dc = np.complex64(spectra[2][0, 0])
+        # incremental precipitation mask (Lagrangian frame): noise may raise rain at most
+        # ``mask_growth`` cells per step beyond the latest observed echoes, not anywhere on the grid
+        distance = distance_transform_edt(~(c.db_last > ZERO_DB))
+        # outside the mask the field drops below every inside value but keeps its order (no ties:
+        # introselect is slow on many equal keys); one penalty field per lead step, shared by members
+        penalties: dict[int, NDArray] = {}
         speed = float(np.hypot(u, v)[observed].mean())
         rng = np.random.default_rng(self.seed)
         rates = np.empty((self.members, n_steps) + shape, dtype=np.float32)
@@ -265,6 +274,9 @@ class Steps:
                 composed = level_now.sum(axis=0)
                 composed[0, 0] = mean_dc
                 lagrangian = scipy.fft.irfft2(composed, s=shape).astype(np.float64)
+                if k not in penalties:
+                    penalties[k] = np.where(distance > self.mask_growth * (k + 1), -1e6, 0.0)
+                lagrangian += penalties[k]
                 matched = _probability_match(lagrangian, c.target_sorted)
                 kn.advance_displacement(um, vm, disp_y, disp_x)
                 kn.warp(matched, disp_y, disp_x, ZERO_DB, warped)

@@ -122,7 +122,7 @@ def _add_nowcast(sub: argparse._SubParsersAction) -> None:
         "rainfall_rate(time, y, x) [mm h-1] on the input grid, one field per 10-minute valid time (the mean "
         "rate over the 10 minutes ending then); NaN where the radar never measured.",
     )
-    p.add_argument("--radar", type=Path, required=True, help="radar file with the frames up to the issue time")
+    p.add_argument("--radar", type=Path, required=True, help="radar file with the frames up to the issue time, or a directory of one-frame files (ODIM, KNMI HDF5, GeoTIFF, GIF, PGM)")
     p.add_argument("--issue-time", required=True, help="ISO time of the last observed frame, e.g. 2010-08-26T00:30")
     p.add_argument("--lead-minutes", type=int, default=60, help="forecast length (default 60, up to 360)")
     p.add_argument("--output", type=Path, required=True, help="output NetCDF (written atomically)")

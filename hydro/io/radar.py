@@ -85,9 +85,10 @@ def _crs_from_attrs(attrs: dict) -> CRS | None:
     return None
 
 
-def read_cf_netcdf(path: Path, variable: str = "rainfall_rate") -> RadarFrames:
-    """CF NetCDF with ``rainfall_rate(time, y, x)`` [mm h-1] (or ``precipitation_amount`` per step) on
-    projection coordinates y, x and a grid-mapping variable."""
+def read_cf_netcdf(path: Path, variable: str = "rainfall_rate",
+                   window: tuple[np.datetime64, np.datetime64] | None = None) -> RadarFrames:
+    """CF NetCDF with ``rainfall_rate(time, y, x)`` [mm h-1] on projection coordinates y, x and a
+    grid-mapping variable; only the frames with ``window[0] < time <= window[1]`` when given."""
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: radar file not found")
@@ -114,8 +115,11 @@ def read_cf_netcdf(path: Path, variable: str = "rainfall_rate") -> RadarFrames:
         crs = _crs_from_attrs(ds[grid_mapping].attrs) if grid_mapping in ds else _crs_from_attrs(ds.attrs)
         if crs is None:
             raise InputDataError(f"{path}: no readable projection (grid_mapping crs_wkt / proj4); cannot place the grid")
-        rate = da.values.astype(np.float32)
         times = ds["time"].values.astype("datetime64[ns]")
+        if window is not None:
+            keep = np.flatnonzero((times > window[0]) & (times <= window[1]))
+            da, times = da.isel(time=keep), times[keep]
+        rate = da.values.astype(np.float32)
     return RadarFrames(str(path), rate, times, crs, transform, "RATE")
 
 
@@ -145,8 +149,31 @@ def write_cf_netcdf(path: Path, frames: RadarFrames, reference_time: np.datetime
     write_atomic(path, lambda tmp: ds.to_netcdf(tmp, encoding=encoding))
 
 
-def read_radar(path: Path) -> RadarFrames:
-    """Read any supported radar file (by content and suffix) into the common layout."""
+def read_radar(path: Path, window: tuple[np.datetime64, np.datetime64] | None = None) -> RadarFrames:
+    """Read any supported radar file (by content) into the common layout; ``window`` limits a
+    multi-frame file to the frames in (start, end]. A directory is read as one frame per file."""
     from . import radar_formats
 
-    return radar_formats.read_any(Path(path))
+    path = Path(path)
+    if not path.is_dir():
+        return radar_formats.read_any(path, window=window)
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise InputDataError(f"{path}: directory holds no radar files")
+    parts = [radar_formats.read_any(f) for f in files]
+    first = parts[0]
+    for part in parts[1:]:
+        if part.shape != first.shape or not part.transform.almost_equals(first.transform) or part.crs != first.crs:
+            raise InputDataError(f"{part.source}: grid {part.shape} differs from {first.source} {first.shape}; "
+                                 "all frames must share one grid and projection")
+    times = np.concatenate([p.times for p in parts])
+    order = np.argsort(times, kind="stable")
+    if (np.diff(times[order]) == np.timedelta64(0, "s")).any():
+        dup = times[order][np.flatnonzero(np.diff(times[order]) == np.timedelta64(0, "s"))[0]]
+        raise InputDataError(f"{path}: two files hold the frame at {dup}; remove the duplicate")
+    rate = np.concatenate([p.rate for p in parts])[order]
+    frames = replace(first, source=str(path), rate=rate, times=times[order])
+    if window is not None:
+        keep = (frames.times > window[0]) & (frames.times <= window[1])
+        frames = replace(frames, rate=frames.rate[keep], times=frames.times[keep])
+    return frames

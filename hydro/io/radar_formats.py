@@ -47,7 +47,8 @@ class ZR:
 MARSHALL_PALMER = ZR()
 
 
-def read_any(path: Path, zr: ZR = MARSHALL_PALMER, quantity: str | None = None) -> RadarFrames:
+def read_any(path: Path, zr: ZR = MARSHALL_PALMER, quantity: str | None = None,
+             window: tuple[np.datetime64, np.datetime64] | None = None) -> RadarFrames:
     """Dispatch on content: HDF5 (ODIM or KNMI), GeoTIFF, NetCDF."""
     path = Path(path)
     if not path.is_file():
@@ -65,7 +66,7 @@ def read_any(path: Path, zr: ZR = MARSHALL_PALMER, quantity: str | None = None) 
                     return read_knmi_hdf5(path)
         except OSError as exc:
             raise InputDataError(f"{path}: cannot read HDF5 ({exc}); the file may be truncated") from None
-        return read_cf_netcdf(path)  # NetCDF-4 is HDF5 underneath
+        return read_cf_netcdf(path, window=window)  # NetCDF-4 is HDF5 underneath
     if magic[:4] in (b"II*\x00", b"MM\x00*"):
         return read_geotiff(path, zr)
     if magic.startswith(b"GIF8"):
@@ -73,7 +74,7 @@ def read_any(path: Path, zr: ZR = MARSHALL_PALMER, quantity: str | None = None) 
     if magic.startswith(b"P5") or (magic.startswith(b"\x1f\x8b") and ".pgm" in path.name):
         return read_fmi_pgm(path, zr)
     if magic.startswith(b"CDF"):
-        return read_cf_netcdf(path)
+        return read_cf_netcdf(path, window=window)
     raise InputDataError(f"{path}: unknown radar format (not ODIM/KNMI HDF5, GeoTIFF, MeteoSwiss GIF, FMI PGM or "
                          "NetCDF)")
 

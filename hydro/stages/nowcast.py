@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from ..core.errors import ConfigError, InputDataError
 from ..io.radar import RadarFrames, read_radar, write_cf_netcdf
 from ..nowcast.qc import QCPolicy, quality_control
-from ..nowcast.sprog import SProg, Steps, estimate_motion
+from ..nowcast.sprog import SProg, Steps, estimate_motion, warm_up
 from ..verification import LeadScores
 
 log = logging.getLogger("hydro")
@@ -46,8 +46,12 @@ def _parse_time(text: str, option: str) -> np.datetime64:
         raise ConfigError(f"{option} {text!r} is not an ISO time (e.g. 2010-08-26T00:30)") from None
 
 
-def prepare_frames(radar: Path, qc: QCPolicy) -> tuple[RadarFrames, np.timedelta64, dict]:
-    frames = read_radar(radar)
+def prepare_frames(radar: Path, qc: QCPolicy, until: np.datetime64 | None = None,
+                   span_minutes: float = 60.0) -> tuple[RadarFrames, np.timedelta64, dict]:
+    """Read and quality-control the frames; with ``until``, only those in the ``span_minutes`` ending then
+    (a nowcast needs the last three frames and the last output interval, not the whole archive)."""
+    window = None if until is None else (until - np.timedelta64(int(span_minutes * 60), "s"), until)
+    frames = read_radar(radar, window=window)
     step = np.min(np.diff(frames.times)) if len(frames.times) > 1 else None
     if step is None or step <= np.timedelta64(0, "s"):
         frames.step  # raises the out-of-order / too-few-frames error with the times
@@ -73,6 +77,7 @@ def forecast_intervals(frames: RadarFrames, step: np.timedelta64, issue: np.date
     n_out = lead_minutes // output_minutes
     n_steps = n_out * per_output
     past = frames.select(issue, 3)
+    warm_up()  # kernel loading is start-up cost, reported by the caller, not nowcast time
     t0 = time.perf_counter()
     if method == "persistence":  # the last output interval, held (the reference baseline)
         last = frames.select(issue, per_output).rate.mean(axis=0) if per_output > 1 else past.rate[-1]
@@ -93,8 +98,9 @@ def forecast_intervals(frames: RadarFrames, step: np.timedelta64, issue: np.date
 
 
 def run_nowcast(opts: NowcastOptions) -> dict:
+    started = time.perf_counter()
     issue = _parse_time(opts.issue_time, "--issue-time")
-    frames, step, report = prepare_frames(opts.radar, opts.qc)
+    frames, step, report = prepare_frames(opts.radar, opts.qc, until=issue, span_minutes=max(30, opts.output_minutes))
     if opts.output is not None:
         from ..io.atomic import check_output_dir
 
@@ -104,6 +110,7 @@ def run_nowcast(opts: NowcastOptions) -> dict:
     summary = {"radar": str(opts.radar), "issue_time": str(issue)[:16], "method": opts.method,
                "members": opts.members, "lead_minutes": opts.lead_minutes, "fields": len(valid_times),
                "seconds": round(seconds, 3), "qc": report}
+    summary["total_seconds"] = round(time.perf_counter() - started, 3)  # reading, QC, start-up, nowcast
     if opts.output is not None:
         out = replace(frames, rate=means if not opts.members else means.mean(axis=0), times=valid_times,
                       source=f"hydro nowcast ({opts.method}) from {opts.radar}")

@@ -66,3 +66,25 @@ def test_bad_radar_files_give_one_clear_error(radar_dir, tmp_path):
     gif = tmp_path / "AQC161932200V.gif"
     shutil.copy(radar_dir / "original/mch_gif/AQC161932200V_00005.801.gif", gif)
     assert read_radar(gif).times[0] == np.datetime64("2016-07-11T22:00")
+
+
+def test_a_directory_of_frames_is_one_series_and_nowcasts(radar_dir, tmp_path):
+    from hydro.stages.nowcast import NowcastOptions, run_nowcast
+
+    frames = read_radar(radar_dir / "original" / "knmi_hdf5")
+    assert len(frames.times) == 4 and frames.step == np.timedelta64(5, "m")
+    summary = run_nowcast(NowcastOptions(radar=radar_dir / "original" / "knmi_hdf5", issue_time="2010-08-26T03:35",
+                                         lead_minutes=30, output=tmp_path / "nc.nc"))
+    assert summary["fields"] == 3
+    series = tmp_path / "series"
+    series.mkdir()
+    for name in ("RAD_NL25_RAP_5min_201008260320.h5", "RAD_NL25_RAP_5min_201008260330.h5",
+                 "RAD_NL25_RAP_5min_201008260335.h5"):
+        shutil.copy(radar_dir / "original" / "knmi_hdf5" / name, series / name)
+    with pytest.raises(InputDataError, match="missing or empty frame.*03:25"):
+        run_nowcast(NowcastOptions(radar=series, issue_time="2010-08-26T03:35", lead_minutes=30,
+                                   output=tmp_path / "gap.nc"))
+    assert not (tmp_path / "gap.nc").exists()
+    shutil.copy(series / "RAD_NL25_RAP_5min_201008260335.h5", series / "copy.h5")
+    with pytest.raises(InputDataError, match="two files hold the frame at 2010-08-26T03:35"):
+        read_radar(series)

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import InputDataError
-from .netcdf import _load
+from .netcdf import load_netcdf
 
 
 @dataclass
@@ -52,7 +52,7 @@ class CatchmentRecord:
 def read_catchment(path: Path) -> CatchmentRecord:
     """Read a catchment record; raise naming the variable and time for gaps, NaN or negative forcing."""
     path = Path(path)
-    ds = _load(path, "catchment record")
+    ds = load_netcdf(path, "catchment record")
     missing = [v for v in ("precipitation", "pet", "discharge") if v not in ds]
     if missing:
         raise InputDataError(f"{path}: missing variable(s) {', '.join(missing)}; a catchment record needs "

@@ -55,7 +55,7 @@ def write_network(path: str | Path, network: RiverNetwork, lakes: LevelPoolParam
     return write_atomic(path, lambda tmp: ds.to_netcdf(tmp, format="NETCDF4"))
 
 
-def _load(path: str | Path, what: str) -> xr.Dataset:
+def load_netcdf(path: str | Path, what: str) -> xr.Dataset:
     """Load a NetCDF file into memory, turning a missing or unreadable file into InputDataError."""
     path = Path(path)
     if not path.is_file():
@@ -68,7 +68,7 @@ def _load(path: str | Path, what: str) -> xr.Dataset:
 
 def read_network(path: str | Path) -> tuple[RiverNetwork, LevelPoolParameters | None]:
     """Read a network file written by :func:`write_network`."""
-    ds = _load(path, "network")
+    ds = load_netcdf(path, "network")
     for required in ("feature_id", "to", "length", "slope"):
         if required not in ds.variables:
             raise InputDataError(f"{path}: variable {required!r} missing; is this a hydro network file?")
@@ -139,7 +139,7 @@ def read_state(path: str | Path, feature_id: NDArray[np.int64], lake_id: NDArray
 
     Returns (streamflow, depth, water_sfc_elev or None) aligned to ``feature_id`` / ``lake_id``.
     """
-    ds = _load(path, "initial state")
+    ds = load_netcdf(path, "initial state")
     if "streamflow" not in ds:
         raise InputDataError(f"{path}: initial state needs variable 'streamflow(feature_id)'")
     if "time" in ds["streamflow"].dims:

@@ -31,7 +31,7 @@ OBJECTIVES: dict[str, Callable[[NDArray, NDArray], NDArray]] = {"nse": nse_batch
 
 @dataclass
 class Periods:
-    """Inclusive step ranges in the record: warm-up, calibration, validation (validation optional)."""
+    """Step ranges (slices) of the record: warm-up, calibration, validation (validation optional)."""
 
     warmup: slice
     calibration: slice
@@ -52,7 +52,6 @@ class BatchSimulator:
         self.record = record
         self.start = start
         self.initial_flow_mm = initial_flow_mm
-        self.evaluations = 0
 
     def __call__(self, values: NDArray[np.float64], stop: int) -> NDArray[np.float64]:
         values = np.atleast_2d(values)
@@ -61,7 +60,6 @@ class BatchSimulator:
         sl = slice(self.start, stop)
         runoff_mm, _ = self.model.run(self.record.precipitation[sl], self.record.pet[sl], table, state,
                                       forcing_col=np.zeros(len(values), dtype=np.int64))
-        self.evaluations += len(values)
         return runoff_mm / (self.record.dt_hours * 3.6 / self.record.area_km2)
 
 

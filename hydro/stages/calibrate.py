@@ -148,8 +148,8 @@ def run_calibration(opts: CalibrateOptions) -> dict:
         if window is None:
             continue
         sim = result.simulated[window.start - start:window.stop - start]
-        summary[name], scored[name] = _block(record, sim, window, events, rules)
-        scored[name] = (window, sim, scored[name])
+        summary[name], event_scores = _block(record, sim, window, events, rules)
+        scored[name] = (window, sim, event_scores)
     metadata = {
         "data": str(opts.data), "objective": opts.objective, "evaluations": result.evaluations,
         "seed": opts.seed, "bounds": str(bounds), "hydro_version": __version__,

@@ -262,9 +262,6 @@ class Steps:
         # incremental precipitation mask (Lagrangian frame): noise may raise rain at most
         # ``mask_growth`` cells per step beyond the latest observed echoes, not anywhere on the grid
         distance = distance_transform_edt(~(c.db_last > ZERO_DB))
-        # outside the mask the field drops below every inside value but keeps its order (no ties:
-        # introselect is slow on many equal keys); one penalty field per lead step, shared by members
-        penalties: dict[int, NDArray] = {}
         speed = float(np.hypot(u, v)[observed].mean())
         rng = np.random.default_rng(self.seed)
         rates = np.empty((self.members, n_steps) + shape, dtype=np.float32)
@@ -284,9 +281,9 @@ class Steps:
                 composed = level_now.sum(axis=0)
                 composed[0, 0] = mean_dc
                 lagrangian = scipy.fft.irfft2(composed, s=shape).astype(np.float64)
-                if k not in penalties:
-                    penalties[k] = np.where(distance > self.mask_growth * (k + 1), -1e6, 0.0)
-                lagrangian += penalties[k]
+                # outside the mask the field drops below every inside value but keeps its order
+                # (no ties: introselect is slow on many equal keys)
+                np.subtract(lagrangian, 1e6, out=lagrangian, where=distance > self.mask_growth * (k + 1))
                 matched = _probability_match(lagrangian, c.target_sorted)
                 kn.advance_displacement(um, vm, disp_y, disp_x)
                 kn.warp(matched, disp_y, disp_x, ZERO_DB, warped)

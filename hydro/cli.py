@@ -294,7 +294,7 @@ def _load_benchmark(name: str):
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="route a synthetic storm on the embedded demo basin (generated into basins/demo/ if absent)",
+        help="storm -> gridded Xinanjiang -> routing on the embedded demo basin (generated into basins/demo/ if absent)",
     )
     p.add_argument("--basin-dir", type=Path, default=Path("basins/demo"), help="demo basin directory")
     p.add_argument("--output-dir", type=Path, default=Path("demo_output"), help="where outputs go")

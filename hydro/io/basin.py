@@ -1,0 +1,134 @@
+"""Basin definitions for the rehearsal stage: reservoirs (curves, levels, rules) and control sections, in TOML.
+
+Validated with pydantic (unknown keys are errors; every error names the key path and the file);
+tables are given as parallel arrays. Example (basins/<name>/basin.toml)::
+
+    name = "han"
+    [[reservoirs]]
+    id = "danjiangkou"
+    feature_id = 1001                      # the network node it sits on
+    level_m = [140, 150, 160, 170, 176]
+    storage_m3 = [5e9, 9e9, 15e9, 24e9, 30e9]
+    capacity_m3s = [2000, 12000, 25000, 40000, 50000]
+    flood_limit_level = 160.0
+    flood_control_high_level = 171.7
+    design_level = 172.2
+    check_level = 174.35
+    safe_release = 11000.0
+    min_release = 490.0
+    max_ramp_per_hour = 2000.0
+    end_target_level = 160.0
+
+    [[control_sections]]
+    id = "huangzhuang"
+    feature_id = 2001
+    safe_discharge = 20000.0
+    warning_stage = 44.5
+    guaranteed_stage = 46.5
+    rating_stage_m = [38, 42, 46, 48]
+    rating_discharge_m3s = [2000, 9000, 21000, 28000]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..core.errors import ConfigError
+from ..reservoir.operation import OperatingRules, ReservoirCurves
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReservoirSpec(_Strict):
+    id: str
+    feature_id: int
+    level_m: list[float] = Field(min_length=2)
+    storage_m3: list[float] = Field(min_length=2)
+    capacity_m3s: list[float] = Field(min_length=2)
+    flood_limit_level: float
+    flood_control_high_level: float
+    design_level: float
+    check_level: float
+    safe_release: float = Field(ge=0)
+    min_release: float = Field(default=0.0, ge=0)
+    max_ramp_per_hour: float = Field(default=float("inf"), gt=0)
+    end_target_level: float | None = None
+
+    @model_validator(mode="after")
+    def _tables(self) -> ReservoirSpec:
+        if not len(self.level_m) == len(self.storage_m3) == len(self.capacity_m3s):
+            raise ValueError("level_m, storage_m3 and capacity_m3s must have the same length")
+        return self
+
+    def curves(self) -> ReservoirCurves:
+        return ReservoirCurves(np.array(self.level_m), np.array(self.storage_m3), np.array(self.capacity_m3s),
+                               name=self.id)
+
+    def rules(self) -> OperatingRules:
+        return OperatingRules(self.flood_limit_level, self.flood_control_high_level, self.design_level,
+                              self.check_level, self.safe_release, self.min_release, self.max_ramp_per_hour)
+
+
+class ControlSectionSpec(_Strict):
+    id: str
+    feature_id: int
+    safe_discharge: float = Field(gt=0)
+    warning_stage: float
+    guaranteed_stage: float
+    rating_stage_m: list[float] = Field(min_length=2)
+    rating_discharge_m3s: list[float] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _rating(self) -> ControlSectionSpec:
+        h, q = np.array(self.rating_stage_m), np.array(self.rating_discharge_m3s)
+        if h.shape != q.shape or not (np.all(np.diff(h) > 0) and np.all(np.diff(q) > 0)):
+            raise ValueError("rating_stage_m and rating_discharge_m3s must have the same length and both increase")
+        if self.guaranteed_stage < self.warning_stage:
+            raise ValueError("guaranteed_stage must not be below warning_stage")
+        return self
+
+    def stage(self, discharge: np.ndarray) -> np.ndarray:
+        """Stage [m] from discharge [m3 s-1] by the rating (linear between points, clamped at the ends)."""
+        return np.interp(discharge, self.rating_discharge_m3s, self.rating_stage_m)
+
+
+class BasinSpec(_Strict):
+    name: str
+    description: str = ""
+    network: str | None = None
+    reservoirs: list[ReservoirSpec] = Field(default_factory=list)
+    control_sections: list[ControlSectionSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> BasinSpec:
+        for kind, items in (("reservoir", self.reservoirs), ("control section", self.control_sections)):
+            ids = [i.id for i in items]
+            if len(ids) != len(set(ids)):
+                raise ValueError(f"duplicate {kind} id in {ids}")
+        return self
+
+
+def read_basin(path: Path) -> BasinSpec:
+    """Read and validate a basin TOML; one ConfigError listing every problem with its key path."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: basin file not found")
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        spec = BasinSpec.model_validate(doc)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None
+    for reservoir in spec.reservoirs:
+        reservoir.rules().check(reservoir.curves())  # levels inside the curves and rising
+    return spec

@@ -1,0 +1,60 @@
+"""Basin TOML for the rehearsal stage: valid files load into curves and rules; mistakes name the key path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hydro.core.errors import ConfigError
+from hydro.io.basin import read_basin
+from hydro.reservoir.operation import operate
+
+GOOD = """
+name = "test"
+[[reservoirs]]
+id = "upper"
+feature_id = 11
+level_m = [100, 110, 120, 130, 140]
+storage_m3 = [0, 5e7, 1.5e8, 3e8, 5e8]
+capacity_m3s = [0, 800, 2500, 5000, 8000]
+flood_limit_level = 112.0
+flood_control_high_level = 125.0
+design_level = 132.0
+check_level = 136.0
+safe_release = 1500.0
+min_release = 50.0
+
+[[control_sections]]
+id = "town"
+feature_id = 99
+safe_discharge = 3000.0
+warning_stage = 20.0
+guaranteed_stage = 22.0
+rating_stage_m = [15, 18, 21, 24]
+rating_discharge_m3s = [100, 1000, 3000, 6000]
+"""
+
+
+def test_basin_loads_and_runs(tmp_path):
+    path = tmp_path / "basin.toml"
+    path.write_text(GOOD)
+    basin = read_basin(path)
+    reservoir = basin.reservoirs[0]
+    res = operate(reservoir.curves(), reservoir.rules(), np.full(5, 700.0), 3600.0, 112.0)
+    assert np.allclose(res.release, 700.0)
+    section = basin.control_sections[0]
+    assert section.stage(np.array([3000.0]))[0] == pytest.approx(21.0)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("safe_release = 1500.0", "safe_release = 1500.0\nspillway = 3"), "reservoirs.0.spillway: Extra inputs are not permitted"),
+    (("capacity_m3s = [0, 800, 2500, 5000, 8000]", "capacity_m3s = [0, 800]"), "same length"),
+    (("safe_discharge = 3000.0", "safe_discharge = -1.0"), "control_sections.0.safe_discharge"),
+    (("flood_limit_level = 112.0", "flood_limit_level = 127.0"), "characteristic levels must rise"),
+    (("guaranteed_stage = 22.0", "guaranteed_stage = 19.0"), "guaranteed_stage must not be below"),
+])
+def test_mistakes_are_named(tmp_path, edit, message):
+    path = tmp_path / "basin.toml"
+    path.write_text(GOOD.replace(*edit))
+    with pytest.raises(ConfigError, match=message):
+        read_basin(path)

@@ -221,6 +221,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--segments", type=int, default=100_000, help="network size (default 100000)")
     r.add_argument("--steps", type=int, default=288, help="5-minute routing steps (default 288 = 24 h)")
+    r.add_argument("--generator", default="tree", choices=["tree", "grid"], help="synthetic network: random tree (shallow) or D8 grid basin (deep, realistic)")
     _add_bench_common(r, "generator seed")
     r.set_defaults(func=_cmd_bench_route)
     ro = bsub.add_parser(
@@ -245,7 +246,7 @@ def _add_bench_common(p: argparse.ArgumentParser, seed_help: str) -> None:
 def _cmd_bench_route(args: argparse.Namespace) -> int:
     bench_route = _load_benchmark("bench_route").bench_route
     _set_threads(args.threads)
-    for row in bench_route(args.segments, args.steps, args.seed):
+    for row in bench_route(args.segments, args.steps, args.seed, args.generator):
         if args.json:
             print(json.dumps(row), flush=True)
         else:

@@ -72,7 +72,8 @@ class ReservoirSpec(_Strict):
 
     def rules(self) -> OperatingRules:
         return OperatingRules(self.flood_limit_level, self.flood_control_high_level, self.design_level,
-                              self.check_level, self.safe_release, self.min_release, self.max_ramp_per_hour)
+                              self.check_level, self.safe_release, self.min_release, self.max_ramp_per_hour,
+                              self.end_target_level)
 
 
 class ControlSectionSpec(_Strict):

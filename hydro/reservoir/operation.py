@@ -10,9 +10,10 @@ capacity at the end-of-step level (physics wins over every rule) and the water a
 ``binding`` records which of these set each step's release.
 
 Zone rule (a simplified 调度规程): below the flood-limit level keep the level (release = inflow,
-down to the minimum release); between the flood-limit and the flood-control high level release the
-inflow but at most ``safe_release`` (the downstream safe discharge share), storing the rest; above the
-flood-control high level protect the dam: release up to capacity.
+down to the minimum release); between the flood-limit and the flood-control high level release what
+brings the level back to the end-of-event target (the flood-limit level by default) but at most
+``safe_release`` (the downstream safe discharge share), so storage takes only what the river cannot;
+above the flood-control high level protect the dam: release up to capacity.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class OperatingRules:
     safe_release: float  # m3 s-1, what the downstream control section can take from this dam
     min_release: float = 0.0
     max_ramp_per_hour: float = np.inf  # m3 s-1 per hour
+    end_target_level: float | None = None  # level to return to after the flood (default: flood-limit)
 
     def check(self, curves: ReservoirCurves) -> None:
         levels = [self.flood_limit_level, self.flood_control_high_level, self.design_level, self.check_level]
@@ -72,6 +74,9 @@ class OperatingRules:
         if levels[0] < curves.level_m[0] or levels[-1] > curves.level_m[-1]:
             raise ConfigError(f"{curves.name}: characteristic levels {levels} leave the curves' range "
                               f"[{curves.level_m[0]}, {curves.level_m[-1]}] m; extend the level-storage curve")
+        if self.end_target_level is not None and not curves.level_m[0] <= self.end_target_level <= self.flood_control_high_level:
+            raise ConfigError(f"{curves.name}: end_target_level {self.end_target_level} must lie between the lowest "
+                              f"level of the curves and the flood-control high level {self.flood_control_high_level}")
         if self.min_release < 0 or self.safe_release < self.min_release or self.max_ramp_per_hour <= 0:
             raise ConfigError(f"{curves.name}: need 0 <= min_release <= safe_release and a positive ramp limit")
 
@@ -102,6 +107,8 @@ def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_
     storage = np.empty(n + 1)
     release = np.empty(n)
     storage[0] = curves.storage(initial_level)
+    target_storage = curves.storage(rules.end_target_level if rules.end_target_level is not None
+                                    else rules.flood_limit_level)
     binding = []
     previous = initial_release
     for t in range(n):
@@ -114,7 +121,9 @@ def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_
             excess = (storage[t] - curves.storage(rules.flood_limit_level)) / dt_s
             wanted, why = mean_in + max(excess, 0.0), "rule"
         elif level <= rules.flood_control_high_level:
-            wanted, why = min(max(mean_in, rules.min_release), rules.safe_release), "rule"
+            # evacuate flood storage as fast as the downstream safe discharge allows, back to the target
+            back_to_target = mean_in + (storage[t] - target_storage) / dt_s
+            wanted, why = min(max(back_to_target, rules.min_release), rules.safe_release), "rule"
         else:
             wanted, why = np.inf, "rule"  # protect the dam: all it can pass
         o = wanted

@@ -30,11 +30,14 @@ def test_below_flood_limit_the_level_is_held():
 
 
 def test_flood_zone_caps_release_at_the_safe_discharge_and_stores_the_rest():
-    inflow = np.concatenate([np.linspace(600, 4000, 13), np.linspace(4000, 600, 25)[1:]])
+    inflow = np.concatenate([np.linspace(600, 4000, 13), np.linspace(4000, 600, 25)[1:], np.full(120, 600.0)])
     res = operate(CURVES, RULES, inflow, DT, initial_level=112.0)
     assert res.release.max() == pytest.approx(1500.0)  # the safe discharge, not the 4000 inflow
     assert res.level.max() > 115.0 and res.level.max() < RULES.flood_control_high_level
     assert abs(_balance(res, inflow)) < 1e-3
+    # after the flood the storage is evacuated at the safe discharge, back to the flood-limit level
+    assert res.level[-1] == pytest.approx(RULES.flood_limit_level, abs=1e-6)
+    assert res.release[40] == pytest.approx(1500.0)
 
 
 def test_above_flood_control_high_level_releases_capacity_and_limits_bind():

@@ -9,8 +9,8 @@ overrides it) and is then limited in turn by the ramp limit, the minimum release
 capacity at the end-of-step level (physics wins over every rule) and the water available.
 ``binding`` records which of these set each step's release.
 
-Zone rule (a simplified 调度规程): below the flood-limit level keep the level (release = inflow,
-down to the minimum release); between the flood-limit and the flood-control high level release what
+Zone rule (a simplified 调度规程): at or below the flood-limit level keep the level (release =
+inflow, between the minimum release and ``safe_release``); between the flood-limit and the flood-control high level release what
 brings the level back to the end-of-event target (the flood-limit level by default) but at most
 ``safe_release`` (the downstream safe discharge share), so storage takes only what the river cannot;
 above the flood-control high level protect the dam: release up to capacity.
@@ -117,9 +117,10 @@ def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_
         if schedule is not None:
             wanted, why = schedule[t], "schedule"
         elif level <= rules.flood_limit_level:
-            # hold the flood-limit level: pass the inflow plus what is above the level
+            # hold the flood-limit level (pass the inflow) while the river can take it; a flood beyond
+            # the safe discharge starts filling the flood-control storage
             excess = (storage[t] - curves.storage(rules.flood_limit_level)) / dt_s
-            wanted, why = mean_in + max(excess, 0.0), "rule"
+            wanted, why = min(mean_in + max(excess, 0.0), rules.safe_release), "rule"
         elif level <= rules.flood_control_high_level:
             # evacuate flood storage as fast as the downstream safe discharge allows, back to the target
             back_to_target = mean_in + (storage[t] - target_storage) / dt_s

@@ -209,6 +209,42 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_rehearse(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "rehearse",
+        help="dispatch rehearsal: forecast through the reservoirs' operating rules (F1) with risk indicators",
+        description="Forward rehearsal (F1): route the forecast lateral inflow through the basin's reservoirs under "
+        "their operating rules and report, per control section, peak discharge and stage, hours above the "
+        "warning and guaranteed stages and the excess volume above the safe discharge, and per reservoir the "
+        "peak level against its characteristic levels and the flood storage used and left. The inverse step "
+        "and the verifying re-run (I, F2) are not implemented yet.",
+    )
+    p.add_argument("basin", type=Path, help="basin TOML with reservoirs, control sections and 'network'")
+    p.add_argument("--forecast", type=Path, required=True, help="hourly qlat(time, feature_id) NetCDF [m3 s-1]")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_rehearse)
+
+
+def _cmd_rehearse(args: argparse.Namespace) -> int:
+    from .stages.rehearsal import run_rehearsal
+
+    summary = run_rehearsal(args.basin, args.forecast)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"F1 forward rehearsal of {summary['basin']} {summary['start']} .. {summary['end']}")
+    for s in summary["control_sections"]:
+        print(f"  section {s['id']}: peak {s['peak_discharge']:.0f} m3/s at {s['peak_time']} (safe {s['safe_discharge']:.0f}), "
+              f"stage {s['peak_stage']:.2f} m, {s['hours_above_warning']:.0f} h above warning, "
+              f"{s['hours_above_guaranteed']:.0f} h above guaranteed, excess {s['excess_volume_m3'] / 1e6:.2f} hm3 "
+              f"-> {summary['risk'][s['id']]}")
+    for r in summary["reservoirs"]:
+        print(f"  reservoir {r['id']}: peak level {r['peak_level']:.2f} m (flood-limit {r['flood_limit_level']}, "
+              f"flood-control high {r['flood_control_high_level']}), flood storage used {r['flood_storage_used_m3'] / 1e6:.1f} hm3, "
+              f"left {r['flood_storage_left_m3'] / 1e6:.1f} hm3")
+    return 0
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks (kernels on synthetic national-scale networks)")
     bsub = p.add_subparsers(dest="bench", required=True)
@@ -341,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hydro {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_route, _add_calibrate, _add_nowcast, _add_verify, _add_bench, _add_demo, _add_methods):
+    for add in (_add_route, _add_calibrate, _add_nowcast, _add_verify, _add_rehearse, _add_bench, _add_demo, _add_methods):
         add(sub)
     return parser
 

@@ -129,3 +129,36 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             reservoir.check_level, float(max(op.storage.max() - limit, 0.0)), float(high - op.storage.max()),
             float(op.release.max()), {k: op.binding.count(k) for k in sorted(set(op.binding))}))
     return ForwardResult(times, section_q, section_h, operations, inflows, section_ind, reservoir_ind)
+
+
+def run_rehearsal(basin_file, forecast_file, initial_levels: dict[str, float] | None = None) -> dict:
+    """``hydro rehearse``: read the basin TOML (with its network) and the forecast lateral inflow, run F1.
+
+    The forecast is ``qlat(time, feature_id)`` [m3 s-1] at hourly steps (the layout ``hydro route`` reads)."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from ..io.basin import read_basin
+    from ..io.netcdf import read_network
+    from ..io.nwm import read_lateral
+
+    basin_file = Path(basin_file)
+    basin = read_basin(basin_file)
+    if basin.network is None:
+        raise ConfigError(f"{basin_file}: 'network' (a hydro network file) is required for rehearsal")
+    network, _ = read_network(basin_file.parent / basin.network)
+    forecast = read_lateral(Path(forecast_file))
+    if forecast.interval_s != 3600:
+        raise ConfigError(f"{forecast_file}: forecast step is {forecast.interval_s} s; rehearsal needs hourly qlat")
+    lateral = forecast.for_features(network.feature_id)
+    times = forecast.time + np.timedelta64(forecast.interval_s, "s")  # end of each hourly interval
+    result = forward(network, basin, lateral, times, initial_levels)
+    return {
+        "basin": basin.name, "forecast": str(forecast_file), "steps_run": ["F1"],
+        "start": str(times[0])[:16], "end": str(times[-1])[:16],
+        "control_sections": [asdict(s) for s in result.sections],
+        "reservoirs": [asdict(r) for r in result.reservoir_indicators],
+        "risk": {s.id: ("above guaranteed stage" if s.hours_above_guaranteed else "above warning stage"
+                        if s.hours_above_warning else "above safe discharge" if s.excess_volume_m3 else "safe")
+                 for s in result.sections},
+    }

@@ -54,3 +54,27 @@ def test_section_indicators():
     assert ind.peak_discharge == q.max() and ind.peak_stage == pytest.approx(h.max())
     assert ind.hours_above_warning == (h > 20.0).sum() > 0
     assert ind.excess_volume_m3 == pytest.approx(np.clip(q - 600.0, 0, None).sum() * 3600.0)
+
+
+def test_hydro_rehearse_cli(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from hydro.io.netcdf import lateral_dataset, write_dataset, write_network
+    from tests.io.test_basin_toml import GOOD
+
+    write_network(tmp_path / "net.nc", NETWORK)
+    lateral, times = _storm()
+    write_dataset(tmp_path / "forecast.nc", lateral_dataset(lateral.astype(np.float32), NETWORK.feature_id,
+                                                            times - np.timedelta64(1, "h")))
+    basin = GOOD.replace('name = "test"', 'name = "test"\nnetwork = "net.nc"').replace("feature_id = 11", "feature_id = 3")
+    basin = basin.replace("feature_id = 99", "feature_id = 6")
+    (tmp_path / "basin.toml").write_text(basin)
+    proc = subprocess.run([sys.executable, "-m", "hydro.cli", "rehearse", str(tmp_path / "basin.toml"),
+                           "--forecast", str(tmp_path / "forecast.nc"), "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["steps_run"] == ["F1"] and summary["control_sections"][0]["id"] == "town"
+    assert summary["reservoirs"][0]["id"] == "upper" and summary["risk"]["town"] in {
+        "safe", "above safe discharge", "above warning stage", "above guaranteed stage"}

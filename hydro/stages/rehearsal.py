@@ -162,3 +162,204 @@ def run_rehearsal(basin_file, forecast_file, initial_levels: dict[str, float] | 
                         if s.hours_above_warning else "above safe discharge" if s.excess_volume_m3 else "safe")
                  for s in result.sections},
     }
+
+
+# --- I: inverse step (linear programme) and F2: verification -----------------------------------------
+
+OBJECTIVES = ("min_peak", "max_margin", "min_storage")
+
+
+@dataclass
+class InverseResult:
+    schedule: dict[str, NDArray[np.float64]]  # release per hourly step [m3 s-1]
+    feasible: bool
+    min_violation_m3s: float  # largest exceedance of a section target left (0 when feasible)
+    detention_needed_m3: float  # volume above the targets that the reservoirs cannot hold
+    binding: list[str]
+    envelope: dict[str, NDArray[np.float64]]  # largest release per step the downstream targets allow
+    objective: str
+    margin_m3s: float
+
+
+def _unit_responses(network, basin, lateral, times, f1: ForwardResult, dt: float, pulse: float = 50.0):
+    """Response [n_hours] of each control section to a 1 m3 s-1 release change of each dam, taken from
+    the routing kernel itself: the F1 schedule is perturbed for one hour at the dam's F1 inflow peak,
+    where the release matters and the channel runs at flood celerity, and the response is used as
+    time-invariant (F2 corrects what this linearisation misses)."""
+    responses = {}
+    base = {r.id: f1.reservoirs[r.id].release for r in basin.reservoirs}
+    n = len(times)
+    for reservoir in basin.reservoirs:
+        at = int(np.argmax(f1.reservoir_inflow[reservoir.id][1:]))
+        bumped = dict(base)
+        bumped[reservoir.id] = base[reservoir.id].copy()
+        bumped[reservoir.id][at] += pulse
+        run = forward(network, basin, lateral, times, schedules=bumped, dt=dt)
+        for section in basin.control_sections:
+            delta = (run.section_discharge[section.id] - f1.section_discharge[section.id]) / pulse
+            responses[(reservoir.id, section.id)] = np.concatenate([delta[at:], np.zeros(at)])[:n]
+    return responses
+
+
+def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, f1: ForwardResult,
+            objective: str = "min_peak", margin_m3s: float = 0.0, dt: float = 300.0) -> InverseResult:
+    """Releases that keep every control section at or below its safe discharge minus ``margin_m3s`` and
+    every reservoir within its limits, by linear programming (HiGHS through scipy).
+
+    Variables per dam and hour: release O and end-of-hour storage V; per section and hour a slack s >= 0
+    (penalised), so an infeasible target returns the minimum violation instead of failing.
+    Section flow = F1 flow + sum over dams and lags of u(lag) (O - O_F1) with u the unit responses.
+    Capacity enters as linear cuts under the storage-capacity curve (conservative)."""
+    from scipy.optimize import linprog
+    from scipy.sparse import lil_matrix
+
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"unknown rehearsal objective {objective!r}; choose {', '.join(OBJECTIVES)}")
+    resv, secs = basin.reservoirs, basin.control_sections
+    if not resv or not secs:
+        raise ConfigError(f"{basin.name}: the inverse step needs at least one reservoir and one control section")
+    T, R, K = len(times), len(resv), len(secs)
+    u = _unit_responses(network, basin, lateral, times, f1, dt)
+    n_o, n_v, n_s = R * T, R * T, K * T
+    n = n_o + n_v + n_s + 1  # + the peak / margin variable
+    io = lambda r, t: r * T + t  # noqa: E731
+    iv = lambda r, t: n_o + r * T + t  # noqa: E731
+    is_ = lambda k, t: n_o + n_v + k * T + t  # noqa: E731
+    ip = n - 1
+    n_rows = K * T * 2 + sum((2 + len(r.level_m)) * T for r in resv)
+    a_ub, b_ub, names = lil_matrix((n_rows, n)), [], []
+    a_eq, b_eq = lil_matrix((R * T, n)), []
+    row = 0
+    for k, sec in enumerate(secs):
+        q_f1 = f1.section_discharge[sec.id]
+        for t in range(T):
+            # Q_k(t) = Q_F1(t) + sum_r sum_lag u (O - O_F1) <= Q_safe - margin + s  (and <= P for min_peak)
+            const = q_f1[t]
+            for r, res in enumerate(resv):
+                resp = u[(res.id, sec.id)]
+                o_f1 = f1.reservoirs[res.id].release
+                for lag in range(t + 1):
+                    if abs(resp[lag]) > 1e-9:
+                        a_ub[row, io(r, t - lag)] += resp[lag]
+                        const -= resp[lag] * o_f1[t - lag]
+            a_ub[row, is_(k, t)] = -1.0
+            if objective == "max_margin":
+                a_ub[row, ip] = 1.0  # Q + m <= Q_safe
+            b_ub.append(sec.safe_discharge - margin_m3s - const)
+            names.append(f"section {sec.id} safe discharge at {str(times[t])[:16]}")
+            row += 1
+            if objective == "min_peak" and k == 0:
+                a_ub[row, :] = a_ub[row - 1, :]
+                a_ub[row, is_(k, t)] = 0.0
+                a_ub[row, ip] = -1.0
+                b_ub.append(-const)
+                names.append(f"section {sec.id} peak at {str(times[t])[:16]}")
+                row += 1
+    bounds = [(0.0, None)] * n
+    for r, res in enumerate(resv):
+        curves, rules = res.curves(), res.rules()
+        # capacity as a function of storage, piecewise linear: O(t) <= a_i + b_i V(t) for every table
+        # segment i. The minimum over the extended segments never exceeds the curve (conservative).
+        slopes = np.diff(curves.capacity_m3s) / np.diff(curves.storage_m3)
+        intercepts = curves.capacity_m3s[:-1] - slopes * curves.storage_m3[:-1]
+        inflow = f1.reservoir_inflow[res.id]
+        mean_in = 0.5 * (inflow[:-1] + inflow[1:])
+        v0 = f1.reservoirs[res.id].storage[0]
+        v_max = curves.storage(res.flood_control_high_level)
+        ramp = rules.max_ramp_per_hour
+        for t in range(T):
+            bounds[io(r, t)] = (rules.min_release, None)
+            for a_i, b_i in zip(intercepts, slopes, strict=True):
+                a_ub[row, io(r, t)], a_ub[row, iv(r, t)] = 1.0, -b_i
+                b_ub.append(a_i)
+                names.append(f"reservoir {res.id} discharge capacity at {str(times[t])[:16]}")
+                row += 1
+            bounds[iv(r, t)] = (curves.storage_m3[0], v_max)
+            # V(t) - V(t-1) + 3600 O(t) = 3600 mean_in(t)
+            a_eq[r * T + t, iv(r, t)] = 1.0
+            a_eq[r * T + t, io(r, t)] = 3600.0
+            if t:
+                a_eq[r * T + t, iv(r, t - 1)] = -1.0
+                b_eq.append(3600.0 * mean_in[t])
+            else:
+                b_eq.append(3600.0 * mean_in[t] + v0)
+            if np.isfinite(ramp) and t:
+                a_ub[row, io(r, t)], a_ub[row, io(r, t - 1)] = 1.0, -1.0
+                b_ub.append(ramp)
+                names.append(f"reservoir {res.id} ramp up at {str(times[t])[:16]}")
+                row += 1
+                a_ub[row, io(r, t)], a_ub[row, io(r, t - 1)] = -1.0, 1.0
+                b_ub.append(ramp)
+                names.append(f"reservoir {res.id} ramp down at {str(times[t])[:16]}")
+                row += 1
+        if res.end_target_level is not None:
+            bounds[iv(r, T - 1)] = (curves.storage_m3[0], min(v_max, curves.storage(res.end_target_level)))
+    a_ub = a_ub[:row]
+    penalty = 1e6
+    c = np.zeros(n)
+    c[n_o + n_v:n_o + n_v + n_s] = penalty
+    if objective == "min_peak":
+        c[ip] = 1.0
+    elif objective == "max_margin":
+        c[ip] = -1.0
+        bounds[ip] = (None, None)
+    else:
+        bounds[ip] = (0.0, 0.0)
+        for r in range(R):
+            c[[iv(r, t) for t in range(T)]] = 1.0 / (3600.0 * T)
+    res_lp = linprog(c, A_ub=a_ub.tocsr(), b_ub=np.array(b_ub), A_eq=a_eq.tocsr(), b_eq=np.array(b_eq),
+                     bounds=bounds, method="highs")
+    if res_lp.status != 0:
+        raise ConfigError(f"{basin.name}: inverse LP failed ({res_lp.message})")
+    x = res_lp.x
+    schedule = {res.id: x[[io(r, t) for t in range(T)]] for r, res in enumerate(resv)}
+    slack = x[n_o + n_v:n_o + n_v + n_s]
+    marginals = res_lp.ineqlin.marginals
+    binding = [names[i] for i in np.flatnonzero(np.abs(marginals) > 1e-9)][:50]
+    for r, res in enumerate(resv):
+        for t in range(T):
+            lo, hi = bounds[iv(r, t)]
+            if hi is not None and x[iv(r, t)] >= hi - 1.0:
+                binding.append(f"reservoir {res.id} storage limit at {str(times[t])[:16]}")
+                break
+    envelope = {}
+    for res in resv:
+        main = secs[0]
+        resp = u[(res.id, main.id)]
+        gain = max(float(resp.max()), 1e-9)
+        q_new = f1.section_discharge[main.id] + np.convolve(schedule[res.id] - f1.reservoirs[res.id].release,
+                                                            resp)[:T]
+        envelope[res.id] = schedule[res.id] + np.clip(main.safe_discharge - margin_m3s - q_new, 0.0, None) / gain
+    return InverseResult(schedule, bool(slack.max() <= 1e-6), float(slack.max()), float(slack.sum() * 3600.0),
+                         binding, envelope, objective, float(x[ip]) if objective != "min_storage" else margin_m3s)
+
+
+@dataclass
+class RehearsalResult:
+    f1: ForwardResult
+    inverse: InverseResult | None
+    f2: ForwardResult | None
+    accepted: bool
+    margin_m3s: float
+    iterations: int
+
+
+def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, objective: str = "min_peak",
+             margin_m3s: float = 0.0, max_iterations: int = 5, dt: float = 300.0) -> RehearsalResult:
+    """Forward-inverse-forward: F1 with the rules; I by LP; F2 re-runs the schedule on the full model and
+    accepts it only if every section stays at or below its safe discharge and every dam below its
+    flood-control high level; otherwise the margin grows by the violation and I runs again (bounded)."""
+    f1 = forward(network, basin, lateral, times, dt=dt)
+    inv, f2 = None, None
+    margin = margin_m3s
+    for iteration in range(1, max_iterations + 1):
+        inv = inverse(network, basin, lateral, times, f1, objective, margin, dt)
+        f2 = forward(network, basin, lateral, times, schedules=inv.schedule, dt=dt)
+        over = max(float((f2.section_discharge[s.id] - s.safe_discharge).max()) for s in basin.control_sections)
+        too_high = any(f2.reservoirs[r.id].level.max() > r.flood_control_high_level + 1e-6 for r in basin.reservoirs)
+        if inv.feasible and over <= 0.0 and not too_high:
+            return RehearsalResult(f1, inv, f2, True, margin, iteration)
+        if not inv.feasible:
+            break
+        margin += max(over, 1.0)
+    return RehearsalResult(f1, inv, f2, False, margin, iteration)

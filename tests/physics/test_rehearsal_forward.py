@@ -78,3 +78,21 @@ def test_hydro_rehearse_cli(tmp_path):
     assert summary["steps_run"] == ["F1"] and summary["control_sections"][0]["id"] == "town"
     assert summary["reservoirs"][0]["id"] == "upper" and summary["risk"]["town"] in {
         "safe", "above safe discharge", "above warning stage", "above guaranteed stage"}
+
+
+def test_forward_inverse_forward_finds_a_safe_schedule():
+    """With a lax rule (safe release 900) F1 floods the town; I finds releases that keep it below 600 m3/s,
+    F2 confirms them on the full nonlinear model, and the storage limit is respected."""
+    from hydro.stages.rehearsal import rehearse
+
+    lax = {**RESERVOIR, "safe_release": 900.0}
+    basin = BasinSpec(name="b", reservoirs=[lax], control_sections=[SECTION])
+    lateral, times = _storm()
+    out = rehearse(NETWORK, basin, lateral, times, objective="min_peak")
+    assert out.f1.sections[0].peak_discharge > 600.0  # F1 exposes the risk
+    assert out.accepted and out.inverse.feasible
+    assert out.f2.section_discharge["town"].max() <= 600.0
+    assert out.f2.reservoirs["dam"].level.max() <= 125.0
+    schedule = out.inverse.schedule["dam"]
+    assert schedule.min() >= 20.0 - 1e-6  # minimum release held
+    assert any("town" in b for b in out.inverse.binding)

@@ -212,15 +212,19 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _add_rehearse(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "rehearse",
-        help="dispatch rehearsal: forecast through the reservoirs' operating rules (F1) with risk indicators",
-        description="Forward rehearsal (F1): route the forecast lateral inflow through the basin's reservoirs under "
-        "their operating rules and report, per control section, peak discharge and stage, hours above the "
-        "warning and guaranteed stages and the excess volume above the safe discharge, and per reservoir the "
-        "peak level against its characteristic levels and the flood storage used and left. The inverse step "
-        "and the verifying re-run (I, F2) are not implemented yet.",
+        help="forward-inverse-forward dispatch rehearsal of a basin's reservoirs against a forecast",
+        description="F1: route the forecast through the reservoirs' operating rules and report, per control "
+        "section, peak discharge and stage, hours above the warning and guaranteed stages and the excess volume "
+        "above the safe discharge, and per reservoir the peak level and flood storage used and left. I: a linear "
+        "programme (HiGHS) on unit responses from the routing kernel gives releases that keep every section at "
+        "or below its safe discharge (minus --margin) within every reservoir limit, with the binding constraints "
+        "and each dam's allowable release envelope. F2: the schedule re-run on the full model; accepted only if "
+        "every target holds, else the margin grows and I runs again.",
     )
     p.add_argument("basin", type=Path, help="basin TOML with reservoirs, control sections and 'network'")
     p.add_argument("--forecast", type=Path, required=True, help="hourly qlat(time, feature_id) NetCDF [m3 s-1]")
+    p.add_argument("--objective", default="min_peak", choices=["min_peak", "max_margin", "min_storage"], help="inverse objective (default min_peak at the first control section)")
+    p.add_argument("--margin", type=float, default=0.0, help="safety margin below each safe discharge [m3 s-1]")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_rehearse)
 
@@ -228,20 +232,27 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
 def _cmd_rehearse(args: argparse.Namespace) -> int:
     from .stages.rehearsal import run_rehearsal
 
-    summary = run_rehearsal(args.basin, args.forecast)
+    summary = run_rehearsal(args.basin, args.forecast, args.objective, args.margin)
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"F1 forward rehearsal of {summary['basin']} {summary['start']} .. {summary['end']}")
-    for s in summary["control_sections"]:
-        print(f"  section {s['id']}: peak {s['peak_discharge']:.0f} m3/s at {s['peak_time']} (safe {s['safe_discharge']:.0f}), "
-              f"stage {s['peak_stage']:.2f} m, {s['hours_above_warning']:.0f} h above warning, "
-              f"{s['hours_above_guaranteed']:.0f} h above guaranteed, excess {s['excess_volume_m3'] / 1e6:.2f} hm3 "
-              f"-> {summary['risk'][s['id']]}")
-    for r in summary["reservoirs"]:
-        print(f"  reservoir {r['id']}: peak level {r['peak_level']:.2f} m (flood-limit {r['flood_limit_level']}, "
-              f"flood-control high {r['flood_control_high_level']}), flood storage used {r['flood_storage_used_m3'] / 1e6:.1f} hm3, "
-              f"left {r['flood_storage_left_m3'] / 1e6:.1f} hm3")
+    print(f"rehearsal of {summary['basin']} {summary['start']} .. {summary['end']}")
+    for step in ("f1", "f2"):
+        if step not in summary:
+            continue
+        label = "F1 current rules" if step == "f1" else "F2 derived schedule"
+        for s in summary[step]["control_sections"]:
+            print(f"  {label}: section {s['id']} peak {s['peak_discharge']:.0f} m3/s (safe {s['safe_discharge']:.0f}) at "
+                  f"{s['peak_time']}, stage {s['peak_stage']:.2f} m, {s['hours_above_warning']:.0f} h above warning, "
+                  f"{s['hours_above_guaranteed']:.0f} h above guaranteed -> {summary[step]['risk'][s['id']]}")
+        for r in summary[step]["reservoirs"]:
+            print(f"  {label}: reservoir {r['id']} peak level {r['peak_level']:.2f} m (flood-control high "
+                  f"{r['flood_control_high_level']}), flood storage left {r['flood_storage_left_m3'] / 1e6:.1f} hm3")
+    if "verdict" in summary:
+        inv, verdict = summary["inverse"], summary["verdict"]
+        print(f"  I ({inv['objective']}): feasible {inv['feasible']}, binding: {', '.join(inv['binding'][:4]) or 'none'}")
+        print(f"  verdict: {'ACCEPTED' if verdict['accepted'] else 'NOT accepted'} after {verdict['iterations']} "
+              f"iteration(s), margin {verdict['margin_m3s']:.0f} m3/s")
     return 0
 
 

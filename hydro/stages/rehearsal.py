@@ -131,8 +131,9 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     return ForwardResult(times, section_q, section_h, operations, inflows, section_ind, reservoir_ind)
 
 
-def run_rehearsal(basin_file, forecast_file, initial_levels: dict[str, float] | None = None) -> dict:
-    """``hydro rehearse``: read the basin TOML (with its network) and the forecast lateral inflow, run F1.
+def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin_m3s: float = 0.0) -> dict:
+    """``hydro rehearse``: read the basin TOML (with its network) and the forecast lateral inflow, then
+    forward (F1), inverse (I) and forward again (F2).
 
     The forecast is ``qlat(time, feature_id)`` [m3 s-1] at hourly steps (the layout ``hydro route`` reads)."""
     from dataclasses import asdict
@@ -152,16 +153,32 @@ def run_rehearsal(basin_file, forecast_file, initial_levels: dict[str, float] | 
         raise ConfigError(f"{forecast_file}: forecast step is {forecast.interval_s} s; rehearsal needs hourly qlat")
     lateral = forecast.for_features(network.feature_id)
     times = forecast.time + np.timedelta64(forecast.interval_s, "s")  # end of each hourly interval
-    result = forward(network, basin, lateral, times, initial_levels)
-    return {
-        "basin": basin.name, "forecast": str(forecast_file), "steps_run": ["F1"],
-        "start": str(times[0])[:16], "end": str(times[-1])[:16],
-        "control_sections": [asdict(s) for s in result.sections],
-        "reservoirs": [asdict(r) for r in result.reservoir_indicators],
-        "risk": {s.id: ("above guaranteed stage" if s.hours_above_guaranteed else "above warning stage"
-                        if s.hours_above_warning else "above safe discharge" if s.excess_volume_m3 else "safe")
-                 for s in result.sections},
+    if basin.reservoirs and basin.control_sections:
+        result = rehearse(network, basin, lateral, times, objective, margin_m3s)
+        f1, f2, inv = result.f1, result.f2, result.inverse
+    else:
+        f1, f2, inv, result = forward(network, basin, lateral, times), None, None, None
+
+    def risk(sections):
+        return {s.id: ("above guaranteed stage" if s.hours_above_guaranteed else "above warning stage"
+                       if s.hours_above_warning else "above safe discharge" if s.excess_volume_m3 else "safe")
+                for s in sections}
+
+    summary = {
+        "basin": basin.name, "forecast": str(forecast_file), "start": str(times[0])[:16], "end": str(times[-1])[:16],
+        "f1": {"control_sections": [asdict(s) for s in f1.sections],
+               "reservoirs": [asdict(r) for r in f1.reservoir_indicators], "risk": risk(f1.sections)},
     }
+    if result is not None:
+        summary["inverse"] = {"objective": inv.objective, "feasible": inv.feasible,
+                              "min_violation_m3s": inv.min_violation_m3s, "detention_needed_m3": inv.detention_needed_m3,
+                              "binding": inv.binding, "schedule": {k: v.round(3).tolist() for k, v in inv.schedule.items()},
+                              "release_envelope": {k: v.round(3).tolist() for k, v in inv.envelope.items()}}
+        summary["f2"] = {"control_sections": [asdict(s) for s in f2.sections],
+                         "reservoirs": [asdict(r) for r in f2.reservoir_indicators], "risk": risk(f2.sections)}
+        summary["verdict"] = {"accepted": result.accepted, "margin_m3s": result.margin_m3s,
+                              "iterations": result.iterations}
+    return summary
 
 
 # --- I: inverse step (linear programme) and F2: verification -----------------------------------------

@@ -75,9 +75,9 @@ def test_hydro_rehearse_cli(tmp_path):
                            "--forecast", str(tmp_path / "forecast.nc"), "--json"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["steps_run"] == ["F1"] and summary["control_sections"][0]["id"] == "town"
-    assert summary["reservoirs"][0]["id"] == "upper" and summary["risk"]["town"] in {
-        "safe", "above safe discharge", "above warning stage", "above guaranteed stage"}
+    assert summary["f1"]["control_sections"][0]["id"] == "town" and summary["f1"]["reservoirs"][0]["id"] == "upper"
+    assert summary["verdict"]["accepted"] and summary["f2"]["risk"]["town"] == "safe"
+    assert len(summary["inverse"]["schedule"]["upper"]) == 72
 
 
 def test_forward_inverse_forward_finds_a_safe_schedule():

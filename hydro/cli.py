@@ -225,6 +225,7 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--forecast", type=Path, required=True, help="hourly qlat(time, feature_id) NetCDF [m3 s-1]")
     p.add_argument("--objective", default="min_peak", choices=["min_peak", "max_margin", "min_storage"], help="inverse objective (default min_peak at the first control section)")
     p.add_argument("--margin", type=float, default=0.0, help="safety margin below each safe discharge [m3 s-1]")
+    p.add_argument("--output-dir", type=Path, help="write f1.nc, f2.nc, summary.json and PNGs here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_rehearse)
 
@@ -232,7 +233,7 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
 def _cmd_rehearse(args: argparse.Namespace) -> int:
     from .stages.rehearsal import run_rehearsal
 
-    summary = run_rehearsal(args.basin, args.forecast, args.objective, args.margin)
+    summary = run_rehearsal(args.basin, args.forecast, args.objective, args.margin, args.output_dir)
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -253,6 +254,8 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
         print(f"  I ({inv['objective']}): feasible {inv['feasible']}, binding: {', '.join(inv['binding'][:4]) or 'none'}")
         print(f"  verdict: {'ACCEPTED' if verdict['accepted'] else 'NOT accepted'} after {verdict['iterations']} "
               f"iteration(s), margin {verdict['margin_m3s']:.0f} m3/s")
+    for path in summary.get("outputs", []):
+        print(f"  -> {path}")
     return 0
 
 

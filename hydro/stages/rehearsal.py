@@ -131,7 +131,8 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     return ForwardResult(times, section_q, section_h, operations, inflows, section_ind, reservoir_ind)
 
 
-def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin_m3s: float = 0.0) -> dict:
+def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin_m3s: float = 0.0,
+                  output_dir=None) -> dict:
     """``hydro rehearse``: read the basin TOML (with its network) and the forecast lateral inflow, then
     forward (F1), inverse (I) and forward again (F2).
 
@@ -178,6 +179,8 @@ def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin
                          "reservoirs": [asdict(r) for r in f2.reservoir_indicators], "risk": risk(f2.sections)}
         summary["verdict"] = {"accepted": result.accepted, "margin_m3s": result.margin_m3s,
                               "iterations": result.iterations}
+    if output_dir is not None:
+        summary["outputs"] = write_rehearsal(output_dir, result, f1, basin, summary)
     return summary
 
 
@@ -238,12 +241,14 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     T, R, K = len(times), len(resv), len(secs)
     u = _unit_responses(network, basin, lateral, times, f1, dt)
     n_o, n_v, n_s = R * T, R * T, K * T
-    n = n_o + n_v + n_s + 1  # + the peak / margin variable
+    n_d = R * T  # |V - V_flood_limit|: a tie-breaker that keeps levels near the flood-limit level
+    n = n_o + n_v + n_s + n_d + 1  # + the peak / margin variable
     io = lambda r, t: r * T + t  # noqa: E731
     iv = lambda r, t: n_o + r * T + t  # noqa: E731
     is_ = lambda k, t: n_o + n_v + k * T + t  # noqa: E731
+    idev = lambda r, t: n_o + n_v + n_s + r * T + t  # noqa: E731
     ip = n - 1
-    n_rows = K * T * 2 + sum((2 + len(r.level_m)) * T for r in resv)
+    n_rows = K * T * 2 + sum((4 + len(r.level_m)) * T for r in resv)
     a_ub, b_ub, names = lil_matrix((n_rows, n)), [], []
     a_eq, b_eq = lil_matrix((R * T, n)), []
     row = 0
@@ -309,12 +314,21 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
                 b_ub.append(ramp)
                 names.append(f"reservoir {res.id} ramp down at {str(times[t])[:16]}")
                 row += 1
+            v_fl = curves.storage(res.flood_limit_level)
+            for sign in (1.0, -1.0):  # dev >= +-(V - V_FL)
+                a_ub[row, iv(r, t)], a_ub[row, idev(r, t)] = sign, -1.0
+                b_ub.append(sign * v_fl)
+                names.append(f"reservoir {res.id} deviation from the flood-limit level at {str(times[t])[:16]}")
+                row += 1
         if res.end_target_level is not None:
             bounds[iv(r, T - 1)] = (curves.storage_m3[0], min(v_max, curves.storage(res.end_target_level)))
     a_ub = a_ub[:row]
     penalty = 1e6
     c = np.zeros(n)
     c[n_o + n_v:n_o + n_v + n_s] = penalty
+    # tie-breaker far below the objective's scale: among equally good schedules keep levels near the
+    # flood-limit level (neither an empty reservoir nor flood storage held without need)
+    c[n_o + n_v + n_s:n_o + n_v + n_s + n_d] = 1e-9
     if objective == "min_peak":
         c[ip] = 1.0
     elif objective == "max_margin":
@@ -332,7 +346,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     schedule = {res.id: x[[io(r, t) for t in range(T)]] for r, res in enumerate(resv)}
     slack = x[n_o + n_v:n_o + n_v + n_s]
     marginals = res_lp.ineqlin.marginals
-    binding = [names[i] for i in np.flatnonzero(np.abs(marginals) > 1e-9)][:50]
+    binding = [names[i] for i in np.flatnonzero(np.abs(marginals) > 1e-6) if "deviation" not in names[i]][:50]
     for r, res in enumerate(resv):
         for t in range(T):
             lo, hi = bounds[iv(r, t)]
@@ -380,3 +394,104 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
             break
         margin += max(over, 1.0)
     return RehearsalResult(f1, inv, f2, False, margin, iteration)
+
+
+def scheme_dataset(result: ForwardResult, basin: BasinSpec, scheme: str):
+    """One scheme as CF NetCDF content: section discharge/stage (time, section), reservoir level, storage,
+    release (time, reservoir)."""
+    import xarray as xr
+
+    sections = [s.id for s in basin.control_sections]
+    reservoirs = [r.id for r in basin.reservoirs]
+    ds = xr.Dataset(
+        {
+            "discharge": (("time", "section"), np.stack([result.section_discharge[s] for s in sections], axis=1)
+                          if sections else np.zeros((len(result.times), 0)),
+                          {"long_name": "control-section discharge", "units": "m3 s-1",
+                           "standard_name": "water_volume_transport_in_river_channel"}),
+            "stage": (("time", "section"), np.stack([result.section_stage[s] for s in sections], axis=1)
+                      if sections else np.zeros((len(result.times), 0)),
+                      {"long_name": "control-section stage from the rating", "units": "m"}),
+            "water_level": (("time", "reservoir"), np.stack([result.reservoirs[r].level[1:] for r in reservoirs], axis=1)
+                            if reservoirs else np.zeros((len(result.times), 0)),
+                            {"long_name": "reservoir level at the end of each hour", "units": "m"}),
+            "storage": (("time", "reservoir"), np.stack([result.reservoirs[r].storage[1:] for r in reservoirs], axis=1)
+                        if reservoirs else np.zeros((len(result.times), 0)),
+                        {"long_name": "reservoir storage", "units": "m3"}),
+            "release": (("time", "reservoir"), np.stack([result.reservoirs[r].release for r in reservoirs], axis=1)
+                        if reservoirs else np.zeros((len(result.times), 0)),
+                        {"long_name": "reservoir release over the hour ending at time", "units": "m3 s-1"}),
+        },
+        coords={"time": result.times.astype("datetime64[ns]"), "section": sections, "reservoir": reservoirs},
+        attrs={"Conventions": "CF-1.11", "title": f"hydro rehearsal scheme {scheme} for basin {basin.name}"},
+    )
+    return ds
+
+
+def plot_scheme(png, result: ForwardResult, basin: BasinSpec, title: str, compare: ForwardResult | None = None) -> None:
+    """Control-section hydrographs against the safe discharge and stages; reservoir level and release."""
+    from ..plots import figure, save
+
+    rows = len(basin.control_sections) + len(basin.reservoirs)
+    fig = figure(figsize=(10, 2.8 * max(rows, 1)))
+    k = 1
+    for section in basin.control_sections:
+        ax = fig.add_subplot(rows, 1, k)
+        k += 1
+        if compare is not None:
+            ax.plot(compare.times, compare.section_discharge[section.id], color="grey", ls="--", label="F1 current rules")
+        ax.plot(result.times, result.section_discharge[section.id], color="tab:blue", lw=2, label=title)
+        ax.axhline(section.safe_discharge, color="red", lw=1, label="safe discharge")
+        for stage, name, color in ((section.warning_stage, "warning stage", "orange"),
+                                   (section.guaranteed_stage, "guaranteed stage", "darkred")):
+            q = np.interp(stage, section.rating_stage_m, section.rating_discharge_m3s)
+            ax.axhline(q, color=color, lw=1, ls=":", label=f"{name} ({stage} m)")
+        ax.set_ylabel("discharge [m3 s-1]")
+        ax.set_title(f"control section {section.id}", fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    for reservoir in basin.reservoirs:
+        op = result.reservoirs[reservoir.id]
+        ax = fig.add_subplot(rows, 1, k)
+        k += 1
+        ax.plot(result.times, op.level[1:], color="tab:green", lw=2, label="level")
+        for level, name in ((reservoir.flood_limit_level, "flood-limit"),
+                            (reservoir.flood_control_high_level, "flood-control high")):
+            ax.axhline(level, lw=1, ls=":", color="k")
+            ax.text(result.times[0], level, f" {name}", fontsize=7, va="bottom")
+        ax.set_ylabel("level [m]")
+        ax2 = ax.twinx()
+        ax2.step(result.times, op.release, where="pre", color="tab:purple", label="release")
+        ax2.plot(result.times, result.reservoir_inflow[reservoir.id][1:], color="grey", lw=1, label="inflow")
+        ax2.set_ylabel("m3 s-1")
+        ax2.legend(fontsize=7, loc="upper right")
+        ax.set_title(f"reservoir {reservoir.id}", fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    save(fig, png)
+
+
+def write_rehearsal(output_dir, rehearsal: RehearsalResult | None, f1: ForwardResult, basin: BasinSpec,
+                    summary: dict) -> list[str]:
+    """f1.nc / f2.nc, summary.json and PNGs into ``output_dir`` (each written atomically)."""
+    import json
+    from pathlib import Path
+
+    from ..io.atomic import write_atomic
+    from ..io.netcdf import write_dataset
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    schemes = [("f1", f1, None)]
+    if rehearsal is not None and rehearsal.f2 is not None:
+        schemes.append(("f2", rehearsal.f2, f1))
+    for name, result, compare in schemes:
+        write_dataset(out / f"{name}.nc", scheme_dataset(result, basin, name))
+        plot_scheme(out / f"{name}.png", result, basin, "F1 current rules" if name == "f1" else "F2 derived schedule",
+                    compare)
+        written += [str(out / f"{name}.nc"), str(out / f"{name}.png")]
+    write_atomic(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
+    written.append(str(out / "summary.json"))
+    return written

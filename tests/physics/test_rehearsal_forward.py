@@ -72,12 +72,19 @@ def test_hydro_rehearse_cli(tmp_path):
     basin = basin.replace("feature_id = 99", "feature_id = 6")
     (tmp_path / "basin.toml").write_text(basin)
     proc = subprocess.run([sys.executable, "-m", "hydro.cli", "rehearse", str(tmp_path / "basin.toml"),
-                           "--forecast", str(tmp_path / "forecast.nc"), "--json"], capture_output=True, text=True)
+                           "--forecast", str(tmp_path / "forecast.nc"), "--json", "--output-dir", str(tmp_path / "out")],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["f1"]["control_sections"][0]["id"] == "town" and summary["f1"]["reservoirs"][0]["id"] == "upper"
     assert summary["verdict"]["accepted"] and summary["f2"]["risk"]["town"] == "safe"
     assert len(summary["inverse"]["schedule"]["upper"]) == 72
+    import xarray as xr
+
+    for name in ("f1.nc", "f2.nc", "f1.png", "f2.png", "summary.json"):
+        assert (tmp_path / "out" / name).is_file()
+    with xr.open_dataset(tmp_path / "out" / "f2.nc") as ds:
+        assert ds.discharge.attrs["units"] == "m3 s-1" and float(ds.discharge.max()) <= 3000.0
 
 
 def test_forward_inverse_forward_finds_a_safe_schedule():

@@ -1,8 +1,8 @@
 """Main-stem hydrodynamics kernels: the diffusive wave on a prismatic rectangular reach (finite volume).
 
 Continuity  dA/dt + dQ/dx = 0  in conservative form on cells of length dx (area A, depth h = A/B).
-Momentum (diffusive wave): friction slope = bed slope - water-surface gradient,
-    Q = (B h_f^(5/3) / n) sqrt(S_f) sign(S_f),   S_f = S0 - dh/dx,
+Momentum (diffusive wave): friction slope = water-surface slope,
+    Q = (B h_f^(5/3) / n) sqrt(|S_f|) sign(S_f),   S_f = -d(z + h)/dx,
 with Manning n, width B and h_f the face depth (upwind in the flow direction). Explicit in time with
 the step chosen inside the kernel for stability (advective and diffusive limits); boundary conditions:
 a discharge hydrograph upstream, normal depth (dh/dx = 0) downstream. Because every face flux leaves
@@ -21,17 +21,18 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def _face_flux(h_up, h_dn, dx, width, manning, slope):
-    sf = slope - (h_dn - h_up) / dx
+def _face_flux(h_up, h_dn, z_up, z_dn, dx, width, manning):
+    sf = ((z_up + h_up) - (z_dn + h_dn)) / dx  # water-surface slope = friction slope (diffusive wave)
     h_face = h_up if sf >= 0.0 else h_dn
     return width * h_face ** (5.0 / 3.0) / manning * math.sqrt(abs(sf)) * (1.0 if sf >= 0.0 else -1.0)
 
 
 @numba.njit(cache=True, nogil=True)
-def diffusive_wave(depth, inflow, inflow_dt, dx, width, manning, slope, n_out, out_every_s, outflow, stage_out,
-                   volume, probe_face):
+def diffusive_wave(depth, bed, inflow, inflow_dt, dx, width, manning, slope, n_out, out_every_s, outflow,
+                   stage_out, volume, probe_face):
     """Route ``inflow`` [m3 s-1, one value per ``inflow_dt`` s, linear in between] through cells of length
-    ``dx`` [m] starting from ``depth`` [m] (updated in place). Writes ``outflow`` [n_out] (the flux through
+    ``dx`` [m] and bed elevation ``bed`` [m] starting from ``depth`` [m] (updated in place); ``slope`` is
+    the bed slope the outlet's normal-depth condition uses. Writes ``outflow`` [n_out] (the flux through
     face ``probe_face``: 0 = inflow, n_cells = the outlet) and ``stage_out`` [n_out, n_cells] depths every
     ``out_every_s`` s; ``volume`` [3] gets the inflow and outlet volumes [m3] and the number of internal
     steps. Returns 0, or -1 if depth went negative (a step too long for the wave; never silently clipped)."""
@@ -49,9 +50,13 @@ def diffusive_wave(depth, inflow, inflow_dt, dx, width, manning, slope, n_out, o
         dt = out_every_s
         for i in range(n):
             h = max(depth[i], 1e-6)
-            v = h ** (2.0 / 3.0) * math.sqrt(slope) / manning
+            if i + 1 < n:
+                s_local = max(abs((bed[i] + depth[i] - bed[i + 1] - depth[i + 1]) / dx), 1e-5)
+            else:
+                s_local = slope
+            v = h ** (2.0 / 3.0) * math.sqrt(s_local) / manning
             c = 5.0 / 3.0 * v
-            diff = v * h / (2.0 * slope)
+            diff = v * h / (2.0 * s_local)
             dt = min(dt, 0.5 * dx / max(c, 1e-9), 0.4 * dx * dx / max(diff, 1e-9))
         dt = min(dt, next_out - t)
         k = int(t / inflow_dt)
@@ -59,7 +64,7 @@ def diffusive_wave(depth, inflow, inflow_dt, dx, width, manning, slope, n_out, o
         q_in = inflow[min(k, inflow.shape[0] - 1)] * (1.0 - w) + inflow[min(k + 1, inflow.shape[0] - 1)] * w
         flux[0] = q_in
         for i in range(n - 1):
-            flux[i + 1] = _face_flux(depth[i], depth[i + 1], dx, width, manning, slope)
+            flux[i + 1] = _face_flux(depth[i], depth[i + 1], bed[i], bed[i + 1], dx, width, manning)
         flux[n] = width * max(depth[n - 1], 0.0) ** (5.0 / 3.0) / manning * math.sqrt(slope)  # normal depth
         for i in range(n):
             depth[i] += dt * (flux[i] - flux[i + 1]) / (width * dx)

@@ -28,14 +28,15 @@ def _face_flux(h_up, h_dn, z_up, z_dn, dx, width, manning):
 
 
 @numba.njit(cache=True, nogil=True)
-def diffusive_wave(depth, bed, inflow, inflow_dt, dx, width, manning, slope, n_out, out_every_s, outflow,
+def diffusive_wave(depth, bed, inflow, lateral, inflow_dt, dx, width, manning, slope, n_out, out_every_s, outflow,
                    stage_out, volume, probe_face):
     """Route ``inflow`` [m3 s-1, one value per ``inflow_dt`` s, linear in between] through cells of length
     ``dx`` [m] and bed elevation ``bed`` [m] starting from ``depth`` [m] (updated in place); ``slope`` is
-    the bed slope the outlet's normal-depth condition uses. Writes ``outflow`` [n_out] (the flux through
+    the bed slope the outlet's normal-depth condition uses. ``lateral`` [n_times, n_cells] (same times as
+    ``inflow``) adds tributary inflow [m3 s-1] to each cell. Writes ``outflow`` [n_out] (the flux through
     face ``probe_face``: 0 = inflow, n_cells = the outlet) and ``stage_out`` [n_out, n_cells] depths every
-    ``out_every_s`` s; ``volume`` [3] gets the inflow and outlet volumes [m3] and the number of internal
-    steps. Returns 0, or -1 if depth went negative (a step too long for the wave; never silently clipped)."""
+    ``out_every_s`` s; ``volume`` [3] gets the inflow (upstream + lateral) and outlet volumes [m3] and the
+    number of internal steps. Returns 0, or -1 if depth went negative (a step too long for the wave; never silently clipped)."""
     n = depth.shape[0]
     t = 0.0
     t_end = n_out * out_every_s
@@ -63,14 +64,19 @@ def diffusive_wave(depth, bed, inflow, inflow_dt, dx, width, manning, slope, n_o
         w = t / inflow_dt - k
         q_in = inflow[min(k, inflow.shape[0] - 1)] * (1.0 - w) + inflow[min(k + 1, inflow.shape[0] - 1)] * w
         flux[0] = q_in
+        k0 = min(k, inflow.shape[0] - 1)
+        k1 = min(k + 1, inflow.shape[0] - 1)
         for i in range(n - 1):
             flux[i + 1] = _face_flux(depth[i], depth[i + 1], bed[i], bed[i + 1], dx, width, manning)
         flux[n] = width * max(depth[n - 1], 0.0) ** (5.0 / 3.0) / manning * math.sqrt(slope)  # normal depth
+        q_lat = 0.0
         for i in range(n):
-            depth[i] += dt * (flux[i] - flux[i + 1]) / (width * dx)
+            lat = lateral[k0, i] * (1.0 - w) + lateral[k1, i] * w
+            q_lat += lat
+            depth[i] += dt * (flux[i] - flux[i + 1] + lat) / (width * dx)
             if depth[i] < 0.0:
                 return -1
-        vin += dt * flux[0]
+        vin += dt * (flux[0] + q_lat)
         vout += dt * flux[n]
         t += dt
         steps += 1

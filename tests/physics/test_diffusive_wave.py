@@ -11,15 +11,16 @@ B, N, S0, Q0 = 50.0, 0.03, 1e-4, 100.0
 H0 = (Q0 * N / (B * np.sqrt(S0))) ** 0.6  # normal depth of the base flow
 
 
-def _run(inflow, dx, n_cells, hours, probe=None):
+def _run(inflow, dx, n_cells, hours, probe=None, lateral=None):
     depth = np.full(n_cells, H0)
     outflow = np.empty(hours * 6)
     stage = np.empty((hours * 6, n_cells))
     volume = np.zeros(3)
     v0 = depth.sum() * B * dx
     bed = -S0 * dx * np.arange(n_cells)
-    status = diffusive_wave(depth, bed, inflow, 600.0, dx, B, N, S0, hours * 6, 600.0, outflow, stage, volume,
-                            n_cells if probe is None else probe)
+    lateral = np.zeros((len(inflow), n_cells)) if lateral is None else lateral
+    status = diffusive_wave(depth, bed, inflow, lateral, 600.0, dx, B, N, S0, hours * 6, 600.0, outflow, stage,
+                            volume, n_cells if probe is None else probe)
     assert status == 0
     return outflow, stage, volume, depth.sum() * B * dx - v0
 
@@ -31,9 +32,13 @@ def test_steady_flow_stays_at_normal_depth():
 
 
 def test_mass_balance_to_round_off():
+    """Upstream hydrograph plus two tributaries entering mid-reach: storage change = in - out."""
     t = np.arange(200) * 600.0
     inflow = Q0 + 400.0 * np.exp(-0.5 * ((t - 4 * 3600) / 3000.0) ** 2)
-    _, _, volume, change = _run(inflow, 500.0, 60, 24)
+    lateral = np.zeros((200, 60))
+    lateral[:, 20] = 150.0 * np.exp(-0.5 * ((t - 6 * 3600) / 2000.0) ** 2)
+    lateral[:, 45] = 60.0
+    _, _, volume, change = _run(inflow, 500.0, 60, 24, lateral=lateral)
     assert change == pytest.approx(volume[0] - volume[1], rel=1e-9, abs=1e-6 * volume[0])
 
 
@@ -75,8 +80,8 @@ def test_macdonald_type_steady_profile():
     depth = np.full(n_cells, 2.0)
     hours = 48
     outflow, stage, volume = np.empty(hours * 6), np.empty((hours * 6, n_cells)), np.zeros(3)
-    status = diffusive_wave(depth, bed, np.full(hours * 6 + 1, q), 600.0, dx, B, N, outlet_slope, hours * 6, 600.0,
-                            outflow, stage, volume, n_cells)
+    status = diffusive_wave(depth, bed, np.full(hours * 6 + 1, q), np.zeros((hours * 6 + 1, n_cells)), 600.0, dx, B,
+                            N, outlet_slope, hours * 6, 600.0, outflow, stage, volume, n_cells)
     assert status == 0
     assert outflow[-1] == pytest.approx(q, rel=1e-4)
     assert np.abs(depth - h_exact).max() < 0.01  # measured 0.004 m; upwind face depths are first order in dx

@@ -103,3 +103,17 @@ def test_forward_inverse_forward_finds_a_safe_schedule():
     schedule = out.inverse.schedule["dam"]
     assert schedule.min() >= 20.0 - 1e-6  # minimum release held
     assert any("town" in b for b in out.inverse.binding)
+
+
+@pytest.mark.parametrize("objective", ["max_margin", "min_storage"])
+def test_other_objectives_are_verified_too(objective):
+    from hydro.stages.rehearsal import rehearse
+
+    basin = BasinSpec(name="b", reservoirs=[{**RESERVOIR, "safe_release": 900.0}], control_sections=[SECTION])
+    lateral, times = _storm()
+    out = rehearse(NETWORK, basin, lateral, times, objective=objective)
+    assert out.accepted and out.f2.section_discharge["town"].max() <= 600.0
+    if objective == "max_margin":
+        assert out.inverse.margin_m3s > 0.0  # the LP's margin below the safe discharge
+    else:  # using as little storage as the target allows: the peak sits near the safe discharge
+        assert out.f2.section_discharge["town"].max() > 450.0

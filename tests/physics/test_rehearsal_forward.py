@@ -117,3 +117,27 @@ def test_other_objectives_are_verified_too(objective):
         assert out.inverse.margin_m3s > 0.0  # the LP's margin below the safe discharge
     else:  # using as little storage as the target allows: the peak sits near the safe discharge
         assert out.f2.section_discharge["town"].max() > 450.0
+
+
+def test_two_dams_in_cascade_and_in_parallel():
+    """Dams on two tributaries (one of them below another dam): F1 upstream first, I finds both schedules."""
+    from hydro.stages.rehearsal import rehearse
+
+    # 1 -> 2 (dam A) -> 3 (dam B, below A) -> 7; 4 -> 5 (dam C) -> 7; 6 -> 7 -> 8 (town)
+    net = make_network([1, 2, 3, 4, 5, 6, 7, 8], [2, 3, 7, 5, 7, 7, 8, 0], bottom_width=np.full(8, 40.0),
+                       top_width=np.full(8, 60.0), top_width_cc=np.full(8, 200.0))
+    dams = [{**RESERVOIR, "id": name, "feature_id": fid, "safe_release": 900.0} for name, fid in
+            (("B", 3), ("A", 2), ("C", 5))]  # listed out of order on purpose
+    basin = BasinSpec(name="b", reservoirs=dams, control_sections=[{**SECTION, "feature_id": 8}])
+    hours = 72
+    t = np.arange(hours)
+    lateral = np.full((hours, 8), 5.0)
+    lateral[:, 0] += 600.0 * np.exp(-0.5 * ((t - 12) / 4.0) ** 2)
+    lateral[:, 3] += 500.0 * np.exp(-0.5 * ((t - 15) / 4.0) ** 2)
+    times = np.datetime64("2026-07-01T01:00") + t * np.timedelta64(1, "h")
+    out = rehearse(net, basin, lateral, times)
+    assert out.f1.sections[0].peak_discharge > 600.0
+    assert out.accepted and out.f2.section_discharge["town"].max() <= 600.0
+    assert set(out.inverse.schedule) == {"A", "B", "C"}
+    # dam B sees dam A's release, not the raw tributary flood
+    assert out.f1.reservoir_inflow["B"].max() <= out.f1.reservoirs["A"].release.max() + 5.0 * 2 + 1e-6

@@ -84,6 +84,7 @@ class ControlSectionSpec(_Strict):
     guaranteed_stage: float
     rating_stage_m: list[float] = Field(min_length=2)
     rating_discharge_m3s: list[float] = Field(min_length=2)
+    bed_datum_m: float | None = None  # bed elevation in the stage datum: needed on a hydrodynamic main stem
 
     @model_validator(mode="after")
     def _rating(self) -> ControlSectionSpec:
@@ -103,6 +104,7 @@ class BasinSpec(_Strict):
     name: str
     description: str = ""
     network: str | None = None
+    main_stem: list[int] | None = None  # feature ids, upstream first, routed by the diffusive wave
     reservoirs: list[ReservoirSpec] = Field(default_factory=list)
     control_sections: list[ControlSectionSpec] = Field(default_factory=list)
 
@@ -112,6 +114,10 @@ class BasinSpec(_Strict):
             ids = [i.id for i in items]
             if len(ids) != len(set(ids)):
                 raise ValueError(f"duplicate {kind} id in {ids}")
+        for section in self.control_sections:
+            if self.main_stem and section.feature_id in self.main_stem and section.bed_datum_m is None:
+                raise ValueError(f"control section {section.id} is on the main stem: give bed_datum_m "
+                                 "(bed elevation in the stage datum) so the hydrodynamic depth becomes a stage")
         return self
 
 

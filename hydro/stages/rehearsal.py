@@ -4,7 +4,8 @@ Reservoirs are taken upstream first. For each one, the network is routed with th
 inflow (and the releases of the reservoirs above it), the flow arriving at its node becomes its
 inflow, the operating rule (or a release schedule) gives the release, and the release replaces
 everything upstream: the laterals of its basin are removed and the release enters the segment below
-the dam. A last routing gives the control sections' discharge; the rating gives stage. Rules here are
+the dam. A last routing gives the control sections' discharge; the rating gives stage, except on a
+``main_stem`` routed by the diffusive wave, where discharge and stage come from the hydrodynamics. Rules here are
 local to each dam (no compensation between dams), which is what makes this order exact.
 
 Indicators follow shared/domain/rehearsal.md section 4: per control section the peak discharge and
@@ -106,10 +107,22 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         if down[node] >= 0:
             lateral[:, down[node]] += op.release
     flow = _route(network, lateral, dt)
+    stem = None
+    if basin.main_stem:
+        from ..routing.mainstem import MainStem
+
+        stem_ids = list(basin.main_stem)
+        stem = MainStem(network, stem_ids).run(lateral, dt)
     section_q, section_h, section_ind = {}, {}, []
     for section in basin.control_sections:
-        q = flow[:, position[section.feature_id]]
-        h = section.stage(q)
+        if stem is not None and section.feature_id in stem_ids:
+            # on the main stem: discharge and stage from the hydrodynamic model
+            k = stem_ids.index(section.feature_id)
+            q = stem.discharge[:, k]
+            h = section.bed_datum_m + stem.depth[:, k]
+        else:
+            q = flow[:, position[section.feature_id]]
+            h = section.stage(q)
         i = int(np.argmax(q))
         section_q[section.id], section_h[section.id] = q, h
         section_ind.append(SectionIndicators(

@@ -141,3 +141,16 @@ def test_two_dams_in_cascade_and_in_parallel():
     assert set(out.inverse.schedule) == {"A", "B", "C"}
     # dam B sees dam A's release, not the raw tributary flood
     assert out.f1.reservoir_inflow["B"].max() <= out.f1.reservoirs["A"].release.max() + 5.0 * 2 + 1e-6
+
+
+def test_sections_on_the_main_stem_take_hydrodynamic_stage():
+    stem_section = {**SECTION, "bed_datum_m": 12.0}
+    basin = BasinSpec(name="b", main_stem=[4, 5, 6], control_sections=[stem_section])
+    lateral, times = _storm()
+    out = forward(NETWORK, basin, lateral, times)
+    plain = forward(NETWORK, BasinSpec(name="b", control_sections=[SECTION]), lateral, times)
+    q_dw, q_mc = out.section_discharge["town"], plain.section_discharge["town"]
+    assert q_dw.max() == pytest.approx(q_mc.max(), rel=0.1)
+    assert out.section_stage["town"].min() > 12.0  # datum + depth
+    with pytest.raises(Exception, match="bed_datum_m"):
+        BasinSpec(name="b", main_stem=[4, 5, 6], control_sections=[SECTION])

@@ -14,20 +14,13 @@ import time
 import numba
 import numpy as np
 
+from hydro.core.timing import best_of
 from hydro.kernels import routing as kr
 from hydro.routing.channel import Muskingum, MuskingumCunge
 from hydro.synthetic import storm_runoff, synthetic_grid_basin, synthetic_network
 
 DT = 300.0
 
-
-def _best_of(fn, repeats: int) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def memory_floor_ns(n: int, repeats: int = 20) -> float:
@@ -37,7 +30,7 @@ def memory_floor_ns(n: int, repeats: int = 20) -> float:
     down[-1] = -1
     out_a, out_b = np.empty(n), np.empty(n)
     kr.stream_floor(*arrays, down, out_a, out_b)  # compile
-    return _best_of(lambda: kr.stream_floor(*arrays, down, out_a, out_b), repeats) * 1e9 / n
+    return best_of(lambda: kr.stream_floor(*arrays, down, out_a, out_b), repeats) * 1e9 / n
 
 
 def grid_network(segments: int, seed: int):

@@ -11,26 +11,18 @@ parameter sets on the Sieve hourly record when ../shared/data is present.
 from __future__ import annotations
 
 import platform
-import time
 
 import numba
 import numpy as np
 
 from hydro.core.paths import MODELS_DIR, REPO_ROOT
+from hydro.core.timing import best_of
 from hydro.io.parameters import read_parameter_set
 from hydro.runoff import GR4, Xinanjiang
 from hydro.synthetic import synthetic_storm
 
 SIEVE = REPO_ROOT.parent / "shared" / "data" / "catchments" / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc"
 
-
-def _best_of(fn, repeats: int) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _row(**kw) -> dict:
@@ -58,7 +50,7 @@ def bench_runoff(cells: int = 1_000_000, steps: int = 36, seed: int = 1, repeats
             model.run(rain, pet, table, start.copy())
 
         model.run(rain[:1], pet[:1], table, start.copy())  # compile
-        seconds = _best_of(run, repeats)
+        seconds = best_of(run, repeats)
         rows.append(_row(benchmark="grid", model=model.name, cells=n, steps=steps, dt_minutes=10,
                          wet_fraction=round(wet_fraction, 3), seconds=round(seconds, 4),
                          ns_per_cell_step=round(seconds * 1e9 / (n * steps), 2)))
@@ -87,7 +79,7 @@ def bench_calibration_batch(batch: int = 16) -> list[dict]:
                       forcing_col=np.zeros(batch, np.int64))
 
         run()
-        seconds = _best_of(run, 3)
+        seconds = best_of(run, 3)
         rows.append(_row(benchmark="calibration", model=model.name, steps=len(record.times), batch=batch,
                          runs_per_second=round(batch / seconds, 1),
                          ns_per_step=round(seconds * 1e9 / (batch * len(record.times)), 2),

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real Lower Colorado data in ../shared/data, resolved relative to the repo."""
+"""Shared fixtures: the real data in ../shared/data, resolved relative to the repo; skipped with the
+reason when it is absent."""
 
 from __future__ import annotations
 
@@ -7,31 +8,26 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-NWM_DIR = REPO.parent / "shared" / "data" / "nwm_lower_colorado"
+DATA = REPO.parent / "shared" / "data"
+
+
+def _data(folder: str, marker: str, what: str) -> Path:
+    path = DATA / folder
+    if not (path / marker).is_file():
+        pytest.skip(f"{what} not found at {path} (shared/data is checked out beside the repo)")
+    return path
 
 
 @pytest.fixture(scope="session")
 def nwm_dir() -> Path:
-    if not (NWM_DIR / "reference_flow_troute_mc.nc").is_file():
-        pytest.skip(f"real NWM Lower Colorado data not found at {NWM_DIR} (shared/data is checked out beside the repo)")
-    return NWM_DIR
-
-
-CATCHMENTS_DIR = REPO.parent / "shared" / "data" / "catchments"
+    return _data("nwm_lower_colorado", "reference_flow_troute_mc.nc", "real NWM Lower Colorado data")
 
 
 @pytest.fixture(scope="session")
 def catchments_dir() -> Path:
-    if not (CATCHMENTS_DIR / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc").is_file():
-        pytest.skip(f"real catchment data not found at {CATCHMENTS_DIR} (shared/data is checked out beside the repo)")
-    return CATCHMENTS_DIR
-
-
-RADAR_DIR = REPO.parent / "shared" / "data" / "radar"
+    return _data("catchments", "sieve_fornacina_hourly/sieve_fornacina_hourly.nc", "real catchment data")
 
 
 @pytest.fixture(scope="session")
 def radar_dir() -> Path:
-    if not (RADAR_DIR / "knmi_20100826.nc").is_file():
-        pytest.skip(f"real radar data not found at {RADAR_DIR} (shared/data is checked out beside the repo)")
-    return RADAR_DIR
+    return _data("radar", "knmi_20100826.nc", "real radar data")

@@ -85,6 +85,16 @@ class ControlSectionSpec(_Strict):
     rating_stage_m: list[float] = Field(min_length=2)
     rating_discharge_m3s: list[float] = Field(min_length=2)
     bed_datum_m: float | None = None  # bed elevation in the stage datum: needed on a hydrodynamic main stem
+    target_stage: float | None = None  # optional stage target; converted to discharge by the rating
+
+    @property
+    def target_discharge(self) -> float:
+        """The discharge the rehearsal keeps the section below: the safe discharge, or less when a target
+        stage is set (its discharge on the rating)."""
+        if self.target_stage is None:
+            return self.safe_discharge
+        return min(self.safe_discharge, float(np.interp(self.target_stage, self.rating_stage_m,
+                                                        self.rating_discharge_m3s)))
 
     @model_validator(mode="after")
     def _rating(self) -> ControlSectionSpec:

@@ -236,7 +236,8 @@ def _unit_responses(network, basin, lateral, times, f1: ForwardResult, dt: float
 
 def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, f1: ForwardResult,
             objective: str = "min_peak", margin_m3s: float = 0.0, dt: float = 300.0) -> InverseResult:
-    """Releases that keep every control section at or below its safe discharge minus ``margin_m3s`` and
+    """Releases that keep every control section at or below its target discharge (the safe discharge, or
+    the rating's discharge at its target stage when lower) minus ``margin_m3s`` and
     every reservoir within its limits, by linear programming (HiGHS through scipy).
 
     Variables per dam and hour: release O and end-of-hour storage V; per section and hour a slack s >= 0
@@ -280,7 +281,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             a_ub[row, is_(k, t)] = -1.0
             if objective == "max_margin":
                 a_ub[row, ip] = 1.0  # Q + m <= Q_safe
-            b_ub.append(sec.safe_discharge - margin_m3s - const)
+            b_ub.append(sec.target_discharge - margin_m3s - const)
             names.append(f"section {sec.id} safe discharge at {str(times[t])[:16]}")
             row += 1
             if objective == "min_peak" and k == 0:
@@ -373,7 +374,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         gain = max(float(resp.max()), 1e-9)
         q_new = f1.section_discharge[main.id] + np.convolve(schedule[res.id] - f1.reservoirs[res.id].release,
                                                             resp)[:T]
-        envelope[res.id] = schedule[res.id] + np.clip(main.safe_discharge - margin_m3s - q_new, 0.0, None) / gain
+        envelope[res.id] = schedule[res.id] + np.clip(main.target_discharge - margin_m3s - q_new, 0.0, None) / gain
     return InverseResult(schedule, bool(slack.max() <= 1e-6), float(slack.max()), float(slack.sum() * 3600.0),
                          binding, envelope, objective, float(x[ip]) if objective != "min_storage" else margin_m3s)
 
@@ -399,7 +400,7 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     for iteration in range(1, max_iterations + 1):
         inv = inverse(network, basin, lateral, times, f1, objective, margin, dt)
         f2 = forward(network, basin, lateral, times, schedules=inv.schedule, dt=dt)
-        over = max(float((f2.section_discharge[s.id] - s.safe_discharge).max()) for s in basin.control_sections)
+        over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
         too_high = any(f2.reservoirs[r.id].level.max() > r.flood_control_high_level + 1e-6 for r in basin.reservoirs)
         if inv.feasible and over <= 0.0 and not too_high:
             return RehearsalResult(f1, inv, f2, True, margin, iteration)

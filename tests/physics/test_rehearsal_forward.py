@@ -154,3 +154,18 @@ def test_sections_on_the_main_stem_take_hydrodynamic_stage():
     assert out.section_stage["town"].min() > 12.0  # datum + depth
     with pytest.raises(Exception, match="bed_datum_m"):
         BasinSpec(name="b", main_stem=[4, 5, 6], control_sections=[SECTION])
+
+
+def test_stage_target_tightens_the_discharge_target():
+    from hydro.stages.rehearsal import rehearse
+
+    section = {**SECTION, "target_stage": 18.0}  # 300 m3/s on the rating, below the 600 safe discharge
+    basin = BasinSpec(name="b", reservoirs=[{**RESERVOIR, "safe_release": 900.0}], control_sections=[section])
+    assert basin.control_sections[0].target_discharge == pytest.approx(300.0)
+    lateral, times = _storm()
+    out = rehearse(NETWORK, basin, lateral, times, objective="min_storage")
+    # the uncontrolled main-stem flood plus the dam's minimum release already reach ~300 m3/s: no
+    # schedule meets the target, so the result is the minimum violation and the detention it needs
+    assert not out.accepted and not out.inverse.feasible
+    assert 0.0 < out.inverse.min_violation_m3s < 50.0 and out.inverse.detention_needed_m3 > 0.0
+    assert out.f2.section_discharge["town"].max() < 320.0

@@ -224,12 +224,15 @@ def _unit_responses(network, basin, lateral, times, f1: ForwardResult, dt: float
     n = len(times)
     for reservoir in basin.reservoirs:
         at = int(np.argmax(f1.reservoir_inflow[reservoir.id][1:]))
+        # perturb downwards: at the inflow peak the release often sits at capacity, where a larger
+        # release would be clipped and the response read as zero
+        step = -pulse if base[reservoir.id][at] - pulse >= reservoir.min_release else pulse
         bumped = dict(base)
         bumped[reservoir.id] = base[reservoir.id].copy()
-        bumped[reservoir.id][at] += pulse
+        bumped[reservoir.id][at] += step
         run = forward(network, basin, lateral, times, schedules=bumped, dt=dt)
         for section in basin.control_sections:
-            delta = (run.section_discharge[section.id] - f1.section_discharge[section.id]) / pulse
+            delta = (run.section_discharge[section.id] - f1.section_discharge[section.id]) / step
             responses[(reservoir.id, section.id)] = np.concatenate([delta[at:], np.zeros(at)])[:n]
     return responses
 

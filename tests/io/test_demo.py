@@ -19,3 +19,9 @@ def test_demo_runs_end_to_end(tmp_path):
     with xr.open_dataset(tmp_path / "out" / "demo_lateral_inflow.nc") as lat:
         assert float(lat.qlat.min()) >= 0.0
     assert 0.2 < summary["runoff_ratio"] < 1.0 and summary["basin_rain_mm"] > 20
+    # the rehearsal finds risk under the current rule and a verified schedule that removes it
+    rehearsal = summary["rehearsal"]
+    assert rehearsal["f1_peak"] > 3000.0 and rehearsal["accepted"] and rehearsal["f2_peak"] <= 3000.0
+    assert rehearsal["binding"] > 0
+    for name in ("f1.nc", "f2.nc", "f1.png", "f2.png", "summary.json"):
+        assert (tmp_path / "out" / "rehearsal" / name).is_file()

@@ -1,0 +1,122 @@
+"""Warning stage: grade a forecast hydrograph per the MWR four-colour flood signals (水情预警发布管理办法, 2013).
+
+A signal fires when **any** criterion of its grade is met (shared/domain/warning.md section 2):
+
+| grade  | stage / discharge criterion               | return-period criterion |
+|--------|-------------------------------------------|-------------------------|
+| blue   | approaching the warning level             | approaching 5 years     |
+| yellow | reaches the warning level                 | >= 5 years              |
+| orange | reaches the guaranteed level              | >= 20 years             |
+| red    | reaches the historical maximum            | >= 50 years             |
+
+"Approaching" is not fixed by the rules: it is a station parameter (``approach_margin`` below the warning
+stage, or ``approach_fraction`` of the warning discharge / 5-year flow). The grade is the highest over the
+horizon; the result names the trigger that fired, the time of first crossing, the peak and its time and
+the hours at or above the grade's threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import ConfigError
+
+GRADES = ("none", "blue", "yellow", "orange", "red")
+
+
+@dataclass(frozen=True)
+class StationThresholds:
+    """Thresholds of one station or segment; stage [m] and/or discharge [m3 s-1] criteria."""
+
+    id: str
+    warning_stage: float | None = None
+    guaranteed_stage: float | None = None
+    historical_max_stage: float | None = None
+    warning_discharge: float | None = None
+    guaranteed_discharge: float | None = None
+    historical_max_discharge: float | None = None
+    flow_5yr: float | None = None
+    flow_20yr: float | None = None
+    flow_50yr: float | None = None
+    approach_margin: float = 0.3  # m below the warning stage counts as approaching
+    approach_fraction: float = 0.9  # of the warning discharge / 5-year flow counts as approaching
+
+    def __post_init__(self) -> None:
+        for name, levels in (("stage", (self.warning_stage, self.guaranteed_stage, self.historical_max_stage)),
+                             ("discharge", (self.warning_discharge, self.guaranteed_discharge,
+                                            self.historical_max_discharge)),
+                             ("return-period flow", (self.flow_5yr, self.flow_20yr, self.flow_50yr))):
+            given = [v for v in levels if v is not None]
+            if given != sorted(given):
+                raise ConfigError(f"station {self.id}: {name} thresholds must rise from grade to grade, got {levels}")
+
+
+@dataclass
+class Warning:
+    station: str
+    grade: str
+    trigger: str  # e.g. "stage >= guaranteed stage", "discharge >= 20-year flow"
+    first_crossing: str | None
+    peak: float
+    peak_time: str
+    hours_at_grade: float
+
+
+def _criteria(th: StationThresholds, has_stage: bool, has_flow: bool) -> list[tuple[int, str, str, float]]:
+    """(grade index, series kind, description, threshold) for every criterion the station defines."""
+    out = []
+    if has_stage:
+        if th.warning_stage is not None:
+            out.append((1, "stage", "stage approaching the warning stage", th.warning_stage - th.approach_margin))
+            out.append((2, "stage", "stage >= warning stage", th.warning_stage))
+        if th.guaranteed_stage is not None:
+            out.append((3, "stage", "stage >= guaranteed stage", th.guaranteed_stage))
+        if th.historical_max_stage is not None:
+            out.append((4, "stage", "stage >= historical maximum", th.historical_max_stage))
+    if has_flow:
+        if th.warning_discharge is not None:
+            out.append((1, "flow", "discharge approaching the warning discharge",
+                        th.approach_fraction * th.warning_discharge))
+            out.append((2, "flow", "discharge >= warning discharge", th.warning_discharge))
+        if th.guaranteed_discharge is not None:
+            out.append((3, "flow", "discharge >= guaranteed discharge", th.guaranteed_discharge))
+        if th.historical_max_discharge is not None:
+            out.append((4, "flow", "discharge >= historical maximum", th.historical_max_discharge))
+        for grade, value, years in ((2, th.flow_5yr, 5), (3, th.flow_20yr, 20), (4, th.flow_50yr, 50)):
+            if value is not None:
+                if grade == 2:
+                    out.append((1, "flow", "discharge approaching the 5-year flow", th.approach_fraction * value))
+                out.append((grade, "flow", f"discharge >= {years}-year flow", value))
+    return out
+
+
+def grade(times: NDArray[np.datetime64], thresholds: StationThresholds, stage: NDArray | None = None,
+          discharge: NDArray | None = None) -> Warning:
+    """The station's warning over the forecast horizon (hourly or any regular step)."""
+    if stage is None and discharge is None:
+        raise ConfigError(f"station {thresholds.id}: give a stage or a discharge forecast")
+    criteria = _criteria(thresholds, stage is not None, discharge is not None)
+    if not criteria:
+        raise ConfigError(f"station {thresholds.id}: no thresholds for the series given")
+    series = {"stage": None if stage is None else np.asarray(stage, float),
+              "flow": None if discharge is None else np.asarray(discharge, float)}
+    step_h = float((times[1] - times[0]) / np.timedelta64(1, "h")) if len(times) > 1 else 1.0
+    best = (0, "", None, 0.0, np.zeros(len(times), bool))
+    for g, kind, text, threshold in criteria:
+        values = series[kind]
+        above = values >= threshold
+        if not above.any():
+            continue
+        first = int(np.argmax(above))
+        # the higher grade wins; at equal grade the earlier crossing names the trigger
+        if g > best[0] or (g == best[0] and best[2] is not None and first < best[2]):
+            best = (g, text, first, threshold, above)
+    main = series["stage"] if series["stage"] is not None else series["flow"]
+    i = int(np.argmax(main))
+    g, text, first, _, above = best
+    return Warning(thresholds.id, GRADES[g], text or "no criterion met",
+                   None if first is None else str(times[first])[:16], float(main[i]), str(times[i])[:16],
+                   float(above.sum() * step_h))

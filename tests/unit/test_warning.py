@@ -42,3 +42,20 @@ def test_return_period_trigger_can_raise_the_grade_and_is_named():
 def test_thresholds_must_rise():
     with pytest.raises(ConfigError, match="must rise"):
         StationThresholds("x", warning_stage=22.0, guaranteed_stage=20.0)
+
+
+@pytest.mark.parametrize("method, dist", [("pearson3", "pearson3"), ("gev", "genextreme"), ("gumbel", "gumbel_r")])
+def test_return_period_flows_recover_known_distributions(method, dist):
+    from scipy import stats
+
+    from hydro.stages.warning import return_period_flows
+
+    params = {"pearson3": (1.2, 1000.0, 400.0), "genextreme": (-0.1, 900.0, 300.0), "gumbel_r": (900.0, 300.0)}[dist]
+    sample = getattr(stats, dist).rvs(*params, size=5000, random_state=np.random.default_rng(7))
+    fitted = return_period_flows(sample, (5, 20, 50), method)
+    for years, value in fitted.items():
+        truth = getattr(stats, dist).ppf(1 - 1 / years, *params)
+        assert value == pytest.approx(truth, rel=0.04), years
+    assert fitted[5] < fitted[20] < fitted[50]
+    with pytest.raises(ConfigError, match="at least 10"):
+        return_period_flows(sample[:5])

@@ -14,7 +14,7 @@ doi:10.1175/1520-0450(2003)042<0381:ADASAT>2.0.CO;2):
    (probability matching, so the forecast keeps the observed wet area and intensities instead of
    smearing out), then it is extrapolated along the motion (backward semi-Lagrangian trajectories)
    and mapped back to rain rate. Matching before advection, as pySTEPS does, lets the interpolation
-   soften the re-sharpened intensities: MAE at 10-60 min fell 7-18 % on the KNMI case, CSI unchanged.
+   soften the re-sharpened intensities: MAE at 10-60 min fell 6-12 % on the KNMI 00:30 case, CSI unchanged.
 
 The ensemble (``ensemble``) adds STEPS-style stochastic terms: per scale, AR(2) innovations from noise
 with the observed field's power spectrum, and a perturbed motion field per member.

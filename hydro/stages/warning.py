@@ -153,3 +153,25 @@ def return_period_flows(annual_maxima: NDArray, periods=(5, 20, 50), method: str
         scale = std * np.sqrt(6.0) / np.pi
         q = stats.gumbel_r.ppf(prob, loc=mean - 0.5772156649 * scale, scale=scale)
     return {int(p): float(v) for p, v in zip(periods, q, strict=True)}
+
+
+NWS_CATEGORIES = ("none", "action", "minor", "moderate", "major")
+
+
+def grade_nws(times: NDArray[np.datetime64], stage: NDArray, action: float, minor: float, moderate: float,
+              major: float, station: str = "") -> Warning:
+    """The US NWS flood categories as the alternative scheme: the highest of action / minor (flood
+    stage) / moderate / major stage reached over the horizon."""
+    levels = [action, minor, moderate, major]
+    if levels != sorted(levels):
+        raise ConfigError(f"station {station}: NWS stages must rise action <= minor <= moderate <= major, got {levels}")
+    stage = np.asarray(stage, dtype=float)
+    reached = [k for k, level in enumerate(levels, start=1) if (stage >= level).any()]
+    g = max(reached, default=0)
+    above = stage >= levels[g - 1] if g else np.zeros(stage.size, bool)
+    first = int(np.argmax(above)) if g else None
+    i = int(np.argmax(stage))
+    step_h = float((times[1] - times[0]) / np.timedelta64(1, "h")) if len(times) > 1 else 1.0
+    return Warning(station, NWS_CATEGORIES[g], f"stage >= {NWS_CATEGORIES[g]} stage" if g else "no criterion met",
+                   None if first is None else str(times[first])[:16], float(stage[i]), str(times[i])[:16],
+                   float(above.sum() * step_h))

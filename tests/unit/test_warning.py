@@ -59,3 +59,13 @@ def test_return_period_flows_recover_known_distributions(method, dist):
     assert fitted[5] < fitted[20] < fitted[50]
     with pytest.raises(ConfigError, match="at least 10"):
         return_period_flows(sample[:5])
+
+
+def test_nws_categories():
+    from hydro.stages.warning import grade_nws
+
+    for peak, category in ((17.0, "none"), (18.5, "action"), (20.5, "minor"), (22.5, "moderate"), (25.0, "major")):
+        w = grade_nws(TIMES, _wave(peak), action=18.0, minor=20.0, moderate=22.0, major=24.0, station="town")
+        assert w.grade == category
+    with pytest.raises(ConfigError, match="must rise"):
+        grade_nws(TIMES, _wave(20.0), 18.0, 22.0, 20.0, 24.0)

@@ -17,7 +17,8 @@ import numpy as np
 
 from hydro.core.paths import MODELS_DIR, REPO_ROOT
 from hydro.core.timing import best_of
-from hydro.io.parameters import read_parameter_set
+from hydro.io.catchment import read_catchment
+from hydro.io.parameters import read_parameter_set, read_parameter_space
 from hydro.runoff import GR4, Xinanjiang
 from hydro.synthetic import synthetic_storm
 
@@ -62,13 +63,9 @@ def bench_calibration_batch(batch: int = 16) -> list[dict]:
     """Model runs per second on the Sieve record (43,848 hourly steps) in batches of ``batch`` sets."""
     if not SIEVE.is_file():
         return []
-    from hydro.io.catchment import read_catchment
-
     record = read_catchment(SIEVE)
     rows = []
     for model, bounds in ((Xinanjiang(1.0), "xaj"), (GR4(1.0), "gr4j")):
-        from hydro.io.parameters import read_parameter_space
-
         space = read_parameter_space(MODELS_DIR / bounds / "hourly.toml", model.name, model.parameter_names)
         rng = np.random.default_rng(1)
         sets = space.low + rng.random((batch, len(space.low))) * (space.high - space.low)

@@ -202,7 +202,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         leads = res["leads"]
         print(f"{method:>13s}  CSI(1 mm/h) " + " ".join(f"{r['csi_1']:.2f}" for r in leads)
               + f"  mean {res['mean_csi_1']:.3f}  FSS " + " ".join(f"{r['fss']:.2f}" for r in leads)
-              + (f"  CRPS " + " ".join(f"{r['crps']:.3f}" for r in leads) if "crps" in leads[0] else "")
+              + ("  CRPS " + " ".join(f"{r['crps']:.3f}" for r in leads) if "crps" in leads[0] else "")
               + f"  | {res['nowcasts']} nowcasts, median {res['seconds_per_nowcast_median']:.2f} s")
     if args.plot:
         print(f"skill plot -> {args.plot}")

@@ -238,12 +238,15 @@ class RiverNetwork:
         kwargs["to"] = np.where(kept, kwargs["to"], 0)
         return RiverNetwork(**kwargs)
 
-    def upstream_of(self, feature_id: int) -> RiverNetwork:
-        """The basin draining to ``feature_id`` (that segment included, as the outlet)."""
+    def upstream_positions(self, feature_id: int) -> NDArray[np.int64]:
+        """Positions of the nodes draining to ``feature_id`` (that node included), upstream first."""
         root = int(self.index_of(feature_id)[0])
         ptr, idx = self.upstream_csr
-        nodes = _postorder(ptr, idx, np.array([root]))
-        return replace(self.take(nodes), source=f"{self.source}[upstream of {feature_id}]")
+        return _postorder(ptr, idx, np.array([root]))
+
+    def upstream_of(self, feature_id: int) -> RiverNetwork:
+        """The basin draining to ``feature_id`` (that segment included, as the outlet)."""
+        return replace(self.take(self.upstream_positions(feature_id)), source=f"{self.source}[upstream of {feature_id}]")
 
     def collapse_lakes(self, lake_ids: NDArray[np.int64]) -> RiverNetwork:
         """Collapse every lake in ``lake_ids`` into a single node, as the NWM does.

@@ -25,19 +25,12 @@ from numpy.typing import NDArray
 
 def nse(sim: NDArray, obs: NDArray) -> float:
     """Nash-Sutcliffe efficiency over the steps where ``obs`` is finite."""
-    ok = np.isfinite(obs)
-    o, s = obs[ok], sim[ok]
-    return float(1.0 - np.sum((s - o) ** 2) / np.sum((o - o.mean()) ** 2))
+    return float(nse_batch(np.asarray(sim, dtype=float)[:, None], obs)[0])
 
 
 def kge(sim: NDArray, obs: NDArray) -> float:
     """Kling-Gupta efficiency (Gupta et al. 2009, doi:10.1016/j.jhydrol.2009.08.003)."""
-    ok = np.isfinite(obs)
-    o, s = obs[ok], sim[ok]
-    r = np.corrcoef(s, o)[0, 1] if s.std() > 0 else 0.0
-    alpha = s.std() / o.std()
-    beta = s.mean() / o.mean()
-    return float(1.0 - np.sqrt((r - 1.0) ** 2 + (alpha - 1.0) ** 2 + (beta - 1.0) ** 2))
+    return float(kge_batch(np.asarray(sim, dtype=float)[:, None], obs)[0])
 
 
 def nse_batch(sim: NDArray, obs: NDArray) -> NDArray:

@@ -38,9 +38,8 @@ class RadarFrames:
     def shape(self) -> tuple[int, int]:
         return self.rate.shape[1], self.rate.shape[2]
 
-    @property
-    def step(self) -> np.timedelta64:
-        """Spacing of the frames; raise if they are not strictly increasing and evenly spaced."""
+    def check_order(self) -> None:
+        """Raise unless there are at least two frames in strictly increasing time."""
         if len(self.times) < 2:
             raise InputDataError(f"{self.source}: need at least two frames, found {len(self.times)}")
         diffs = np.diff(self.times)
@@ -48,6 +47,12 @@ class RadarFrames:
             i = int(np.flatnonzero(diffs <= np.timedelta64(0, "s"))[0])
             raise InputDataError(f"{self.source}: frames out of order at {self.times[i]} -> {self.times[i + 1]}; "
                                  "sort the frames by time")
+
+    @property
+    def step(self) -> np.timedelta64:
+        """Spacing of the frames; raise if they are not strictly increasing and evenly spaced."""
+        self.check_order()
+        diffs = np.diff(self.times)
         if (diffs != diffs[0]).any():
             i = int(np.flatnonzero(diffs != diffs[0])[0])
             raise InputDataError(f"{self.source}: gap in the frames after {self.times[i]} (next {self.times[i + 1]}, "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numba
-import numpy as np
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -32,9 +32,8 @@ def regrid(frames: RadarFrames, shape: tuple[int, int], transform: Affine, crs: 
 def catchment_mean(mapping: CellMapping, field: NDArray) -> NDArray[np.float64]:
     """Area-weighted mean of a grid field [..., ny, nx] over each segment's cells -> [..., n_segments]."""
     flat = np.asarray(field, dtype=np.float64).reshape(field.shape[:-2] + (-1,))
-    segment = np.repeat(np.arange(len(mapping.feature_id)), np.diff(mapping.seg_ptr))
     weighted = flat[..., mapping.cell] * mapping.area_m2
     total = np.zeros(flat.shape[:-1] + (len(mapping.feature_id),))
-    np.add.at(total, (..., segment), weighted)
-    area = np.bincount(segment, weights=mapping.area_m2, minlength=len(mapping.feature_id))
+    np.add.at(total, (..., mapping.entry_segment), weighted)
+    area = mapping.segment_area_m2()
     return np.divide(total, area, out=np.full_like(total, np.nan), where=area > 0)

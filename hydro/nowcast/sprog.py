@@ -22,6 +22,7 @@ with the observed field's power spectrum, and a perturbed motion field per membe
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +68,7 @@ def estimate_motion(frames: NDArray, smoothing_cells: float = MOTION_SMOOTHING_C
     return np.ascontiguousarray(u), np.ascontiguousarray(v)
 
 
+@functools.cache
 def warm_up() -> None:
     """Load the compiled kernels and OpenCV once, so a nowcast's timing measures the nowcast itself."""
     import cv2

@@ -66,7 +66,7 @@ class MainStem:
         tributary = np.zeros((times, self.n_cells))
         for node, seg in self.feeders:
             series = np.concatenate([[flow[0, node]], flow[:, node]])
-            if seg == 0 and node not in self.pos:
+            if seg == 0:  # above the stem: its upstream boundary
                 inflow += series
             else:
                 tributary[:, self.first_cell[seg]] += series

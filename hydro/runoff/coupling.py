@@ -24,6 +24,16 @@ from ..kernels import grid as kg
 log = logging.getLogger("hydro")
 
 
+def _positions(feature_id: NDArray[np.int64], ids: NDArray[np.int64], who: str) -> NDArray[np.int64]:
+    """Positions of raster segment ids in the network; raise listing the ids it does not hold."""
+    pos, found = lookup(np.asarray(feature_id, np.int64), ids)
+    if not found.all():
+        unknown = np.unique(ids[~found])
+        raise InputDataError(f"{who} name segment ids not in the network: "
+                             f"{', '.join(map(str, unknown[:10]))}{' ...' if unknown.size > 10 else ''}")
+    return pos
+
+
 @dataclass
 class CellMapping:
     feature_id: NDArray[np.int64]  # segments, in output order
@@ -39,9 +49,13 @@ class CellMapping:
     def n_cells(self) -> int:
         return self.grid_shape[0] * self.grid_shape[1]
 
+    @property
+    def entry_segment(self) -> NDArray[np.int64]:
+        """Segment position of each mapping entry (entries are sorted by segment)."""
+        return np.repeat(np.arange(len(self.feature_id)), np.diff(self.seg_ptr))
+
     def segment_area_m2(self) -> NDArray[np.float64]:
-        segment = np.repeat(np.arange(len(self.feature_id)), np.diff(self.seg_ptr))
-        return np.bincount(segment, weights=self.area_m2, minlength=len(self.feature_id))
+        return np.bincount(self.entry_segment, weights=self.area_m2, minlength=len(self.feature_id))
 
     @classmethod
     def build(cls, feature_id, grid_shape, cell, segment, area_m2, travel_time_s, unmapped_area_m2=0.0):
@@ -71,12 +85,7 @@ class CellMapping:
         flat_ids = channel_ids.ravel().astype(np.int64)
         is_channel = flat_ids > 0
         seg_index = np.full(down.size, -1, dtype=np.int64)
-        pos, found = lookup(np.asarray(feature_id, np.int64), flat_ids[is_channel])
-        if not found.all():
-            unknown = np.unique(flat_ids[is_channel][~found])
-            raise InputDataError(f"{source}: channel cells name segment ids not in the network: "
-                                 f"{', '.join(map(str, unknown[:10]))}{' ...' if unknown.size > 10 else ''}")
-        seg_index[is_channel] = pos
+        seg_index[is_channel] = _positions(feature_id, flat_ids[is_channel], f"{source}: channel cells")
         step = kg.d8_step_length(down, grid_shape[1], float(cell_size_m[0]), float(cell_size_m[1]))
         target, distance = kg.trace_to_channel(down, order, seg_index, step)
         area = np.broadcast_to(np.asarray(cell_area_m2, dtype=np.float64), (down.size,))
@@ -97,10 +106,7 @@ class CellMapping:
         """Catchment masks: each cell belongs to the segment id it holds (0 = outside), weighted by ``fraction``."""
         flat = catchment_ids.ravel().astype(np.int64)
         inside = flat > 0
-        pos, found = lookup(np.asarray(feature_id, np.int64), flat[inside])
-        if not found.all():
-            unknown = np.unique(flat[inside][~found])
-            raise InputDataError(f"{source}: cells name segment ids not in the network: {', '.join(map(str, unknown[:10]))}")
+        pos = _positions(feature_id, flat[inside], f"{source}: cells")
         cells = np.flatnonzero(inside)
         area = np.broadcast_to(np.asarray(cell_area_m2, np.float64), (flat.size,))[cells]
         if fraction is not None:

@@ -52,12 +52,9 @@ def prepare_frames(radar: Path, qc: QCPolicy, until: np.datetime64 | None = None
     (a nowcast needs the last three frames and the last output interval, not the whole archive)."""
     window = None if until is None else (until - np.timedelta64(int(span_minutes * 60), "s"), until)
     frames = read_radar(radar, window=window)
-    step = np.min(np.diff(frames.times)) if len(frames.times) > 1 else None
-    if step is None or step <= np.timedelta64(0, "s"):
-        frames.step  # raises the out-of-order / too-few-frames error with the times
-    frames, report = quality_control(frames, step, qc)
-    frames.step  # now evenly spaced
-    return frames, step, report
+    frames.check_order()
+    frames, report = quality_control(frames, np.min(np.diff(frames.times)), qc)
+    return frames, frames.step, report  # step raises if QC left the frames unevenly spaced
 
 
 def forecast_intervals(frames: RadarFrames, step: np.timedelta64, issue: np.datetime64, lead_minutes: int,
@@ -138,38 +135,41 @@ def observed_intervals(frames: RadarFrames, step: np.timedelta64, issue: np.date
 
 def run_verification(cases: list[tuple[Path, list[str]]], lead_minutes: int = 60, methods=("sprog", "persistence"),
                      levels: int = 6, members: int = 0, seed: int = 1, output_minutes: int = 10,
-                     fss_threshold: float = 1.0, fss_scale_km: float = 16.0, qc: QCPolicy = QCPolicy()) -> dict:
+                     fss_threshold: float = 1.0, fss_scale_km: float = 16.0, qc: QCPolicy | None = None) -> dict:
     """Score nowcasts issued at each time of each radar file against the later observed frames,
     contingency tables pooled over all issue times; cells valid in every frame of a file."""
+    qc = qc or QCPolicy()
     n_out = lead_minutes // output_minutes
-    results: dict = {}
-    for method in methods:
-        scores = [LeadScores((k + 1) * output_minutes) for k in range(n_out)]
-        timings = []
-        for radar, issue_times in cases:
-            frames, step, _ = prepare_frames(radar, qc)
-            valid = np.isfinite(frames.rate).all(axis=0)
-            cell_km = abs(frames.transform.a) / 1000.0
-            scale = max(int(round(fss_scale_km / cell_km)), 1)
-            for text in issue_times:
-                issue = _parse_time(text, "--issue-times")
+    scores = {m: [LeadScores((k + 1) * output_minutes) for k in range(n_out)] for m in methods}
+    timings: dict[str, list[float]] = {m: [] for m in methods}
+    for radar, issue_times in cases:
+        frames, step, _ = prepare_frames(radar, qc)  # read and QC each file once, for every method
+        valid = np.isfinite(frames.rate).all(axis=0)
+        cell_km = abs(frames.transform.a) / 1000.0
+        scale = max(int(round(fss_scale_km / cell_km)), 1)
+        for text in issue_times:
+            issue = _parse_time(text, "--issue-times")
+            obs = observed_intervals(frames, step, issue, lead_minutes, output_minutes)
+            for method in methods:
                 use_members = members if method == "steps" else 0
                 fc, _, seconds = forecast_intervals(frames, step, issue, lead_minutes,
                                                     "sprog" if method == "steps" else method, levels,
                                                     use_members, seed, output_minutes)
-                timings.append(seconds)
-                obs = observed_intervals(frames, step, issue, lead_minutes, output_minutes)
+                timings[method].append(seconds)
                 for k in range(n_out):
                     if use_members:
-                        scores[k].add(fc[:, k].mean(axis=0), obs[k], valid, fss_threshold, scale, members=fc[:, k])
+                        scores[method][k].add(fc[:, k].mean(axis=0), obs[k], valid, fss_threshold, scale,
+                                              members=fc[:, k])
                     else:
-                        scores[k].add(fc[k], obs[k], valid, fss_threshold, scale)
-        rows = [s.to_dict(ensemble=method == "steps") for s in scores]
+                        scores[method][k].add(fc[k], obs[k], valid, fss_threshold, scale)
+    results: dict = {}
+    for method in methods:
+        rows = [s.to_dict(ensemble=method == "steps") for s in scores[method]]
         results[method] = {
             "leads": rows,
             "mean_csi_1": float(np.mean([r["csi_1"] for r in rows])),
-            "seconds_per_nowcast_median": float(np.median(timings)),
-            "seconds_per_nowcast_max": float(np.max(timings)),
-            "nowcasts": len(timings),
+            "seconds_per_nowcast_median": float(np.median(timings[method])),
+            "seconds_per_nowcast_max": float(np.max(timings[method])),
+            "nowcasts": len(timings[method]),
         }
     return results

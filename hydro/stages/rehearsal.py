@@ -102,8 +102,7 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         level0 = initial_levels.get(reservoir.id, reservoir.flood_limit_level)
         op = operate(reservoir.curves(), reservoir.rules(), inflow, 3600.0, level0, schedules.get(reservoir.id))
         operations[reservoir.id], inflows[reservoir.id] = op, inflow
-        upstream = np.flatnonzero(np.isin(network.feature_id, network.upstream_of(reservoir.feature_id).feature_id))
-        lateral[:, upstream] = 0.0
+        lateral[:, network.upstream_positions(reservoir.feature_id)] = 0.0
         if down[node] >= 0:
             lateral[:, down[node]] += op.release
     flow = _route(network, lateral, dt)
@@ -420,23 +419,23 @@ def scheme_dataset(result: ForwardResult, basin: BasinSpec, scheme: str):
 
     sections = [s.id for s in basin.control_sections]
     reservoirs = [r.id for r in basin.reservoirs]
+
+    def columns(series: list) -> NDArray:  # [time, item], also for no items
+        return np.stack(series, axis=1) if series else np.zeros((len(result.times), 0))
+
+    ops = [result.reservoirs[r] for r in reservoirs]
     ds = xr.Dataset(
         {
-            "discharge": (("time", "section"), np.stack([result.section_discharge[s] for s in sections], axis=1)
-                          if sections else np.zeros((len(result.times), 0)),
+            "discharge": (("time", "section"), columns([result.section_discharge[s] for s in sections]),
                           {"long_name": "control-section discharge", "units": "m3 s-1",
                            "standard_name": "water_volume_transport_in_river_channel"}),
-            "stage": (("time", "section"), np.stack([result.section_stage[s] for s in sections], axis=1)
-                      if sections else np.zeros((len(result.times), 0)),
-                      {"long_name": "control-section stage from the rating", "units": "m"}),
-            "water_level": (("time", "reservoir"), np.stack([result.reservoirs[r].level[1:] for r in reservoirs], axis=1)
-                            if reservoirs else np.zeros((len(result.times), 0)),
+            "stage": (("time", "section"), columns([result.section_stage[s] for s in sections]),
+                      {"long_name": "control-section stage", "units": "m"}),
+            "water_level": (("time", "reservoir"), columns([op.level[1:] for op in ops]),
                             {"long_name": "reservoir level at the end of each hour", "units": "m"}),
-            "storage": (("time", "reservoir"), np.stack([result.reservoirs[r].storage[1:] for r in reservoirs], axis=1)
-                        if reservoirs else np.zeros((len(result.times), 0)),
+            "storage": (("time", "reservoir"), columns([op.storage[1:] for op in ops]),
                         {"long_name": "reservoir storage", "units": "m3"}),
-            "release": (("time", "reservoir"), np.stack([result.reservoirs[r].release for r in reservoirs], axis=1)
-                        if reservoirs else np.zeros((len(result.times), 0)),
+            "release": (("time", "reservoir"), columns([op.release for op in ops]),
                         {"long_name": "reservoir release over the hour ending at time", "units": "m3 s-1"}),
         },
         coords={"time": result.times.astype("datetime64[ns]"), "section": sections, "reservoir": reservoirs},

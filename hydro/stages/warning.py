@@ -65,6 +65,14 @@ class Warning:
     hours_at_grade: float
 
 
+def _warning(station: str, grade_name: str, trigger: str, times: NDArray, main: NDArray, above: NDArray) -> Warning:
+    """The warning record: first crossing of the grade's threshold, peak of ``main`` and hours at grade."""
+    step_h = float((times[1] - times[0]) / np.timedelta64(1, "h")) if len(times) > 1 else 1.0
+    i = int(np.argmax(main))
+    first = str(times[int(np.argmax(above))])[:16] if above.any() else None
+    return Warning(station, grade_name, trigger, first, float(main[i]), str(times[i])[:16], float(above.sum() * step_h))
+
+
 def _criteria(th: StationThresholds, has_stage: bool, has_flow: bool) -> list[tuple[int, str, str, float]]:
     """(grade index, series kind, description, threshold) for every criterion the station defines."""
     out = []
@@ -103,7 +111,6 @@ def grade(times: NDArray[np.datetime64], thresholds: StationThresholds, stage: N
         raise ConfigError(f"station {thresholds.id}: no thresholds for the series given")
     series = {"stage": None if stage is None else np.asarray(stage, float),
               "flow": None if discharge is None else np.asarray(discharge, float)}
-    step_h = float((times[1] - times[0]) / np.timedelta64(1, "h")) if len(times) > 1 else 1.0
     best = (0, "", None, 0.0, np.zeros(len(times), bool))
     for g, kind, text, threshold in criteria:
         values = series[kind]
@@ -115,11 +122,8 @@ def grade(times: NDArray[np.datetime64], thresholds: StationThresholds, stage: N
         if g > best[0] or (g == best[0] and best[2] is not None and first < best[2]):
             best = (g, text, first, threshold, above)
     main = series["stage"] if series["stage"] is not None else series["flow"]
-    i = int(np.argmax(main))
-    g, text, first, _, above = best
-    return Warning(thresholds.id, GRADES[g], text or "no criterion met",
-                   None if first is None else str(times[first])[:16], float(main[i]), str(times[i])[:16],
-                   float(above.sum() * step_h))
+    g, text, _, _, above = best
+    return _warning(thresholds.id, GRADES[g], text or "no criterion met", times, main, above)
 
 
 # --- return-period flows ------------------------------------------------------------------------------
@@ -130,8 +134,9 @@ FREQUENCY_METHODS = ("pearson3", "gev", "gumbel")
 def return_period_flows(annual_maxima: NDArray, periods=(5, 20, 50), method: str = "pearson3") -> dict[int, float]:
     """Flows with the given return periods [years] from annual maxima (e.g. of a simulated climatology).
 
-    ``pearson3`` (Chinese practice, SL 44-2006): Pearson type III by the method of moments (mean, Cv and
-    the sample skewness Cs, bias-corrected); ``gev`` by maximum likelihood; ``gumbel`` by moments."""
+    ``pearson3``: Pearson type III, the distribution Chinese design-flood practice uses (SL 44-2006),
+    fitted here by the method of moments (mean, standard deviation and bias-corrected skewness; the
+    standard's curve fitting by eye is not reproduced); ``gev`` by maximum likelihood; ``gumbel`` by moments."""
     from scipy import stats
 
     x = np.asarray(annual_maxima, dtype=float)
@@ -169,9 +174,5 @@ def grade_nws(times: NDArray[np.datetime64], stage: NDArray, action: float, mino
     reached = [k for k, level in enumerate(levels, start=1) if (stage >= level).any()]
     g = max(reached, default=0)
     above = stage >= levels[g - 1] if g else np.zeros(stage.size, bool)
-    first = int(np.argmax(above)) if g else None
-    i = int(np.argmax(stage))
-    step_h = float((times[1] - times[0]) / np.timedelta64(1, "h")) if len(times) > 1 else 1.0
-    return Warning(station, NWS_CATEGORIES[g], f"stage >= {NWS_CATEGORIES[g]} stage" if g else "no criterion met",
-                   None if first is None else str(times[first])[:16], float(stage[i]), str(times[i])[:16],
-                   float(above.sum() * step_h))
+    return _warning(station, NWS_CATEGORIES[g], f"stage >= {NWS_CATEGORIES[g]} stage" if g else "no criterion met",
+                    times, stage, above)

@@ -8,7 +8,6 @@ the optimiser or the scoring shows up here.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from hydro.stages.calibrate import CalibrateOptions, run_calibration
 

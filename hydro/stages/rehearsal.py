@@ -64,54 +64,101 @@ class ForwardResult:
     reservoir_inflow: dict[str, NDArray[np.float64]]
     sections: list[SectionIndicators]
     reservoir_indicators: list[ReservoirIndicators]
+    flow: NDArray[np.float64]  # [n_hours, n] every segment's outflow (on a dam's segment: the dam's inflow)
+    lateral: NDArray[np.float64]  # [n_hours, n] the lateral inflow routed, releases entered below each dam
 
 
-def _route(network: RiverNetwork, lateral: NDArray, dt: float) -> NDArray[np.float64]:
-    """Hourly outflow [n_hours, n] in network order from hourly lateral inflow, cold start."""
-    model = MuskingumCunge(network, None, dt)
+class BasinRouting:
+    """The network cut at the dams, with one Muskingum-Cunge model per piece, built once per rehearsal.
+
+    Each dam's zone holds the segments that drain to it through no other dam (the dam's segment is the
+    zone's outlet); the rest holds everything else. F1 routes the zones upstream first, each once, so a
+    forward run costs one routing of the network whatever the number of dams. ``path`` gives, per dam,
+    the segments its release flows through down to the next dam or the outlet (what a change in that
+    release can move)."""
+
+    def __init__(self, network: RiverNetwork, basin: BasinSpec, dt: float = 300.0) -> None:
+        position = {int(f): i for i, f in enumerate(network.feature_id)}
+        for item in [*basin.reservoirs, *basin.control_sections]:
+            if item.feature_id not in position:
+                raise ConfigError(f"{basin.name}: {item.id} sits on feature_id {item.feature_id}, "
+                                  "which is not in the network")
+        self.network, self.dt, self.position = network, dt, position
+        topo_rank = np.empty(network.size, dtype=np.int64)
+        topo_rank[network.topological_order()] = np.arange(network.size)
+        self.dams = sorted(basin.reservoirs, key=lambda r: topo_rank[position[r.feature_id]])
+        self.down = network.downstream_index
+        claimed = np.zeros(network.size, bool)
+        self.zones: dict[str, NDArray[np.int64]] = {}
+        for dam in self.dams:
+            up = network.upstream_positions(dam.feature_id)
+            self.zones[dam.id] = up[~claimed[up]]
+            claimed[self.zones[dam.id]] = True
+        self.in_dam_zone = claimed
+        self.rest = np.flatnonzero(~claimed)
+        self.dam_node = np.zeros(network.size, bool)
+        self.dam_node[[position[d.feature_id] for d in self.dams]] = True
+        self._models = {key: self._model(idx) for key, idx in [*self.zones.items(), ("", self.rest)] if idx.size}
+        self.paths: dict[str, NDArray[np.int64]] = {}
+        for dam in self.dams:
+            path, node = [], self.down[position[dam.feature_id]]
+            while node >= 0 and not self.dam_node[node]:
+                path.append(node)
+                node = self.down[node]
+            self.paths[dam.id] = np.array(path, np.int64)
+
+    def _model(self, index: NDArray[np.int64]) -> MuskingumCunge:
+        # numba threads pay only on large pieces: each parallel step has a fixed start-up cost
+        return MuskingumCunge(self.network.take(index), None, self.dt, parallel=index.size > 4096)
+
+    def route(self, key: str, lateral: NDArray) -> NDArray[np.float64]:
+        """Hourly outflow [n_hours, zone size] of zone ``key`` ('' for the rest), cold start."""
+        return _route_model(self._models[key], lateral)
+
+
+def _route_model(model: MuskingumCunge, lateral: NDArray) -> NDArray[np.float64]:
     n_hours = lateral.shape[0]
-    steps_per_hour = int(round(3600.0 / dt))
-    result = model.run(lateral.astype(np.float32), 3600.0, n_hours * steps_per_hour, None, steps_per_hour)
+    steps_per_hour = int(round(3600.0 / model.dt))
+    result = model.run(np.ascontiguousarray(lateral, np.float32), 3600.0, n_hours * steps_per_hour, None, steps_per_hour)
+    model.check_converged(result)
     return result.streamflow.astype(np.float64)
 
 
 def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray[np.datetime64],
             initial_levels: dict[str, float] | None = None, schedules: dict[str, NDArray] | None = None,
-            dt: float = 300.0) -> ForwardResult:
+            dt: float = 300.0, routing: BasinRouting | None = None) -> ForwardResult:
     """F1: route ``lateral`` [n_hours, n] (m3 s-1, network order, hourly) through the basin's reservoirs
-    under their rules (or ``schedules`` [n_hours] of releases) and score the control sections."""
+    under their rules (or ``schedules`` [n_hours] of releases) and score the control sections.
+    ``routing`` (the network cut at the dams) is built when not given; pass it to reuse it."""
     lateral = np.array(lateral, dtype=np.float64)
     if lateral.shape != (len(times), network.size):
         raise ConfigError(f"lateral inflow has shape {lateral.shape}, expected ({len(times)}, {network.size})")
+    routing = routing or BasinRouting(network, basin, dt)
     initial_levels = initial_levels or {}
     schedules = schedules or {}
-    position = {int(f): i for i, f in enumerate(network.feature_id)}
-    for item in [*basin.reservoirs, *basin.control_sections]:
-        if item.feature_id not in position:
-            raise ConfigError(f"{basin.name}: {item.id} sits on feature_id {item.feature_id}, which is not in the network")
-    topo_rank = np.empty(network.size, dtype=np.int64)
-    topo_rank[network.topological_order()] = np.arange(network.size)
-    down = network.downstream_index
-    reservoirs = sorted(basin.reservoirs, key=lambda r: topo_rank[position[r.feature_id]])
+    position, down = routing.position, routing.down
+    flow = np.zeros_like(lateral)
     operations: dict[str, OperationResult] = {}
     inflows: dict[str, NDArray] = {}
-    for reservoir in reservoirs:
-        node = position[reservoir.feature_id]
-        flow = _route(network, lateral, dt)[:, node]
-        inflow = np.concatenate([[flow[0]], flow])  # inflow at the start and at each hour's end
+    for reservoir in routing.dams:  # upstream first: each dam's zone already holds the releases from above
+        zone, node = routing.zones[reservoir.id], position[reservoir.feature_id]
+        flow[:, zone] = routing.route(reservoir.id, lateral[:, zone])
+        inflow = np.concatenate([[flow[0, node]], flow[:, node]])  # inflow at the start and at each hour's end
         level0 = initial_levels.get(reservoir.id, reservoir.flood_limit_level)
         op = operate(reservoir.curves(), reservoir.rules(), inflow, 3600.0, level0, schedules.get(reservoir.id))
         operations[reservoir.id], inflows[reservoir.id] = op, inflow
-        lateral[:, network.upstream_positions(reservoir.feature_id)] = 0.0
         if down[node] >= 0:
             lateral[:, down[node]] += op.release
-    flow = _route(network, lateral, dt)
+    if routing.rest.size:
+        flow[:, routing.rest] = routing.route("", lateral[:, routing.rest])
     stem = None
     if basin.main_stem:
         from ..routing.mainstem import MainStem
 
         stem_ids = list(basin.main_stem)
-        stem = MainStem(network, stem_ids).run(lateral, dt)
+        stem_lateral = lateral.copy()
+        stem_lateral[:, routing.in_dam_zone] = 0.0  # their water arrives as the releases
+        stem = MainStem(network, stem_ids).run(stem_lateral, dt)
     section_q, section_h, section_ind = {}, {}, []
     for section in basin.control_sections:
         if stem is not None and section.feature_id in stem_ids:
@@ -140,7 +187,7 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             reservoir.flood_limit_level, reservoir.flood_control_high_level, reservoir.design_level,
             reservoir.check_level, float(max(op.storage.max() - limit, 0.0)), float(high - op.storage.max()),
             float(op.release.max()), {k: op.binding.count(k) for k in sorted(set(op.binding))}))
-    return ForwardResult(times, section_q, section_h, operations, inflows, section_ind, reservoir_ind)
+    return ForwardResult(times, section_q, section_h, operations, inflows, section_ind, reservoir_ind, flow, lateral)
 
 
 def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin_m3s: float = 0.0,
@@ -213,41 +260,98 @@ class InverseResult:
     margin_m3s: float
 
 
-def _unit_responses(network, basin, lateral, times, f1: ForwardResult, dt: float, pulse: float = 50.0):
+def _unit_responses(network: RiverNetwork, basin: BasinSpec, routing: BasinRouting, f1: ForwardResult,
+                    pulse: float = 50.0) -> dict[tuple[str, str], NDArray[np.float64]]:
     """Response [n_hours] of each control section to a 1 m3 s-1 release change of each dam, taken from
-    the routing kernel itself: the F1 schedule is perturbed for one hour at the dam's F1 inflow peak,
-    where the release matters and the channel runs at flood celerity, and the response is used as
-    time-invariant (F2 corrects what this linearisation misses)."""
+    the routing kernel itself: the release is perturbed for one hour at the dam's F1 inflow peak, where
+    the release matters and the channel runs at flood celerity, and routed down the dam's path (to the
+    next dam or the outlet) on top of everything else F1 routed there; the response is used as
+    time-invariant (F2 corrects what this linearisation misses). A section off a dam's path does not
+    respond to it; routing only the path makes this cost a few hundred segments per dam, not a network."""
     responses = {}
-    base = {r.id: f1.reservoirs[r.id].release for r in basin.reservoirs}
-    n = len(times)
+    n = len(f1.times)
+    up_ptr, up_idx = network.upstream_csr
     for reservoir in basin.reservoirs:
-        at = int(np.argmax(f1.reservoir_inflow[reservoir.id][1:]))
-        # perturb downwards: at the inflow peak the release often sits at capacity, where a larger
-        # release would be clipped and the response read as zero
-        step = -pulse if base[reservoir.id][at] - pulse >= reservoir.min_release else pulse
-        bumped = dict(base)
-        bumped[reservoir.id] = base[reservoir.id].copy()
-        bumped[reservoir.id][at] += step
-        run = forward(network, basin, lateral, times, schedules=bumped, dt=dt)
+        path = routing.paths[reservoir.id]
+        on_path = {routing.position[s.feature_id]: s for s in basin.control_sections}
+        hits = [j for j, node in enumerate(path) if node in on_path]
         for section in basin.control_sections:
-            delta = (run.section_discharge[section.id] - f1.section_discharge[section.id]) / step
-            responses[(reservoir.id, section.id)] = np.concatenate([delta[at:], np.zeros(at)])[:n]
+            responses[(reservoir.id, section.id)] = np.zeros(n)
+        if not hits:
+            continue
+        path = path[:hits[-1] + 1]
+        in_path = np.zeros(network.size, bool)
+        in_path[path] = True
+        # what enters each path segment besides the flow from the path segment above: its lateral
+        # inflow (releases included) and its other upstream segments' F1 outflow (a dam's arrives as release)
+        side = f1.lateral[:, path].copy()
+        for j, node in enumerate(path):
+            for u in up_idx[up_ptr[node]:up_ptr[node + 1]]:
+                if not in_path[u] and not routing.dam_node[u]:
+                    side[:, j] += f1.flow[:, u]
+        model = MuskingumCunge(network.take(path), None, routing.dt, parallel=False)
+        at = int(np.argmax(f1.reservoir_inflow[reservoir.id][1:]))
+        # perturb downwards where the flow allows: the schedules that matter release less than F1
+        step = -pulse if side[at, 0] > 2.0 * pulse else pulse
+        bumped = side.copy()
+        bumped[at, 0] += step
+        delta = (_route_model(model, bumped) - _route_model(model, side)) / step
+        for j in hits:
+            responses[(reservoir.id, on_path[path[j]].id)] = np.concatenate([delta[at:, j], np.zeros(at)])[:n]
     return responses
 
 
+class _Rows:
+    """Sparse inequality rows for the LP, added in blocks (COO triplets), each row with a readable name."""
+
+    def __init__(self) -> None:
+        self.rows, self.cols, self.vals, self.b, self.names = [], [], [], [], []
+        self.count = 0
+
+    def add(self, rows: NDArray, cols: NDArray, vals: NDArray, b: NDArray, names: list[str]) -> None:
+        self.rows.append(np.asarray(rows, np.int64).ravel() + self.count)
+        self.cols.append(np.asarray(cols, np.int64).ravel())
+        self.vals.append(np.asarray(vals, np.float64).ravel())
+        self.b.append(np.asarray(b, np.float64).ravel())
+        self.names += names
+        self.count += len(names)
+
+    def matrix(self, n: int):
+        from scipy.sparse import coo_matrix
+
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+        return (coo_matrix((cat(self.vals), (cat(self.rows).astype(np.int64), cat(self.cols).astype(np.int64))),
+                           shape=(self.count, n)).tocsr(), cat(self.b))
+
+
+def _lower_toeplitz(response: NDArray) -> NDArray:
+    """M[t, t'] = response[t - t'] for t' <= t: the convolution of a release series with a unit response."""
+    T = response.size
+    lag = np.subtract.outer(np.arange(T), np.arange(T))
+    return np.where(lag >= 0, response[np.clip(lag, 0, None)], 0.0)
+
+
+def _forward_is_safe(basin: BasinSpec, f1: ForwardResult, margin_m3s: float) -> bool:
+    return (all(f1.section_discharge[s.id].max() <= s.target_discharge - margin_m3s for s in basin.control_sections)
+            and all(f1.reservoirs[r.id].level.max() <= r.flood_control_high_level for r in basin.reservoirs))
+
+
 def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, f1: ForwardResult,
-            objective: str = "min_peak", margin_m3s: float = 0.0, dt: float = 300.0) -> InverseResult:
+            objective: str = "min_peak", margin_m3s: float = 0.0, dt: float = 300.0,
+            routing: BasinRouting | None = None) -> InverseResult:
     """Releases that keep every control section at or below its target discharge (the safe discharge, or
     the rating's discharge at its target stage when lower) minus ``margin_m3s`` and
     every reservoir within its limits, by linear programming (HiGHS through scipy).
+
+    When the current rules (F1) already keep every section below its target and every dam below its
+    flood-control high level, no constraint binds and the F1 schedule is returned unchanged: the inverse
+    derives releases only where the rules fail.
 
     Variables per dam and hour: release O and end-of-hour storage V; per section and hour a slack s >= 0
     (penalised), so an infeasible target returns the minimum violation instead of failing.
     Section flow = F1 flow + sum over dams and lags of u(lag) (O - O_F1) with u the unit responses.
     Capacity enters as linear cuts under the storage-capacity curve (conservative)."""
     from scipy.optimize import linprog
-    from scipy.sparse import lil_matrix
 
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown rehearsal objective {objective!r}; choose {', '.join(OBJECTIVES)}")
@@ -255,96 +359,86 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     if not resv or not secs:
         raise ConfigError(f"{basin.name}: the inverse step needs at least one reservoir and one control section")
     T, R, K = len(times), len(resv), len(secs)
-    u = _unit_responses(network, basin, lateral, times, f1, dt)
+    if _forward_is_safe(basin, f1, margin_m3s):
+        schedule = {r.id: f1.reservoirs[r.id].release.copy() for r in resv}
+        return InverseResult(schedule, True, 0.0, 0.0, [], _envelope(basin, f1, schedule, None, margin_m3s),
+                             objective, margin_m3s)
+    routing = routing or BasinRouting(network, basin, dt)
+    u = _unit_responses(network, basin, routing, f1)
     n_o, n_v, n_s = R * T, R * T, K * T
     n_d = R * T  # |V - V_flood_limit|: a tie-breaker that keeps levels near the flood-limit level
     n = n_o + n_v + n_s + n_d + 1  # + the peak / margin variable
-    io = lambda r, t: r * T + t  # noqa: E731
-    iv = lambda r, t: n_o + r * T + t  # noqa: E731
-    is_ = lambda k, t: n_o + n_v + k * T + t  # noqa: E731
-    idev = lambda r, t: n_o + n_v + n_s + r * T + t  # noqa: E731
+    o0, v0_, s0_, d0 = 0, n_o, n_o + n_v, n_o + n_v + n_s
     ip = n - 1
-    n_rows = K * T * 2 + sum((4 + len(r.level_m)) * T for r in resv)
-    a_ub, b_ub, names = lil_matrix((n_rows, n)), [], []
-    a_eq, b_eq = lil_matrix((R * T, n)), []
-    row = 0
+    t_idx = np.arange(T)
+    stamp = [str(t)[:16] for t in times]
+    ub = _Rows()
     for k, sec in enumerate(secs):
-        q_f1 = f1.section_discharge[sec.id]
-        for t in range(T):
-            # Q_k(t) = Q_F1(t) + sum_r sum_lag u (O - O_F1) <= Q_safe - margin + s  (and <= P for min_peak)
-            const = q_f1[t]
-            for r, res in enumerate(resv):
-                resp = u[(res.id, sec.id)]
-                o_f1 = f1.reservoirs[res.id].release
-                for lag in range(t + 1):
-                    if abs(resp[lag]) > 1e-9:
-                        a_ub[row, io(r, t - lag)] += resp[lag]
-                        const -= resp[lag] * o_f1[t - lag]
-            a_ub[row, is_(k, t)] = -1.0
-            if objective == "max_margin":
-                a_ub[row, ip] = 1.0  # Q + m <= Q_safe
-            b_ub.append(sec.target_discharge - margin_m3s - const)
-            names.append(f"section {sec.id} safe discharge at {str(times[t])[:16]}")
-            row += 1
-            if objective == "min_peak" and k == 0:
-                a_ub[row, :] = a_ub[row - 1, :]
-                a_ub[row, is_(k, t)] = 0.0
-                a_ub[row, ip] = -1.0
-                b_ub.append(-const)
-                names.append(f"section {sec.id} peak at {str(times[t])[:16]}")
-                row += 1
+        # Q_k(t) = Q_F1(t) + sum_r M_rk (O_r - O_F1,r) <= Q_target - margin + s_k(t)  (and <= P for min_peak)
+        const = f1.section_discharge[sec.id].copy()
+        rows, cols, vals = [t_idx], [s0_ + k * T + t_idx], [-np.ones(T)]
+        for r, res in enumerate(resv):
+            m = _lower_toeplitz(u[(res.id, sec.id)])
+            m[np.abs(m) <= 1e-9] = 0.0
+            const -= m @ f1.reservoirs[res.id].release
+            tt, tp = np.nonzero(m)
+            rows.append(tt), cols.append(o0 + r * T + tp), vals.append(m[tt, tp])
+        if objective == "max_margin":
+            rows.append(t_idx), cols.append(np.full(T, ip)), vals.append(np.ones(T))  # Q + m <= Q_target
+        rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        ub.add(rows, cols, vals, sec.target_discharge - margin_m3s - const,
+               [f"section {sec.id} safe discharge at {t}" for t in stamp])
+        if objective == "min_peak" and k == 0:
+            keep = cols != s0_ + k * T + rows  # the same flow, without the slack, below the peak variable P
+            ub.add(np.concatenate([rows[keep], t_idx]), np.concatenate([cols[keep], np.full(T, ip)]),
+                   np.concatenate([vals[keep], -np.ones(T)]), -const, [f"section {sec.id} peak at {t}" for t in stamp])
     bounds = [(0.0, None)] * n
+    eq_rows, eq_cols, eq_vals, b_eq = [], [], [], []
     for r, res in enumerate(resv):
         curves, rules = res.curves(), res.rules()
+        io, iv, idev = o0 + r * T + t_idx, v0_ + r * T + t_idx, d0 + r * T + t_idx
         # capacity as a function of storage, piecewise linear: O(t) <= a_i + b_i V(t) for every table
         # segment i. The minimum over the extended segments never exceeds the curve (conservative).
         slopes = np.diff(curves.capacity_m3s) / np.diff(curves.storage_m3)
         intercepts = curves.capacity_m3s[:-1] - slopes * curves.storage_m3[:-1]
+        for a_i, b_i in zip(intercepts, slopes, strict=True):
+            ub.add(np.repeat(t_idx, 2), np.column_stack([io, iv]), np.tile([1.0, -b_i], T), np.full(T, a_i),
+                   [f"reservoir {res.id} discharge capacity at {t}" for t in stamp])
+        ramp = rules.max_ramp_per_hour
+        if np.isfinite(ramp) and T > 1:
+            for sign, word in ((1.0, "up"), (-1.0, "down")):
+                ub.add(np.repeat(t_idx[:-1], 2), np.column_stack([io[1:], io[:-1]]), np.tile([sign, -sign], T - 1),
+                       np.full(T - 1, ramp), [f"reservoir {res.id} ramp {word} at {t}" for t in stamp[1:]])
+        v_fl = curves.storage(res.flood_limit_level)
+        for sign in (1.0, -1.0):  # dev >= +-(V - V_FL)
+            ub.add(np.repeat(t_idx, 2), np.column_stack([iv, idev]), np.tile([sign, -1.0], T), np.full(T, sign * v_fl),
+                   [f"reservoir {res.id} deviation from the flood-limit level at {t}" for t in stamp])
+        # V(t) - V(t-1) + 3600 O(t) = 3600 mean_in(t)
         inflow = f1.reservoir_inflow[res.id]
         mean_in = 0.5 * (inflow[:-1] + inflow[1:])
-        v0 = f1.reservoirs[res.id].storage[0]
+        eq_rows += [r * T + t_idx, r * T + t_idx, r * T + t_idx[1:]]
+        eq_cols += [iv, io, iv[:-1]]
+        eq_vals += [np.ones(T), np.full(T, 3600.0), -np.ones(T - 1)]
+        b = 3600.0 * mean_in
+        b[0] += f1.reservoirs[res.id].storage[0]
+        b_eq.append(b)
         v_max = curves.storage(res.flood_control_high_level)
-        ramp = rules.max_ramp_per_hour
         for t in range(T):
-            bounds[io(r, t)] = (rules.min_release, None)
-            for a_i, b_i in zip(intercepts, slopes, strict=True):
-                a_ub[row, io(r, t)], a_ub[row, iv(r, t)] = 1.0, -b_i
-                b_ub.append(a_i)
-                names.append(f"reservoir {res.id} discharge capacity at {str(times[t])[:16]}")
-                row += 1
-            bounds[iv(r, t)] = (curves.storage_m3[0], v_max)
-            # V(t) - V(t-1) + 3600 O(t) = 3600 mean_in(t)
-            a_eq[r * T + t, iv(r, t)] = 1.0
-            a_eq[r * T + t, io(r, t)] = 3600.0
-            if t:
-                a_eq[r * T + t, iv(r, t - 1)] = -1.0
-                b_eq.append(3600.0 * mean_in[t])
-            else:
-                b_eq.append(3600.0 * mean_in[t] + v0)
-            if np.isfinite(ramp) and t:
-                a_ub[row, io(r, t)], a_ub[row, io(r, t - 1)] = 1.0, -1.0
-                b_ub.append(ramp)
-                names.append(f"reservoir {res.id} ramp up at {str(times[t])[:16]}")
-                row += 1
-                a_ub[row, io(r, t)], a_ub[row, io(r, t - 1)] = -1.0, 1.0
-                b_ub.append(ramp)
-                names.append(f"reservoir {res.id} ramp down at {str(times[t])[:16]}")
-                row += 1
-            v_fl = curves.storage(res.flood_limit_level)
-            for sign in (1.0, -1.0):  # dev >= +-(V - V_FL)
-                a_ub[row, iv(r, t)], a_ub[row, idev(r, t)] = sign, -1.0
-                b_ub.append(sign * v_fl)
-                names.append(f"reservoir {res.id} deviation from the flood-limit level at {str(times[t])[:16]}")
-                row += 1
+            bounds[io[t]] = (rules.min_release, None)
+            bounds[iv[t]] = (curves.storage_m3[0], v_max)
         if res.end_target_level is not None:
-            bounds[iv(r, T - 1)] = (curves.storage_m3[0], min(v_max, curves.storage(res.end_target_level)))
-    a_ub = a_ub[:row]
+            bounds[iv[-1]] = (curves.storage_m3[0], min(v_max, curves.storage(res.end_target_level)))
+    from scipy.sparse import coo_matrix
+
+    a_ub, b_ub = ub.matrix(n)
+    a_eq = coo_matrix((np.concatenate(eq_vals), (np.concatenate(eq_rows), np.concatenate(eq_cols))),
+                      shape=(R * T, n)).tocsr()
     penalty = 1e6
     c = np.zeros(n)
-    c[n_o + n_v:n_o + n_v + n_s] = penalty
+    c[s0_:s0_ + n_s] = penalty
     # tie-breaker far below the objective's scale: among equally good schedules keep levels near the
     # flood-limit level (neither an empty reservoir nor flood storage held without need)
-    c[n_o + n_v + n_s:n_o + n_v + n_s + n_d] = 1e-9
+    c[d0:d0 + n_d] = 1e-9
     if objective == "min_peak":
         c[ip] = 1.0
     elif objective == "max_margin":
@@ -352,33 +446,39 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         bounds[ip] = (None, None)
     else:
         bounds[ip] = (0.0, 0.0)
-        for r in range(R):
-            c[[iv(r, t) for t in range(T)]] = 1.0 / (3600.0 * T)
-    res_lp = linprog(c, A_ub=a_ub.tocsr(), b_ub=np.array(b_ub), A_eq=a_eq.tocsr(), b_eq=np.array(b_eq),
-                     bounds=bounds, method="highs")
+        c[v0_:v0_ + n_v] = 1.0 / (3600.0 * T)
+    res_lp = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.concatenate(b_eq), bounds=bounds, method="highs")
     if res_lp.status != 0:
         raise ConfigError(f"{basin.name}: inverse LP failed ({res_lp.message})")
     x = res_lp.x
-    schedule = {res.id: x[[io(r, t) for t in range(T)]] for r, res in enumerate(resv)}
-    slack = x[n_o + n_v:n_o + n_v + n_s]
+    schedule = {res.id: x[o0 + r * T + t_idx] for r, res in enumerate(resv)}
+    slack = x[s0_:s0_ + n_s]
     marginals = res_lp.ineqlin.marginals
-    binding = [names[i] for i in np.flatnonzero(np.abs(marginals) > 1e-6) if "deviation" not in names[i]][:50]
+    binding = [ub.names[i] for i in np.flatnonzero(np.abs(marginals) > 1e-6) if "deviation" not in ub.names[i]][:50]
     for r, res in enumerate(resv):
-        for t in range(T):
-            lo, hi = bounds[iv(r, t)]
-            if hi is not None and x[iv(r, t)] >= hi - 1.0:
-                binding.append(f"reservoir {res.id} storage limit at {str(times[t])[:16]}")
-                break
-    envelope = {}
-    for res in resv:
-        main = secs[0]
-        resp = u[(res.id, main.id)]
-        gain = max(float(resp.max()), 1e-9)
-        q_new = f1.section_discharge[main.id] + np.convolve(schedule[res.id] - f1.reservoirs[res.id].release,
-                                                            resp)[:T]
-        envelope[res.id] = schedule[res.id] + np.clip(main.target_discharge - margin_m3s - q_new, 0.0, None) / gain
+        full = np.flatnonzero(x[v0_ + r * T + t_idx] >= bounds[v0_ + r * T][1] - 1.0)
+        if full.size:
+            binding.append(f"reservoir {res.id} storage limit at {stamp[full[0]]}")
     return InverseResult(schedule, bool(slack.max() <= 1e-6), float(slack.max()), float(slack.sum() * 3600.0),
-                         binding, envelope, objective, float(x[ip]) if objective != "min_storage" else margin_m3s)
+                         binding, _envelope(basin, f1, schedule, u, margin_m3s), objective,
+                         float(x[ip]) if objective != "min_storage" else margin_m3s)
+
+
+def _envelope(basin: BasinSpec, f1: ForwardResult, schedule: dict[str, NDArray], u: dict | None,
+              margin_m3s: float) -> dict[str, NDArray[np.float64]]:
+    """Each dam's allowable release per hour: its schedule plus what the first control section's room
+    below its target (after the schedule) would take from this dam alone."""
+    main = basin.control_sections[0]
+    T = len(f1.times)
+    envelope = {}
+    for res in basin.reservoirs:
+        resp = u[(res.id, main.id)] if u is not None else np.zeros(T)
+        gain = float(resp.max())
+        q_new = f1.section_discharge[main.id] + np.convolve(schedule[res.id] - f1.reservoirs[res.id].release, resp)[:T]
+        room = np.clip(main.target_discharge - margin_m3s - q_new, 0.0, None)
+        # a dam whose release does not reach the section is limited only by its discharge capacity
+        envelope[res.id] = schedule[res.id] + room / gain if gain > 1e-9 else np.full(T, max(res.capacity_m3s))
+    return envelope
 
 
 @dataclass
@@ -396,12 +496,13 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     """Forward-inverse-forward: F1 with the rules; I by LP; F2 re-runs the schedule on the full model and
     accepts it only if every section stays at or below its safe discharge and every dam below its
     flood-control high level; otherwise the margin grows by the violation and I runs again (bounded)."""
-    f1 = forward(network, basin, lateral, times, dt=dt)
+    routing = BasinRouting(network, basin, dt)
+    f1 = forward(network, basin, lateral, times, dt=dt, routing=routing)
     inv, f2 = None, None
     margin = margin_m3s
     for iteration in range(1, max_iterations + 1):
-        inv = inverse(network, basin, lateral, times, f1, objective, margin, dt)
-        f2 = forward(network, basin, lateral, times, schedules=inv.schedule, dt=dt)
+        inv = inverse(network, basin, lateral, times, f1, objective, margin, dt, routing)
+        f2 = forward(network, basin, lateral, times, schedules=inv.schedule, dt=dt, routing=routing)
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
         too_high = any(f2.reservoirs[r.id].level.max() > r.flood_control_high_level + 1e-6 for r in basin.reservoirs)
         if inv.feasible and over <= 0.0 and not too_high:

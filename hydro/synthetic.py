@@ -217,3 +217,64 @@ def synthetic_storm(shape: tuple[int, int], n_steps: int, dt_hours: float, seed:
             rain[k] += peak * envelope[k] * np.exp(-0.5 * ((yy - cy) ** 2 + (xx - cx) ** 2) / width**2)
     rain += 1.5 * envelope[:, None, None]
     return rain * dt_hours
+
+
+@dataclass
+class DamBasin:
+    """A synthetic basin for rehearsal: network, reservoirs and control sections, an hourly forecast."""
+
+    network: RiverNetwork
+    basin: object  # BasinSpec
+    lateral: NDArray[np.float64]  # [hours, n] m3 s-1
+    times: NDArray[np.datetime64]
+
+
+def synthetic_dam_basin(n_segments: int, n_reservoirs: int, hours: int, seed: int = 1,
+                        n_sections: int = 3) -> DamBasin:
+    """A D8 grid basin of about ``n_segments`` with ``n_reservoirs`` dams on medium rivers (1-25 % of
+    the basin's area, cascades allowed) and ``n_sections`` control sections: the outlet and the
+    largest confluences below dams. Each dam's flood storage holds about a third of its basin's storm
+    runoff and its current rule passes up to 90 % of its inflow peak (lax, so floods reach the
+    sections). The safe discharges are left at +inf: the caller sets them (e.g. from F1's peaks)."""
+    from .io.basin import BasinSpec
+
+    rng = np.random.default_rng(seed)
+    side = int(np.ceil(np.sqrt(3.1 * n_segments)))
+    grid = synthetic_grid_basin(side, side, seed=seed, channel_cells=6)
+    network, local = grid.network, grid.local_area_km2
+    area = network.accumulate(local)
+    total = area.max()
+    candidates = np.flatnonzero((area > 0.01 * total) & (area < 0.25 * total))
+    chosen = rng.choice(candidates, size=min(n_reservoirs, candidates.size), replace=False)
+    lateral = storm_runoff(local, hours, peak_mm_h=6.0, peak_hour=min(15.0, hours / 3.0), seed=seed).astype(np.float64)
+    runoff_m3 = network.accumulate(lateral.sum(axis=0) * 3600.0)  # storm volume reaching each segment
+    peak_m3s = network.accumulate(lateral.max(axis=0))  # an upper bound of each segment's peak
+    reservoirs = []
+    for k, i in enumerate(sorted(chosen)):
+        flood = max(runoff_m3[i] / 3.0, 1e6)
+        cap = 3.0 * peak_m3s[i]
+        reservoirs.append(dict(
+            id=f"dam{k:02d}", feature_id=int(network.feature_id[i]), level_m=[100.0, 110.0, 120.0, 130.0, 140.0],
+            storage_m3=[0.0, 2.0 * flood, 3.0 * flood, 4.0 * flood, 5.0 * flood],
+            capacity_m3s=[0.0, 0.5 * cap, cap, 1.5 * cap, 2.0 * cap], flood_limit_level=110.0,
+            flood_control_high_level=120.0, design_level=128.0, check_level=135.0,
+            safe_release=0.9 * peak_m3s[i], min_release=0.0))
+    # sections: the outlet and the largest segments downstream of a dam but not themselves dams
+    outlet = int(np.flatnonzero(network.to == 0)[0])
+    below = np.zeros(network.size, bool)
+    down = network.downstream_index
+    for i in chosen:
+        j = down[i]
+        while j >= 0 and not below[j]:
+            below[j] = True
+            j = down[j]
+    below[chosen] = False
+    below[outlet] = False
+    order = np.argsort(-area * below)
+    picks = [outlet] + [int(i) for i in order[: n_sections - 1] if below[i]]
+    sections = [dict(id=f"section{k}", feature_id=int(network.feature_id[i]), safe_discharge=1e12,
+                     warning_stage=5.0, guaranteed_stage=7.0, rating_stage_m=[0.0, 5.0, 10.0],
+                     rating_discharge_m3s=[0.0, 0.5 * peak_m3s[i], 1.5 * peak_m3s[i]]) for k, i in enumerate(picks)]
+    basin = BasinSpec(name=f"synthetic-{network.size}", reservoirs=reservoirs, control_sections=sections)
+    times = np.datetime64("2026-07-01T01:00") + np.arange(hours) * np.timedelta64(1, "h")
+    return DamBasin(network, basin, lateral, times)

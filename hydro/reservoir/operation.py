@@ -86,7 +86,7 @@ class OperationResult:
     level: NDArray[np.float64]  # [n + 1] m, index 0 = start
     storage: NDArray[np.float64]  # [n + 1] m3
     release: NDArray[np.float64]  # [n] m3 s-1 over each step
-    binding: list[str]  # per step: which limit set the release ('rule', 'schedule', 'capacity', 'ramp', 'minimum')
+    binding: list[str]  # per step: which limit set the release ('rule', 'schedule', 'dam safety', 'capacity', 'ramp', 'minimum')
 
 
 def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_s: float, initial_level: float,
@@ -109,6 +109,7 @@ def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_
     storage[0] = curves.storage(initial_level)
     target_storage = curves.storage(rules.end_target_level if rules.end_target_level is not None
                                     else rules.flood_limit_level)
+    high_storage = curves.storage(rules.flood_control_high_level)
     binding = []
     previous = initial_release
     for t in range(n):
@@ -116,6 +117,11 @@ def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_
         level = curves.level(storage[t])
         if schedule is not None:
             wanted, why = schedule[t], "schedule"
+            # dam safety overrides a schedule: never hold water above the flood-control high level
+            # (what the schedule did not foresee, e.g. a larger inflow, is passed on, up to capacity)
+            keep_below = mean_in + (storage[t] - high_storage) / dt_s
+            if keep_below > wanted:
+                wanted, why = keep_below, "dam safety"
         elif level <= rules.flood_limit_level:
             # hold the flood-limit level (pass the inflow) while the river can take it; a flood beyond
             # the safe discharge starts filling the flood-control storage
@@ -135,9 +141,9 @@ def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_
                 o, why = previous - ramp, "ramp"
         if o < rules.min_release:
             o, why = rules.min_release, "minimum"
-        cap = _capacity_after(curves, storage[t], mean_in, dt_s)
-        if o > cap:
-            o, why = cap, "capacity"
+        # o within the capacity at the level it leaves is below the implicit capacity root: no solve needed
+        if o > curves.capacity_at_storage(storage[t] + dt_s * (mean_in - o)):
+            o, why = _capacity_after(curves, storage[t], mean_in, dt_s), "capacity"
         # never release water the reservoir does not hold
         o = min(o, mean_in + storage[t] / dt_s)
         release[t] = o

@@ -191,7 +191,7 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
 
 
 def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin_m3s: float = 0.0,
-                  output_dir=None) -> dict:
+                  output_dir=None, pre_release: bool = False) -> dict:
     """``hydro rehearse``: read the basin TOML (with its network) and the forecast lateral inflow, then
     forward (F1), inverse (I) and forward again (F2).
 
@@ -214,7 +214,7 @@ def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin
     lateral = forecast.for_features(network.feature_id)
     times = forecast.time + np.timedelta64(forecast.interval_s, "s")  # end of each hourly interval
     if basin.reservoirs and basin.control_sections:
-        result = rehearse(network, basin, lateral, times, objective, margin_m3s)
+        result = rehearse(network, basin, lateral, times, objective, margin_m3s, pre_release=pre_release)
         f1, f2, inv = result.f1, result.f2, result.inverse
     else:
         f1, f2, inv, result = forward(network, basin, lateral, times), None, None, None
@@ -262,21 +262,26 @@ class InverseResult:
 
 def _unit_responses(network: RiverNetwork, basin: BasinSpec, routing: BasinRouting, f1: ForwardResult,
                     pulse: float = 50.0) -> dict[tuple[str, str], NDArray[np.float64]]:
-    """Response [n_hours] of each control section to a 1 m3 s-1 release change of each dam, taken from
-    the routing kernel itself: the release is perturbed for one hour at the dam's F1 inflow peak, where
-    the release matters and the channel runs at flood celerity, and routed down the dam's path (to the
-    next dam or the outlet) on top of everything else F1 routed there; the response is used as
-    time-invariant (F2 corrects what this linearisation misses). A section off a dam's path does not
-    respond to it; routing only the path makes this cost a few hundred segments per dam, not a network."""
+    """Response [n_hours] of each control section, and of the inflow of the next dam down, to a 1 m3 s-1
+    release change of each dam, taken from the routing kernel itself: the release is perturbed for one
+    hour at the dam's F1 inflow peak, where the release matters and the channel runs at flood celerity,
+    and routed down the dam's path (to the next dam or the outlet) on top of everything else F1 routed
+    there; the response is used as time-invariant (F2 corrects what this linearisation misses). Keys are
+    (dam, section id) and (dam, 'dam:' + next dam id). A section off a dam's path does not respond to
+    it; routing only the path makes this cost a few hundred segments per dam, not a network."""
     responses = {}
     n = len(f1.times)
     up_ptr, up_idx = network.upstream_csr
+    targets = {routing.position[s.feature_id]: s.id for s in basin.control_sections}
+    targets.update({routing.position[r.feature_id]: f"dam:{r.id}" for r in basin.reservoirs})
     for reservoir in basin.reservoirs:
         path = routing.paths[reservoir.id]
-        on_path = {routing.position[s.feature_id]: s for s in basin.control_sections}
-        hits = [j for j, node in enumerate(path) if node in on_path]
+        last = path[-1] if path.size else routing.position[reservoir.feature_id]
+        if routing.down[last] >= 0 and routing.dam_node[routing.down[last]]:
+            path = np.append(path, routing.down[last])  # the next dam's inflow responds too
         for section in basin.control_sections:
             responses[(reservoir.id, section.id)] = np.zeros(n)
+        hits = [j for j, node in enumerate(path) if node in targets]
         if not hits:
             continue
         path = path[:hits[-1] + 1]
@@ -289,6 +294,7 @@ def _unit_responses(network: RiverNetwork, basin: BasinSpec, routing: BasinRouti
             for u in up_idx[up_ptr[node]:up_ptr[node + 1]]:
                 if not in_path[u] and not routing.dam_node[u]:
                     side[:, j] += f1.flow[:, u]
+        side[:, 0] = np.maximum(side[:, 0], 0.0)
         model = MuskingumCunge(network.take(path), None, routing.dt, parallel=False)
         at = int(np.argmax(f1.reservoir_inflow[reservoir.id][1:]))
         # perturb downwards where the flow allows: the schedules that matter release less than F1
@@ -297,7 +303,7 @@ def _unit_responses(network: RiverNetwork, basin: BasinSpec, routing: BasinRouti
         bumped[at, 0] += step
         delta = (_route_model(model, bumped) - _route_model(model, side)) / step
         for j in hits:
-            responses[(reservoir.id, on_path[path[j]].id)] = np.concatenate([delta[at:, j], np.zeros(at)])[:n]
+            responses[(reservoir.id, targets[path[j]])] = np.concatenate([delta[at:, j], np.zeros(at)])[:n]
     return responses
 
 
@@ -338,7 +344,8 @@ def _forward_is_safe(basin: BasinSpec, f1: ForwardResult, margin_m3s: float) -> 
 
 def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, f1: ForwardResult,
             objective: str = "min_peak", margin_m3s: float = 0.0, dt: float = 300.0,
-            routing: BasinRouting | None = None) -> InverseResult:
+            routing: BasinRouting | None = None, pre_release: bool = False,
+            storage_margin_m3: dict[str, float] | None = None) -> InverseResult:
     """Releases that keep every control section at or below its target discharge (the safe discharge, or
     the rating's discharge at its target stage when lower) minus ``margin_m3s`` and
     every reservoir within its limits, by linear programming (HiGHS through scipy).
@@ -350,7 +357,12 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     Variables per dam and hour: release O and end-of-hour storage V; per section and hour a slack s >= 0
     (penalised), so an infeasible target returns the minimum violation instead of failing.
     Section flow = F1 flow + sum over dams and lags of u(lag) (O - O_F1) with u the unit responses.
-    Capacity enters as linear cuts under the storage-capacity curve (conservative)."""
+    Capacity enters as linear cuts under the storage-capacity curve (conservative). Storage stays between
+    the flood-limit level (or the initial level when lower) and the flood-control high level; with
+    ``pre_release`` the LP may draw a reservoir below its flood-limit level ahead of the flood (down to
+    the bottom of its curves). ``storage_margin_m3`` lowers a dam's upper storage bound (F2 sets it when
+    the full model overshot what the linearisation allowed). Dam inflows follow the releases of the dams
+    above them through the same unit responses (cascades)."""
     from scipy.optimize import linprog
 
     if objective not in OBJECTIVES:
@@ -367,8 +379,9 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     u = _unit_responses(network, basin, routing, f1)
     n_o, n_v, n_s = R * T, R * T, K * T
     n_d = R * T  # |V - V_flood_limit|: a tie-breaker that keeps levels near the flood-limit level
-    n = n_o + n_v + n_s + n_d + 1  # + the peak / margin variable
-    o0, v0_, s0_, d0 = 0, n_o, n_o + n_v, n_o + n_v + n_s
+    n_b = R * T  # storage drawn below the flood-limit level (penalised unless pre-release is allowed)
+    n = n_o + n_v + n_s + n_d + n_b + 1  # + the peak / margin variable
+    o0, v0_, s0_, d0, b0 = 0, n_o, n_o + n_v, n_o + n_v + n_s, n_o + n_v + n_s + n_d
     ip = n - 1
     t_idx = np.arange(T)
     stamp = [str(t)[:16] for t in times]
@@ -413,7 +426,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         for sign in (1.0, -1.0):  # dev >= +-(V - V_FL)
             ub.add(np.repeat(t_idx, 2), np.column_stack([iv, idev]), np.tile([sign, -1.0], T), np.full(T, sign * v_fl),
                    [f"reservoir {res.id} deviation from the flood-limit level at {t}" for t in stamp])
-        # V(t) - V(t-1) + 3600 O(t) = 3600 mean_in(t)
+        # V(t) - V(t-1) + 3600 O(t) - 3600 dI(t) = 3600 mean_in(t), where dI is the change of this hour's
+        # mean inflow that the releases of the dams above bring (their unit responses, in cascade)
         inflow = f1.reservoir_inflow[res.id]
         mean_in = 0.5 * (inflow[:-1] + inflow[1:])
         eq_rows += [r * T + t_idx, r * T + t_idx, r * T + t_idx[1:]]
@@ -421,8 +435,22 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         eq_vals += [np.ones(T), np.full(T, 3600.0), -np.ones(T - 1)]
         b = 3600.0 * mean_in
         b[0] += f1.reservoirs[res.id].storage[0]
+        for q, above in enumerate(resv):
+            resp = u.get((above.id, f"dam:{res.id}"))
+            if resp is None:
+                continue
+            m = _lower_toeplitz(resp)  # end-of-hour inflow change; the hour's mean averages two ends
+            m_mean = 0.5 * (m + np.vstack([np.zeros((1, T)), m[:-1]]))
+            m_mean[np.abs(m_mean) <= 1e-9] = 0.0
+            b -= 3600.0 * (m_mean @ f1.reservoirs[above.id].release)
+            tt, tp = np.nonzero(m_mean)
+            eq_rows.append(r * T + tt), eq_cols.append(o0 + q * T + tp), eq_vals.append(-3600.0 * m_mean[tt, tp])
         b_eq.append(b)
-        v_max = curves.storage(res.flood_control_high_level)
+        v_max = curves.storage(res.flood_control_high_level) - (storage_margin_m3 or {}).get(res.id, 0.0)
+        # below the flood-limit level (or the initial level) only by the drawdown variable: V + b >= V_min
+        v_min = min(v_fl, f1.reservoirs[res.id].storage[0])
+        ub.add(np.repeat(t_idx, 2), np.column_stack([iv, b0 + r * T + t_idx]), np.tile([-1.0, -1.0], T),
+               np.full(T, -v_min), [f"reservoir {res.id} flood-limit level (no pre-release) at {t}" for t in stamp])
         for t in range(T):
             bounds[io[t]] = (rules.min_release, None)
             bounds[iv[t]] = (curves.storage_m3[0], v_max)
@@ -439,6 +467,10 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     # tie-breaker far below the objective's scale: among equally good schedules keep levels near the
     # flood-limit level (neither an empty reservoir nor flood storage held without need)
     c[d0:d0 + n_d] = 1e-9
+    # without pre-release a drawdown below the flood-limit level costs more than any peak it could buy
+    # (1 per m3 against 1 per m3 s-1 of peak) but less than a section violation: it happens only when
+    # the minimum release or the ramp limit force it
+    c[b0:b0 + n_b] = 0.0 if pre_release else 1.0
     if objective == "min_peak":
         c[ip] = 1.0
     elif objective == "max_margin":
@@ -492,24 +524,34 @@ class RehearsalResult:
 
 
 def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, objective: str = "min_peak",
-             margin_m3s: float = 0.0, max_iterations: int = 5, dt: float = 300.0) -> RehearsalResult:
+             margin_m3s: float = 0.0, max_iterations: int = 5, dt: float = 300.0,
+             pre_release: bool = False) -> RehearsalResult:
     """Forward-inverse-forward: F1 with the rules; I by LP; F2 re-runs the schedule on the full model and
     accepts it only if every section stays at or below its safe discharge and every dam below its
-    flood-control high level; otherwise the margin grows by the violation and I runs again (bounded)."""
+    flood-control high level; otherwise I runs again (bounded) with the section margin grown by the
+    overshoot and an overshooting dam's storage bound lowered by its overshoot. In F2 a dam follows its
+    schedule except where dam safety overrides it (water the linearisation did not foresee above the
+    flood-control high level is passed on), so F2 judges the sections with that water included.
+    Levels are compared to 0.1 mm (the float noise of a level held at its limit)."""
     routing = BasinRouting(network, basin, dt)
     f1 = forward(network, basin, lateral, times, dt=dt, routing=routing)
     inv, f2 = None, None
-    margin = margin_m3s
+    margin, storage_margin = margin_m3s, {}
     for iteration in range(1, max_iterations + 1):
-        inv = inverse(network, basin, lateral, times, f1, objective, margin, dt, routing)
+        inv = inverse(network, basin, lateral, times, f1, objective, margin, dt, routing, pre_release, storage_margin)
         f2 = forward(network, basin, lateral, times, schedules=inv.schedule, dt=dt, routing=routing)
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
-        too_high = any(f2.reservoirs[r.id].level.max() > r.flood_control_high_level + 1e-6 for r in basin.reservoirs)
+        too_high = {r.id: f2.reservoirs[r.id].storage.max() - r.curves().storage(r.flood_control_high_level)
+                    for r in basin.reservoirs
+                    if f2.reservoirs[r.id].level.max() > r.flood_control_high_level + 1e-4}
         if inv.feasible and over <= 0.0 and not too_high:
             return RehearsalResult(f1, inv, f2, True, margin, iteration)
         if not inv.feasible:
             break
-        margin += max(over, 1.0)
+        if over > 0.0:
+            margin += over
+        for rid, excess in too_high.items():
+            storage_margin[rid] = storage_margin.get(rid, 0.0) + excess
     return RehearsalResult(f1, inv, f2, False, margin, iteration)
 
 

@@ -1,0 +1,78 @@
+"""The inverse step against answers known without it: the forward schedule when nothing binds, and the
+analytic flat-top release of a single reservoir with no routing lag to its control section."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hydro.io.basin import BasinSpec
+from hydro.stages.rehearsal import forward, inverse, rehearse
+from tests.helpers import make_network
+
+# headwater 1 -> dam 2 -> town 3; the town's segment is 50 m long, so the release reaches it at once
+NETWORK = make_network([1, 2, 3], [2, 3, 0], length=np.array([2000.0, 2000.0, 50.0]), bottom_width=np.full(3, 60.0),
+                       top_width=np.full(3, 90.0), top_width_cc=np.full(3, 300.0))
+STORAGE = [0.0, 5e7, 1.5e8, 3e8, 5e8]
+RESERVOIR = dict(id="dam", feature_id=2, level_m=[100, 110, 120, 130, 140], storage_m3=STORAGE,
+                 capacity_m3s=[0, 5000, 10000, 15000, 20000], flood_limit_level=110.0, flood_control_high_level=115.0,
+                 design_level=130.0, check_level=135.0, safe_release=5000.0)  # a rule that stores nothing
+TOWN = dict(id="town", feature_id=3, safe_discharge=2000.0, warning_stage=20.0, guaranteed_stage=22.0,
+            rating_stage_m=[15, 18, 21, 24], rating_discharge_m3s=[10, 800, 2500, 6000])
+
+
+def _flood(hours: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    t = np.arange(hours)
+    lateral = np.zeros((hours, 3))
+    lateral[:, 0] = 100.0 + 2500.0 * np.exp(-0.5 * ((t - 18) / 5.0) ** 2)
+    times = np.datetime64("2026-07-01T01:00") + t * np.timedelta64(1, "h")
+    return lateral, times
+
+
+def _flat_top(mean_inflow: np.ndarray, storage: float) -> float:
+    """The release Qc whose flat top stores exactly ``storage``: sum((I - Qc)+) dt = storage (bisection)."""
+    lo, hi = 0.0, float(mean_inflow.max())
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if np.clip(mean_inflow - mid, 0.0, None).sum() * 3600.0 > storage else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def test_no_binding_constraint_returns_the_forward_schedule():
+    basin = BasinSpec(name="b", reservoirs=[RESERVOIR], control_sections=[{**TOWN, "safe_discharge": 5000.0}])
+    lateral, times = _flood()
+    f1 = forward(NETWORK, basin, lateral, times)
+    assert f1.section_discharge["town"].max() < 5000.0  # the rule already keeps the town safe
+    inv = inverse(NETWORK, basin, lateral, times, f1)
+    assert inv.feasible and inv.binding == []
+    np.testing.assert_array_equal(inv.schedule["dam"], f1.reservoirs["dam"].release)
+    out = rehearse(NETWORK, basin, lateral, times)
+    assert out.accepted
+    np.testing.assert_allclose(out.f2.section_discharge["town"], f1.section_discharge["town"])
+
+
+def test_single_reservoir_without_lag_gives_the_analytic_flat_top():
+    """Minimising the town's peak with the flood storage between the flood-limit (110 m) and the
+    flood-control high level (115 m) gives the flat-top release Qc: storage = integral of (I - Qc)+."""
+    basin = BasinSpec(name="b", reservoirs=[RESERVOIR], control_sections=[TOWN])
+    lateral, times = _flood()
+    f1 = forward(NETWORK, basin, lateral, times)
+    assert f1.section_discharge["town"].max() > 2000.0
+    inflow = f1.reservoir_inflow["dam"]
+    mean_inflow = 0.5 * (inflow[:-1] + inflow[1:])
+    available = np.interp(115.0, RESERVOIR["level_m"], STORAGE) - np.interp(110.0, RESERVOIR["level_m"], STORAGE)
+    qc = _flat_top(mean_inflow, available)
+    assert 500.0 < qc < 2000.0  # the storage binds before the safe discharge does
+
+    out = rehearse(NETWORK, basin, lateral, times, objective="min_peak")
+    schedule = out.inverse.schedule["dam"]
+    assert out.accepted
+    assert schedule.max() == pytest.approx(qc, rel=0.01)
+    # flat top: the release follows the inflow until it reaches Qc and holds Qc while the inflow is
+    # higher; afterwards it may keep releasing Qc to bring the level back to the flood-limit level
+    filled = int(np.flatnonzero(mean_inflow > qc)[-1]) + 1
+    np.testing.assert_allclose(schedule[:filled], np.minimum(mean_inflow, qc)[:filled], atol=0.01 * qc)
+    assert schedule[filled:].max() <= qc * 1.01
+    op = out.f2.reservoirs["dam"]
+    assert op.storage.max() - op.storage[0] == pytest.approx(available, rel=0.01)
+    assert out.f2.section_discharge["town"].max() == pytest.approx(qc, rel=0.02)

@@ -548,8 +548,8 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
             return RehearsalResult(f1, inv, f2, True, margin, iteration)
         if not inv.feasible:
             break
-        if over > 0.0:
-            margin += over
+        if over > 0.0:  # overshoot by half as much again: the linearisation misses in proportion
+            margin += max(1.5 * over, 1.0)
         for rid, excess in too_high.items():
             storage_margin[rid] = storage_margin.get(rid, 0.0) + excess
     return RehearsalResult(f1, inv, f2, False, margin, iteration)

@@ -260,6 +260,43 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_plan(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="rehearse dispatch schemes, rank them and write the plan document (Markdown + HTML)",
+        description="Rehearse the schemes (current rules; inverse min_peak, max_margin, min_storage; min_peak with "
+        "pre-release; min_peak without dispatching each of the largest dams), each verified on the full model, "
+        "rank them by dam safety, then the protected sections (hours above guaranteed stage, excess volume, hours "
+        "above warning stage, freeboard), then flood storage kept, and write plan.md / plan.html with the "
+        "recommended dispatch order (release schedule per reservoir), its triggers and the monitoring that "
+        "confirms it, plus plan_schedule.csv, PNGs, one NetCDF per scheme and plan.json.",
+    )
+    p.add_argument("basin", type=Path, help="basin TOML with reservoirs, control sections and 'network'")
+    p.add_argument("--forecast", type=Path, required=True, help="hourly qlat(time, feature_id) NetCDF [m3 s-1]")
+    p.add_argument("--output-dir", type=Path, default=Path("plan_output"), help="where the plan goes (default plan_output)")
+    p.add_argument("--json", action="store_true", help="print the plan summary as one JSON object")
+    p.set_defaults(func=_cmd_plan)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .stages.plan import run_plan
+
+    summary = run_plan(args.basin, args.forecast, args.output_dir)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"plan for {summary['basin']}: recommended scheme {summary['recommended']} "
+          f"({'verified' if summary['verified'] else 'NOT verified'})")
+    for k, row in enumerate(summary["ranking"], 1):
+        print(f"  {k}. {row['scheme']:<22s} verified {str(row['verified']):<5s} dam rise {row['dam_rise_above_fch_m']:.2f} m  "
+              f"{row['hours_above_guaranteed']:.0f} h above guaranteed  excess {row['excess_volume_m3'] / 1e6:.2f} hm3  "
+              f"storage left {row['storage_left_m3'] / 1e6:.1f} hm3")
+    for o in summary["dispatch_order"]:
+        print(f"  dispatch: {o['reservoir']} acts {o['acts_at'] or '(no change)'}; trigger: {o['trigger']}")
+    print(f"  -> {summary['outputs'][1]}")
+    return 0
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks (kernels on synthetic national-scale networks)")
     bsub = p.add_subparsers(dest="bench", required=True)
@@ -420,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hydro {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_route, _add_calibrate, _add_nowcast, _add_verify, _add_rehearse, _add_bench, _add_demo, _add_methods):
+    for add in (_add_route, _add_calibrate, _add_nowcast, _add_verify, _add_rehearse, _add_plan, _add_bench, _add_demo, _add_methods):
         add(sub)
     return parser
 

@@ -190,13 +190,9 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     return ForwardResult(times, section_q, section_h, operations, inflows, section_ind, reservoir_ind, flow, lateral)
 
 
-def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin_m3s: float = 0.0,
-                  output_dir=None, pre_release: bool = False) -> dict:
-    """``hydro rehearse``: read the basin TOML (with its network) and the forecast lateral inflow, then
-    forward (F1), inverse (I) and forward again (F2).
-
-    The forecast is ``qlat(time, feature_id)`` [m3 s-1] at hourly steps (the layout ``hydro route`` reads)."""
-    from dataclasses import asdict
+def load_rehearsal_inputs(basin_file, forecast_file):
+    """The basin TOML (with its network) and the forecast ``qlat(time, feature_id)`` [m3 s-1] at hourly
+    steps (the layout ``hydro route`` reads): network, basin, lateral [n_hours, n], hour-end times."""
     from pathlib import Path
 
     from ..io.basin import read_basin
@@ -211,8 +207,16 @@ def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin
     forecast = read_lateral(Path(forecast_file))
     if forecast.interval_s != 3600:
         raise ConfigError(f"{forecast_file}: forecast step is {forecast.interval_s} s; rehearsal needs hourly qlat")
-    lateral = forecast.for_features(network.feature_id)
     times = forecast.time + np.timedelta64(forecast.interval_s, "s")  # end of each hourly interval
+    return network, basin, forecast.for_features(network.feature_id), times
+
+
+def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin_m3s: float = 0.0,
+                  output_dir=None, pre_release: bool = False) -> dict:
+    """``hydro rehearse``: forward (F1), inverse (I) and forward again (F2) for a basin and forecast."""
+    from dataclasses import asdict
+
+    network, basin, lateral, times = load_rehearsal_inputs(basin_file, forecast_file)
     if basin.reservoirs and basin.control_sections:
         result = rehearse(network, basin, lateral, times, objective, margin_m3s, pre_release=pre_release)
         f1, f2, inv = result.f1, result.f2, result.inverse
@@ -345,7 +349,7 @@ def _forward_is_safe(basin: BasinSpec, f1: ForwardResult, margin_m3s: float) -> 
 def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, f1: ForwardResult,
             objective: str = "min_peak", margin_m3s: float = 0.0, dt: float = 300.0,
             routing: BasinRouting | None = None, pre_release: bool = False,
-            storage_margin_m3: dict[str, float] | None = None) -> InverseResult:
+            storage_margin_m3: dict[str, float] | None = None, hold: tuple[str, ...] = ()) -> InverseResult:
     """Releases that keep every control section at or below its target discharge (the safe discharge, or
     the rating's discharge at its target stage when lower) minus ``margin_m3s`` and
     every reservoir within its limits, by linear programming (HiGHS through scipy).
@@ -362,7 +366,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     ``pre_release`` the LP may draw a reservoir below its flood-limit level ahead of the flood (down to
     the bottom of its curves). ``storage_margin_m3`` lowers a dam's upper storage bound (F2 sets it when
     the full model overshot what the linearisation allowed). Dam inflows follow the releases of the dams
-    above them through the same unit responses (cascades)."""
+    above them through the same unit responses (cascades). Dams named in ``hold`` keep their F1 releases
+    (a scheme without dispatching them)."""
     from scipy.optimize import linprog
 
     if objective not in OBJECTIVES:
@@ -414,7 +419,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         # segment i. The minimum over the extended segments never exceeds the curve (conservative).
         slopes = np.diff(curves.capacity_m3s) / np.diff(curves.storage_m3)
         intercepts = curves.capacity_m3s[:-1] - slopes * curves.storage_m3[:-1]
-        for a_i, b_i in zip(intercepts, slopes, strict=True):
+        held = res.id in hold  # its F1 releases, whatever its level does (the rules already respect capacity)
+        for a_i, b_i in zip(intercepts, slopes, strict=True) if not held else ():
             ub.add(np.repeat(t_idx, 2), np.column_stack([io, iv]), np.tile([1.0, -b_i], T), np.full(T, a_i),
                    [f"reservoir {res.id} discharge capacity at {t}" for t in stamp])
         ramp = rules.max_ramp_per_hour
@@ -451,10 +457,11 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         v_min = min(v_fl, f1.reservoirs[res.id].storage[0])
         ub.add(np.repeat(t_idx, 2), np.column_stack([iv, b0 + r * T + t_idx]), np.tile([-1.0, -1.0], T),
                np.full(T, -v_min), [f"reservoir {res.id} flood-limit level (no pre-release) at {t}" for t in stamp])
+        o_f1 = f1.reservoirs[res.id].release
         for t in range(T):
-            bounds[io[t]] = (rules.min_release, None)
-            bounds[iv[t]] = (curves.storage_m3[0], v_max)
-        if res.end_target_level is not None:
+            bounds[io[t]] = (o_f1[t], o_f1[t]) if held else (rules.min_release, None)
+            bounds[iv[t]] = (curves.storage_m3[0], curves.storage_m3[-1] if held else v_max)
+        if res.end_target_level is not None and not held:
             bounds[iv[-1]] = (curves.storage_m3[0], min(v_max, curves.storage(res.end_target_level)))
     from scipy.sparse import coo_matrix
 
@@ -525,7 +532,7 @@ class RehearsalResult:
 
 def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, objective: str = "min_peak",
              margin_m3s: float = 0.0, max_iterations: int = 5, dt: float = 300.0,
-             pre_release: bool = False) -> RehearsalResult:
+             pre_release: bool = False, hold: tuple[str, ...] = (), routing: BasinRouting | None = None) -> RehearsalResult:
     """Forward-inverse-forward: F1 with the rules; I by LP; F2 re-runs the schedule on the full model and
     accepts it only if every section stays at or below its safe discharge and every dam below its
     flood-control high level; otherwise I runs again (bounded) with the section margin grown by the
@@ -533,12 +540,13 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     schedule except where dam safety overrides it (water the linearisation did not foresee above the
     flood-control high level is passed on), so F2 judges the sections with that water included.
     Levels are compared to 0.1 mm (the float noise of a level held at its limit)."""
-    routing = BasinRouting(network, basin, dt)
+    routing = routing or BasinRouting(network, basin, dt)
     f1 = forward(network, basin, lateral, times, dt=dt, routing=routing)
     inv, f2 = None, None
     margin, storage_margin = margin_m3s, {}
+    last = None  # (margin, overshoot) of the previous try
     for iteration in range(1, max_iterations + 1):
-        inv = inverse(network, basin, lateral, times, f1, objective, margin, dt, routing, pre_release, storage_margin)
+        inv = inverse(network, basin, lateral, times, f1, objective, margin, dt, routing, pre_release, storage_margin, hold)
         f2 = forward(network, basin, lateral, times, schedules=inv.schedule, dt=dt, routing=routing)
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
         too_high = {r.id: f2.reservoirs[r.id].storage.max() - r.curves().storage(r.flood_control_high_level)
@@ -548,8 +556,16 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
             return RehearsalResult(f1, inv, f2, True, margin, iteration)
         if not inv.feasible:
             break
-        if over > 0.0:  # overshoot by half as much again: the linearisation misses in proportion
-            margin += max(1.5 * over, 1.0)
+        if over > 0.0:
+            # the linearisation misses in proportion: after two tries, step the margin by the secant of
+            # overshoot against margin (10 % beyond), before that by half as much again as the overshoot
+            if last is not None and last[1] > over and margin > last[0]:
+                gain = (last[1] - over) / (margin - last[0])
+                step = 1.1 * over / gain
+            else:
+                step = 1.5 * over
+            last = (margin, over)
+            margin += max(step, 1.0)
         for rid, excess in too_high.items():
             storage_margin[rid] = storage_margin.get(rid, 0.0) + excess
     return RehearsalResult(f1, inv, f2, False, margin, iteration)

@@ -1,0 +1,287 @@
+"""Plan stage: rehearse a set of dispatch schemes, rank them, and write the decision package.
+
+Schemes: the current operating rules (F1), the inverse-optimal schedules for each objective
+(min_peak, max_margin, min_storage; each verified by F2), min_peak with pre-release allowed, and
+min_peak without dispatching one dam (it keeps its rules) for each of the largest dams. Every scheme
+is judged on its own full-model run (F1 for the rules, F2 for the others).
+
+Ranking, in this stated priority order (shared/domain/rehearsal.md section 5):
+1. dam safety: the largest rise of any dam above its flood-control high level (none is best);
+2. protected sections: hours above the guaranteed stage, then the excess volume above the safe
+   discharges, then hours above the warning stage, then the smallest freeboard (largest first);
+3. storage kept: the flood storage left over all dams (most first).
+A scheme that F2 did not verify ranks after every verified one.
+
+The package: ``plan.md`` and ``plan.html`` (the recommended scheme, its dispatch order: release
+schedule per reservoir in the order the dams act, its triggers and the monitoring that confirms it,
+and the ranking table), ``plan_schedule.csv`` (hourly releases of the recommended scheme),
+``plan_comparison.png``, one NetCDF per scheme and ``plan.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..io.basin import BasinSpec
+from ..network import RiverNetwork
+from .rehearsal import BasinRouting, ForwardResult, forward, rehearse
+
+
+@dataclass
+class Scheme:
+    name: str
+    description: str
+    result: ForwardResult
+    verified: bool
+    schedule: dict[str, NDArray[np.float64]]
+    binding: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Impact:
+    scheme: str
+    verified: bool
+    dam_rise_above_fch_m: float  # largest peak level above the flood-control high level (0 if none)
+    hours_above_guaranteed: float
+    excess_volume_m3: float
+    hours_above_warning: float
+    min_freeboard_m: float  # smallest (guaranteed stage - peak stage) over the sections
+    storage_left_m3: float  # flood storage left over all dams at their peak levels
+    section_peaks: dict[str, float]
+    dam_peak_levels: dict[str, float]
+
+    def rank_key(self) -> tuple:
+        return (not self.verified, round(self.dam_rise_above_fch_m, 2), self.hours_above_guaranteed,
+                round(self.excess_volume_m3, -3), self.hours_above_warning, -round(self.min_freeboard_m, 2),
+                -self.storage_left_m3)
+
+
+def impact(scheme: Scheme, basin: BasinSpec) -> Impact:
+    r = scheme.result
+    rise = max([max(ind.peak_level - ind.flood_control_high_level, 0.0) for ind in r.reservoir_indicators], default=0.0)
+    sections = {s.id: s for s in basin.control_sections}
+    return Impact(
+        scheme.name, scheme.verified, float(rise),
+        float(sum(s.hours_above_guaranteed for s in r.sections)), float(sum(s.excess_volume_m3 for s in r.sections)),
+        float(sum(s.hours_above_warning for s in r.sections)),
+        float(min((sections[s.id].guaranteed_stage - s.peak_stage for s in r.sections), default=np.inf)),
+        float(sum(ind.flood_storage_left_m3 for ind in r.reservoir_indicators)),
+        {s.id: round(s.peak_discharge, 1) for s in r.sections},
+        {ind.id: round(ind.peak_level, 3) for ind in r.reservoir_indicators},
+    )
+
+
+def rehearse_schemes(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray,
+                     dams_to_hold: int = 3) -> list[Scheme]:
+    """The scheme set (module docstring), each rehearsed on the full model."""
+    routing = BasinRouting(network, basin)
+    f1 = forward(network, basin, lateral, times, routing=routing)
+    schemes = [Scheme("rules", "current operating rules (F1)", f1, True,
+                      {r.id: f1.reservoirs[r.id].release for r in basin.reservoirs})]
+    if not basin.reservoirs or not basin.control_sections:
+        return schemes
+    variants = [("min_peak", "inverse: lowest peak at the first control section", {"objective": "min_peak"}),
+                ("max_margin", "inverse: widest margin below every safe discharge", {"objective": "max_margin"}),
+                ("min_storage", "inverse: least flood storage that keeps every section safe", {"objective": "min_storage"}),
+                ("pre_release", "inverse min_peak with pre-release below the flood-limit level",
+                 {"objective": "min_peak", "pre_release": True})]
+    if len(basin.reservoirs) > 1:
+        largest = sorted(basin.reservoirs, key=lambda r: -(r.curves().storage(r.flood_control_high_level)
+                                                            - r.curves().storage(r.flood_limit_level)))
+        for res in largest[:dams_to_hold]:
+            variants.append((f"without_{res.id}", f"inverse min_peak, {res.id} kept on its rules",
+                             {"objective": "min_peak", "hold": (res.id,)}))
+    for name, description, kwargs in variants:
+        out = rehearse(network, basin, lateral, times, routing=routing, **kwargs)
+        schemes.append(Scheme(name, description, out.f2, out.accepted, out.inverse.schedule, out.inverse.binding))
+    return schemes
+
+
+def rank(schemes: list[Scheme], basin: BasinSpec) -> list[tuple[Scheme, Impact]]:
+    pairs = [(s, impact(s, basin)) for s in schemes]
+    return sorted(pairs, key=lambda p: p[1].rank_key())
+
+
+def _steps(times: NDArray, release: NDArray, resolution: float) -> list[tuple[str, str, float]]:
+    """Hourly releases as (from, to, m3 s-1) steps, rounded to ``resolution`` and merged where equal."""
+    rounded = np.round(release / resolution) * resolution
+    steps, start = [], 0
+    for t in range(1, len(rounded) + 1):
+        if t == len(rounded) or rounded[t] != rounded[start]:
+            begin = str(times[start] - np.timedelta64(1, "h"))[:16]
+            steps.append((begin, str(times[t - 1])[:16], float(rounded[start])))
+            start = t
+    return steps
+
+
+def dispatch_order(best: Scheme, rules: Scheme, basin: BasinSpec) -> list[dict]:
+    """Reservoirs in the order they must act (first hour their release departs from the rules), with the
+    release steps, the trigger (the inflow at that hour) and the levels that confirm the schedule."""
+    times = best.result.times
+    orders = []
+    for res in basin.reservoirs:
+        planned, ruled = best.schedule[res.id], rules.result.reservoirs[res.id].release
+        departs = np.flatnonzero(np.abs(planned - ruled) > np.maximum(0.01 * np.abs(ruled), 5.0))
+        first = int(departs[0]) if departs.size else None
+        inflow = best.result.reservoir_inflow[res.id][1:]
+        level = best.result.reservoirs[res.id].level[1:]
+        peak = int(np.argmax(level))
+        resolution = max(10.0, 10 ** np.floor(np.log10(max(planned.max(), 1.0))) / 20)
+        orders.append({
+            "reservoir": res.id,
+            "acts_at": str(times[first] - np.timedelta64(1, "h"))[:16] if first is not None else None,
+            "trigger": (f"at {str(times[first] - np.timedelta64(1, 'h'))[:16]}, when the forecast inflow to {res.id} "
+                        f"is {inflow[first]:.0f} m3/s and the rules would release {ruled[first]:.0f} m3/s; "
+                        f"act on the forecast, confirmed by the observed inflow"
+                        if first is not None else "none: the current rules already do what the plan needs"),
+            "steps": _steps(times, planned, resolution),
+            "peak_level_m": round(float(level[peak]), 2), "peak_level_time": str(times[peak])[:16],
+            "flood_control_high_level": res.flood_control_high_level,
+            "checkpoints": [(str(times[t])[:16], round(float(level[t]), 2), round(float(planned[t]), 0))
+                            for t in range(0, len(times), max(1, len(times) // 8))],
+        })
+    return sorted(orders, key=lambda o: (o["acts_at"] is None, o["acts_at"] or ""))
+
+
+def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec, forecast: str) -> dict:
+    """The decision package (module docstring); returns the plan summary (also written as plan.json)."""
+    import markdown
+
+    from ..io.atomic import write_atomic
+    from ..io.netcdf import write_dataset
+    from .rehearsal import plot_scheme, scheme_dataset
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    best, best_impact = ranked[0]
+    rules = ranked_rules(ranked)
+    rules_impact = next(i for s, i in ranked if s.name == "rules")
+    times = best.result.times
+    order = dispatch_order(best, rules, basin) if basin.reservoirs else []
+    for scheme, _ in ranked:
+        write_dataset(out / f"scheme_{scheme.name}.nc", scheme_dataset(scheme.result, basin, scheme.name))
+    plot_scheme(out / "plan_recommended.png", best.result, basin, f"plan: {best.name}", rules.result)
+    _plot_comparison(out / "plan_comparison.png", ranked, basin)
+
+    def schedule_csv(tmp: Path) -> None:
+        header = "time," + ",".join(f"{r.id}_release_m3s" for r in basin.reservoirs)
+        rows = [f"{str(t)[:16]}," + ",".join(f"{best.schedule[r.id][k]:.2f}" for r in basin.reservoirs)
+                for k, t in enumerate(times)]
+        tmp.write_text("\n".join([header, *rows]) + "\n")
+
+    write_atomic(out / "plan_schedule.csv", schedule_csv)
+    md = _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact)
+    write_atomic(out / "plan.md", lambda tmp: tmp.write_text(md))
+    body = markdown.markdown(md, extensions=["tables"])
+    html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hydro plan: {basin.name}</title>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
+            "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #bbb;padding:3px 6px}"
+            "th{background:#eef}img{max-width:100%}</style></head><body>" + body + "</body></html>")
+    write_atomic(out / "plan.html", lambda tmp: tmp.write_text(html))
+    summary = {
+        "basin": basin.name, "forecast": forecast, "recommended": best.name, "verified": best.verified,
+        "ranking": [asdict(i) for _, i in ranked], "dispatch_order": order,
+        "outputs": [str(out / n) for n in ("plan.md", "plan.html", "plan_schedule.csv", "plan_comparison.png",
+                                           "plan_recommended.png")]
+                   + [str(out / f"scheme_{s.name}.nc") for s, _ in ranked],
+    }
+    write_atomic(out / "plan.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
+    return summary
+
+
+def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact) -> str:
+    times = best.result.times
+    lines = [f"# Flood dispatch plan: {basin.name}", "",
+             f"Forecast `{forecast}`, {str(times[0] - np.timedelta64(1, 'h'))[:16]} to {str(times[-1])[:16]}.", "",
+             "## Situation under the current rules", ""]
+    for s in ranked_rules(ranked).result.sections:
+        sec = next(c for c in basin.control_sections if c.id == s.id)
+        lines.append(f"- **{s.id}**: peak {s.peak_discharge:.0f} m3/s at {s.peak_time} (safe {s.safe_discharge:.0f}), "
+                     f"stage {s.peak_stage:.2f} m (warning {sec.warning_stage}, guaranteed {sec.guaranteed_stage}), "
+                     f"{s.hours_above_warning:.0f} h above warning, {s.hours_above_guaranteed:.0f} h above guaranteed.")
+    lines += ["", f"## Recommendation: `{best.name}` ({best.description})", "",
+              f"{'Verified on the full model (F2).' if best.verified else '**Not verified by F2: treat with care.**'} "
+              f"Dams rise at most {best_impact.dam_rise_above_fch_m:.2f} m above their flood-control high level; "
+              f"{best_impact.hours_above_guaranteed:.0f} h above guaranteed stage (rules: {rules_impact.hours_above_guaranteed:.0f}); "
+              f"excess volume {best_impact.excess_volume_m3 / 1e6:.2f} hm3 (rules: {rules_impact.excess_volume_m3 / 1e6:.2f}); "
+              f"smallest freeboard {best_impact.min_freeboard_m:.2f} m (rules: {rules_impact.min_freeboard_m:.2f}); "
+              f"flood storage left {best_impact.storage_left_m3 / 1e6:.1f} hm3.", "",
+              "![recommended scheme](plan_recommended.png)", "", "## Dispatch order", ""]
+    for k, o in enumerate(order, 1):
+        lines += [f"### {k}. {o['reservoir']}: acts {o['acts_at'] or 'no change'}", "",
+                  f"- Trigger: {o['trigger']}.",
+                  f"- Peak level {o['peak_level_m']} m at {o['peak_level_time']} "
+                  f"(flood-control high {o['flood_control_high_level']} m).", "",
+                  "| from | to | release [m3/s] |", "|---|---|---|"]
+        lines += [f"| {a} | {b} | {q:.0f} |" for a, b, q in o["steps"][:30]]
+        if len(o["steps"]) > 30:
+            lines.append(f"| ... | ... | {len(o['steps']) - 30} more steps in plan_schedule.csv |")
+        lines.append("")
+    lines += ["## Monitoring that confirms the plan", "",
+              "Re-rehearse at once if an observation leaves these bounds: a control section above its planned "
+              "discharge by more than 10 %, or a dam level more than 0.2 m above its planned level.", "",
+              "| where | time | planned | |", "|---|---|---|---|"]
+    step = max(1, len(times) // 8)
+    for s in basin.control_sections:
+        q = best.result.section_discharge[s.id]
+        lines += [f"| section {s.id} | {str(times[t])[:16]} | {q[t]:.0f} m3/s | stage {best.result.section_stage[s.id][t]:.2f} m |"
+                  for t in range(0, len(times), step)]
+    for o in order:
+        lines += [f"| dam {o['reservoir']} | {t} | {lvl:.2f} m | release {q:.0f} m3/s |" for t, lvl, q in o["checkpoints"]]
+    lines += ["", "## Schemes ranked", "",
+              "Priority: dam safety, then the protected sections (hours above guaranteed stage, excess volume, "
+              "hours above warning stage, freeboard), then flood storage kept. Unverified schemes rank last.", "",
+              "| rank | scheme | verified | dam rise above FCH [m] | h above guaranteed | excess [hm3] | h above warning "
+              "| min freeboard [m] | storage left [hm3] |", "|---|---|---|---|---|---|---|---|---|"]
+    for k, (s, i) in enumerate(ranked, 1):
+        lines.append(f"| {k} | {s.name} | {'yes' if i.verified else 'no'} | {i.dam_rise_above_fch_m:.2f} | "
+                     f"{i.hours_above_guaranteed:.0f} | {i.excess_volume_m3 / 1e6:.2f} | {i.hours_above_warning:.0f} | "
+                     f"{i.min_freeboard_m:.2f} | {i.storage_left_m3 / 1e6:.1f} |")
+    lines += ["", "![schemes compared](plan_comparison.png)", ""]
+    return "\n".join(lines)
+
+
+def ranked_rules(ranked) -> Scheme:
+    return next(s for s, _ in ranked if s.name == "rules")
+
+
+def _plot_comparison(png: Path, ranked, basin: BasinSpec) -> None:
+    from ..plots import figure, save
+
+    rows = len(basin.control_sections) + (1 if basin.reservoirs else 0)
+    fig = figure(figsize=(11, 3 * max(rows, 1)))
+    for k, section in enumerate(basin.control_sections, 1):
+        ax = fig.add_subplot(rows, 1, k)
+        for rank_no, (scheme, _) in enumerate(ranked, 1):
+            ax.plot(scheme.result.times, scheme.result.section_discharge[section.id], lw=2.2 if rank_no == 1 else 1,
+                    ls="--" if scheme.name == "rules" else "-", label=f"{rank_no}. {scheme.name}")
+        ax.axhline(section.safe_discharge, color="red", lw=1, label="safe discharge")
+        ax.set_ylabel("m3 s-1")
+        ax.set_title(f"control section {section.id}: schemes compared", fontsize=9)
+        ax.legend(fontsize=7, ncol=3)
+        ax.grid(alpha=0.3)
+    if basin.reservoirs:
+        ax = fig.add_subplot(rows, 1, rows)
+        for rank_no, (scheme, _) in enumerate(ranked, 1):
+            rise = [scheme.result.reservoirs[r.id].level[1:] - r.flood_control_high_level for r in basin.reservoirs]
+            ax.plot(scheme.result.times, np.max(rise, axis=0), lw=2.2 if rank_no == 1 else 1, label=f"{rank_no}. {scheme.name}")
+        ax.axhline(0.0, color="k", lw=1, ls=":")
+        ax.set_ylabel("highest dam level - FCH [m]")
+        ax.legend(fontsize=7, ncol=3)
+        ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    save(fig, png)
+
+
+def run_plan(basin_file, forecast_file, output_dir) -> dict:
+    """``hydro plan``: rehearse the schemes for a basin and forecast, rank them, write the package."""
+    from .rehearsal import load_rehearsal_inputs
+
+    network, basin, lateral, times = load_rehearsal_inputs(basin_file, forecast_file)
+    return write_plan(output_dir, rank(rehearse_schemes(network, basin, lateral, times), basin), basin, str(forecast_file))

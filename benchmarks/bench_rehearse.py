@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 
 import numba
-import numpy as np
 
 from hydro.stages.rehearsal import forward, rehearse
 from hydro.synthetic import synthetic_dam_basin

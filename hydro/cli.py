@@ -260,6 +260,43 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="the forecast cycle: forecast -> warning -> rehearsal -> plan, rolling from restarts",
+        description="Run the cycle of CONFIG.toml (basin from basins/, forcing from forcing/, parameters from "
+        "models/): the analysis window from the previous cycle's restart (cold when there is none), the restart "
+        "at its end, a nowcast-driven forecast, warnings on every segment and station, the reservoir rehearsal "
+        "and the ranked plan, with report.html. --cycles N rolls N consecutive cycles.",
+    )
+    p.add_argument("config", type=Path, help="cycle configuration TOML (e.g. basins/demo/cycle.toml)")
+    p.add_argument("--stage", choices=["forecast", "warning", "rehearsal", "plan"],
+                   help="run only this stage, on the outputs of the previous ones in the cycle folder")
+    p.add_argument("--cycles", type=int, default=1, help="consecutive cycles to run (default 1)")
+    p.add_argument("--start", help="override cycle.start (ISO time)")
+    p.add_argument("--hours", type=int, help="override cycle.hours (the analysis window, and the cycle advance)")
+    p.add_argument("--cold", action="store_true", help="ignore any restart: cold start the first cycle")
+    p.add_argument("--members", type=int, default=0, help="ensemble members (STEPS nowcast), run as dask tasks")
+    p.add_argument("--scheduler", help="dask scheduler address for the members (default: a LocalCluster)")
+    p.add_argument("--json", action="store_true", help="print each cycle's summary as one JSON object")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .stages.cycle import run_cycles, summary_lines
+
+    for summary in run_cycles(args.config, args.cycles, args.start, args.hours, args.cold, stage=args.stage,
+                              members=args.members, scheduler=args.scheduler):
+        if args.json:
+            print(json.dumps(summary, default=str), flush=True)
+            continue
+        print(f"cycle {summary['basin']}: analysis {summary['analysis']}, forecast {summary['forecast']}")
+        for line in summary_lines(summary):
+            print(f"  {line}")
+        print(f"  stage times {summary['seconds']} s; report {summary['folder']}/report.html", flush=True)
+    return 0
+
+
 def _add_plan(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "plan",
@@ -411,17 +448,19 @@ def _load_benchmark(name: str):
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="storm -> gridded Xinanjiang -> routing on the embedded demo basin (generated into basins/demo/ if absent)",
+        help="the complete forecast cycle on the embedded demo basin (forecast, warning, rehearsal, plan, HTML report)",
+        description="Runs basins/demo/cycle.toml from a cold start: a generated storm observed to the issue time, an "
+        "S-PROG nowcast, gridded Xinanjiang, NWM Muskingum-Cunge; warnings on every segment and at the town; the "
+        "dam's forward-inverse-forward rehearsal; the ranked plan; report.html. Generates basins/demo/ if absent.",
     )
-    p.add_argument("--basin-dir", type=Path, default=Path("basins/demo"), help="demo basin directory")
-    p.add_argument("--output-dir", type=Path, default=Path("demo_output"), help="where outputs go")
+    p.add_argument("--output-dir", type=Path, default=Path("demo_output"), help="where outputs go (default demo_output)")
     p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.basin_dir, args.output_dir)
+    run_demo(args.output_dir)
     return 0
 
 
@@ -457,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hydro {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_route, _add_calibrate, _add_nowcast, _add_verify, _add_rehearse, _add_plan, _add_bench, _add_demo, _add_methods):
+    for add in (_add_route, _add_calibrate, _add_nowcast, _add_verify, _add_rehearse, _add_plan, _add_run, _add_bench, _add_demo, _add_methods):
         add(sub)
     return parser
 

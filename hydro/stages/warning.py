@@ -176,3 +176,66 @@ def grade_nws(times: NDArray[np.datetime64], stage: NDArray, action: float, mino
     above = stage >= levels[g - 1] if g else np.zeros(stage.size, bool)
     return _warning(station, NWS_CATEGORIES[g], f"stage >= {NWS_CATEGORIES[g]} stage" if g else "no criterion met",
                     times, stage, above)
+
+
+# --- every segment: return-period thresholds from a simulated climatology, graded at once -------------
+
+def return_period_table(annual_maxima: NDArray, periods=(5, 20, 50), method: str = "pearson3") -> NDArray[np.float64]:
+    """``return_period_flows`` for many series at once: annual maxima [years, n] -> flows [len(periods), n].
+    Pearson III and Gumbel by moments are vectorised; GEV fits each series by maximum likelihood."""
+    from scipy import stats
+
+    x = np.asarray(annual_maxima, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 10 or not np.isfinite(x).all():
+        raise ConfigError(f"frequency analysis needs at least 10 finite annual maxima per segment, got shape {x.shape}")
+    if method == "gev":
+        return np.array([list(return_period_flows(x[:, j], periods, "gev").values()) for j in range(x.shape[1])]).T
+    if method not in FREQUENCY_METHODS:
+        raise ConfigError(f"unknown frequency method {method!r}; choose {', '.join(FREQUENCY_METHODS)}")
+    prob = (1.0 - 1.0 / np.asarray(periods, dtype=float))[:, None]
+    n = x.shape[0]
+    mean, std = x.mean(axis=0), np.maximum(x.std(axis=0, ddof=1), 1e-9)
+    if method == "pearson3":
+        skew = n / ((n - 1) * (n - 2)) * np.sum(((x - mean) / std) ** 3, axis=0)
+        return stats.pearson3.ppf(prob, skew[None, :], loc=mean[None, :], scale=std[None, :])
+    scale = std * np.sqrt(6.0) / np.pi
+    return stats.gumbel_r.ppf(prob, loc=(mean - 0.5772156649 * scale)[None, :], scale=scale[None, :])
+
+
+@dataclass
+class SegmentGrades:
+    """Warnings of every segment from its return-period flows (the MWR return-period criteria)."""
+
+    grade: NDArray[np.int64]  # index into GRADES
+    trigger: list[str]
+    first_crossing: NDArray[np.int64]  # time index of the first crossing of the grade's threshold, -1 if none
+    peak: NDArray[np.float64]
+    peak_index: NDArray[np.int64]
+    hours_at_grade: NDArray[np.float64]
+    probability: dict[str, NDArray[np.float64]] | None = None  # ensemble: P(grade >= g) per segment
+
+
+def grade_segments(flow: NDArray, flows_5_20_50: NDArray, step_hours: float, approach_fraction: float = 0.9,
+                   members_axis: bool = False) -> SegmentGrades:
+    """Grade ``flow`` [time, n] (or [member, time, n] with ``members_axis``: the ensemble median graded,
+    and the probability of each grade from the members) against Q5/Q20/Q50 [3, n]: blue when approaching
+    the 5-year flow (``approach_fraction`` of it), yellow >= Q5, orange >= Q20, red >= Q50."""
+    flow = np.asarray(flow, dtype=float)
+    q5, q20, q50 = flows_5_20_50
+    levels = np.stack([approach_fraction * q5, q5, q20, q50])  # thresholds of grades 1..4
+    probability = None
+    if members_axis:
+        member_peak = flow.max(axis=1)  # [member, n]
+        member_grade = (member_peak[:, None, :] >= levels[None]).sum(axis=1)
+        probability = {GRADES[g]: (member_grade >= g).mean(axis=0) for g in range(1, 5)}
+        flow = np.median(flow, axis=0)
+    peak_index = flow.argmax(axis=0)
+    peak = flow.max(axis=0)
+    grade_idx = (peak[None, :] >= levels).sum(axis=0)
+    threshold = np.where(grade_idx > 0, levels[np.maximum(grade_idx - 1, 0), np.arange(flow.shape[1])], np.inf)
+    above = flow >= threshold[None, :]
+    first = np.where(above.any(axis=0), above.argmax(axis=0), -1)
+    names = ["", "discharge approaching the 5-year flow", "discharge >= 5-year flow", "discharge >= 20-year flow",
+             "discharge >= 50-year flow"]
+    return SegmentGrades(grade_idx, [names[g] for g in grade_idx], first, peak, peak_index,
+                         above.sum(axis=0) * step_hours, probability)

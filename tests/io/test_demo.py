@@ -1,6 +1,8 @@
-"""The embedded demo: generated grid basin -> storm -> gridded XAJ -> lateral inflow -> routed NetCDF + PNG."""
+"""The embedded demo: the complete cycle on the generated demo basin, with its report."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import xarray as xr
@@ -8,20 +10,25 @@ import xarray as xr
 from hydro.demo import run_demo
 
 
-def test_demo_runs_end_to_end(tmp_path):
-    summary = run_demo(tmp_path / "basin", tmp_path / "out")
-    for name in ("flow_direction.tif", "channel_segments.tif", "network.nc", "basin.toml"):
-        assert (tmp_path / "basin" / name).is_file()
-    assert (tmp_path / "out" / "demo_outlet_hydrograph.png").stat().st_size > 10_000
-    with xr.open_dataset(tmp_path / "out" / "demo_chrtout.nc") as ds:
-        assert ds.streamflow.attrs["units"] == "m3 s-1"
+def test_demo_runs_the_complete_cycle(tmp_path):
+    summary = run_demo(tmp_path / "out")
+    folder = tmp_path / "out" / "cycle_20260701T0400"
+    for name in ("analysis.nc", "forecast.nc", "forecast_qlat.nc", "warnings.csv", "warnings.geojson",
+                 "warnings_map.png", "warnings_hydrographs.png", "report.html", "summary.json",
+                 "rehearsal/f1.nc", "rehearsal/f2.nc", "rehearsal/f2.png", "plan/plan.html", "plan/plan.md"):
+        assert (folder / name).stat().st_size > 0, name
+    assert (tmp_path / "out" / "state" / "restart_2026-07-01T0400.nc").is_file()
+    with xr.open_dataset(folder / "forecast.nc") as ds:
+        assert ds.streamflow.attrs["units"] == "m3 s-1" and ds.streamflow.dims == ("time", "feature_id")
         assert np.isfinite(ds.streamflow.values).all() and float(ds.streamflow.max()) > 0
-    with xr.open_dataset(tmp_path / "out" / "demo_lateral_inflow.nc") as lat:
-        assert float(lat.qlat.min()) >= 0.0
-    assert 0.2 < summary["runoff_ratio"] < 1.0 and summary["basin_rain_mm"] > 20
-    # the rehearsal finds risk under the current rule and a verified schedule that removes it
+    # at least one yellow-or-higher warning, and a rehearsal with a binding constraint
+    station = summary["warning"]["stations"][0]
+    assert station["grade"] in ("yellow", "orange", "red")
+    assert sum(summary["warning"]["segment_counts"][g] for g in ("yellow", "orange", "red")) > 0
     rehearsal = summary["rehearsal"]
-    assert rehearsal["f1_peak"] > 3000.0 and rehearsal["accepted"] and rehearsal["f2_peak"] <= 3000.0
-    assert rehearsal["binding"] > 0
-    for name in ("f1.nc", "f2.nc", "f1.png", "f2.png", "summary.json"):
-        assert (tmp_path / "out" / "rehearsal" / name).is_file()
+    assert rehearsal["verdict"]["accepted"] and rehearsal["binding"]
+    assert rehearsal["f2"]["control_sections"][0]["peak_discharge"] <= 3000.0
+    geo = json.loads((folder / "warnings.geojson").read_text())
+    assert geo["features"] and geo["features"][0]["geometry"]["type"] == "LineString"
+    html = (folder / "report.html").read_text()
+    assert "Warnings" in html and "Rehearsal" in html and "warnings_map.png" in html

@@ -1,0 +1,87 @@
+"""Restart files: the complete model state between forecast cycles, in one NetCDF.
+
+Holds the runoff state per grid cell, the hillslope water still in transit per segment, and the
+routing state (streamflow, depth, lake levels), with the valid time, the basin, a format version and
+the hash of the configuration that made it. A restart is accepted only by a cycle of the same basin
+and configuration, starting at its valid time; anything else, or a file that cannot be read, is a
+one-line error and no state is touched. Written atomically (temp file, then rename), so a killed run
+leaves the previous restart intact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from ..core.errors import InputDataError
+from ..routing.channel import RoutingState
+from ..runoff import RunoffState
+from .netcdf import write_dataset
+
+RESTART_VERSION = 1
+
+
+@dataclass
+class ModelState:
+    valid_time: np.datetime64
+    runoff: RunoffState
+    hillslope: NDArray[np.float64] | None  # [n_segments, slots] m3 in transit (CellMapping.pending)
+    routing: RoutingState
+
+    def copy(self) -> ModelState:
+        return ModelState(self.valid_time, self.runoff.copy(), None if self.hillslope is None else self.hillslope.copy(),
+                          RoutingState(self.routing.streamflow.copy(), self.routing.depth.copy(),
+                                       self.routing.water_sfc_elev.copy()))
+
+
+def restart_path(state_dir: Path, valid_time: np.datetime64) -> Path:
+    return Path(state_dir) / f"restart_{str(valid_time)[:16].replace(':', '')}.nc"
+
+
+def write_restart(path: Path, state: ModelState, basin: str, config_hash: str) -> Path:
+    data = {f"runoff_{k}": (("cell", f"runoff_{k}_slot")[: v.ndim], v) for k, v in state.runoff.arrays.items()}
+    if state.hillslope is not None:
+        data["hillslope_water"] = (("segment", "slot"), state.hillslope, {"units": "m3",
+                                   "long_name": "hillslope water in transit, by steps until it reaches the channel"})
+    data["streamflow"] = (("segment",), state.routing.streamflow, {"units": "m3 s-1"})
+    data["depth"] = (("segment",), state.routing.depth, {"units": "m"})
+    data["water_sfc_elev"] = (("lake",), state.routing.water_sfc_elev, {"units": "m"})
+    ds = xr.Dataset(data, attrs={
+        "title": "hydro restart", "hydro_restart_version": RESTART_VERSION, "basin": basin,
+        "config_hash": config_hash, "valid_time": str(state.valid_time)[:19]})
+    return write_dataset(path, ds)
+
+
+def read_restart(path: Path, basin: str, config_hash: str, valid_time: np.datetime64) -> ModelState:
+    """The state in ``path``, checked against the cycle that wants it."""
+    try:
+        with xr.open_dataset(path) as ds:
+            ds.load()
+    except Exception as exc:  # netCDF4/HDF5 raise many types for a damaged file
+        raise InputDataError(f"{path}: restart file cannot be read ({type(exc).__name__}: {exc}); "
+                             "it is corrupt or incomplete: restore it or start cold (--cold)") from None
+    attrs = ds.attrs
+    if attrs.get("hydro_restart_version") != RESTART_VERSION:
+        raise InputDataError(f"{path}: restart format version {attrs.get('hydro_restart_version')!r}, this hydro "
+                             f"reads version {RESTART_VERSION}; start cold (--cold)")
+    if attrs.get("basin") != basin:
+        raise InputDataError(f"{path}: restart is for basin {attrs.get('basin')!r}, this cycle runs {basin!r}")
+    if attrs.get("config_hash") != config_hash:
+        raise InputDataError(f"{path}: restart was made with another configuration (hash {attrs.get('config_hash')}, "
+                             f"this config {config_hash}); start cold (--cold) or use the config that made it")
+    if np.datetime64(attrs.get("valid_time")) != valid_time:
+        raise InputDataError(f"{path}: restart is valid at {attrs.get('valid_time')}, the cycle starts at "
+                             f"{str(valid_time)[:19]}")
+    runoff = RunoffState({k[len("runoff_"):]: ds[k].values.astype(np.float64) for k in ds.data_vars
+                          if k.startswith("runoff_")})
+    hillslope = ds["hillslope_water"].values if "hillslope_water" in ds else None
+    routing = RoutingState(ds["streamflow"].values.astype(np.float32), ds["depth"].values.astype(np.float32),
+                           ds["water_sfc_elev"].values.astype(np.float32))
+    for name, arr in [*runoff.arrays.items(), ("streamflow", routing.streamflow)]:
+        if not np.isfinite(arr).all():
+            raise InputDataError(f"{path}: restart variable {name} holds NaN or inf; restore the file or start cold")
+    return ModelState(valid_time, runoff, hillslope, routing)

@@ -1,0 +1,125 @@
+"""hydro run: rolling cycles with hot start (2N hours = N + restart + N, bit for bit), bad input, ensemble."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from hydro.core.errors import ConfigError, InputDataError
+from hydro.stages.cycle import run_cycle, run_cycles
+
+CONFIG = """
+[cycle]
+basin = "demo"
+start = "2026-07-01T00:00:00"
+hours = {hours}
+forecast_hours = 2
+nowcast_hours = 1
+output_dir = "out"
+state_dir = "state"
+{extra}
+[forcing]
+setup = "demo_storm.toml"
+"""
+
+
+def _config(folder, hours=2, extra="", runoff=""):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "cycle.toml"
+    path.write_text(CONFIG.format(hours=hours, extra=extra) + runoff)
+    return path
+
+
+def test_two_cycles_equal_one_double_length_cycle_bit_for_bit(tmp_path):
+    rolled = _config(tmp_path / "rolled", hours=2)
+    run_cycles(rolled, cycles=2, cold=True, stage="forecast")
+    double = _config(tmp_path / "double", hours=4)
+    run_cycle(double, cold=True, stage="forecast")
+    a1 = xr.open_dataset(tmp_path / "rolled/out/cycle_20260701T0200/analysis.nc")
+    a2 = xr.open_dataset(tmp_path / "rolled/out/cycle_20260701T0400/analysis.nc")
+    both = xr.open_dataset(tmp_path / "double/out/cycle_20260701T0400/analysis.nc")
+    np.testing.assert_array_equal(np.concatenate([a1.streamflow.values, a2.streamflow.values]), both.streamflow.values)
+    assert a2.attrs["start"].endswith("restart_2026-07-01T0200.nc")  # the second cycle started hot
+    r_rolled = xr.open_dataset(tmp_path / "rolled/state/restart_2026-07-01T0400.nc")
+    r_double = xr.open_dataset(tmp_path / "double/state/restart_2026-07-01T0400.nc")
+    for name in r_double.data_vars:
+        np.testing.assert_array_equal(r_rolled[name].values, r_double[name].values, err_msg=name)
+    for ds in (a1, a2, both, r_rolled, r_double):
+        ds.close()
+
+
+def test_bad_configs_give_one_line_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cycle.basin 'nowhere' not found"):
+        run_cycle(_config(tmp_path / "a", extra="").parent / "cycle.toml", overrides={"basin": "nowhere"})
+    bad = _config(tmp_path / "b", extra="colour = 'blue'")
+    with pytest.raises(ConfigError, match=r"cycle.colour: unknown key"):
+        run_cycle(bad)
+    wrong = _config(tmp_path / "c").read_text().replace("hours = 2\n", "hours = 'two'\n", 1)
+    (tmp_path / "c" / "cycle.toml").write_text(wrong)
+    with pytest.raises(ConfigError, match=r"cycle.hours"):
+        run_cycle(tmp_path / "c" / "cycle.toml")
+    with pytest.raises(InputDataError, match="forcing covers .* the analysis window needs"):
+        run_cycle(_config(tmp_path / "d"), overrides={"start": "2026-07-05T00:00"})
+    missing = _config(tmp_path / "e").read_text().replace("demo_storm.toml", "no_such_forcing.toml")
+    (tmp_path / "e" / "cycle.toml").write_text(missing)
+    with pytest.raises(ConfigError, match="forcing set-up not found"):
+        run_cycle(tmp_path / "e" / "cycle.toml")
+
+
+def test_restart_from_another_config_or_corrupt_is_refused_and_state_kept(tmp_path):
+    path = _config(tmp_path / "r", hours=2)
+    run_cycle(path, cold=True, stage="forecast")
+    restart = tmp_path / "r/state/restart_2026-07-01T0200.nc"
+    before = restart.read_bytes()
+    other = _config(tmp_path / "r", hours=2, runoff="\n[runoff]\npet_mm_h = 0.2\n")
+    with pytest.raises(InputDataError, match="another configuration"):
+        run_cycle(other, stage="forecast", overrides={"start": "2026-07-01T02:00"})
+    _config(tmp_path / "r", hours=2)
+    restart.write_bytes(before[: len(before) // 2])  # a truncated file
+    with pytest.raises(InputDataError, match="cannot be read"):
+        run_cycle(path, stage="forecast", overrides={"start": "2026-07-01T02:00"})
+    assert not (tmp_path / "r/state/restart_2026-07-01T0400.nc").exists()
+
+
+def test_a_killed_run_leaves_the_previous_state_and_outputs(tmp_path, monkeypatch):
+    path = _config(tmp_path / "k", hours=2)
+    run_cycle(path, cold=True, stage="forecast")
+    restart = tmp_path / "k/state/restart_2026-07-01T0200.nc"
+    analysis = tmp_path / "k/out/cycle_20260701T0200/analysis.nc"
+    saved = restart.read_bytes(), analysis.read_bytes()
+    import hydro.stages.cycle as cycle
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(cycle, "write_restart", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_cycle(path, stage="forecast")  # the same cycle again, killed before its restart is written
+    assert (restart.read_bytes(), analysis.read_bytes()) == saved
+    assert not list((tmp_path / "k/state").glob("*.tmp*"))
+
+
+def test_warning_stage_alone_needs_the_forecast(tmp_path):
+    with pytest.raises(InputDataError, match="run the forecast stage first"):
+        run_cycle(_config(tmp_path / "w"), stage="warning")
+
+
+def test_twenty_member_ensemble_on_a_local_cluster(tmp_path):
+    """20 STEPS members as dask tasks (LocalCluster of one-thread worker processes); warnings carry probabilities."""
+    path = _config(tmp_path / "ens", hours=4)
+    result = subprocess.run([sys.executable, "-m", "hydro.cli", "run", str(path), "--cold", "--members", "20",
+                             "--stage", "forecast"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    folder = tmp_path / "ens/out/cycle_20260701T0400"
+    with xr.open_dataset(folder / "ensemble.nc") as ds:
+        flows = ds.streamflow.values
+    assert flows.shape[0] == 20 and np.isfinite(flows).all()
+    assert np.ptp(flows.max(axis=1), axis=0).max() > 0  # the members differ
+    summary = run_cycle(path, stage="warning")
+    assert summary["warning"]["ensemble_members"] == 20
+    header = (folder / "warnings.csv").read_text().splitlines()[0]
+    assert "p_yellow" in header

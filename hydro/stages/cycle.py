@@ -160,6 +160,19 @@ class BasinModel:
     table: object
     routing: MuskingumCunge
     channel_ids: NDArray[np.int64]
+    dry_model: Xinanjiang | None = None  # the same parameters at an hourly step, for hours without rain
+    dry_table: object = None
+
+
+def dry_step_model(model: Xinanjiang, values: NDArray) -> tuple[Xinanjiang | None, object]:
+    """The hourly model for rainless hours, or (None, None) when the lag routing (LAG > 0, kept in steps)
+    forbids changing the step."""
+    from ..kernels.runoff import XAJ_LAG
+
+    if np.any(np.atleast_2d(values)[:, XAJ_LAG] > 0):
+        return None, None
+    hourly = Xinanjiang(1.0)
+    return hourly, hourly.step_table(np.atleast_2d(values))
 
 
 def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
@@ -187,9 +200,10 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
     if not params.is_file():
         raise ConfigError(f"{config_path}: runoff.parameters {config.runoff.parameters!r} not found under {MODELS_DIR}")
     model = Xinanjiang(RAIN_STEP_MIN / 60.0)
-    table = model.step_table(read_parameter_set(params, model.name, model.parameter_names)[None, :])
+    values = read_parameter_set(params, model.name, model.parameter_names)[None, :]
     routing = MuskingumCunge(network, None, config.routing.dt_s, solver=config.routing.solver)
-    return BasinModel(config.cycle.basin, folder, network, grid, mapping, model, table, routing, channel_ids)
+    return BasinModel(config.cycle.basin, folder, network, grid, mapping, model, model.step_table(values), routing,
+                      channel_ids, *dry_step_model(model, values))
 
 
 def cold_state(basin: BasinModel, config: CycleConfig, valid_time: np.datetime64) -> ModelState:
@@ -266,11 +280,15 @@ class Forcing:
 # --- forecast stage -------------------------------------------------------------------------------------
 
 def advance(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: float,
-            progress=None) -> NDArray[np.float32]:
+            progress=None, timer: dict | None = None) -> NDArray[np.float32]:
     """Run ``rain_mm`` [n_steps of 10 min, ny, nx] (whole hours) through runoff, hillslope and routing,
     hour by hour, updating ``state`` in place; returns hourly streamflow [hours, n] (end of each hour).
     Hour by hour so a national grid never holds more than one hour of fields, and so any split of a
-    run at whole hours gives the same numbers."""
+    run at whole hours gives the same numbers. An hour without rain runs the runoff model at one
+    hourly step (the parameters convert between steps, shared/domain/xinanjiang.md and
+    hydro/runoff/xaj.py; the recessions are exact) and spreads its runoff evenly over the six
+    10-minute steps of the hillslope and routing: a sixth of the runoff cost after the rain.
+    ``timer`` (a dict) collects seconds per part."""
     n_steps = rain_mm.shape[0]
     if n_steps % STEPS_PER_HOUR:
         raise ConfigError(f"{n_steps} rain steps is not a whole number of hours")
@@ -280,13 +298,26 @@ def advance(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: fl
     pet = np.full((STEPS_PER_HOUR, mapping.n_cells), pet_mm_h * RAIN_STEP_MIN / 60.0)
     out = np.empty((hours, basin.network.size), np.float32)
     steps_per_interval = int(round(RAIN_STEP_MIN * 60 / routing.dt))
+    timer = timer if timer is not None else {}
+    clock = time.perf_counter
     for h in range(hours):
-        rain = rain_mm[h * STEPS_PER_HOUR:(h + 1) * STEPS_PER_HOUR].reshape(STEPS_PER_HOUR, -1).astype(np.float64)
-        runoff, _ = model.run(rain, pet, basin.table, state.runoff)
+        t0 = clock()
+        rain = rain_mm[h * STEPS_PER_HOUR:(h + 1) * STEPS_PER_HOUR].reshape(STEPS_PER_HOUR, -1)
+        if basin.dry_model is not None and not rain.any():
+            dry, _ = basin.dry_model.run(np.zeros((1, mapping.n_cells)), pet[:1] * STEPS_PER_HOUR, basin.dry_table,
+                                         state.runoff)
+            runoff = np.repeat(dry / STEPS_PER_HOUR, STEPS_PER_HOUR, axis=0)
+        else:
+            runoff, _ = model.run(rain.astype(np.float64), pet, basin.table, state.runoff)
+        t1 = clock()
         qlat = mapping.lateral(runoff, RAIN_STEP_MIN * 60.0).astype(np.float32)
+        t2 = clock()
         result = routing.run(qlat, RAIN_STEP_MIN * 60.0, STEPS_PER_HOUR * steps_per_interval, state.routing,
                              output_every=STEPS_PER_HOUR * steps_per_interval)
         routing.check_converged(result)
+        t3 = clock()
+        for part, seconds in (("runoff", t1 - t0), ("hillslope", t2 - t1), ("routing", t3 - t2)):
+            timer[part] = timer.get(part, 0.0) + seconds
         state.routing = result.final_state
         out[h] = result.streamflow[0]
         if progress is not None:

@@ -37,6 +37,9 @@ def _add_route(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hours", type=float, help="hours to route (default: the whole forcing)")
     p.add_argument("--initial-state", type=Path, help="NetCDF with streamflow(feature_id) [, depth, water_sfc_elev(lake_id)]; default cold start")
     p.add_argument("--bad-lateral", default="error", choices=["error", "zero"], help="NaN or negative lateral inflow: stop (default) or replace by 0 and log the count")
+    p.add_argument("--nudge", type=Path, help="gauge observations (parquet/CSV: time, link, discharge_m3s[, quality]) to nudge towards, as the NWM does")
+    p.add_argument("--nudge-coefficient", type=float, default=1.0, help="nudging coefficient G (default 1)")
+    p.add_argument("--nudge-tau", type=float, default=900.0, help="time radius of an observation's influence [s] (default 900)")
     p.add_argument("--threads", type=int, help="numba threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_route)
@@ -52,6 +55,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
             lakeparm=args.lakeparm, dt=args.dt, method=args.method, mc_solver=args.mc_solver,
             upstream=args.upstream, output_interval=args.output_interval, hours=args.hours,
             initial_state=args.initial_state, bad_lateral=args.bad_lateral, progress=not args.no_progress,
+            nudge=args.nudge, nudge_coefficient=args.nudge_coefficient, nudge_tau_s=args.nudge_tau,
         )
     )
     print(json.dumps(summary))

@@ -148,9 +148,11 @@ class MuskingumCunge:
         state: RoutingState | None = None,
         output_every: int = 12,
         progress: Callable[[int], None] | None = None,
+        nudging=None,
     ) -> RoutingResult:
         """Route ``n_steps`` steps of ``dt``; ``qlat[interval, node]`` in network order is held
-        constant over each ``interval_s``. Output every ``output_every`` steps."""
+        constant over each ``interval_s``. Output every ``output_every`` steps. ``nudging``
+        (hydro.routing.nudging.Nudging) moves gauged outflows towards observations after every step."""
         substeps = _steps_per_interval(interval_s, self.dt)
         if n_steps % output_every:
             raise ConfigError(f"{n_steps} steps is not a multiple of the output interval ({output_every} steps)")
@@ -171,12 +173,25 @@ class MuskingumCunge:
         solver = SOLVERS[self.solver]
         dx, bw, tw, twcc, mn, ncc, cs, s0 = self._geom
         use_parallel = self.parallel and self.upstream == "previous" and numba.get_num_threads() > 1
+        if nudging is not None:
+            nudging.layout_positions = self.inverse[nudging.positions]
         for j in range(n_out):
-            kr.route_mc(
-                solver, self.upstream == "current", use_parallel, np.float32(self.dt), j * output_every, substeps,
-                ql, q, d, self.up_ptr, self.up_idx, dx, bw, tw, twcc, mn, ncc, cs, s0, self.lake_slot,
-                self._lake_table, out_q[j : j + 1], out_d[j : j + 1], output_every, status,
-            )
+            if nudging is None:
+                kr.route_mc(
+                    solver, self.upstream == "current", use_parallel, np.float32(self.dt), j * output_every, substeps,
+                    ql, q, d, self.up_ptr, self.up_idx, dx, bw, tw, twcc, mn, ncc, cs, s0, self.lake_slot,
+                    self._lake_table, out_q[j : j + 1], out_d[j : j + 1], output_every, status,
+                )
+            else:  # one step at a time, nudged after each
+                for k in range(output_every):
+                    step = j * output_every + k
+                    kr.route_mc(
+                        solver, self.upstream == "current", use_parallel, np.float32(self.dt), step, substeps,
+                        ql, q, d, self.up_ptr, self.up_idx, dx, bw, tw, twcc, mn, ncc, cs, s0, self.lake_slot,
+                        self._lake_table, out_q[j : j + 1], out_d[j : j + 1], 1, status,
+                    )
+                    nudging(step + 1, q)
+                out_q[j] = q
             kr.velocity_field(out_d[j], bw, cs, mn, s0, self.lake_slot, out_v[j])
             if progress is not None:
                 progress(output_every)

@@ -35,6 +35,9 @@ class RouteOptions:
     initial_state: Path | None = None
     bad_lateral: str = "error"
     progress: bool = True
+    nudge: Path | None = None  # gauge observations (time, link, discharge_m3s[, quality])
+    nudge_coefficient: float = 1.0
+    nudge_tau_s: float = 900.0
 
 
 def load_network(routelink: Path | None, network_file: Path | None, lakeparm: Path | None) -> tuple[RiverNetwork, LevelPoolParameters | None]:
@@ -100,7 +103,14 @@ def route(opts: RouteOptions) -> dict:
             q0, d0, elev = netcdf.read_state(opts.initial_state, network.feature_id, model.lake_id)
             d0[model.lake_node_index] = np.nan
             state = RoutingState(q0, d0, elev if elev is not None else model.cold_state().water_sfc_elev)
-        result = model.run(qlat, lateral.interval_s, n_steps, state, steps_per_output, progress=update)
+        nudging = None
+        if opts.nudge is not None:
+            from ..routing.nudging import GaugeObservations, Nudging
+
+            nudging = Nudging(GaugeObservations.read(opts.nudge), network.feature_id, t0, opts.dt,
+                              opts.nudge_coefficient, opts.nudge_tau_s)
+            log.info("nudging %d gauged segments towards %s", nudging.gauges, opts.nudge)
+        result = model.run(qlat, lateral.interval_s, n_steps, state, steps_per_output, progress=update, nudging=nudging)
         model.check_converged(result)
         nonconverged = result.nonconverged
         result_fields = dict(
@@ -122,6 +132,7 @@ def route(opts: RouteOptions) -> dict:
             "dt_seconds": str(opts.dt),
             "initial_state": str(opts.initial_state) if opts.initial_state else "cold start",
             "lateral_inflow": str(opts.lateral),
+            "nudging": f"{opts.nudge} (G={opts.nudge_coefficient}, tau={opts.nudge_tau_s:g} s)" if opts.nudge else "none",
         },
         **result_fields,
     )

@@ -99,6 +99,12 @@ class RehearsalSection(_Strict):
     objective: Literal["min_peak", "max_margin", "min_storage"] = "min_peak"
 
 
+class AssimilationSection(_Strict):
+    observations: str | None = None  # gauge flows (parquet/CSV: time, link, discharge_m3s[, quality]), relative to the config
+    coefficient: float = Field(default=1.0, ge=0.0, le=1.0)  # nudging coefficient G
+    tau_s: float = Field(default=900.0, gt=0.0)  # time radius of an observation
+
+
 class CycleConfig(_Strict):
     cycle: CycleSection
     forcing: ForcingSection
@@ -106,6 +112,7 @@ class CycleConfig(_Strict):
     routing: RoutingSection = RoutingSection()
     warning: WarningSection = WarningSection()
     rehearsal: RehearsalSection = RehearsalSection()
+    assimilation: AssimilationSection = AssimilationSection()
 
     def model_hash(self) -> str:
         """Hash of what defines the model state (not the window or the output folders)."""
@@ -280,7 +287,7 @@ class Forcing:
 # --- forecast stage -------------------------------------------------------------------------------------
 
 def advance(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: float,
-            progress=None, timer: dict | None = None) -> NDArray[np.float32]:
+            progress=None, timer: dict | None = None, assimilate: tuple | None = None) -> NDArray[np.float32]:
     """Run ``rain_mm`` [n_steps of 10 min, ny, nx] (whole hours) through runoff, hillslope and routing,
     hour by hour, updating ``state`` in place; returns hourly streamflow [hours, n] (end of each hour).
     Hour by hour so a national grid never holds more than one hour of fields, and so any split of a
@@ -288,7 +295,8 @@ def advance(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: fl
     hourly step (the parameters convert between steps, shared/domain/xinanjiang.md and
     hydro/runoff/xaj.py; the recessions are exact) and spreads its runoff evenly over the six
     10-minute steps of the hillslope and routing: a sixth of the runoff cost after the rain.
-    ``timer`` (a dict) collects seconds per part."""
+    ``timer`` (a dict) collects seconds per part. ``assimilate`` = (GaugeObservations, coefficient,
+    tau_s) nudges the gauged segments after every routing step (hydro.routing.nudging)."""
     n_steps = rain_mm.shape[0]
     if n_steps % STEPS_PER_HOUR:
         raise ConfigError(f"{n_steps} rain steps is not a whole number of hours")
@@ -312,8 +320,15 @@ def advance(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: fl
         t1 = clock()
         qlat = mapping.lateral(runoff, RAIN_STEP_MIN * 60.0).astype(np.float32)
         t2 = clock()
+        nudging = None
+        if assimilate is not None:
+            from ..routing.nudging import Nudging
+
+            obs, coefficient, tau_s = assimilate
+            nudging = Nudging(obs, basin.network.feature_id, state.valid_time + np.timedelta64(h, "h"), routing.dt,
+                              coefficient, tau_s)
         result = routing.run(qlat, RAIN_STEP_MIN * 60.0, STEPS_PER_HOUR * steps_per_interval, state.routing,
-                             output_every=STEPS_PER_HOUR * steps_per_interval)
+                             output_every=STEPS_PER_HOUR * steps_per_interval, nudging=nudging)
         routing.check_converged(result)
         t3 = clock()
         for part, seconds in (("runoff", t1 - t0), ("hillslope", t2 - t1), ("routing", t3 - t2)):
@@ -443,7 +458,13 @@ def run_forecast(config: CycleConfig, config_path: Path, basin: BasinModel, out:
         started = str(restart_in)
     t0 = time.perf_counter()
     rain = forcing.rain(w.start, w.issue)
-    analysis = advance(basin, state, rain, config.runoff.pet_mm_h)
+    assimilate = None
+    if config.assimilation.observations:
+        from ..routing.nudging import GaugeObservations
+
+        obs = GaugeObservations.read(config_path.parent / config.assimilation.observations)
+        assimilate = (obs, config.assimilation.coefficient, config.assimilation.tau_s)
+    analysis = advance(basin, state, rain, config.runoff.pet_mm_h, assimilate=assimilate)
     netcdf.write_dataset(out / "analysis.nc", _streamflow_dataset(
         basin, _hour_ends(w.start, config.cycle.hours), analysis, f"hydro analysis for basin {basin.name}",
         {"start": started, "config_hash": config.model_hash()}))

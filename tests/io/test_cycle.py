@@ -123,3 +123,23 @@ def test_twenty_member_ensemble_on_a_local_cluster(tmp_path):
     assert summary["warning"]["ensemble_members"] == 20
     header = (folder / "warnings.csv").read_text().splitlines()[0]
     assert "p_yellow" in header
+
+
+def test_the_analysis_assimilates_gauge_flows_by_nudging(tmp_path):
+    """A gauge at the demo outlet observing twice the modelled flow pulls the analysis there towards it."""
+    import pandas as pd
+
+    open_loop = _config(tmp_path / "open", hours=3)
+    run_cycle(open_loop, cold=True, stage="forecast")
+    with xr.open_dataset(tmp_path / "open/out/cycle_20260701T0300/analysis.nc") as ds:
+        outlet = int(ds.feature_id.values[np.argmax(ds.streamflow.values[-1])])
+        modelled = ds.streamflow.sel(feature_id=outlet).values
+    times = pd.date_range("2026-07-01T00:15", "2026-07-01T03:00", freq="15min")
+    observed = np.interp(np.arange(len(times)) / 4.0 + 0.25, np.arange(1, 4), 2.0 * modelled)
+    pd.DataFrame({"time": times, "link": outlet, "discharge_m3s": observed, "quality": 100}).to_csv(
+        tmp_path / "gauges.csv", index=False)
+    nudged = _config(tmp_path / "nudged", hours=3, runoff="\n[assimilation]\nobservations = '../gauges.csv'\n")
+    run_cycle(nudged, cold=True, stage="forecast")
+    with xr.open_dataset(tmp_path / "nudged/out/cycle_20260701T0300/analysis.nc") as ds:
+        analysed = ds.streamflow.sel(feature_id=outlet).values
+    assert np.abs(analysed - 2.0 * modelled)[-1] < 0.05 * modelled[-1]  # on the observation at the hour's end

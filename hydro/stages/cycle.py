@@ -188,6 +188,11 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
 
     folder = BASINS_DIR / config.cycle.basin
     toml = folder / "basin.toml"
+    if config.cycle.basin == "demo" and not toml.is_file():  # the embedded demo basin is generated, not stored
+        from ..demo import ensure_demo_basin, ensure_rehearsal_basin
+
+        ensure_demo_basin(folder)
+        ensure_rehearsal_basin(folder)
     if not toml.is_file():
         have = sorted(p.name for p in BASINS_DIR.iterdir() if (p / "basin.toml").is_file())
         raise ConfigError(f"{config_path}: cycle.basin {config.cycle.basin!r} not found under {BASINS_DIR} "

@@ -230,6 +230,7 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", default="min_peak", choices=["min_peak", "max_margin", "min_storage"], help="inverse objective (default min_peak at the first control section)")
     p.add_argument("--margin", type=float, default=0.0, help="safety margin below each safe discharge [m3 s-1]")
     p.add_argument("--pre-release", action="store_true", help="let the inverse draw reservoirs below their flood-limit level ahead of the flood")
+    p.add_argument("--hours", type=int, help="rehearsal horizon in hours (default: the whole forecast, which must cover it)")
     p.add_argument("--output-dir", type=Path, help="write f1.nc, f2.nc, summary.json and PNGs here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_rehearse)
@@ -238,7 +239,8 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
 def _cmd_rehearse(args: argparse.Namespace) -> int:
     from .stages.rehearsal import run_rehearsal
 
-    summary = run_rehearsal(args.basin, args.forecast, args.objective, args.margin, args.output_dir, args.pre_release)
+    summary = run_rehearsal(args.basin, args.forecast, args.objective, args.margin, args.output_dir, args.pre_release,
+                            args.hours)
     if args.json:
         print(json.dumps(summary))
         return 0

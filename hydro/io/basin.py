@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, InputDataError
 from ..reservoir.operation import OperatingRules, ReservoirCurves
 
 
@@ -64,6 +64,10 @@ class ReservoirSpec(_Strict):
     def _tables(self) -> ReservoirSpec:
         if not len(self.level_m) == len(self.storage_m3) == len(self.capacity_m3s):
             raise ValueError("level_m, storage_m3 and capacity_m3s must have the same length")
+        try:
+            self.curves()
+        except InputDataError as exc:  # raised as a ValueError so the error names the reservoir's key path
+            raise ValueError(str(exc)) from None
         return self
 
     def curves(self) -> ReservoirCurves:

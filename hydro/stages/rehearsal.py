@@ -190,9 +190,10 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     return ForwardResult(times, section_q, section_h, operations, inflows, section_ind, reservoir_ind, flow, lateral)
 
 
-def load_rehearsal_inputs(basin_file, forecast_file):
+def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None):
     """The basin TOML (with its network) and the forecast ``qlat(time, feature_id)`` [m3 s-1] at hourly
-    steps (the layout ``hydro route`` reads): network, basin, lateral [n_hours, n], hour-end times."""
+    steps (the layout ``hydro route`` reads): network, basin, lateral [n_hours, n], hour-end times;
+    with ``hours``, the first ``hours`` of it (the forecast must cover them)."""
     from pathlib import Path
 
     from ..io.basin import read_basin
@@ -208,15 +209,21 @@ def load_rehearsal_inputs(basin_file, forecast_file):
     if forecast.interval_s != 3600:
         raise ConfigError(f"{forecast_file}: forecast step is {forecast.interval_s} s; rehearsal needs hourly qlat")
     times = forecast.time + np.timedelta64(forecast.interval_s, "s")  # end of each hourly interval
-    return network, basin, forecast.for_features(network.feature_id), times
+    lateral = forecast.for_features(network.feature_id)
+    if hours is not None:
+        if hours > len(times):
+            raise ConfigError(f"{forecast_file}: forecast covers {len(times)} h ({str(forecast.time[0])[:16]} .. "
+                              f"{str(times[-1])[:16]}), the rehearsal horizon is {hours} h; extend the forecast or shorten --hours")
+        lateral, times = lateral[:hours], times[:hours]
+    return network, basin, lateral, times
 
 
 def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin_m3s: float = 0.0,
-                  output_dir=None, pre_release: bool = False) -> dict:
+                  output_dir=None, pre_release: bool = False, hours: int | None = None) -> dict:
     """``hydro rehearse``: forward (F1), inverse (I) and forward again (F2) for a basin and forecast."""
     from dataclasses import asdict
 
-    network, basin, lateral, times = load_rehearsal_inputs(basin_file, forecast_file)
+    network, basin, lateral, times = load_rehearsal_inputs(basin_file, forecast_file, hours)
     if basin.reservoirs and basin.control_sections:
         result = rehearse(network, basin, lateral, times, objective, margin_m3s, pre_release=pre_release)
         f1, f2, inv = result.f1, result.f2, result.inverse

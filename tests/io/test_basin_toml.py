@@ -52,6 +52,7 @@ def test_basin_loads_and_runs(tmp_path):
     (("safe_discharge = 3000.0", "safe_discharge = -1.0"), "control_sections.0.safe_discharge"),
     (("flood_limit_level = 112.0", "flood_limit_level = 127.0"), "characteristic levels must rise"),
     (("guaranteed_stage = 22.0", "guaranteed_stage = 19.0"), "guaranteed_stage must not be below"),
+    (("level_m = [100, 110, 120, 130, 140]", "level_m = [100, 110, 105, 130, 140]"), "level and storage must increase"),
 ])
 def test_mistakes_are_named(tmp_path, edit, message):
     path = tmp_path / "basin.toml"

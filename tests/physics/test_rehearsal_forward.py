@@ -169,3 +169,23 @@ def test_stage_target_tightens_the_discharge_target():
     assert not out.accepted and not out.inverse.feasible
     assert 0.0 < out.inverse.min_violation_m3s < 50.0 and out.inverse.detention_needed_m3 > 0.0
     assert out.f2.section_discharge["town"].max() < 320.0
+
+
+def test_bad_rehearsal_input_is_named(tmp_path):
+    from hydro.core.errors import ConfigError
+    from hydro.io.netcdf import lateral_dataset, write_dataset, write_network
+    from hydro.stages.rehearsal import run_rehearsal
+
+    lateral, times = _storm(24)
+    off_network = BasinSpec(name="b", control_sections=[{**SECTION, "feature_id": 99}])
+    with pytest.raises(ConfigError, match="town sits on feature_id 99, which is not in the network"):
+        forward(NETWORK, off_network, lateral, times)
+    write_network(tmp_path / "network.nc", NETWORK, None)
+    (tmp_path / "basin.toml").write_text(
+        'name = "b"\nnetwork = "network.nc"\n[[control_sections]]\n'
+        + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in SECTION.items()))
+    starts = times - np.timedelta64(1, "h")
+    write_dataset(tmp_path / "forecast.nc", lateral_dataset(lateral.astype(np.float32), NETWORK.feature_id,
+                                                             starts.astype("datetime64[ns]")))
+    with pytest.raises(ConfigError, match=r"forecast covers 24 h .* the rehearsal horizon is 72 h"):
+        run_rehearsal(tmp_path / "basin.toml", tmp_path / "forecast.nc", hours=72)

@@ -135,21 +135,32 @@ class BasinSpec(_Strict):
         return self
 
 
-def read_basin(path: Path) -> BasinSpec:
-    """Read and validate a basin TOML; one ConfigError listing every problem with its key path."""
+def read_toml_model(path: Path, model: type[BaseModel], what: str):
+    """Read a TOML file into a pydantic ``model``; one ConfigError naming the file and every problem with
+    its key path (unknown keys, missing keys, wrong types, failed checks)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: basin file not found")
+        raise ConfigError(f"{path}: {what} not found")
     try:
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     try:
-        spec = BasinSpec.model_validate(doc)
+        return model.model_validate(doc)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from None
+        def problem(e: dict) -> str:
+            where = ".".join(str(p) for p in e["loc"]) or "(top)"
+            if e["type"] in ("extra_forbidden", "missing"):
+                return f"{where}: {'unknown key' if e['type'] == 'extra_forbidden' else 'missing key'}"
+            return f"{where}: {e['msg']} (got {e.get('input')!r})"
+
+        raise ConfigError(f"{path}: " + "; ".join(problem(e) for e in exc.errors())) from None
+
+
+def read_basin(path: Path) -> BasinSpec:
+    """Read and validate a basin TOML; one ConfigError listing every problem with its key path."""
+    spec = read_toml_model(path, BasinSpec, "basin file")
     for reservoir in spec.reservoirs:
         reservoir.rules().check(reservoir.curves())  # levels inside the curves and rising
     return spec

@@ -36,11 +36,12 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import ConfigError, InputDataError
 from ..core.paths import BASINS_DIR, MODELS_DIR, REPO_ROOT
 from ..io import netcdf
+from ..io.basin import read_toml_model
 from ..io.restart import ModelState, read_restart, restart_path, write_restart
 from ..network import RiverNetwork
 from ..routing.channel import MuskingumCunge
@@ -132,26 +133,8 @@ class ForcingSetup(_Strict):
     path: str | None = None  # radar: a CF NetCDF file or a folder of frames, relative to the set-up file
 
 
-def _load_toml(path: Path, model: type[BaseModel], what: str):
-    if not path.is_file():
-        raise ConfigError(f"{path}: {what} not found")
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        kind = {"extra_forbidden": "unknown key", "missing": "missing key"}.get(err["type"], err["msg"])
-        raise ConfigError(f"{path}: {where}: {kind}" + (f" (got {err.get('input')!r})" if err["type"] not in
-                          ("extra_forbidden", "missing") else "")) from None
-
-
 def load_config(path: Path) -> CycleConfig:
-    return _load_toml(Path(path), CycleConfig, "cycle configuration")
+    return read_toml_model(Path(path), CycleConfig, "cycle configuration")
 
 
 # --- the basin model -----------------------------------------------------------------------------------
@@ -232,7 +215,7 @@ class Forcing:
 
     def __init__(self, setup_path: Path, basin: BasinModel):
         self.path = setup_path
-        self.setup = _load_toml(setup_path, ForcingSetup, "forcing set-up")
+        self.setup = read_toml_model(setup_path, ForcingSetup, "forcing set-up")
         self.start = np.datetime64(self.setup.start.replace(tzinfo=None), "m")
         self.end = self.start + np.timedelta64(self.setup.hours, "h")
         self.shape = basin.grid.shape

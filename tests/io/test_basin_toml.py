@@ -47,7 +47,7 @@ def test_basin_loads_and_runs(tmp_path):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (("safe_release = 1500.0", "safe_release = 1500.0\nspillway = 3"), "reservoirs.0.spillway: Extra inputs are not permitted"),
+    (("safe_release = 1500.0", "safe_release = 1500.0\nspillway = 3"), "reservoirs.0.spillway: unknown key"),
     (("capacity_m3s = [0, 800, 2500, 5000, 8000]", "capacity_m3s = [0, 800]"), "same length"),
     (("safe_discharge = 3000.0", "safe_discharge = -1.0"), "control_sections.0.safe_discharge"),
     (("flood_limit_level = 112.0", "flood_limit_level = 127.0"), "characteristic levels must rise"),

@@ -414,8 +414,6 @@ def _streamflow_dataset(basin: BasinModel, times: NDArray, flow: NDArray, title:
                             "feature_id": ("feature_id", basin.network.feature_id, {"long_name": "segment link id",
                                                                                       "cf_role": "timeseries_id"})},
                     attrs={"Conventions": "CF-1.11", "featureType": "timeSeries", "title": title, **(extra or {})})
-    for name, value in (extra or {}).items():
-        ds.attrs[name] = value
     ds["streamflow"].encoding.update(zlib=True, complevel=1)
     return ds
 
@@ -477,6 +475,7 @@ def run_forecast(config: CycleConfig, config_path: Path, basin: BasinModel, out:
         forecast_flow = np.median(flows, axis=0)
         rain_fc = np.median(rains, axis=0)
     else:
+        (out / "ensemble.nc").unlink(missing_ok=True)  # a deterministic rerun: no stale members for the warnings
         rain_fc = np.zeros((n_fc,) + basin.grid.shape, np.float32)
         rain_fc[:n_now] = now
         forecast_flow = advance(basin, fc_state, rain_fc, config.runoff.pet_mm_h)
@@ -581,7 +580,9 @@ def run_warning(config: CycleConfig, basin: BasinModel, out: Path) -> dict:
                "highest_segment_grade": GRADES[int(seg.grade.max())],
                "outputs": [str(out / n) for n in ("warnings.csv", "warnings.geojson", "warnings_map.png",
                                                   "warnings_hydrographs.png")]}
-    (out / "warnings.json").write_text(json.dumps(summary, indent=1))
+    from ..io.atomic import write_atomic
+
+    write_atomic(out / "warnings.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
     return summary
 
 

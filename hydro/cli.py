@@ -317,6 +317,8 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("basin", type=Path, help="basin TOML with reservoirs, control sections and 'network'")
     p.add_argument("--forecast", type=Path, required=True, help="hourly qlat(time, feature_id) NetCDF [m3 s-1]")
     p.add_argument("--output-dir", type=Path, default=Path("plan_output"), help="where the plan goes (default plan_output)")
+    p.add_argument("--dask", action="store_true", help="rehearse the schemes as tasks on a dask LocalCluster")
+    p.add_argument("--scheduler", help="rehearse the schemes as tasks on the dask scheduler at this address")
     p.add_argument("--json", action="store_true", help="print the plan summary as one JSON object")
     p.set_defaults(func=_cmd_plan)
 
@@ -324,7 +326,7 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
 def _cmd_plan(args: argparse.Namespace) -> int:
     from .stages.plan import run_plan
 
-    summary = run_plan(args.basin, args.forecast, args.output_dir)
+    summary = run_plan(args.basin, args.forecast, args.output_dir, args.dask, args.scheduler)
     if args.json:
         print(json.dumps(summary))
         return 0

@@ -76,9 +76,15 @@ def impact(scheme: Scheme, basin: BasinSpec) -> Impact:
     )
 
 
+def _rehearse_variant(network, basin, lateral, times, routing, kwargs):
+    out = rehearse(network, basin, lateral, times, routing=routing, **kwargs)
+    return out.f2, out.accepted, out.inverse.schedule, out.inverse.binding
+
+
 def rehearse_schemes(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray,
-                     dams_to_hold: int = 3) -> list[Scheme]:
-    """The scheme set (module docstring), each rehearsed on the full model."""
+                     dams_to_hold: int = 3, dask: bool = False, scheduler: str | None = None) -> list[Scheme]:
+    """The scheme set (module docstring), each rehearsed on the full model; with ``dask`` the schemes
+    run as tasks on a LocalCluster (or the scheduler at ``scheduler``)."""
     routing = BasinRouting(network, basin)
     f1 = forward(network, basin, lateral, times, routing=routing)
     schemes = [Scheme("rules", "current operating rules (F1)", f1, True,
@@ -96,9 +102,21 @@ def rehearse_schemes(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, 
         for res in largest[:dams_to_hold]:
             variants.append((f"without_{res.id}", f"inverse min_peak, {res.id} kept on its rules",
                              {"objective": "min_peak", "hold": (res.id,)}))
-    for name, description, kwargs in variants:
-        out = rehearse(network, basin, lateral, times, routing=routing, **kwargs)
-        schemes.append(Scheme(name, description, out.f2, out.accepted, out.inverse.schedule, out.inverse.binding))
+    if dask or scheduler:
+        from .ensemble import client_for
+
+        client, cluster = client_for(scheduler)
+        try:
+            shared = [client.scatter(x, broadcast=True) for x in (network, basin, lateral, times, routing)]
+            results = client.gather([client.submit(_rehearse_variant, *shared, kw, pure=False) for _, _, kw in variants])
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    else:
+        results = [_rehearse_variant(network, basin, lateral, times, routing, kw) for _, _, kw in variants]
+    for (name, description, _), (f2, accepted, schedule, binding) in zip(variants, results, strict=True):
+        schemes.append(Scheme(name, description, f2, accepted, schedule, binding))
     return schemes
 
 
@@ -279,9 +297,10 @@ def _plot_comparison(png: Path, ranked, basin: BasinSpec) -> None:
     save(fig, png)
 
 
-def run_plan(basin_file, forecast_file, output_dir) -> dict:
+def run_plan(basin_file, forecast_file, output_dir, dask: bool = False, scheduler: str | None = None) -> dict:
     """``hydro plan``: rehearse the schemes for a basin and forecast, rank them, write the package."""
     from .rehearsal import load_rehearsal_inputs
 
     network, basin, lateral, times = load_rehearsal_inputs(basin_file, forecast_file)
-    return write_plan(output_dir, rank(rehearse_schemes(network, basin, lateral, times), basin), basin, str(forecast_file))
+    schemes = rehearse_schemes(network, basin, lateral, times, dask=dask, scheduler=scheduler)
+    return write_plan(output_dir, rank(schemes, basin), basin, str(forecast_file))

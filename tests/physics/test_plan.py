@@ -58,3 +58,10 @@ def test_schemes_are_ranked_by_dam_safety_then_sections_then_storage(tmp_path):
     schedules = {"A": csv["A_release_m3s"].astype(float), "B": csv["B_release_m3s"].astype(float)}
     check = forward(NETWORK, basin, lateral, times, schedules=schedules)
     assert check.section_discharge["town"].max() <= SECTION["safe_discharge"] + 0.01
+
+
+def test_schemes_as_dask_tasks_equal_the_serial_run():
+    basin, lateral, times = _case()
+    serial = rank(rehearse_schemes(NETWORK, basin, lateral, times), basin)
+    tasks = rank(rehearse_schemes(NETWORK, basin, lateral, times, dask=True), basin)
+    assert [i for _, i in serial] == [i for _, i in tasks]

@@ -275,7 +275,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "at its end, a nowcast-driven forecast, warnings on every segment and station, the reservoir rehearsal "
         "and the ranked plan, with report.html. --cycles N rolls N consecutive cycles.",
     )
-    p.add_argument("config", type=Path, help="cycle configuration TOML (e.g. basins/demo/cycle.toml)")
+    p.add_argument("config", type=Path, nargs="+", help="cycle configuration TOML(s) (e.g. basins/demo/cycle.toml); "
+                   "several independent basins run one after another, or as dask tasks with --dask / --scheduler")
     p.add_argument("--stage", choices=["forecast", "warning", "rehearsal", "plan"],
                    help="run only this stage, on the outputs of the previous ones in the cycle folder")
     p.add_argument("--cycles", type=int, default=1, help="consecutive cycles to run (default 1)")
@@ -283,16 +284,18 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hours", type=int, help="override cycle.hours (the analysis window, and the cycle advance)")
     p.add_argument("--cold", action="store_true", help="ignore any restart: cold start the first cycle")
     p.add_argument("--members", type=int, default=0, help="ensemble members (STEPS nowcast), run as dask tasks")
-    p.add_argument("--scheduler", help="dask scheduler address for the members (default: a LocalCluster)")
+    p.add_argument("--scheduler", help="dask scheduler address for the members or basins (default: a LocalCluster)")
+    p.add_argument("--dask", action="store_true", help="run several configs (independent basins) as dask tasks")
     p.add_argument("--json", action="store_true", help="print each cycle's summary as one JSON object")
     p.set_defaults(func=_cmd_run)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .stages.cycle import run_cycles, summary_lines
+    from .stages.cycle import run_basins, summary_lines
 
-    for summary in run_cycles(args.config, args.cycles, args.start, args.hours, args.cold, stage=args.stage,
-                              members=args.members, scheduler=args.scheduler):
+    summaries = run_basins(args.config, args.dask, args.scheduler, cycles=args.cycles, start=args.start,
+                           hours=args.hours, cold=args.cold, stage=args.stage, members=args.members)
+    for summary in summaries:
         if args.json:
             print(json.dumps(summary, default=str), flush=True)
             continue

@@ -761,6 +761,24 @@ def run_cycles(config_path: Path, cycles: int = 1, start: str | None = None, hou
         "start": str(first + k * np.timedelta64(hours, "h")), "hours": hours}, **kwargs) for k in range(cycles)]
 
 
+def run_basins(configs: list[Path], dask: bool = False, scheduler: str | None = None, **kwargs) -> list[dict]:
+    """Rolling cycles for several independent basins (one config each): in turn, or as one dask task per
+    basin on a LocalCluster (``dask``) or the scheduler at ``scheduler``. A basin's own ensemble members
+    then run inside its task."""
+    if len(configs) > 1 and (dask or scheduler):
+        from .ensemble import client_for
+
+        client, cluster = client_for(scheduler)
+        try:
+            futures = [client.submit(run_cycles, Path(c), pure=False, **kwargs) for c in configs]
+            return [s for result in client.gather(futures) for s in result]
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    return [s for c in configs for s in run_cycles(Path(c), scheduler=scheduler, **kwargs)]
+
+
 def write_report(out: Path, summary: dict) -> Path:
     """report.html: the cycle at a glance, with the figures, for a browser."""
     import html

@@ -143,3 +143,13 @@ def test_the_analysis_assimilates_gauge_flows_by_nudging(tmp_path):
     with xr.open_dataset(tmp_path / "nudged/out/cycle_20260701T0300/analysis.nc") as ds:
         analysed = ds.streamflow.sel(feature_id=outlet).values
     assert np.abs(analysed - 2.0 * modelled)[-1] < 0.05 * modelled[-1]  # on the observation at the hour's end
+
+
+def test_independent_basins_as_dask_tasks(tmp_path):
+    from hydro.stages.cycle import run_basins
+
+    configs = [_config(tmp_path / name, hours=2) for name in ("north", "south")]
+    summaries = run_basins(configs, dask=True, cold=True, stage="forecast")
+    assert [s["config"] for s in summaries] == [str(c) for c in configs]
+    for name in ("north", "south"):
+        assert (tmp_path / name / "state" / "restart_2026-07-01T0200.nc").is_file()

@@ -706,7 +706,9 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
     out = cycle_folder(config, config_path)
     out.mkdir(parents=True, exist_ok=True)
     summary_path = out / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    # a rerun of a later stage keeps what the earlier stages reported; a new forecast starts afresh
+    keep = stage not in (None, "forecast") and summary_path.is_file()
+    summary = json.loads(summary_path.read_text()) if keep else {}
     w = _window(config)
     summary.update({"basin": basin.name, "config": str(config_path), "config_hash": config.model_hash(),
                     "analysis": f"{str(w.start)[:16]} .. {str(w.issue)[:16]}",

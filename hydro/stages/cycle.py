@@ -275,7 +275,8 @@ class Forcing:
 # --- forecast stage -------------------------------------------------------------------------------------
 
 def advance(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: float,
-            progress=None, timer: dict | None = None, assimilate: tuple | None = None) -> NDArray[np.float32]:
+            progress=None, timer: dict | None = None, assimilate: tuple | None = None,
+            lateral_out: NDArray | None = None) -> NDArray[np.float32]:
     """Run ``rain_mm`` [n_steps of 10 min, ny, nx] (whole hours) through runoff, hillslope and routing,
     hour by hour, updating ``state`` in place; returns hourly streamflow [hours, n] (end of each hour).
     Hour by hour so a national grid never holds more than one hour of fields, and so any split of a
@@ -284,7 +285,8 @@ def advance(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: fl
     hydro/runoff/xaj.py; the recessions are exact) and spreads its runoff evenly over the six
     10-minute steps of the hillslope and routing: a sixth of the runoff cost after the rain.
     ``timer`` (a dict) collects seconds per part. ``assimilate`` = (GaugeObservations, coefficient,
-    tau_s) nudges the gauged segments after every routing step (hydro.routing.nudging)."""
+    tau_s) nudges the gauged segments after every routing step (hydro.routing.nudging). ``lateral_out``
+    [hours, n] receives each hour's mean lateral inflow (what the rehearsal routes under the dam rules)."""
     n_steps = rain_mm.shape[0]
     if n_steps % STEPS_PER_HOUR:
         raise ConfigError(f"{n_steps} rain steps is not a whole number of hours")
@@ -307,6 +309,8 @@ def advance(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: fl
             runoff, _ = model.run(rain.astype(np.float64), pet, basin.table, state.runoff)
         t1 = clock()
         qlat = mapping.lateral(runoff, RAIN_STEP_MIN * 60.0).astype(np.float32)
+        if lateral_out is not None:
+            lateral_out[h] = qlat.mean(axis=0)
         t2 = clock()
         nudging = None
         if assimilate is not None:
@@ -328,20 +332,6 @@ def advance(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: fl
     state.hillslope = mapping.pending
     state.valid_time = state.valid_time + np.timedelta64(hours, "h")
     return out
-
-
-def hourly_lateral(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: float) -> NDArray[np.float32]:
-    """Hourly mean lateral inflow [hours, n] for the rehearsal (which routes it under the dam rules), from a
-    copy of ``state`` (its runoff and hillslope part)."""
-    mapping = basin.mapping
-    saved = mapping.pending
-    mapping.pending = None if state.hillslope is None else state.hillslope.copy()
-    runoff_state = state.runoff.copy()
-    pet = np.full((rain_mm.shape[0], mapping.n_cells), pet_mm_h * RAIN_STEP_MIN / 60.0)
-    runoff, _ = basin.model.run(rain_mm.reshape(rain_mm.shape[0], -1).astype(np.float64), pet, basin.table, runoff_state)
-    qlat = mapping.lateral(runoff, RAIN_STEP_MIN * 60.0)
-    mapping.pending = saved
-    return qlat.reshape(-1, STEPS_PER_HOUR, qlat.shape[1]).mean(axis=1).astype(np.float32)
 
 
 def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 1) -> NDArray[np.float32]:
@@ -472,18 +462,19 @@ def run_forecast(config: CycleConfig, config_path: Path, basin: BasinModel, out:
                                                               {"units": "m3 s-1", "long_name": "river discharge"}))
         ens = ens.assign_coords(member=np.arange(members))
         netcdf.write_dataset(out / "ensemble.nc", ens)
-        forecast_flow = np.median(flows, axis=0)
-        rain_fc = np.median(rains, axis=0)
+        rain_fc = np.median(rains, axis=0)  # the rehearsal's forecast: the member-median rain
     else:
         (out / "ensemble.nc").unlink(missing_ok=True)  # a deterministic rerun: no stale members for the warnings
         rain_fc = np.zeros((n_fc,) + basin.grid.shape, np.float32)
         rain_fc[:n_now] = now
-        forecast_flow = advance(basin, fc_state, rain_fc, config.runoff.pet_mm_h)
+    lateral = np.empty((config.cycle.forecast_hours, basin.network.size), np.float32)
+    forecast_flow = advance(basin, fc_state, rain_fc, config.runoff.pet_mm_h, lateral_out=lateral)
+    if members:
+        forecast_flow = np.median(flows, axis=0)
     netcdf.write_dataset(out / "forecast.nc", _streamflow_dataset(
         basin, times, forecast_flow, f"hydro forecast for basin {basin.name}",
         {"issue_time": str(w.issue)[:16], "nowcast_hours": config.cycle.nowcast_hours,
          "rain_after_nowcast": "none (no QPF)", "members": members}))
-    lateral = hourly_lateral(basin, state, rain_fc, config.runoff.pet_mm_h)
     netcdf.write_dataset(out / "forecast_qlat.nc", netcdf.lateral_dataset(
         lateral, basin.network.feature_id, (w.issue + np.arange(lateral.shape[0]) * np.timedelta64(1, "h")).astype("datetime64[ns]")))
     # the restart last: a run killed before this point leaves the previous state as it was

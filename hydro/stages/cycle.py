@@ -72,7 +72,7 @@ class CycleSection(_Strict):
 
 
 class ForcingSection(_Strict):
-    setup: str  # a TOML under forcing/
+    setup: str  # a TOML under forcing/ (or an absolute path)
 
 
 class RunoffSection(_Strict):

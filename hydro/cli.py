@@ -226,7 +226,7 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
         "every target holds, else the margin grows and I runs again.",
     )
     p.add_argument("basin", type=Path, help="basin TOML with reservoirs, control sections and 'network'")
-    p.add_argument("--forecast", type=Path, required=True, help="hourly qlat(time, feature_id) NetCDF [m3 s-1]")
+    p.add_argument("--forecast", type=Path, required=True, help="hourly qlat(time, feature_id) NetCDF [m3 s-1], a CHRTOUT folder, or a hydro run cycle folder / its forecast.nc")
     p.add_argument("--objective", default="min_peak", choices=["min_peak", "max_margin", "min_storage"], help="inverse objective (default min_peak at the first control section)")
     p.add_argument("--margin", type=float, default=0.0, help="safety margin below each safe discharge [m3 s-1]")
     p.add_argument("--pre-release", action="store_true", help="let the inverse draw reservoirs below their flood-limit level ahead of the flood")
@@ -318,7 +318,7 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
         "confirms it, plus plan_schedule.csv, PNGs, one NetCDF per scheme and plan.json.",
     )
     p.add_argument("basin", type=Path, help="basin TOML with reservoirs, control sections and 'network'")
-    p.add_argument("--forecast", type=Path, required=True, help="hourly qlat(time, feature_id) NetCDF [m3 s-1]")
+    p.add_argument("--forecast", type=Path, required=True, help="hourly qlat(time, feature_id) NetCDF [m3 s-1], a CHRTOUT folder, or a hydro run cycle folder / its forecast.nc")
     p.add_argument("--output-dir", type=Path, default=Path("plan_output"), help="where the plan goes (default plan_output)")
     p.add_argument("--dask", action="store_true", help="rehearse the schemes as tasks on a dask LocalCluster")
     p.add_argument("--scheduler", help="rehearse the schemes as tasks on the dask scheduler at this address")

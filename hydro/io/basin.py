@@ -117,7 +117,13 @@ class ControlSectionSpec(_Strict):
 class BasinSpec(_Strict):
     name: str
     description: str = ""
-    network: str | None = None
+    network: str | None = None  # hydro network file (CF NetCDF), relative to the basin file
+    # the grid the forecast stage runs on (hydro run), relative to the basin file
+    flow_direction: str | None = None  # ESRI D8 GeoTIFF
+    channel_segments: str | None = None  # GeoTIFF: feature_id of the segment in each channel cell
+    runoff_parameters: str | None = None  # parameter set under models/
+    hillslope_velocity: float = Field(default=0.3, gt=0)  # m s-1
+    outlet_feature_id: int | None = None
     main_stem: list[int] | None = None  # feature ids, upstream first, routed by the diffusive wave
     reservoirs: list[ReservoirSpec] = Field(default_factory=list)
     control_sections: list[ControlSectionSpec] = Field(default_factory=list)

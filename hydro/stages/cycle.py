@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import time
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..core.errors import ConfigError, InputDataError
 from ..core.paths import BASINS_DIR, MODELS_DIR, REPO_ROOT
 from ..io import netcdf
-from ..io.basin import read_toml_model
+from ..io.basin import read_basin, read_toml_model
 from ..io.restart import ModelState, read_restart, restart_path, write_restart
 from ..network import RiverNetwork
 from ..routing.channel import MuskingumCunge
@@ -77,7 +76,7 @@ class ForcingSection(_Strict):
 
 class RunoffSection(_Strict):
     model: Literal["xaj"] = "xaj"
-    parameters: str = "xaj/grid_default.toml"  # under models/
+    parameters: str | None = None  # under models/; default: the basin's runoff_parameters
     pet_mm_h: float = Field(default=0.1, ge=0.0)
     initial_tension_fraction: float = Field(default=0.85, ge=0.0, le=1.0)
     initial_flow_mm_h: float = Field(default=0.02, ge=0.0)
@@ -96,7 +95,6 @@ class WarningSection(_Strict):
 
 
 class RehearsalSection(_Strict):
-    basin: str = "rehearsal.toml"  # in the basin folder: reservoirs and control sections
     objective: Literal["min_peak", "max_margin", "min_storage"] = "min_peak"
 
 
@@ -143,6 +141,7 @@ def load_config(path: Path) -> CycleConfig:
 class BasinModel:
     name: str
     folder: Path
+    spec: object  # BasinSpec: reservoirs and control sections
     network: RiverNetwork
     grid: object  # D8Grid
     mapping: CellMapping
@@ -171,33 +170,32 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
 
     folder = BASINS_DIR / config.cycle.basin
     toml = folder / "basin.toml"
-    if config.cycle.basin == "demo" and not toml.is_file():  # the embedded demo basin is generated, not stored
-        from ..demo import ensure_demo_basin, ensure_rehearsal_basin
+    if config.cycle.basin == "demo":  # the embedded demo basin is generated, not stored
+        from ..demo import ensure_demo_basin
 
         ensure_demo_basin(folder)
-        ensure_rehearsal_basin(folder)
     if not toml.is_file():
         have = sorted(p.name for p in BASINS_DIR.iterdir() if (p / "basin.toml").is_file())
         raise ConfigError(f"{config_path}: cycle.basin {config.cycle.basin!r} not found under {BASINS_DIR} "
                           f"(have: {', '.join(have) or 'none'})")
-    with open(toml, "rb") as fh:
-        spec = tomllib.load(fh)
+    spec = read_basin(toml)
     for key in ("network", "flow_direction", "channel_segments"):
-        if key not in spec or not (folder / spec[key]).is_file():
+        if getattr(spec, key) is None or not (folder / getattr(spec, key)).is_file():
             raise ConfigError(f"{toml}: '{key}' missing or its file is not in {folder}")
-    network, _ = netcdf.read_network(folder / spec["network"])
-    grid = read_d8(folder / spec["flow_direction"])
-    channel_ids = read_id_raster(folder / spec["channel_segments"], grid)
+    network, _ = netcdf.read_network(folder / spec.network)
+    grid = read_d8(folder / spec.flow_direction)
+    channel_ids = read_id_raster(folder / spec.channel_segments, grid)
     mapping = CellMapping.from_d8(grid.down, grid.shape, channel_ids, network.feature_id, grid.cell_size_m,
-                                  grid.cell_area_m2, hillslope_velocity=float(spec.get("hillslope_velocity", 0.3)),
-                                  source=grid.source)
-    params = MODELS_DIR / config.runoff.parameters
-    if not params.is_file():
-        raise ConfigError(f"{config_path}: runoff.parameters {config.runoff.parameters!r} not found under {MODELS_DIR}")
+                                  grid.cell_area_m2, hillslope_velocity=spec.hillslope_velocity, source=grid.source)
+    parameters = config.runoff.parameters or spec.runoff_parameters
+    if parameters is None or not (MODELS_DIR / parameters).is_file():
+        raise ConfigError(f"{config_path}: runoff parameters {parameters!r} not found under {MODELS_DIR} "
+                          "(runoff.parameters, or runoff_parameters in the basin file)")
+    params = MODELS_DIR / parameters
     model = Xinanjiang(RAIN_STEP_MIN / 60.0)
     values = read_parameter_set(params, model.name, model.parameter_names)[None, :]
     routing = MuskingumCunge(network, None, config.routing.dt_s, solver=config.routing.solver)
-    return BasinModel(config.cycle.basin, folder, network, grid, mapping, model, model.step_table(values), routing,
+    return BasinModel(config.cycle.basin, folder, spec, network, grid, mapping, model, model.step_table(values), routing,
                       channel_ids, *dry_step_model(model, values))
 
 
@@ -537,9 +535,8 @@ def run_warning(config: CycleConfig, basin: BasinModel, out: Path) -> dict:
                      **({f"p_{g}": round(float(seg.probability[g][j]), 3) for g in GRADES[1:]} if seg.probability else {})})
     # stations: control sections under the current reservoir rules (rehearsal F1)
     stations, station_series = [], {}
-    rehearsal_toml = basin.folder / config.rehearsal.basin
-    if rehearsal_toml.is_file():
-        network, rbasin, lateral, rtimes = load_rehearsal_inputs(rehearsal_toml, out / "forecast_qlat.nc")
+    if basin.spec.control_sections:
+        network, rbasin, lateral, rtimes = load_rehearsal_inputs(basin.folder / "basin.toml", out / "forecast_qlat.nc")
         f1 = forward(network, rbasin, lateral, rtimes)
         for section in rbasin.control_sections:
             q, h = f1.section_discharge[section.id], f1.section_stage[section.id]
@@ -705,20 +702,21 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
                     "analysis": f"{str(w.start)[:16]} .. {str(w.issue)[:16]}",
                     "forecast": f"{str(w.issue)[:16]} .. {str(w.end)[:16]}", "folder": str(out)})
     timings = summary.setdefault("seconds", {})
-    rehearsal_toml = basin.folder / config.rehearsal.basin
+    basin_toml = basin.folder / "basin.toml"
+    dispatch = bool(basin.spec.reservoirs and basin.spec.control_sections)
     for name in STAGES if stage is None else (stage,):
         t0 = time.perf_counter()
         if name == "forecast":
             summary["forecast_stage"] = run_forecast(config, config_path, basin, out, cold, members, scheduler)
         elif name == "warning":
             summary["warning"] = run_warning(config, basin, out)
-        elif name in ("rehearsal", "plan") and not rehearsal_toml.is_file():
-            summary[name] = {"skipped": f"no {config.rehearsal.basin} in {basin.folder}"}
+        elif name in ("rehearsal", "plan") and not dispatch:
+            summary[name] = {"skipped": f"{basin_toml} names no reservoirs and control sections"}
         elif name == "rehearsal":
             from .rehearsal import run_rehearsal
 
             _need(out / "forecast_qlat.nc", "forecast")
-            r = run_rehearsal(rehearsal_toml, out / "forecast_qlat.nc", config.rehearsal.objective,
+            r = run_rehearsal(basin_toml, out / "forecast_qlat.nc", config.rehearsal.objective,
                               output_dir=out / "rehearsal")
             summary["rehearsal"] = {k: r[k] for k in ("f1", "f2", "verdict") if k in r}
             if "inverse" in r:
@@ -728,7 +726,7 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
             from .plan import run_plan
 
             _need(out / "forecast_qlat.nc", "forecast")
-            p = run_plan(rehearsal_toml, out / "forecast_qlat.nc", out / "plan")
+            p = run_plan(basin_toml, out / "forecast_qlat.nc", out / "plan")
             summary["plan"] = {"recommended": p["recommended"], "verified": p["verified"],
                                "dispatch_order": p["dispatch_order"], "ranking": p["ranking"]}
         timings[name] = round(time.perf_counter() - t0, 2)

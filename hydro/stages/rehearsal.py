@@ -205,7 +205,7 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None):
     if basin.network is None:
         raise ConfigError(f"{basin_file}: 'network' (a hydro network file) is required for rehearsal")
     network, _ = read_network(basin_file.parent / basin.network)
-    forecast = read_lateral(Path(forecast_file))
+    forecast = read_lateral(_lateral_file(Path(forecast_file)))
     if forecast.interval_s != 3600:
         raise ConfigError(f"{forecast_file}: forecast step is {forecast.interval_s} s; rehearsal needs hourly qlat")
     times = forecast.time + np.timedelta64(forecast.interval_s, "s")  # end of each hourly interval
@@ -216,6 +216,18 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None):
                               f"{str(times[-1])[:16]}), the rehearsal horizon is {hours} h; extend the forecast or shorten --hours")
         lateral, times = lateral[:hours], times[:hours]
     return network, basin, lateral, times
+
+
+def _lateral_file(path):
+    """The lateral inflow behind a forecast argument: a qlat file or CHRTOUT folder as given, or a forecast
+    stage output (a ``hydro run`` cycle folder, or its forecast.nc) -> the cycle's forecast_qlat.nc."""
+    from pathlib import Path
+
+    path = Path(path)
+    cycle_qlat = (path if path.is_dir() else path.parent) / "forecast_qlat.nc"
+    if cycle_qlat.is_file() and (path.is_dir() or path.name == "forecast.nc"):
+        return cycle_qlat
+    return path
 
 
 def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin_m3s: float = 0.0,

@@ -231,16 +231,33 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--margin", type=float, default=0.0, help="safety margin below each safe discharge [m3 s-1]")
     p.add_argument("--pre-release", action="store_true", help="let the inverse draw reservoirs below their flood-limit level ahead of the flood")
     p.add_argument("--hours", type=int, help="rehearsal horizon in hours (default: the whole forecast, which must cover it)")
+    p.add_argument("--initial-level", action="append", default=[], metavar="ID=LEVEL[:RELEASE]",
+                   help="a reservoir's level [m] (and gate setting [m3 s-1]) at the start; default its flood-limit level")
     p.add_argument("--output-dir", type=Path, help="write f1.nc, f2.nc, summary.json and PNGs here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_rehearse)
+
+
+def _dam_starts(items: list[str]) -> dict:
+    from .core.errors import ConfigError
+    from .reservoir.operation import DamStart
+
+    starts = {}
+    for item in items:
+        try:
+            rid, value = item.split("=", 1)
+            level, _, release = value.partition(":")
+            starts[rid] = DamStart(float(level), float(release) if release else None)
+        except ValueError:
+            raise ConfigError(f"--initial-level {item!r}: expected ID=LEVEL or ID=LEVEL:RELEASE, e.g. dam=112.5:800") from None
+    return starts
 
 
 def _cmd_rehearse(args: argparse.Namespace) -> int:
     from .stages.rehearsal import run_rehearsal
 
     summary = run_rehearsal(args.basin, args.forecast, args.objective, args.margin, args.output_dir, args.pre_release,
-                            args.hours)
+                            args.hours, _dam_starts(args.initial_level))
     if args.json:
         print(json.dumps(summary))
         return 0

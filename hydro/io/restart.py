@@ -10,7 +10,7 @@ leaves the previous restart intact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from ..core.errors import InputDataError
+from ..reservoir.operation import DamStart
 from ..routing.channel import RoutingState
 from ..runoff import RunoffState
 from .netcdf import write_dataset
@@ -31,11 +32,12 @@ class ModelState:
     runoff: RunoffState
     hillslope: NDArray[np.float64] | None  # [n_segments, slots] m3 in transit (CellMapping.pending)
     routing: RoutingState
+    dams: dict[str, DamStart] = field(default_factory=dict)  # level and gate setting per reservoir
 
     def copy(self) -> ModelState:
         return ModelState(self.valid_time, self.runoff.copy(), None if self.hillslope is None else self.hillslope.copy(),
                           RoutingState(self.routing.streamflow.copy(), self.routing.depth.copy(),
-                                       self.routing.water_sfc_elev.copy()))
+                                       self.routing.water_sfc_elev.copy()), dict(self.dams))
 
 
 def restart_path(state_dir: Path, valid_time: np.datetime64) -> Path:
@@ -50,7 +52,11 @@ def write_restart(path: Path, state: ModelState, basin: str, config_hash: str) -
     data["streamflow"] = (("segment",), state.routing.streamflow, {"units": "m3 s-1"})
     data["depth"] = (("segment",), state.routing.depth, {"units": "m"})
     data["water_sfc_elev"] = (("lake",), state.routing.water_sfc_elev, {"units": "m"})
-    ds = xr.Dataset(data, attrs={
+    ids = list(state.dams)
+    data["reservoir_level"] = (("reservoir",), np.array([state.dams[i].level for i in ids], float), {"units": "m"})
+    data["reservoir_release"] = (("reservoir",), np.array([np.nan if state.dams[i].release is None else state.dams[i].release
+                                                          for i in ids], float), {"units": "m3 s-1"})
+    ds = xr.Dataset(data, coords={"reservoir": np.array(ids, dtype=str)}, attrs={
         "title": "hydro restart", "hydro_restart_version": RESTART_VERSION, "basin": basin,
         "config_hash": config_hash, "valid_time": str(state.valid_time)[:19]})
     return write_dataset(path, ds)
@@ -84,4 +90,9 @@ def read_restart(path: Path, basin: str, config_hash: str, valid_time: np.dateti
     for name, arr in [*runoff.arrays.items(), ("streamflow", routing.streamflow)]:
         if not np.isfinite(arr).all():
             raise InputDataError(f"{path}: restart variable {name} holds NaN or inf; restore the file or start cold")
-    return ModelState(valid_time, runoff, hillslope, routing)
+    dams = {}
+    if "reservoir" in ds.coords:
+        for rid, level, release in zip(ds["reservoir"].values, ds["reservoir_level"].values,
+                                       ds["reservoir_release"].values, strict=True):
+            dams[str(rid)] = DamStart(float(level), None if np.isnan(release) else float(release))
+    return ModelState(valid_time, runoff, hillslope, routing, dams)

@@ -56,6 +56,15 @@ class ReservoirCurves:
 
 
 @dataclass(frozen=True)
+class DamStart:
+    """A reservoir's state when a run starts: its level [m] and the release the gates were set to
+    [m3 s-1] (None: unknown, so the ramp limit starts free)."""
+
+    level: float
+    release: float | None = None
+
+
+@dataclass(frozen=True)
 class OperatingRules:
     flood_limit_level: float
     flood_control_high_level: float

@@ -414,6 +414,27 @@ def _basin_total(basin: BasinModel, rain: NDArray, members: int) -> float:
     return float(total[np.unique(basin.mapping.cell)].mean())
 
 
+def operate_dams(basin: BasinModel, state: ModelState, first_flow: dict, flow: NDArray, nodes: dict) -> None:
+    """Carry each reservoir through the analysis window under its rules, so the next rehearsal starts from
+    its real level and gate setting. The inflow is the network routing's flow at the dam's segment (the
+    dams above it taken as channel reaches)."""
+    from ..reservoir.operation import DamStart, operate
+
+    for res in basin.spec.reservoirs:
+        begin = state.dams.get(res.id, DamStart(res.flood_limit_level))
+        inflow = np.concatenate([[first_flow[res.id]], flow[:, nodes[res.id]]]).astype(np.float64)
+        op = operate(res.curves(), res.rules(), inflow, 3600.0, begin.level, None, begin.release)
+        state.dams[res.id] = DamStart(float(op.level[-1]), float(op.release[-1]))
+
+
+def dam_start(config: CycleConfig, config_path: Path, basin: BasinModel) -> dict:
+    """The reservoirs' levels and gate settings at this cycle's issue time (from its restart), for the
+    rehearsal; empty (flood-limit levels) when there is no restart."""
+    w = _window(config)
+    path = restart_path((config_path.parent / config.cycle.state_dir.format(basin=basin.name)).resolve(), w.issue)
+    return read_restart(path, basin.name, config.model_hash(), w.issue).dams if path.is_file() else {}
+
+
 def run_forecast(config: CycleConfig, config_path: Path, basin: BasinModel, out: Path, cold: bool = False,
                  members: int = 0, scheduler: str | None = None) -> dict:
     """Forecast stage: analysis window from the restart, restart at the issue time, forecast window."""
@@ -438,7 +459,10 @@ def run_forecast(config: CycleConfig, config_path: Path, basin: BasinModel, out:
 
         obs = GaugeObservations.read(config_path.parent / config.assimilation.observations)
         assimilate = (obs, config.assimilation.coefficient, config.assimilation.tau_s)
+    nodes = {r.id: int(basin.network.index_of(r.feature_id)[0]) for r in basin.spec.reservoirs}
+    first_flow = {rid: float(state.routing.streamflow[i]) for rid, i in nodes.items()}
     analysis = advance(basin, state, rain, config.runoff.pet_mm_h, assimilate=assimilate)
+    operate_dams(basin, state, first_flow, analysis, nodes)
     netcdf.write_dataset(out / "analysis.nc", _streamflow_dataset(
         basin, _hour_ends(w.start, config.cycle.hours), analysis, f"hydro analysis for basin {basin.name}",
         {"start": started, "config_hash": config.model_hash()}))
@@ -480,6 +504,8 @@ def run_forecast(config: CycleConfig, config_path: Path, basin: BasinModel, out:
     restart_out = write_restart(restart_path(state_dir, w.issue), state, basin.name, config.model_hash())
     basin_rain = _basin_total(basin, rain, 0)
     return {"start": started, "restart": str(restart_out), "analysis_hours": config.cycle.hours,
+            "reservoirs_at_issue": {k: {"level_m": round(v.level, 3), "release_m3s": round(v.release or 0.0, 1)}
+                                    for k, v in state.dams.items()},
             "forecast_hours": config.cycle.forecast_hours, "members": members,
             "basin_rain_mm": round(basin_rain, 1), "nowcast_rain_mm": round(_basin_total(basin, now, members), 1),
             "seconds": round(time.perf_counter() - t0, 2)}
@@ -501,7 +527,7 @@ def _segment_xy(basin: BasinModel) -> NDArray[np.float64]:
     return np.column_stack([t.c + (c + 0.5) * t.a, t.f + (r + 0.5) * t.e])
 
 
-def run_warning(config: CycleConfig, basin: BasinModel, out: Path) -> dict:
+def run_warning(config: CycleConfig, basin: BasinModel, out: Path, start: dict | None = None) -> dict:
     """Warning stage: every segment from return-period flows, every control section from its stage under
     the current reservoir rules; CSV, GeoJSON, map PNG, hydrographs PNG and warnings.json."""
     import xarray as xr
@@ -537,7 +563,7 @@ def run_warning(config: CycleConfig, basin: BasinModel, out: Path) -> dict:
     stations, station_series = [], {}
     if basin.spec.control_sections:
         network, rbasin, lateral, rtimes = load_rehearsal_inputs(basin.folder / "basin.toml", out / "forecast_qlat.nc")
-        f1 = forward(network, rbasin, lateral, rtimes)
+        f1 = forward(network, rbasin, lateral, rtimes, start)
         for section in rbasin.control_sections:
             q, h = f1.section_discharge[section.id], f1.section_stage[section.id]
             j = int(basin.network.index_of(section.feature_id)[0])
@@ -709,7 +735,7 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
         if name == "forecast":
             summary["forecast_stage"] = run_forecast(config, config_path, basin, out, cold, members, scheduler)
         elif name == "warning":
-            summary["warning"] = run_warning(config, basin, out)
+            summary["warning"] = run_warning(config, basin, out, dam_start(config, config_path, basin))
         elif name in ("rehearsal", "plan") and not dispatch:
             summary[name] = {"skipped": f"{basin_toml} names no reservoirs and control sections"}
         elif name == "rehearsal":
@@ -717,7 +743,7 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
 
             _need(out / "forecast_qlat.nc", "forecast")
             r = run_rehearsal(basin_toml, out / "forecast_qlat.nc", config.rehearsal.objective,
-                              output_dir=out / "rehearsal")
+                              output_dir=out / "rehearsal", start=dam_start(config, config_path, basin))
             summary["rehearsal"] = {k: r[k] for k in ("f1", "f2", "verdict") if k in r}
             if "inverse" in r:
                 summary["rehearsal"]["binding"] = r["inverse"]["binding"]
@@ -726,7 +752,7 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
             from .plan import run_plan
 
             _need(out / "forecast_qlat.nc", "forecast")
-            p = run_plan(basin_toml, out / "forecast_qlat.nc", out / "plan")
+            p = run_plan(basin_toml, out / "forecast_qlat.nc", out / "plan", start=dam_start(config, config_path, basin))
             summary["plan"] = {"recommended": p["recommended"], "verified": p["verified"],
                                "dispatch_order": p["dispatch_order"], "ranking": p["ranking"]}
         timings[name] = round(time.perf_counter() - t0, 2)
@@ -827,6 +853,8 @@ def summary_lines(summary: dict) -> list[str]:
     if fc:
         lines.append(f"forecast: {fc['start'] if fc['start'] == 'cold' else 'hot start'}; analysis rain {fc['basin_rain_mm']} mm, "
                      f"nowcast rain {fc['nowcast_rain_mm']} mm" + (f", {fc['members']} members" if fc["members"] else "")
+                     + "".join(f"; {k} at {v['level_m']} m releasing {v['release_m3s']} m3/s"
+                               for k, v in fc.get("reservoirs_at_issue", {}).items())
                      + f"; restart {fc['restart']}")
     wrn = summary.get("warning")
     if wrn:

@@ -76,17 +76,18 @@ def impact(scheme: Scheme, basin: BasinSpec) -> Impact:
     )
 
 
-def _rehearse_variant(network, basin, lateral, times, routing, kwargs):
-    out = rehearse(network, basin, lateral, times, routing=routing, **kwargs)
+def _rehearse_variant(network, basin, lateral, times, routing, start, kwargs):
+    out = rehearse(network, basin, lateral, times, routing=routing, start=start, **kwargs)
     return out.f2, out.accepted, out.inverse.schedule, out.inverse.binding
 
 
 def rehearse_schemes(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray,
-                     dams_to_hold: int = 3, dask: bool = False, scheduler: str | None = None) -> list[Scheme]:
+                     dams_to_hold: int = 3, dask: bool = False, scheduler: str | None = None,
+                     start: dict | None = None) -> list[Scheme]:
     """The scheme set (module docstring), each rehearsed on the full model; with ``dask`` the schemes
     run as tasks on a LocalCluster (or the scheduler at ``scheduler``)."""
     routing = BasinRouting(network, basin)
-    f1 = forward(network, basin, lateral, times, routing=routing)
+    f1 = forward(network, basin, lateral, times, start, routing=routing)
     schemes = [Scheme("rules", "current operating rules (F1)", f1, True,
                       {r.id: f1.reservoirs[r.id].release for r in basin.reservoirs})]
     if not basin.reservoirs or not basin.control_sections:
@@ -107,14 +108,14 @@ def rehearse_schemes(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, 
 
         client, cluster = client_for(scheduler)
         try:
-            shared = [client.scatter(x, broadcast=True) for x in (network, basin, lateral, times, routing)]
+            shared = [client.scatter(x, broadcast=True) for x in (network, basin, lateral, times, routing, start)]
             results = client.gather([client.submit(_rehearse_variant, *shared, kw, pure=False) for _, _, kw in variants])
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
     else:
-        results = [_rehearse_variant(network, basin, lateral, times, routing, kw) for _, _, kw in variants]
+        results = [_rehearse_variant(network, basin, lateral, times, routing, start, kw) for _, _, kw in variants]
     for (name, description, _), (f2, accepted, schedule, binding) in zip(variants, results, strict=True):
         schemes.append(Scheme(name, description, f2, accepted, schedule, binding))
     return schemes
@@ -297,10 +298,11 @@ def _plot_comparison(png: Path, ranked, basin: BasinSpec) -> None:
     save(fig, png)
 
 
-def run_plan(basin_file, forecast_file, output_dir, dask: bool = False, scheduler: str | None = None) -> dict:
+def run_plan(basin_file, forecast_file, output_dir, dask: bool = False, scheduler: str | None = None,
+             start: dict | None = None) -> dict:
     """``hydro plan``: rehearse the schemes for a basin and forecast, rank them, write the package."""
     from .rehearsal import load_rehearsal_inputs
 
     network, basin, lateral, times = load_rehearsal_inputs(basin_file, forecast_file)
-    schemes = rehearse_schemes(network, basin, lateral, times, dask=dask, scheduler=scheduler)
+    schemes = rehearse_schemes(network, basin, lateral, times, dask=dask, scheduler=scheduler, start=start)
     return write_plan(output_dir, rank(schemes, basin), basin, str(forecast_file))

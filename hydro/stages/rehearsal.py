@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from ..core.errors import ConfigError
 from ..io.basin import BasinSpec
 from ..network import RiverNetwork
-from ..reservoir.operation import OperationResult, operate
+from ..reservoir.operation import DamStart, OperationResult, operate
 from ..routing.channel import MuskingumCunge
 
 
@@ -125,16 +125,21 @@ def _route_model(model: MuskingumCunge, lateral: NDArray) -> NDArray[np.float64]
 
 
 def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray[np.datetime64],
-            initial_levels: dict[str, float] | None = None, schedules: dict[str, NDArray] | None = None,
+            start: dict[str, DamStart] | None = None, schedules: dict[str, NDArray] | None = None,
             dt: float = 300.0, routing: BasinRouting | None = None) -> ForwardResult:
     """F1: route ``lateral`` [n_hours, n] (m3 s-1, network order, hourly) through the basin's reservoirs
-    under their rules (or ``schedules`` [n_hours] of releases) and score the control sections.
-    ``routing`` (the network cut at the dams) is built when not given; pass it to reuse it."""
+    under their rules (or ``schedules`` [n_hours] of releases) and score the control sections. Each dam
+    starts from ``start`` (level and gate setting, e.g. carried from the previous cycle), else at its
+    flood-limit level. ``routing`` (the network cut at the dams) is built when not given; pass it to reuse it."""
     lateral = np.array(lateral, dtype=np.float64)
     if lateral.shape != (len(times), network.size):
         raise ConfigError(f"lateral inflow has shape {lateral.shape}, expected ({len(times)}, {network.size})")
     routing = routing or BasinRouting(network, basin, dt)
-    initial_levels = initial_levels or {}
+    start = start or {}
+    unknown = set(start) - {r.id for r in basin.reservoirs}
+    if unknown:
+        raise ConfigError(f"{basin.name}: start state given for {sorted(unknown)}, which are not reservoirs of this basin "
+                          f"(have {[r.id for r in basin.reservoirs]})")
     schedules = schedules or {}
     position, down = routing.position, routing.down
     flow = np.zeros_like(lateral)
@@ -144,8 +149,9 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         zone, node = routing.zones[reservoir.id], position[reservoir.feature_id]
         flow[:, zone] = routing.route(reservoir.id, lateral[:, zone])
         inflow = np.concatenate([[flow[0, node]], flow[:, node]])  # inflow at the start and at each hour's end
-        level0 = initial_levels.get(reservoir.id, reservoir.flood_limit_level)
-        op = operate(reservoir.curves(), reservoir.rules(), inflow, 3600.0, level0, schedules.get(reservoir.id))
+        begin = start.get(reservoir.id, DamStart(reservoir.flood_limit_level))
+        op = operate(reservoir.curves(), reservoir.rules(), inflow, 3600.0, begin.level, schedules.get(reservoir.id),
+                     begin.release)
         operations[reservoir.id], inflows[reservoir.id] = op, inflow
         if down[node] >= 0:
             lateral[:, down[node]] += op.release
@@ -231,16 +237,17 @@ def _lateral_file(path):
 
 
 def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin_m3s: float = 0.0,
-                  output_dir=None, pre_release: bool = False, hours: int | None = None) -> dict:
+                  output_dir=None, pre_release: bool = False, hours: int | None = None,
+                  start: dict[str, DamStart] | None = None) -> dict:
     """``hydro rehearse``: forward (F1), inverse (I) and forward again (F2) for a basin and forecast."""
     from dataclasses import asdict
 
     network, basin, lateral, times = load_rehearsal_inputs(basin_file, forecast_file, hours)
     if basin.reservoirs and basin.control_sections:
-        result = rehearse(network, basin, lateral, times, objective, margin_m3s, pre_release=pre_release)
+        result = rehearse(network, basin, lateral, times, objective, margin_m3s, pre_release=pre_release, start=start)
         f1, f2, inv = result.f1, result.f2, result.inverse
     else:
-        f1, f2, inv, result = forward(network, basin, lateral, times), None, None, None
+        f1, f2, inv, result = forward(network, basin, lateral, times, start), None, None, None
 
     def risk(sections):
         return {s.id: ("above guaranteed stage" if s.hours_above_guaranteed else "above warning stage"
@@ -368,7 +375,8 @@ def _forward_is_safe(basin: BasinSpec, f1: ForwardResult, margin_m3s: float) -> 
 def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, f1: ForwardResult,
             objective: str = "min_peak", margin_m3s: float = 0.0, dt: float = 300.0,
             routing: BasinRouting | None = None, pre_release: bool = False,
-            storage_margin_m3: dict[str, float] | None = None, hold: tuple[str, ...] = ()) -> InverseResult:
+            storage_margin_m3: dict[str, float] | None = None, hold: tuple[str, ...] = (),
+            start: dict[str, DamStart] | None = None) -> InverseResult:
     """Releases that keep every control section at or below its target discharge (the safe discharge, or
     the rating's discharge at its target stage when lower) minus ``margin_m3s`` and
     every reservoir within its limits, by linear programming (HiGHS through scipy).
@@ -447,6 +455,12 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             for sign, word in ((1.0, "up"), (-1.0, "down")):
                 ub.add(np.repeat(t_idx[:-1], 2), np.column_stack([io[1:], io[:-1]]), np.tile([sign, -sign], T - 1),
                        np.full(T - 1, ramp), [f"reservoir {res.id} ramp {word} at {t}" for t in stamp[1:]])
+        gate = (start or {}).get(res.id)
+        if np.isfinite(ramp) and gate is not None and gate.release is not None and not held:
+            # the first hour moves the gates from where they were set
+            bounds_first = (max(rules.min_release, gate.release - ramp), gate.release + ramp)
+        else:
+            bounds_first = None
         v_fl = curves.storage(res.flood_limit_level)
         for sign in (1.0, -1.0):  # dev >= +-(V - V_FL)
             ub.add(np.repeat(t_idx, 2), np.column_stack([iv, idev]), np.tile([sign, -1.0], T), np.full(T, sign * v_fl),
@@ -480,6 +494,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         for t in range(T):
             bounds[io[t]] = (o_f1[t], o_f1[t]) if held else (rules.min_release, None)
             bounds[iv[t]] = (curves.storage_m3[0], curves.storage_m3[-1] if held else v_max)
+        if bounds_first is not None:
+            bounds[io[0]] = bounds_first
         if res.end_target_level is not None and not held:
             bounds[iv[-1]] = (curves.storage_m3[0], min(v_max, curves.storage(res.end_target_level)))
     from scipy.sparse import coo_matrix
@@ -551,7 +567,8 @@ class RehearsalResult:
 
 def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, objective: str = "min_peak",
              margin_m3s: float = 0.0, max_iterations: int = 5, dt: float = 300.0,
-             pre_release: bool = False, hold: tuple[str, ...] = (), routing: BasinRouting | None = None) -> RehearsalResult:
+             pre_release: bool = False, hold: tuple[str, ...] = (), routing: BasinRouting | None = None,
+             start: dict[str, DamStart] | None = None) -> RehearsalResult:
     """Forward-inverse-forward: F1 with the rules; I by LP; F2 re-runs the schedule on the full model and
     accepts it only if every section stays at or below its safe discharge and every dam below its
     flood-control high level; otherwise I runs again (bounded) with the section margin grown by the
@@ -560,13 +577,14 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     flood-control high level is passed on), so F2 judges the sections with that water included.
     Levels are compared to 0.1 mm (the float noise of a level held at its limit)."""
     routing = routing or BasinRouting(network, basin, dt)
-    f1 = forward(network, basin, lateral, times, dt=dt, routing=routing)
+    f1 = forward(network, basin, lateral, times, start, dt=dt, routing=routing)
     inv, f2 = None, None
     margin, storage_margin = margin_m3s, {}
     last = None  # (margin, overshoot) of the previous try
     for iteration in range(1, max_iterations + 1):
-        inv = inverse(network, basin, lateral, times, f1, objective, margin, dt, routing, pre_release, storage_margin, hold)
-        f2 = forward(network, basin, lateral, times, schedules=inv.schedule, dt=dt, routing=routing)
+        inv = inverse(network, basin, lateral, times, f1, objective, margin, dt, routing, pre_release, storage_margin,
+                      hold, start)
+        f2 = forward(network, basin, lateral, times, start, schedules=inv.schedule, dt=dt, routing=routing)
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
         too_high = {r.id: f2.reservoirs[r.id].storage.max() - r.curves().storage(r.flood_control_high_level)
                     for r in basin.reservoirs

@@ -48,6 +48,7 @@ def test_two_cycles_equal_one_double_length_cycle_bit_for_bit(tmp_path):
     r_double = xr.open_dataset(tmp_path / "double/state/restart_2026-07-01T0400.nc")
     for name in r_double.data_vars:
         np.testing.assert_array_equal(r_rolled[name].values, r_double[name].values, err_msg=name)
+    assert "reservoir_level" in r_double and float(r_double.reservoir_level.values[0]) > 0.0
     for ds in (a1, a2, both, r_rolled, r_double):
         ds.close()
 
@@ -187,3 +188,26 @@ def _basin_dir():
 
     ensure_demo_basin(BASINS_DIR / "demo")  # generated on first use (a fresh clone has none)
     return BASINS_DIR / "demo"
+
+
+def test_the_rehearsal_starts_from_the_dams_carried_through_the_analysis(tmp_path):
+    """The dam's level at the issue time comes from operating it through the analysis window (and through
+    every earlier cycle), not from a reset to its flood-limit level."""
+    from hydro.io.restart import read_restart
+    from hydro.stages.cycle import dam_start, load_basin, load_config
+
+    path = _config(tmp_path / "dams", hours=8)
+    summary = run_cycle(path, cold=True, stage="forecast")
+    config = load_config(path)
+    start = dam_start(config, path, load_basin(config, path))
+    state = summary["forecast_stage"]["reservoirs_at_issue"]["demo_dam"]
+    assert start["demo_dam"].level == pytest.approx(state["level_m"], abs=1e-3)
+    assert abs(start["demo_dam"].level - 110.0) > 1e-3  # operated, not reset to the flood-limit level
+    assert start["demo_dam"].release > 0.0
+    run_cycle(path, stage="rehearsal")
+    import json
+
+    f1 = json.loads((tmp_path / "dams/out/cycle_20260701T0800/rehearsal/summary.json").read_text())["f1"]
+    restart = read_restart(tmp_path / "dams/state/restart_2026-07-01T0800.nc", "demo", config.model_hash(),
+                           np.datetime64("2026-07-01T08:00"))
+    assert f1["reservoirs"][0]["peak_level"] >= restart.dams["demo_dam"].level - 1e-9

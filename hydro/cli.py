@@ -300,6 +300,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", help="override cycle.start (ISO time)")
     p.add_argument("--hours", type=int, help="override cycle.hours (the analysis window, and the cycle advance)")
     p.add_argument("--cold", action="store_true", help="ignore any restart: cold start the first cycle")
+    p.add_argument("--output-dir", help="override cycle.output_dir (cycle folders go here)")
+    p.add_argument("--state-dir", help="override cycle.state_dir (restart files go here)")
     p.add_argument("--members", type=int, default=0, help="ensemble members (STEPS nowcast), run as dask tasks")
     p.add_argument("--scheduler", help="dask scheduler address for the members or basins (default: a LocalCluster)")
     p.add_argument("--dask", action="store_true", help="run several configs (independent basins) as dask tasks")
@@ -310,8 +312,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .stages.cycle import run_basins, summary_lines
 
+    folders = {k: str(Path(v).resolve()) for k, v in (("output_dir", args.output_dir), ("state_dir", args.state_dir)) if v}
     summaries = run_basins(args.config, args.dask, args.scheduler, cycles=args.cycles, start=args.start,
-                           hours=args.hours, cold=args.cold, stage=args.stage, members=args.members)
+                           hours=args.hours, cold=args.cold, stage=args.stage, members=args.members, folders=folders)
     for summary in summaries:
         if args.json:
             print(json.dumps(summary, default=str), flush=True)

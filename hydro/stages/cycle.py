@@ -769,13 +769,15 @@ def _need(path: Path, stage: str) -> None:
 
 
 def run_cycles(config_path: Path, cycles: int = 1, start: str | None = None, hours: int | None = None,
-               cold: bool = False, **kwargs) -> list[dict]:
-    """Rolling cycles: each starts where the previous analysis ended, from its restart."""
+               cold: bool = False, folders: dict | None = None, **kwargs) -> list[dict]:
+    """Rolling cycles: each starts where the previous analysis ended, from its restart. ``folders``
+    overrides output_dir / state_dir."""
     config = load_config(Path(config_path))
     first = np.datetime64(start, "m") if start else np.datetime64(config.cycle.start.replace(tzinfo=None), "m")
     hours = hours or config.cycle.hours
     return [run_cycle(config_path, cold=cold and k == 0, overrides={
-        "start": str(first + k * np.timedelta64(hours, "h")), "hours": hours}, **kwargs) for k in range(cycles)]
+        "start": str(first + k * np.timedelta64(hours, "h")), "hours": hours, **(folders or {})}, **kwargs)
+        for k in range(cycles)]
 
 
 def run_basins(configs: list[Path], dask: bool = False, scheduler: str | None = None, **kwargs) -> list[dict]:

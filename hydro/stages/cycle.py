@@ -533,7 +533,7 @@ def run_warning(config: CycleConfig, basin: BasinModel, out: Path, start: dict |
     import xarray as xr
 
     from .rehearsal import forward, load_rehearsal_inputs
-    from .warning import GRADES, StationThresholds, grade, grade_nws, grade_segments, return_period_table
+    from .warning import GRADES, NWS_CATEGORIES, StationThresholds, grade, grade_nws, grade_segments, return_period_table
 
     forecast = out / "forecast.nc"
     if not forecast.is_file():
@@ -567,16 +567,29 @@ def run_warning(config: CycleConfig, basin: BasinModel, out: Path, start: dict |
         for section in rbasin.control_sections:
             q, h = f1.section_discharge[section.id], f1.section_stage[section.id]
             j = int(basin.network.index_of(section.feature_id)[0])
+            record = float(section.stage(np.array([annual_max[:, j].max()]))[0])
             if config.warning.scheme == "mwr":
                 th = StationThresholds(section.id, warning_stage=section.warning_stage,
-                                       guaranteed_stage=section.guaranteed_stage,
-                                       historical_max_stage=float(section.stage(np.array([annual_max[:, j].max()]))[0]))
-                wrn = grade(rtimes, th, stage=h)
+                                       guaranteed_stage=section.guaranteed_stage, historical_max_stage=record)
+
+                def station_grade(stage, th=th):
+                    return grade(rtimes, th, stage=stage)
+                names = GRADES
             else:  # NWS: action 0.3 m below warning, minor = warning, moderate = guaranteed, major = record
-                wrn = grade_nws(rtimes, h, section.warning_stage - 0.3, section.warning_stage, section.guaranteed_stage,
-                                max(float(section.stage(np.array([annual_max[:, j].max()]))[0]),
-                                    section.guaranteed_stage + 0.01), station=section.id)
-            stations.append({"kind": "station", "id": section.id, "grade": wrn.grade, "trigger": wrn.trigger,
+                levels = (section.warning_stage - 0.3, section.warning_stage, section.guaranteed_stage,
+                          max(record, section.guaranteed_stage + 0.01))
+
+                def station_grade(stage, levels=levels, sid=section.id):
+                    return grade_nws(rtimes, stage, *levels, station=sid)
+                names = NWS_CATEGORIES
+            wrn = station_grade(h)
+            probability = {}
+            if members is not None:
+                # each member's flow at the station (network routing, dams as channel reaches) on the rating
+                ranks = np.array([names.index(station_grade(section.stage(members[m, :, j])).grade)
+                                  for m in range(members.shape[0])])
+                probability = {f"p_{g}": round(float((ranks >= k).mean()), 3) for k, g in enumerate(names) if k}
+            stations.append({"kind": "station", "id": section.id, "grade": wrn.grade, "trigger": wrn.trigger, **probability,
                              "first_crossing": wrn.first_crossing or "", "peak_m3s": round(float(q.max()), 2),
                              "peak_stage_m": round(float(h.max()), 3), "peak_time": wrn.peak_time,
                              "hours_at_grade": wrn.hours_at_grade, "warning_stage": section.warning_stage,

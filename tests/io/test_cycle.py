@@ -124,6 +124,8 @@ def test_twenty_member_ensemble_on_a_local_cluster(tmp_path):
     assert summary["warning"]["ensemble_members"] == 20
     header = (folder / "warnings.csv").read_text().splitlines()[0]
     assert "p_yellow" in header
+    station = summary["warning"]["stations"][0]
+    assert 0.0 <= station["p_yellow"] <= 1.0 and station["p_blue"] >= station["p_yellow"] >= station["p_red"]
 
 
 def test_the_analysis_assimilates_gauge_flows_by_nudging(tmp_path):

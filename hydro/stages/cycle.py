@@ -478,10 +478,12 @@ def run_forecast(config: CycleConfig, config_path: Path, basin: BasinModel, out:
 
         rains = np.zeros((members, n_fc) + basin.grid.shape, np.float32)
         rains[:, :n_now] = now
-        flows = run_members(basin, fc_state, rains, config.runoff.pet_mm_h, scheduler)
+        flows, member_lateral = run_members(basin, fc_state, rains, config.runoff.pet_mm_h, scheduler)
         ens = _streamflow_dataset(basin, times, flows[0], f"hydro {members}-member ensemble forecast")
-        ens = ens.drop_vars("streamflow").assign(streamflow=(("member", "time", "feature_id"), flows,
-                                                              {"units": "m3 s-1", "long_name": "river discharge"}))
+        dims = ("member", "time", "feature_id")
+        ens = ens.drop_vars("streamflow").assign(
+            streamflow=(dims, flows, {"units": "m3 s-1", "long_name": "river discharge"}),
+            qlat=(dims, member_lateral, {"units": "m3 s-1", "long_name": "hourly mean lateral inflow"}))
         ens = ens.assign_coords(member=np.arange(members))
         netcdf.write_dataset(out / "ensemble.nc", ens)
         rain_fc = np.median(rains, axis=0)  # the rehearsal's forecast: the member-median rain
@@ -541,10 +543,11 @@ def run_warning(config: CycleConfig, basin: BasinModel, out: Path, start: dict |
     with xr.open_dataset(forecast) as ds:
         flow = ds["streamflow"].values.astype(np.float64)
         times = ds["time"].values
-    members = None
+    members = member_lateral = None
     if (out / "ensemble.nc").is_file():
         with xr.open_dataset(out / "ensemble.nc") as ds:
             members = ds["streamflow"].values.astype(np.float64)
+            member_lateral = ds["qlat"].values.astype(np.float64)
     with xr.open_dataset(ensure_climatology(basin, config)) as ds:
         annual_max = ds["annual_max"].sel(feature_id=basin.network.feature_id).values
     thresholds = return_period_table(annual_max, (5, 20, 50), config.warning.frequency)
@@ -564,6 +567,9 @@ def run_warning(config: CycleConfig, basin: BasinModel, out: Path, start: dict |
     if basin.spec.control_sections:
         network, rbasin, lateral, rtimes = load_rehearsal_inputs(basin.folder / "basin.toml", out / "forecast_qlat.nc")
         f1 = forward(network, rbasin, lateral, rtimes, start)
+        order = network.index_of(basin.network.feature_id)  # the rehearsal network's order from the basin's
+        member_f1 = [] if member_lateral is None else [
+            forward(network, rbasin, member[:, np.argsort(order)], rtimes, start) for member in member_lateral]
         for section in rbasin.control_sections:
             q, h = f1.section_discharge[section.id], f1.section_stage[section.id]
             j = int(basin.network.index_of(section.feature_id)[0])
@@ -584,10 +590,9 @@ def run_warning(config: CycleConfig, basin: BasinModel, out: Path, start: dict |
                 names = NWS_CATEGORIES
             wrn = station_grade(h)
             probability = {}
-            if members is not None:
-                # each member's flow at the station (network routing, dams as channel reaches) on the rating
-                ranks = np.array([names.index(station_grade(section.stage(members[m, :, j])).grade)
-                                  for m in range(members.shape[0])])
+            if member_lateral is not None:  # each member through the current reservoir rules, as the forecast
+                ranks = np.array([names.index(station_grade(member_f1[m].section_stage[section.id]).grade)
+                                  for m in range(len(member_f1))])
                 probability = {f"p_{g}": round(float((ranks >= k).mean()), 3) for k, g in enumerate(names) if k}
             stations.append({"kind": "station", "id": section.id, "grade": wrn.grade, "trigger": wrn.trigger, **probability,
                              "first_crossing": wrn.first_crossing or "", "peak_m3s": round(float(q.max()), 2),

@@ -17,10 +17,11 @@ from numpy.typing import NDArray
 log = logging.getLogger("hydro")
 
 
-def _member(basin, state, rain: NDArray, pet_mm_h: float) -> NDArray[np.float32]:
+def _member(basin, state, rain: NDArray, pet_mm_h: float) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     from .cycle import advance
 
-    return advance(basin, state.copy(), rain, pet_mm_h)
+    lateral = np.empty((rain.shape[0] // 6, basin.network.size), np.float32)
+    return advance(basin, state.copy(), rain, pet_mm_h, lateral_out=lateral), lateral
 
 
 def client_for(scheduler: str | None, workers: int | None = None):
@@ -35,14 +36,16 @@ def client_for(scheduler: str | None, workers: int | None = None):
     return Client(cluster), cluster
 
 
-def run_members(basin, state, rains: NDArray, pet_mm_h: float, scheduler: str | None = None) -> NDArray[np.float32]:
-    """Hourly streamflow [members, hours, n] of every member, computed as dask tasks."""
+def run_members(basin, state, rains: NDArray, pet_mm_h: float, scheduler: str | None = None
+                ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Hourly streamflow and mean lateral inflow [members, hours, n] of every member, as dask tasks."""
     client, cluster = client_for(scheduler)
     try:
         log.info("ensemble: %d members on %s", rains.shape[0], client.dashboard_link or client.scheduler.address)
         basin_f, state_f = client.scatter(basin, broadcast=True), client.scatter(state, broadcast=True)
         futures = [client.submit(_member, basin_f, state_f, rains[m], pet_mm_h, pure=False) for m in range(rains.shape[0])]
-        return np.stack(client.gather(futures))
+        results = client.gather(futures)
+        return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
     finally:
         client.close()
         if cluster is not None:

@@ -422,28 +422,61 @@ def muskingum_tiles(down, max_tile):
     return tile_start, tile_root, np.flatnonzero(~in_tile)
 
 
+@numba.njit(cache=True, nogil=True)
+def muskingum_rows(down, tile_start, tile_root, trunk):
+    """The inflow row each node accumulates in, so that only live rows exist (a few per tile, not one per
+    node) and stay in cache. In a depth-first layout a node's row is live from its first upstream node to
+    itself, and these spans nest, so a row per nesting depth suffices inside a tile; row 0 of each tile
+    (no node pushes into it) serves its headwaters. Trunk nodes, which the tile roots feed all at once,
+    get a row each. Returns (row per node, number of rows)."""
+    n = down.size
+    row = np.zeros(n, np.int64)
+    opened = np.zeros(n, np.bool_)
+    stack = np.empty(n, np.int64)
+    base = 0
+    for k in range(tile_start.size):
+        depth = 0
+        deepest = 0
+        for i in range(tile_start[k], tile_root[k] + 1):
+            row[i] = base + row[i] if opened[i] else base  # headwater: the tile's zero row
+            if depth > 0 and stack[depth - 1] == i:
+                depth -= 1
+            d = down[i]
+            if i != tile_root[k] and not opened[d]:
+                opened[d] = True
+                stack[depth] = d
+                depth += 1
+                deepest = max(deepest, depth)
+                row[d] = depth  # relative to the tile's base, fixed up when d is reached
+        base += deepest + 1
+    for i in trunk:
+        row[i] = base
+        base += 1
+    return row, base
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
-def _muskingum_rows(i, d, block, step0, substeps, grouped, qlat, q_in, q_out, c0, c1, c2, buf):
-    """Node i over one block of steps from ``step0``: reads (and clears) its inflow row ``buf[i]`` and adds
-    its outflow to row ``d`` (the node below, or ``i`` itself to keep it there). ``grouped``: the forcing
-    interval never changes inside a group of four steps.
+def _muskingum_rows(i, r, d, block, step0, substeps, grouped, qlat, q_in, q_out, c0, c1, c2, buf):
+    """Node i over one block of steps from ``step0``: reads (and clears) its inflow row ``buf[r]`` and adds
+    its outflow to row ``d`` (the row of the node below, or ``r`` itself to keep it there; -1: none).
+    ``grouped``: the forcing interval never changes inside a group of four steps.
 
     ``O_t = c2 O_{t-1} + x_t`` with ``x_t = c0 I_t + c1 I_{t-1}`` is a chain of one multiply and one add
     per step; taken four steps at a time from ``O_{t-1}`` (``O_{t+k} = c2^(k+1) O_{t-1} + ...``) the chain
-    is one multiply-add per four steps and the rest runs in parallel (measured 2.5 -> see
-    benchmarks/bench_route.py). The rounding differs from the step-by-step sweep by ~1e-15."""
+    is one multiply-add per four steps and the rest runs in parallel. The rounding differs from the
+    step-by-step sweep by ~1e-15 relative (tests/physics/test_muskingum_tiled.py)."""
     i_prev, o_prev = q_in[i], q_out[i]
     a, b, c = c0[i], c1[i], c2[i]
     cc = c * c
     ccc = cc * c
     cccc = cc * cc
     s = 0
-    while grouped and s + 4 <= block:
+    while grouped and s + 4 <= block:  # the row's inflow is replaced by the outflow, in place
         lateral = qlat[(step0 + s) // substeps, i]
-        in0 = buf[i, s] + lateral
-        in1 = buf[i, s + 1] + lateral
-        in2 = buf[i, s + 2] + lateral
-        in3 = buf[i, s + 3] + lateral
+        in0 = buf[r, s] + lateral
+        in1 = buf[r, s + 1] + lateral
+        in2 = buf[r, s + 2] + lateral
+        in3 = buf[r, s + 3] + lateral
         x0 = a * in0 + b * i_prev
         x1 = a * in1 + b * in0
         x2 = a * in2 + b * in1
@@ -451,42 +484,38 @@ def _muskingum_rows(i, d, block, step0, substeps, grouped, qlat, q_in, q_out, c0
         y1 = c * x0 + x1
         y2 = c * y1 + x2
         y3 = c * y2 + x3
-        o0 = c * o_prev + x0
-        o1 = cc * o_prev + y1
-        o2 = ccc * o_prev + y2
-        o3 = cccc * o_prev + y3
-        buf[i, s] = 0.0
-        buf[i, s + 1] = 0.0
-        buf[i, s + 2] = 0.0
-        buf[i, s + 3] = 0.0
-        if d >= 0:
-            buf[d, s] += o0
-            buf[d, s + 1] += o1
-            buf[d, s + 2] += o2
-            buf[d, s + 3] += o3
-        i_prev, o_prev = in3, o3
+        buf[r, s] = c * o_prev + x0
+        buf[r, s + 1] = cc * o_prev + y1
+        buf[r, s + 2] = ccc * o_prev + y2
+        o_prev = cccc * o_prev + y3
+        buf[r, s + 3] = o_prev
+        i_prev = in3
         s += 4
     while s < block:
-        inflow = buf[i, s] + qlat[(step0 + s) // substeps, i]
-        buf[i, s] = 0.0
+        inflow = buf[r, s] + qlat[(step0 + s) // substeps, i]
         o_prev = a * inflow + b * i_prev + c * o_prev
         i_prev = inflow
-        if d >= 0:
-            buf[d, s] += o_prev
+        buf[r, s] = o_prev
         s += 1
+    if d != r:  # hand the outflow row to the node below (vectorised) and clear this one
+        if d >= 0:
+            for s in range(block):
+                buf[d, s] += buf[r, s]
+        for s in range(block):
+            buf[r, s] = 0.0
     q_in[i], q_out[i] = i_prev, o_prev
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def route_muskingum_tiled(first_step, substeps, qlat, q_in, q_out, c0, c1, c2, down, tile_start, tile_root, trunk,
-                          out_q, out_every, buf):
+                          row, out_q, out_every, buf):
     """Linear Muskingum (same equations as ``muskingum_step``: this step's upstream outflow), node by node
-    over blocks of ``buf.shape[1]`` steps (a divisor of ``out_every``). Each node's coefficients stay in registers for the block and its
-    inflow row is written by its upstream nodes just before it is read, so the work is cache-resident and
-    latency-bound, not memory-bound. Tiles (independent sub-basins) run in parallel, each tile root
-    keeping its outflow in its own row; the roots then feed the trunk, which runs in order. ``buf``
-    [n, block] is zero on entry and on exit. The summation order is fixed by the layout, so results do
-    not depend on the thread count."""
+    over blocks of ``buf.shape[1]`` steps (a divisor of ``out_every``). Each node's coefficients stay in
+    registers for the block and its inflow row (``row``, from ``muskingum_rows``) is written by its
+    upstream nodes just before it is read, so the work is cache-resident and latency-bound, not
+    memory-bound. Tiles (independent sub-basins) run in parallel, each tile root keeping its outflow in
+    its own row; the roots then feed the trunk, which runs in order. ``buf`` is zero on entry and on
+    exit. The summation order is fixed by the layout, so results do not depend on the thread count."""
     block = buf.shape[1]
     n_blocks = out_q.shape[0] * out_every // block
     grouped = substeps % 4 == 0 and block % 4 == 0 and first_step % 4 == 0
@@ -497,17 +526,19 @@ def route_muskingum_tiled(first_step, substeps, qlat, q_in, q_out, c0, c1, c2, d
         for k in numba.prange(tile_start.size):
             root = tile_root[k]
             for i in range(tile_start[k], root + 1):
-                _muskingum_rows(i, down[i] if i != root else i, block, step0, substeps, grouped, qlat, q_in, q_out,
-                                c0, c1, c2, buf)
+                r = row[i]
+                _muskingum_rows(i, r, row[down[i]] if i != root else r, block, step0, substeps, grouped, qlat,
+                                q_in, q_out, c0, c1, c2, buf)
                 if record:
                     out_q[j, i] = q_out[i]
         for k in range(tile_root.size):  # the tiles' outflow (kept in the roots' rows) into the trunk
-            i, d = tile_root[k], down[tile_root[k]]
+            r, d = row[tile_root[k]], down[tile_root[k]]
             for s in range(block):
                 if d >= 0:
-                    buf[d, s] += buf[i, s]
-                buf[i, s] = 0.0
+                    buf[row[d], s] += buf[r, s]
+                buf[r, s] = 0.0
         for i in trunk:
-            _muskingum_rows(i, down[i], block, step0, substeps, grouped, qlat, q_in, q_out, c0, c1, c2, buf)
+            _muskingum_rows(i, row[i], row[down[i]] if down[i] >= 0 else -1, block, step0, substeps, grouped, qlat,
+                            q_in, q_out, c0, c1, c2, buf)
             if record:
                 out_q[j, i] = q_out[i]

@@ -247,6 +247,7 @@ class Muskingum:
             )
         # tiles of at most n / 16 nodes: enough of them to balance two or more threads
         self.tiles = kr.muskingum_tiles(self.down, max(1, net.size // 16))
+        self.rows, self.n_rows = kr.muskingum_rows(self.down, *self.tiles)
         self._buffers: dict[int, NDArray[np.float64]] = {}  # per block length; zero between runs
 
     def run(self, qlat: NDArray, interval_s: float, n_steps: int, output_every: int = 12) -> NDArray[np.float64]:
@@ -258,7 +259,7 @@ class Muskingum:
         # steps per block: the largest divisor of the output interval up to BLOCK_STEPS
         block = max(d for d in range(1, BLOCK_STEPS + 1) if output_every % d == 0)
         if block not in self._buffers:
-            self._buffers[block] = np.zeros((n, block))
+            self._buffers[block] = np.zeros((self.n_rows, block))
         kr.route_muskingum_tiled(0, substeps, ql, np.zeros(n), np.zeros(n), self.c0, self.c1, self.c2, self.down,
-                                 *self.tiles, out, output_every, self._buffers[block])
+                                 *self.tiles, self.rows, out, output_every, self._buffers[block])
         return out[:, self.inverse]

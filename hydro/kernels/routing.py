@@ -456,10 +456,11 @@ def muskingum_rows(down, tile_start, tile_root, trunk):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _muskingum_rows(i, r, d, block, step0, substeps, grouped, qlat, q_in, q_out, c0, c1, c2, buf):
+def _muskingum_rows(i, r, d, block, step0, substeps, grouped, interval, qlat, q_in, q_out, c0, c1, c2, buf):
     """Node i over one block of steps from ``step0``: reads (and clears) its inflow row ``buf[r]`` and adds
     its outflow to row ``d`` (the row of the node below, or ``r`` itself to keep it there; -1: none).
-    ``grouped``: the forcing interval never changes inside a group of four steps.
+    ``grouped``: the forcing interval never changes inside a group of four steps; ``interval[g]`` is
+    the forcing interval of group g (an integer division per group costs more than the group's work).
 
     ``O_t = c2 O_{t-1} + x_t`` with ``x_t = c0 I_t + c1 I_{t-1}`` is a chain of one multiply and one add
     per step; taken four steps at a time from ``O_{t-1}`` (``O_{t+k} = c2^(k+1) O_{t-1} + ...``) the chain
@@ -472,7 +473,7 @@ def _muskingum_rows(i, r, d, block, step0, substeps, grouped, qlat, q_in, q_out,
     cccc = cc * cc
     s = 0
     while grouped and s + 4 <= block:  # the row's inflow is replaced by the outflow, in place
-        lateral = qlat[(step0 + s) // substeps, i]
+        lateral = qlat[interval[s >> 2], i]
         in0 = buf[r, s] + lateral
         in1 = buf[r, s + 1] + lateral
         in2 = buf[r, s + 2] + lateral
@@ -519,16 +520,19 @@ def route_muskingum_tiled(first_step, substeps, qlat, q_in, q_out, c0, c1, c2, d
     block = buf.shape[1]
     n_blocks = out_q.shape[0] * out_every // block
     grouped = substeps % 4 == 0 and block % 4 == 0 and first_step % 4 == 0
+    interval = np.empty(max(block // 4, 1), np.int64)
     for b in range(n_blocks):
         step0 = first_step + b * block
+        for g in range(interval.size):
+            interval[g] = (step0 + 4 * g) // substeps
         record = ((b + 1) * block) % out_every == 0
         j = (b + 1) * block // out_every - 1
         for k in numba.prange(tile_start.size):
             root = tile_root[k]
             for i in range(tile_start[k], root + 1):
                 r = row[i]
-                _muskingum_rows(i, r, row[down[i]] if i != root else r, block, step0, substeps, grouped, qlat,
-                                q_in, q_out, c0, c1, c2, buf)
+                _muskingum_rows(i, r, row[down[i]] if i != root else r, block, step0, substeps, grouped, interval,
+                                qlat, q_in, q_out, c0, c1, c2, buf)
                 if record:
                     out_q[j, i] = q_out[i]
         for k in range(tile_root.size):  # the tiles' outflow (kept in the roots' rows) into the trunk
@@ -538,7 +542,17 @@ def route_muskingum_tiled(first_step, substeps, qlat, q_in, q_out, c0, c1, c2, d
                     buf[row[d], s] += buf[r, s]
                 buf[r, s] = 0.0
         for i in trunk:
-            _muskingum_rows(i, row[i], row[down[i]] if down[i] >= 0 else -1, block, step0, substeps, grouped, qlat,
-                            q_in, q_out, c0, c1, c2, buf)
+            _muskingum_rows(i, row[i], row[down[i]] if down[i] >= 0 else -1, block, step0, substeps, grouped,
+                            interval, qlat, q_in, q_out, c0, c1, c2, buf)
             if record:
                 out_q[j, i] = q_out[i]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def gather_columns(values, index, out):
+    """``out[k, i] = values[k, index[i]]`` (cast to out's dtype), rows in parallel: forcing from network order
+    into a kernel's layout (numpy's fancy indexing plus cast took as long as the linear routing itself)."""
+    for k in numba.prange(out.shape[0]):
+        row = values[k]
+        for i in range(index.size):
+            out[k, i] = row[index[i]]

@@ -162,7 +162,8 @@ class MuskingumCunge:
             raise InputDataError(
                 f"lateral inflow covers {qlat.shape[0]} interval(s) x {qlat.shape[1]} nodes; need {needed} x {self.network.size}"
             )
-        ql = np.ascontiguousarray(qlat[:needed][:, self.layout], np.float32)
+        ql = np.empty((needed, self.network.size), np.float32)
+        kr.gather_columns(np.ascontiguousarray(qlat[:needed]), self.layout, ql)
         ql[:, self.lake_slot >= 0] = 0.0  # NWM drops lateral inflow on lakes
         q, d = self._to_layout(state if state is not None else self.cold_state())
         n_out = n_steps // output_every
@@ -254,7 +255,11 @@ class Muskingum:
         """Routed outflow [n_steps // output_every, n] in network order (cold start)."""
         substeps = _steps_per_interval(interval_s, self.dt)
         n = self.network.size
-        ql = np.ascontiguousarray(qlat[:, self.layout], np.float64)
+        needed = -(-n_steps // substeps)
+        if qlat.shape[0] < needed or qlat.shape[1] != n:
+            raise InputDataError(f"lateral inflow covers {qlat.shape[0]} interval(s) x {qlat.shape[1]} nodes; need {needed} x {n}")
+        ql = np.empty((needed, n))
+        kr.gather_columns(np.ascontiguousarray(qlat[:needed]), self.layout, ql)
         out = np.empty((n_steps // output_every, n))
         # steps per block: the largest divisor of the output interval up to BLOCK_STEPS
         block = max(d for d in range(1, BLOCK_STEPS + 1) if output_every % d == 0)

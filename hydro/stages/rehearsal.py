@@ -528,11 +528,14 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     schedule = {res.id: x[o0 + r * T + t_idx] for r, res in enumerate(resv)}
     slack = x[s0_:s0_ + n_s]
     marginals = res_lp.ineqlin.marginals
-    binding = [ub.names[i] for i in np.flatnonzero(np.abs(marginals) > 1e-6) if "deviation" not in ub.names[i]][:50]
+    binding = []
     for r, res in enumerate(resv):
         full = np.flatnonzero(x[v0_ + r * T + t_idx] >= bounds[v0_ + r * T][1] - 1.0)
         if full.size:
             binding.append(f"reservoir {res.id} storage limit at {stamp[full[0]]}")
+    active = [ub.names[i] for i in np.flatnonzero(np.abs(marginals) > 1e-6) if "deviation" not in ub.names[i]]
+    # the physical limits first (storage, capacity, ramp, safe discharge), then the peak the objective set
+    binding += sorted(active, key=lambda name: " peak at " in name)[:50]
     return InverseResult(schedule, bool(slack.max() <= 1e-6), float(slack.max()), float(slack.sum() * 3600.0),
                          binding, _envelope(basin, f1, schedule, u, margin_m3s), objective,
                          float(x[ip]) if objective != "min_storage" else margin_m3s)

@@ -41,8 +41,10 @@ def _setup(segments: int, cells: int, seed: int, solver: str):
     model = Xinanjiang(RAIN_STEP_MIN / 60.0)
     values = read_parameter_set(MODELS_DIR / "xaj" / "grid_default.toml", model.name, model.parameter_names)[None, :]
     routing = MuskingumCunge(network, None, 300.0, solver=solver)
-    basin = BasinModel("national", None, network, grid, mapping, model, model.step_table(values), routing,
-                       grid.channel_ids, *dry_step_model(model, values))
+    dry_model, dry_table = dry_step_model(model, values)
+    basin = BasinModel(name="national", folder=None, spec=None, network=network, grid=grid, mapping=mapping,
+                       model=model, table=model.step_table(values), routing=routing, channel_ids=grid.channel_ids,
+                       dry_model=dry_model, dry_table=dry_table)
     runoff = model.cold_state(basin.table, mapping.n_cells, initial_flow_mm=0.02 / STEPS_PER_HOUR, tension_fraction=0.85)
     state = ModelState(np.datetime64("2026-07-01T06:00", "m"), runoff, None, routing.cold_state())
     storm = synthetic_storm(grid.shape, 36, RAIN_STEP_MIN / 60.0, seed=seed, duration_h=12.0).astype(np.float32)
@@ -55,6 +57,7 @@ def _setup(segments: int, cells: int, seed: int, solver: str):
 
 def bench_cycle(segments: int = 328_000, cells: int = 1_000_000, hours: int = 72, nowcast_hours: int = 6,
                 seed: int = 1, solver: str = "nwm") -> dict:
+    nowcast_hours = min(nowcast_hours, hours)
     t0 = time.perf_counter()
     basin, state, history, thresholds = _setup(segments, cells, seed, solver)
     setup_s = time.perf_counter() - t0

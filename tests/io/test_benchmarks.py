@@ -30,3 +30,9 @@ def test_bench_route_reports_every_method():
     assert {(r["method"], r["solver"]) for r in rows} == {("muskingum_cunge", "nwm"), ("muskingum_cunge", "fast"),
                                                           ("muskingum", "linear")}
     assert all(r["ns_per_segment_step"] > 0 and r["memory_floor_ns"] > 0 for r in rows)
+
+
+def test_bench_runoff_reports_ns_per_cell_step():
+    rows = _bench("runoff", "--cells", "10000", "--steps", "6")
+    grid = [r for r in rows if r["benchmark"] == "grid"]
+    assert {r["model"] for r in grid} == {"xaj", "gr4j"} and all(r["ns_per_cell_step"] > 0 for r in grid)

@@ -375,19 +375,6 @@ def muskingum_step(q_in_prev, q_out_prev, lateral, c0, c1, c2, down, q_in, q_out
             q_in[down[i]] += q_out[i]
 
 
-@numba.njit(cache=True, nogil=True)
-def route_muskingum(first_step, substeps, qlat, q_in, q_out, c0, c1, c2, down, out_q, out_every):
-    """Run linear Muskingum for ``out_q.shape[0] * out_every`` steps; state updated in place."""
-    new_in = np.empty_like(q_in)
-    new_out = np.empty_like(q_out)
-    for s in range(out_q.shape[0] * out_every):
-        muskingum_step(q_in, q_out, qlat[(first_step + s) // substeps], c0, c1, c2, down, new_in, new_out)
-        q_in[:] = new_in
-        q_out[:] = new_out
-        if (s + 1) % out_every == 0:
-            out_q[(s + 1) // out_every - 1, :] = q_out
-
-
 @numba.njit(cache=True, nogil=True, parallel=True)
 def stream_floor(c0, c1, c2, a, b, lateral, down, out_a, out_b):
     """Memory-bandwidth floor: touch the bytes a linear Muskingum step touches, with no dependency."""

@@ -177,23 +177,18 @@ class MuskingumCunge:
         use_parallel = self.parallel and self.upstream == "previous" and numba.get_num_threads() > 1
         if nudging is not None:
             nudging.layout_positions = self.inverse[nudging.positions]
+        steps_per_call = 1 if nudging is not None else output_every  # nudged after every step
         for j in range(n_out):
-            if nudging is None:
+            for k in range(0, output_every, steps_per_call):
+                step = j * output_every + k
                 kr.route_mc(
-                    solver, self.upstream == "current", use_parallel, np.float32(self.dt), j * output_every, substeps,
+                    solver, self.upstream == "current", use_parallel, np.float32(self.dt), step, substeps,
                     ql, q, d, self.up_ptr, self.up_idx, dx, bw, tw, twcc, mn, ncc, cs, s0, self.lake_slot,
-                    self._lake_table, out_q[j : j + 1], out_d[j : j + 1], output_every, status,
+                    self._lake_table, out_q[j : j + 1], out_d[j : j + 1], steps_per_call, status,
                 )
-            else:  # one step at a time, nudged after each
-                for k in range(output_every):
-                    step = j * output_every + k
-                    kr.route_mc(
-                        solver, self.upstream == "current", use_parallel, np.float32(self.dt), step, substeps,
-                        ql, q, d, self.up_ptr, self.up_idx, dx, bw, tw, twcc, mn, ncc, cs, s0, self.lake_slot,
-                        self._lake_table, out_q[j : j + 1], out_d[j : j + 1], 1, status,
-                    )
-                    nudging(step + 1, q)
-                out_q[j] = q
+                if nudging is not None:
+                    nudging(step + steps_per_call, q)
+                    out_q[j] = q
             kr.velocity_field(out_d[j], bw, cs, mn, s0, self.lake_slot, out_v[j])
             if progress is not None:
                 progress(output_every)

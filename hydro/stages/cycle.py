@@ -534,7 +534,7 @@ def run_warning(config: CycleConfig, basin: BasinModel, out: Path, start: dict |
     the current reservoir rules; CSV, GeoJSON, map PNG, hydrographs PNG and warnings.json."""
     import xarray as xr
 
-    from .rehearsal import forward, load_rehearsal_inputs
+    from .rehearsal import BasinRouting, forward, read_forecast_lateral
     from .warning import GRADES, NWS_CATEGORIES, StationThresholds, grade, grade_nws, grade_segments, return_period_table
 
     forecast = out / "forecast.nc"
@@ -565,11 +565,12 @@ def run_warning(config: CycleConfig, basin: BasinModel, out: Path, start: dict |
     # stations: control sections under the current reservoir rules (rehearsal F1)
     stations, station_series = [], {}
     if basin.spec.control_sections:
-        network, rbasin, lateral, rtimes = load_rehearsal_inputs(basin.folder / "basin.toml", out / "forecast_qlat.nc")
-        f1 = forward(network, rbasin, lateral, rtimes, start)
-        order = network.index_of(basin.network.feature_id)  # the rehearsal network's order from the basin's
-        member_f1 = [] if member_lateral is None else [
-            forward(network, rbasin, member[:, np.argsort(order)], rtimes, start) for member in member_lateral]
+        network, rbasin = basin.network, basin.spec
+        lateral, rtimes = read_forecast_lateral(out / "forecast_qlat.nc", network)
+        routing = BasinRouting(network, rbasin)
+        f1 = forward(network, rbasin, lateral, rtimes, start, routing=routing)
+        member_f1 = [] if member_lateral is None else [  # members are in the basin network's order already
+            forward(network, rbasin, member, rtimes, start, routing=routing) for member in member_lateral]
         for section in rbasin.control_sections:
             q, h = f1.section_discharge[section.id], f1.section_stage[section.id]
             j = int(basin.network.index_of(section.feature_id)[0])
@@ -748,12 +749,15 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
     timings = summary.setdefault("seconds", {})
     basin_toml = basin.folder / "basin.toml"
     dispatch = bool(basin.spec.reservoirs and basin.spec.control_sections)
+    start = None  # the reservoirs at the issue time: read once from the restart the forecast stage wrote
     for name in STAGES if stage is None else (stage,):
         t0 = time.perf_counter()
+        if name != "forecast" and start is None:
+            start = dam_start(config, config_path, basin)
         if name == "forecast":
             summary["forecast_stage"] = run_forecast(config, config_path, basin, out, cold, members, scheduler)
         elif name == "warning":
-            summary["warning"] = run_warning(config, basin, out, dam_start(config, config_path, basin))
+            summary["warning"] = run_warning(config, basin, out, start)
         elif name in ("rehearsal", "plan") and not dispatch:
             summary[name] = {"skipped": f"{basin_toml} names no reservoirs and control sections"}
         elif name == "rehearsal":
@@ -761,7 +765,7 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
 
             _need(out / "forecast_qlat.nc", "forecast")
             r = run_rehearsal(basin_toml, out / "forecast_qlat.nc", config.rehearsal.objective,
-                              output_dir=out / "rehearsal", start=dam_start(config, config_path, basin))
+                              output_dir=out / "rehearsal", start=start)
             summary["rehearsal"] = {k: r[k] for k in ("f1", "f2", "verdict") if k in r}
             if "inverse" in r:
                 summary["rehearsal"]["binding"] = r["inverse"]["binding"]
@@ -770,7 +774,7 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
             from .plan import run_plan
 
             _need(out / "forecast_qlat.nc", "forecast")
-            p = run_plan(basin_toml, out / "forecast_qlat.nc", out / "plan", start=dam_start(config, config_path, basin))
+            p = run_plan(basin_toml, out / "forecast_qlat.nc", out / "plan", start=start)
             summary["plan"] = {"recommended": p["recommended"], "verified": p["verified"],
                                "dispatch_order": p["dispatch_order"], "ranking": p["ranking"]}
         timings[name] = round(time.perf_counter() - t0, 2)

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from ..io.basin import BasinSpec
 from ..network import RiverNetwork
-from .rehearsal import BasinRouting, ForwardResult, forward, rehearse
+from .rehearsal import BasinRouting, ForwardResult, forward_is_safe, forward, rehearse, unit_responses
 
 
 @dataclass
@@ -76,8 +76,8 @@ def impact(scheme: Scheme, basin: BasinSpec) -> Impact:
     )
 
 
-def _rehearse_variant(network, basin, lateral, times, routing, start, kwargs):
-    out = rehearse(network, basin, lateral, times, routing=routing, start=start, **kwargs)
+def _rehearse_variant(network, basin, lateral, times, routing, start, f1, responses, kwargs):
+    out = rehearse(network, basin, lateral, times, routing=routing, start=start, f1=f1, responses=responses, **kwargs)
     return out.f2, out.accepted, out.inverse.schedule, out.inverse.binding
 
 
@@ -103,19 +103,23 @@ def rehearse_schemes(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, 
         for res in largest[:dams_to_hold]:
             variants.append((f"without_{res.id}", f"inverse min_peak, {res.id} kept on its rules",
                              {"objective": "min_peak", "hold": (res.id,)}))
+    # every scheme linearises around the same F1: its unit responses are routed once
+    responses = None if forward_is_safe(basin, f1, 0.0) else unit_responses(network, basin, routing, f1)
     if dask or scheduler:
         from .ensemble import client_for
 
         client, cluster = client_for(scheduler)
         try:
-            shared = [client.scatter(x, broadcast=True) for x in (network, basin, lateral, times, routing, start)]
+            shared = [client.scatter(x, broadcast=True) for x in (network, basin, lateral, times, routing, start, f1,
+                                                                   responses)]
             results = client.gather([client.submit(_rehearse_variant, *shared, kw, pure=False) for _, _, kw in variants])
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
     else:
-        results = [_rehearse_variant(network, basin, lateral, times, routing, start, kw) for _, _, kw in variants]
+        results = [_rehearse_variant(network, basin, lateral, times, routing, start, f1, responses, kw)
+                   for _, _, kw in variants]
     for (name, description, _), (f2, accepted, schedule, binding) in zip(variants, results, strict=True):
         schemes.append(Scheme(name, description, f2, accepted, schedule, binding))
     return schemes

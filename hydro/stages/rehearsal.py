@@ -204,13 +204,21 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None):
 
     from ..io.basin import read_basin
     from ..io.netcdf import read_network
-    from ..io.nwm import read_lateral
 
     basin_file = Path(basin_file)
     basin = read_basin(basin_file)
     if basin.network is None:
         raise ConfigError(f"{basin_file}: 'network' (a hydro network file) is required for rehearsal")
     network, _ = read_network(basin_file.parent / basin.network)
+    return (network, basin, *read_forecast_lateral(forecast_file, network, hours))
+
+
+def read_forecast_lateral(forecast_file, network: RiverNetwork, hours: int | None = None):
+    """Hourly forecast lateral inflow [n_hours, n] in ``network``'s order and the hour-end times."""
+    from pathlib import Path
+
+    from ..io.nwm import read_lateral
+
     forecast = read_lateral(_lateral_file(Path(forecast_file)))
     if forecast.interval_s != 3600:
         raise ConfigError(f"{forecast_file}: forecast step is {forecast.interval_s} s; rehearsal needs hourly qlat")
@@ -221,7 +229,7 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None):
             raise ConfigError(f"{forecast_file}: forecast covers {len(times)} h ({str(forecast.time[0])[:16]} .. "
                               f"{str(times[-1])[:16]}), the rehearsal horizon is {hours} h; extend the forecast or shorten --hours")
         lateral, times = lateral[:hours], times[:hours]
-    return network, basin, lateral, times
+    return lateral, times
 
 
 def _lateral_file(path):
@@ -290,7 +298,7 @@ class InverseResult:
     margin_m3s: float
 
 
-def _unit_responses(network: RiverNetwork, basin: BasinSpec, routing: BasinRouting, f1: ForwardResult,
+def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: BasinRouting, f1: ForwardResult,
                     pulse: float = 50.0) -> dict[tuple[str, str], NDArray[np.float64]]:
     """Response [n_hours] of each control section, and of the inflow of the next dam down, to a 1 m3 s-1
     release change of each dam, taken from the routing kernel itself: the release is perturbed for one
@@ -367,7 +375,7 @@ def _lower_toeplitz(response: NDArray) -> NDArray:
     return np.where(lag >= 0, response[np.clip(lag, 0, None)], 0.0)
 
 
-def _forward_is_safe(basin: BasinSpec, f1: ForwardResult, margin_m3s: float) -> bool:
+def forward_is_safe(basin: BasinSpec, f1: ForwardResult, margin_m3s: float) -> bool:
     return (all(f1.section_discharge[s.id].max() <= s.target_discharge - margin_m3s for s in basin.control_sections)
             and all(f1.reservoirs[r.id].level.max() <= r.flood_control_high_level for r in basin.reservoirs))
 
@@ -376,7 +384,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             objective: str = "min_peak", margin_m3s: float = 0.0, dt: float = 300.0,
             routing: BasinRouting | None = None, pre_release: bool = False,
             storage_margin_m3: dict[str, float] | None = None, hold: tuple[str, ...] = (),
-            start: dict[str, DamStart] | None = None) -> InverseResult:
+            start: dict[str, DamStart] | None = None, responses: dict | None = None) -> InverseResult:
     """Releases that keep every control section at or below its target discharge (the safe discharge, or
     the rating's discharge at its target stage when lower) minus ``margin_m3s`` and
     every reservoir within its limits, by linear programming (HiGHS through scipy).
@@ -394,7 +402,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     the bottom of its curves). ``storage_margin_m3`` lowers a dam's upper storage bound (F2 sets it when
     the full model overshot what the linearisation allowed). Dam inflows follow the releases of the dams
     above them through the same unit responses (cascades). Dams named in ``hold`` keep their F1 releases
-    (a scheme without dispatching them)."""
+    (a scheme without dispatching them). ``responses`` (from ``unit_responses`` of this F1) saves
+    routing them again on a repeat."""
     from scipy.optimize import linprog
 
     if objective not in OBJECTIVES:
@@ -403,12 +412,12 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     if not resv or not secs:
         raise ConfigError(f"{basin.name}: the inverse step needs at least one reservoir and one control section")
     T, R, K = len(times), len(resv), len(secs)
-    if _forward_is_safe(basin, f1, margin_m3s):
+    if forward_is_safe(basin, f1, margin_m3s):
         schedule = {r.id: f1.reservoirs[r.id].release.copy() for r in resv}
         return InverseResult(schedule, True, 0.0, 0.0, [], _envelope(basin, f1, schedule, None, margin_m3s),
                              objective, margin_m3s)
     routing = routing or BasinRouting(network, basin, dt)
-    u = _unit_responses(network, basin, routing, f1)
+    u = responses if responses is not None else unit_responses(network, basin, routing, f1)
     n_o, n_v, n_s = R * T, R * T, K * T
     n_d = R * T  # |V - V_flood_limit|: a tie-breaker that keeps levels near the flood-limit level
     n_b = R * T  # storage drawn below the flood-limit level (penalised unless pre-release is allowed)
@@ -571,22 +580,26 @@ class RehearsalResult:
 def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, objective: str = "min_peak",
              margin_m3s: float = 0.0, max_iterations: int = 5, dt: float = 300.0,
              pre_release: bool = False, hold: tuple[str, ...] = (), routing: BasinRouting | None = None,
-             start: dict[str, DamStart] | None = None) -> RehearsalResult:
+             start: dict[str, DamStart] | None = None, f1: ForwardResult | None = None,
+             responses: dict | None = None) -> RehearsalResult:
     """Forward-inverse-forward: F1 with the rules; I by LP; F2 re-runs the schedule on the full model and
     accepts it only if every section stays at or below its safe discharge and every dam below its
     flood-control high level; otherwise I runs again (bounded) with the section margin grown by the
     overshoot and an overshooting dam's storage bound lowered by its overshoot. In F2 a dam follows its
     schedule except where dam safety overrides it (water the linearisation did not foresee above the
     flood-control high level is passed on), so F2 judges the sections with that water included.
-    Levels are compared to 0.1 mm (the float noise of a level held at its limit)."""
+    Levels are compared to 0.1 mm (the float noise of a level held at its limit). ``f1`` and its
+    ``responses`` may be given when several rehearsals share them (the plan's schemes)."""
     routing = routing or BasinRouting(network, basin, dt)
-    f1 = forward(network, basin, lateral, times, start, dt=dt, routing=routing)
+    f1 = f1 or forward(network, basin, lateral, times, start, dt=dt, routing=routing)
+    if responses is None and not forward_is_safe(basin, f1, margin_m3s):  # the repeats linearise around F1 too
+        responses = unit_responses(network, basin, routing, f1)
     inv, f2 = None, None
     margin, storage_margin = margin_m3s, {}
     last = None  # (margin, overshoot) of the previous try
     for iteration in range(1, max_iterations + 1):
         inv = inverse(network, basin, lateral, times, f1, objective, margin, dt, routing, pre_release, storage_margin,
-                      hold, start)
+                      hold, start, responses)
         f2 = forward(network, basin, lateral, times, start, schedules=inv.schedule, dt=dt, routing=routing)
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
         too_high = {r.id: f2.reservoirs[r.id].storage.max() - r.curves().storage(r.flood_control_high_level)

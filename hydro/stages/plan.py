@@ -5,7 +5,7 @@ Schemes: the current operating rules (F1), the inverse-optimal schedules for eac
 min_peak without dispatching one dam (it keeps its rules) for each of the largest dams. Every scheme
 is judged on its own full-model run (F1 for the rules, F2 for the others).
 
-Ranking, in this stated priority order (shared/domain/rehearsal.md section 5):
+Ranking, in this stated priority order (shared/domain/rehearsal.md section 6; no detention basins are modelled):
 1. dam safety: the largest rise of any dam above its flood-control high level (none is best);
 2. protected sections: hours above the guaranteed stage, then the excess volume above the safe
    discharges, then hours above the warning stage, then the smallest freeboard (largest first);

@@ -31,7 +31,7 @@ def _add_route(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, required=True, help="output NetCDF (written atomically)")
     p.add_argument("--dt", type=float, default=300.0, help="routing step [s] (default 300, as NWM)")
     p.add_argument("--method", default="muskingum_cunge", choices=["muskingum_cunge", "muskingum"], help="routing method")
-    p.add_argument("--mc-solver", default="nwm", choices=["nwm", "fast"], help="nwm: t-route's float32 secant, bit for bit (default); fast: same iteration with cheaper powers")
+    p.add_argument("--mc-solver", default="nwm", choices=["nwm", "fast"], help="nwm: t-route's float32 secant, bit for bit (default); fast: the same secant on SIMD lanes of segments (~4x faster, float32 noise apart)")
     p.add_argument("--upstream", default="previous", choices=["previous", "current"], help="upstream inflow from the previous step (NWM, default) or the current step (t-route default)")
     p.add_argument("--output-interval", type=float, default=3600.0, help="seconds between output records (default 3600)")
     p.add_argument("--hours", type=float, help="hours to route (default: the whole forcing)")

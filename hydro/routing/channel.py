@@ -66,7 +66,7 @@ class MuskingumCunge:
     lakes : level-pool parameters for every lake node (None if the network has none).
     dt : routing step [s] (NWM: 300).
     solver : 'nwm' (t-route's float32 secant, bit for bit; the default) or 'fast' (the same
-        secant with one powf fewer per evaluation).
+        secant on SIMD lanes of segments, float32 noise apart; see hydro.kernels.routing).
     upstream : 'previous' (NWM/WRF-Hydro: upstream inflow of step t-1, parallel over nodes) or
         'current' (t-route's default: this step's upstream outflow, a sweep in topological order).
     parallel : use numba threads for the 'previous' sweep (results are identical to serial).

@@ -17,16 +17,19 @@ Two depth solvers share t-route's float32 secant iteration (same starting guesse
 retries and stopping rules; ``Qj_0`` zero-initialised as in WRF-Hydro):
 
 * ``nwm`` (``SOLVER_NWM``) keeps NWM's float32 operation order and libm ``powf``, and reproduces
-  t-route bit for bit. One segment's secant is a chain of dependent divisions and powers, so this
-  solver is latency-bound (~135 ns per segment-step at 328k segments on 2 cores).
-* ``fast`` (``SOLVER_FAST``) runs the same iteration on ``LANES`` segments at once in lockstep
-  (``_sweep_lanes``), written so that LLVM turns the lanes into SIMD vectors: one float32 buffer
-  for the lane state, selects instead of branches, R^(2/3) from a division-free inverse cube root
-  (``_pow23``, ~2 ulp, where powf is a library call that blocks vectorisation), and one reciprocal
-  for the four Cunge coefficients. A lane that converges waits, masked, for the others; the rare
-  solve still running after ``LANE_ITERATIONS`` iterations, and lake nodes, take the scalar path.
-  It needs the NWM upstream convention (segments independent within a step); with t-route's
-  current-step upstream inflow, ``fast`` is the scalar secant with R^(5/3) = R R^(2/3).
+  t-route bit for bit;
+* ``fast`` (``SOLVER_FAST``) takes R^(2/3) from a division-free inverse cube root (``_pow23``, ~2 ulp)
+  and one reciprocal for the four Cunge coefficients (float32 noise from ``nwm``).
+
+One segment's secant is a chain of dependent divisions and powers, latency-bound (~135 ns per
+segment-step at 328k segments on 2 cores). Under the NWM upstream convention the segments of a step
+are independent, so both solvers run ``LANES`` segments in lockstep (``_lanes_iterate``), written so
+that LLVM turns the lanes into SIMD vectors: one float32 buffer for the lane state (fields at constant
+offsets, so no aliasing), selects instead of branches, integer counts. ``nwm`` calls powf per lane
+between the vector loops (independent calls that overlap); ``fast`` vectorises its powers too. A lane
+that has converged waits, masked, for the others; lake nodes and the rare solve still going after
+``LANE_ITERATIONS`` iterations take the scalar path (``mc_secant``). With t-route's current-step
+upstream inflow the sweep is sequential and scalar.
 
 Why not a more accurate solver: on flat segments (S0 ~ 1e-5) the residual is nearly flat in h and
 NWM's secant stops at a 1 % step far from the true root; Newton to the true root moved flows by
@@ -252,8 +255,8 @@ def velocity_nwm(h, bw, cs, n, s0):
     return (F1 / n) * (r**F2_3) * math.sqrt(s0)
 
 
-# --------------------------------------------------------------------------- fast solver: lanes in lockstep
-LANES = 32  # segments per lockstep group: 16 to 64 measured alike (37 ns), 8 slower (42 ns)
+# --------------------------------------------------------------------------- lanes: segments in lockstep
+LANES = 32  # segments per lockstep group (fast solver, 328k segments: 16 to 64 alike, 8 slower by 15 %)
 LANE_ITERATIONS = 12  # secant iterations in lockstep; solves still going continue on the scalar path
 LANE_BLOCK = 4096  # segments per parallel task (its lane buffer allocated once)
 F4 = np.float32(4.0)
@@ -261,9 +264,10 @@ F1_3 = np.float32(1.0 / 3.0)
 INV_CBRT_MAGIC = np.int32(0x54A2FA8C)  # float32 bits of ~x^(-1/3) = 4/3 bits(1) - bits(x)/3
 # Field offsets in a lane buffer: one float32 array with fields at constant offsets, so that LLVM
 # can prove the stores do not alias the loads and vectorise the lane loop.
-(L_BW, L_TWCC, L_S0, L_N, L_NCC, L_DX, L_QDP, L_QL, L_QUP, L_Z, L_SQRT_1Z2, L_BFD, L_SQRT_S0, L_H, L_H0, L_QJ0,
- L_C1, L_C2, L_C3, L_C4, L_ACTIVE, L_STARTED) = [k * LANES for k in range(22)]
-LANE_FIELDS = 22
+(L_BW, L_TWCC, L_S0, L_N, L_NCC, L_DX, L_QDP, L_QL, L_QUP, L_Z, L_SQRT_1Z2, L_BFD, L_SQRT_S0,  # inputs
+ L_H, L_H0, L_QJ0, L_C1, L_C2, L_C3, L_C4, L_ACTIVE, L_STARTED,  # secant state
+ L_R, L_HGT, L_R23, L_R53, L_HGT23, L_QA, L_A1, L_A2, L_A3, L_A4) = [k * LANES for k in range(32)]  # scratch
+LANE_FIELDS = 32
 
 
 @intrinsic
@@ -303,9 +307,8 @@ def _pow23_vector(x):
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _lane_eval(h, upper, qj_prev, c1, c2, c3, c4, z, sqrt_1z2, bw, bfd, twcc, s0, sqrt_s0, n, ncc, dt, dx, qdp, ql, qup):
-    """``_secant_eval32`` (NWM upstream convention, qup = quc) as straight-line selects. Both sides of
-    every branch are computed and the unused side (possibly inf or NaN) is dropped by the select."""
+def _lane_geometry(h, z, sqrt_1z2, bw, bfd, twcc):
+    """``_geometry32`` as selects: (twl, h_gt, area, wp, areac, wpc, R)."""
     twl = bw + F2 * z * h
     no_cc = twcc <= F0  # NWM 3.0: no floodplain -> extend the trapezoid upward
     h_gt = F0 if no_cc else max(h - bfd, F0)
@@ -314,11 +317,46 @@ def _lane_eval(h, upper, qj_prev, c1, c2, c3, c4, z, sqrt_1z2, bw, bfd, twcc, s0
     wp = bw + F2 * h_lt * sqrt_1z2
     areac = twcc * h_gt
     wpc = twcc + (F2 * h_gt) if h_gt > F0 else F0
-    r = (area + areac) / (wp + wpc)
+    return twl, h_gt, area, wp, areac, wpc, (area + areac) / (wp + wpc)
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _lane_powers(w, at, exact):
+    """R^(2/3), R^(5/3) and (h - bfd)^(2/3) of every lane at the depths in field ``at``. ``exact``: libm
+    powf as NWM, a call per active lane (the calls are independent, so they overlap); else ``_pow23``,
+    vectorised. An inactive lane's powers are stale, and unused."""
+    for j in range(LANES):
+        _, h_gt, _, _, _, _, r = _lane_geometry(w[at + j], w[L_Z + j], w[L_SQRT_1Z2 + j], w[L_BW + j], w[L_BFD + j], w[L_TWCC + j])
+        w[L_R + j] = r
+        w[L_HGT + j] = h_gt
+    if exact:
+        for j in range(LANES):  # powf skipped where its result is unused (inactive lanes) or 0 (no overbank depth)
+            if w[L_ACTIVE + j] > F0:
+                w[L_R23 + j] = w[L_R + j] ** F2_3
+                w[L_R53 + j] = w[L_R + j] ** F5_3
+                w[L_HGT23 + j] = w[L_HGT + j] ** F2_3 if w[L_HGT + j] > F0 else F0
+    else:
+        for j in range(LANES):
+            r23 = _pow23(w[L_R + j])
+            w[L_R23 + j] = r23
+            w[L_R53 + j] = w[L_R + j] * r23
+            w[L_HGT23 + j] = _pow23(w[L_HGT + j])
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _lane_eval(w, j, h, upper, exact, qj_prev, c1, c2, c3, c4, dt):
+    """``_secant_eval32`` (NWM upstream convention: qup = quc) for lane j at depth h, with the powers
+    from ``_lane_powers``. Both sides of every branch are computed and a select drops the unused one
+    (possibly inf or NaN). ``exact`` keeps NWM's float32 operation order; else one reciprocal
+    serves the four coefficients."""
+    bw, twcc, s0, n, ncc, dx = w[L_BW + j], w[L_TWCC + j], w[L_S0 + j], w[L_N + j], w[L_NCC + j], w[L_DX + j]
+    qdp, ql, qup = w[L_QDP + j], w[L_QL + j], w[L_QUP + j]
+    z, sqrt_1z2, bfd, sqrt_s0 = w[L_Z + j], w[L_SQRT_1Z2 + j], w[L_BFD + j], w[L_SQRT_S0 + j]
+    r23, r53 = w[L_R23 + j], w[L_R53 + j]
+    twl, _, area, wp, areac, wpc, _ = _lane_geometry(h, z, sqrt_1z2, bw, bfd, twcc)
     overbank = (h > bfd) and (twcc > F0) and (ncc > F0)
-    r23 = _pow23(r)
-    ck_main = (sqrt_s0 / n) * ((F5_3 * r23) - ((F2_3 * (r * r23)) * (F2 * sqrt_1z2 / (bw + F2 * (bfd if overbank else h) * z))))
-    ck_over = (ck_main * area + ((sqrt_s0 / ncc) * F5_3 * _pow23(max(h - bfd, F0))) * areac) / (area + areac)
+    ck_main = (sqrt_s0 / n) * ((F5_3 * r23) - ((F2_3 * r53) * (F2 * sqrt_1z2 / (bw + F2 * (bfd if overbank else h) * z))))
+    ck_over = (ck_main * area + ((sqrt_s0 / ncc) * F5_3 * w[L_HGT23 + j]) * areac) / (area + areac)
     ck = max(F0, ck_over if overbank else ck_main) if h > F0 else F0
     km = max(dt, dx / ck) if ck > F0 else dt
     width = twcc if overbank else twl
@@ -329,37 +367,47 @@ def _lane_eval(h, upper, qj_prev, c1, c2, c3, c4, z, sqrt_1z2, bw, bfd, twcc, s0
         x = min(F05, max(F025, F05 * (F1 - (qref / (F2 * width * s0 * ck * dx)))))
     x = x if ck > F0 else F05
     half_dt = dt / F2
-    rd = F1 / (km * (F1 - x) + half_dt)
-    c1 = (km * x + half_dt) * rd
-    c2 = (half_dt - km * x) * rd
-    c3 = (km * (F1 - x) - half_dt) * rd
-    c4 = (ql * dt) * rd
+    d = km * (F1 - x) + half_dt
+    if exact:
+        c1 = (km * x + half_dt) / d
+        c2 = (half_dt - km * x) / d
+        c3 = (km * (F1 - x) - half_dt) / d
+        c4 = (ql * dt) / d
+    else:
+        rd = F1 / d
+        c1 = (km * x + half_dt) * rd
+        c2 = (half_dt - km * x) * rd
+        c3 = (km * (F1 - x) - half_dt) * rd
+        c4 = (ql * dt) * rd
     routed = ((c1 * qup) + (c2 * qup)) + (c3 * qdp)
     if not upper:
         c4 = -routed if (c4 < F0 and abs(c4) > routed) else c4
     perimeter = wp + wpc
-    qn = (perimeter / ((wp * n) + (wpc * ncc))) * (area + areac) * r23 * sqrt_s0
+    if exact:
+        qn = ((F1 / (((wp * n) + (wpc * ncc)) / perimeter)) * (area + areac) * r23) * sqrt_s0
+    else:
+        qn = (perimeter / ((wp * n) + (wpc * ncc))) * (area + areac) * r23 * sqrt_s0
     qj = (routed + c4) - qn if perimeter > F0 else F0
     return qj, c1, c2, c3, c4
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _lanes_iterate(w, dt):
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _lanes_iterate(w, dt, exact):
     """Up to ``LANE_ITERATIONS`` secant iterations of the LANES segments in buffer w, in lockstep
     (mc_secant's loop, one iteration per pass; an inactive lane keeps its state). Returns the evaluations."""
     evals = 0
     for _ in range(LANE_ITERATIONS):
+        _lane_powers(w, L_H0, exact)
+        for j in range(LANES):  # first evaluation, at h_0
+            qj_0, c1, c2, c3, c4 = _lane_eval(w, j, w[L_H0 + j], True, exact, w[L_QJ0 + j], w[L_C1 + j], w[L_C2 + j],
+                                              w[L_C3 + j], w[L_C4 + j], dt)
+            w[L_QA + j], w[L_A1 + j], w[L_A2 + j], w[L_A3 + j], w[L_A4 + j] = qj_0, c1, c2, c3, c4
+        _lane_powers(w, L_H, exact)
         n_active = 0  # an integer: a float sum would need reassociation and stop the vectoriser
-        for j in range(LANES):
+        for j in range(LANES):  # second evaluation, at h, and the secant step
             active = w[L_ACTIVE + j] > F0
-            bw, twcc, s0, n, ncc, dx = w[L_BW + j], w[L_TWCC + j], w[L_S0 + j], w[L_N + j], w[L_NCC + j], w[L_DX + j]
-            qdp, ql, qup = w[L_QDP + j], w[L_QL + j], w[L_QUP + j]
-            z, sqrt_1z2, bfd, sqrt_s0 = w[L_Z + j], w[L_SQRT_1Z2 + j], w[L_BFD + j], w[L_SQRT_S0 + j]
-            h, h_0 = w[L_H + j], w[L_H0 + j]
-            qj_0, a1, a2, a3, a4 = _lane_eval(h_0, True, w[L_QJ0 + j], w[L_C1 + j], w[L_C2 + j], w[L_C3 + j], w[L_C4 + j],
-                                              z, sqrt_1z2, bw, bfd, twcc, s0, sqrt_s0, n, ncc, dt, dx, qdp, ql, qup)
-            qj, c1, c2, c3, c4 = _lane_eval(h, False, qj_0, a1, a2, a3, a4,
-                                            z, sqrt_1z2, bw, bfd, twcc, s0, sqrt_s0, n, ncc, dt, dx, qdp, ql, qup)
+            h, h_0, qj_0 = w[L_H + j], w[L_H0 + j], w[L_QA + j]
+            qj, c1, c2, c3, c4 = _lane_eval(w, j, h, False, exact, qj_0, w[L_A1 + j], w[L_A2 + j], w[L_A3 + j], w[L_A4 + j], dt)
             dq = qj_0 - qj
             h_1 = h - ((qj * (h_0 - h)) / (dq if dq != F0 else F1))
             h_1 = h if (dq == F0 or h_1 < F0) else h_1
@@ -382,10 +430,10 @@ def _lanes_iterate(w, dt):
     return evals
 
 
-@numba.njit(cache=True, nogil=True)
-def _lanes_step(i0, m, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake,
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # the inlined lane code divides speculatively
+def _lanes_step(solver, i0, m, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake,
                 q_new, d_new, w):
-    """Nodes i0 .. i0+m-1 (m <= LANES) through one step with the fast solver; returns (non-converged,
+    """Nodes i0 .. i0+m-1 (m <= LANES) through one step, NWM upstream convention; returns (non-converged,
     evaluations). Lanes past m repeat the last node, inactive."""
     for j in range(LANES):
         i = i0 + min(j, m - 1)
@@ -404,13 +452,16 @@ def _lanes_step(i0, m, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc,
         flowing = ql[i] > F0 or qup > F0 or q_prev[i] > F0
         w[L_ACTIVE + j] = F1 if (j < m and lake_slot[i] < 0 and flowing) else F0
         w[L_STARTED + j] = F0
-    evals = _lanes_iterate(w, dt)
+    if solver == SOLVER_NWM:  # constant arguments, so each inlined copy is specialised
+        evals = _lanes_iterate(w, dt, True)
+    else:
+        evals = _lanes_iterate(w, dt, False)
     bad = 0
     for j in range(m):
         i = i0 + j
         qup = w[L_QUP + j]
         if lake_slot[i] >= 0 or w[L_ACTIVE + j] > F0:  # lakes, and solves still going: the scalar path
-            q, h, ok, ev = _node_update(i, SOLVER_FAST, dt, qup, qup, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0,
+            q, h, ok, ev = _node_update(i, solver, dt, qup, qup, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0,
                                         lake_slot, lake)
             q_new[i], d_new[i] = q, h
             bad += not ok
@@ -424,7 +475,7 @@ def _lanes_step(i0, m, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc,
 
 
 @numba.njit(cache=True, nogil=True)
-def _lanes_block(b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new):
+def _lanes_block(solver, b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new):
     """Block b (LANE_BLOCK nodes) through one step; returns (non-converged, evaluations)."""
     w = np.empty(LANE_FIELDS * LANES, np.float32)
     lo = b * LANE_BLOCK
@@ -432,7 +483,7 @@ def _lanes_block(b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n,
     bad = 0
     evals = 0
     for i0 in range(lo, hi, LANES):
-        nb, ne = _lanes_step(i0, min(LANES, hi - i0), dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0,
+        nb, ne = _lanes_step(solver, i0, min(LANES, hi - i0), dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0,
                              lake_slot, lake, q_new, d_new, w)
         bad += nb
         evals += ne
@@ -440,19 +491,19 @@ def _lanes_block(b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n,
 
 
 @numba.njit(cache=True, nogil=True)
-def _sweep_lanes_serial(dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
+def _sweep_lanes_serial(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
     for b in range((q_prev.size + LANE_BLOCK - 1) // LANE_BLOCK):
-        nb, ne = _lanes_block(b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new)
+        nb, ne = _lanes_block(solver, b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new)
         status[0] += nb
         status[1] += ne
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _sweep_lanes_parallel(dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
+def _sweep_lanes_parallel(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
     bad = 0
     evals = 0
     for b in numba.prange((q_prev.size + LANE_BLOCK - 1) // LANE_BLOCK):
-        nb, ne = _lanes_block(b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new)
+        nb, ne = _lanes_block(solver, b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new)
         bad += nb
         evals += ne
     status[0] += bad
@@ -487,30 +538,15 @@ def _upstream_sum(i, up_ptr, up_idx, q):
 
 
 @numba.njit(cache=True, nogil=True)
-def _sweep_serial(upstream_current, solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
-    """One step over all nodes in upstream-first order. With ``upstream_current`` the current
-    step's upstream outflow is already in ``q_new`` when a node is reached (Gauss-Seidel)."""
+def _sweep_current(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
+    """One step over all nodes in upstream-first order, each taking the current step's upstream
+    outflow (already in ``q_new`` when it is reached: Gauss-Seidel, t-route's default)."""
     bad = 0
     evals = 0
     for i in range(q_prev.size):
         qup = _upstream_sum(i, up_ptr, up_idx, q_prev)
-        quc = _upstream_sum(i, up_ptr, up_idx, q_new) if upstream_current else qup
+        quc = _upstream_sum(i, up_ptr, up_idx, q_new)
         q, h, ok, ev = _node_update(i, solver, dt, qup, quc, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake)
-        q_new[i] = q
-        d_new[i] = h
-        bad += not ok
-        evals += ev
-    status[0] += bad
-    status[1] += evals
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _sweep_previous_parallel(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
-    bad = 0
-    evals = 0
-    for i in numba.prange(q_prev.size):
-        qup = _upstream_sum(i, up_ptr, up_idx, q_prev)
-        q, h, ok, ev = _node_update(i, solver, dt, qup, qup, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake)
         q_new[i] = q
         d_new[i] = h
         bad += not ok
@@ -529,7 +565,7 @@ def route_mc(solver, upstream_current, parallel, dt, first_step, substeps, qlat,
     solver : SOLVER_NWM or SOLVER_FAST.
     upstream_current : bool. False: upstream inflow of the previous step for both qup and quc
         (NWM / WRF-Hydro); True: quc is the current step's upstream outflow (t-route default).
-    parallel : bool. Use the threaded sweep (only with ``upstream_current == False``).
+    parallel : bool. Lane groups on numba threads (only with ``upstream_current == False``; results identical).
     dt : float32 [s]. first_step : global index of the first step (selects the forcing column).
     substeps : routing steps per forcing interval; step k uses ``qlat[(first_step + k) // substeps]``.
     qlat : float32 [n_intervals, n] lateral inflow [m3 s-1], held constant over each interval.
@@ -542,15 +578,13 @@ def route_mc(solver, upstream_current, parallel, dt, first_step, substeps, qlat,
     n_out = out_q.shape[0]
     for k in range(n_out * out_every):
         ql = qlat[(first_step + k) // substeps]
-        if solver == SOLVER_FAST and not upstream_current:
+        if not upstream_current:
             if parallel:
-                _sweep_lanes_parallel(dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
+                _sweep_lanes_parallel(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
             else:
-                _sweep_lanes_serial(dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
-        elif parallel and not upstream_current:
-            _sweep_previous_parallel(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
+                _sweep_lanes_serial(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
         else:
-            _sweep_serial(upstream_current, solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
+            _sweep_current(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
         q[:] = q_new
         d[:] = d_new
         if (k + 1) % out_every == 0:

@@ -70,7 +70,9 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
         "batch-parallel Dynamically Dimensioned Search on NSE or KGE. The model runs continuously from the "
         "warm-up start; warm-up is never scored. Prints NSE, KGE and the GB/T 22482-2008 event statistics "
         "(DC, peak / peak-time / runoff-depth qualified rates, QR, grade) for calibration and validation, and "
-        "writes the calibrated set to models/<model>/calibrated/<data>.toml with event hydrograph PNGs.",
+        "writes the calibrated set to models/<model>/calibrated/<data>.toml with event hydrograph PNGs. A catchment "
+        "description (basins/catchments/<data stem>.toml where present, or --catchment) corrects what the record "
+        "gets wrong, such as precipitation stamped a step late.",
     )
     p.add_argument("--data", type=Path, required=True, help="catchment NetCDF (precipitation, pet [mm per step], discharge [m3 s-1])")
     p.add_argument("--model", required=True, help="runoff model: xaj (xinanjiang) or gr4j (gr4h)")
@@ -84,6 +86,8 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--events", type=Path, help="flood-event CSV (event_id,start,end[,quality]); default: the *_events.csv beside the data, else detected")
     p.add_argument("--output", type=Path, help="calibrated parameter file (default models/<model>/calibrated/<data stem>.toml)")
+    p.add_argument("--catchment", type=Path, help="catchment description TOML (default basins/catchments/<data stem>.toml where present)")
+    p.add_argument("--no-catchment", action="store_true", help="ignore the catchment description: the record exactly as stamped")
     p.add_argument("--no-plots", action="store_true", help="do not write event hydrograph PNGs")
     p.add_argument("--threads", type=int, help="numba threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -99,12 +103,14 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         data=args.data, model=args.model, warmup=args.warmup, calibration=args.calibration,
         validation=args.validation, objective=args.objective, bounds=args.bounds, evaluations=args.evaluations,
         batch=args.batch, seed=args.seed, output=args.output, events=args.events, plots=not args.no_plots,
-        progress=not args.no_progress and not args.json,
+        progress=not args.no_progress and not args.json, catchment=args.catchment, use_catchment=not args.no_catchment,
     ))
     if args.json:
         print(json.dumps(summary))
         return 0
     print(f"{summary['model']} on {summary['data']}: {summary['evaluations']} runs in {summary['seconds']} s")
+    if summary["catchment"]:
+        print(f"  catchment  {summary['catchment']} (precipitation moved back {summary['precipitation_lead_steps']} step(s))")
     for name in ("calibration", "validation"):
         if name in summary:
             b = summary[name]

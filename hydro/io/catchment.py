@@ -1,17 +1,44 @@
 """Lumped catchment records: CF NetCDF with precipitation, pet [mm per step] and discharge [m3 s-1],
-plus an optional flood-event table ``<stem minus the step suffix>_events.csv`` beside it."""
+plus an optional flood-event table ``<stem minus the step suffix>_events.csv`` beside it, and an
+optional catchment description ``basins/catchments/<record stem>.toml`` for what the record does not
+say. Example::
+
+    name = "Arno at Subbiano"
+    precipitation_lead_steps = 1   # the record stamps each day's rain one step after the step it fell in
+"""
 
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from ..core.errors import InputDataError
+from .basin import read_toml_model
 from .netcdf import load_netcdf
+
+log = logging.getLogger("hydro")
+
+
+class CatchmentSpec(BaseModel):
+    """A catchment description. ``precipitation_lead_steps``: how many steps after the step it fell in the
+    record stamps precipitation (e.g. daily gauges read at 09:00 and labelled with the reading day);
+    the reader moves it back so that rain and discharge share the record's stamp convention."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    precipitation_lead_steps: int = Field(default=0, ge=0, le=24)
+
+
+def read_catchment_spec(path: Path) -> CatchmentSpec:
+    """Read a catchment description; one ConfigError naming the file and every bad key."""
+    return read_toml_model(path, CatchmentSpec, "catchment description")
 
 
 @dataclass
@@ -37,6 +64,16 @@ class CatchmentRecord:
     def to_mm(self, q: NDArray) -> NDArray:
         """Discharge [m3 s-1] -> depth [mm per step]."""
         return q * self.dt_hours * 3.6 / self.area_km2
+
+    def align_precipitation(self, lead_steps: int, why: str) -> None:
+        """Move precipitation back by ``lead_steps`` steps (see CatchmentSpec). The last steps' rain falls after
+        the record ends; it is taken as 0 and logged."""
+        if lead_steps <= 0:
+            return
+        rain_lost = float(self.precipitation[:lead_steps].sum())
+        self.precipitation = np.concatenate([self.precipitation[lead_steps:], np.zeros(lead_steps)])
+        log.warning("%s: precipitation moved back %d step(s) (%s); %.1f mm stamped before the first step dropped, "
+                    "the last %d step(s) taken as dry", self.source, lead_steps, why, rain_lost, lead_steps)
 
     def index(self, start: np.datetime64, end: np.datetime64, what: str) -> slice:
         """Steps stamped in [start, end); raise if the record does not cover them."""

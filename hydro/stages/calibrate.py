@@ -15,9 +15,9 @@ import numpy as np
 
 from .. import __version__
 from ..core.errors import ConfigError
-from ..core.paths import MODELS_DIR
+from ..core.paths import BASINS_DIR, MODELS_DIR
 from ..core.registry import get_method
-from ..io.catchment import CatchmentRecord, FloodEvent, find_events, read_catchment, read_events
+from ..io.catchment import CatchmentRecord, FloodEvent, find_events, read_catchment, read_catchment_spec, read_events
 from ..io.parameters import read_parameter_space, write_parameter_set
 from ..runoff import RunoffModel
 from ..runoff.calibration import Periods, calibrate
@@ -42,6 +42,8 @@ class CalibrateOptions:
     events: Path | None = None
     plots: bool = True
     progress: bool = True
+    catchment: Path | None = None  # description; default basins/catchments/<data stem>.toml where present
+    use_catchment: bool = True  # False: the record as stamped, no description
 
 
 def parse_period(text: str, option: str) -> tuple[np.datetime64, np.datetime64]:
@@ -92,6 +94,11 @@ def _block(record: CatchmentRecord, sim: np.ndarray, window: slice, events: list
 def run_calibration(opts: CalibrateOptions) -> dict:
     """Calibrate, score both periods, write the calibrated set (and event plots); return the summary."""
     record = read_catchment(opts.data)
+    spec_path = opts.catchment or BASINS_DIR / "catchments" / f"{Path(opts.data).stem}.toml"
+    spec = None
+    if opts.use_catchment and (opts.catchment is not None or spec_path.is_file()):
+        spec = read_catchment_spec(spec_path)
+        record.align_precipitation(spec.precipitation_lead_steps, f"precipitation_lead_steps in {spec_path}")
     model = _model(opts.model, record.dt_hours)
     step_kind = "daily" if record.dt_hours >= 24 else "hourly"
     bounds = opts.bounds or MODELS_DIR / model.name / f"{step_kind}.toml"
@@ -140,6 +147,8 @@ def run_calibration(opts: CalibrateOptions) -> dict:
         "objective": opts.objective, "evaluations": result.evaluations, "seconds": round(result.seconds, 2),
         "seed": opts.seed, "bounds": str(bounds), "events_source": events_source,
         "parameters": dict(zip(model.parameter_names, map(float, result.values), strict=True)),
+        "catchment": str(spec_path) if spec is not None else None,
+        "precipitation_lead_steps": spec.precipitation_lead_steps if spec is not None else 0,
     }
     start = periods.warmup.start
     scored = {}
@@ -153,6 +162,7 @@ def run_calibration(opts: CalibrateOptions) -> dict:
     metadata = {
         "data": str(opts.data), "objective": opts.objective, "evaluations": result.evaluations,
         "seed": opts.seed, "bounds": str(bounds), "hydro_version": __version__,
+        "catchment": str(spec_path) if spec is not None else "",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "periods": {k: v for k, v in (("warmup", opts.warmup), ("calibration", opts.calibration),
                                       ("validation", opts.validation)) if v},

@@ -75,3 +75,21 @@ def test_period_outside_record_and_bad_bounds(catchments_dir, tmp_path):
     _assert_one_line_error(code, stderr, "bounds.toml", "missing")
     code, _, stderr = _calibrate("--data", str(data), "--model", "hbv", *SIEVE_SPLIT)
     _assert_one_line_error(code, stderr, "unknown runoff method 'hbv'", "xaj")
+
+
+def test_catchment_description_moves_rain_back_and_bad_keys_are_named(tmp_path):
+    from hydro.core.errors import ConfigError
+    from hydro.io.catchment import CatchmentRecord, read_catchment_spec
+
+    times = np.arange(np.datetime64("2000-01-01"), np.datetime64("2000-01-06"))
+    record = CatchmentRecord("r.nc", times, np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.zeros(5), np.ones(5), 10.0, 24.0)
+    record.align_precipitation(1, "test")
+    np.testing.assert_array_equal(record.precipitation, [2.0, 3.0, 4.0, 5.0, 0.0])
+
+    spec = tmp_path / "c.toml"
+    spec.write_text('name = "x"\nprecipitation_lead_step = 1\n')
+    with pytest.raises(ConfigError, match=r"c.toml.*precipitation_lead_step: unknown key"):
+        read_catchment_spec(spec)
+    spec.write_text('name = "x"\nprecipitation_lead_steps = -1\n')
+    with pytest.raises(ConfigError, match=r"precipitation_lead_steps: "):
+        read_catchment_spec(spec)

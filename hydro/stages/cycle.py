@@ -332,7 +332,7 @@ def advance(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: fl
     return out
 
 
-def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 1) -> NDArray[np.float32]:
+def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 1, cell_km: float = 1.0) -> NDArray[np.float32]:
     """Nowcast [steps, ny, nx] (or [members, steps, ny, nx]) mm per 10-minute step from the last observed
     steps (at least three), by S-PROG or a STEPS ensemble; dry history gives a dry nowcast."""
     from ..nowcast.sprog import SProg, Steps
@@ -341,7 +341,7 @@ def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 
     shape = (members, steps) if members else (steps,)
     if steps == 0 or (frames >= 0.1).sum() < 50:  # too little rain for motion or a cascade
         return np.zeros(shape + history_mm.shape[1:], np.float32)
-    method = Steps(members=members, seed=seed) if members else SProg()
+    method = Steps(members=members, seed=seed, step_minutes=RAIN_STEP_MIN, cell_km=cell_km) if members else SProg()
     rates = method.forecast(frames, steps).rates
     return (np.nan_to_num(rates, nan=0.0) * (RAIN_STEP_MIN / 60.0)).astype(np.float32)
 

@@ -80,7 +80,8 @@ def forecast_intervals(frames: RadarFrames, step: np.timedelta64, issue: np.date
         last = frames.select(issue, per_output).rate.mean(axis=0) if per_output > 1 else past.rate[-1]
         rates = np.repeat(last[None], n_steps, axis=0)
     elif members:
-        rates = Steps(levels, members, seed).forecast(past.rate, n_steps).rates
+        cell_km = abs(frames.transform.a) / 1000.0  # projected grids in metres
+        rates = Steps(levels, members, seed, step_min, cell_km).forecast(past.rate, n_steps).rates
     else:
         model = SProg(levels if method == "sprog" else 1)
         motion = estimate_motion(past.rate)

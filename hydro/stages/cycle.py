@@ -334,7 +334,8 @@ def advance(basin: BasinModel, state: ModelState, rain_mm: NDArray, pet_mm_h: fl
 
 def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 1, cell_km: float = 1.0) -> NDArray[np.float32]:
     """Nowcast [steps, ny, nx] (or [members, steps, ny, nx]) mm per 10-minute step from the last observed
-    steps (at least three), by S-PROG or a STEPS ensemble; dry history gives a dry nowcast."""
+    steps (at least three), by S-PROG or a STEPS ensemble on cells of ``cell_km`` (its motion perturbations
+    are in km/h); dry history gives a dry nowcast."""
     from ..nowcast.sprog import SProg, Steps
 
     frames = history_mm[-3:].astype(np.float64) * (60.0 / RAIN_STEP_MIN)  # mm h-1
@@ -470,7 +471,7 @@ def run_forecast(config: CycleConfig, config_path: Path, basin: BasinModel, out:
     n_now = int(round(config.cycle.nowcast_hours * STEPS_PER_HOUR))
     n_fc = config.cycle.forecast_hours * STEPS_PER_HOUR
     history = forcing.rain(max(forcing.start, w.issue - np.timedelta64(3 * RAIN_STEP_MIN, "m")), w.issue)
-    now = nowcast_rain(history, n_now, members)
+    now = nowcast_rain(history, n_now, members, cell_km=basin.grid.cell_size_m[0] / 1000.0)
     fc_state = state.copy()
     times = _hour_ends(w.issue, config.cycle.forecast_hours)
     if members:

@@ -121,20 +121,22 @@ def _probability_match(forecast: NDArray, target_sorted: NDArray, floor: float =
     return out.reshape(forecast.shape)
 
 
-def _cascade_ar2(spectra, filters, aligned, shape) -> tuple[NDArray, NDArray, NDArray]:
+def _cascade_ar2(spectra, filters, observed, shape) -> tuple[NDArray, NDArray, NDArray]:
     """Per-scale AR(2) coefficients and the factor that rescales t-1 levels to the spread of t.
 
-    Lag-1 and lag-2 correlations of each scale are taken over the cells wet in all three aligned
-    frames, as Seed (2003) does; the level spread from the band power (Parseval)."""
+    Lag-1 and lag-2 correlations of each scale are taken over every observed cell, dry ones included
+    (pySTEPS' unconditional default). Over the cells wet in all three frames (Seed 2003's conditional
+    form) the small scales came out more persistent (lag-1 0.77 against 0.67 on the second-finest
+    scale, KNMI 03:30), so ensemble members kept correlated small scales: CRPS at 60 min 0.2755
+    against 0.2645 over the nine reference issue times. The level spread comes from the band power
+    (Parseval)."""
     n_levels = len(filters)
     power = [np.einsum("lij,ij->l", filters**2, np.abs(sp) ** 2) for sp in spectra]
-    wet = np.logical_and.reduce([a > ZERO_DB for a in aligned])
-    if wet.sum() < 100:
-        wet = np.ones(shape, dtype=bool)
+    cells = observed if observed.sum() >= 100 else np.ones(shape, dtype=bool)
     gamma1 = np.empty(n_levels)
     gamma2 = np.empty(n_levels)
     for lev in range(n_levels):
-        fields = [scipy.fft.irfft2(filters[lev] * sp, s=shape, workers=-1)[wet] for sp in spectra]
+        fields = [scipy.fft.irfft2(filters[lev] * sp, s=shape, workers=-1)[cells] for sp in spectra]
         gamma1[lev] = np.corrcoef(fields[2], fields[1])[0, 1]
         gamma2[lev] = np.corrcoef(fields[2], fields[0])[0, 1]
     phi1, phi2 = _ar2(np.nan_to_num(gamma1), np.nan_to_num(gamma2))
@@ -179,7 +181,7 @@ def _prepare(frames: NDArray, n_levels: int, motion, who: str) -> _Cascade:
         aligned[2 - back] = out
     spectra = [scipy.fft.rfft2(a, workers=-1) for a in aligned]  # t-2, t-1, t
     filters = bandpass_filters(shape, n_levels)
-    phi1, phi2, scale_prev = _cascade_ar2(spectra, filters, aligned, shape)
+    phi1, phi2, scale_prev = _cascade_ar2(spectra, filters, observed, shape)
     return _Cascade(u, v, shape, observed, spectra, filters, phi1, phi2, scale_prev,
                     np.sort(db[2].ravel()), db[2])
 

@@ -59,3 +59,15 @@ def test_cli_errors_are_one_line(radar_dir, tmp_path):
                            "--issue-time", "2010-08-26T00:33", "--output", str(tmp_path / "x.nc")],
                           capture_output=True, text=True)
     assert proc.returncode == 3 and "Traceback" not in proc.stderr and "no frame at 2010-08-26T00:33" in proc.stderr
+
+
+def test_steps_ensemble_beats_its_deterministic_core(radar_dir):
+    """At every lead the 20-member ensemble's CRPS is below the S-PROG forecast's MAE (the CRPS of a one-member
+    ensemble); at 60 min it holds the figure measured after the unconditional AR(2) change (0.2583 at KNMI
+    03:30, where pySTEPS STEPS scores 0.248 and the conditional form scored 0.297)."""
+    case = [(radar_dir / "knmi_20100826.nc", ["2010-08-26T03:30"])]
+    ens = run_verification(case, 60, ("steps",), members=20)["steps"]["leads"]
+    det = run_verification(case, 60, ("sprog",))["sprog"]["leads"]
+    for e, d in zip(ens, det, strict=True):
+        assert e["crps"] < d["mae"], (e["lead_minutes"], e["crps"], d["mae"])
+    assert ens[-1]["crps"] < 0.27

@@ -72,7 +72,7 @@ class CatchmentRecord:
             return
         rain_lost = float(self.precipitation[:lead_steps].sum())
         self.precipitation = np.concatenate([self.precipitation[lead_steps:], np.zeros(lead_steps)])
-        log.warning("%s: precipitation moved back %d step(s) (%s); %.1f mm stamped before the first step dropped, "
+        log.warning("%s: precipitation moved back %d step(s) (%s); %.1f mm that fell before the first step dropped, "
                     "the last %d step(s) taken as dry", self.source, lead_steps, why, rain_lost, lead_steps)
 
     def index(self, start: np.datetime64, end: np.datetime64, what: str) -> slice:

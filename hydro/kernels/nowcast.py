@@ -30,8 +30,9 @@ def _bilinear(field, y, x, outside):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def advance_displacement(u, v, disp_y, disp_x):
-    """One step of the backward trajectory: D += V(x - D), in place (cells)."""
+def advance_displacement(u, v, disp_y, disp_x, du=0.0, dv=0.0):
+    """One step of the backward trajectory: D += V(x - D) + (du, dv), in place (cells). The uniform
+    offset (an ensemble member's motion perturbation) is added here, not to a copy of the field."""
     ny, nx = u.shape
     for i in numba.prange(ny):
         for j in range(nx):
@@ -39,8 +40,8 @@ def advance_displacement(u, v, disp_y, disp_x):
             x = j - disp_x[i, j]
             yc = min(max(y, 0.0), ny - 1.0)
             xc = min(max(x, 0.0), nx - 1.0)
-            disp_y[i, j] += _bilinear(v, yc, xc, 0.0)
-            disp_x[i, j] += _bilinear(u, yc, xc, 0.0)
+            disp_y[i, j] += _bilinear(v, yc, xc, 0.0) + dv
+            disp_x[i, j] += _bilinear(u, yc, xc, 0.0) + du
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)

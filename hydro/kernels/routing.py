@@ -78,21 +78,19 @@ def _pow53(r, r23, fast):
     return r**F5_3
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _geometry32(h, bfd, bw, twcc, z, sqrt_1z2):
-    """Trapezoid + compound geometry at depth h: (twl, R, A, Ac, P, Pc), float32."""
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _geometry32(h, z, sqrt_1z2, bw, bfd, twcc):
+    """Trapezoid + compound geometry at depth h, float32: (twl, h_gt, area, wp, areac, wpc, R). Written
+    with selects, not branches, so that the lane loops vectorise; the scalar secant uses it too."""
     twl = bw + F2 * z * h
-    h_gt = max(h - bfd, F0)
-    h_lt = min(bfd, h)
-    if h_gt > F0 and twcc <= F0:  # NWM 3.0: no floodplain -> extend the trapezoid upward
-        h_gt = F0
-        h_lt = h
+    no_cc = twcc <= F0  # NWM 3.0: no floodplain -> extend the trapezoid upward
+    h_gt = F0 if no_cc else max(h - bfd, F0)
+    h_lt = h if no_cc else min(bfd, h)
     area = (bw + h_lt * z) * h_lt
     wp = bw + F2 * h_lt * sqrt_1z2
     areac = twcc * h_gt
     wpc = twcc + (F2 * h_gt) if h_gt > F0 else F0
-    r = (area + areac) / (wp + wpc)
-    return twl, r, area, areac, wp, wpc
+    return twl, h_gt, area, wp, areac, wpc, (area + areac) / (wp + wpc)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -102,7 +100,7 @@ def _secant_eval32(h, upper, qj_prev, c1, c2, c3, c4, z, sqrt_1z2, bw, bfd, twcc
     ``upper`` selects the first evaluation (X from ``qj_prev``, clamp [0, 0.5]) or the second
     (X from the C's passed in, clamp [0.25, 0.5]). Returns (Qj, C1, C2, C3, C4, X).
     """
-    twl, r, area, areac, wp, wpc = _geometry32(h, bfd, bw, twcc, z, sqrt_1z2)
+    twl, _, area, wp, areac, wpc, r = _geometry32(h, z, sqrt_1z2, bw, bfd, twcc)
     overbank = (h > bfd) and (twcc > F0) and (ncc > F0)
     r23 = r**F2_3
     if overbank:
@@ -256,7 +254,7 @@ def velocity_nwm(h, bw, cs, n, s0):
 
 
 # --------------------------------------------------------------------------- lanes: segments in lockstep
-LANES = 32  # segments per lockstep group (fast solver, 328k segments: 16 to 64 alike, 8 slower by 15 %)
+LANES = 32  # segments per lockstep group (first fast-solver version, 328k segments: 16 to 64 alike, 8 slower by 14 %)
 LANE_ITERATIONS = 12  # secant iterations in lockstep; solves still going continue on the scalar path
 LANE_BLOCK = 4096  # segments per parallel task (its lane buffer allocated once)
 F4 = np.float32(4.0)
@@ -307,26 +305,12 @@ def _pow23_vector(x):
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _lane_geometry(h, z, sqrt_1z2, bw, bfd, twcc):
-    """``_geometry32`` as selects: (twl, h_gt, area, wp, areac, wpc, R)."""
-    twl = bw + F2 * z * h
-    no_cc = twcc <= F0  # NWM 3.0: no floodplain -> extend the trapezoid upward
-    h_gt = F0 if no_cc else max(h - bfd, F0)
-    h_lt = h if no_cc else min(bfd, h)
-    area = (bw + h_lt * z) * h_lt
-    wp = bw + F2 * h_lt * sqrt_1z2
-    areac = twcc * h_gt
-    wpc = twcc + (F2 * h_gt) if h_gt > F0 else F0
-    return twl, h_gt, area, wp, areac, wpc, (area + areac) / (wp + wpc)
-
-
-@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _lane_powers(w, at, exact):
     """R^(2/3), R^(5/3) and (h - bfd)^(2/3) of every lane at the depths in field ``at``. ``exact``: libm
     powf as NWM, a call per active lane (the calls are independent, so they overlap); else ``_pow23``,
     vectorised. An inactive lane's powers are stale, and unused."""
     for j in range(LANES):
-        _, h_gt, _, _, _, _, r = _lane_geometry(w[at + j], w[L_Z + j], w[L_SQRT_1Z2 + j], w[L_BW + j], w[L_BFD + j], w[L_TWCC + j])
+        _, h_gt, _, _, _, _, r = _geometry32(w[at + j], w[L_Z + j], w[L_SQRT_1Z2 + j], w[L_BW + j], w[L_BFD + j], w[L_TWCC + j])
         w[L_R + j] = r
         w[L_HGT + j] = h_gt
     if exact:
@@ -353,7 +337,7 @@ def _lane_eval(w, j, h, upper, exact, qj_prev, c1, c2, c3, c4, dt):
     qdp, ql, qup = w[L_QDP + j], w[L_QL + j], w[L_QUP + j]
     z, sqrt_1z2, bfd, sqrt_s0 = w[L_Z + j], w[L_SQRT_1Z2 + j], w[L_BFD + j], w[L_SQRT_S0 + j]
     r23, r53 = w[L_R23 + j], w[L_R53 + j]
-    twl, _, area, wp, areac, wpc, _ = _lane_geometry(h, z, sqrt_1z2, bw, bfd, twcc)
+    twl, _, area, wp, areac, wpc, _ = _geometry32(h, z, sqrt_1z2, bw, bfd, twcc)
     overbank = (h > bfd) and (twcc > F0) and (ncc > F0)
     ck_main = (sqrt_s0 / n) * ((F5_3 * r23) - ((F2_3 * r53) * (F2 * sqrt_1z2 / (bw + F2 * (bfd if overbank else h) * z))))
     ck_over = (ck_main * area + ((sqrt_s0 / ncc) * F5_3 * w[L_HGT23 + j]) * areac) / (area + areac)

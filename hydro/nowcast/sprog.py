@@ -250,21 +250,20 @@ class Steps:
         self.step_minutes, self.cell_km = step_minutes, cell_km
         self.mask_growth = mask_growth
 
-    def motion_perturbation(self, rng, u, v, observed, n_steps: int) -> NDArray:
-        """Per-step velocity perturbations [n_steps, 2] (du, dv in cells per step) of one member: Bowler,
-        Pierce & Seed (2006) with Seed et al.'s fitted growth, standard deviation
-        a t^b + c km/h at lead t minutes along the mean motion (10.88, 0.23, -7.68) and across it
-        (5.76, 0.31, -2.72), each scaled by one Laplace draw per member (unit variance)."""
+    def motion_perturbation_scales(self, u, v, observed, n_steps: int) -> tuple[NDArray, NDArray]:
+        """Bowler, Pierce & Seed (2006) motion perturbations with Seed et al.'s fitted growth: standard
+        deviation a t^b + c km/h at lead t minutes along the mean motion (10.88, 0.23, -7.68) and across it
+        (5.76, 0.31, -2.72). Returns the along and across vectors per step [n_steps, 2] (du, dv in cells
+        per step); a member scales each by one Laplace draw of unit variance."""
         mean_u, mean_v = float(u[observed].mean()), float(v[observed].mean())
         speed = np.hypot(mean_u, mean_v)
         along = np.array([mean_u, mean_v]) / speed if speed > 1e-9 else np.array([1.0, 0.0])
         across = np.array([-along[1], along[0]])
-        eps_along, eps_across = rng.laplace(0.0, 1.0 / np.sqrt(2.0), 2)
         lead = self.step_minutes * np.arange(1, n_steps + 1)
-        sd_along = np.maximum(10.88 * lead**0.23 - 7.68, 0.0)
-        sd_across = np.maximum(5.76 * lead**0.31 - 2.72, 0.0)
         km_h_to_cells = self.step_minutes / 60.0 / self.cell_km
-        return km_h_to_cells * (np.outer(sd_along * eps_along, along) + np.outer(sd_across * eps_across, across))
+        sd_along = km_h_to_cells * np.maximum(10.88 * lead**0.23 - 7.68, 0.0)
+        sd_across = km_h_to_cells * np.maximum(5.76 * lead**0.31 - 2.72, 0.0)
+        return np.outer(sd_along, along), np.outer(sd_across, across)
 
     def forecast(self, frames: NDArray, n_steps: int, motion=None) -> Nowcast:
         c = _prepare(frames, self.n_levels, motion, "STEPS")
@@ -288,8 +287,10 @@ class Steps:
         rates = np.empty((self.members, n_steps) + shape, dtype=np.float32)
         warped = np.empty(shape)
         disp_y, disp_x = np.zeros(shape), np.zeros(shape)
+        along, across = self.motion_perturbation_scales(u, v, observed, n_steps)
         for m in range(self.members):
-            perturbation = self.motion_perturbation(rng, u, v, observed, n_steps)
+            eps_along, eps_across = rng.laplace(0.0, 1.0 / np.sqrt(2.0), 2)
+            perturbation = eps_along * along + eps_across * across
             level_now, level_prev = start_now.copy(), start_prev.copy()
             disp_y[:], disp_x[:] = 0.0, 0.0
             for k in range(n_steps):
@@ -305,7 +306,7 @@ class Steps:
                 # (no ties: introselect is slow on many equal keys)
                 np.subtract(lagrangian, 1e6, out=lagrangian, where=distance > self.mask_growth * (k + 1))
                 matched = _probability_match(lagrangian, c.target_sorted)
-                kn.advance_displacement(u + perturbation[k, 0], v + perturbation[k, 1], disp_y, disp_x)
+                kn.advance_displacement(u, v, disp_y, disp_x, perturbation[k, 0], perturbation[k, 1])
                 kn.warp(matched, disp_y, disp_x, ZERO_DB, warped)
                 rates[m, k] = from_db(warped)
         return Nowcast(rates, (u, v))

@@ -60,6 +60,18 @@ class RadarFrames:
                                  "choose an issue time after the gap")
         return diffs[0]
 
+    @property
+    def cell_km(self) -> float:
+        """Mean cell side in km: projected grids by their linear unit (metres when the CRS is unknown),
+        geographic ones at the grid's central latitude."""
+        t = self.transform
+        side = (abs(t.a) + abs(t.e)) / 2.0
+        if self.crs is not None and self.crs.is_geographic:
+            lat = t.f + t.e * self.shape[0] / 2.0
+            return side * 111.32 * float(np.sqrt(abs(np.cos(np.radians(lat)))))  # geometric mean of the two sides
+        factor = self.crs.linear_units_factor[1] if self.crs is not None and self.crs.is_projected else 1.0
+        return side * factor / 1000.0
+
     def coords(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Cell-centre projection coordinates (y, x)."""
         ny, nx = self.shape

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
-from scipy.ndimage import distance_transform_edt, gaussian_filter
+from scipy.ndimage import distance_transform_edt
 
 from ..core.errors import ConfigError, InputDataError
 from ..core.registry import register
@@ -36,7 +36,10 @@ from ..kernels import nowcast as kn
 
 RAIN_THRESHOLD_MM_H = 0.1
 ZERO_DB = -15.0  # dBR assigned to dry and unobserved cells (10 log10 0.1 - 5)
-MOTION_SMOOTHING_CELLS = 10.0
+# Storm motion is smooth at tens of km; cell-scale growth and decay only look like motion. Chosen on
+# ten development issue times that are not the reference ones (KNMI 01:00-06:30, MeteoSwiss 22:10-22:50):
+# S-PROG CSI at 1 mm/h over 10-60 min 0.554 unsmoothed, 0.566 at 10 km, 0.570 at 25 km, 0.563 at 50 km.
+MOTION_SMOOTHING_KM = 25.0
 
 
 def to_db(rate: NDArray) -> NDArray[np.float64]:
@@ -48,12 +51,11 @@ def from_db(db: NDArray) -> NDArray[np.float64]:
     return np.where(db > 10.0 * np.log10(RAIN_THRESHOLD_MM_H), 10.0 ** (db / 10.0), 0.0)
 
 
-def estimate_motion(frames: NDArray, smoothing_cells: float = MOTION_SMOOTHING_CELLS
+def estimate_motion(frames: NDArray, cell_km: float = 1.0, smoothing_km: float = MOTION_SMOOTHING_KM
                     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Dense motion [cells per frame step] from consecutive rain-rate frames [n >= 2, ny, nx]: OpenCV DIS
-    optical flow on dBR scaled to 8 bits, averaged over the frame pairs, then Gaussian-smoothed over
-    ``smoothing_cells`` (storm motion is smooth at ~10 km; on the 9 reference nowcasts this raised the
-    mean CSI at 1 mm/h from 0.555 to 0.562)."""
+    """Dense motion [cells per frame step] from consecutive rain-rate frames [n >= 2, ny, nx] on cells of
+    ``cell_km``: OpenCV DIS optical flow on dBR scaled to 8 bits, averaged over the frame pairs, then
+    Gaussian-smoothed with a standard deviation of ``smoothing_km``."""
     import cv2
 
     if len(frames) < 2:
@@ -61,10 +63,10 @@ def estimate_motion(frames: NDArray, smoothing_cells: float = MOTION_SMOOTHING_C
     images = [np.clip((to_db(f) - ZERO_DB) * (255.0 / 60.0), 0, 255).astype(np.uint8) for f in frames]
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     flows = [dis.calc(a, b, None) for a, b in zip(images[:-1], images[1:], strict=False)]
-    flow = np.mean(flows, axis=0).astype(np.float64)
-    u, v = flow[..., 0], flow[..., 1]
-    if smoothing_cells > 0:
-        u, v = gaussian_filter(u, smoothing_cells), gaussian_filter(v, smoothing_cells)
+    flow = np.mean(flows, axis=0)  # float32 [ny, nx, 2]
+    if smoothing_km > 0:  # OpenCV's separable float32 blur: 4x faster than scipy's at a 25-cell sigma
+        flow = cv2.GaussianBlur(flow, (0, 0), smoothing_km / cell_km, borderType=cv2.BORDER_REFLECT)
+    u, v = flow[..., 0].astype(np.float64), flow[..., 1].astype(np.float64)
     return np.ascontiguousarray(u), np.ascontiguousarray(v)
 
 
@@ -161,14 +163,14 @@ class _Cascade:
     db_last: NDArray
 
 
-def _prepare(frames: NDArray, n_levels: int, motion, who: str) -> _Cascade:
+def _prepare(frames: NDArray, n_levels: int, motion, cell_km: float, who: str) -> _Cascade:
     frames = np.asarray(frames, dtype=np.float64)
     if frames.ndim != 3 or len(frames) < 3:
         raise InputDataError(f"{who} needs the last 3 frames [3, ny, nx]; got shape {frames.shape}")
     observed = np.isfinite(frames[-1])
     if not observed.any():
         raise InputDataError("the latest radar frame has no valid cells; cannot nowcast")
-    u, v = motion if motion is not None else estimate_motion(frames[-3:])
+    u, v = motion if motion is not None else estimate_motion(frames[-3:], cell_km)
     shape = frames.shape[1:]
     db = [to_db(f) for f in frames[-3:]]
     # bring the two previous frames onto the latest one (advect by 1 and 2 steps)
@@ -196,14 +198,16 @@ class Nowcast:
 class SProg:
     """S-PROG nowcast (deterministic); ``n_levels=1`` reduces to advection with probability matching."""
 
-    def __init__(self, n_levels: int = 8):
+    def __init__(self, n_levels: int = 8, cell_km: float = 1.0):
         if n_levels < 1:
             raise ConfigError("n_levels must be >= 1")
-        self.n_levels = n_levels
+        if not cell_km > 0:
+            raise ConfigError(f"S-PROG needs a positive cell size, got {cell_km} km")
+        self.n_levels, self.cell_km = n_levels, cell_km
 
     def forecast(self, frames: NDArray, n_steps: int, motion=None) -> Nowcast:
         """Nowcast ``n_steps`` frame steps after the last of ``frames`` [>= 3, ny, nx] (mm h-1, NaN = no data)."""
-        c = _prepare(frames, self.n_levels, motion, "S-PROG")
+        c = _prepare(frames, self.n_levels, motion, self.cell_km, "S-PROG")
         u, v, shape = c.u, c.v, c.shape
         phi1, phi2, scale_prev, spectra, filters = c.phi1, c.phi2, c.scale_prev, c.spectra, c.filters
         # per-level AR(2) impulse responses: level(t+k) = a_k level(t) + b_k level(t-1)
@@ -266,7 +270,7 @@ class Steps:
         return np.outer(sd_along, along), np.outer(sd_across, across)
 
     def forecast(self, frames: NDArray, n_steps: int, motion=None) -> Nowcast:
-        c = _prepare(frames, self.n_levels, motion, "STEPS")
+        c = _prepare(frames, self.n_levels, motion, self.cell_km, "STEPS")
         u, v, shape, observed = c.u, c.v, c.shape, c.observed
         phi1, phi2, scale_prev, spectra, filters = c.phi1, c.phi2, c.scale_prev, c.spectra, c.filters
         sigma = _ar2_innovation_std(phi1, phi2)

@@ -342,7 +342,7 @@ def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 
     shape = (members, steps) if members else (steps,)
     if steps == 0 or (frames >= 0.1).sum() < 50:  # too little rain for motion or a cascade
         return np.zeros(shape + history_mm.shape[1:], np.float32)
-    method = Steps(members=members, seed=seed, step_minutes=RAIN_STEP_MIN, cell_km=cell_km) if members else SProg()
+    method = Steps(members=members, seed=seed, step_minutes=RAIN_STEP_MIN, cell_km=cell_km) if members else SProg(cell_km=cell_km)
     rates = method.forecast(frames, steps).rates
     return (np.nan_to_num(rates, nan=0.0) * (RAIN_STEP_MIN / 60.0)).astype(np.float32)
 

@@ -74,17 +74,17 @@ def forecast_intervals(frames: RadarFrames, step: np.timedelta64, issue: np.date
     n_out = lead_minutes // output_minutes
     n_steps = n_out * per_output
     past = frames.select(issue, 3)
+    cell_km = frames.cell_km
     warm_up()  # kernel loading is start-up cost, reported by the caller, not nowcast time
     t0 = time.perf_counter()
     if method == "persistence":  # the last output interval, held (the reference baseline)
         last = frames.select(issue, per_output).rate.mean(axis=0) if per_output > 1 else past.rate[-1]
         rates = np.repeat(last[None], n_steps, axis=0)
     elif members:
-        cell_km = abs(frames.transform.a) / 1000.0  # projected grids in metres
         rates = Steps(levels, members, seed, step_min, cell_km).forecast(past.rate, n_steps).rates
     else:
-        model = SProg(levels if method == "sprog" else 1)
-        motion = estimate_motion(past.rate)
+        model = SProg(levels if method == "sprog" else 1, cell_km)
+        motion = estimate_motion(past.rate, cell_km)
         rates = model.forecast(past.rate, n_steps, motion=motion).rates
     seconds = time.perf_counter() - t0
     outside = ~np.isfinite(past.rate[-1])  # never measured: unknown, not dry

@@ -25,6 +25,21 @@ def test_every_original_file_reads(radar_dir):
         assert np.nanmin(v) >= 0.0
 
 
+def test_cell_size_follows_the_projection_units(radar_dir):
+    """Motion smoothing and STEPS' motion perturbations are in km, so the cell side must be too."""
+    from rasterio.crs import CRS
+    from rasterio.transform import Affine
+
+    assert read_radar(radar_dir / "knmi_20100826.nc").cell_km == pytest.approx(1.0)  # stereographic in km
+    assert read_radar(radar_dir / "mch_20160711.nc").cell_km == pytest.approx(1.0)  # Swiss grid in metres
+    geotiff = next((radar_dir / "original" / "fmi_geotiff").iterdir())
+    assert read_radar(geotiff).cell_km == pytest.approx(0.25, rel=1e-4)
+    frames = read_radar(radar_dir / "mch_20160711.nc")
+    frames.crs, frames.transform = CRS.from_epsg(4326), Affine(0.01, 0.0, 10.0, 0.0, -0.01, 60.0 + 3.2)
+    # 0.01 deg at ~60 N: 1.113 km north-south, 0.557 km east-west; geometric mean 0.787 km
+    assert frames.cell_km == pytest.approx(0.787, rel=0.01)
+
+
 def test_knmi_hdf5_and_mch_gif_equal_the_event_netcdf(radar_dir):
     """The event NetCDFs hold what pySTEPS decodes from the same originals (a trusted peer's output)."""
     for folder, event, rtol in (("knmi_hdf5", "knmi_20100826.nc", 0.0), ("mch_gif", "mch_20160711.nc", 2e-7)):

@@ -31,7 +31,7 @@ def test_persistence_reproduces_the_reference_protocol(scores):
 
 def test_sprog_beats_the_reference_extrapolation(scores):
     leads = scores["sprog"]["leads"]
-    assert scores["sprog"]["mean_csi_1"] >= 0.55  # pySTEPS LK + SL 0.50, S-PROG 0.55
+    assert scores["sprog"]["mean_csi_1"] >= 0.56  # measured 0.572; pySTEPS LK + SL 0.50, S-PROG 0.55
     assert all(0.0 <= r["far_1"] <= 1.0 and 0.0 <= r["pod_1"] <= 1.0 for r in leads)
     assert leads[0]["fss"] > leads[-1]["fss"] > 0.5
 
@@ -63,11 +63,11 @@ def test_cli_errors_are_one_line(radar_dir, tmp_path):
 
 def test_steps_ensemble_beats_its_deterministic_core(radar_dir):
     """At every lead the 20-member ensemble's CRPS is below the S-PROG forecast's MAE (the CRPS of a one-member
-    ensemble); at 60 min it holds the figure measured after the unconditional AR(2) change (0.2583 at KNMI
-    03:30, where pySTEPS STEPS scores 0.248 and the conditional form scored 0.297)."""
+    ensemble); at 60 min it holds the figure measured with the 25 km motion smoothing (0.2506 at KNMI 03:30,
+    where pySTEPS STEPS scores 0.248; 0.2583 with 10 km smoothing, 0.297 with the conditional AR(2))."""
     case = [(radar_dir / "knmi_20100826.nc", ["2010-08-26T03:30"])]
     ens = run_verification(case, 60, ("steps",), members=20)["steps"]["leads"]
     det = run_verification(case, 60, ("sprog",))["sprog"]["leads"]
     for e, d in zip(ens, det, strict=True):
         assert e["crps"] < d["mae"], (e["lead_minutes"], e["crps"], d["mae"])
-    assert ens[-1]["crps"] < 0.27
+    assert ens[-1]["crps"] < 0.26

@@ -146,7 +146,7 @@ def run_verification(cases: list[tuple[Path, list[str]]], lead_minutes: int = 60
     for radar, issue_times in cases:
         frames, step, _ = prepare_frames(radar, qc)  # read and QC each file once, for every method
         valid = np.isfinite(frames.rate).all(axis=0)
-        cell_km = abs(frames.transform.a) / 1000.0
+        cell_km = frames.cell_km
         scale = max(int(round(fss_scale_km / cell_km)), 1)
         for text in issue_times:
             issue = _parse_time(text, "--issue-times")

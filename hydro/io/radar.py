@@ -62,15 +62,15 @@ class RadarFrames:
 
     @property
     def cell_km(self) -> float:
-        """Mean cell side in km: projected grids by their linear unit (metres when the CRS is unknown),
-        geographic ones at the grid's central latitude."""
+        """Cell side in km, the geometric mean of the two sides: projected grids by their linear unit
+        (metres when the CRS is unknown), geographic ones at the grid's central latitude."""
         t = self.transform
-        side = (abs(t.a) + abs(t.e)) / 2.0
+        area = abs(t.a * t.e)
         if self.crs is not None and self.crs.is_geographic:
             lat = t.f + t.e * self.shape[0] / 2.0
-            return side * 111.32 * float(np.sqrt(abs(np.cos(np.radians(lat)))))  # geometric mean of the two sides
+            return 111.32 * float(np.sqrt(area * abs(np.cos(np.radians(lat)))))
         factor = self.crs.linear_units_factor[1] if self.crs is not None and self.crs.is_projected else 1.0
-        return side * factor / 1000.0
+        return float(np.sqrt(area)) * factor / 1000.0
 
     def coords(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Cell-centre projection coordinates (y, x)."""

@@ -140,9 +140,17 @@ def _add_nowcast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--members", type=int, default=0, help="ensemble members (STEPS-style); 0 = deterministic")
     p.add_argument("--levels", type=int, default=6, help="cascade levels (default 6)")
     p.add_argument("--seed", type=int, default=1, help="ensemble random seed")
+    _add_motion_option(p)
     _add_qc_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_nowcast)
+
+
+def _add_motion_option(p: argparse.ArgumentParser) -> None:
+    from .nowcast.sprog import MOTION_SMOOTHING_KM
+
+    p.add_argument("--motion-smoothing-km", type=float, default=MOTION_SMOOTHING_KM,
+                   help=f"Gaussian smoothing of the optical-flow motion, standard deviation in km (default {MOTION_SMOOTHING_KM:g}; 0 = none)")
 
 
 def _add_qc_options(p: argparse.ArgumentParser) -> None:
@@ -163,7 +171,8 @@ def _cmd_nowcast(args: argparse.Namespace) -> int:
 
     summary = run_nowcast(NowcastOptions(
         radar=args.radar, issue_time=args.issue_time, lead_minutes=args.lead_minutes, output=args.output,
-        method=args.method, levels=args.levels, members=args.members, seed=args.seed, qc=_qc_policy(args)))
+        method=args.method, levels=args.levels, members=args.members, seed=args.seed,
+        motion_smoothing_km=args.motion_smoothing_km, qc=_qc_policy(args)))
     if args.json:
         print(json.dumps(summary))
     else:
@@ -187,6 +196,7 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--members", type=int, default=20, help="members for the steps method (default 20)")
     p.add_argument("--levels", type=int, default=6, help="cascade levels (default 6)")
     p.add_argument("--plot", type=Path, help="PNG of skill against lead time")
+    _add_motion_option(p)
     _add_qc_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_verify)
@@ -200,7 +210,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise ConfigError("give one --issue-times per --radar")
     cases = [(radar, [t.strip() for t in times.split(",") if t.strip()]) for radar, times in zip(args.radar, args.issue_times, strict=True)]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    results = run_verification(cases, args.lead_minutes, methods, args.levels, args.members, qc=_qc_policy(args))
+    results = run_verification(cases, args.lead_minutes, methods, args.levels, args.members, qc=_qc_policy(args),
+                               motion_smoothing_km=args.motion_smoothing_km)
     if args.plot:
         from .plots import plot_skill
 

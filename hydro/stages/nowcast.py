@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from ..core.errors import ConfigError, InputDataError
 from ..io.radar import RadarFrames, read_radar, write_cf_netcdf
 from ..nowcast.qc import QCPolicy, quality_control
-from ..nowcast.sprog import SProg, Steps, estimate_motion, warm_up
+from ..nowcast.sprog import MOTION_SMOOTHING_KM, SProg, Steps, estimate_motion, warm_up
 from ..verification import LeadScores
 
 log = logging.getLogger("hydro")
@@ -36,6 +36,7 @@ class NowcastOptions:
     members: int = 0
     seed: int = 1
     output_minutes: int = 10
+    motion_smoothing_km: float = MOTION_SMOOTHING_KM
     qc: QCPolicy = field(default_factory=QCPolicy)
 
 
@@ -59,7 +60,8 @@ def prepare_frames(radar: Path, qc: QCPolicy, until: np.datetime64 | None = None
 
 def forecast_intervals(frames: RadarFrames, step: np.timedelta64, issue: np.datetime64, lead_minutes: int,
                        method: str, levels: int = 6, members: int = 0, seed: int = 1,
-                       output_minutes: int = 10) -> tuple[NDArray[np.float32], NDArray[np.datetime64], float]:
+                       output_minutes: int = 10, motion_smoothing_km: float = MOTION_SMOOTHING_KM
+                       ) -> tuple[NDArray[np.float32], NDArray[np.datetime64], float]:
     """Nowcast from the frames up to ``issue``: interval means [n_out, ny, nx] (or [members, n_out, ny, nx]),
     their valid times, and the seconds the nowcast took (motion included)."""
     if method not in METHODS:
@@ -81,10 +83,11 @@ def forecast_intervals(frames: RadarFrames, step: np.timedelta64, issue: np.date
         last = frames.select(issue, per_output).rate.mean(axis=0) if per_output > 1 else past.rate[-1]
         rates = np.repeat(last[None], n_steps, axis=0)
     elif members:
-        rates = Steps(levels, members, seed, step_min, cell_km).forecast(past.rate, n_steps).rates
+        steps = Steps(levels, members, seed, step_min, cell_km, motion_smoothing_km=motion_smoothing_km)
+        rates = steps.forecast(past.rate, n_steps).rates
     else:
-        model = SProg(levels if method == "sprog" else 1, cell_km)
-        motion = estimate_motion(past.rate, cell_km)
+        model = SProg(levels if method == "sprog" else 1, cell_km, motion_smoothing_km)
+        motion = estimate_motion(past.rate, cell_km, motion_smoothing_km)
         rates = model.forecast(past.rate, n_steps, motion=motion).rates
     seconds = time.perf_counter() - t0
     outside = ~np.isfinite(past.rate[-1])  # never measured: unknown, not dry
@@ -104,7 +107,8 @@ def run_nowcast(opts: NowcastOptions) -> dict:
 
         check_output_dir(opts.output)
     means, valid_times, seconds = forecast_intervals(frames, step, issue, opts.lead_minutes, opts.method, opts.levels,
-                                                     opts.members, opts.seed, opts.output_minutes)
+                                                     opts.members, opts.seed, opts.output_minutes,
+                                                     opts.motion_smoothing_km)
     summary = {"radar": str(opts.radar), "issue_time": str(issue)[:16], "method": opts.method,
                "members": opts.members, "lead_minutes": opts.lead_minutes, "fields": len(valid_times),
                "seconds": round(seconds, 3), "qc": report}
@@ -136,7 +140,8 @@ def observed_intervals(frames: RadarFrames, step: np.timedelta64, issue: np.date
 
 def run_verification(cases: list[tuple[Path, list[str]]], lead_minutes: int = 60, methods=("sprog", "persistence"),
                      levels: int = 6, members: int = 0, seed: int = 1, output_minutes: int = 10,
-                     fss_threshold: float = 1.0, fss_scale_km: float = 16.0, qc: QCPolicy | None = None) -> dict:
+                     fss_threshold: float = 1.0, fss_scale_km: float = 16.0, qc: QCPolicy | None = None,
+                     motion_smoothing_km: float = MOTION_SMOOTHING_KM) -> dict:
     """Score nowcasts issued at each time of each radar file against the later observed frames,
     contingency tables pooled over all issue times; cells valid in every frame of a file."""
     qc = qc or QCPolicy()
@@ -155,7 +160,7 @@ def run_verification(cases: list[tuple[Path, list[str]]], lead_minutes: int = 60
                 use_members = members if method == "steps" else 0
                 fc, _, seconds = forecast_intervals(frames, step, issue, lead_minutes,
                                                     "sprog" if method == "steps" else method, levels,
-                                                    use_members, seed, output_minutes)
+                                                    use_members, seed, output_minutes, motion_smoothing_km)
                 timings[method].append(seconds)
                 for k in range(n_out):
                     if use_members:

@@ -97,3 +97,20 @@ def test_quality_control_policy_counts_every_action():
     with pytest.raises(InputDataError, match="not measured"):
         fill_not_measured(frames.rate, "error", "basin demo")
     assert np.isfinite(fill_not_measured(frames.rate, "zero", "basin demo")).all()
+
+
+def test_motion_smoothing_is_in_km_and_checked():
+    """The same storm on cells half the size moves the same physical distance; a negative scale is refused."""
+    from hydro.core.errors import ConfigError
+    from hydro.nowcast.sprog import estimate_motion
+
+    ny = nx = 96
+    frames = np.stack([_blob(ny, nx, 48, 30 + 1.5 * k, 8) for k in range(3)])
+    wet = frames[-1] > 1.0
+    u_plain, _ = estimate_motion(frames, 1.0, 0.0)
+    u_km, _ = estimate_motion(frames, 2.0, 10.0)  # 10 km on 2 km cells: 5 cells, the same as below
+    u_cells, _ = estimate_motion(frames, 1.0, 5.0)
+    np.testing.assert_allclose(u_km, u_cells)
+    assert abs(u_plain[wet].mean() - 1.5) < 0.05
+    with pytest.raises(ConfigError, match="motion smoothing"):
+        SProg(6, motion_smoothing_km=-1.0)

@@ -150,7 +150,8 @@ def _add_motion_option(p: argparse.ArgumentParser) -> None:
     from .nowcast.sprog import MOTION_SMOOTHING_KM
 
     p.add_argument("--motion-smoothing-km", type=float, default=MOTION_SMOOTHING_KM,
-                   help=f"Gaussian smoothing of the optical-flow motion, standard deviation in km (default {MOTION_SMOOTHING_KM:g}; 0 = none)")
+                   help=f"Gaussian smoothing of the optical-flow motion, standard deviation in km (default {MOTION_SMOOTHING_KM:g}; "
+                   "0 = none; lower it where small storms cross wide dry areas, which it slows)")
 
 
 def _add_qc_options(p: argparse.ArgumentParser) -> None:

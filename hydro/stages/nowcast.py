@@ -148,6 +148,7 @@ def run_verification(cases: list[tuple[Path, list[str]]], lead_minutes: int = 60
     n_out = lead_minutes // output_minutes
     scores = {m: [LeadScores((k + 1) * output_minutes) for k in range(n_out)] for m in methods}
     timings: dict[str, list[float]] = {m: [] for m in methods}
+    total = sum(len(times) for _, times in cases) * len(methods)
     for radar, issue_times in cases:
         frames, step, _ = prepare_frames(radar, qc)  # read and QC each file once, for every method
         valid = np.isfinite(frames.rate).all(axis=0)
@@ -162,6 +163,8 @@ def run_verification(cases: list[tuple[Path, list[str]]], lead_minutes: int = 60
                                                     "sprog" if method == "steps" else method, levels,
                                                     use_members, seed, output_minutes, motion_smoothing_km)
                 timings[method].append(seconds)
+                done = sum(len(t) for t in timings.values())
+                log.info("verify: %s %s from %s: %.2f s (%d/%d)", method, radar.name, text, seconds, done, total)
                 for k in range(n_out):
                     if use_members:
                         scores[method][k].add(fc[:, k].mean(axis=0), obs[k], valid, fss_threshold, scale,

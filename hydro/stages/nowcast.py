@@ -79,20 +79,21 @@ def forecast_intervals(frames: RadarFrames, step: np.timedelta64, issue: np.date
     cell_km = frames.cell_km
     warm_up()  # kernel loading is start-up cost, reported by the caller, not nowcast time
     t0 = time.perf_counter()
+    means = None
     if method == "persistence":  # the last output interval, held (the reference baseline)
         last = frames.select(issue, per_output).rate.mean(axis=0) if per_output > 1 else past.rate[-1]
         rates = np.repeat(last[None], n_steps, axis=0)
     elif members:
         steps = Steps(levels, members, seed, step_min, cell_km, motion_smoothing_km=motion_smoothing_km)
-        rates = steps.forecast(past.rate, n_steps).rates
+        means = steps.forecast(past.rate, n_steps, per_output=per_output).rates  # averaged as it goes
     else:
         model = SProg(levels if method == "sprog" else 1, cell_km, motion_smoothing_km)
         motion = estimate_motion(past.rate, cell_km, motion_smoothing_km)
         rates = model.forecast(past.rate, n_steps, motion=motion).rates
+    if means is None:
+        means = rates.reshape((n_out, per_output) + rates.shape[1:]).mean(axis=1, dtype=np.float32)
     seconds = time.perf_counter() - t0
     outside = ~np.isfinite(past.rate[-1])  # never measured: unknown, not dry
-    shape = rates.shape[:-3] + (n_out, per_output) + rates.shape[-2:]
-    means = rates.reshape(shape).mean(axis=-3).astype(np.float32)
     means[..., outside] = np.nan
     valid_times = issue + np.arange(1, n_out + 1) * np.timedelta64(output_minutes, "m")
     return means, valid_times.astype("datetime64[ns]"), seconds

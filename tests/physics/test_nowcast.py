@@ -65,6 +65,10 @@ def test_ensemble_members_differ_and_are_reproducible():
     b = Steps(4, 3, seed=5).forecast(frames, 3).rates
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a[0], a[1])
+    # interval means accumulated as the members run equal the means of the stored steps
+    pairs = Steps(4, 3, seed=5).forecast(frames, 4, per_output=2).rates
+    full = Steps(4, 3, seed=5).forecast(frames, 4).rates
+    np.testing.assert_allclose(pairs, full.reshape(3, 2, 2, 48, 48).mean(axis=2), rtol=1e-6, atol=1e-6)
 
 
 def test_crps_limits():

@@ -4,7 +4,8 @@ Deterministic nowcast (``extrapolate`` = advection only; ``sprog`` = S-PROG, See
 doi:10.1175/1520-0450(2003)042<0381:ADASAT>2.0.CO;2):
 
 1. rain rate R [mm h-1] -> dBR = 10 log10 R (R >= 0.1), ``ZERO_DB`` elsewhere and outside the radar;
-2. motion (u, v) [cells per step]: dense optical flow (OpenCV DIS) between consecutive frames, averaged;
+2. motion (u, v) [cells per step]: dense optical flow (OpenCV DIS) between consecutive frames, averaged
+   and smoothed over 25 km (``MOTION_SMOOTHING_KM``);
 3. the two previous frames are advected onto the latest one; each is split into ``n_levels`` spatial
    scales by Gaussian band-pass filters in log wavenumber; per scale, lag-1 and lag-2 correlations give
    an AR(2) process whose deterministic forecast decays small scales faster than large ones;
@@ -200,7 +201,7 @@ def _check_scales(cell_km: float, motion_smoothing_km: float, who: str) -> None:
 
 @dataclass
 class Nowcast:
-    rates: NDArray[np.float32]  # [n_steps, ny, nx] mm h-1 at the input frame step (or [members, n_steps, ny, nx])
+    rates: NDArray[np.float32]  # [n_steps, ny, nx] mm h-1 at the input frame step (ensembles: [members, n, ny, nx])
     motion: tuple[NDArray[np.float64], NDArray[np.float64]]
 
 

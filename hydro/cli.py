@@ -147,7 +147,7 @@ def _add_nowcast(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_motion_option(p: argparse.ArgumentParser) -> None:
-    from .nowcast.sprog import MOTION_SMOOTHING_KM
+    from .nowcast import MOTION_SMOOTHING_KM
 
     p.add_argument("--motion-smoothing-km", type=float, default=MOTION_SMOOTHING_KM,
                    help=f"Gaussian smoothing of the optical-flow motion, standard deviation in km (default {MOTION_SMOOTHING_KM:g}; "

@@ -18,7 +18,8 @@ from numpy.typing import NDArray
 from ..core.errors import ConfigError, InputDataError
 from ..io.radar import RadarFrames, read_radar, write_cf_netcdf
 from ..nowcast.qc import QCPolicy, quality_control
-from ..nowcast.sprog import MOTION_SMOOTHING_KM, SProg, Steps, estimate_motion, warm_up
+from ..nowcast import MOTION_SMOOTHING_KM
+from ..nowcast.sprog import SProg, Steps, estimate_motion, warm_up
 from ..verification import LeadScores
 
 log = logging.getLogger("hydro")

@@ -591,7 +591,8 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     Levels are compared to 0.1 mm (the float noise of a level held at its limit). ``f1`` and its
     ``responses`` may be given when several rehearsals share them (the plan's schemes)."""
     routing = routing or BasinRouting(network, basin, dt)
-    f1 = f1 or forward(network, basin, lateral, times, start, dt=dt, routing=routing)
+    if f1 is None:
+        f1 = forward(network, basin, lateral, times, start, dt=dt, routing=routing)
     if responses is None and not forward_is_safe(basin, f1, margin_m3s):  # the repeats linearise around F1 too
         responses = unit_responses(network, basin, routing, f1)
     inv, f2 = None, None

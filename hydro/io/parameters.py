@@ -7,7 +7,6 @@ calibrated value) or ``{ low, high, default }`` (a search range; low == high fix
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +14,10 @@ import tomli_w
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError
+from ..runoff.parameter_space import ParameterSpace
 from .atomic import write_atomic
 
-
-@dataclass
-class ParameterSpace:
-    source: str
-    names: list[str]
-    low: NDArray[np.float64]
-    high: NDArray[np.float64]
-    default: NDArray[np.float64]
-
-    @property
-    def free(self) -> NDArray[np.bool_]:
-        return self.high > self.low
+__all__ = ["ParameterSpace", "read_parameter_set", "read_parameter_space", "write_parameter_set"]
 
 
 def _read_toml(path: Path) -> dict:

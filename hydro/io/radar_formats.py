@@ -10,7 +10,7 @@
 * GeoTIFF (rasterio), e.g. FMI reflectivity: ``Gain``/``Offset``/``Nodata``/``Undetect`` from the GDAL
   metadata, dBZ -> rain rate.
 * MeteoSwiss AQC palette GIF (logarithmic rain-rate classes) and FMI PGM (dBZ with a '#' header).
-* CF NetCDF ``rainfall_rate(time, y, x)`` (``radar.read_cf_netcdf``).
+* CF NetCDF ``rainfall_rate(time, y, x)`` (``read_cf_netcdf``, also importable from ``hydro.io.radar``).
 
 Z-R: Z = a R^b with Z in mm6 m-3 (Marshall-Palmer a = 200, b = 1.6 by default, configurable).
 """
@@ -23,12 +23,13 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 from rasterio.warp import transform as warp_points
 
 from ..core.errors import InputDataError
-from .radar import RadarFrames, read_cf_netcdf
+from ..nowcast.frames import RadarFrames
 
 RATE_QUANTITIES = ("RATE", "ACRR", "DBZH", "TH", "DBZ")
 
@@ -45,6 +46,54 @@ class ZR:
 
 
 MARSHALL_PALMER = ZR()
+
+
+def _crs_from_attrs(attrs: dict) -> CRS | None:
+    for key in ("crs_wkt", "spatial_ref", "proj4"):
+        if key in attrs:
+            try:
+                return CRS.from_user_input(attrs[key])
+            except Exception:  # noqa: BLE001 - try the next representation
+                continue
+    return None
+
+
+def read_cf_netcdf(path: Path, variable: str = "rainfall_rate",
+                   window: tuple[np.datetime64, np.datetime64] | None = None) -> RadarFrames:
+    """CF NetCDF with ``rainfall_rate(time, y, x)`` [mm h-1] on projection coordinates y, x and a
+    grid-mapping variable; only the frames with ``window[0] < time <= window[1]`` when given."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: radar file not found")
+    try:
+        ds = xr.open_dataset(path)
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{path}: cannot read as NetCDF ({exc})") from None
+    with ds:
+        if variable not in ds:
+            raise InputDataError(f"{path}: no variable {variable!r} (found {', '.join(map(str, ds.data_vars))}); "
+                                 "expected rainfall_rate(time, y, x) in mm h-1")
+        da = ds[variable]
+        if da.dims != ("time", "y", "x"):
+            raise InputDataError(f"{path}: {variable} has dims {da.dims}, expected (time, y, x)")
+        units = da.attrs.get("units", "")
+        if units not in ("mm h-1", "mm/h", "mm hr-1"):
+            raise InputDataError(f"{path}: {variable} units {units!r}; expected mm h-1")
+        y, x = ds["y"].values.astype(np.float64), ds["x"].values.astype(np.float64)
+        if len(x) < 2 or len(y) < 2:
+            raise InputDataError(f"{path}: grid needs at least 2 x 2 cells")
+        dx, dy = x[1] - x[0], y[1] - y[0]
+        transform = Affine(dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2)
+        grid_mapping = da.attrs.get("grid_mapping") or ("crs" if "crs" in ds else None)
+        crs = _crs_from_attrs(ds[grid_mapping].attrs) if grid_mapping in ds else _crs_from_attrs(ds.attrs)
+        if crs is None:
+            raise InputDataError(f"{path}: no readable projection (grid_mapping crs_wkt / proj4); cannot place the grid")
+        times = ds["time"].values.astype("datetime64[ns]")
+        if window is not None:
+            keep = np.flatnonzero((times > window[0]) & (times <= window[1]))
+            da, times = da.isel(time=keep), times[keep]
+        rate = da.values.astype(np.float32)
+    return RadarFrames(str(path), rate, times, crs, transform, "RATE")
 
 
 def read_any(path: Path, zr: ZR = MARSHALL_PALMER, quantity: str | None = None,

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import convolve
 
 from ..core.errors import ConfigError, InputDataError
-from ..io.radar import RadarFrames
+from .frames import RadarFrames
 
 log = logging.getLogger("hydro")
 DRY_MM_H = 0.1

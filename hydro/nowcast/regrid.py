@@ -15,8 +15,8 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 from rasterio.warp import Resampling, reproject
 
-from ..io.radar import RadarFrames
 from ..runoff.coupling import CellMapping
+from .frames import RadarFrames
 
 
 def regrid(frames: RadarFrames, shape: tuple[int, int], transform: Affine, crs: CRS | str) -> NDArray[np.float32]:

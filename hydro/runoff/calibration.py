@@ -21,10 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError
-from ..io.catchment import CatchmentRecord
-from ..io.parameters import ParameterSpace
 from ..scoring import kge_batch, nse_batch
 from .base import RunoffModel
+from .parameter_space import ParameterSpace
+from .record import CatchmentRecord
 
 OBJECTIVES: dict[str, Callable[[NDArray, NDArray], NDArray]] = {"nse": nse_batch, "kge": kge_batch}
 

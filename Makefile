@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/hydro demo
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)

@@ -21,11 +21,11 @@ import numpy as np
 
 from hydro.core.paths import MODELS_DIR
 from hydro.io.parameters import read_parameter_set
-from hydro.io.restart import ModelState
-from hydro.routing.channel import MuskingumCunge
+from hydro.basin import RAIN_STEP_MIN, STEPS_PER_HOUR, BasinModel, advance, cold_state, dry_step_model
+from hydro.routing.operated import OperatedNetwork
 from hydro.runoff import Xinanjiang
 from hydro.runoff.coupling import CellMapping
-from hydro.stages.cycle import RAIN_STEP_MIN, STEPS_PER_HOUR, BasinModel, advance, dry_step_model, nowcast_rain
+from hydro.stages.forecast import nowcast_rain
 from hydro.stages.warning import grade_segments
 from hydro.synthetic import synthetic_grid_basin, synthetic_storm
 
@@ -40,13 +40,12 @@ def _setup(segments: int, cells: int, seed: int, solver: str):
                                   (1000.0, 1000.0), 1e6, hillslope_velocity=0.3, source="synthetic national grid")
     model = Xinanjiang(RAIN_STEP_MIN / 60.0)
     values = read_parameter_set(MODELS_DIR / "xaj" / "grid_default.toml", model.name, model.parameter_names)[None, :]
-    routing = MuskingumCunge(network, None, 300.0, solver=solver)
+    routing = OperatedNetwork(network, (), None, 300.0, solver=solver)
     dry_model, dry_table = dry_step_model(model, values)
     basin = BasinModel(name="national", folder=None, spec=None, network=network, grid=grid, mapping=mapping,
                        model=model, table=model.step_table(values), routing=routing, channel_ids=grid.channel_ids,
                        dry_model=dry_model, dry_table=dry_table)
-    runoff = model.cold_state(basin.table, mapping.n_cells, initial_flow_mm=0.02 / STEPS_PER_HOUR, tension_fraction=0.85)
-    state = ModelState(np.datetime64("2026-07-01T06:00", "m"), runoff, None, routing.cold_state())
+    state = cold_state(basin, np.datetime64("2026-07-01T06:00", "m"), initial_flow_mm_h=0.02, tension_fraction=0.85)
     storm = synthetic_storm(grid.shape, 36, RAIN_STEP_MIN / 60.0, seed=seed, duration_h=12.0).astype(np.float32)
     history = storm[-3:]  # the last three observed frames at the issue time (mid-storm)
     area = network.accumulate(grid.local_area_km2)
@@ -68,7 +67,7 @@ def bench_cycle(segments: int = 328_000, cells: int = 1_000_000, hours: int = 72
     rain = np.zeros((hours * STEPS_PER_HOUR,) + basin.grid.shape, np.float32)
     rain[: now.shape[0]] = now
     parts: dict[str, float] = {}
-    flow = advance(basin, state, rain, 0.1, timer=parts)
+    flow = advance(basin, state, rain, 0.1, timer=parts)[0].streamflow
     stages.update(parts)
     t = time.perf_counter()
     grades = grade_segments(flow, thresholds, 1.0)

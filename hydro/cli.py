@@ -252,8 +252,27 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--initial-level", action="append", default=[], metavar="ID=LEVEL[:RELEASE]",
                    help="a reservoir's level [m] (and gate setting [m3 s-1]) at the start; default its flood-limit level")
     p.add_argument("--output-dir", type=Path, help="write f1.nc, f2.nc, summary.json and PNGs here")
+    _add_routing_numerics(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_rehearse)
+
+
+def _add_routing_numerics(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dt", type=_routing_step, default=300.0, help="routing step [s], a divisor of 600 from 10 (default 300, as NWM)")
+    p.add_argument("--mc-solver", default="nwm", choices=["nwm", "fast"], help="Muskingum-Cunge depth solver (default nwm)")
+
+
+def _routing_step(text: str) -> float:
+    from .core.variables import check_routing_step
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    problem = check_routing_step(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
 
 
 def _dam_starts(items: list[str]) -> dict:
@@ -272,10 +291,11 @@ def _dam_starts(items: list[str]) -> dict:
 
 
 def _cmd_rehearse(args: argparse.Namespace) -> int:
-    from .stages.rehearsal import run_rehearsal
+    from .stages.rehearsal import load_rehearsal_inputs, run_rehearsal
 
-    summary = run_rehearsal(args.basin, args.forecast, args.objective, args.margin, args.output_dir, args.pre_release,
-                            args.hours, _dam_starts(args.initial_level))
+    inputs = load_rehearsal_inputs(args.basin, args.forecast, args.hours, _dam_starts(args.initial_level), args.dt,
+                                   args.mc_solver)
+    summary, _ = run_rehearsal(inputs, args.objective, args.margin, args.output_dir, args.pre_release)
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -360,14 +380,17 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", type=Path, default=Path("plan_output"), help="where the plan goes (default plan_output)")
     p.add_argument("--dask", action="store_true", help="rehearse the schemes as tasks on a dask LocalCluster")
     p.add_argument("--scheduler", help="rehearse the schemes as tasks on the dask scheduler at this address")
+    _add_routing_numerics(p)
     p.add_argument("--json", action="store_true", help="print the plan summary as one JSON object")
     p.set_defaults(func=_cmd_plan)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from .stages.plan import run_plan
+    from .stages.rehearsal import load_rehearsal_inputs
 
-    summary = run_plan(args.basin, args.forecast, args.output_dir, args.dask, args.scheduler)
+    inputs = load_rehearsal_inputs(args.basin, args.forecast, dt=args.dt, solver=args.mc_solver)
+    summary = run_plan(inputs, args.output_dir, args.dask, args.scheduler)
     if args.json:
         print(json.dumps(summary))
         return 0

@@ -42,3 +42,20 @@ CF_ATTRS: dict[str, dict[str, str]] = {
     "longitude": {"long_name": "segment longitude", "units": "degrees_east", "standard_name": "longitude"},
     "stream_order": {"long_name": "Strahler stream order", "units": "1"},
 }
+
+# Ranges of the numerics a user sets. The routing step divides the 10-minute forcing interval; below
+# 10 s Muskingum-Cunge gains nothing (its own Courant limit is far above) and a 328,000-segment day
+# would take hours.
+FORCING_INTERVAL_S = 600.0
+ROUTING_STEP_RANGE_S = (10.0, FORCING_INTERVAL_S)
+
+
+def check_routing_step(dt_s: float) -> str | None:
+    """The reason ``dt_s`` cannot be a routing step, or None."""
+    lo, hi = ROUTING_STEP_RANGE_S
+    if not lo <= dt_s <= hi:
+        return f"routing step {dt_s:g} s is outside [{lo:g}, {hi:g}] s (steps under {lo:g} s would make a run take hours)"
+    ratio = FORCING_INTERVAL_S / dt_s
+    if abs(ratio - round(ratio)) > 1e-9:
+        return f"routing step {dt_s:g} s does not divide the {FORCING_INTERVAL_S:g} s forcing interval (use e.g. 60, 300 or 600)"
+    return None

@@ -10,41 +10,26 @@ leaves the previous restart intact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from numpy.typing import NDArray
 
+from ..basin import BasinState
 from ..core.errors import InputDataError
 from ..reservoir.operation import DamStart
 from ..routing.channel import RoutingState
 from ..runoff import RunoffState
 from .netcdf import write_dataset
 
-RESTART_VERSION = 1
-
-
-@dataclass
-class ModelState:
-    valid_time: np.datetime64
-    runoff: RunoffState
-    hillslope: NDArray[np.float64] | None  # [n_segments, slots] m3 in transit (CellMapping.pending)
-    routing: RoutingState
-    dams: dict[str, DamStart] = field(default_factory=dict)  # level and gate setting per reservoir
-
-    def copy(self) -> ModelState:
-        return ModelState(self.valid_time, self.runoff.copy(), None if self.hillslope is None else self.hillslope.copy(),
-                          RoutingState(self.routing.streamflow.copy(), self.routing.depth.copy(),
-                                       self.routing.water_sfc_elev.copy()), dict(self.dams))
+RESTART_VERSION = 2  # 2: reservoir storage stored (exact round trip), dams operated in the routing
 
 
 def restart_path(state_dir: Path, valid_time: np.datetime64) -> Path:
     return Path(state_dir) / f"restart_{str(valid_time)[:16].replace(':', '')}.nc"
 
 
-def write_restart(path: Path, state: ModelState, basin: str, config_hash: str) -> Path:
+def write_restart(path: Path, state: BasinState, basin: str, config_hash: str) -> Path:
     data = {f"runoff_{k}": (("cell", f"runoff_{k}_slot")[: v.ndim], v) for k, v in state.runoff.arrays.items()}
     if state.hillslope is not None:
         data["hillslope_water"] = (("segment", "slot"), state.hillslope, {"units": "m3",
@@ -54,6 +39,8 @@ def write_restart(path: Path, state: ModelState, basin: str, config_hash: str) -
     data["water_sfc_elev"] = (("lake",), state.routing.water_sfc_elev, {"units": "m"})
     ids = list(state.dams)
     data["reservoir_level"] = (("reservoir",), np.array([state.dams[i].level for i in ids], float), {"units": "m"})
+    data["reservoir_storage"] = (("reservoir",), np.array([np.nan if state.dams[i].storage is None else state.dams[i].storage
+                                                          for i in ids], float), {"units": "m3"})
     data["reservoir_release"] = (("reservoir",), np.array([np.nan if state.dams[i].release is None else state.dams[i].release
                                                           for i in ids], float), {"units": "m3 s-1"})
     ds = xr.Dataset(data, coords={"reservoir": np.array(ids, dtype=str)}, attrs={
@@ -62,7 +49,7 @@ def write_restart(path: Path, state: ModelState, basin: str, config_hash: str) -
     return write_dataset(path, ds)
 
 
-def read_restart(path: Path, basin: str, config_hash: str, valid_time: np.datetime64) -> ModelState:
+def read_restart(path: Path, basin: str, config_hash: str, valid_time: np.datetime64) -> BasinState:
     """The state in ``path``, checked against the cycle that wants it."""
     try:
         with xr.open_dataset(path) as ds:
@@ -92,7 +79,10 @@ def read_restart(path: Path, basin: str, config_hash: str, valid_time: np.dateti
             raise InputDataError(f"{path}: restart variable {name} holds NaN or inf; restore the file or start cold")
     dams = {}
     if "reservoir" in ds.coords:
-        for rid, level, release in zip(ds["reservoir"].values, ds["reservoir_level"].values,
-                                       ds["reservoir_release"].values, strict=True):
-            dams[str(rid)] = DamStart(float(level), None if np.isnan(release) else float(release))
-    return ModelState(valid_time, runoff, hillslope, routing, dams)
+        for rid, level, release, storage in zip(ds["reservoir"].values, ds["reservoir_level"].values,
+                                                ds["reservoir_release"].values, ds["reservoir_storage"].values, strict=True):
+            if not np.isfinite(level) or not np.isfinite(storage):
+                raise InputDataError(f"{path}: restart reservoir {rid} level {level} / storage {storage} is not finite; "
+                                     "restore the file or start cold (--cold)")
+            dams[str(rid)] = DamStart(float(level), None if np.isnan(release) else float(release), float(storage))
+    return BasinState(valid_time, runoff, hillslope, routing, dams)

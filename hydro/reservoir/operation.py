@@ -57,11 +57,13 @@ class ReservoirCurves:
 
 @dataclass(frozen=True)
 class DamStart:
-    """A reservoir's state when a run starts: its level [m] and the release the gates were set to
-    [m3 s-1] (None: unknown, so the ramp limit starts free)."""
+    """A reservoir's state when a run starts: its level [m], the release the gates were set to
+    [m3 s-1] (None: unknown, so the ramp limit starts free) and its storage [m3] (None: from the level;
+    carried exactly between runs, since level -> storage -> level on the tables is not exact)."""
 
     level: float
     release: float | None = None
+    storage: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,12 @@ class OperationResult:
 
 
 def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_s: float, initial_level: float,
-            schedule: NDArray | None = None, initial_release: float | None = None) -> OperationResult:
+            schedule: NDArray | None = None, initial_release: float | None = None,
+            initial_storage: float | None = None) -> OperationResult:
     """Simulate the reservoir over ``inflow`` [m3 s-1 at n + 1 times] with the zone rule or a release schedule.
 
-    ``initial_release`` (the gate setting before the run) makes the ramp limit apply from the first step."""
+    ``initial_release`` (the gate setting before the run) makes the ramp limit apply from the first step;
+    ``initial_storage`` (when known exactly, e.g. from the previous run) replaces the storage at ``initial_level``."""
     rules.check(curves)
     inflow = np.asarray(inflow, dtype=np.float64)
     if inflow.ndim != 1 or inflow.size < 2 or not np.isfinite(inflow).all() or (inflow < 0).any():
@@ -115,7 +119,7 @@ def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_
     ramp = rules.max_ramp_per_hour * dt_s / 3600.0
     storage = np.empty(n + 1)
     release = np.empty(n)
-    storage[0] = curves.storage(initial_level)
+    storage[0] = curves.storage(initial_level) if initial_storage is None else float(initial_storage)
     target_storage = curves.storage(rules.end_target_level if rules.end_target_level is not None
                                     else rules.flood_limit_level)
     high_storage = curves.storage(rules.flood_control_high_level)

@@ -1,7 +1,7 @@
 """Ensemble members as tasks on dask.distributed: a LocalCluster by default, or an existing scheduler.
 
-Each member (its rain [steps, ny, nx]) runs runoff, hillslope and routing from a copy of the same start
-state. Workers are processes with one thread each and ``NUMBA_NUM_THREADS`` set per worker, so the
+Each member (its rain [steps, ny, nx]) runs runoff, hillslope and the operated network (dams on their
+rules) from the same issue-time state. Workers are processes with one thread each and ``NUMBA_NUM_THREADS`` set per worker, so the
 ``nogil`` kernels do not oversubscribe the cores; the numba caches (``cache=True``, in the package's
 __pycache__) are shared by the workers, so they load compiled kernels instead of compiling them.
 """
@@ -17,11 +17,10 @@ from numpy.typing import NDArray
 log = logging.getLogger("hydro")
 
 
-def _member(basin, state, rain: NDArray, pet_mm_h: float) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    from .cycle import advance
+def _member(basin, state, rain: NDArray, pet_mm_h: float) -> NDArray[np.float32]:
+    from ..basin import advance
 
-    lateral = np.empty((rain.shape[0] // 6, basin.network.size), np.float32)
-    return advance(basin, state.copy(), rain, pet_mm_h, lateral_out=lateral), lateral
+    return advance(basin, state, rain, pet_mm_h)[0].streamflow
 
 
 def client_for(scheduler: str | None, workers: int | None = None):
@@ -36,16 +35,14 @@ def client_for(scheduler: str | None, workers: int | None = None):
     return Client(cluster), cluster
 
 
-def run_members(basin, state, rains: NDArray, pet_mm_h: float, scheduler: str | None = None
-                ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Hourly streamflow and mean lateral inflow [members, hours, n] of every member, as dask tasks."""
+def run_members(basin, state, rains: NDArray, pet_mm_h: float, scheduler: str | None = None) -> NDArray[np.float32]:
+    """Hourly streamflow [members, hours, n] of every member through the current operating rules, as dask tasks."""
     client, cluster = client_for(scheduler)
     try:
         log.info("ensemble: %d members on %s", rains.shape[0], client.dashboard_link or client.scheduler.address)
         basin_f, state_f = client.scatter(basin, broadcast=True), client.scatter(state, broadcast=True)
         futures = [client.submit(_member, basin_f, state_f, rains[m], pet_mm_h, pure=False) for m in range(rains.shape[0])]
-        results = client.gather(futures)
-        return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
+        return np.stack(client.gather(futures))
     finally:
         client.close()
         if cluster is not None:

@@ -1,10 +1,27 @@
-"""Forecast stage pieces: grid runoff generation and its aggregation to segment lateral inflow."""
+"""Forecast stage: the analysis window from the issue-time state's predecessor, the nowcast, and the forecast
+through the current operating rules (which *is* the rehearsal's F1).
+
+One cycle covers an analysis window [start, start + hours) and a forecast window after it. Rain on the
+basin's 1 km grid at 10-minute steps drives Xinanjiang per cell, the cell -> segment mapping
+(hillslope travel time) and the operated network (NWM Muskingum-Cunge, every dam on its rules) from the
+previous cycle's state. The state at the end of the analysis window is the issue-time state (the next
+cycle's restart). From it a nowcast (S-PROG; a STEPS ensemble with ``members``) of the last frames gives
+the first ``nowcast_hours`` of the forecast window, no further rain after it (we hold no QPF). With an
+ensemble, each member runs through the same rules, and the forecast itself is the run of the
+member-median rain (one consistent run, whose dams and sections the rehearsal takes as F1).
+
+Also: grid runoff generation aggregated to segment lateral inflow for a lumped record (``grid_lateral_inflow``).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..basin import RAIN_STEP_MIN, STEPS_PER_HOUR, Advanced, BasinModel, BasinState, advance
+from ..io.config import CycleConfig
 from ..runoff import RunoffModel, RunoffState, StepTable
 from ..runoff.coupling import CellMapping
 
@@ -38,3 +55,97 @@ def grid_lateral_inflow(model: RunoffModel, table: StepTable, state: RunoffState
         "delivered_m3": float(lateral.sum() * dt_s), "on_hillslopes_m3": float(mapping.pending.sum()),
     }
     return lateral, balance
+
+
+@dataclass(frozen=True)
+class Window:
+    start: np.datetime64  # analysis start
+    issue: np.datetime64  # analysis end = forecast start = restart time
+    end: np.datetime64  # forecast end
+
+
+def window(config: CycleConfig) -> Window:
+    start = np.datetime64(config.cycle.start.replace(tzinfo=None), "m")
+    issue = start + np.timedelta64(config.cycle.hours, "h")
+    return Window(start, issue, issue + np.timedelta64(config.cycle.forecast_hours, "h"))
+
+
+@dataclass
+class ForecastResult:
+    """The forecast stage's outputs, passed to the later stages as they are."""
+
+    window: Window
+    analysis: Advanced  # the analysis window, dams operated
+    issue_state: BasinState  # at the issue time: the next cycle's restart, and where the rehearsal starts
+    forecast: Advanced  # the forecast window through the current rules: F1
+    members_flow: NDArray[np.float32] | None  # [members, hours, n] each member through the same rules
+    analysis_rain_mm: float
+    nowcast_rain_mm: float
+    timer: dict
+
+
+def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 1, cell_km: float = 1.0,
+                 levels: int = 6, motion_smoothing_km: float | None = None) -> NDArray[np.float32]:
+    """Nowcast [steps, ny, nx] (or [members, steps, ny, nx]) mm per 10-minute step from the last observed
+    steps (at least three), by S-PROG or a STEPS ensemble with ``levels`` cascade levels on cells of
+    ``cell_km`` (the motion smoothing and perturbations are in km); dry history gives a dry nowcast."""
+    from ..nowcast import MOTION_SMOOTHING_KM
+    from ..nowcast.sprog import SProg, Steps
+
+    smoothing = MOTION_SMOOTHING_KM if motion_smoothing_km is None else motion_smoothing_km
+    frames = history_mm[-3:].astype(np.float64) * (60.0 / RAIN_STEP_MIN)  # mm h-1
+    shape = (members, steps) if members else (steps,)
+    if steps == 0 or (frames >= 0.1).sum() < 50:  # too little rain for motion or a cascade
+        return np.zeros(shape + history_mm.shape[1:], np.float32)
+    if members:
+        method = Steps(n_levels=levels, members=members, seed=seed, step_minutes=RAIN_STEP_MIN, cell_km=cell_km,
+                       motion_smoothing_km=smoothing)
+    else:
+        method = SProg(n_levels=levels, cell_km=cell_km, motion_smoothing_km=smoothing)
+    rates = method.forecast(frames, steps).rates
+    return (np.nan_to_num(rates, nan=0.0) * (RAIN_STEP_MIN / 60.0)).astype(np.float32)
+
+
+def basin_total(basin: BasinModel, rain: NDArray, members: int) -> float:
+    """Basin-mean rain total [mm] of [steps, ny, nx] (the member mean of [members, steps, ny, nx])."""
+    if not rain.size:
+        return 0.0
+    total = (rain.mean(axis=0) if members else rain).sum(axis=0).reshape(-1)
+    return float(total[np.unique(basin.mapping.cell)].mean())
+
+
+def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinState, members: int = 0,
+                 scheduler: str | None = None, nudging_for=None) -> ForecastResult:
+    """The analysis window from ``state`` (valid at the window start), then the nowcast-driven forecast
+    from the issue-time state; ``forcing`` gives rain by time window (``hydro.stages.forcing.Forcing``)."""
+    import time
+
+    w = window(config)
+    forcing.check_covers(w.start, w.issue, "analysis window")
+    timer: dict = {}
+    t0 = time.perf_counter()
+    rain = forcing.rain(w.start, w.issue)
+    analysis, issue_state = advance(basin, state, rain, config.runoff.pet_mm_h, timer=timer, nudging_for=nudging_for)
+    n_now = int(round(config.cycle.nowcast_hours * STEPS_PER_HOUR))
+    n_fc = config.cycle.forecast_hours * STEPS_PER_HOUR
+    history = forcing.rain(max(forcing.start, w.issue - np.timedelta64(3 * RAIN_STEP_MIN, "m")), w.issue)
+    nc = config.nowcast
+    t1 = time.perf_counter()
+    now = nowcast_rain(history, n_now, members, nc.seed, basin.grid.cell_size_m[0] / 1000.0, nc.levels,
+                       nc.motion_smoothing_km)
+    timer["nowcast"] = time.perf_counter() - t1
+    members_flow = None
+    if members:
+        from .ensemble import run_members
+
+        rains = np.zeros((members, n_fc) + basin.grid.shape, np.float32)
+        rains[:, :n_now] = now
+        members_flow = run_members(basin, issue_state, rains, config.runoff.pet_mm_h, scheduler)
+        rain_fc = np.median(rains, axis=0)  # the forecast (and F1): the member-median rain
+    else:
+        rain_fc = np.zeros((n_fc,) + basin.grid.shape, np.float32)
+        rain_fc[:n_now] = now
+    forecast, _ = advance(basin, issue_state, rain_fc, config.runoff.pet_mm_h, timer=timer)
+    timer["total"] = time.perf_counter() - t0
+    return ForecastResult(w, analysis, issue_state, forecast, members_flow, basin_total(basin, rain, 0),
+                          basin_total(basin, now, members), timer)

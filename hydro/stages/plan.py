@@ -28,8 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..io.basin import BasinSpec
-from ..network import RiverNetwork
-from .rehearsal import BasinRouting, ForwardResult, forward_is_safe, forward, rehearse, unit_responses
+from .rehearsal import ForwardResult, RehearsalInputs, RehearsalResult, forward_is_safe, rehearse, unit_responses
 
 
 @dataclass
@@ -76,18 +75,21 @@ def impact(scheme: Scheme, basin: BasinSpec) -> Impact:
     )
 
 
-def _rehearse_variant(network, basin, lateral, times, routing, start, f1, responses, kwargs):
-    out = rehearse(network, basin, lateral, times, routing=routing, start=start, f1=f1, responses=responses, **kwargs)
+def _rehearse_variant(inputs: RehearsalInputs, responses, kwargs):
+    out = rehearse(inputs.network, inputs.basin, inputs.lateral, inputs.times, routing=inputs.routing,
+                   start=inputs.start, f1=inputs.forward(), responses=responses, initial=inputs.initial,
+                   interval_s=inputs.interval_s, **kwargs)
     return out.f2, out.accepted, out.inverse.schedule, out.inverse.binding
 
 
-def rehearse_schemes(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray,
-                     dams_to_hold: int = 3, dask: bool = False, scheduler: str | None = None,
-                     start: dict | None = None) -> list[Scheme]:
-    """The scheme set (module docstring), each rehearsed on the full model; with ``dask`` the schemes
-    run as tasks on a LocalCluster (or the scheduler at ``scheduler``)."""
-    routing = BasinRouting(network, basin)
-    f1 = forward(network, basin, lateral, times, start, routing=routing)
+def rehearse_schemes(inputs: RehearsalInputs, dams_to_hold: int = 3, dask: bool = False, scheduler: str | None = None,
+                     known: dict[str, RehearsalResult] | None = None) -> list[Scheme]:
+    """The scheme set (module docstring), each rehearsed on the full model from the same issue-time state
+    and F1; with ``dask`` the schemes run as tasks on a LocalCluster (or the scheduler at ``scheduler``).
+    ``known`` holds rehearsals already made for this F1 by objective (the rehearsal stage's), reused as
+    their schemes."""
+    basin = inputs.basin
+    f1 = inputs.forward()
     schemes = [Scheme("rules", "current operating rules (F1)", f1, True,
                       {r.id: f1.reservoirs[r.id].release for r in basin.reservoirs})]
     if not basin.reservoirs or not basin.control_sections:
@@ -103,24 +105,30 @@ def rehearse_schemes(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, 
         for res in largest[:dams_to_hold]:
             variants.append((f"without_{res.id}", f"inverse min_peak, {res.id} kept on its rules",
                              {"objective": "min_peak", "hold": (res.id,)}))
+    known = known or {}
+    todo = [(name, kw) for name, _, kw in variants if name not in known]
     # every scheme linearises around the same F1: its unit responses are routed once
-    responses = None if forward_is_safe(basin, f1, 0.0) else unit_responses(network, basin, routing, f1)
-    if dask or scheduler:
+    responses = None
+    if todo and not forward_is_safe(basin, f1, 0.0):
+        responses = unit_responses(inputs.network, basin, inputs.routing, f1)
+    if todo and (dask or scheduler):
         from .ensemble import client_for
 
         client, cluster = client_for(scheduler)
         try:
-            shared = [client.scatter(x, broadcast=True) for x in (network, basin, lateral, times, routing, start, f1,
-                                                                   responses)]
-            results = client.gather([client.submit(_rehearse_variant, *shared, kw, pure=False) for _, _, kw in variants])
+            shared = [client.scatter(x, broadcast=True) for x in (inputs, responses)]
+            results = client.gather([client.submit(_rehearse_variant, *shared, kw, pure=False) for _, kw in todo])
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
     else:
-        results = [_rehearse_variant(network, basin, lateral, times, routing, start, f1, responses, kw)
-                   for _, _, kw in variants]
-    for (name, description, _), (f2, accepted, schedule, binding) in zip(variants, results, strict=True):
+        results = [_rehearse_variant(inputs, responses, kw) for _, kw in todo]
+    done = dict(zip([name for name, _ in todo], results, strict=True))
+    for name, r in known.items():
+        done[name] = (r.f2, r.accepted, r.inverse.schedule, r.inverse.binding)
+    for name, description, _ in variants:
+        f2, accepted, schedule, binding = done[name]
         schemes.append(Scheme(name, description, f2, accepted, schedule, binding))
     return schemes
 
@@ -208,6 +216,7 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
     write_atomic(out / "plan.html", lambda tmp: tmp.write_text(html))
     summary = {
         "basin": basin.name, "forecast": forecast, "recommended": best.name, "verified": best.verified,
+        "routing": {"dt_s": best.result.run.dt, "solver": best.result.run.solver},
         "ranking": [asdict(i) for _, i in ranked], "dispatch_order": order,
         "outputs": [str(out / n) for n in ("plan.md", "plan.html", "plan_schedule.csv", "plan_comparison.png",
                                            "plan_recommended.png")]
@@ -302,11 +311,8 @@ def _plot_comparison(png: Path, ranked, basin: BasinSpec) -> None:
     save(fig, png)
 
 
-def run_plan(basin_file, forecast_file, output_dir, dask: bool = False, scheduler: str | None = None,
-             start: dict | None = None) -> dict:
-    """``hydro plan``: rehearse the schemes for a basin and forecast, rank them, write the package."""
-    from .rehearsal import load_rehearsal_inputs
-
-    network, basin, lateral, times = load_rehearsal_inputs(basin_file, forecast_file)
-    schemes = rehearse_schemes(network, basin, lateral, times, dask=dask, scheduler=scheduler, start=start)
-    return write_plan(output_dir, rank(schemes, basin), basin, str(forecast_file))
+def run_plan(inputs: RehearsalInputs, output_dir, dask: bool = False, scheduler: str | None = None,
+             known: dict[str, RehearsalResult] | None = None) -> dict:
+    """``hydro plan`` and the cycle's plan stage: rehearse the schemes, rank them, write the package."""
+    schemes = rehearse_schemes(inputs, dask=dask, scheduler=scheduler, known=known)
+    return write_plan(output_dir, rank(schemes, inputs.basin), inputs.basin, inputs.source)

@@ -25,7 +25,8 @@ from ..core.errors import ConfigError
 from ..io.basin import BasinSpec
 from ..network import RiverNetwork
 from ..reservoir.operation import DamStart, OperationResult, operate
-from ..routing.channel import MuskingumCunge
+from ..routing.channel import MuskingumCunge, RoutingState
+from ..routing.operated import OperatedNetwork, OperatedRun
 
 
 @dataclass
@@ -65,98 +66,47 @@ class ForwardResult:
     sections: list[SectionIndicators]
     reservoir_indicators: list[ReservoirIndicators]
     flow: NDArray[np.float64]  # [n_hours, n] every segment's outflow (on a dam's segment: the dam's inflow)
-    lateral: NDArray[np.float64]  # [n_hours, n] the lateral inflow routed, releases entered below each dam
+    lateral: NDArray[np.float64]  # [n_hours, n] hourly mean lateral inflow routed, releases entered below each dam
+    run: OperatedRun  # the run itself (final state, lateral at its own interval)
+    initial: RoutingState | None = None  # the channel state it started from (None: cold)
 
 
-class BasinRouting:
-    """The network cut at the dams, with one Muskingum-Cunge model per piece, built once per rehearsal.
-
-    Each dam's zone holds the segments that drain to it through no other dam (the dam's segment is the
-    zone's outlet); the rest holds everything else. F1 routes the zones upstream first, each once, so a
-    forward run costs one routing of the network whatever the number of dams. ``path`` gives, per dam,
-    the segments its release flows through down to the next dam or the outlet (what a change in that
-    release can move)."""
-
-    def __init__(self, network: RiverNetwork, basin: BasinSpec, dt: float = 300.0) -> None:
-        position = {int(f): i for i, f in enumerate(network.feature_id)}
-        for item in [*basin.reservoirs, *basin.control_sections]:
-            if item.feature_id not in position:
-                raise ConfigError(f"{basin.name}: {item.id} sits on feature_id {item.feature_id}, "
-                                  "which is not in the network")
-        self.network, self.dt, self.position = network, dt, position
-        topo_rank = np.empty(network.size, dtype=np.int64)
-        topo_rank[network.topological_order()] = np.arange(network.size)
-        self.dams = sorted(basin.reservoirs, key=lambda r: topo_rank[position[r.feature_id]])
-        self.down = network.downstream_index
-        claimed = np.zeros(network.size, bool)
-        self.zones: dict[str, NDArray[np.int64]] = {}
-        for dam in self.dams:
-            up = network.upstream_positions(dam.feature_id)
-            self.zones[dam.id] = up[~claimed[up]]
-            claimed[self.zones[dam.id]] = True
-        self.in_dam_zone = claimed
-        self.rest = np.flatnonzero(~claimed)
-        self.dam_node = np.zeros(network.size, bool)
-        self.dam_node[[position[d.feature_id] for d in self.dams]] = True
-        self._models = {key: self._model(idx) for key, idx in [*self.zones.items(), ("", self.rest)] if idx.size}
-        self.paths: dict[str, NDArray[np.int64]] = {}
-        for dam in self.dams:
-            path, node = [], self.down[position[dam.feature_id]]
-            while node >= 0 and not self.dam_node[node]:
-                path.append(node)
-                node = self.down[node]
-            self.paths[dam.id] = np.array(path, np.int64)
-
-    def _model(self, index: NDArray[np.int64]) -> MuskingumCunge:
-        # numba threads pay only on large pieces: each parallel step has a fixed start-up cost
-        return MuskingumCunge(self.network.take(index), None, self.dt, parallel=index.size > 4096)
-
-    def route(self, key: str, lateral: NDArray) -> NDArray[np.float64]:
-        """Hourly outflow [n_hours, zone size] of zone ``key`` ('' for the rest), cold start."""
-        return _route_model(self._models[key], lateral)
-
-
-def _route_model(model: MuskingumCunge, lateral: NDArray) -> NDArray[np.float64]:
+def _route_model(model: MuskingumCunge, lateral: NDArray, initial: RoutingState | None = None) -> NDArray[np.float64]:
+    """Hourly outflow [n_hours, n] of ``model`` for hourly ``lateral``, from ``initial`` (cold when None)."""
     n_hours = lateral.shape[0]
     steps_per_hour = int(round(3600.0 / model.dt))
-    result = model.run(np.ascontiguousarray(lateral, np.float32), 3600.0, n_hours * steps_per_hour, None, steps_per_hour)
+    result = model.run(np.ascontiguousarray(lateral, np.float32), 3600.0, n_hours * steps_per_hour, initial, steps_per_hour)
     model.check_converged(result)
     return result.streamflow.astype(np.float64)
 
 
 def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray[np.datetime64],
             start: dict[str, DamStart] | None = None, schedules: dict[str, NDArray] | None = None,
-            dt: float = 300.0, routing: BasinRouting | None = None) -> ForwardResult:
-    """F1: route ``lateral`` [n_hours, n] (m3 s-1, network order, hourly) through the basin's reservoirs
-    under their rules (or ``schedules`` [n_hours] of releases) and score the control sections. Each dam
-    starts from ``start`` (level and gate setting, e.g. carried from the previous cycle), else at its
-    flood-limit level. ``routing`` (the network cut at the dams) is built when not given; pass it to reuse it."""
-    lateral = np.array(lateral, dtype=np.float64)
-    if lateral.shape != (len(times), network.size):
-        raise ConfigError(f"lateral inflow has shape {lateral.shape}, expected ({len(times)}, {network.size})")
-    routing = routing or BasinRouting(network, basin, dt)
-    start = start or {}
-    unknown = set(start) - {r.id for r in basin.reservoirs}
-    if unknown:
-        raise ConfigError(f"{basin.name}: start state given for {sorted(unknown)}, which are not reservoirs of this basin "
-                          f"(have {[r.id for r in basin.reservoirs]})")
-    schedules = schedules or {}
-    position, down = routing.position, routing.down
-    flow = np.zeros_like(lateral)
-    operations: dict[str, OperationResult] = {}
-    inflows: dict[str, NDArray] = {}
-    for reservoir in routing.dams:  # upstream first: each dam's zone already holds the releases from above
-        zone, node = routing.zones[reservoir.id], position[reservoir.feature_id]
-        flow[:, zone] = routing.route(reservoir.id, lateral[:, zone])
-        inflow = np.concatenate([[flow[0, node]], flow[:, node]])  # inflow at the start and at each hour's end
-        begin = start.get(reservoir.id, DamStart(reservoir.flood_limit_level))
-        op = operate(reservoir.curves(), reservoir.rules(), inflow, 3600.0, begin.level, schedules.get(reservoir.id),
-                     begin.release)
-        operations[reservoir.id], inflows[reservoir.id] = op, inflow
-        if down[node] >= 0:
-            lateral[:, down[node]] += op.release
-    if routing.rest.size:
-        flow[:, routing.rest] = routing.route("", lateral[:, routing.rest])
+            dt: float = 300.0, routing: OperatedNetwork | None = None, initial: RoutingState | None = None,
+            interval_s: float = 3600.0, solver: str = "nwm") -> ForwardResult:
+    """F1 (or F2 with ``schedules``): route ``lateral`` [n_intervals, n] (m3 s-1, network order, each held
+    over ``interval_s``) through the basin's reservoirs under their rules (or ``schedules`` [n_hours] of
+    releases) from the channel state ``initial`` (the issue-time state; cold when None) and score the
+    control sections. Each dam starts from ``start`` (level, gate setting, storage, e.g. carried from the
+    previous cycle), else at its flood-limit level. ``routing`` (the operated network, which fixes dt and
+    solver) is built from ``dt`` and ``solver`` when not given; pass it to reuse it."""
+    routing = routing or OperatedNetwork(network, basin.reservoirs, None, dt, solver)
+    run = routing.run(np.asarray(lateral), interval_s, len(times), initial, start, schedules)
+    return score(basin, routing, run, times, initial)
+
+
+def score(basin: BasinSpec, routing: OperatedNetwork, run: OperatedRun, times: NDArray[np.datetime64],
+          initial: RoutingState | None = None) -> ForwardResult:
+    """Control-section series and indicators of an operated run (rehearsal.md section 4). The rating gives
+    stage, except on a ``main_stem`` routed by the diffusive wave, where discharge and stage come from the
+    hydrodynamics."""
+    network, position = routing.network, routing.position
+    flow = run.flow.astype(np.float64)
+    lateral = run.hourly_lateral()
+    for section in basin.control_sections:
+        if section.feature_id not in position:
+            raise ConfigError(f"{basin.name}: {section.id} sits on feature_id {section.feature_id}, "
+                              "which is not in the network")
     stem = None
     if basin.main_stem:
         from ..routing.mainstem import MainStem
@@ -164,7 +114,7 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         stem_ids = list(basin.main_stem)
         stem_lateral = lateral.copy()
         stem_lateral[:, routing.in_dam_zone] = 0.0  # their water arrives as the releases
-        stem = MainStem(network, stem_ids).run(stem_lateral, dt)
+        stem = MainStem(network, stem_ids).run(stem_lateral, routing.dt)
     section_q, section_h, section_ind = {}, {}, []
     for section in basin.control_sections:
         if stem is not None and section.feature_id in stem_ids:
@@ -183,7 +133,7 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             float(np.clip(q - section.safe_discharge, 0.0, None).sum() * 3600.0)))
     reservoir_ind = []
     for reservoir in basin.reservoirs:
-        op = operations[reservoir.id]
+        op = run.operations[reservoir.id]
         curves = reservoir.curves()
         i = int(np.argmax(op.level))
         limit = curves.storage(reservoir.flood_limit_level)
@@ -193,13 +143,49 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             reservoir.flood_limit_level, reservoir.flood_control_high_level, reservoir.design_level,
             reservoir.check_level, float(max(op.storage.max() - limit, 0.0)), float(high - op.storage.max()),
             float(op.release.max()), {k: op.binding.count(k) for k in sorted(set(op.binding))}))
-    return ForwardResult(times, section_q, section_h, operations, inflows, section_ind, reservoir_ind, flow, lateral)
+    return ForwardResult(times, section_q, section_h, run.operations, run.inflow, section_ind, reservoir_ind, flow,
+                         lateral, run, initial)
 
 
-def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None):
-    """The basin TOML (with its network) and the forecast ``qlat(time, feature_id)`` [m3 s-1] at hourly
-    steps (the layout ``hydro route`` reads): network, basin, lateral [n_hours, n], hour-end times;
-    with ``hours``, the first ``hours`` of it (the forecast must cover them)."""
+@dataclass
+class RehearsalInputs:
+    """What the rehearsal and the plan start from: the basin, its operated network (which fixes the routing
+    step and solver), the forecast lateral inflow and the issue-time state. In a cycle these come from the
+    forecast stage, with its F1 (the forecast itself); ``hydro rehearse`` and ``hydro plan`` read them
+    from files."""
+
+    network: RiverNetwork
+    basin: BasinSpec
+    routing: OperatedNetwork
+    lateral: NDArray[np.float32]  # [n_intervals, n] network order
+    interval_s: float
+    times: NDArray[np.datetime64]  # hour ends
+    start: dict[str, DamStart]  # the dams at the issue time
+    initial: RoutingState | None  # the channel at the issue time (None: cold)
+    f1: ForwardResult | None = None  # the forecast through the current rules, when already run
+    source: str = ""  # what the forecast is, for the reports
+
+    @classmethod
+    def of(cls, network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, interval_s: float = 3600.0,
+           start: dict[str, DamStart] | None = None, initial: RoutingState | None = None, dt: float = 300.0,
+           solver: str = "nwm", source: str = "") -> RehearsalInputs:
+        """Inputs from arrays: the network is cut at the basin's dams with ``dt`` and ``solver``."""
+        return cls(network, basin, OperatedNetwork(network, basin.reservoirs, None, dt, solver),
+                   np.asarray(lateral, np.float32), interval_s, times, dict(start or {}), initial, source=source)
+
+    def forward(self) -> ForwardResult:
+        """F1: the forecast through the current rules (run once, then kept)."""
+        if self.f1 is None:
+            self.f1 = forward(self.network, self.basin, self.lateral, self.times, self.start, routing=self.routing,
+                              initial=self.initial, interval_s=self.interval_s)
+        return self.f1
+
+
+def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None, start: dict | None = None,
+                          dt: float = 300.0, solver: str = "nwm") -> RehearsalInputs:
+    """The basin TOML (with its network) and the forecast ``qlat(time, feature_id)`` [m3 s-1] (the layout
+    ``hydro route`` reads, at an interval dividing an hour); with ``hours``, the first ``hours`` of it (the
+    forecast must cover them). The channel starts cold, the dams at ``start`` (else flood-limit levels)."""
     from pathlib import Path
 
     from ..io.basin import read_basin
@@ -210,26 +196,30 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None):
     if basin.network is None:
         raise ConfigError(f"{basin_file}: 'network' (a hydro network file) is required for rehearsal")
     network, _ = read_network(basin_file.parent / basin.network)
-    return (network, basin, *read_forecast_lateral(forecast_file, network, hours))
+    lateral, times, interval_s = read_forecast_lateral(forecast_file, network, hours)
+    return RehearsalInputs.of(network, basin, lateral, times, interval_s, start, None, dt, solver, str(forecast_file))
 
 
 def read_forecast_lateral(forecast_file, network: RiverNetwork, hours: int | None = None):
-    """Hourly forecast lateral inflow [n_hours, n] in ``network``'s order and the hour-end times."""
+    """Forecast lateral inflow [n_intervals, n] in ``network``'s order, the hour-end times and the interval [s]."""
     from pathlib import Path
 
     from ..io.nwm import read_lateral
 
     forecast = read_lateral(_lateral_file(Path(forecast_file)))
-    if forecast.interval_s != 3600:
-        raise ConfigError(f"{forecast_file}: forecast step is {forecast.interval_s} s; rehearsal needs hourly qlat")
-    times = forecast.time + np.timedelta64(forecast.interval_s, "s")  # end of each hourly interval
+    per_hour = 3600 / forecast.interval_s
+    if forecast.interval_s > 3600 or per_hour != int(per_hour) or forecast.time.size % int(per_hour):
+        raise ConfigError(f"{forecast_file}: forecast step is {forecast.interval_s} s over {forecast.time.size} steps; "
+                          "rehearsal needs whole hours of qlat at a step that divides an hour")
+    per_hour = int(per_hour)
+    times = forecast.time[per_hour - 1::per_hour] + np.timedelta64(forecast.interval_s, "s")  # hour ends
     lateral = forecast.for_features(network.feature_id)
     if hours is not None:
         if hours > len(times):
             raise ConfigError(f"{forecast_file}: forecast covers {len(times)} h ({str(forecast.time[0])[:16]} .. "
                               f"{str(times[-1])[:16]}), the rehearsal horizon is {hours} h; extend the forecast or shorten --hours")
-        lateral, times = lateral[:hours], times[:hours]
-    return lateral, times
+        lateral, times = lateral[:hours * per_hour], times[:hours]
+    return lateral, times, float(forecast.interval_s)
 
 
 def _lateral_file(path):
@@ -244,30 +234,34 @@ def _lateral_file(path):
     return path
 
 
-def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin_m3s: float = 0.0,
-                  output_dir=None, pre_release: bool = False, hours: int | None = None,
-                  start: dict[str, DamStart] | None = None) -> dict:
-    """``hydro rehearse``: forward (F1), inverse (I) and forward again (F2) for a basin and forecast."""
+def risk(sections: list[SectionIndicators]) -> dict[str, str]:
+    return {s.id: ("above guaranteed stage" if s.hours_above_guaranteed else "above warning stage"
+                   if s.hours_above_warning else "above safe discharge" if s.excess_volume_m3 else "safe")
+            for s in sections}
+
+
+def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m3s: float = 0.0,
+                  output_dir=None, pre_release: bool = False) -> tuple[dict, RehearsalResult | None]:
+    """``hydro rehearse`` and the cycle's rehearsal stage: F1 (the inputs' own, or run once), inverse (I)
+    and forward again (F2); returns the summary and the result (None without reservoirs and sections)."""
     from dataclasses import asdict
 
-    network, basin, lateral, times = load_rehearsal_inputs(basin_file, forecast_file, hours)
+    basin, times = inputs.basin, inputs.times
+    f1 = inputs.forward()
+    result = None
     if basin.reservoirs and basin.control_sections:
-        result = rehearse(network, basin, lateral, times, objective, margin_m3s, pre_release=pre_release, start=start)
-        f1, f2, inv = result.f1, result.f2, result.inverse
-    else:
-        f1, f2, inv, result = forward(network, basin, lateral, times, start), None, None, None
-
-    def risk(sections):
-        return {s.id: ("above guaranteed stage" if s.hours_above_guaranteed else "above warning stage"
-                       if s.hours_above_warning else "above safe discharge" if s.excess_volume_m3 else "safe")
-                for s in sections}
-
+        result = rehearse(inputs.network, basin, inputs.lateral, times, objective, margin_m3s, pre_release=pre_release,
+                          start=inputs.start, routing=inputs.routing, f1=f1, initial=inputs.initial,
+                          interval_s=inputs.interval_s)
     summary = {
-        "basin": basin.name, "forecast": str(forecast_file), "start": str(times[0])[:16], "end": str(times[-1])[:16],
+        "basin": basin.name, "forecast": inputs.source, "start": str(times[0] - np.timedelta64(1, "h"))[:16],
+        "end": str(times[-1])[:16], "routing": {"dt_s": inputs.routing.dt, "solver": inputs.routing.solver},
+        "initial_state": "cold" if inputs.initial is None else "issue-time state",
         "f1": {"control_sections": [asdict(s) for s in f1.sections],
                "reservoirs": [asdict(r) for r in f1.reservoir_indicators], "risk": risk(f1.sections)},
     }
     if result is not None:
+        inv, f2 = result.inverse, result.f2
         summary["inverse"] = {"objective": inv.objective, "feasible": inv.feasible,
                               "min_violation_m3s": inv.min_violation_m3s, "detention_needed_m3": inv.detention_needed_m3,
                               "binding": inv.binding, "schedule": {k: v.round(3).tolist() for k, v in inv.schedule.items()},
@@ -278,7 +272,7 @@ def run_rehearsal(basin_file, forecast_file, objective: str = "min_peak", margin
                               "iterations": result.iterations}
     if output_dir is not None:
         summary["outputs"] = write_rehearsal(output_dir, result, f1, basin, summary)
-    return summary
+    return summary, result
 
 
 # --- I: inverse step (linear programme) and F2: verification -----------------------------------------
@@ -298,7 +292,7 @@ class InverseResult:
     margin_m3s: float
 
 
-def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: BasinRouting, f1: ForwardResult,
+def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork, f1: ForwardResult,
                     pulse: float = 50.0) -> dict[tuple[str, str], NDArray[np.float64]]:
     """Response [n_hours] of each control section, and of the inflow of the next dam down, to a 1 m3 s-1
     release change of each dam, taken from the routing kernel itself: the release is perturbed for one
@@ -333,13 +327,14 @@ def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: BasinRoutin
                 if not in_path[u] and not routing.dam_node[u]:
                     side[:, j] += f1.flow[:, u]
         side[:, 0] = np.maximum(side[:, 0], 0.0)
-        model = MuskingumCunge(network.take(path), None, routing.dt, parallel=False)
+        model = MuskingumCunge(network.take(path), routing.lakes, routing.dt, solver=routing.solver, parallel=False)
+        initial = None if f1.initial is None else routing.sub_state(f1.initial, path, model)  # the issue-time channel
         at = int(np.argmax(f1.reservoir_inflow[reservoir.id][1:]))
         # perturb downwards where the flow allows: the schedules that matter release less than F1
         step = -pulse if side[at, 0] > 2.0 * pulse else pulse
         bumped = side.copy()
         bumped[at, 0] += step
-        delta = (_route_model(model, bumped) - _route_model(model, side)) / step
+        delta = (_route_model(model, bumped, initial) - _route_model(model, side, initial)) / step
         for j in hits:
             responses[(reservoir.id, targets[path[j]])] = np.concatenate([delta[at:, j], np.zeros(at)])[:n]
     return responses
@@ -382,7 +377,7 @@ def forward_is_safe(basin: BasinSpec, f1: ForwardResult, margin_m3s: float) -> b
 
 def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, f1: ForwardResult,
             objective: str = "min_peak", margin_m3s: float = 0.0, dt: float = 300.0,
-            routing: BasinRouting | None = None, pre_release: bool = False,
+            routing: OperatedNetwork | None = None, pre_release: bool = False,
             storage_margin_m3: dict[str, float] | None = None, hold: tuple[str, ...] = (),
             start: dict[str, DamStart] | None = None, responses: dict | None = None) -> InverseResult:
     """Releases that keep every control section at or below its target discharge (the safe discharge, or
@@ -416,7 +411,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         schedule = {r.id: f1.reservoirs[r.id].release.copy() for r in resv}
         return InverseResult(schedule, True, 0.0, 0.0, [], _envelope(basin, f1, schedule, None, margin_m3s),
                              objective, margin_m3s)
-    routing = routing or BasinRouting(network, basin, dt)
+    routing = routing or OperatedNetwork(network, basin.reservoirs, None, dt)
     u = responses if responses is not None else unit_responses(network, basin, routing, f1)
     n_o, n_v, n_s = R * T, R * T, K * T
     n_d = R * T  # |V - V_flood_limit|: a tie-breaker that keeps levels near the flood-limit level
@@ -579,9 +574,10 @@ class RehearsalResult:
 
 def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, objective: str = "min_peak",
              margin_m3s: float = 0.0, max_iterations: int = 5, dt: float = 300.0,
-             pre_release: bool = False, hold: tuple[str, ...] = (), routing: BasinRouting | None = None,
+             pre_release: bool = False, hold: tuple[str, ...] = (), routing: OperatedNetwork | None = None,
              start: dict[str, DamStart] | None = None, f1: ForwardResult | None = None,
-             responses: dict | None = None) -> RehearsalResult:
+             responses: dict | None = None, initial: RoutingState | None = None,
+             interval_s: float = 3600.0) -> RehearsalResult:
     """Forward-inverse-forward: F1 with the rules; I by LP; F2 re-runs the schedule on the full model and
     accepts it only if every section stays at or below its safe discharge and every dam below its
     flood-control high level; otherwise I runs again (bounded) with the section margin grown by the
@@ -590,9 +586,9 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     flood-control high level is passed on), so F2 judges the sections with that water included.
     Levels are compared to 0.1 mm (the float noise of a level held at its limit). ``f1`` and its
     ``responses`` may be given when several rehearsals share them (the plan's schemes)."""
-    routing = routing or BasinRouting(network, basin, dt)
+    routing = routing or OperatedNetwork(network, basin.reservoirs, None, dt)
     if f1 is None:
-        f1 = forward(network, basin, lateral, times, start, dt=dt, routing=routing)
+        f1 = forward(network, basin, lateral, times, start, routing=routing, initial=initial, interval_s=interval_s)
     if responses is None and not forward_is_safe(basin, f1, margin_m3s):  # the repeats linearise around F1 too
         responses = unit_responses(network, basin, routing, f1)
     inv, f2 = None, None
@@ -601,7 +597,8 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     for iteration in range(1, max_iterations + 1):
         inv = inverse(network, basin, lateral, times, f1, objective, margin, dt, routing, pre_release, storage_margin,
                       hold, start, responses)
-        f2 = forward(network, basin, lateral, times, start, schedules=inv.schedule, dt=dt, routing=routing)
+        f2 = forward(network, basin, lateral, times, start, schedules=inv.schedule, routing=routing, initial=initial,
+                     interval_s=interval_s)
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
         too_high = {r.id: f2.reservoirs[r.id].storage.max() - r.curves().storage(r.flood_control_high_level)
                     for r in basin.reservoirs
@@ -652,7 +649,9 @@ def scheme_dataset(result: ForwardResult, basin: BasinSpec, scheme: str):
                         {"long_name": "reservoir release over the hour ending at time", "units": "m3 s-1"}),
         },
         coords={"time": result.times.astype("datetime64[ns]"), "section": sections, "reservoir": reservoirs},
-        attrs={"Conventions": "CF-1.11", "title": f"hydro rehearsal scheme {scheme} for basin {basin.name}"},
+        attrs={"Conventions": "CF-1.11", "title": f"hydro rehearsal scheme {scheme} for basin {basin.name}",
+               "routing_dt_s": result.run.dt, "routing_solver": result.run.solver,
+               "initial_state": "cold" if result.initial is None else "issue-time state"},
     )
     return ds
 

@@ -239,3 +239,72 @@ def grade_segments(flow: NDArray, flows_5_20_50: NDArray, step_hours: float, app
              "discharge >= 50-year flow"]
     return SegmentGrades(grade_idx, [names[g] for g in grade_idx], first, peak, peak_index,
                          above.sum(axis=0) * step_hours, probability)
+
+
+@dataclass
+class ForecastWarnings:
+    """Every segment and control section of one forecast graded (the warning stage's result)."""
+
+    scheme: str
+    times: NDArray[np.datetime64]
+    segments: SegmentGrades
+    thresholds: NDArray[np.float64]  # [3, n] 5-, 20-, 50-year flows
+    rows: list[dict]  # one per warned segment, then the stations first (warnings.csv)
+    stations: list[dict]
+    station_series: dict  # section id -> (times, stage, section)
+    members: int
+
+
+def grade_forecast(scheme: str, frequency: str, approach_fraction: float, spec, feature_id: NDArray[np.int64],
+                   times: NDArray, flow: NDArray, annual_max: NDArray, section_flow: dict, section_stage: dict,
+                   members_flow: NDArray | None = None) -> ForecastWarnings:
+    """Grade a forecast: every segment of ``flow`` [hours, n] against return-period flows fitted to
+    ``annual_max`` [years, n] (``frequency``), and every control section of ``spec`` on its stage
+    (``section_stage``, the forecast through the current reservoir rules) by the MWR four colours or the
+    NWS categories (``scheme``). With ``members_flow`` [members, hours, n] each grade carries its
+    probability, each member read through the same rules and the section's rating."""
+    thresholds = return_period_table(annual_max, (5, 20, 50), frequency)
+    seg = grade_segments(members_flow if members_flow is not None else flow, thresholds, 1.0, approach_fraction,
+                         members_axis=members_flow is not None)
+    rows = []
+    for j in np.flatnonzero(seg.grade > 0):
+        rows.append({"kind": "segment", "id": str(feature_id[j]), "grade": GRADES[seg.grade[j]], "trigger": seg.trigger[j],
+                     "first_crossing": str(times[seg.first_crossing[j]])[:16] if seg.first_crossing[j] >= 0 else "",
+                     "peak_m3s": round(float(seg.peak[j]), 2), "peak_time": str(times[seg.peak_index[j]])[:16],
+                     "hours_at_grade": float(seg.hours_at_grade[j]), "flow_5yr": round(float(thresholds[0, j]), 2),
+                     "flow_20yr": round(float(thresholds[1, j]), 2), "flow_50yr": round(float(thresholds[2, j]), 2),
+                     **({f"p_{g}": round(float(seg.probability[g][j]), 3) for g in GRADES[1:]} if seg.probability else {})})
+    stations, station_series = [], {}
+    position = {int(f): i for i, f in enumerate(feature_id)}
+    for section in spec.control_sections:
+        q, h = section_flow[section.id], section_stage[section.id]
+        j = position[section.feature_id]
+        record = float(section.stage(np.array([annual_max[:, j].max()]))[0])
+        if scheme == "mwr":
+            th = StationThresholds(section.id, warning_stage=section.warning_stage,
+                                   guaranteed_stage=section.guaranteed_stage, historical_max_stage=record)
+
+            def station_grade(stage, th=th):
+                return grade(times, th, stage=stage)
+            names = GRADES
+        else:  # NWS: action 0.3 m below warning, minor = warning, moderate = guaranteed, major = record
+            levels = (section.warning_stage - 0.3, section.warning_stage, section.guaranteed_stage,
+                      max(record, section.guaranteed_stage + 0.01))
+
+            def station_grade(stage, levels=levels, sid=section.id):
+                return grade_nws(times, stage, *levels, station=sid)
+            names = NWS_CATEGORIES
+        wrn = station_grade(h)
+        probability = {}
+        if members_flow is not None:  # each member through the current reservoir rules, as the forecast
+            ranks = np.array([names.index(station_grade(section.stage(m[:, j])).grade) for m in members_flow])
+            probability = {f"p_{g}": round(float((ranks >= k).mean()), 3) for k, g in enumerate(names) if k}
+        stations.append({"kind": "station", "id": section.id, "grade": wrn.grade, "trigger": wrn.trigger, **probability,
+                         "first_crossing": wrn.first_crossing or "", "peak_m3s": round(float(q.max()), 2),
+                         "peak_stage_m": round(float(h.max()), 3), "peak_time": wrn.peak_time,
+                         "hours_at_grade": wrn.hours_at_grade, "warning_stage": section.warning_stage,
+                         "guaranteed_stage": section.guaranteed_stage})
+        station_series[section.id] = (times, h, section)
+    all_rows = stations + sorted(rows, key=lambda r: -GRADES.index(r["grade"]) if r["grade"] in GRADES else 0)
+    return ForecastWarnings(scheme, times, seg, thresholds, all_rows, stations, station_series,
+                            0 if members_flow is None else int(members_flow.shape[0]))

@@ -6,7 +6,7 @@ import numpy as np
 
 from hydro.io.basin import BasinSpec
 from hydro.stages.plan import rank, rehearse_schemes, write_plan
-from hydro.stages.rehearsal import forward
+from hydro.stages.rehearsal import RehearsalInputs, forward
 from tests.helpers import make_network
 from tests.physics.test_rehearsal_forward import RESERVOIR, SECTION
 
@@ -30,7 +30,7 @@ def _case():
 
 def test_schemes_are_ranked_by_dam_safety_then_sections_then_storage(tmp_path):
     basin, lateral, times = _case()
-    schemes = rehearse_schemes(NETWORK, basin, lateral, times)
+    schemes = rehearse_schemes(RehearsalInputs.of(NETWORK, basin, lateral, times))
     names = [s.name for s in schemes]
     assert names[:5] == ["rules", "min_peak", "max_margin", "min_storage", "pre_release"]
     assert {"without_A", "without_B"} <= set(names)
@@ -62,6 +62,6 @@ def test_schemes_are_ranked_by_dam_safety_then_sections_then_storage(tmp_path):
 
 def test_schemes_as_dask_tasks_equal_the_serial_run():
     basin, lateral, times = _case()
-    serial = rank(rehearse_schemes(NETWORK, basin, lateral, times), basin)
-    tasks = rank(rehearse_schemes(NETWORK, basin, lateral, times, dask=True), basin)
+    serial = rank(rehearse_schemes(RehearsalInputs.of(NETWORK, basin, lateral, times)), basin)
+    tasks = rank(rehearse_schemes(RehearsalInputs.of(NETWORK, basin, lateral, times), dask=True), basin)
     assert [i for _, i in serial] == [i for _, i in tasks]

@@ -174,7 +174,7 @@ def test_stage_target_tightens_the_discharge_target():
 def test_bad_rehearsal_input_is_named(tmp_path):
     from hydro.core.errors import ConfigError
     from hydro.io.netcdf import lateral_dataset, write_dataset, write_network
-    from hydro.stages.rehearsal import run_rehearsal
+    from hydro.stages.rehearsal import load_rehearsal_inputs
 
     lateral, times = _storm(24)
     off_network = BasinSpec(name="b", control_sections=[{**SECTION, "feature_id": 99}])
@@ -188,4 +188,4 @@ def test_bad_rehearsal_input_is_named(tmp_path):
     write_dataset(tmp_path / "forecast.nc", lateral_dataset(lateral.astype(np.float32), NETWORK.feature_id,
                                                              starts.astype("datetime64[ns]")))
     with pytest.raises(ConfigError, match=r"forecast covers 24 h .* the rehearsal horizon is 72 h"):
-        run_rehearsal(tmp_path / "basin.toml", tmp_path / "forecast.nc", hours=72)
+        load_rehearsal_inputs(tmp_path / "basin.toml", tmp_path / "forecast.nc", hours=72)

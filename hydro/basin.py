@@ -1,0 +1,156 @@
+"""The basin's digital twin: the static model (:class:`BasinModel`) and its state (:class:`BasinState`).
+
+One basin model carries everything a cycle runs: the river network with its dams cut out and operated
+(:class:`hydro.routing.operated.OperatedNetwork`), the runoff grid and its parameters, the cell ->
+segment mapping, and the basin definition (reservoirs and control sections). One state carries what
+changes: soil and hillslope water per cell and segment, channel flow and depth per segment, lake levels,
+and each dam's storage, level and gate setting. :func:`advance` runs rain through runoff, hillslope and
+the operated network and returns the outputs and a new state; the analysis, the forecast (which *is*
+the rehearsal's F1) and every ensemble member use it. No file is opened here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .core.errors import ConfigError
+from .network import RiverNetwork
+from .reservoir.operation import DamStart
+from .routing.channel import RoutingState
+from .routing.operated import OperatedNetwork, OperatedRun
+from .runoff import RunoffState, Xinanjiang
+from .runoff.coupling import CellMapping
+
+RAIN_STEP_MIN = 10
+STEPS_PER_HOUR = 60 // RAIN_STEP_MIN
+
+
+@dataclass
+class BasinModel:
+    name: str
+    folder: Path | None  # the basin folder (basin.toml and its files)
+    spec: object  # hydro.io.basin.BasinSpec: reservoirs and control sections
+    network: RiverNetwork
+    grid: object  # D8Grid
+    mapping: CellMapping
+    model: Xinanjiang
+    table: object
+    routing: OperatedNetwork  # the network with its dams operated; fixes the routing step and solver
+    channel_ids: NDArray[np.int64]
+    dry_model: Xinanjiang | None = None  # the same parameters at an hourly step, for hours without rain
+    dry_table: object = None
+
+
+@dataclass
+class BasinState:
+    """The twin's state at ``valid_time``."""
+
+    valid_time: np.datetime64
+    runoff: RunoffState
+    hillslope: NDArray[np.float64] | None  # [n_segments, slots] m3 in transit (CellMapping.pending)
+    routing: RoutingState
+    dams: dict[str, DamStart] = field(default_factory=dict)  # storage, level and gate setting per reservoir
+
+    def copy(self) -> BasinState:
+        return BasinState(self.valid_time, self.runoff.copy(), None if self.hillslope is None else self.hillslope.copy(),
+                          RoutingState(self.routing.streamflow.copy(), self.routing.depth.copy(),
+                                       self.routing.water_sfc_elev.copy()), dict(self.dams))
+
+
+@dataclass
+class Advanced:
+    """What :func:`advance` produced over whole hours."""
+
+    run: OperatedRun  # the operated network's run: flows, dam operations (releases entered below the dams)
+    times: NDArray[np.datetime64]  # hour ends
+    lateral: NDArray[np.float32]  # [n_steps, n] the runoff's lateral inflow at 10 minutes (no releases)
+
+    @property
+    def streamflow(self) -> NDArray[np.float32]:
+        """[hours, n] at each hour's end; on a dam's segment its release."""
+        return self.run.streamflow()
+
+
+def dry_step_model(model: Xinanjiang, values: NDArray) -> tuple[Xinanjiang | None, object]:
+    """The hourly model for rainless hours, or (None, None) when the lag routing (LAG > 0, kept in steps)
+    forbids changing the step."""
+    from .kernels.runoff import XAJ_LAG
+
+    if np.any(np.atleast_2d(values)[:, XAJ_LAG] > 0):
+        return None, None
+    hourly = Xinanjiang(1.0)
+    return hourly, hourly.step_table(np.atleast_2d(values))
+
+
+def cold_state(basin: BasinModel, valid_time: np.datetime64, initial_flow_mm_h: float,
+               tension_fraction: float) -> BasinState:
+    """Soils at ``tension_fraction`` of their tension capacity with a base flow of ``initial_flow_mm_h``,
+    empty channels, lakes at their initial levels, dams at their flood-limit levels."""
+    dt_h = RAIN_STEP_MIN / 60.0
+    runoff = basin.model.cold_state(basin.table, basin.mapping.n_cells, initial_flow_mm=initial_flow_mm_h * dt_h,
+                                    tension_fraction=tension_fraction)
+    return BasinState(valid_time, runoff, None, basin.routing.cold_state(), basin.routing.cold_dams())
+
+
+def lateral_inflow(basin: BasinModel, state: BasinState, rain_mm: NDArray, pet_mm_h: float,
+                   progress: Callable[[int], None] | None = None, timer: dict | None = None) -> NDArray[np.float32]:
+    """Runoff and hillslope for ``rain_mm`` [n_steps of 10 min, ny, nx] (whole hours), hour by hour, updating
+    ``state``'s soil and hillslope water in place; returns the lateral inflow [n_steps, n] m3 s-1.
+    Hour by hour so a national grid never holds more than one hour of fields, and so any split of a run at
+    whole hours gives the same numbers. An hour without rain runs the runoff model at one hourly step (the
+    parameters convert between steps, shared/domain/runoff-xaj.md and hydro/runoff/xaj.py; the recessions
+    are exact) and spreads its runoff evenly over the six 10-minute steps: a sixth of the cost after the rain."""
+    n_steps = rain_mm.shape[0]
+    if n_steps % STEPS_PER_HOUR:
+        raise ConfigError(f"{n_steps} rain steps is not a whole number of hours")
+    mapping, model = basin.mapping, basin.model
+    mapping.pending = state.hillslope
+    pet = np.full((STEPS_PER_HOUR, mapping.n_cells), pet_mm_h * RAIN_STEP_MIN / 60.0)
+    lateral = np.empty((n_steps, basin.network.size), np.float32)
+    timer = timer if timer is not None else {}
+    clock = time.perf_counter
+    for h in range(n_steps // STEPS_PER_HOUR):
+        t0 = clock()
+        hour = slice(h * STEPS_PER_HOUR, (h + 1) * STEPS_PER_HOUR)
+        rain = rain_mm[hour].reshape(STEPS_PER_HOUR, -1)
+        if basin.dry_model is not None and not rain.any():
+            dry, _ = basin.dry_model.run(np.zeros((1, mapping.n_cells)), pet[:1] * STEPS_PER_HOUR, basin.dry_table,
+                                         state.runoff)
+            runoff = np.repeat(dry / STEPS_PER_HOUR, STEPS_PER_HOUR, axis=0)
+        else:
+            runoff, _ = model.run(rain.astype(np.float64), pet, basin.table, state.runoff)
+        t1 = clock()
+        lateral[hour] = mapping.lateral(runoff, RAIN_STEP_MIN * 60.0)
+        t2 = clock()
+        timer["runoff"] = timer.get("runoff", 0.0) + t1 - t0
+        timer["hillslope"] = timer.get("hillslope", 0.0) + t2 - t1
+        if progress is not None:
+            progress(1)
+    state.hillslope = mapping.pending
+    return lateral
+
+
+def advance(basin: BasinModel, state: BasinState, rain_mm: NDArray, pet_mm_h: float,
+            progress: Callable[[int], None] | None = None, timer: dict | None = None,
+            nudging_for: Callable | None = None) -> tuple[Advanced, BasinState]:
+    """Run ``rain_mm`` [n_steps of 10 min, ny, nx] (whole hours) through runoff, hillslope and the operated
+    network from ``state``; returns the outputs and the new state (``state`` is not changed). The dams
+    follow their current operating rules. ``timer`` (a dict) collects seconds per part; ``nudging_for``
+    (feature ids -> Nudging or None) nudges gauged segments after every routing step."""
+    new = state.copy()
+    hours = rain_mm.shape[0] // STEPS_PER_HOUR
+    timer = timer if timer is not None else {}
+    lateral = lateral_inflow(basin, new, rain_mm, pet_mm_h, progress, timer)
+    t0 = time.perf_counter()
+    run = basin.routing.run(lateral, RAIN_STEP_MIN * 60.0, hours, state.routing, state.dams, nudging_for=nudging_for)
+    timer["routing"] = timer.get("routing", 0.0) + time.perf_counter() - t0
+    new.routing, new.dams = run.final, run.final_dams
+    new.valid_time = state.valid_time + np.timedelta64(hours, "h")
+    times = (state.valid_time + np.arange(1, hours + 1) * np.timedelta64(1, "h")).astype("datetime64[ns]")
+    return Advanced(run, times, lateral), new

@@ -1,0 +1,116 @@
+"""The cycle configuration (``hydro run CONFIG.toml``) and the forcing set-up, as validated schemas.
+
+Unknown keys, wrong types, values out of range and NaN are one-line errors naming the file and the key
+path (``read_toml_model``). Paths in a config are relative to the config file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..core.variables import check_routing_step
+from .basin import read_toml_model
+
+MOTION_SMOOTHING_KM = 25.0  # hydro.nowcast.MOTION_SMOOTHING_KM (io does not import the nowcast)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class CycleSection(_Strict):
+    basin: str  # a folder under basins/
+    start: datetime  # start of the analysis window (UTC)
+    hours: int = Field(gt=0, le=24 * 14)  # analysis window; the next cycle starts at its end
+    forecast_hours: int = Field(default=48, gt=0, le=24 * 10)
+    nowcast_hours: float = Field(default=6.0, ge=0.0, le=6.0)
+    output_dir: str = "runs/{basin}"  # relative to the config file
+    state_dir: str = "runs/{basin}/state"
+
+
+class ForcingSection(_Strict):
+    setup: str  # a TOML under forcing/ (or an absolute path)
+
+
+class RunoffSection(_Strict):
+    model: Literal["xaj"] = "xaj"
+    parameters: str | None = None  # under models/; default: the basin's runoff_parameters
+    pet_mm_h: float = Field(default=0.1, ge=0.0)
+    initial_tension_fraction: float = Field(default=0.85, ge=0.0, le=1.0)
+    initial_flow_mm_h: float = Field(default=0.02, ge=0.0)
+
+
+class RoutingSection(_Strict):
+    dt_s: float = 300.0  # a divisor of the 10-minute forcing interval, 10 s or more (core.variables)
+    solver: Literal["nwm", "fast"] = "nwm"
+
+    @field_validator("dt_s")
+    @classmethod
+    def _step(cls, value: float) -> float:
+        problem = check_routing_step(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class NowcastSection(_Strict):
+    """The nowcast of the last observed frames (``hydro nowcast`` has the same settings and defaults)."""
+
+    levels: int = Field(default=6, ge=1, le=12)  # cascade levels
+    motion_smoothing_km: float = Field(default=MOTION_SMOOTHING_KM, ge=0.0, le=500.0)
+    seed: int = 1  # the STEPS ensemble's random seed
+
+
+class WarningSection(_Strict):
+    scheme: Literal["mwr", "nws"] = "mwr"
+    frequency: Literal["pearson3", "gev", "gumbel"] = "pearson3"
+    approach_fraction: float = Field(default=0.9, gt=0.0, le=1.0)
+    climatology: str = "climatology.nc"  # in the basin folder: annual_max(year, feature_id)
+
+
+class RehearsalSection(_Strict):
+    objective: Literal["min_peak", "max_margin", "min_storage"] = "min_peak"
+
+
+class AssimilationSection(_Strict):
+    observations: str | None = None  # gauge flows (parquet/CSV: time, link, discharge_m3s[, quality]), relative to the config
+    coefficient: float = Field(default=1.0, ge=0.0, le=1.0)  # nudging coefficient G
+    tau_s: float = Field(default=900.0, gt=0.0)  # time radius of an observation
+
+
+class CycleConfig(_Strict):
+    cycle: CycleSection
+    forcing: ForcingSection
+    runoff: RunoffSection = RunoffSection()
+    routing: RoutingSection = RoutingSection()
+    nowcast: NowcastSection = NowcastSection()
+    warning: WarningSection = WarningSection()
+    rehearsal: RehearsalSection = RehearsalSection()
+    assimilation: AssimilationSection = AssimilationSection()
+
+    def model_hash(self) -> str:
+        """Hash of what defines the model state (not the window or the output folders)."""
+        keep = {k: v for k, v in self.model_dump(mode="json").items() if k in ("runoff", "routing")}
+        keep["basin"] = self.cycle.basin
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ForcingSetup(_Strict):
+    kind: Literal["synthetic_storm", "radar"]
+    description: str = ""
+    start: datetime  # first 10-minute interval starts here
+    hours: int = Field(gt=0)
+    seed: int = 1  # synthetic_storm
+    peak_mm_h: float = Field(default=30.0, gt=0)
+    duration_h: float = Field(default=10.0, gt=0)
+    path: str | None = None  # radar: a CF NetCDF file or a folder of frames, relative to the set-up file
+
+
+def load_config(path: Path) -> CycleConfig:
+    return read_toml_model(Path(path), CycleConfig, "cycle configuration")

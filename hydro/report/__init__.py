@@ -1,0 +1,1 @@
+"""Outputs people read: warning tables, GeoJSON and maps, the cycle report (plots and HTML)."""

@@ -1,0 +1,139 @@
+"""Warning outputs: warnings.csv, warnings.geojson (WGS84, RFC 7946), the warning map and
+the hydrographs PNG, and warnings.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..basin import BasinModel
+from ..io.atomic import write_atomic
+from ..stages.warning import GRADES, ForecastWarnings
+
+
+def write_warnings(out: Path, basin: BasinModel, warnings: ForecastWarnings, flow: NDArray, frequency: str) -> dict:
+    """All warning outputs into ``out``; returns the warning summary (also warnings.json)."""
+    seg, thresholds, times = warnings.segments, warnings.thresholds, warnings.times
+    _write_csv(out / "warnings.csv", warnings.rows)
+    xy = segment_xy(basin)
+    _write_geojson(out / "warnings.geojson", basin, xy, seg, thresholds, times)
+    _plot_warning_map(out / "warnings_map.png", basin, xy, seg, frequency)
+    _plot_warning_hydrographs(out / "warnings_hydrographs.png", times, flow, seg, thresholds, warnings.station_series, basin)
+    counts = {g: int((seg.grade == k).sum()) for k, g in enumerate(GRADES) if k}
+    summary = {"scheme": warnings.scheme, "segments_graded": int(basin.network.size), "segment_counts": counts,
+               "stations": warnings.stations, "ensemble_members": warnings.members,
+               "highest_segment_grade": GRADES[int(seg.grade.max())],
+               "outputs": [str(out / n) for n in ("warnings.csv", "warnings.geojson", "warnings_map.png",
+                                                  "warnings_hydrographs.png")]}
+    write_atomic(out / "warnings.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
+    return summary
+
+
+def segment_xy(basin: BasinModel) -> NDArray[np.float64]:
+    """Map coordinates [n, 2] of each segment: the centre of its channel cells."""
+    ids = np.asarray(basin.channel_ids).reshape(-1)
+    cells = np.flatnonzero(ids > 0)
+    pos = basin.network.index_of(ids[cells])
+    rows, cols = np.divmod(cells, basin.grid.shape[1])
+    n = basin.network.size
+    count = np.bincount(pos, minlength=n).astype(float)
+    r = np.bincount(pos, rows, minlength=n) / np.maximum(count, 1)
+    c = np.bincount(pos, cols, minlength=n) / np.maximum(count, 1)
+    t = basin.grid.transform
+    return np.column_stack([t.c + (c + 0.5) * t.a, t.f + (r + 0.5) * t.e])
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    import csv
+
+    keys = list(dict.fromkeys(k for r in rows for k in r)) or ["kind", "id", "grade"]
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, keys)
+            w.writeheader()
+            w.writerows(rows)
+
+    write_atomic(path, write)
+
+
+def _write_geojson(path: Path, basin: BasinModel, xy, seg, thresholds, times) -> None:
+    """Warned segments as LineStrings in WGS84 longitude/latitude (RFC 7946), from the grid's CRS."""
+    from rasterio.warp import transform
+
+    lon, lat = transform(basin.grid.crs, "EPSG:4326", xy[:, 0].tolist(), xy[:, 1].tolist())
+    lonlat = np.round(np.column_stack([lon, lat]), 5)
+    down = basin.network.downstream_index
+    features = []
+    for j in np.flatnonzero(seg.grade > 0):
+        end = lonlat[down[j]] if down[j] >= 0 else lonlat[j]
+        props = {"feature_id": int(basin.network.feature_id[j]), "grade": GRADES[seg.grade[j]], "trigger": seg.trigger[j],
+                 "peak_m3s": round(float(seg.peak[j]), 2), "peak_time": str(times[seg.peak_index[j]])[:16] + "Z",
+                 "hours_at_grade": float(seg.hours_at_grade[j]), "flow_5yr": round(float(thresholds[0, j]), 2)}
+        if seg.probability:
+            props.update({f"p_{g}": round(float(seg.probability[g][j]), 3) for g in GRADES[1:]})
+        features.append({"type": "Feature", "properties": props, "geometry": {
+            "type": "LineString", "coordinates": [lonlat[j].tolist(), end.tolist()]}})
+    doc = {"type": "FeatureCollection", "name": f"hydro warnings {basin.name}", "features": features}
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(doc)))
+
+
+COLOURS = {"none": "#c8d7e6", "blue": "#1f5fd6", "yellow": "#f2c200", "orange": "#f07800", "red": "#d7191c"}
+
+
+def _plot_warning_map(png: Path, basin: BasinModel, xy, seg, frequency: str) -> None:
+    from matplotlib.collections import LineCollection
+
+    from ..plots import figure, save
+    down = basin.network.downstream_index
+    has_down = down >= 0
+    fig = figure(figsize=(8, 8))
+    ax = fig.add_subplot(1, 1, 1)
+    order = np.argsort(seg.grade, kind="stable")  # graded segments drawn on top
+    lines = [[xy[j], xy[down[j]]] for j in order if has_down[j]]
+    colours = [COLOURS[GRADES[seg.grade[j]]] for j in order if has_down[j]]
+    widths = [0.6 + 0.7 * seg.grade[j] for j in order if has_down[j]]
+    ax.add_collection(LineCollection(lines, colors=colours, linewidths=widths))
+    ax.autoscale()
+    ax.set_aspect("equal")
+    for g in GRADES:
+        ax.plot([], [], color=COLOURS[g], lw=3, label=f"{g} ({int((np.asarray(GRADES)[seg.grade] == g).sum())})")
+    ax.legend(title="segment warning", fontsize=8, loc="upper right")
+    ax.set_title(f"{basin.name}: warnings on every segment (return-period flows, {frequency})", fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    save(fig, png)
+
+
+def _plot_warning_hydrographs(png: Path, times, flow, seg, thresholds, station_series, basin: BasinModel) -> None:
+    from ..plots import figure, save
+    top = [int(j) for j in np.argsort(-(seg.grade * 1e9 + seg.peak / np.maximum(thresholds[0], 1e-9)))[:3]]
+    n = len(station_series) + len(top)
+    fig = figure(figsize=(10, 2.6 * max(n, 1)))
+    k = 1
+    for sid, (t, h, section) in station_series.items():
+        ax = fig.add_subplot(n, 1, k)
+        k += 1
+        ax.plot(t, h, lw=2, color="tab:blue", label=f"stage at {sid} (current reservoir rules)")
+        ax.axhline(section.warning_stage, color=COLOURS["yellow"], lw=1.2, label="warning stage")
+        ax.axhline(section.guaranteed_stage, color=COLOURS["orange"], lw=1.2, label="guaranteed stage")
+        ax.set_ylabel("stage [m]")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    for j in top:
+        ax = fig.add_subplot(n, 1, k)
+        k += 1
+        ax.plot(times, flow[:, j], lw=2, color="tab:blue", label=f"segment {basin.network.feature_id[j]} "
+                f"({GRADES[seg.grade[j]]})")
+        for q, name, g in zip(thresholds[:, j], ("5-year", "20-year", "50-year"), ("yellow", "orange", "red"), strict=True):
+            ax.axhline(q, color=COLOURS[g], lw=1.2, label=f"{name} flow")
+        ax.set_ylabel("m3 s-1")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    save(fig, png)

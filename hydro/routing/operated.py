@@ -1,0 +1,205 @@
+"""The river network with its reservoirs operated: the one integrator behind the forecast, F1, F2 and a what-if.
+
+The network is cut at the dams. Each dam's zone holds the segments that drain to it through no other
+dam (the dam's segment is the zone's outlet); the rest holds everything else. A run routes the zones
+upstream first, each over the whole window with its own Muskingum-Cunge model: the flow arriving at a
+dam's segment is its inflow, the dam's operating rule (or a release schedule) gives the release, hourly,
+and the release enters the segment below the dam as lateral inflow. Rules are local to each dam (no
+compensation between dams), which is what makes this order exact, and a run costs one routing of the
+network whatever the number of dams.
+
+State: the channel state of the whole network (:class:`RoutingState`, network order; lake levels in
+the order of :attr:`OperatedNetwork.lake_id`) and per dam its storage, level and gate setting
+(:class:`DamStart`). A dam segment's channel outflow (its inflow) stays in the routing state; the
+streamflow a user reads there is the release (:meth:`OperatedRun.streamflow`). Runs continue bit for
+bit: one run of N hours equals N runs of one hour, each started from the previous one's final state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import ConfigError
+from ..network import RiverNetwork
+from ..reservoir.levelpool import LevelPoolParameters
+from ..reservoir.operation import DamStart, OperationResult, operate
+from .channel import MuskingumCunge, RoutingState
+
+# numba threads pay only on large pieces: each parallel step has a fixed start-up cost
+PARALLEL_MIN_SEGMENTS = 4096
+
+
+@dataclass
+class OperatedRun:
+    """One run of the operated network over ``hours`` whole hours."""
+
+    flow: NDArray[np.float32]  # [hours, n] channel outflow at each hour's end (on a dam's segment: its inflow)
+    lateral: NDArray[np.float32]  # [n_intervals, n] the lateral inflow routed, releases entered below each dam
+    interval_s: float  # of ``lateral``
+    operations: dict[str, OperationResult]  # per dam, hourly: level and storage [hours + 1], release [hours]
+    inflow: dict[str, NDArray[np.float64]]  # per dam [hours + 1]: inflow at the start and at each hour's end
+    final: RoutingState
+    final_dams: dict[str, DamStart]
+    dam_position: dict[str, int]  # network position of each dam's segment
+    dt: float  # the routing step [s] and solver that made it
+    solver: str
+
+    def streamflow(self) -> NDArray[np.float32]:
+        """[hours, n] what leaves each segment: the channel outflow, and on a dam's segment its release
+        over the hour ending then (the flow a gauge below the dam sees)."""
+        out = self.flow.copy()
+        for rid, j in self.dam_position.items():
+            out[:, j] = self.operations[rid].release
+        return out
+
+    def hourly_lateral(self) -> NDArray[np.float64]:
+        """[hours, n] the hourly mean of ``lateral``."""
+        per_hour = int(round(3600.0 / self.interval_s))
+        return self.lateral.reshape(-1, per_hour, self.lateral.shape[1]).mean(axis=1, dtype=np.float64)
+
+
+class OperatedNetwork:
+    """The network cut at the dams, one Muskingum-Cunge model per piece, built once per basin.
+
+    Parameters
+    ----------
+    network : RiverNetwork
+    reservoirs : objects with ``id``, ``feature_id``, ``flood_limit_level``, ``curves()`` and ``rules()``
+        (``hydro.io.basin.ReservoirSpec``).
+    lakes : level-pool parameters of the network's lake nodes (None if it has none).
+    dt : routing step [s]; solver : Muskingum-Cunge depth solver ('nwm' or 'fast').
+
+    ``paths`` gives, per dam, the segments its release flows through down to the next dam or the
+    outlet (what a change in that release can move).
+    """
+
+    def __init__(self, network: RiverNetwork, reservoirs: Sequence = (), lakes: LevelPoolParameters | None = None,
+                 dt: float = 300.0, solver: str = "nwm") -> None:
+        position = {int(f): i for i, f in enumerate(network.feature_id)}
+        for dam in reservoirs:
+            if dam.feature_id not in position:
+                raise ConfigError(f"{network.source}: reservoir {dam.id} sits on feature_id {dam.feature_id}, "
+                                  "which is not in the network")
+        self.network, self.dt, self.solver, self.lakes, self.position = network, float(dt), solver, lakes, position
+        topo_rank = np.empty(network.size, dtype=np.int64)
+        topo_rank[network.topological_order()] = np.arange(network.size)
+        self.dams = sorted(reservoirs, key=lambda r: topo_rank[position[r.feature_id]])
+        self.down = network.downstream_index
+        claimed = np.zeros(network.size, bool)
+        self.zones: dict[str, NDArray[np.int64]] = {}
+        for dam in self.dams:
+            up = network.upstream_positions(dam.feature_id)
+            self.zones[dam.id] = up[~claimed[up]]
+            claimed[self.zones[dam.id]] = True
+        self.in_dam_zone = claimed
+        self.rest = np.flatnonzero(~claimed)
+        self.dam_node = np.zeros(network.size, bool)
+        self.dam_node[[position[d.feature_id] for d in self.dams]] = True
+        self.lake_position = np.flatnonzero(network.is_lake)  # network order: the order of lake_id
+        self.pieces = [(key, idx) for key, idx in [*self.zones.items(), ("", self.rest)] if idx.size]
+        self.models = {key: MuskingumCunge(network.take(idx), lakes, self.dt, solver=solver,
+                                           parallel=idx.size > PARALLEL_MIN_SEGMENTS) for key, idx in self.pieces}
+        self._lake_slot = np.full(network.size, -1, np.int64)  # network position -> slot in lake_id order
+        self._lake_slot[self.lake_position] = np.arange(self.lake_position.size)
+        self.paths: dict[str, NDArray[np.int64]] = {}
+        for dam in self.dams:
+            path, node = [], self.down[position[dam.feature_id]]
+            while node >= 0 and not self.dam_node[node]:
+                path.append(node)
+                node = self.down[node]
+            self.paths[dam.id] = np.array(path, np.int64)
+
+    @property
+    def lake_id(self) -> NDArray[np.int64]:
+        return self.network.feature_id[self.lake_position]
+
+    def cold_state(self) -> RoutingState:
+        """NWM cold start: zero flow and depth; lakes at their initial elevation."""
+        n = self.network.size
+        depth = np.zeros(n, np.float32)
+        depth[self.lake_position] = np.nan
+        elev = np.zeros(self.lake_position.size, np.float32)
+        for key, idx in self.pieces:
+            elev[self.lake_slots(idx, self.models[key])] = self.models[key].cold_state().water_sfc_elev
+        return RoutingState(np.zeros(n, np.float32), depth, elev)
+
+    def lake_slots(self, index: NDArray[np.int64], model: MuskingumCunge) -> NDArray[np.int64]:
+        """Slots (in ``lake_id`` order) of the lakes of ``model``, built on ``network.take(index)``."""
+        return self._lake_slot[index[model.lake_node_index]]
+
+    def sub_state(self, state: RoutingState, index: NDArray[np.int64], model: MuskingumCunge) -> RoutingState:
+        """The part of a network state that ``model`` (built on ``network.take(index)``) routes."""
+        return RoutingState(state.streamflow[index], state.depth[index], state.water_sfc_elev[self.lake_slots(index, model)])
+
+    def cold_dams(self) -> dict[str, DamStart]:
+        """Every dam at its flood-limit level, gates unknown."""
+        return {d.id: DamStart(d.flood_limit_level, None, d.curves().storage(d.flood_limit_level)) for d in self.dams}
+
+    def check_state(self, state: RoutingState, source: str) -> None:
+        """Refuse a routing state whose shapes do not fit this network (a restart from another basin)."""
+        n, n_lakes = self.network.size, self.lake_position.size
+        shapes = (state.streamflow.shape, state.depth.shape, state.water_sfc_elev.shape)
+        if shapes != ((n,), (n,), (n_lakes,)):
+            raise ConfigError(f"{source}: routing state has shapes {shapes}, this network needs "
+                              f"{((n,), (n,), (n_lakes,))} (segments, segments, lakes)")
+
+    def run(self, lateral: NDArray, interval_s: float, hours: int, state: RoutingState | None = None,
+            dams: dict[str, DamStart] | None = None, schedules: dict[str, NDArray] | None = None,
+            nudging_for: Callable[[NDArray[np.int64]], object] | None = None) -> OperatedRun:
+        """Route ``lateral`` [n_intervals, n] (m3 s-1, network order, each held over ``interval_s``, a
+        divisor of an hour) for ``hours`` from ``state`` (cold when None) with the dams at ``dams``
+        (flood-limit levels when None), under their rules or ``schedules`` [hours] of releases.
+        ``nudging_for(feature_ids)`` gives a piece's nudging (``hydro.routing.nudging.Nudging``) or None."""
+        per_hour = 3600.0 / interval_s
+        if abs(per_hour - round(per_hour)) > 1e-9:
+            raise ConfigError(f"lateral inflow interval {interval_s:g} s does not divide an hour")
+        per_hour = int(round(per_hour))
+        n = self.network.size
+        if lateral.shape != (hours * per_hour, n):
+            raise ConfigError(f"lateral inflow has shape {lateral.shape}, expected ({hours * per_hour}, {n}) "
+                              f"for {hours} h at {interval_s:g} s")
+        state = state if state is not None else self.cold_state()
+        self.check_state(state, "initial state")
+        dams = {**self.cold_dams(), **(dams or {})}
+        unknown = set(dams) - set(self.zones)
+        if unknown:
+            raise ConfigError(f"start state given for {sorted(unknown)}, which are not reservoirs of this basin "
+                              f"(have {sorted(self.zones)})")
+        schedules = schedules or {}
+        lateral = np.array(lateral, dtype=np.float32)  # a copy: the releases are added to it
+        flow = np.empty((hours, n), np.float32)
+        streamflow = state.streamflow.copy()
+        depth = state.depth.copy()
+        elev = state.water_sfc_elev.copy()
+        steps = int(round(3600.0 / self.dt)) * hours
+        operations, inflows, final_dams = {}, {}, {}
+        dams_by_id = {d.id: d for d in self.dams}
+        for key, idx in self.pieces:  # upstream first: each dam's zone already holds the releases from above
+            model = self.models[key]
+            slots = self.lake_slots(idx, model)
+            piece_state = RoutingState(streamflow[idx], depth[idx], elev[slots])
+            nudging = nudging_for(self.network.feature_id[idx]) if nudging_for is not None else None
+            result = model.run(np.ascontiguousarray(lateral[:, idx]), interval_s, steps, piece_state,
+                               output_every=steps // hours, nudging=nudging)
+            model.check_converged(result)
+            flow[:, idx] = result.streamflow
+            streamflow[idx], depth[idx] = result.final_state.streamflow, result.final_state.depth
+            elev[slots] = result.final_state.water_sfc_elev
+            if not key:
+                continue
+            dam, node = dams_by_id[key], self.position[dams_by_id[key].feature_id]
+            begin = dams[key]
+            inflow = np.concatenate([[state.streamflow[node]], flow[:, node]]).astype(np.float64)
+            op = operate(dam.curves(), dam.rules(), inflow, 3600.0, begin.level, schedules.get(key), begin.release,
+                         initial_storage=begin.storage)
+            operations[key], inflows[key] = op, inflow
+            final_dams[key] = DamStart(float(op.level[-1]), float(op.release[-1]), float(op.storage[-1]))
+            if self.down[node] >= 0:
+                lateral[:, self.down[node]] += np.repeat(op.release, per_hour).astype(np.float32)
+        final = RoutingState(streamflow, depth, elev)
+        return OperatedRun(flow, lateral, float(interval_s), operations, inflows, final, final_dams,
+                           {d.id: self.position[d.feature_id] for d in self.dams}, self.dt, self.solver)

@@ -1,11 +1,15 @@
-"""``make demo``: the complete forecast cycle on the embedded demo basin with a generated storm.
+"""``hydro demo`` / ``make demo``: the complete forecast cycle on the embedded demo basin with a generated storm.
 
-The demo basin is generated deterministically into ``basins/demo/`` when absent: a 110 x 110 km
-grid with D8 drainage (GeoTIFF), about 3,000 one-cell river segments and two level-pool reservoirs,
-with a reservoir and a town for the rehearsal. ``basins/demo/cycle.toml`` runs the cycle: a convective
-storm (forcing/demo_storm.toml) observed to the issue time, an S-PROG nowcast after it, gridded
-Xinanjiang, hillslope travel time, NWM Muskingum-Cunge; warnings on every segment and at the town;
-forward-inverse-forward rehearsal of the dam; the ranked plan; an HTML report. No external data.
+The demo basin is generated deterministically (seed 7): a 110 x 110 km grid with D8 drainage (GeoTIFF),
+about 3,000 one-cell river segments and two level-pool reservoirs, with a reservoir and a town for the
+rehearsal. It is built once into the user cache (``hydro.core.workspace``: ``$HYDRO_CACHE_DIR``, else
+``$XDG_CACHE_HOME/hydro``, else ``~/.cache/hydro``; folder ``basins_v1/demo``) and found by the cycle
+config value ``basin = "demo"``. The packaged config ``hydro/data/demo/cycle.toml`` runs the cycle: a
+convective storm (packaged forcing ``demo_storm.toml``) observed to the issue time, an S-PROG nowcast
+after it, gridded Xinanjiang (packaged ``xaj/grid_default.toml``), hillslope travel time, NWM
+Muskingum-Cunge; warnings on every segment and at the town; forward-inverse-forward rehearsal of the
+dam; the ranked plan; an HTML report. No external data; nothing is written outside ``--output-dir``
+and the cache.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ description = "Synthetic 1 km grid basin (D8 priority flood): a dam on the main 
 network = "network.nc"                  # CF network file: segments, NWM channel geometry, lakes
 flow_direction = "flow_direction.tif"   # ESRI D8 codes, 1 km cells
 channel_segments = "channel_segments.tif"  # feature_id of the segment in each channel cell
-runoff_parameters = "xaj/grid_default.toml"  # under models/
+runoff_parameters = "xaj/grid_default.toml"  # packaged parameter set (hydro/data/models)
 hillslope_velocity = {velocity}          # m s-1, flow-path length -> hillslope travel time
 outlet_feature_id = {outlet}
 
@@ -64,6 +68,7 @@ rating_discharge_m3s = [100.0, 800.0, 2000.0, 3500.0, 6000.0]
 def ensure_demo_basin(basin_dir: Path) -> Path:
     """Generate the demo basin into ``basin_dir`` if its files are missing (or from an older layout);
     return basin.toml. The dam sits on the segment of the first generated lake, the town at the outlet."""
+    basin_dir = Path(basin_dir)
     toml = basin_dir / "basin.toml"
     if toml.is_file() and (basin_dir / "flow_direction.tif").is_file() and "[[control_sections]]" in toml.read_text():
         return toml
@@ -87,17 +92,35 @@ def ensure_demo_basin(basin_dir: Path) -> Path:
     return toml
 
 
+def demo_basin_dir() -> Path:
+    """The demo basin's folder in the user cache, generated on first use (atomically: built in a
+    temporary folder and renamed, so a killed or concurrent run never leaves half a basin)."""
+    from .core.workspace import cached_build, demo_basin_folder
+
+    return cached_build(demo_basin_folder(), ensure_demo_basin)
+
+
+def demo_config() -> Path:
+    """The packaged demo cycle config (``hydro/data/demo/cycle.toml``)."""
+    from .core.workspace import packaged
+
+    return packaged("demo", "cycle.toml")
+
+
 def run_demo(output_dir: Path) -> dict:
     """The complete cycle (forecast -> warning -> rehearsal -> plan) on the demo basin, cold start, into
-    ``output_dir``; prints a short summary and returns the cycle summary."""
-    from .core.paths import BASINS_DIR
+    ``output_dir`` (outputs and the restart under ``output_dir/state``); prints a short summary and
+    returns the cycle summary. Writes nothing else but the demo basin (and its climatology) in the cache."""
+    from .core.workspace import keep_numba_cache_out_of_package
+
+    keep_numba_cache_out_of_package()
     from .stages.cycle import run_cycle, summary_lines
 
-    basin_dir = BASINS_DIR / "demo"
-    ensure_demo_basin(basin_dir)
     output_dir = Path(output_dir).resolve()
+    basin = demo_basin_dir()
+    log.info("demo basin: %s", basin)
     output_dir.mkdir(parents=True, exist_ok=True)
-    summary = run_cycle(basin_dir / "cycle.toml", cold=True,
+    summary = run_cycle(demo_config(), cold=True,
                         overrides={"output_dir": str(output_dir), "state_dir": str(output_dir / "state")})
     for line in summary_lines(summary):
         print(f"demo: {line}")

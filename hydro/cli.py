@@ -70,9 +70,10 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
         "batch-parallel Dynamically Dimensioned Search on NSE or KGE. The model runs continuously from the "
         "warm-up start; warm-up is never scored. Prints NSE, KGE and the GB/T 22482-2008 event statistics "
         "(DC, peak / peak-time / runoff-depth qualified rates, QR, grade) for calibration and validation, and "
-        "writes the calibrated set to models/<model>/calibrated/<data>.toml with event hydrograph PNGs. A catchment "
-        "description (basins/catchments/<data stem>.toml where present, or --catchment) corrects what the record "
-        "gets wrong, such as precipitation stamped a step late.",
+        "writes the calibrated set to --output (default <data stem>_<model>.toml in the current directory) with "
+        "event hydrograph PNGs beside it. Search ranges default to the packaged models/<model>/hourly.toml or "
+        "daily.toml. A catchment description (--catchment, or basins/catchments/<data stem>.toml of a source "
+        "checkout where present) corrects what the record gets wrong, such as precipitation stamped a step late.",
     )
     p.add_argument("--data", type=Path, required=True, help="catchment NetCDF (precipitation, pet [mm per step], discharge [m3 s-1])")
     p.add_argument("--model", required=True, help="runoff model: xaj (xinanjiang) or gr4j (gr4h)")
@@ -80,13 +81,13 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration", required=True, help="START/END of the calibration period")
     p.add_argument("--validation", help="START/END of the validation period (continues the same run)")
     p.add_argument("--objective", default="nse", choices=["nse", "kge", "nse_events", "kge_events"], help="objective to maximise on the calibration period (default nse); *_events scores only the flood-event windows flagged ok")
-    p.add_argument("--bounds", type=Path, help="search ranges (default models/<model>/hourly.toml or daily.toml by the data step)")
+    p.add_argument("--bounds", type=Path, help="search ranges TOML (default: the packaged models/<model>/hourly.toml or daily.toml, by the data step)")
     p.add_argument("--evaluations", type=int, default=10_000, help="model runs (default 10000)")
     p.add_argument("--batch", type=int, default=16, help="parameter sets run in parallel per DDS iteration (default 16)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--events", type=Path, help="flood-event CSV (event_id,start,end[,quality]); default: the *_events.csv beside the data, else detected")
-    p.add_argument("--output", type=Path, help="calibrated parameter file (default models/<model>/calibrated/<data stem>.toml)")
-    p.add_argument("--catchment", type=Path, help="catchment description TOML (default basins/catchments/<data stem>.toml where present)")
+    p.add_argument("--output", type=Path, help="calibrated parameter file; event PNGs go beside it (default ./<data stem>_<model>.toml)")
+    p.add_argument("--catchment", type=Path, help="catchment description TOML (default basins/catchments/<data stem>.toml of a source checkout, where present)")
     p.add_argument("--no-catchment", action="store_true", help="ignore the catchment description: the record exactly as stamped")
     p.add_argument("--no-plots", action="store_true", help="do not write event hydrograph PNGs")
     p.add_argument("--threads", type=int, help="numba threads (default: all cores)")
@@ -530,16 +531,16 @@ def _cmd_bench_cycle(args: argparse.Namespace) -> int:
 
 
 def _load_benchmark(name: str):
-    """Benchmarks live in the repository's benchmarks/ folder, beside the package."""
+    """Benchmarks live in a source checkout's benchmarks/ folder, beside the package; a wheel has none."""
     import importlib.util
 
     from .core.errors import ConfigError
-
-    from .core.paths import BENCHMARKS_DIR
+    from .core.paths import BENCHMARKS_DIR, IN_CHECKOUT
 
     path = BENCHMARKS_DIR / f"{name}.py"
-    if not path.is_file():
-        raise ConfigError(f"benchmark {path} not found; run from a source checkout (pip install -e .)")
+    if not IN_CHECKOUT or not path.is_file():
+        raise ConfigError(f"benchmark {name}.py not found in {BENCHMARKS_DIR}: benchmarks are not installed with "
+                          "the package; run from a source checkout (pip install -e .)")
     spec = importlib.util.spec_from_file_location(f"hydro_benchmarks_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -550,11 +551,14 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="the complete forecast cycle on the embedded demo basin (forecast, warning, rehearsal, plan, HTML report)",
-        description="Runs basins/demo/cycle.toml from a cold start: a generated storm observed to the issue time, an "
-        "S-PROG nowcast, gridded Xinanjiang, NWM Muskingum-Cunge; warnings on every segment and at the town; the "
-        "dam's forward-inverse-forward rehearsal; the ranked plan; report.html. Generates basins/demo/ if absent.",
+        description="Runs the packaged demo cycle config from a cold start: a generated storm observed to the issue "
+        "time, an S-PROG nowcast, gridded Xinanjiang, NWM Muskingum-Cunge; warnings on every segment and at the town; "
+        "the dam's forward-inverse-forward rehearsal; the ranked plan; report.html. Outputs and the restart go under "
+        "--output-dir; the demo basin is generated once into the user cache ($HYDRO_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/hydro, else ~/.cache/hydro). Nothing else is written.",
     )
-    p.add_argument("--output-dir", type=Path, default=Path("demo_output"), help="where outputs go (default demo_output)")
+    p.add_argument("--output-dir", type=Path, default=Path("demo_output"),
+                   help="where outputs go (default ./demo_output)")
     p.set_defaults(func=_cmd_demo)
 
 

@@ -2,6 +2,12 @@
 
 Like pipeline.py, this is the one place that connects readers, the model and writers for calibration.
 Periods are given as ``START/END`` dates (ISO); END is inclusive: a date means through that day.
+
+Where things come from and go (``hydro.core.workspace``): the search ranges default to the packaged
+``models/<model>/hourly.toml`` or ``daily.toml`` (by the record's step); the calibrated set goes to
+``--output``, by default ``<data stem>_<model>.toml`` in the current directory, with the event PNGs
+beside it (never into the source tree or the installed package); the catchment description defaults to
+``basins/catchments/<data stem>.toml`` of a source checkout and is skipped, with a log line, when absent.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import numpy as np
 
 from .. import __version__
 from ..core.errors import ConfigError
-from ..core.paths import BASINS_DIR, MODELS_DIR
+from ..core.paths import BASINS_DIR
 from ..core.registry import get_method
+from ..core.workspace import packaged
 from ..io.catchment import CatchmentRecord, FloodEvent, find_events, read_catchment, read_catchment_spec, read_events
 from ..io.parameters import read_parameter_space, write_parameter_set
 from ..runoff import RunoffModel
@@ -38,11 +45,11 @@ class CalibrateOptions:
     evaluations: int = 10_000
     batch: int = 16
     seed: int = 1
-    output: Path | None = None
+    output: Path | None = None  # default ./<data stem>_<model>.toml
     events: Path | None = None
     plots: bool = True
     progress: bool = True
-    catchment: Path | None = None  # description; default basins/catchments/<data stem>.toml where present
+    catchment: Path | None = None  # description; default basins/catchments/<data stem>.toml of a checkout, where present
     use_catchment: bool = True  # False: the record as stamped, no description
 
 
@@ -91,17 +98,30 @@ def _block(record: CatchmentRecord, sim: np.ndarray, window: slice, events: list
     return block, summary.events
 
 
+def default_catchment(data: Path) -> Path:
+    """``basins/catchments/<data stem>.toml`` of the source checkout (it may not exist; from an
+    installed wheel it never does)."""
+    return BASINS_DIR / "catchments" / f"{Path(data).stem}.toml"
+
+
+def default_output(data: Path, model: str) -> Path:
+    """``<data stem>_<model>.toml`` in the current directory."""
+    return Path.cwd() / f"{Path(data).stem}_{model}.toml"
+
+
 def run_calibration(opts: CalibrateOptions) -> dict:
     """Calibrate, score both periods, write the calibrated set (and event plots); return the summary."""
     record = read_catchment(opts.data)
-    spec_path = opts.catchment or BASINS_DIR / "catchments" / f"{Path(opts.data).stem}.toml"
+    spec_path = opts.catchment or default_catchment(opts.data)
     spec = None
     if opts.use_catchment and (opts.catchment is not None or spec_path.is_file()):
         spec = read_catchment_spec(spec_path)
         record.align_precipitation(spec.precipitation_lead_steps, f"precipitation_lead_steps in {spec_path}")
+    elif opts.use_catchment:
+        log.info("no catchment description at %s: the record as stamped (--catchment names one)", spec_path)
     model = _model(opts.model, record.dt_hours)
     step_kind = "daily" if record.dt_hours >= 24 else "hourly"
-    bounds = opts.bounds or MODELS_DIR / model.name / f"{step_kind}.toml"
+    bounds = opts.bounds or packaged("models", f"{model.name}/{step_kind}.toml")
     space = read_parameter_space(bounds, model.name, model.parameter_names)
     windows = {}
     for name, text in (("warmup", opts.warmup), ("calibration", opts.calibration), ("validation", opts.validation)):
@@ -109,7 +129,7 @@ def run_calibration(opts: CalibrateOptions) -> dict:
             start, end = parse_period(text, f"--{name}")
             windows[name] = record.index(start, end, f"--{name} {text}")
     periods = Periods(windows["warmup"], windows["calibration"], windows.get("validation"))
-    output = opts.output or MODELS_DIR / model.name / "calibrated" / f"{Path(opts.data).stem}.toml"
+    output = opts.output or default_output(opts.data, model.name)
     output.parent.mkdir(parents=True, exist_ok=True)
     if opts.evaluations < 1 or opts.batch < 1:
         raise ConfigError("--evaluations and --batch must be positive")

@@ -1,24 +1,34 @@
-"""``hydro calibrate``: the JSON interface on real data, and one-line errors for bad input."""
+"""``hydro calibrate``: the JSON interface on real data, where its defaults come from and go, and one-line
+errors for bad input."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
+from hydro.core.workspace import packaged
+from tests.conftest import REPO
 from tests.io.test_cli_bad_input import _assert_one_line_error
 
 SIEVE_SPLIT = ["--warmup", "1992-01-01/1992-03-31", "--calibration", "1992-04-01/1994-12-31",
                "--validation", "1995-01-01/1996-12-31"]
 
 
-def _calibrate(*args):
-    proc = subprocess.run([sys.executable, "-m", "hydro.cli", "calibrate", *args], capture_output=True, text=True)
+def _calibrate(*args, cwd=None):
+    proc = subprocess.run([sys.executable, "-m", "hydro.cli", "calibrate", *args], capture_output=True, text=True,
+                          cwd=cwd)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def _git_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], capture_output=True, text=True,
+                          cwd=REPO, check=True).stdout
 
 
 @pytest.mark.parametrize("model", ["xaj", "gr4j"])
@@ -40,6 +50,24 @@ def test_calibrate_prints_one_json_object_with_both_blocks(catchments_dir, tmp_p
     written = out.read_text()
     assert f'model = "{summary["model"]}"' in written and "[calibration" in written
     assert len(summary["plots"]) == 2
+
+
+def test_calibrate_writes_to_the_current_directory_by_default(catchments_dir, tmp_path):
+    """No --output: ``<data stem>_<model>.toml`` and its event PNGs in the current directory, search ranges
+    from the packaged defaults, nothing written into the checkout; no catchment description is a log line."""
+    data = catchments_dir / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc"
+    before = _git_status()
+    code, stdout, stderr = _calibrate("--data", str(data), "--model", "xaj", *SIEVE_SPLIT, "--json",
+                                      "--evaluations", "32", cwd=tmp_path)
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    out = tmp_path / "sieve_fornacina_hourly_xaj.toml"
+    assert summary["output"] == str(out) and out.is_file()
+    assert summary["bounds"] == str(packaged("models", "xaj/hourly.toml"))
+    assert summary["plots"] and all(Path(p).parent == tmp_path for p in summary["plots"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name] + [Path(p).name for p in summary["plots"]])
+    assert summary["catchment"] is None and "no catchment description at" in stderr
+    assert _git_status() == before
 
 
 def _bad_record(tmp_path, catchments_dir, change):

@@ -111,10 +111,10 @@ def start_state(config: CycleConfig, config_path: Path, basin: BasinModel, w: Wi
     if not cold and path.is_file():
         return _read_state(path, basin, config, w.start), str(path)
     if not cold:
-        others = sorted(state_dir.glob("restart_*.nc"))
-        if others:
+        earlier = sorted(p for p in state_dir.glob("restart_*.nc") if p.name < path.name)
+        if earlier:  # a roll is under way and its link to this cycle is missing
             raise InputDataError(f"{path}: no restart for the analysis start {str(w.start)[:16]} in {state_dir} "
-                                 f"(latest there: {others[-1].name}); start the cycle at a restart's time or give --cold")
+                                 f"(latest before it: {earlier[-1].name}); start the cycle at a restart's time or give --cold")
         log.info("no restart in %s: cold start at %s", state_dir, str(w.start)[:16])
     return cold_state(basin, w.start, config.runoff.initial_flow_mm_h, config.runoff.initial_tension_fraction), "cold"
 

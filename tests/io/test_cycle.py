@@ -105,7 +105,7 @@ def test_a_killed_run_leaves_the_previous_state_and_outputs(tmp_path, monkeypatc
 
 
 def test_warning_stage_alone_needs_the_forecast(tmp_path):
-    with pytest.raises(InputDataError, match="run the forecast stage first"):
+    with pytest.raises(InputDataError, match="run the forecast stage of this cycle first"):
         run_cycle(_config(tmp_path / "w"), stage="warning")
 
 
@@ -194,22 +194,105 @@ def _basin_dir():
 
 def test_the_rehearsal_starts_from_the_dams_carried_through_the_analysis(tmp_path):
     """The dam's level at the issue time comes from operating it through the analysis window (and through
-    every earlier cycle), not from a reset to its flood-limit level."""
+    every earlier cycle), not from a reset to its flood-limit level, and the rehearsal's F1 starts there."""
+    import json
+
     from hydro.io.restart import read_restart
-    from hydro.stages.cycle import dam_start, load_basin, load_config
+    from hydro.stages.cycle import load_config
 
     path = _config(tmp_path / "dams", hours=8)
     summary = run_cycle(path, cold=True, stage="forecast")
     config = load_config(path)
-    start = dam_start(config, path, load_basin(config, path))
-    state = summary["forecast_stage"]["reservoirs_at_issue"]["demo_dam"]
-    assert start["demo_dam"].level == pytest.approx(state["level_m"], abs=1e-3)
-    assert abs(start["demo_dam"].level - 110.0) > 1e-3  # operated, not reset to the flood-limit level
-    assert start["demo_dam"].release > 0.0
-    run_cycle(path, stage="rehearsal")
-    import json
-
-    f1 = json.loads((tmp_path / "dams/out/cycle_20260701T0800/rehearsal/summary.json").read_text())["f1"]
     restart = read_restart(tmp_path / "dams/state/restart_2026-07-01T0800.nc", "demo", config.model_hash(),
                            np.datetime64("2026-07-01T08:00"))
-    assert f1["reservoirs"][0]["peak_level"] >= restart.dams["demo_dam"].level - 1e-9
+    dam = restart.dams["demo_dam"]
+    assert dam.level == pytest.approx(summary["forecast_stage"]["reservoirs_at_issue"]["demo_dam"]["level_m"], abs=1e-3)
+    assert abs(dam.level - 110.0) > 1e-3 and dam.release > 0.0  # operated, not reset to the flood-limit level
+    run_cycle(path, stage="rehearsal")  # a rerun from the files: the issue-time restart and forecast_qlat.nc
+    f1 = json.loads((tmp_path / "dams/out/cycle_20260701T0800/rehearsal/summary.json").read_text())
+    assert f1["initial_state"] == "issue-time state"
+    assert f1["f1"]["reservoirs"][0]["peak_level"] >= dam.level - 1e-9
+
+
+def _sections_and_dams(folder):
+    """(F1 discharge per section, forecast.nc streamflow there, F1 release per dam, forecast.nc at the dam)."""
+    import tomllib
+
+    from hydro.core.paths import BASINS_DIR
+
+    spec = tomllib.loads((BASINS_DIR / "demo" / "basin.toml").read_text())
+    with xr.open_dataset(folder / "rehearsal/f1.nc") as f1, xr.open_dataset(folder / "forecast.nc") as fc:
+        pairs = [(f1.discharge.sel(section=s["id"]).values, fc.streamflow.sel(feature_id=s["feature_id"]).values)
+                 for s in spec["control_sections"]]
+        pairs += [(f1.release.sel(reservoir=r["id"]).values, fc.streamflow.sel(feature_id=r["feature_id"]).values)
+                  for r in spec["reservoirs"]]
+        assert np.array_equal(fc.reservoir_release.values, f1.release.values)
+    return pairs
+
+
+def test_one_twin_f1_is_the_forecast_and_continues_the_analysis(tmp_path):
+    """In a hot-started second cycle (`hydro run ... --cold --cycles 2`): F1 at every control section and dam
+    equals forecast.nc (the forecast routes the dams under their rules; at the dam's segment it carries the
+    release), the forecast's first hour continues the analysis' last hour (no drop to an empty river), and
+    F2 of F1's own releases from the same issue-time state reproduces it bit for bit."""
+    from hydro.cli import main
+    from hydro.stages.cycle import load_basin, load_config
+    from hydro.stages.rehearsal import forward
+
+    path = _config(tmp_path / "twin", hours=2)
+    path.write_text(path.read_text().replace("forecast_hours = 2", "forecast_hours = 6"))
+    assert main(["run", str(path), "--cold", "--cycles", "2", "--hours", "2", "--output-dir", str(tmp_path / "D"),
+                 "--state-dir", str(tmp_path / "D/state")]) == 0
+    second = tmp_path / "D/cycle_20260701T0400"
+    for f1, forecast in _sections_and_dams(second):
+        np.testing.assert_allclose(f1, forecast, rtol=1e-6, atol=0.0)
+    with xr.open_dataset(second / "analysis.nc") as a, xr.open_dataset(second / "forecast.nc") as f:
+        last, first = a.streamflow.values[-1], f.streamflow.values[0]
+        assert a.attrs["start"].endswith("restart_2026-07-01T0200.nc")
+        assert f.attrs["routing_dt_s"] == 300.0 and "operated" in f.attrs["reservoirs"]
+    wet = last > 10.0
+    assert wet.sum() > 100
+    # one hour on: the routed flow changes by at most what an hour of this storm can do, never drops to empty
+    assert np.all(first[wet] > 0.5 * last[wet])
+    config = load_config(path)
+    config = config.model_copy(update={"cycle": config.cycle.model_copy(update={
+        "start": np.datetime64("2026-07-01T02:00").astype(object), "output_dir": str(tmp_path / "D"),
+        "state_dir": str(tmp_path / "D/state")})})
+    from hydro.stages.cycle import inputs_from_files
+
+    basin = load_basin(config, path)
+    inputs = inputs_from_files(second, basin, config, path)
+    f1 = inputs.forward()
+    f2 = forward(inputs.network, inputs.basin, inputs.lateral, inputs.times, inputs.start, routing=inputs.routing,
+                 initial=inputs.initial, interval_s=inputs.interval_s,
+                 schedules={k: v.release for k, v in f1.reservoirs.items()})
+    with xr.open_dataset(second / "forecast.nc") as fc:
+        np.testing.assert_array_equal(f1.run.streamflow(), fc.streamflow.values)
+    np.testing.assert_array_equal(f2.flow, f1.flow)
+
+
+def test_config_numerics_reach_every_stage(tmp_path):
+    """routing.dt_s = 600 and solver = "fast" route the forecast, the warnings' F1, the rehearsal and the plan;
+    a step that would take hours is refused at load with the reason."""
+    extra = "\n[routing]\ndt_s = 600\nsolver = \"fast\"\n[nowcast]\nlevels = 5\n"
+    path = _config(tmp_path / "num", hours=3, runoff=extra)
+    summary = run_cycle(path, cold=True)
+    used = {"dt_s": 600.0, "solver": "fast"}
+    assert summary["numerics"] == {stage: used for stage in ("forecast", "warning", "rehearsal", "plan")}
+    folder = tmp_path / "num/out/cycle_20260701T0300"
+    with xr.open_dataset(folder / "forecast.nc") as fc, xr.open_dataset(folder / "rehearsal/f1.nc") as f1:
+        assert (fc.attrs["routing_dt_s"], fc.attrs["routing_solver"]) == (600.0, "fast")
+        assert (f1.attrs["routing_dt_s"], f1.attrs["routing_solver"]) == (600.0, "fast")
+    if (folder / "rehearsal/f2.nc").is_file():
+        with xr.open_dataset(folder / "rehearsal/f2.nc") as f2:
+            assert (f2.attrs["routing_dt_s"], f2.attrs["routing_solver"]) == (600.0, "fast")
+    import json
+
+    assert json.loads((folder / "plan/plan.json").read_text())["routing"] == used
+    for bad, reason in (("0.001", r"outside \[10, 600\] s"), ("7", "outside"), ("250", "does not divide")):
+        hang = _config(tmp_path / f"bad{bad}", runoff=f"\n[routing]\ndt_s = {bad}\n")
+        with pytest.raises(ConfigError, match=f"routing.dt_s: .*{reason}"):
+            run_cycle(hang, cold=True)
+    nan = _config(tmp_path / "nan", runoff="\n[runoff]\npet_mm_h = nan\n")
+    with pytest.raises(ConfigError, match="runoff.pet_mm_h"):
+        run_cycle(nan, cold=True)

@@ -349,7 +349,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .stages.cycle import run_basins, summary_lines
+    from .pipeline.cycle import run_basins, summary_lines
 
     folders = {k: str(Path(v).resolve()) for k, v in (("output_dir", args.output_dir), ("state_dir", args.state_dir)) if v}
     summaries = run_basins(args.config, args.dask, args.scheduler, cycles=args.cycles, start=args.start,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
 from ..io import netcdf, nwm
@@ -71,45 +72,76 @@ def route(opts: RouteOptions) -> dict:
     check_output_dir(opts.output)  # before the work, not only at the final write
     network, lakes = load_network(opts.routelink, opts.network, opts.lakeparm)
     lateral = nwm.read_lateral(opts.lateral, opts.bad_lateral)
+    initial = None
+    if opts.initial_state is not None:
+        initial = netcdf.read_state(opts.initial_state, network.feature_id, _lake_ids(network, lakes))
+    ds, summary = route_network(network, lakes, lateral, dt=opts.dt, method=opts.method, mc_solver=opts.mc_solver,
+                                upstream=opts.upstream, output_interval=opts.output_interval, hours=opts.hours,
+                                initial=initial, progress=opts.progress, nudge=opts.nudge,
+                                nudge_coefficient=opts.nudge_coefficient, nudge_tau_s=opts.nudge_tau_s,
+                                provenance={"initial_state": str(opts.initial_state) if opts.initial_state else "cold start",
+                                            "lateral_inflow": str(opts.lateral)})
+    netcdf.write_dataset(opts.output, ds)
+    log.info(
+        "routed %d nodes (%d lakes) x %d steps of %g s in %.2f s (%.0f ns per segment-step); wrote %s",
+        network.size, summary["lakes"], summary["steps"], opts.dt, summary["seconds"], summary["ns_per_segment_step"],
+        opts.output,
+    )
+    return {"output": str(opts.output), **summary}
+
+
+def _lake_ids(network: RiverNetwork, lakes: LevelPoolParameters | None) -> NDArray[np.int64]:
+    """Lake node ids in the routing model's order (what an initial state's water_sfc_elev follows)."""
+    return MuskingumCunge(network, lakes, 300.0).lake_id if network.is_lake.any() else np.zeros(0, np.int64)
+
+
+def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, lateral: nwm.LateralInflow,
+                  dt: float = 300.0, method: str = "muskingum_cunge", mc_solver: str = "nwm",
+                  upstream: str = "previous", output_interval: float = 3600.0, hours: float | None = None,
+                  initial: tuple | None = None, progress: bool = False, nudge: Path | None = None,
+                  nudge_coefficient: float = 1.0, nudge_tau_s: float = 900.0,
+                  provenance: dict | None = None) -> tuple:
+    """Route ``lateral`` through ``network``: the CHRTOUT-style dataset and a run summary. ``initial`` is
+    (streamflow, depth, lake elevation or None) in network order (``netcdf.read_state``); None: cold start.
+    ``hydro route`` and ``hydro.route`` both run this."""
     qlat = lateral.for_features(network.feature_id, optional=network.is_lake)
-    steps_per_output = opts.output_interval / opts.dt
+    steps_per_output = output_interval / dt
     if abs(steps_per_output - round(steps_per_output)) > 1e-9 or steps_per_output < 1:
-        raise ConfigError(f"--output-interval {opts.output_interval:g} s must be a multiple of --dt {opts.dt:g} s")
+        raise ConfigError(f"--output-interval {output_interval:g} s must be a multiple of --dt {dt:g} s")
     steps_per_output = int(round(steps_per_output))
     available_s = lateral.values.shape[0] * lateral.interval_s
-    duration_s = available_s if opts.hours is None else opts.hours * 3600.0
+    duration_s = available_s if hours is None else hours * 3600.0
     if duration_s > available_s:
         raise InputDataError(
             f"{lateral.source}: forcing covers {available_s / 3600:g} h but {duration_s / 3600:g} h were requested"
         )
-    n_steps = int(duration_s // (opts.dt * steps_per_output)) * steps_per_output
+    n_steps = int(duration_s // (dt * steps_per_output)) * steps_per_output
     if n_steps == 0:
         raise ConfigError("the run is shorter than one output interval")
     t0 = lateral.time[0]
     started = _time.perf_counter()
-    bar, update = _progress_bar(n_steps, opts.progress, "routing")
-    if opts.method == "muskingum":
-        if opts.initial_state is not None:
+    bar, update = _progress_bar(n_steps, progress, "routing")
+    if method == "muskingum":
+        if initial is not None:
             raise ConfigError("--initial-state is supported for muskingum_cunge only")
-        q = Muskingum(network, opts.dt).run(qlat, lateral.interval_s, n_steps, steps_per_output)
+        q = Muskingum(network, dt).run(qlat, lateral.interval_s, n_steps, steps_per_output)
         nan = np.full(q.shape, np.nan, np.float32)
         result_fields = dict(streamflow=q, velocity=nan, depth=nan, lake_id=np.zeros(0, np.int64), water_sfc_elev=np.zeros((q.shape[0], 0)))
         nonconverged = 0
         update(n_steps)
-    elif opts.method == "muskingum_cunge":
-        model = MuskingumCunge(network, lakes, opts.dt, opts.mc_solver, opts.upstream)
+    elif method == "muskingum_cunge":
+        model = MuskingumCunge(network, lakes, dt, mc_solver, upstream)
         state = None
-        if opts.initial_state is not None:
-            q0, d0, elev = netcdf.read_state(opts.initial_state, network.feature_id, model.lake_id)
+        if initial is not None:
+            q0, d0, elev = initial
             d0[model.lake_node_index] = np.nan
             state = RoutingState(q0, d0, elev if elev is not None else model.cold_state().water_sfc_elev)
         nudging = None
-        if opts.nudge is not None:
+        if nudge is not None:
             from ..routing.nudging import GaugeObservations, Nudging
 
-            nudging = Nudging(GaugeObservations.read(opts.nudge), network.feature_id, t0, opts.dt,
-                              opts.nudge_coefficient, opts.nudge_tau_s)
-            log.info("nudging %d gauged segments towards %s", nudging.gauges, opts.nudge)
+            nudging = Nudging(GaugeObservations.read(nudge), network.feature_id, t0, dt, nudge_coefficient, nudge_tau_s)
+            log.info("nudging %d gauged segments towards %s", nudging.gauges, nudge)
         result = model.run(qlat, lateral.interval_s, n_steps, state, steps_per_output, progress=update, nudging=nudging)
         model.check_converged(result)
         nonconverged = result.nonconverged
@@ -118,27 +150,26 @@ def route(opts: RouteOptions) -> dict:
             lake_id=model.lake_id, water_sfc_elev=result.water_sfc_elev,
         )
     else:
-        raise ConfigError(f"unknown routing method {opts.method!r}; available: muskingum_cunge, muskingum")
+        raise ConfigError(f"unknown routing method {method!r}; available: muskingum_cunge, muskingum")
     if bar is not None:
         bar.close()
     elapsed = _time.perf_counter() - started
-    times = t0 + (np.arange(1, n_steps // steps_per_output + 1) * steps_per_output * int(opts.dt)).astype("timedelta64[s]")
+    times = t0 + (np.arange(1, n_steps // steps_per_output + 1) * steps_per_output * int(dt)).astype("timedelta64[s]")
     ds = netcdf.chrtout_dataset(
         network.feature_id, network.is_lake, times.astype("datetime64[ns]"), np.datetime64(t0, "ns"),
         attrs={
-            "routing_method": opts.method,
-            "mc_solver": opts.mc_solver,
-            "upstream_inflow": opts.upstream,
-            "dt_seconds": str(opts.dt),
-            "initial_state": str(opts.initial_state) if opts.initial_state else "cold start",
-            "lateral_inflow": str(opts.lateral),
-            "nudging": f"{opts.nudge} (G={opts.nudge_coefficient}, tau={opts.nudge_tau_s:g} s)" if opts.nudge else "none",
+            "routing_method": method,
+            "mc_solver": mc_solver,
+            "upstream_inflow": upstream,
+            "dt_seconds": str(dt),
+            "initial_state": "cold start" if initial is None else "given",
+            "lateral_inflow": lateral.source,
+            "nudging": f"{nudge} (G={nudge_coefficient}, tau={nudge_tau_s:g} s)" if nudge else "none",
+            **(provenance or {}),
         },
         **result_fields,
     )
-    netcdf.write_dataset(opts.output, ds)
     summary = {
-        "output": str(opts.output),
         "nodes": network.size,
         "lakes": int(network.is_lake.sum()),
         "steps": n_steps,
@@ -146,8 +177,4 @@ def route(opts: RouteOptions) -> dict:
         "ns_per_segment_step": round(elapsed * 1e9 / (n_steps * network.size), 1),
         "nonconverged": nonconverged,
     }
-    log.info(
-        "routed %d nodes (%d lakes) x %d steps of %g s in %.2f s (%.0f ns per segment-step); wrote %s",
-        network.size, summary["lakes"], n_steps, opts.dt, elapsed, summary["ns_per_segment_step"], opts.output,
-    )
-    return summary
+    return ds, summary

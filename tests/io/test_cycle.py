@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from hydro.core.errors import ConfigError, InputDataError
-from hydro.stages.cycle import run_cycle, run_cycles
+from hydro.pipeline.cycle import run_cycle, run_cycles
 
 CONFIG = """
 [cycle]
@@ -92,7 +92,7 @@ def test_a_killed_run_leaves_the_previous_state_and_outputs(tmp_path, monkeypatc
     restart = tmp_path / "k/state/restart_2026-07-01T0200.nc"
     analysis = tmp_path / "k/out/cycle_20260701T0200/analysis.nc"
     saved = restart.read_bytes(), analysis.read_bytes()
-    import hydro.stages.cycle as cycle
+    import hydro.pipeline.cycle as cycle
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed")
@@ -149,7 +149,7 @@ def test_the_analysis_assimilates_gauge_flows_by_nudging(tmp_path):
 
 
 def test_independent_basins_as_dask_tasks(tmp_path):
-    from hydro.stages.cycle import run_basins
+    from hydro.pipeline.cycle import run_basins
 
     configs = [_config(tmp_path / name, hours=2) for name in ("north", "south")]
     summaries = run_basins(configs, dask=True, cold=True, stage="forecast")
@@ -198,7 +198,7 @@ def test_the_rehearsal_starts_from_the_dams_carried_through_the_analysis(tmp_pat
     import json
 
     from hydro.io.restart import read_restart
-    from hydro.stages.cycle import load_config
+    from hydro.pipeline.cycle import load_config
 
     path = _config(tmp_path / "dams", hours=8)
     summary = run_cycle(path, cold=True, stage="forecast")
@@ -236,7 +236,7 @@ def test_one_twin_f1_is_the_forecast_and_continues_the_analysis(tmp_path):
     release), the forecast's first hour continues the analysis' last hour (no drop to an empty river), and
     F2 of F1's own releases from the same issue-time state reproduces it bit for bit."""
     from hydro.cli import main
-    from hydro.stages.cycle import load_basin, load_config
+    from hydro.pipeline.cycle import load_basin, load_config
     from hydro.stages.rehearsal import forward
 
     path = _config(tmp_path / "twin", hours=2)
@@ -258,7 +258,7 @@ def test_one_twin_f1_is_the_forecast_and_continues_the_analysis(tmp_path):
     config = config.model_copy(update={"cycle": config.cycle.model_copy(update={
         "start": np.datetime64("2026-07-01T02:00").astype(object), "output_dir": str(tmp_path / "D"),
         "state_dir": str(tmp_path / "D/state")})})
-    from hydro.stages.cycle import inputs_from_files
+    from hydro.pipeline.cycle import inputs_from_files
 
     basin = load_basin(config, path)
     inputs = inputs_from_files(second, basin, config, path)

@@ -34,8 +34,8 @@ from ..report.cycle import summary_lines, write_report
 from ..routing.operated import OperatedNetwork
 from ..runoff import Xinanjiang
 from ..runoff.coupling import CellMapping
-from .forecast import ForecastResult, Window, window
-from .rehearsal import RehearsalInputs, read_forecast_lateral, score
+from ..stages.forecast import ForecastResult, Window, window
+from ..stages.rehearsal import RehearsalInputs, read_forecast_lateral, score
 
 __all__ = ["load_config", "load_basin", "run_cycle", "run_cycles", "run_basins", "summary_lines", "write_report"]
 log = logging.getLogger("hydro")
@@ -207,7 +207,7 @@ def annual_maxima(basin: BasinModel, config: CycleConfig, config_path: Path) -> 
     climatology, cached in the state folder per configuration (never written into the basin folder)."""
     import xarray as xr
 
-    from .climatology import METHOD, simulate_climatology
+    from ..stages.climatology import METHOD, simulate_climatology
 
     own = basin.folder / config.warning.climatology
     cached = state_folder(config, config_path) / f"climatology_{config.model_hash()}.nc"
@@ -262,11 +262,11 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
               scheduler: str | None = None, overrides: dict | None = None) -> dict:
     """One cycle (all stages, or one with ``stage``); returns the summary (also summary.json)."""
     from ..report.warnings import write_warnings
-    from .forcing import Forcing
-    from .forecast import run_forecast
-    from .plan import run_plan
-    from .rehearsal import run_rehearsal
-    from .warning import grade_forecast
+    from ..stages.forcing import Forcing
+    from ..stages.forecast import run_forecast
+    from ..stages.plan import run_plan
+    from ..stages.rehearsal import run_rehearsal
+    from ..stages.warning import grade_forecast
 
     config_path = Path(config_path)
     config = load_config(config_path)

@@ -1,0 +1,1 @@
+"""The wiring of readers -> stages -> writers: the only place where files meet the stages."""

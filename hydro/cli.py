@@ -451,13 +451,14 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         help="one national-scale forecast cycle (nowcast, runoff, 72 h routing, warnings), time per stage",
         description="Generate a synthetic D8 grid basin of --cells 1 km cells with about --segments river segments "
         "and time one cycle: a 6-hour S-PROG nowcast at 10 minutes, Xinanjiang on every cell, hillslope travel "
-        "time and NWM Muskingum-Cunge at 5 minutes over --hours, and warnings on every segment. Prints wall_s "
+        "time and NWM Muskingum-Cunge at 5 minutes over --hours through --reservoirs dams operated by their rules, and warnings on every segment. Prints wall_s "
         "and the per-stage breakdown.",
     )
     cy.add_argument("--segments", type=int, default=328_000, help="river segments (default 328000)")
     cy.add_argument("--cells", type=int, default=1_000_000, help="grid cells (default 1000000)")
     cy.add_argument("--hours", type=int, default=72, help="routing horizon in hours (default 72)")
     cy.add_argument("--mc-solver", default="nwm", choices=["nwm", "fast"], help="Muskingum-Cunge solver")
+    cy.add_argument("--reservoirs", type=int, default=30, help="dams operated by their rules in the forecast (default 30)")
     _add_bench_common(cy, "basin and storm seed")
     cy.set_defaults(func=_cmd_bench_cycle)
 
@@ -518,13 +519,13 @@ def _cmd_bench_rehearse(args: argparse.Namespace) -> int:
 def _cmd_bench_cycle(args: argparse.Namespace) -> int:
     bench_cycle = _load_benchmark("bench_cycle").bench_cycle
     _set_threads(args.threads)
-    bench_cycle(2_000, 10_000, 2, 1, args.seed, args.mc_solver)  # compile and load the kernels
-    row = bench_cycle(args.segments, args.cells, args.hours, 6, args.seed, args.mc_solver)
+    bench_cycle(2_000, 10_000, 2, 1, args.seed, args.mc_solver, min(args.reservoirs, 3))  # compile and load the kernels
+    row = bench_cycle(args.segments, args.cells, args.hours, 6, args.seed, args.mc_solver, args.reservoirs)
     if args.json:
         print(json.dumps(row), flush=True)
     else:
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in row["stages_s"].items())
-        print(f"cycle: {row['segments']} segments, {row['cells']} cells, {row['hours']} h: {row['wall_s']:.1f} s "
+        print(f"cycle: {row['segments']} segments, {row['cells']} cells, {row['reservoirs']} dams, {row['hours']} h: {row['wall_s']:.1f} s "
               f"({stages}); routing {row['routing_ns_per_segment_step']} ns/segment-step, {row['threads']} threads; "
               f"warnings {row['warnings']}", flush=True)
     return 0

@@ -229,6 +229,28 @@ class DamBasin:
     times: NDArray[np.datetime64]
 
 
+def synthetic_reservoirs(network: RiverNetwork, area: NDArray, runoff_m3: NDArray, peak_m3s: NDArray, count: int,
+                         seed: int = 1) -> tuple[list[dict], NDArray[np.int64]]:
+    """``count`` dams (basin-file dicts) on medium rivers (1-25 % of the basin's area, cascades allowed),
+    and their positions. Each dam's flood storage holds about a third of ``runoff_m3`` (the storm volume
+    reaching its segment) and its current rule passes up to 90 % of ``peak_m3s`` (lax)."""
+    rng = np.random.default_rng(seed)
+    total = area.max()
+    candidates = np.flatnonzero((area > 0.01 * total) & (area < 0.25 * total))
+    chosen = np.sort(rng.choice(candidates, size=min(count, candidates.size), replace=False))
+    reservoirs = []
+    for k, i in enumerate(chosen):
+        flood = max(runoff_m3[i] / 3.0, 1e6)
+        cap = 3.0 * peak_m3s[i]
+        reservoirs.append(dict(
+            id=f"dam{k:02d}", feature_id=int(network.feature_id[i]), level_m=[100.0, 110.0, 120.0, 130.0, 140.0],
+            storage_m3=[0.0, 2.0 * flood, 3.0 * flood, 4.0 * flood, 5.0 * flood],
+            capacity_m3s=[0.0, 0.5 * cap, cap, 1.5 * cap, 2.0 * cap], flood_limit_level=110.0,
+            flood_control_high_level=120.0, design_level=128.0, check_level=135.0,
+            safe_release=0.9 * peak_m3s[i], min_release=0.0))
+    return reservoirs, chosen
+
+
 def synthetic_dam_basin(n_segments: int, n_reservoirs: int, hours: int, seed: int = 1,
                         n_sections: int = 3) -> DamBasin:
     """A D8 grid basin of about ``n_segments`` with ``n_reservoirs`` dams on medium rivers (1-25 % of
@@ -238,27 +260,14 @@ def synthetic_dam_basin(n_segments: int, n_reservoirs: int, hours: int, seed: in
     sections). The safe discharges are left at +inf: the caller sets them (e.g. from F1's peaks)."""
     from .io.basin import BasinSpec
 
-    rng = np.random.default_rng(seed)
     side = int(np.ceil(np.sqrt(3.1 * n_segments)))
     grid = synthetic_grid_basin(side, side, seed=seed, channel_cells=6)
     network, local = grid.network, grid.local_area_km2
     area = network.accumulate(local)
-    total = area.max()
-    candidates = np.flatnonzero((area > 0.01 * total) & (area < 0.25 * total))
-    chosen = rng.choice(candidates, size=min(n_reservoirs, candidates.size), replace=False)
     lateral = storm_runoff(local, hours, peak_mm_h=6.0, peak_hour=min(15.0, hours / 3.0), seed=seed).astype(np.float64)
-    runoff_m3 = network.accumulate(lateral.sum(axis=0) * 3600.0)  # storm volume reaching each segment
     peak_m3s = network.accumulate(lateral.max(axis=0))  # an upper bound of each segment's peak
-    reservoirs = []
-    for k, i in enumerate(sorted(chosen)):
-        flood = max(runoff_m3[i] / 3.0, 1e6)
-        cap = 3.0 * peak_m3s[i]
-        reservoirs.append(dict(
-            id=f"dam{k:02d}", feature_id=int(network.feature_id[i]), level_m=[100.0, 110.0, 120.0, 130.0, 140.0],
-            storage_m3=[0.0, 2.0 * flood, 3.0 * flood, 4.0 * flood, 5.0 * flood],
-            capacity_m3s=[0.0, 0.5 * cap, cap, 1.5 * cap, 2.0 * cap], flood_limit_level=110.0,
-            flood_control_high_level=120.0, design_level=128.0, check_level=135.0,
-            safe_release=0.9 * peak_m3s[i], min_release=0.0))
+    reservoirs, chosen = synthetic_reservoirs(network, area, network.accumulate(lateral.sum(axis=0) * 3600.0), peak_m3s,
+                                              n_reservoirs, seed)
     # sections: the outlet and the largest segments downstream of a dam but not themselves dams
     outlet = int(np.flatnonzero(network.to == 0)[0])
     below = np.zeros(network.size, bool)

@@ -17,12 +17,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from .core.errors import ConfigError
-from .io import netcdf
-from .io.grid import d8_codes, write_raster
-from .synthetic import strahler_order, synthetic_grid_basin, synthetic_lakes
 
 log = logging.getLogger("hydro")
 DEMO_GRID = (110, 110)
@@ -68,6 +63,12 @@ rating_discharge_m3s = [100.0, 800.0, 2000.0, 3500.0, 6000.0]
 def ensure_demo_basin(basin_dir: Path) -> Path:
     """Generate the demo basin into ``basin_dir`` if its files are missing (or from an older layout);
     return basin.toml. The dam sits on the segment of the first generated lake, the town at the outlet."""
+    import numpy as np
+
+    from .io import netcdf
+    from .io.grid import d8_codes, write_raster
+    from .synthetic import strahler_order, synthetic_grid_basin, synthetic_lakes
+
     basin_dir = Path(basin_dir)
     toml = basin_dir / "basin.toml"
     if toml.is_file() and (basin_dir / "flow_direction.tif").is_file() and "[[control_sections]]" in toml.read_text():
@@ -95,7 +96,9 @@ def ensure_demo_basin(basin_dir: Path) -> Path:
 def demo_basin_dir() -> Path:
     """The demo basin's folder in the user cache, generated on first use (atomically: built in a
     temporary folder and renamed, so a killed or concurrent run never leaves half a basin)."""
-    from .core.workspace import cached_build, demo_basin_folder
+    from .core.workspace import cached_build, demo_basin_folder, keep_numba_cache_out_of_package
+
+    keep_numba_cache_out_of_package()
 
     return cached_build(demo_basin_folder(), ensure_demo_basin)
 
@@ -113,8 +116,8 @@ def run_demo(output_dir: Path) -> dict:
     returns the cycle summary. Writes nothing else but the demo basin (and its climatology) in the cache."""
     from .core.workspace import keep_numba_cache_out_of_package
 
-    keep_numba_cache_out_of_package()
-    from .stages.cycle import run_cycle, summary_lines
+    keep_numba_cache_out_of_package()  # first: numba picks its cache folder as the kernels are imported
+    from .pipeline.cycle import run_cycle, summary_lines
 
     output_dir = Path(output_dir).resolve()
     basin = demo_basin_dir()

@@ -1,4 +1,5 @@
-"""The embedded demo: the complete cycle on the generated demo basin, with its report."""
+"""The embedded demo: the complete cycle on the generated demo basin, with its report, writing only under its
+output folder and the cache (the wheel installed elsewhere: test_wheel.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import xarray as xr
 from hydro.demo import run_demo
 
 
-def test_demo_runs_the_complete_cycle(tmp_path):
+def test_demo_runs_the_complete_cycle(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYDRO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
     summary = run_demo(tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out"]
+    assert (tmp_path / "cache" / "basins_v1" / "demo" / "basin.toml").is_file()  # the demo basin: in the cache
     folder = tmp_path / "out" / "cycle_20260701T0400"
     for name in ("analysis.nc", "forecast.nc", "forecast_qlat.nc", "warnings.csv", "warnings.geojson",
                  "warnings_map.png", "warnings_hydrographs.png", "report.html", "summary.json",

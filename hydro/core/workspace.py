@@ -15,7 +15,8 @@ for the repository. The rules:
   ``ConfigError`` naming the config file, the key and both places looked.
 * **Basins** are folders holding ``basin.toml``, relative to the config (:func:`resolve_basin`). The
   one special value is ``"demo"``: the embedded demo basin, generated deterministically on first use
-  into the user cache (a folder of your own named ``demo`` is written ``"./demo"``).
+  into the user cache by the generator the caller passes in (``hydro.demo.ensure_demo_basin``; core
+  imports nothing above it). A folder of your own named ``demo`` is written ``"./demo"``.
 * **The user cache** (:func:`cache_dir`) is ``$HYDRO_CACHE_DIR``, else ``$XDG_CACHE_HOME/hydro``, else
   ``~/.cache/hydro``. It holds only what hydro can regenerate: the demo basin under
   ``basins_v<N>/demo/`` (N changes when the generator does, so an old cache is never reused) and,
@@ -115,15 +116,20 @@ def resolve_asset(value: str, config_path: Path, kind: str, what: str) -> Path:
     raise ConfigError(f"{config_path}: {what} {value!r} not found: not {where} (packaged {kind}: {have})")
 
 
-def resolve_basin(value: str, config_path: Path) -> Path:
+def resolve_basin(value: str, config_path: Path, build_demo: Callable[[Path], object] | None = None) -> Path:
     """The basin folder a config names (``cycle.basin``): a folder holding basin.toml, relative to the
-    config file's folder (or absolute); ``"demo"`` is the embedded demo basin, generated into the
-    user cache on first use. Raises ConfigError naming the config and the folder looked at."""
-    if value == DEMO:
-        from ..demo import demo_basin_dir  # the generator sits above core; imported only when asked for
-
-        return demo_basin_dir()
+    config file's folder (or absolute). ``"demo"`` is the embedded demo basin in the user cache, built on
+    first use by ``build_demo(folder)`` (the generator, ``hydro.demo.ensure_demo_basin``, sits above core,
+    so the caller passes it in). Raises ConfigError naming the config and the folder looked at."""
     config_path = Path(config_path)
+    if value == DEMO:
+        folder = demo_basin_folder()
+        if build_demo is not None:
+            return cached_build(folder, build_demo)
+        if (folder / "basin.toml").is_file():
+            return folder
+        raise ConfigError(f"{config_path}: cycle.basin \"{DEMO}\": the demo basin is not in the cache ({folder}) "
+                          "and no generator was given; `hydro demo` builds it")
     given = Path(value).expanduser()
     folder = given if given.is_absolute() else config_path.parent / given
     if (folder / "basin.toml").is_file():

@@ -92,16 +92,21 @@ def test_cache_dir_rules(monkeypatch, tmp_path):
 
 
 def test_demo_basin_is_generated_into_hydro_cache_dir(monkeypatch, tmp_path):
+    from hydro.demo import demo_basin_dir, ensure_demo_basin
+
     monkeypatch.setenv("HYDRO_CACHE_DIR", str(tmp_path / "cache"))
     config = _config(tmp_path / "run")
-    folder = resolve_basin("demo", config)
+    with pytest.raises(ConfigError, match=r'cycle.basin "demo": the demo basin is not in the cache'):
+        resolve_basin("demo", config)
+    folder = resolve_basin("demo", config, build_demo=ensure_demo_basin)
     assert folder == tmp_path / "cache" / "basins_v1" / "demo"
     for name in ("basin.toml", "network.nc", "flow_direction.tif", "channel_segments.tif"):
         assert (folder / name).stat().st_size > 0, name
     assert sorted(p.name for p in (tmp_path / "cache" / "basins_v1").iterdir()) == ["demo"]  # no temporary left
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["cycle.toml"]
     stamp = (folder / "network.nc").stat().st_mtime_ns
-    assert resolve_basin("demo", config) == folder and (folder / "network.nc").stat().st_mtime_ns == stamp
+    assert resolve_basin("demo", config) == folder == demo_basin_dir()
+    assert (folder / "network.nc").stat().st_mtime_ns == stamp  # built once
 
 
 def test_cached_build_is_all_or_nothing(tmp_path):

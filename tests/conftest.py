@@ -11,6 +11,15 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 
 
+def pytest_configure(config):
+    """One user cache per test session (the demo basin and the simulated climatology are built once in
+    it), so tests neither read nor fill the developer's own cache."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("HYDRO_CACHE_DIR", tempfile.mkdtemp(prefix="hydro-test-cache-"))
+
+
 def _data(folder: str, marker: str, what: str) -> Path:
     path = DATA / folder
     if not (path / marker).is_file():

@@ -25,7 +25,7 @@ class _Strict(BaseModel):
 
 
 class CycleSection(_Strict):
-    basin: str  # a folder under basins/
+    basin: str  # a basin folder (holding basin.toml) relative to this file, or "demo" (the embedded demo basin)
     start: datetime  # start of the analysis window (UTC)
     hours: int = Field(gt=0, le=24 * 14)  # analysis window; the next cycle starts at its end
     forecast_hours: int = Field(default=48, gt=0, le=24 * 10)
@@ -35,12 +35,12 @@ class CycleSection(_Strict):
 
 
 class ForcingSection(_Strict):
-    setup: str  # a TOML under forcing/ (or an absolute path)
+    setup: str  # a forcing set-up TOML relative to this file, else a packaged one by name (hydro/data/forcing)
 
 
 class RunoffSection(_Strict):
     model: Literal["xaj"] = "xaj"
-    parameters: str | None = None  # under models/; default: the basin's runoff_parameters
+    parameters: str | None = None  # relative to this file, else packaged (hydro/data/models); default: the basin's
     pet_mm_h: float = Field(default=0.1, ge=0.0)
     initial_tension_fraction: float = Field(default=0.85, ge=0.0, le=1.0)
     initial_flow_mm_h: float = Field(default=0.02, ge=0.0)
@@ -71,7 +71,7 @@ class WarningSection(_Strict):
     scheme: Literal["mwr", "nws"] = "mwr"
     frequency: Literal["pearson3", "gev", "gumbel"] = "pearson3"
     approach_fraction: float = Field(default=0.9, gt=0.0, le=1.0)
-    climatology: str = "climatology.nc"  # in the basin folder: annual_max(year, feature_id)
+    climatology: str = "climatology.nc"  # the basin's own annual_max(year, feature_id), if in its folder; else simulated
 
 
 class RehearsalSection(_Strict):

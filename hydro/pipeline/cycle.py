@@ -25,7 +25,7 @@ import numpy as np
 
 from ..basin import STEPS_PER_HOUR, BasinModel, BasinState, cold_state, dry_step_model
 from ..core.errors import ConfigError, InputDataError
-from ..core.paths import BASINS_DIR, MODELS_DIR, REPO_ROOT
+from ..core.workspace import cache_dir, resolve_asset, resolve_basin
 from ..io import netcdf
 from ..io.basin import read_basin
 from ..io.config import CycleConfig, load_config
@@ -39,7 +39,6 @@ from ..stages.rehearsal import RehearsalInputs, read_forecast_lateral, score
 
 __all__ = ["load_config", "load_basin", "run_cycle", "run_cycles", "run_basins", "summary_lines", "write_report"]
 log = logging.getLogger("hydro")
-FORCING_DIR = REPO_ROOT / "forcing"
 STAGES = ("forecast", "warning", "rehearsal", "plan")
 
 
@@ -50,16 +49,10 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
     from ..io.grid import read_d8, read_id_raster
     from ..io.parameters import read_parameter_set
 
-    folder = BASINS_DIR / config.cycle.basin
-    toml = folder / "basin.toml"
-    if config.cycle.basin == "demo":  # the embedded demo basin is generated, not stored
-        from ..demo import ensure_demo_basin
+    from ..synthetic import ensure_demo_basin
 
-        ensure_demo_basin(folder)
-    if not toml.is_file():
-        have = sorted(p.name for p in BASINS_DIR.iterdir() if (p / "basin.toml").is_file())
-        raise ConfigError(f"{config_path}: cycle.basin {config.cycle.basin!r} not found under {BASINS_DIR} "
-                          f"(have: {', '.join(have) or 'none'})")
+    folder = resolve_basin(config.cycle.basin, config_path, build_demo=ensure_demo_basin)
+    toml = folder / "basin.toml"
     spec = read_basin(toml)
     for key in ("network", "flow_direction", "channel_segments"):
         if getattr(spec, key) is None or not (folder / getattr(spec, key)).is_file():
@@ -69,12 +62,14 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
     channel_ids = read_id_raster(folder / spec.channel_segments, grid)
     mapping = CellMapping.from_d8(grid.down, grid.shape, channel_ids, network.feature_id, grid.cell_size_m,
                                   grid.cell_area_m2, hillslope_velocity=spec.hillslope_velocity, source=grid.source)
-    parameters = config.runoff.parameters or spec.runoff_parameters
-    if parameters is None or not (MODELS_DIR / parameters).is_file():
-        raise ConfigError(f"{config_path}: runoff parameters {parameters!r} not found under {MODELS_DIR} "
-                          "(runoff.parameters, or runoff_parameters in the basin file)")
+    if config.runoff.parameters:
+        parameters = resolve_asset(config.runoff.parameters, config_path, "models", "runoff.parameters")
+    elif spec.runoff_parameters:
+        parameters = resolve_asset(spec.runoff_parameters, toml, "models", "runoff_parameters")
+    else:
+        raise ConfigError(f"{config_path}: no runoff parameters (runoff.parameters, or runoff_parameters in {toml})")
     model = Xinanjiang(RAIN_STEP_MIN / 60.0)
-    values = read_parameter_set(MODELS_DIR / parameters, model.name, model.parameter_names)[None, :]
+    values = read_parameter_set(parameters, model.name, model.parameter_names)[None, :]
     routing = OperatedNetwork(network, spec.reservoirs, lakes if network.is_lake.any() else None,
                               config.routing.dt_s, config.routing.solver)
     return BasinModel(config.cycle.basin, folder, spec, network, grid, mapping, model, model.step_table(values),
@@ -204,13 +199,14 @@ def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: Foreca
 def annual_maxima(basin: BasinModel, config: CycleConfig, config_path: Path) -> np.ndarray:
     """[years, n] annual maximum flows for the segment warnings: the basin's own file when it has one
     (``warning.climatology`` in the basin folder, annual_max(year, feature_id)), else the simulated
-    climatology, cached in the state folder per configuration (never written into the basin folder)."""
+    climatology, kept in the user cache (``hydro.core.workspace.cache_dir``) per basin content and model
+    configuration, and never written into the basin folder."""
     import xarray as xr
 
     from ..stages.climatology import METHOD, simulate_climatology
 
     own = basin.folder / config.warning.climatology
-    cached = state_folder(config, config_path) / f"climatology_{config.model_hash()}.nc"
+    cached = cache_dir() / "climatology" / f"{basin.name}_{_basin_fingerprint(basin, config)}.nc"
     path = own if own.is_file() else cached
     if not path.is_file():
         annual_max = simulate_climatology(basin, config)
@@ -219,9 +215,20 @@ def annual_maxima(basin: BasinModel, config: CycleConfig, config_path: Path) -> 
             coords={"year": np.arange(annual_max.shape[0]), "feature_id": basin.network.feature_id},
             attrs={"title": f"hydro simulated climatology for basin {basin.name}", "method": METHOD})
         path.parent.mkdir(parents=True, exist_ok=True)
-        netcdf.write_dataset(path, ds)
+        netcdf.write_dataset(path, ds)  # atomic: concurrent runs write the same numbers
     with xr.open_dataset(path) as ds:
         return ds["annual_max"].sel(feature_id=basin.network.feature_id).values
+
+
+def _basin_fingerprint(basin: BasinModel, config: CycleConfig) -> str:
+    """A hash of what the climatology depends on: the basin's files and the model configuration."""
+    import hashlib
+
+    digest = hashlib.sha256(config.model_hash().encode())
+    for path in sorted(p for p in basin.folder.iterdir() if p.is_file() and p.name != config.warning.climatology):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def inputs_from_files(out: Path, basin: BasinModel, config: CycleConfig, config_path: Path) -> RehearsalInputs:
@@ -296,7 +303,7 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
         t0 = time.perf_counter()
         if name == "forecast":
             state, started = start_state(config, config_path, basin, w, cold)
-            forcing = Forcing(FORCING_DIR / config.forcing.setup, basin)
+            forcing = Forcing(resolve_asset(config.forcing.setup, config_path, "forcing", "forcing.setup"), basin)
             fc = run_forecast(config, basin, forcing, state, members, scheduler, _nudging(config, config_path, basin, w.start))
             write_forecast(out, basin, config, fc, started)
             # the restart last: a run killed before this point leaves the previous state as it was
@@ -370,7 +377,7 @@ def run_basins(configs: list[Path], dask: bool = False, scheduler: str | None = 
     basin on a LocalCluster (``dask``) or the scheduler at ``scheduler``. A basin's own ensemble members
     then run inside its task."""
     if len(configs) > 1 and (dask or scheduler):
-        from .ensemble import client_for
+        from ..stages.ensemble import client_for
 
         client, cluster = client_for(scheduler)
         try:

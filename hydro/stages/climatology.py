@@ -33,4 +33,6 @@ def simulate_climatology(basin: BasinModel, config: CycleConfig, years: int = 20
         rain = synthetic_storm(basin.grid.shape, 48 * STEPS_PER_HOUR, RAIN_STEP_MIN / 60.0, seed=10_000 + year,
                                peak_mm_h=peak, duration_h=float(rng.uniform(6.0, 14.0)))
         annual_max[year] = advance(basin, start, rain, config.runoff.pet_mm_h)[0].streamflow.max(axis=0)
+        if (year + 1) % 5 == 0:
+            log.info("climatology: %d of %d years simulated", year + 1, years)
     return annual_max

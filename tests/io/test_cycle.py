@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def test_bad_configs_give_one_line_errors(tmp_path):
         run_cycle(_config(tmp_path / "d"), overrides={"start": "2026-07-05T00:00"})
     missing = _config(tmp_path / "e").read_text().replace("demo_storm.toml", "no_such_forcing.toml")
     (tmp_path / "e" / "cycle.toml").write_text(missing)
-    with pytest.raises(ConfigError, match="forcing set-up not found"):
+    with pytest.raises(ConfigError, match="forcing.setup 'no_such_forcing.toml' not found"):
         run_cycle(tmp_path / "e" / "cycle.toml")
 
 
@@ -185,11 +186,9 @@ def test_radar_forcing_on_the_basin_grid_matches_the_same_rain_given_directly(tm
 
 
 def _basin_dir():
-    from hydro.core.paths import BASINS_DIR
-    from hydro.demo import ensure_demo_basin
+    from hydro.demo import demo_basin_dir
 
-    ensure_demo_basin(BASINS_DIR / "demo")  # generated on first use (a fresh clone has none)
-    return BASINS_DIR / "demo"
+    return demo_basin_dir()  # generated into the user cache on first use
 
 
 def test_the_rehearsal_starts_from_the_dams_carried_through_the_analysis(tmp_path):
@@ -218,9 +217,9 @@ def _sections_and_dams(folder):
     """(F1 discharge per section, forecast.nc streamflow there, F1 release per dam, forecast.nc at the dam)."""
     import tomllib
 
-    from hydro.core.paths import BASINS_DIR
+    from hydro.demo import demo_basin_dir
 
-    spec = tomllib.loads((BASINS_DIR / "demo" / "basin.toml").read_text())
+    spec = tomllib.loads((demo_basin_dir() / "basin.toml").read_text())
     with xr.open_dataset(folder / "rehearsal/f1.nc") as f1, xr.open_dataset(folder / "forecast.nc") as fc:
         pairs = [(f1.discharge.sel(section=s["id"]).values, fc.streamflow.sel(feature_id=s["feature_id"]).values)
                  for s in spec["control_sections"]]
@@ -296,3 +295,16 @@ def test_config_numerics_reach_every_stage(tmp_path):
     nan = _config(tmp_path / "nan", runoff="\n[runoff]\npet_mm_h = nan\n")
     with pytest.raises(ConfigError, match="runoff.pet_mm_h"):
         run_cycle(nan, cold=True)
+
+
+def test_the_repository_demo_config_is_the_packaged_one():
+    """basins/demo/cycle.toml (for `hydro run`) and the packaged demo config (for `hydro demo`) describe one
+    cycle; only where their outputs go differs."""
+    from hydro.demo import demo_config
+    from hydro.pipeline.cycle import load_config
+
+    repo = load_config(Path(__file__).resolve().parents[2] / "basins/demo/cycle.toml").model_dump()
+    packaged = load_config(demo_config()).model_dump()
+    for config in (repo, packaged):
+        del config["cycle"]["output_dir"], config["cycle"]["state_dir"]
+    assert repo == packaged

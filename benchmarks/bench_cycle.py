@@ -19,7 +19,7 @@ import time
 import numba
 import numpy as np
 
-from hydro.core.paths import MODELS_DIR
+from hydro.core.workspace import packaged
 from hydro.io.parameters import read_parameter_set
 from hydro.basin import RAIN_STEP_MIN, STEPS_PER_HOUR, BasinModel, advance, cold_state, dry_step_model
 from hydro.routing.operated import OperatedNetwork
@@ -40,7 +40,7 @@ def _setup(segments: int, cells: int, seed: int, solver: str, reservoirs: int):
     mapping = CellMapping.from_d8(grid.down, grid.shape, grid.channel_ids.reshape(-1), network.feature_id,
                                   (1000.0, 1000.0), 1e6, hillslope_velocity=0.3, source="synthetic national grid")
     model = Xinanjiang(RAIN_STEP_MIN / 60.0)
-    values = read_parameter_set(MODELS_DIR / "xaj" / "grid_default.toml", model.name, model.parameter_names)[None, :]
+    values = read_parameter_set(packaged("models", "xaj/grid_default.toml"), model.name, model.parameter_names)[None, :]
     area = network.accumulate(grid.local_area_km2)
     # dams sized for a 50 mm storm over their basin (flood storage a third of it, rules passing 90 % of a
     # 10 mm/h peak), operated by their rules inside the forecast

@@ -11,18 +11,19 @@ parameter sets on the Sieve hourly record when ../shared/data is present.
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 
 import numba
 import numpy as np
 
-from hydro.core.paths import MODELS_DIR, REPO_ROOT
 from hydro.core.timing import best_of
+from hydro.core.workspace import packaged
 from hydro.io.catchment import read_catchment
 from hydro.io.parameters import read_parameter_set, read_parameter_space
 from hydro.runoff import GR4, Xinanjiang
 from hydro.synthetic import synthetic_storm
 
-SIEVE = REPO_ROOT.parent / "shared" / "data" / "catchments" / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc"
+SIEVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "catchments" / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc"
 
 
 
@@ -41,7 +42,7 @@ def bench_runoff(cells: int = 1_000_000, steps: int = 36, seed: int = 1, repeats
     wet_fraction = float((rain > 0.01).mean())
     rows = []
     xaj = Xinanjiang(dt_hours)
-    values = read_parameter_set(MODELS_DIR / "xaj" / "grid_default.toml", xaj.name, xaj.parameter_names)
+    values = read_parameter_set(packaged("models", "xaj/grid_default.toml"), xaj.name, xaj.parameter_names)
     gr4 = GR4(dt_hours)
     for model, vals, kw in ((xaj, values, {"tension_fraction": 0.85}), (gr4, np.array([350.0, 0.0, 90.0, 6.0]), {})):
         table = model.step_table(vals[None, :])
@@ -66,7 +67,7 @@ def bench_calibration_batch(batch: int = 16) -> list[dict]:
     record = read_catchment(SIEVE)
     rows = []
     for model, bounds in ((Xinanjiang(1.0), "xaj"), (GR4(1.0), "gr4j")):
-        space = read_parameter_space(MODELS_DIR / bounds / "hourly.toml", model.name, model.parameter_names)
+        space = read_parameter_space(packaged("models", f"{bounds}/hourly.toml"), model.name, model.parameter_names)
         rng = np.random.default_rng(1)
         sets = space.low + rng.random((batch, len(space.low))) * (space.high - space.low)
         table = model.step_table(sets)

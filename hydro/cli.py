@@ -326,10 +326,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
         help="the forecast cycle: forecast -> warning -> rehearsal -> plan, rolling from restarts",
-        description="Run the cycle of CONFIG.toml (basin from basins/, forcing from forcing/, parameters from "
-        "models/): the analysis window from the previous cycle's restart (cold when there is none), the restart "
-        "at its end, a nowcast-driven forecast, warnings on every segment and station, the reservoir rehearsal "
-        "and the ranked plan, with report.html. --cycles N rolls N consecutive cycles.",
+        description="Run the cycle of CONFIG.toml (basin, forcing set-up and parameters relative to the config, "
+        "else packaged defaults; basin = \"demo\" is the embedded demo basin in the user cache): the analysis "
+        "window from the previous cycle's restart (cold when there is none; an error when one is missing in a "
+        "roll), the restart at its end, one forecast through the reservoirs' current rules (the rehearsal's F1), "
+        "warnings on every segment and station, the reservoir rehearsal from the issue-time state and the ranked "
+        "plan, with report.html. --cycles N rolls N consecutive cycles.",
     )
     p.add_argument("config", type=Path, nargs="+", help="cycle configuration TOML(s) (e.g. basins/demo/cycle.toml); "
                    "several independent basins run one after another, or as dask tasks with --dask / --scheduler")
@@ -608,6 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .core.workspace import keep_numba_cache_out_of_package
+
+    keep_numba_cache_out_of_package()  # before any kernel module is imported: numba picks its cache folder then
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="hydro: %(message)s", stream=sys.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from rasterio.transform import Affine
 
-from hydro.core.paths import MODELS_DIR
+from hydro.core.workspace import packaged
 from hydro.io.parameters import read_parameter_set
 from hydro.io.radar import read_radar
 from hydro.nowcast.qc import fill_not_measured
@@ -34,7 +34,7 @@ def test_knmi_rain_through_gridded_xaj_conserves_water(radar_dir):
     mapping = CellMapping.from_d8(basin.down, basin.shape, basin.channel_ids, basin.network.feature_id,
                                   (1000.0, 1000.0), 1e6, hillslope_velocity=0.3)
     model = Xinanjiang(1.0 / 6.0)
-    values = read_parameter_set(MODELS_DIR / "xaj" / "grid_default.toml", model.name, model.parameter_names)
+    values = read_parameter_set(packaged("models", "xaj/grid_default.toml"), model.name, model.parameter_names)
     table = model.step_table(values[None, :])
     state = model.cold_state(table, mapping.n_cells, 0.002, tension_fraction=0.9)
     lateral, balance = grid_lateral_inflow(model, table, state, mapping, ten_minute_mm,

@@ -150,20 +150,25 @@ class MuskingumCunge:
         output_every: int = 12,
         progress: Callable[[int], None] | None = None,
         nudging=None,
+        columns: NDArray[np.int64] | None = None,
     ) -> RoutingResult:
         """Route ``n_steps`` steps of ``dt``; ``qlat[interval, node]`` in network order is held
         constant over each ``interval_s``. Output every ``output_every`` steps. ``nudging``
-        (hydro.routing.nudging.Nudging) moves gauged outflows towards observations after every step."""
+        (hydro.routing.nudging.Nudging) moves gauged outflows towards observations after every step.
+        ``columns`` (this model's nodes among ``qlat``'s columns) lets a model of part of a network read
+        the whole network's lateral inflow without a copy of its part."""
         substeps = _steps_per_interval(interval_s, self.dt)
         if n_steps % output_every:
             raise ConfigError(f"{n_steps} steps is not a multiple of the output interval ({output_every} steps)")
         needed = -(-n_steps // substeps)
-        if qlat.shape[0] < needed or qlat.shape[1] != self.network.size:
+        width = self.network.size if columns is None else None
+        if qlat.shape[0] < needed or (width is not None and qlat.shape[1] != width):
             raise InputDataError(
                 f"lateral inflow covers {qlat.shape[0]} interval(s) x {qlat.shape[1]} nodes; need {needed} x {self.network.size}"
             )
         ql = np.empty((needed, self.network.size), np.float32)
-        kr.gather_columns(np.ascontiguousarray(qlat[:needed]), self.layout, ql)
+        index = self.layout if columns is None else np.ascontiguousarray(np.asarray(columns, np.int64)[self.layout])
+        kr.gather_columns(np.ascontiguousarray(qlat[:needed]), index, ql)
         ql[:, self.lake_slot >= 0] = 0.0  # NWM drops lateral inflow on lakes
         q, d = self._to_layout(state if state is not None else self.cold_state())
         n_out = n_steps // output_every

@@ -170,7 +170,8 @@ class OperatedNetwork:
             raise ConfigError(f"start state given for {sorted(unknown)}, which are not reservoirs of this basin "
                               f"(have {sorted(self.zones)})")
         schedules = schedules or {}
-        lateral = np.array(lateral, dtype=np.float32)  # a copy: the releases are added to it
+        # the releases enter the segments below the dams as lateral inflow: a copy when there are dams
+        lateral = np.array(lateral, dtype=np.float32) if self.dams else np.asarray(lateral, np.float32)
         flow = np.empty((hours, n), np.float32)
         streamflow = state.streamflow.copy()
         depth = state.depth.copy()
@@ -183,8 +184,8 @@ class OperatedNetwork:
             slots = self.lake_slots(idx, model)
             piece_state = RoutingState(streamflow[idx], depth[idx], elev[slots])
             nudging = nudging_for(self.network.feature_id[idx]) if nudging_for is not None else None
-            result = model.run(np.ascontiguousarray(lateral[:, idx]), interval_s, steps, piece_state,
-                               output_every=steps // hours, nudging=nudging)
+            result = model.run(lateral, interval_s, steps, piece_state, output_every=steps // hours, nudging=nudging,
+                               columns=idx)
             model.check_converged(result)
             flow[:, idx] = result.streamflow
             streamflow[idx], depth[idx] = result.final_state.streamflow, result.final_state.depth

@@ -579,9 +579,6 @@ def _add_methods(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_methods(args: argparse.Namespace) -> int:
     from .core.registry import methods
-    from . import runoff  # noqa: F401  (registers the runoff methods)
-    from .nowcast import sprog  # noqa: F401  (registers the nowcast methods)
-    from .routing import channel  # noqa: F401  (registers the routing methods)
 
     for kind, names in methods().items():
         print(f"{kind}: {', '.join(names)}")

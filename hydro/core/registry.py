@@ -1,11 +1,14 @@
 """Registry of swappable methods, one namespace per kind (routing, runoff, reservoir, ...).
 
 Configs and options name methods by string. Unknown names raise and list what exists; registering a
-name twice is an error. Third-party packages add methods through entry points ``hydro.<kind>``.
+name twice is an error. The built-in methods register on first use (their modules are imported by name
+here, so core depends on no model package); third-party packages add methods through entry points
+``hydro.<kind>``.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import TypeVar
@@ -15,6 +18,8 @@ from .errors import ConfigError, UnknownMethodError
 T = TypeVar("T")
 _REGISTRY: dict[str, dict[str, object]] = {}
 _ENTRY_POINTS_LOADED = False
+# the modules whose import registers the built-in methods
+_BUILTIN_MODULES = ("hydro.runoff", "hydro.routing.channel", "hydro.nowcast.sprog")
 
 
 def register(kind: str, name: str) -> Callable[[T], T]:
@@ -36,6 +41,8 @@ def _load_entry_points_once() -> None:
     if _ENTRY_POINTS_LOADED:
         return
     _ENTRY_POINTS_LOADED = True
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
     for kind in ("routing", "runoff", "reservoir", "nowcast", "reader"):
         for ep in entry_points(group=f"hydro.{kind}"):
             register(kind, ep.name)(ep.load())

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..basin import STEPS_PER_HOUR, BasinModel, BasinState, cold_state, dry_step_model
 from ..core.errors import ConfigError, InputDataError
+from ..core.registry import get_method
 from ..core.workspace import cache_dir, resolve_asset, resolve_basin
 from ..io import netcdf
 from ..io.basin import read_basin
@@ -32,7 +33,6 @@ from ..io.config import CycleConfig, load_config
 from ..io.restart import read_restart, restart_path, write_restart
 from ..report.cycle import summary_lines, write_report
 from ..routing.operated import OperatedNetwork
-from ..runoff import Xinanjiang
 from ..runoff.coupling import CellMapping
 from ..stages.forecast import ForecastResult, Window, window
 from ..stages.rehearsal import RehearsalInputs, read_forecast_lateral, score
@@ -68,7 +68,7 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
         parameters = resolve_asset(spec.runoff_parameters, toml, "models", "runoff_parameters")
     else:
         raise ConfigError(f"{config_path}: no runoff parameters (runoff.parameters, or runoff_parameters in {toml})")
-    model = Xinanjiang(RAIN_STEP_MIN / 60.0)
+    model = get_method("runoff", config.runoff.model)(RAIN_STEP_MIN / 60.0)
     values = read_parameter_set(parameters, model.name, model.parameter_names)[None, :]
     routing = OperatedNetwork(network, spec.reservoirs, lakes if network.is_lake.any() else None,
                               config.routing.dt_s, config.routing.solver)

@@ -89,8 +89,8 @@ def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 
     """Nowcast [steps, ny, nx] (or [members, steps, ny, nx]) mm per 10-minute step from the last observed
     steps (at least three), by S-PROG or a STEPS ensemble with ``levels`` cascade levels on cells of
     ``cell_km`` (the motion smoothing and perturbations are in km); dry history gives a dry nowcast."""
+    from ..core.registry import get_method
     from ..nowcast import MOTION_SMOOTHING_KM
-    from ..nowcast.sprog import SProg, Steps
 
     smoothing = MOTION_SMOOTHING_KM if motion_smoothing_km is None else motion_smoothing_km
     frames = history_mm[-3:].astype(np.float64) * (60.0 / RAIN_STEP_MIN)  # mm h-1
@@ -98,10 +98,11 @@ def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 
     if steps == 0 or (frames >= 0.1).sum() < 50:  # too little rain for motion or a cascade
         return np.zeros(shape + history_mm.shape[1:], np.float32)
     if members:
-        method = Steps(n_levels=levels, members=members, seed=seed, step_minutes=RAIN_STEP_MIN, cell_km=cell_km,
-                       motion_smoothing_km=smoothing)
+        method = get_method("nowcast", "steps")(n_levels=levels, members=members, seed=seed,
+                                                step_minutes=RAIN_STEP_MIN, cell_km=cell_km,
+                                                motion_smoothing_km=smoothing)
     else:
-        method = SProg(n_levels=levels, cell_km=cell_km, motion_smoothing_km=smoothing)
+        method = get_method("nowcast", "sprog")(n_levels=levels, cell_km=cell_km, motion_smoothing_km=smoothing)
     rates = method.forecast(frames, steps).rates
     return (np.nan_to_num(rates, nan=0.0) * (RAIN_STEP_MIN / 60.0)).astype(np.float32)
 

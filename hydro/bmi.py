@@ -135,7 +135,12 @@ def _read_config(config_file: str | Path | None, model: type[BaseModel], what: s
 
     if config_file is None or str(config_file) == "":
         raise ConfigError(f"{what}: initialize needs the path of a TOML config file (see examples/bmi/)")
-    path = Path(config_file).expanduser().resolve()
+    path = Path(config_file).expanduser()
+    if not path.is_absolute() and not path.is_file() and Path(path.name).is_file():
+        # bmi-tester copies --root-dir into a scratch folder and initializes from there, so a config named
+        # relative to where the command ran (examples/bmi/x.toml) sits in the working folder by its name
+        path = Path(path.name)
+    path = path.resolve()
     return path, read_toml_model(path, model, f"{what} config")
 
 

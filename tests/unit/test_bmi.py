@@ -49,11 +49,11 @@ def _bmi_test_exe() -> str:
 
 def test_bmi_tester_passes_on_both_example_configs():
     """The documented commands, run side by side (each takes a few seconds):
-    bmi-test hydro.bmi:<class> --root-dir examples/bmi --config-file <absolute path of its config>."""
+    bmi-test hydro.bmi:<class> --root-dir examples/bmi --config-file examples/bmi/<its config>, from the repo root."""
     exe = _bmi_test_exe()
     runs = {}
     for cls, config in (("BmiXinanjiang", "xinanjiang.toml"), ("BmiNetworkRouting", "routing.toml")):
-        cmd = [exe, f"hydro.bmi:{cls}", "--root-dir", str(EXAMPLES), "--config-file", str(EXAMPLES / config)]
+        cmd = [exe, f"hydro.bmi:{cls}", "--root-dir", "examples/bmi", "--config-file", f"examples/bmi/{config}"]
         runs[cls] = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for cls, proc in runs.items():
         out, _ = proc.communicate(timeout=300)

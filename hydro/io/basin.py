@@ -42,7 +42,7 @@ from ..reservoir.operation import OperatingRules, ReservoirCurves
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # nan passes no check
 
 
 class ReservoirSpec(_Strict):

@@ -95,6 +95,12 @@ def _read_state(path: Path, basin: BasinModel, config: CycleConfig, valid_time: 
         raise InputDataError(f"{path}: restart holds {sorted(set(cells.values()))} runoff cells and reservoirs "
                              f"{sorted(state.dams)}; this basin has {basin.mapping.n_cells} cells and reservoirs "
                              f"{sorted(basin.routing.zones)}; start cold (--cold)")
+    for dam in basin.routing.dams:
+        curves, start = dam.curves(), state.dams[dam.id]
+        if not curves.storage_m3[0] <= start.storage <= curves.storage_m3[-1]:
+            raise InputDataError(f"{path}: restart reservoir {dam.id} storage {start.storage:.6g} m3 (level "
+                                 f"{start.level:.6g} m) is outside its level-storage curve; restore the file or "
+                                 "start cold (--cold)")
     return state
 
 

@@ -1,12 +1,11 @@
-"""Rehearsal stage, forward step F1: the forecast through the current operating rules, and its risk indicators.
+"""Rehearsal stage: forward (F1), inverse (I) and forward again (F2), with the risk indicators.
 
-Reservoirs are taken upstream first. For each one, the network is routed with the forecast lateral
-inflow (and the releases of the reservoirs above it), the flow arriving at its node becomes its
-inflow, the operating rule (or a release schedule) gives the release, and the release replaces
-everything upstream: the laterals of its basin are removed and the release enters the segment below
-the dam. A last routing gives the control sections' discharge; the rating gives stage, except on a
-``main_stem`` routed by the diffusive wave, where discharge and stage come from the hydrodynamics. Rules here are
-local to each dam (no compensation between dams), which is what makes this order exact.
+F1 is the forecast through the current operating rules, routed by the operated network
+(``hydro.routing.operated``: the network cut at the dams, each dam operated on the inflow routed to it,
+its release entering the segment below). In a cycle F1 is the forecast stage's own run, from the
+issue-time state, and is not recomputed; the inverse linearises around it and F2 re-runs the derived
+schedule from the same state. The rating gives stage, except on a ``main_stem`` routed by the diffusive
+wave, where discharge and stage come from the hydrodynamics.
 
 Indicators follow shared/domain/rehearsal.md section 4: per control section the peak discharge and
 stage and their time, hours above the warning and guaranteed stages and the excess volume above the
@@ -24,7 +23,7 @@ from numpy.typing import NDArray
 from ..core.errors import ConfigError
 from ..io.basin import BasinSpec
 from ..network import RiverNetwork
-from ..reservoir.operation import DamStart, OperationResult, operate
+from ..reservoir.operation import DamStart, OperationResult
 from ..routing.channel import MuskingumCunge, RoutingState
 from ..routing.operated import OperatedNetwork, OperatedRun
 

@@ -59,3 +59,13 @@ def test_mistakes_are_named(tmp_path, edit, message):
     path.write_text(GOOD.replace(*edit))
     with pytest.raises(ConfigError, match=message):
         read_basin(path)
+
+
+@pytest.mark.parametrize("key", ["warning_stage", "safe_discharge", "flood_limit_level"])
+def test_nan_and_inf_are_refused_with_their_key_path(tmp_path, key):
+    """`warning_stage = nan` once made a town at 8.57 m report "0 h above warning": nan now fails at load."""
+    path = tmp_path / "basin.toml"
+    for bad in ("nan", "inf"):
+        path.write_text("\n".join(f"{key} = {bad}" if line.startswith(f"{key} =") else line for line in GOOD.splitlines()))
+        with pytest.raises(ConfigError, match=rf"{key}: .*finite"):
+            read_basin(path)

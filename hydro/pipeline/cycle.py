@@ -130,11 +130,11 @@ def _nudging(config: CycleConfig, config_path: Path, basin: BasinModel, start: n
     if not np.isin(obs.feature_id, basin.network.feature_id).any():
         raise InputDataError(f"{obs.source}: none of the {obs.feature_id.size} gauges is on the network")
 
-    def nudging_for(feature_ids):
+    def nudging_for(feature_ids, hour):
         if not np.isin(obs.feature_id, feature_ids).any():
             return None
-        return Nudging(obs, feature_ids, start, basin.routing.dt, config.assimilation.coefficient,
-                       config.assimilation.tau_s)
+        return Nudging(obs, feature_ids, start + np.timedelta64(hour, "h"), basin.routing.dt,
+                       config.assimilation.coefficient, config.assimilation.tau_s)
     return nudging_for
 
 

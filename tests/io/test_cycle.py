@@ -308,3 +308,22 @@ def test_the_repository_demo_config_is_the_packaged_one():
     for config in (repo, packaged):
         del config["cycle"]["output_dir"], config["cycle"]["state_dir"]
     assert repo == packaged
+
+
+def test_a_restart_that_does_not_fit_the_basin_is_refused(tmp_path):
+    """A restart one segment short (it once corrupted the heap in a kernel) or with a reservoir off its
+    curve is a one-line error naming the file; nothing is written."""
+    path = _config(tmp_path / "fit", hours=2)
+    run_cycle(path, cold=True, stage="forecast")
+    restart = tmp_path / "fit/state/restart_2026-07-01T0200.nc"
+    good = xr.load_dataset(restart)
+    short = good.isel(segment=slice(1, None))
+    short.to_netcdf(restart)
+    with pytest.raises(ConfigError, match=r"restart_2026-07-01T0200.nc: routing state has shapes"):
+        run_cycle(path, stage="forecast", overrides={"start": "2026-07-01T02:00"})
+    flooded = good.copy()
+    flooded["reservoir_storage"] = flooded["reservoir_storage"] * 1e6
+    flooded.to_netcdf(restart)
+    with pytest.raises(InputDataError, match="storage .* is outside its level-storage curve"):
+        run_cycle(path, stage="forecast", overrides={"start": "2026-07-01T02:00"})
+    assert not (tmp_path / "fit/state/restart_2026-07-01T0400.nc").exists()

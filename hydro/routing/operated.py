@@ -154,8 +154,9 @@ class OperatedNetwork:
         """Route ``lateral`` [n_intervals, n] (m3 s-1, network order, each held over ``interval_s``, a
         divisor of an hour) for ``hours`` from ``state`` (cold when None) with the dams at ``dams``
         (flood-limit levels when None), under their rules or ``schedules`` [hours] of releases.
-        ``nudging_for(feature_ids, hour)`` gives a piece's nudging (``hydro.routing.nudging.Nudging``) for the
-        hour starting ``hour`` hours into the run, or None."""
+        ``nudging_for(feature_ids, 0)`` gives a piece's nudging (``hydro.routing.nudging.Nudging``) for the run
+        from its start (hour 0), or None. Each piece routes the whole window at once: hour by hour, the
+        per-call cost of 31 pieces made a 72-hour national run 12 % slower (43.3 s against 38.7 s)."""
         per_hour = 3600.0 / interval_s
         if abs(per_hour - round(per_hour)) > 1e-9:
             raise ConfigError(f"lateral inflow interval {interval_s:g} s does not divide an hour")
@@ -175,52 +176,34 @@ class OperatedNetwork:
         # the releases enter the segments below the dams as lateral inflow: a copy when there are dams
         lateral = np.array(lateral, dtype=np.float32) if self.dams else np.asarray(lateral, np.float32)
         flow = np.empty((hours, n), np.float32)
-        steps = int(round(3600.0 / self.dt))  # per hour
+        streamflow = state.streamflow.copy()
+        depth = state.depth.copy()
+        elev = state.water_sfc_elev.copy()
+        steps = int(round(3600.0 / self.dt)) * hours
+        operations, inflows, final_dams = {}, {}, {}
         dams_by_id = {d.id: d for d in self.dams}
-        pieces = {key: self.sub_state(state, idx, self.models[key]) for key, idx in self.pieces}
-        parts: dict[str, list[OperationResult]] = {d.id: [] for d in self.dams}
-        inflows = {d.id: np.empty(hours + 1) for d in self.dams}
-        for rid, dam_inflow in inflows.items():
-            dam_inflow[0] = state.streamflow[self.position[dams_by_id[rid].feature_id]]
-        now = dict(dams)
-        # hour by hour: the hour's lateral inflow stays in cache while every piece routes it, and each dam
-        # sets its release for the hour from the inflow routed to it (upstream pieces first)
-        for h in range(hours):
-            rows = lateral[h * per_hour:(h + 1) * per_hour]
-            for key, idx in self.pieces:
-                model = self.models[key]
-                nudging = nudging_for(self.network.feature_id[idx], h) if nudging_for is not None else None
-                result = model.run(rows, interval_s, steps, pieces[key], output_every=steps, nudging=nudging,
-                                   columns=idx)
-                model.check_converged(result)
-                flow[h, idx] = result.streamflow[0]
-                pieces[key] = result.final_state
-                if not key:
-                    continue
-                dam, begin = dams_by_id[key], now[key]
-                node = self.position[dam.feature_id]
-                inflows[key][h + 1] = flow[h, node]
-                schedule = schedules.get(key)
-                op = operate(*self._tables[key], inflows[key][h:h + 2], 3600.0, begin.level,
-                             None if schedule is None else schedule[h:h + 1], begin.release,
-                             initial_storage=begin.storage)
-                parts[key].append(op)
-                now[key] = DamStart(float(op.level[-1]), float(op.release[-1]), float(op.storage[-1]))
-                if self.down[node] >= 0:
-                    rows[:, self.down[node]] += np.float32(op.release[0])
-        streamflow, depth, elev = state.streamflow.copy(), state.depth.copy(), state.water_sfc_elev.copy()
-        for key, idx in self.pieces:
-            streamflow[idx], depth[idx] = pieces[key].streamflow, pieces[key].depth
-            elev[self.lake_slots(idx, self.models[key])] = pieces[key].water_sfc_elev
-        operations = {rid: _joined(ops) for rid, ops in parts.items()}
-        final_dams = {rid: now[rid] for rid in parts}
+        for key, idx in self.pieces:  # upstream first: each dam's zone already holds the releases from above
+            model = self.models[key]
+            slots = self.lake_slots(idx, model)
+            piece_state = RoutingState(streamflow[idx], depth[idx], elev[slots])
+            nudging = nudging_for(self.network.feature_id[idx], 0) if nudging_for is not None else None
+            result = model.run(lateral, interval_s, steps, piece_state, output_every=steps // hours, nudging=nudging,
+                               columns=idx)
+            model.check_converged(result)
+            flow[:, idx] = result.streamflow
+            streamflow[idx], depth[idx] = result.final_state.streamflow, result.final_state.depth
+            elev[slots] = result.final_state.water_sfc_elev
+            if not key:
+                continue
+            dam, node = dams_by_id[key], self.position[dams_by_id[key].feature_id]
+            begin = dams[key]
+            inflow = np.concatenate([[state.streamflow[node]], flow[:, node]]).astype(np.float64)
+            op = operate(*self._tables[key], inflow, 3600.0, begin.level, schedules.get(key), begin.release,
+                         initial_storage=begin.storage)
+            operations[key], inflows[key] = op, inflow
+            final_dams[key] = DamStart(float(op.level[-1]), float(op.release[-1]), float(op.storage[-1]))
+            if self.down[node] >= 0:
+                lateral[:, self.down[node]] += np.repeat(op.release, per_hour).astype(np.float32)
         final = RoutingState(streamflow, depth, elev)
         return OperatedRun(flow, lateral, float(interval_s), operations, inflows, final, final_dams,
                            {d.id: self.position[d.feature_id] for d in self.dams}, self.dt, self.solver)
-
-
-def _joined(parts: Sequence[OperationResult]) -> OperationResult:
-    """Consecutive hourly operations of one dam as one run (each part starts where the previous ended)."""
-    return OperationResult(np.concatenate([parts[0].level[:1], *[p.level[1:] for p in parts]]),
-                           np.concatenate([parts[0].storage[:1], *[p.storage[1:] for p in parts]]),
-                           np.concatenate([p.release for p in parts]), [b for p in parts for b in p.binding])

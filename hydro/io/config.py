@@ -47,6 +47,7 @@ class RunoffSection(_Strict):
 
 
 class RoutingSection(_Strict):
+    method: Literal["muskingum_cunge"] = "muskingum_cunge"  # by registry name (hydro methods)
     dt_s: float = 300.0  # a divisor of the 10-minute forcing interval, 10 s or more (core.variables)
     solver: Literal["nwm", "fast"] = "nwm"
 

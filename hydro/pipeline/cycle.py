@@ -71,7 +71,7 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
     model = get_method("runoff", config.runoff.model)(RAIN_STEP_MIN / 60.0)
     values = read_parameter_set(parameters, model.name, model.parameter_names)[None, :]
     routing = OperatedNetwork(network, spec.reservoirs, lakes if network.is_lake.any() else None,
-                              config.routing.dt_s, config.routing.solver)
+                              config.routing.dt_s, config.routing.solver, config.routing.method)
     return BasinModel(config.cycle.basin, folder, spec, network, grid, mapping, model, model.step_table(values),
                       routing, channel_ids, *dry_step_model(model, values))
 

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError
+from ..core.registry import get_method
 from ..network import RiverNetwork
 from ..reservoir.levelpool import LevelPoolParameters
 from ..reservoir.operation import DamStart, OperationResult, operate
@@ -71,14 +72,19 @@ class OperatedNetwork:
     reservoirs : objects with ``id``, ``feature_id``, ``flood_limit_level``, ``curves()`` and ``rules()``
         (``hydro.io.basin.ReservoirSpec``).
     lakes : level-pool parameters of the network's lake nodes (None if it has none).
-    dt : routing step [s]; solver : Muskingum-Cunge depth solver ('nwm' or 'fast').
+    dt : routing step [s]; solver : Muskingum-Cunge depth solver ('nwm' or 'fast'); method : the routing
+        method by its registry name (one that carries channel state).
 
     ``paths`` gives, per dam, the segments its release flows through down to the next dam or the
     outlet (what a change in that release can move).
     """
 
     def __init__(self, network: RiverNetwork, reservoirs: Sequence = (), lakes: LevelPoolParameters | None = None,
-                 dt: float = 300.0, solver: str = "nwm") -> None:
+                 dt: float = 300.0, solver: str = "nwm", method: str = "muskingum_cunge") -> None:
+        model_class = get_method("routing", method)
+        if not hasattr(model_class, "cold_state"):  # the twin carries channel state between runs
+            raise ConfigError(f"routing method {method!r} keeps no channel state; the cycle needs one that does "
+                              "(muskingum_cunge)")
         position = {int(f): i for i, f in enumerate(network.feature_id)}
         for dam in reservoirs:
             if dam.feature_id not in position:
@@ -101,7 +107,7 @@ class OperatedNetwork:
         self.dam_node[[position[d.feature_id] for d in self.dams]] = True
         self.lake_position = np.flatnonzero(network.is_lake)  # network order: the order of lake_id
         self.pieces = [(key, idx) for key, idx in [*self.zones.items(), ("", self.rest)] if idx.size]
-        self.models = {key: MuskingumCunge(network.take(idx), lakes, self.dt, solver=solver,
+        self.models = {key: model_class(network.take(idx), lakes, self.dt, solver=solver,
                                            parallel=idx.size > PARALLEL_MIN_SEGMENTS) for key, idx in self.pieces}
         self._lake_slot = np.full(network.size, -1, np.int64)  # network position -> slot in lake_id order
         self._lake_slot[self.lake_position] = np.arange(self.lake_position.size)

@@ -252,15 +252,18 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hours", type=int, help="rehearsal horizon in hours (default: the whole forecast, which must cover it)")
     p.add_argument("--initial-level", action="append", default=[], metavar="ID=LEVEL[:RELEASE]",
                    help="a reservoir's level [m] (and gate setting [m3 s-1]) at the start; default its flood-limit level")
-    p.add_argument("--output-dir", type=Path, help="write f1.nc, f2.nc, summary.json and PNGs here")
+    p.add_argument("--schedule", type=Path, help="what-if: run this schedule forward instead of F-I-F (CSV time,reservoir,"
+                   "release_m3s; each release holds from its time; reservoirs it does not name keep their rules)")
+    p.add_argument("--output-dir", type=Path, help="write f1.nc, f2.nc (or whatif.nc), summary.json and PNGs here")
     _add_routing_numerics(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_rehearse)
 
 
 def _add_routing_numerics(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dt", type=_routing_step, default=300.0, help="routing step [s], a divisor of 600 from 10 (default 300, as NWM)")
-    p.add_argument("--mc-solver", default="nwm", choices=["nwm", "fast"], help="Muskingum-Cunge depth solver (default nwm)")
+    p.add_argument("--dt", type=_routing_step, help="routing step [s], a divisor of 600 from 10 (default: the cycle's for a "
+                   "cycle folder, else 300 as NWM)")
+    p.add_argument("--mc-solver", choices=["nwm", "fast"], help="Muskingum-Cunge depth solver (default: the cycle's, else nwm)")
 
 
 def _routing_step(text: str) -> float:
@@ -292,10 +295,28 @@ def _dam_starts(items: list[str]) -> dict:
 
 
 def _cmd_rehearse(args: argparse.Namespace) -> int:
-    from .stages.rehearsal import load_rehearsal_inputs, run_rehearsal
+    from .stages.rehearsal import load_rehearsal_inputs, read_schedule, run_rehearsal, run_whatif
 
     inputs = load_rehearsal_inputs(args.basin, args.forecast, args.hours, _dam_starts(args.initial_level), args.dt,
                                    args.mc_solver)
+    if args.schedule is not None:
+        summary = run_whatif(inputs, read_schedule(args.schedule, inputs.basin, inputs.times), args.output_dir)
+        if args.json:
+            print(json.dumps(summary))
+            return 0
+        print(f"what-if of {summary['basin']} {summary['start']} .. {summary['end']} ({summary['initial_state']}): "
+              f"{'every target kept' if summary['safe'] else 'NOT safe'}")
+        for s in summary["whatif"]["control_sections"]:
+            print(f"  section {s['id']} peak {s['peak_discharge']:.0f} m3/s (safe {s['safe_discharge']:.0f}) at "
+                  f"{s['peak_time']}, stage {s['peak_stage']:.2f} m -> {summary['whatif']['risk'][s['id']]}")
+        for r in summary["whatif"]["reservoirs"]:
+            print(f"  reservoir {r['id']} peak level {r['peak_level']:.2f} m (flood-control high "
+                  f"{r['flood_control_high_level']}), flood storage left {r['flood_storage_left_m3'] / 1e6:.1f} hm3")
+        for event in summary["cannot_follow"]:
+            print(f"  cannot follow: {event['message']}")
+        for path in summary.get("outputs", []):
+            print(f"  -> {path}")
+        return 0
     summary, _ = run_rehearsal(inputs, args.objective, args.margin, args.output_dir, args.pre_release)
     if args.json:
         print(json.dumps(summary))
@@ -383,6 +404,11 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", type=Path, default=Path("plan_output"), help="where the plan goes (default plan_output)")
     p.add_argument("--dask", action="store_true", help="rehearse the schemes as tasks on a dask LocalCluster")
     p.add_argument("--scheduler", help="rehearse the schemes as tasks on the dask scheduler at this address")
+    p.add_argument("--initial-level", action="append", default=[], metavar="ID=LEVEL[:RELEASE]",
+                   help="a reservoir's level [m] (and gate setting [m3 s-1]) at the start; default the cycle's, else its "
+                   "flood-limit level")
+    p.add_argument("--scheme", action="append", default=[], metavar="NAME=SCHEDULE.csv",
+                   help="rank a centre's own schedule (CSV time,reservoir,release_m3s) beside the derived schemes")
     _add_routing_numerics(p)
     p.add_argument("--json", action="store_true", help="print the plan summary as one JSON object")
     p.set_defaults(func=_cmd_plan)
@@ -392,8 +418,18 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from .stages.plan import run_plan
     from .stages.rehearsal import load_rehearsal_inputs
 
-    inputs = load_rehearsal_inputs(args.basin, args.forecast, dt=args.dt, solver=args.mc_solver)
-    summary = run_plan(inputs, args.output_dir, args.dask, args.scheduler)
+    from .core.errors import ConfigError
+    from .stages.rehearsal import read_schedule
+
+    inputs = load_rehearsal_inputs(args.basin, args.forecast, start=_dam_starts(args.initial_level), dt=args.dt,
+                                   solver=args.mc_solver)
+    own = {}
+    for item in args.scheme:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--scheme {item!r}: expected NAME=SCHEDULE.csv")
+        own[name] = read_schedule(Path(path), inputs.basin, inputs.times)
+    summary = run_plan(inputs, args.output_dir, args.dask, args.scheduler, own_schemes=own)
     if args.json:
         print(json.dumps(summary))
         return 0

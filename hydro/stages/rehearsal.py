@@ -16,11 +16,12 @@ used and left (flood-limit to flood-control high level).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, InputDataError
 from ..io.basin import BasinSpec
 from ..network import RiverNetwork
 from ..reservoir.operation import DamStart, OperationResult
@@ -181,10 +182,13 @@ class RehearsalInputs:
 
 
 def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None, start: dict | None = None,
-                          dt: float = 300.0, solver: str = "nwm") -> RehearsalInputs:
-    """The basin TOML (with its network) and the forecast ``qlat(time, feature_id)`` [m3 s-1] (the layout
-    ``hydro route`` reads, at an interval dividing an hour); with ``hours``, the first ``hours`` of it (the
-    forecast must cover them). The channel starts cold, the dams at ``start`` (else flood-limit levels)."""
+                          dt: float | None = None, solver: str | None = None) -> RehearsalInputs:
+    """The basin TOML (with its network and lakes) and the forecast ``qlat(time, feature_id)`` [m3 s-1] (the
+    layout ``hydro route`` reads, at an interval dividing an hour); with ``hours``, the first ``hours`` of it
+    (the forecast must cover them). A ``hydro run`` cycle folder (or its forecast.nc) brings its issue-time
+    state (the restart its forecast stage wrote: channels, lakes, dams) and its routing step and solver;
+    otherwise the channels start cold. ``start`` sets dams' levels and gate settings over either;
+    ``dt`` / ``solver`` override the numerics (default 300 s, 'nwm', or the cycle's)."""
     from pathlib import Path
 
     from ..io.basin import read_basin
@@ -194,13 +198,50 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None, s
     basin = read_basin(basin_file)
     if basin.network is None:
         raise ConfigError(f"{basin_file}: 'network' (a hydro network file) is required for rehearsal")
-    network, _ = read_network(basin_file.parent / basin.network)
+    network, lakes = read_network(basin_file.parent / basin.network)
     lateral, times, interval_s = read_forecast_lateral(forecast_file, network, hours)
-    return RehearsalInputs.of(network, basin, lateral, times, interval_s, start, None, dt, solver, str(forecast_file))
+    cycle = _cycle_state(Path(forecast_file), basin.name)
+    numerics = cycle["numerics"] if cycle else {}
+    dt = dt if dt is not None else numerics.get("dt_s", 300.0)
+    solver = solver if solver is not None else numerics.get("solver", "nwm")
+    routing = OperatedNetwork(network, basin.reservoirs, lakes if network.is_lake.any() else None, dt, solver)
+    initial, dams = None, {}
+    if cycle:
+        state = cycle["state"]
+        routing.check_state(state.routing, cycle["path"])
+        initial, dams = state.routing, {k: v for k, v in state.dams.items() if k in routing.zones}
+    dams.update(start or {})
+    return RehearsalInputs(network, basin, routing, np.asarray(lateral, np.float32), interval_s, times, dams, initial,
+                           source=str(forecast_file))
+
+
+def _cycle_state(forecast, basin_name: str) -> dict | None:
+    """The issue-time state and numerics of the ``hydro run`` cycle a forecast argument belongs to (a cycle
+    folder or its forecast.nc), or None for any other forecast file."""
+    import json
+
+    from ..io.restart import read_restart
+
+    folder = forecast if forecast.is_dir() else forecast.parent
+    summary = folder / "summary.json"
+    if not (summary.is_file() and (forecast.is_dir() or forecast.name == "forecast.nc")):
+        return None
+    try:
+        info = json.loads(summary.read_text())
+        restart = info["forecast_stage"]["restart"]
+        issue = np.datetime64(info["forecast"].split(" .. ")[0], "m")
+    except (ValueError, KeyError, TypeError):
+        raise InputDataError(f"{summary}: not a hydro cycle summary (no forecast_stage.restart); rerun the "
+                             "forecast stage of this cycle") from None
+    if info.get("basin") != basin_name:
+        raise ConfigError(f"{summary}: this cycle ran basin {info.get('basin')!r}, the basin file is {basin_name!r}")
+    state = read_restart(Path(restart), basin_name, info["config_hash"], issue)
+    return {"state": state, "path": restart, "numerics": info.get("numerics", {}).get("forecast", {})}
 
 
 def read_forecast_lateral(forecast_file, network: RiverNetwork, hours: int | None = None):
-    """Forecast lateral inflow [n_intervals, n] in ``network``'s order, the hour-end times and the interval [s]."""
+    """Forecast lateral inflow [n_intervals, n] in ``network``'s order (none on collapsed lake nodes, as the
+    NWM routes them), the hour-end times and the interval [s]."""
     from pathlib import Path
 
     from ..io.nwm import read_lateral
@@ -212,7 +253,7 @@ def read_forecast_lateral(forecast_file, network: RiverNetwork, hours: int | Non
                           "rehearsal needs whole hours of qlat at a step that divides an hour")
     per_hour = int(per_hour)
     times = forecast.time[per_hour - 1::per_hour] + np.timedelta64(forecast.interval_s, "s")  # hour ends
-    lateral = forecast.for_features(network.feature_id)
+    lateral = forecast.for_features(network.feature_id, optional=network.is_lake)
     if hours is not None:
         if hours > len(times):
             raise ConfigError(f"{forecast_file}: forecast covers {len(times)} h ({str(forecast.time[0])[:16]} .. "
@@ -231,6 +272,115 @@ def _lateral_file(path):
     if cycle_qlat.is_file() and (path.is_dir() or path.name == "forecast.nc"):
         return cycle_qlat
     return path
+
+
+def read_schedule(path, basin: BasinSpec, times: NDArray[np.datetime64]) -> dict[str, NDArray[np.float64]]:
+    """A dispatcher's schedule CSV (``time,reservoir,release_m3s``; each release holds from its time until
+    the reservoir's next row) as hourly releases [hours] per named reservoir over the forecast hours
+    ending at ``times``. Reservoirs it does not name follow their rules. Each reservoir's first row must
+    be at the forecast start; one line names the file, the row and the value of any problem."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype={"reservoir": str})
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{path}: cannot read the schedule CSV ({exc})") from None
+    missing = {"time", "reservoir", "release_m3s"} - set(table.columns)
+    if missing or table.empty:
+        raise InputDataError(f"{path}: a schedule needs rows with columns time,reservoir,release_m3s "
+                             f"({'missing ' + ', '.join(sorted(missing)) if missing else 'no rows'})")
+    starts = (times - np.timedelta64(1, "h")).astype("datetime64[m]")  # each forecast hour's start
+    known = {r.id for r in basin.reservoirs}
+    rows: dict[str, list[tuple[np.datetime64, float]]] = {}
+    for k, row in enumerate(table.itertuples(index=False), start=2):  # row 1 is the header
+        where = f"{path} row {k}"
+        if row.reservoir not in known:
+            raise InputDataError(f"{where}: reservoir {row.reservoir!r} is not in basin {basin.name} "
+                                 f"(have {', '.join(sorted(known))})")
+        try:
+            t = np.datetime64(pd.Timestamp(row.time).tz_localize(None).to_datetime64(), "m")
+            q = float(row.release_m3s)
+        except (ValueError, TypeError):
+            raise InputDataError(f"{where}: time {row.time!r} / release_m3s {row.release_m3s!r} is not a time and "
+                                 "a number") from None
+        if not np.isfinite(q) or q < 0.0:
+            raise InputDataError(f"{where}: release_m3s {row.release_m3s!r} must be a finite number >= 0")
+        if t < starts[0] or t > starts[-1]:
+            raise InputDataError(f"{where}: time {row.time} is outside the forecast ({str(starts[0])[:16]} .. "
+                                 f"{str(starts[-1])[:16]}, hour starts)")
+        rows.setdefault(row.reservoir, []).append((t, q))
+    schedules = {}
+    for rid, items in rows.items():
+        items.sort(key=lambda item: item[0])
+        if items[0][0] != starts[0]:
+            raise InputDataError(f"{path}: {rid}'s first release is at {str(items[0][0])[:16]}, after the forecast "
+                                 f"start {str(starts[0])[:16]}; give its release from the start")
+        when = np.array([t for t, _ in items])
+        value = np.array([q for _, q in items])
+        schedules[rid] = value[np.searchsorted(when, starts, side="right") - 1]
+    return schedules
+
+
+def cannot_follow(result: ForwardResult, basin: BasinSpec, schedules: dict[str, NDArray]) -> list[dict]:
+    """Every hour where a reservoir did not release what its schedule asked, with the limit that bound:
+    capacity at the level reached, the ramp limit, the minimum release, or dam safety (water above the
+    flood-control high level passed on)."""
+    events = []
+    specs = {r.id: r for r in basin.reservoirs}
+    for rid, wanted in schedules.items():
+        op = result.reservoirs[rid]
+        curves = specs[rid].curves()
+        for t in np.flatnonzero(np.abs(op.release - wanted) > 1e-6 * np.maximum(wanted, 1.0)):
+            level = float(op.level[t + 1])
+            why = op.binding[t]
+            start = str(result.times[t] - np.timedelta64(1, "h"))[:16]
+            if why == "capacity":
+                reason = f"capacity at {level:.2f} m is {curves.capacity_at_storage(float(op.storage[t + 1])):,.0f}"
+            elif why == "dam safety":
+                reason = f"the level would rise above the flood-control high level {specs[rid].flood_control_high_level} m"
+            else:
+                reason = {"ramp": f"the ramp limit is {specs[rid].max_ramp_per_hour:,.0f} m3/s per hour",
+                          "minimum": f"the minimum release is {specs[rid].min_release:,.0f} m3/s"}.get(why, why)
+            events.append({"reservoir": rid, "time": str(result.times[t] - np.timedelta64(1, "h"))[:16],
+                           "wanted_m3s": round(float(wanted[t]), 1), "released_m3s": round(float(op.release[t]), 1),
+                           "limit": why, "level_m": round(level, 3),
+                           "message": f"{rid} cannot release {wanted[t]:,.0f} m3/s at {start}: {reason} "
+                                      f"(released {op.release[t]:,.0f})"})
+    return events
+
+
+def run_whatif(inputs: RehearsalInputs, schedules: dict[str, NDArray], output_dir=None, name: str = "whatif") -> dict:
+    """``hydro rehearse --schedule``: the dispatcher's schedule run forward from the issue-time state on the
+    full model (reservoirs it does not name keep their rules), with the F1 indicators and every place the
+    schedule cannot be followed and why; ``output_dir`` gets ``whatif.nc``, its plot and summary.json."""
+    import json
+    from dataclasses import asdict
+
+    from ..io.atomic import write_atomic
+    from ..io.netcdf import write_dataset
+
+    basin = inputs.basin
+    result = forward(inputs.network, basin, inputs.lateral, inputs.times, inputs.start, schedules=schedules,
+                     routing=inputs.routing, initial=inputs.initial, interval_s=inputs.interval_s)
+    summary = {
+        "basin": basin.name, "forecast": inputs.source, "start": str(inputs.times[0] - np.timedelta64(1, "h"))[:16],
+        "end": str(inputs.times[-1])[:16], "routing": {"dt_s": inputs.routing.dt, "solver": inputs.routing.solver},
+        "initial_state": "cold" if inputs.initial is None else "issue-time state",
+        "schedule": {k: v.round(3).tolist() for k, v in schedules.items()},
+        "whatif": {"control_sections": [asdict(s) for s in result.sections],
+                   "reservoirs": [asdict(r) for r in result.reservoir_indicators], "risk": risk(result.sections)},
+        "safe": forward_is_safe(basin, result, 0.0),
+        "cannot_follow": cannot_follow(result, basin, schedules),
+    }
+    if output_dir is not None:
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_dataset(out / f"{name}.nc", scheme_dataset(result, basin, name))
+        plot_scheme(out / f"{name}.png", result, basin, "what-if: the given schedule", inputs.forward())
+        write_atomic(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
+        summary["outputs"] = [str(out / f"{name}.nc"), str(out / f"{name}.png"), str(out / "summary.json")]
+    return summary
 
 
 def risk(sections: list[SectionIndicators]) -> dict[str, str]:

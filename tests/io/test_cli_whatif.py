@@ -1,0 +1,106 @@
+"""What-if from the command line (`hydro rehearse --schedule`, `hydro plan --scheme`), and rehearsal on a real
+NWM network with its LAKEPARM lakes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from hydro.cli import main
+from hydro.io.netcdf import lateral_dataset, write_dataset, write_network
+from tests.physics.test_rehearsal_forward import NETWORK, RESERVOIR, SECTION, _storm
+
+
+def _toml(items: dict) -> str:
+    return "".join(f"{k} = {json.dumps(v)}\n" for k, v in items.items())
+
+
+@pytest.fixture()
+def basin(tmp_path):
+    """The small two-branch basin of the rehearsal tests as files: basin.toml, network.nc, a 24-hour forecast."""
+    write_network(tmp_path / "network.nc", NETWORK, None)
+    (tmp_path / "basin.toml").write_text('name = "b"\nnetwork = "network.nc"\n[[reservoirs]]\n' + _toml(RESERVOIR)
+                                         + "[[control_sections]]\n" + _toml(SECTION))
+    lateral, times = _storm(24)
+    write_dataset(tmp_path / "forecast.nc", lateral_dataset(lateral.astype(np.float32), NETWORK.feature_id,
+                                                             (times - np.timedelta64(1, "h")).astype("datetime64[ns]")))
+    return tmp_path
+
+
+def test_a_schedule_above_capacity_is_reported_not_silently_capped(basin, capsys):
+    (basin / "schedule.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,20\n"
+                                        "2026-07-01T06:00,dam,3000\n2026-07-01T12:00,dam,100\n")
+    code = main(["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--schedule",
+                 str(basin / "schedule.csv"), "--output-dir", str(basin / "out"), "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    events = summary["cannot_follow"]
+    assert events and {e["limit"] for e in events} == {"capacity"}
+    first = events[0]
+    assert first["time"] == "2026-07-01T06:00" and first["wanted_m3s"] == 3000.0 and first["released_m3s"] < 3000.0
+    assert "dam cannot release 3,000 m3/s at 2026-07-01T06:00: capacity at" in first["message"]
+    with xr.open_dataset(basin / "out" / "whatif.nc") as ds:  # what it could release, hour by hour
+        released = ds.release.sel(reservoir="dam").values
+    assert released[0] == 20.0 and np.all(released[6:12] < 3000.0) and np.all(released[12:] == 100.0)
+
+
+@pytest.mark.parametrize("rows, message", [
+    ("2026-07-01T00:00,weir,20", "row 2: reservoir 'weir' is not in basin b"),
+    ("2026-07-01T00:00,dam,-5", "row 2: release_m3s -5 must be a finite number >= 0"),
+    ("2026-07-01T00:00,dam,20\n2026-07-03T00:00,dam,20", r"row 3: time 2026-07-03T00:00 is outside the forecast"),
+    ("2026-07-01T02:00,dam,20", "dam's first release is at 2026-07-01T02:00, after the forecast start"),
+    ("soon,dam,20", "row 2: time 'soon' / release_m3s 20 is not a time and a number"),
+])
+def test_bad_schedules_are_one_line_and_write_nothing(basin, capsys, rows, message):
+    (basin / "schedule.csv").write_text("time,reservoir,release_m3s\n" + rows + "\n")
+    code = main(["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--schedule",
+                 str(basin / "schedule.csv"), "--output-dir", str(basin / "out")])
+    err = capsys.readouterr().err
+    assert code == 3 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert str(basin / "schedule.csv") in err
+    import re
+
+    assert re.search(message, err), err
+    assert not (basin / "out").exists()
+
+
+def test_plan_ranks_a_centres_own_scheme(basin, capsys):
+    (basin / "hold.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,250\n")
+    code = main(["plan", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--initial-level",
+                 "dam=113:100", "--scheme", f"steady={basin / 'hold.csv'}", "--output-dir", str(basin / "plan"),
+                 "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    ranked = {row["scheme"]: row for row in summary["ranking"]}
+    assert "steady" in ranked and ranked["steady"]["section_peaks"]["town"] > 0.0
+    assert (basin / "plan" / "scheme_steady.nc").is_file()
+
+
+def test_rehearse_runs_on_the_lower_colorado_network_with_its_lakes(nwm_dir, tmp_path, capsys):
+    """The real NWM network with its 30 LAKEPARM lakes collapsed: the lakes route as level pools (not as
+    missing segments), and with no dam in the way F1 at a section is `hydro route`'s flow there, bit for bit."""
+    import hydro
+
+    lc = nwm_dir / "original"
+    net = hydro.RiverNetwork.from_routelink(lc / "RouteLink.nc", lakeparm=lc / "LAKEPARM.nc")
+    write_network(tmp_path / "network.nc", net.network, net.lakes)
+    assert main(["route", "--network", str(tmp_path / "network.nc"), "--lateral", str(lc / "channel_forcing"),
+                 "--output", str(tmp_path / "route.nc"), "--no-progress"]) == 0
+    with xr.open_dataset(tmp_path / "route.nc") as ds:
+        routed = ds.streamflow.values
+        outlet = int(np.argmax(routed.max(axis=0)))
+        fid = int(ds.feature_id.values[outlet])
+    section = {"id": "outlet", "feature_id": fid, "safe_discharge": 1e6, "warning_stage": 5.0, "guaranteed_stage": 7.0,
+               "rating_stage_m": [0.0, 10.0], "rating_discharge_m3s": [0.0, 1e4]}
+    (tmp_path / "basin.toml").write_text('name = "lower_colorado"\nnetwork = "network.nc"\n[[control_sections]]\n'
+                                         + _toml(section))
+    capsys.readouterr()
+    assert main(["rehearse", str(tmp_path / "basin.toml"), "--forecast", str(lc / "channel_forcing"), "--output-dir",
+                 str(tmp_path / "out"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    with xr.open_dataset(tmp_path / "out" / "f1.nc") as f1:
+        np.testing.assert_array_equal(f1.discharge.sel(section="outlet").values, routed[:, outlet])
+    assert summary["f1"]["control_sections"][0]["peak_discharge"] == pytest.approx(float(routed[:, outlet].max()))

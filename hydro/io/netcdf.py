@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 from numpy.typing import NDArray
 
-from ..core.errors import InputDataError
+from ..core.errors import InputDataError, NumericalError
 from ..core.variables import CF_ATTRS
 from ..network import RiverNetwork
 from ..reservoir.levelpool import LevelPoolParameters
@@ -128,8 +128,27 @@ def chrtout_dataset(
     return ds
 
 
+def check_flows(path: str | Path, ds: xr.Dataset) -> None:
+    """Refuse to write a flow series (a variable over ``time`` in m3 s-1) holding NaN, inf or a negative
+    value: one line naming the variable and where and when it first went wrong."""
+    for name, var in ds.data_vars.items():
+        if "time" not in var.dims or var.attrs.get("units") != "m3 s-1" or var.dtype.kind != "f":
+            continue
+        values = var.transpose("time", ...).values
+        bad = ~np.isfinite(values) | (values < 0)
+        if not bad.any():
+            continue
+        first = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), bad.shape)  # the earliest time first
+        where = ", ".join(f"{dim} {ds[dim].values[i] if dim in ds.coords else i}"
+                          for dim, i in zip(var.transpose("time", ...).dims, first, strict=True))
+        raise NumericalError(f"{path}: {name} is {values[first]} at {where} ({int(bad.sum())} bad values); "
+                             "nothing written: check the inputs that feed it there (lateral inflow, geometry, state)")
+
+
 def write_dataset(path: str | Path, ds: xr.Dataset) -> Path:
-    """Write any dataset atomically (temp file in the same directory, then rename)."""
+    """Write any dataset atomically (temp file in the same directory, then rename), after checking that
+    its flow series are finite and non-negative (:func:`check_flows`)."""
+    check_flows(path, ds)
     return write_atomic(path, lambda tmp: ds.to_netcdf(tmp, format="NETCDF4"))
 
 

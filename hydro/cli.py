@@ -646,6 +646,12 @@ def main(argv: list[str] | None = None) -> int:
     from .core.workspace import keep_numba_cache_out_of_package
 
     keep_numba_cache_out_of_package()  # before any kernel module is imported: numba picks its cache folder then
+    import signal
+
+    def _terminated(signum, frame):  # SIGTERM as SIGINT: the same clean stop, no partial output
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminated)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="hydro: %(message)s", stream=sys.stderr

@@ -42,3 +42,47 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         if tmp_path.exists():
             tmp_path.unlink()
     return path
+
+
+class FolderLock:
+    """An exclusive lock on a folder (``.hydro.lock`` in it, flock), held for a ``with`` block: a second run
+    on the same state folder fails at once, naming the holder's pid and start time. The lock file stays;
+    the kernel releases the lock when its holder exits, however it exits."""
+
+    def __init__(self, folder: str | os.PathLike, what: str = "folder") -> None:
+        self.folder, self.what = Path(folder), what
+        self._fh = None
+
+    def __enter__(self) -> FolderLock:
+        import fcntl
+        from datetime import datetime, timezone
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.folder, os.W_OK):
+            raise InputDataError(f"{self.folder}: {self.what} is not writable; fix its permissions or choose another")
+        fh = open(self.folder / ".hydro.lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise InputDataError(f"{self.folder}: {self.what} is in use by {holder}; wait for it or use another "
+                                 "folder") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} since {datetime.now(timezone.utc).isoformat(timespec='seconds')}\n")
+        fh.flush()
+        self._fh = fh
+        # temporary files a killed run left behind (write_atomic's) go now: nobody else writes here
+        for stale in self.folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import fcntl
+
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None

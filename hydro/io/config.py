@@ -32,6 +32,7 @@ class CycleSection(_Strict):
     nowcast_hours: float = Field(default=6.0, ge=0.0, le=6.0)
     output_dir: str = "runs/{basin}"  # relative to the config file
     state_dir: str = "runs/{basin}/state"
+    keep_restarts: int = Field(default=10, ge=1)  # restarts kept in the state folder, newest first (2.5 MB each for the demo)
 
 
 class ForcingSection(_Strict):

@@ -22,7 +22,21 @@ from ..routing.channel import RoutingState
 from ..runoff import RunoffState
 from .netcdf import write_dataset
 
-RESTART_VERSION = 2  # 2: reservoir storage stored (exact round trip), dams operated in the routing
+RESTART_VERSION = 2  # 2: reservoir storage stored (exact round trip), dams operated in the routing, checksum
+
+
+def _checksum(ds: xr.Dataset) -> str:
+    """SHA-256 over every variable's name, shape and bytes (in name order): damage the file format does not
+    notice (flipped bytes in a data chunk) changes it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(ds.variables):
+        values = np.ascontiguousarray(ds[name].values)
+        text = values.dtype.kind in "UO"  # ids: unicode when written, objects when read back
+        digest.update(f"{name}{values.shape}{'str' if text else values.dtype.str}".encode())
+        digest.update("|".join(map(str, values.ravel())).encode() if text else values.tobytes())
+    return digest.hexdigest()
 
 
 def restart_path(state_dir: Path, valid_time: np.datetime64) -> Path:
@@ -46,6 +60,7 @@ def write_restart(path: Path, state: BasinState, basin: str, config_hash: str) -
     ds = xr.Dataset(data, coords={"reservoir": np.array(ids, dtype=str)}, attrs={
         "title": "hydro restart", "hydro_restart_version": RESTART_VERSION, "basin": basin,
         "config_hash": config_hash, "valid_time": str(state.valid_time)[:19]})
+    ds.attrs["checksum_sha256"] = _checksum(ds)
     return write_dataset(path, ds)
 
 
@@ -61,6 +76,9 @@ def read_restart(path: Path, basin: str, config_hash: str, valid_time: np.dateti
     if attrs.get("hydro_restart_version") != RESTART_VERSION:
         raise InputDataError(f"{path}: restart format version {attrs.get('hydro_restart_version')!r}, this hydro "
                              f"reads version {RESTART_VERSION}; start cold (--cold)")
+    if attrs.get("checksum_sha256") != _checksum(ds):
+        raise InputDataError(f"{path}: restart checksum does not match its contents (the file was damaged or edited "
+                             "after it was written); restore it or start cold (--cold)")
     if attrs.get("basin") != basin:
         raise InputDataError(f"{path}: restart is for basin {attrs.get('basin')!r}, this cycle runs {basin!r}")
     if attrs.get("config_hash") != config_hash:
@@ -86,3 +104,13 @@ def read_restart(path: Path, basin: str, config_hash: str, valid_time: np.dateti
                                      "restore the file or start cold (--cold)")
             dams[str(rid)] = DamStart(float(level), None if np.isnan(release) else float(release), float(storage))
     return BasinState(valid_time, runoff, hillslope, routing, dams)
+
+
+def prune_restarts(state_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` newest restarts in ``state_dir`` (names sort by valid time); returns
+    the deleted paths."""
+    restarts = sorted(Path(state_dir).glob("restart_*.nc"))
+    old = restarts[:-keep] if keep > 0 else []
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old

@@ -30,7 +30,7 @@ from ..core.workspace import cache_dir, resolve_asset, resolve_basin
 from ..io import netcdf
 from ..io.basin import read_basin
 from ..io.config import CycleConfig, load_config
-from ..io.restart import read_restart, restart_path, write_restart
+from ..io.restart import prune_restarts, read_restart, restart_path, write_restart
 from ..report.cycle import summary_lines, write_report
 from ..routing.operated import OperatedNetwork
 from ..runoff.coupling import CellMapping
@@ -273,7 +273,20 @@ def _forecast_flows(out: Path, fc: ForecastResult | None):
 
 def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, members: int = 0,
               scheduler: str | None = None, overrides: dict | None = None) -> dict:
-    """One cycle (all stages, or one with ``stage``); returns the summary (also summary.json)."""
+    """One cycle (all stages, or one with ``stage``); returns the summary (also summary.json). The state
+    folder is locked for the run: a second run on it fails at once, naming the holder."""
+    from ..io.atomic import FolderLock
+
+    config_path = Path(config_path)
+    config = load_config(config_path)
+    if overrides:
+        config = CycleConfig.model_validate({**config.model_dump(), "cycle": {**config.cycle.model_dump(), **overrides}})
+    with FolderLock(state_folder(config, config_path), "state folder"):
+        return _run_cycle(config_path, config, stage, cold, members, scheduler)
+
+
+def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: bool, members: int,
+               scheduler: str | None) -> dict:
     from ..report.warnings import write_warnings
     from ..stages.forcing import Forcing
     from ..stages.forecast import run_forecast
@@ -281,10 +294,6 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
     from ..stages.rehearsal import run_rehearsal
     from ..stages.warning import grade_forecast
 
-    config_path = Path(config_path)
-    config = load_config(config_path)
-    if overrides:
-        config = CycleConfig.model_validate({**config.model_dump(), "cycle": {**config.cycle.model_dump(), **overrides}})
     if stage is not None and stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; choose {', '.join(STAGES)}")
     basin = load_basin(config, config_path)
@@ -316,6 +325,8 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
             state_dir = state_folder(config, config_path)
             state_dir.mkdir(parents=True, exist_ok=True)
             restart_out = write_restart(restart_path(state_dir, w.issue), fc.issue_state, basin.name, config.model_hash())
+            for old in prune_restarts(state_dir, config.cycle.keep_restarts):
+                log.info("pruned %s (keep_restarts = %d)", old.name, config.cycle.keep_restarts)
             inputs = RehearsalInputs(basin.network, basin.spec, basin.routing, fc.forecast.lateral, 600.0,
                                      fc.forecast.times, fc.issue_state.dams, fc.issue_state.routing,
                                      score(basin.spec, basin.routing, fc.forecast.run, fc.forecast.times,

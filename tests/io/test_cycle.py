@@ -317,13 +317,46 @@ def test_a_restart_that_does_not_fit_the_basin_is_refused(tmp_path):
     run_cycle(path, cold=True, stage="forecast")
     restart = tmp_path / "fit/state/restart_2026-07-01T0200.nc"
     good = xr.load_dataset(restart)
-    short = good.isel(segment=slice(1, None))
-    short.to_netcdf(restart)
+    from hydro.io.restart import _checksum
+
+    def write(ds):  # a restart as another basin or a bug would write it: consistent, with its own checksum
+        ds.attrs["checksum_sha256"] = _checksum(ds)
+        ds.to_netcdf(restart)
+
+    write(good.isel(segment=slice(1, None)))
     with pytest.raises(ConfigError, match=r"restart_2026-07-01T0200.nc: routing state has shapes"):
         run_cycle(path, stage="forecast", overrides={"start": "2026-07-01T02:00"})
     flooded = good.copy()
     flooded["reservoir_storage"] = flooded["reservoir_storage"] * 1e6
-    flooded.to_netcdf(restart)
+    write(flooded)
     with pytest.raises(InputDataError, match="storage .* is outside its level-storage curve"):
         run_cycle(path, stage="forecast", overrides={"start": "2026-07-01T02:00"})
     assert not (tmp_path / "fit/state/restart_2026-07-01T0400.nc").exists()
+
+
+def test_a_restart_with_flipped_bytes_is_refused_by_its_checksum(tmp_path):
+    """64 flipped bytes inside a data chunk pass HDF5 unnoticed; the checksum refuses them."""
+    path = _config(tmp_path / "flip", hours=2)
+    run_cycle(path, cold=True, stage="forecast")
+    restart = tmp_path / "flip/state/restart_2026-07-01T0200.nc"
+    ds = xr.load_dataset(restart)
+    ds["streamflow"].values[:16] += np.float32(1.0)  # the same file, its flows edited after it was written
+    ds.to_netcdf(restart)
+    with pytest.raises(InputDataError, match="restart checksum does not match"):
+        run_cycle(path, stage="forecast", overrides={"start": "2026-07-01T02:00"})
+
+
+def test_a_second_run_on_a_locked_state_folder_fails_at_once_and_old_restarts_are_pruned(tmp_path):
+    import os
+
+    from hydro.io.atomic import FolderLock
+
+    path = _config(tmp_path / "lock", hours=1, extra="keep_restarts = 2")
+    with FolderLock(tmp_path / "lock/state", "state folder"):
+        (tmp_path / "lock/state/.restart_x.nc.abc.tmp").write_text("left by a killed run")
+        with pytest.raises(InputDataError, match=rf"state folder is in use by pid {os.getpid()} since"):
+            run_cycle(path, cold=True, stage="forecast")
+    run_cycles(path, cycles=3, cold=True, stage="forecast")
+    assert sorted(p.name for p in (tmp_path / "lock/state").glob("restart_*.nc")) == [
+        "restart_2026-07-01T0200.nc", "restart_2026-07-01T0300.nc"]
+    assert not list((tmp_path / "lock/state").glob("*.tmp"))  # the killed run's temporary file is gone

@@ -40,6 +40,7 @@ from ..stages.rehearsal import RehearsalInputs, read_forecast_lateral, score
 __all__ = ["load_config", "load_basin", "run_cycle", "run_cycles", "run_basins", "summary_lines", "write_report"]
 log = logging.getLogger("hydro")
 STAGES = ("forecast", "warning", "rehearsal", "plan")
+COMPLETE = "COMPLETE"  # written last into a cycle folder: what ran, for which configuration
 
 
 def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
@@ -299,6 +300,11 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
     basin = load_basin(config, config_path)
     out = cycle_folder(config, config_path)
     out.mkdir(parents=True, exist_ok=True)
+    # the folder is complete only once COMPLETE is written, last; a run killed before that leaves it
+    # visibly incomplete (no marker, no report), never a folder mixing two runs behind an old report
+    (out / COMPLETE).unlink(missing_ok=True)
+    if stage in (None, "forecast"):
+        (out / "report.html").unlink(missing_ok=True)
     summary_path = out / "summary.json"
     # a rerun of a later stage keeps what the earlier stages reported; a new forecast starts afresh
     keep = stage not in (None, "forecast") and summary_path.is_file()
@@ -374,6 +380,8 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
 
     write_atomic(summary_path, lambda tmp: tmp.write_text(json.dumps(summary, indent=1, default=str)))
     write_report(out, summary)
+    write_atomic(out / COMPLETE, lambda tmp: tmp.write_text(json.dumps(
+        {"stages": [n for n in STAGES if n in timings], "config_hash": config.model_hash()}) + "\n"))
     return summary
 
 

@@ -99,9 +99,12 @@ def test_a_killed_run_leaves_the_previous_state_and_outputs(tmp_path, monkeypatc
         raise KeyboardInterrupt("killed")
 
     monkeypatch.setattr(cycle, "write_restart", killed)
+    assert (tmp_path / "k/out/cycle_20260701T0200/COMPLETE").is_file()
     with pytest.raises(KeyboardInterrupt):
         run_cycle(path, stage="forecast")  # the same cycle again, killed before its restart is written
     assert (restart.read_bytes(), analysis.read_bytes()) == saved
+    folder = tmp_path / "k/out/cycle_20260701T0200"
+    assert not (folder / "COMPLETE").exists() and not (folder / "report.html").exists()  # visibly incomplete
     assert not list((tmp_path / "k/state").glob("*.tmp*"))
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..basin import STEPS_PER_HOUR, BasinModel, BasinState, cold_state, dry_step_model
+from ..basin import RAIN_STEP_MIN, BasinModel, BasinState, cold_state, dry_step_model
 from ..core.errors import ConfigError, InputDataError
 from ..core.registry import get_method
 from ..core.workspace import cache_dir, resolve_asset, resolve_basin
@@ -46,10 +46,8 @@ COMPLETE = "COMPLETE"  # written last into a cycle folder: what ran, for which c
 def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
     """The basin of ``config``, built once: its files read and checked, the network cut at its dams with the
     config's routing step and solver."""
-    from ..basin import RAIN_STEP_MIN
     from ..io.grid import read_d8, read_id_raster
     from ..io.parameters import read_parameter_set
-
     from ..synthetic import ensure_demo_basin
 
     folder = resolve_basin(config.cycle.basin, config_path, build_demo=ensure_demo_basin)

@@ -201,8 +201,7 @@ class OperatedNetwork:
             elev[slots] = result.final_state.water_sfc_elev
             if not key:
                 continue
-            dam, node = dams_by_id[key], self.position[dams_by_id[key].feature_id]
-            begin = dams[key]
+            node, begin = self.position[dams_by_id[key].feature_id], dams[key]
             inflow = np.concatenate([[state.streamflow[node]], flow[:, node]]).astype(np.float64)
             op = operate(*self._tables[key], inflow, 3600.0, begin.level, schedules.get(key), begin.release,
                          initial_storage=begin.storage)

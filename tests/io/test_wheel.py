@@ -28,8 +28,6 @@ import sys
 import sysconfig
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO
 
 

@@ -2,12 +2,36 @@
 
 A reservoir is described by its level-storage curve V(Z), its discharge-capacity curve O_cap(Z) (all
 gates open), the characteristic levels (flood-limit 汛限, flood-control high 防洪高, design 设计,
-check 校核), a minimum release, a maximum release change per hour and the zone rule below. Each step
-solves the mass balance V(t+dt) = V(t) + dt (I(t) + I(t+dt))/2 - dt O(t+dt) (release held over the
-step, as an operator sets gates). The release starts from the rule (or the given schedule, which
-overrides it) and is then limited in turn by the ramp limit, the minimum release, the discharge
-capacity at the end-of-step level (physics wins over every rule) and the water available.
-``binding`` records which of these set each step's release.
+check 校核), a minimum release, a maximum release change per hour and the zone rule below.
+
+Each step the operator sets the gates once: an order ``g`` (from the rule, or the given schedule, which
+overrides it) limited in turn by the ramp limit and the minimum release. The reservoir then passes, at
+every instant, ``min(g, O_cap(Z))``: the order while the gates can pass it, the discharge capacity at the
+level of that instant otherwise (physics wins over every rule). The level-pool mass balance is
+integrated by the trapezoidal rule in time (second order), on inflow and outflow alike:
+
+    V(t+dt) = V(t) + dt (I(t) + I(t+dt)) / 2 - dt (O(t) + O(t+dt)) / 2,  O(.) = min(g, O_cap(V(.))),
+
+solved exactly on the piecewise-linear tables. With the gates wide open (a free spill, or "all it can
+pass" above the flood-control high level) this IS storage-indication (modified Puls) routing of the same
+curves (Chow, Maidment & Mays 1988, section 8.2; :mod:`hydro.reservoir.storage_indication`); with an order
+the capacity never binds the release is ``g`` held over the step, exactly.
+
+"The level reached within the step" for the capacity cap: the release is capped by the capacity at the
+level at the start and at the end of the step, the two points the trapezoid uses. Within the step the
+storage is a quadratic in time; where it dips below both ends (inflow rising through the release) and
+the capacity at that lowest level is below the order, the step is integrated again in 16 sub-steps with
+the same rule, so the cap holds at every sub-step end. For a wide-open outlet the release between the
+step ends is the linear interpolation that storage-indication assumes.
+
+``release[t]`` is the mean release over step t (its volume / dt: what goes downstream and what the mass
+balance uses); ``outflow`` the instantaneous release at the n + 1 step ends. ``binding`` records which
+limit set each step's order: 'rule', 'schedule', 'dam safety', 'ramp', 'minimum', or 'capacity' where the
+capacity at a level reached bound the release. Where a schedule cannot be followed, ``cannot_follow``
+lists the step, the release wanted and given, the limit, and the capacity and level where it bound:
+nothing is capped silently. A step depends only on its own inflow, order and the state carried from the
+previous step (storage and the mean release, for the ramp limit), so a run split anywhere continues
+bit for bit.
 
 Zone rule (a simplified 调度规程): at or below the flood-limit level keep the level (release =
 inflow, between the minimum release and ``safe_release``); between the flood-limit and the flood-control high level release what
@@ -18,12 +42,14 @@ above the flood-control high level protect the dam: release up to capacity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
+
+SUB_STEPS = 16  # sub-steps of a step whose storage dips, within it, to a level whose capacity is below the order
 
 
 @dataclass(frozen=True)
@@ -39,6 +65,8 @@ class ReservoirCurves:
         z, v, o = (np.asarray(a, dtype=np.float64) for a in (self.level_m, self.storage_m3, self.capacity_m3s))
         if not (z.shape == v.shape == o.shape) or z.ndim != 1 or z.size < 2:
             raise InputDataError(f"{self.name}: level, storage and capacity tables need one common length >= 2")
+        if not (np.isfinite(z).all() and np.isfinite(v).all() and np.isfinite(o).all()) or o[0] < 0:
+            raise InputDataError(f"{self.name}: level, storage and capacity tables must be finite, capacity >= 0")
         if not (np.all(np.diff(z) > 0) and np.all(np.diff(v) > 0) and np.all(np.diff(o) >= 0)):
             raise InputDataError(f"{self.name}: level and storage must increase, capacity must not decrease")
         object.__setattr__(self, "level_m", z)
@@ -53,6 +81,13 @@ class ReservoirCurves:
 
     def capacity_at_storage(self, storage: float) -> float:
         return float(np.interp(storage, self.storage_m3, self.capacity_m3s))
+
+    @property
+    def crest_level(self) -> float:
+        """The level where the outlet starts to pass water: the highest tabulated level with zero capacity
+        (the lowest level of the table where the capacity is positive everywhere)."""
+        dry = np.flatnonzero(self.capacity_m3s <= 0.0)
+        return float(self.level_m[dry[-1]] if dry.size else self.level_m[0])
 
 
 @dataclass(frozen=True)
@@ -92,92 +127,186 @@ class OperatingRules:
             raise ConfigError(f"{curves.name}: need 0 <= min_release <= safe_release and a positive ramp limit")
 
 
+@dataclass(frozen=True)
+class CannotFollow:
+    """A step where the release differs from the schedule: the step index (its start is time index
+    ``step``), the release wanted and the mean release given [m3 s-1], the limit that bound ('capacity',
+    'dam safety', 'ramp', 'minimum'), and the lowest level the step reached [m] with the capacity there."""
+
+    step: int
+    wanted: float
+    released: float
+    limit: str
+    capacity: float
+    level: float
+
+    @property
+    def message(self) -> str:
+        reason = {"capacity": f"capacity at {self.level:.2f} m is {self.capacity:,.1f} m3/s",
+                  "dam safety": "the level would rise above the flood-control high level",
+                  "ramp": "the ramp limit", "minimum": "the minimum release"}.get(self.limit, self.limit)
+        return (f"step {self.step}: cannot release {self.wanted:,.1f} m3/s: {reason} "
+                f"(released {self.released:,.1f})")
+
+
 @dataclass
 class OperationResult:
     level: NDArray[np.float64]  # [n + 1] m, index 0 = start
     storage: NDArray[np.float64]  # [n + 1] m3
-    release: NDArray[np.float64]  # [n] m3 s-1 over each step
+    release: NDArray[np.float64]  # [n] m3 s-1, mean over each step (volume / dt)
     binding: list[str]  # per step: which limit set the release ('rule', 'schedule', 'dam safety', 'capacity', 'ramp', 'minimum')
+    outflow: NDArray[np.float64] | None = None  # [n + 1] m3 s-1, instantaneous release at the step ends
+    wanted: NDArray[np.float64] | None = None  # [n] m3 s-1, the order asked for (inf: all the outlet can pass)
+    cannot_follow: list[CannotFollow] = field(default_factory=list)  # schedule steps not followed, and why
+
+
+class _Integrator:
+    """Trapezoidal level-pool steps on one reservoir's tables (indication tables built once per step length)."""
+
+    def __init__(self, curves: ReservoirCurves):
+        self.curves = curves
+        self._s, self._o = curves.storage_m3, curves.capacity_m3s
+        self._indication: dict[float, NDArray] = {}
+
+    def cap(self, storage: float) -> float:
+        return float(np.interp(storage, self._s, self._o))
+
+    def _table(self, dt: float) -> NDArray:
+        table = self._indication.get(dt)
+        if table is None:
+            table = self._indication[dt] = 2.0 * self._s / dt + self._o
+        return table
+
+    def trapezoid(self, v1: float, i1: float, i2: float, order: float, dt: float) -> tuple[float, float, float]:
+        """One trapezoidal step with the release min(order, O_cap(V)) at both ends: (o1, o2, v2)."""
+        o1 = min(order, self.cap(v1))
+        if order < np.inf:  # the order held, if the capacity at the end-of-step storage allows it
+            v2 = v1 + 0.5 * dt * (i1 + i2 - o1 - order)
+            if order <= self.cap(v2):
+                return o1, order, v2
+        indication = 2.0 * v1 / dt + i1 + i2 - o1  # 2 V2 / dt + O_cap(V2): storage indication
+        table = self._table(dt)
+        if indication > table[-1]:
+            return o1, float(self._o[-1]), np.inf  # above the curve: the caller reports the overtopping
+        o2 = float(np.interp(indication, table, self._o))
+        return o1, o2, 0.5 * dt * (indication - o2)
+
+    def step(self, v1: float, i1: float, i2: float, order: float, dt: float) -> tuple[float, float, float, float, float]:
+        """Integrate one step: (mean release, o1, o2, v2, lowest storage reached)."""
+        o1, o2, v2 = self.trapezoid(v1, i1, i2, order, dt)
+        lowest = min(v1, v2)
+        if order < np.inf and np.isfinite(v2):
+            # storage is quadratic in time within the step: V(s) = V1 + dt (b s + a s^2 / 2), s in [0, 1]
+            a, b = (i2 - i1) - (o2 - o1), i1 - o1
+            if b < 0.0 < a and -b < a:
+                s = -b / a
+                v_min = v1 + dt * (b * s + 0.5 * a * s * s)
+                lowest = min(lowest, v_min)
+                if o1 + (o2 - o1) * s > self.cap(v_min) * (1.0 + 1e-12):
+                    return self._sub_stepped(v1, i1, i2, order, dt)
+        return 0.5 * (o1 + o2), o1, o2, v2, lowest
+
+    def _sub_stepped(self, v1, i1, i2, order, dt):
+        h = dt / SUB_STEPS
+        v, volume, lowest, first = v1, 0.0, v1, None
+        for k in range(SUB_STEPS):
+            a_in = i1 + (i2 - i1) * k / SUB_STEPS
+            b_in = i1 + (i2 - i1) * (k + 1) / SUB_STEPS
+            o1, o2, v = self.trapezoid(v, a_in, b_in, order, h)
+            first = o1 if first is None else first
+            volume += 0.5 * h * (o1 + o2)
+            lowest = min(lowest, v)
+            if not np.isfinite(v):
+                break
+        return volume / dt, first, o2, v, lowest
 
 
 def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_s: float, initial_level: float,
             schedule: NDArray | None = None, initial_release: float | None = None,
-            initial_storage: float | None = None) -> OperationResult:
-    """Simulate the reservoir over ``inflow`` [m3 s-1 at n + 1 times] with the zone rule or a release schedule.
+            initial_storage: float | None = None, *, free_spill: bool = False) -> OperationResult:
+    """Simulate the reservoir over ``inflow`` [m3 s-1 at n + 1 times, linear within each step] with the zone
+    rule or a release schedule [n, m3 s-1, each held over its step]; see the module docstring for the
+    integration and the limits.
 
     ``initial_release`` (the gate setting before the run) makes the ramp limit apply from the first step;
-    ``initial_storage`` (when known exactly, e.g. from the previous run) replaces the storage at ``initial_level``."""
+    ``initial_storage`` (when known exactly, e.g. from the previous run) replaces the storage at ``initial_level``.
+    ``free_spill``: an ungated outlet, release = capacity at the level at every instant (storage-indication
+    routing); the rule, the minimum release and the ramp limit do not apply and a schedule is refused."""
     rules.check(curves)
     inflow = np.asarray(inflow, dtype=np.float64)
     if inflow.ndim != 1 or inflow.size < 2 or not np.isfinite(inflow).all() or (inflow < 0).any():
         raise InputDataError(f"{curves.name}: inflow must be finite, non-negative, with at least two times")
+    if not (np.isfinite(dt_s) and dt_s > 0):
+        raise ConfigError(f"{curves.name}: the step must be a positive number of seconds, got {dt_s}")
     n = inflow.size - 1
     if schedule is not None:
+        if free_spill:
+            raise ConfigError(f"{curves.name}: a free spillway has no gates; it cannot follow a release schedule")
         schedule = np.asarray(schedule, dtype=np.float64)
         if schedule.shape != (n,) or (schedule < 0).any() or not np.isfinite(schedule).all():
             raise InputDataError(f"{curves.name}: release schedule needs {n} finite non-negative values")
     ramp = rules.max_ramp_per_hour * dt_s / 3600.0
     storage = np.empty(n + 1)
     release = np.empty(n)
+    outflow = np.empty(n + 1)
+    wanted_out = np.empty(n)
     storage[0] = curves.storage(initial_level) if initial_storage is None else float(initial_storage)
     target_storage = curves.storage(rules.end_target_level if rules.end_target_level is not None
                                     else rules.flood_limit_level)
+    limit_storage = curves.storage(rules.flood_limit_level)
     high_storage = curves.storage(rules.flood_control_high_level)
-    binding = []
+    step = _Integrator(curves)
+    binding: list[str] = []
+    events: list[CannotFollow] = []
     previous = initial_release
     for t in range(n):
         mean_in = 0.5 * (inflow[t] + inflow[t + 1])
-        level = curves.level(storage[t])
-        if schedule is not None:
+        if free_spill:
+            wanted, why = np.inf, "capacity"
+        elif schedule is not None:
             wanted, why = schedule[t], "schedule"
             # dam safety overrides a schedule: never hold water above the flood-control high level
             # (what the schedule did not foresee, e.g. a larger inflow, is passed on, up to capacity)
             keep_below = mean_in + (storage[t] - high_storage) / dt_s
             if keep_below > wanted:
                 wanted, why = keep_below, "dam safety"
-        elif level <= rules.flood_limit_level:
+        elif storage[t] <= limit_storage:
             # hold the flood-limit level (pass the inflow) while the river can take it; a flood beyond
             # the safe discharge starts filling the flood-control storage
-            excess = (storage[t] - curves.storage(rules.flood_limit_level)) / dt_s
+            excess = (storage[t] - limit_storage) / dt_s
             wanted, why = min(mean_in + max(excess, 0.0), rules.safe_release), "rule"
-        elif level <= rules.flood_control_high_level:
+        elif storage[t] <= high_storage:
             # evacuate flood storage as fast as the downstream safe discharge allows, back to the target
             back_to_target = mean_in + (storage[t] - target_storage) / dt_s
             wanted, why = min(max(back_to_target, rules.min_release), rules.safe_release), "rule"
         else:
             wanted, why = np.inf, "rule"  # protect the dam: all it can pass
-        o = wanted
-        if previous is not None and np.isfinite(ramp):
-            if o > previous + ramp:
-                o, why = previous + ramp, "ramp"
-            elif o < previous - ramp:
-                o, why = previous - ramp, "ramp"
-        if o < rules.min_release:
-            o, why = rules.min_release, "minimum"
-        # o within the capacity at the level it leaves is below the implicit capacity root: no solve needed
-        if o > curves.capacity_at_storage(storage[t] + dt_s * (mean_in - o)):
-            o, why = _capacity_after(curves, storage[t], mean_in, dt_s), "capacity"
-        # never release water the reservoir does not hold
-        o = min(o, mean_in + storage[t] / dt_s)
-        release[t] = o
-        storage[t + 1] = storage[t] + dt_s * (mean_in - o)
-        if storage[t + 1] > curves.storage_m3[-1]:
+        wanted_out[t] = wanted
+        order = wanted
+        if not free_spill:
+            if previous is not None and np.isfinite(ramp):
+                if order > previous + ramp:
+                    order, why = previous + ramp, "ramp"
+                elif order < previous - ramp:
+                    order, why = previous - ramp, "ramp"
+            if order < rules.min_release:
+                order, why = rules.min_release, "minimum"
+        o, o1, o2, v2, lowest = step.step(storage[t], inflow[t], inflow[t + 1], order, dt_s)
+        if not v2 <= curves.storage_m3[-1]:
             raise InputDataError(f"{curves.name}: storage exceeds the level-storage curve at step {t + 1} "
                                  f"(above {curves.level_m[-1]} m); extend the curve or the dam overtops")
+        if o < order:
+            why = "capacity"
+        if v2 < 0.0:  # never release water the reservoir does not hold
+            o, o2, v2 = mean_in + storage[t] / dt_s, 0.0, 0.0
+        release[t] = o
+        storage[t + 1] = v2
+        if t == 0:
+            outflow[0] = o1
+        outflow[t + 1] = o2
         binding.append(why)
         previous = o
+        if schedule is not None and abs(o - schedule[t]) > 1e-6 * max(schedule[t], 1.0):
+            events.append(CannotFollow(t, float(schedule[t]), float(o), why, step.cap(lowest), curves.level(lowest)))
     levels = np.interp(storage, curves.storage_m3, curves.level_m)
-    return OperationResult(levels, storage, release, binding)
-
-
-def _capacity_after(curves: ReservoirCurves, storage: float, mean_in: float, dt_s: float) -> float:
-    """The release that equals the capacity at the end-of-step storage it produces (implicit in time):
-    solve O = O_cap(V + dt (I - O)) by bisection; O_cap rises with V, so the root is unique."""
-    lo, hi = 0.0, curves.capacity_m3s[-1]
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if mid <= curves.capacity_at_storage(storage + dt_s * (mean_in - mid)):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    return OperationResult(levels, storage, release, binding, outflow, wanted_out, events)

@@ -2,7 +2,10 @@
 
 The reservoir's outflow is a unique function of its storage, given as a table (for an uncontrolled
 spillway: storage from the level-storage curve, outflow from the level-discharge curve at the same
-levels). ``route`` returns outflow and storage at every inflow time; leaving the table is an error.
+levels, :meth:`StorageOutflowTable.from_curves`). ``route`` returns outflow and storage at every inflow
+time; leaving the table is an error. :func:`hydro.reservoir.operation.operate` integrates the same
+equation (trapezoidal in time) for gated and free outlets; with the outlet wide open the two agree to
+rounding.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from numpy.typing import NDArray
 
 from ..core.errors import InputDataError, NumericalError
 from ..kernels.reservoir import storage_indication
+from .operation import ReservoirCurves
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,12 @@ class StorageOutflowTable:
             raise InputDataError(f"{self.name}: storage/outflow table holds NaN or negative outflow")
         object.__setattr__(self, "storage_m3", s)
         object.__setattr__(self, "outflow_m3s", o)
+
+    @classmethod
+    def from_curves(cls, curves: ReservoirCurves) -> StorageOutflowTable:
+        """An ungated outlet: storage from the level-storage curve, outflow = discharge capacity at the
+        same levels (both linear in level between the tabulated levels, so outflow is linear in storage)."""
+        return cls(curves.storage_m3, curves.capacity_m3s, name=curves.name)
 
     def route(self, inflow_m3s: NDArray, dt_s: float, initial_storage_m3: float) -> tuple[NDArray, NDArray]:
         """Outflow [m3 s-1] and storage [m3] at each inflow time (index 0 = the initial state)."""

@@ -59,6 +59,8 @@ class ReservoirSpec(_Strict):
     min_release: float = Field(default=0.0, ge=0)
     max_ramp_per_hour: float = Field(default=float("inf"), gt=0)
     end_target_level: float | None = None
+    # a dispatched release holds at least this many hours between changes (blocks from the issue time)
+    hold_hours: int = Field(default=3, ge=1, le=24)
 
     @model_validator(mode="after")
     def _tables(self) -> ReservoirSpec:

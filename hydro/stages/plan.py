@@ -5,6 +5,11 @@ Schemes: the current operating rules (F1), the inverse-optimal schedules for eac
 min_peak without dispatching one dam (it keeps its rules) for each of the largest dams. Every scheme
 is judged on its own full-model run (F1 for the rules, F2 for the others).
 
+Every scheme runs over the forecast horizon and the routing tail after it (``rehearsal.extend_f1``: until
+the releases made within the horizon have passed every control section, at most 48 h; each dam's last
+release held, lateral inflow held at the forecast's last hour), and is judged over both, so no scheme
+gains by pushing water past the horizon. The rules scheme is F1 continued through the tail under the rules.
+
 Ranking, in this stated priority order (shared/domain/rehearsal.md section 6; no detention basins are modelled):
 1. dam safety: the largest rise of any dam above its flood-control high level (none is best);
 2. protected sections: hours above the guaranteed stage, then the excess volume above the safe
@@ -14,7 +19,7 @@ A scheme that F2 did not verify ranks after every verified one.
 
 The package: ``plan.md`` and ``plan.html`` (the recommended scheme, its dispatch order: release
 schedule per reservoir in the order the dams act, its triggers and the monitoring that confirms it,
-and the ranking table), ``plan_schedule.csv`` (hourly releases of the recommended scheme),
+and the ranking table), ``plan_schedule.csv`` (hourly releases of the recommended scheme over the horizon),
 ``plan_comparison.png``, one NetCDF per scheme and ``plan.json``.
 """
 
@@ -29,7 +34,8 @@ from numpy.typing import NDArray
 
 from ..core.errors import ConfigError
 from ..io.basin import BasinSpec
-from .rehearsal import ForwardResult, RehearsalInputs, RehearsalResult, forward_is_safe, rehearse, unit_responses
+from .rehearsal import (STORAGE_RULES, ForwardResult, RehearsalInputs, RehearsalResult, Tail, extend_f1, forward_is_safe,
+                        rehearse, storage_at_horizon)
 
 
 @dataclass
@@ -38,8 +44,10 @@ class Scheme:
     description: str
     result: ForwardResult
     verified: bool
-    schedule: dict[str, NDArray[np.float64]]
+    schedule: dict[str, NDArray[np.float64]]  # hourly over the horizon
     binding: list[str] = field(default_factory=list)
+    horizon: int | None = None  # hours of forecast horizon in ``result`` (the rest is the tail); None: all
+    hold_hours: dict[str, int] = field(default_factory=dict)  # per dam: hours each release holds (1: hourly)
 
 
 @dataclass
@@ -52,6 +60,7 @@ class Impact:
     hours_above_warning: float
     min_freeboard_m: float  # smallest (guaranteed stage - peak stage) over the sections
     storage_left_m3: float  # flood storage left over all dams at their peak levels
+    storage_left_at_horizon_m3: float  # flood storage left over all dams at the horizon's end
     section_peaks: dict[str, float]
     dam_peak_levels: dict[str, float]
 
@@ -71,16 +80,21 @@ def impact(scheme: Scheme, basin: BasinSpec) -> Impact:
         float(sum(s.hours_above_warning for s in r.sections)),
         float(min((sections[s.id].guaranteed_stage - s.peak_stage for s in r.sections), default=np.inf)),
         float(sum(ind.flood_storage_left_m3 for ind in r.reservoir_indicators)),
+        float(sum(v["flood_storage_left_m3"] for v in storage_at_horizon(r, basin, _horizon(scheme)).values())),
         {s.id: round(s.peak_discharge, 1) for s in r.sections},
         {ind.id: round(ind.peak_level, 3) for ind in r.reservoir_indicators},
     )
 
 
-def _rehearse_variant(inputs: RehearsalInputs, responses, kwargs):
+def _horizon(scheme: Scheme) -> int:
+    return len(scheme.result.times) if scheme.horizon is None else scheme.horizon
+
+
+def _rehearse_variant(inputs: RehearsalInputs, tail: Tail, kwargs):
     out = rehearse(inputs.network, inputs.basin, inputs.lateral, inputs.times, routing=inputs.routing,
-                   start=inputs.start, f1=inputs.forward(), responses=responses, initial=inputs.initial,
+                   start=inputs.start, f1=inputs.forward(), tail=tail, initial=inputs.initial,
                    interval_s=inputs.interval_s, **kwargs)
-    return out.f2, out.accepted, out.inverse.schedule, out.inverse.binding
+    return out.f2, out.accepted, out.inverse.schedule, out.inverse.binding, out.inverse.hold_hours
 
 
 def rehearse_schemes(inputs: RehearsalInputs, dams_to_hold: int = 3, dask: bool = False, scheduler: str | None = None,
@@ -91,10 +105,15 @@ def rehearse_schemes(inputs: RehearsalInputs, dams_to_hold: int = 3, dask: bool 
     their schemes."""
     basin = inputs.basin
     f1 = inputs.forward()
-    schemes = [Scheme("rules", "current operating rules (F1)", f1, True,
-                      {r.id: f1.reservoirs[r.id].release for r in basin.reservoirs})]
+    T = len(f1.times)
     if not basin.reservoirs or not basin.control_sections:
-        return schemes
+        return [Scheme("rules", "current operating rules (F1)", f1, True,
+                       {r.id: f1.reservoirs[r.id].release for r in basin.reservoirs}, horizon=T)]
+    # every scheme runs through the same tail and linearises around the same F1: routed once
+    tail = extend_f1(inputs.network, basin, inputs.routing, f1, inputs.lateral, inputs.interval_s)
+    schemes = [Scheme("rules", "current operating rules (F1)", tail.f1, forward_is_safe(basin, tail.f1, 0.0),
+                      {r.id: tail.f1.reservoirs[r.id].release[:T] for r in basin.reservoirs}, horizon=T,
+                      hold_hours={r.id: 1 for r in basin.reservoirs})]
     variants = [("min_peak", "inverse: lowest peak at the first control section", {"objective": "min_peak"}),
                 ("max_margin", "inverse: widest margin below every safe discharge", {"objective": "max_margin"}),
                 ("min_storage", "inverse: least flood storage that keeps every section safe", {"objective": "min_storage"}),
@@ -108,29 +127,25 @@ def rehearse_schemes(inputs: RehearsalInputs, dams_to_hold: int = 3, dask: bool 
                              {"objective": "min_peak", "hold": (res.id,)}))
     known = known or {}
     todo = [(name, kw) for name, _, kw in variants if name not in known]
-    # every scheme linearises around the same F1: its unit responses are routed once
-    responses = None
-    if todo and not forward_is_safe(basin, f1, 0.0):
-        responses = unit_responses(inputs.network, basin, inputs.routing, f1)
     if todo and (dask or scheduler):
         from .ensemble import client_for
 
         client, cluster = client_for(scheduler)
         try:
-            shared = [client.scatter(x, broadcast=True) for x in (inputs, responses)]
+            shared = [client.scatter(x, broadcast=True) for x in (inputs, tail)]
             results = client.gather([client.submit(_rehearse_variant, *shared, kw, pure=False) for _, kw in todo])
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
     else:
-        results = [_rehearse_variant(inputs, responses, kw) for _, kw in todo]
+        results = [_rehearse_variant(inputs, tail, kw) for _, kw in todo]
     done = dict(zip([name for name, _ in todo], results, strict=True))
     for name, r in known.items():
-        done[name] = (r.f2, r.accepted, r.inverse.schedule, r.inverse.binding)
+        done[name] = (r.f2, r.accepted, r.inverse.schedule, r.inverse.binding, r.inverse.hold_hours)
     for name, description, _ in variants:
-        f2, accepted, schedule, binding = done[name]
-        schemes.append(Scheme(name, description, f2, accepted, schedule, binding))
+        f2, accepted, schedule, binding, hold_hours = done[name]
+        schemes.append(Scheme(name, description, f2, accepted, schedule, binding, T, hold_hours))
     return schemes
 
 
@@ -139,31 +154,32 @@ def rank(schemes: list[Scheme], basin: BasinSpec) -> list[tuple[Scheme, Impact]]
     return sorted(pairs, key=lambda p: p[1].rank_key())
 
 
-def _steps(times: NDArray, release: NDArray, resolution: float) -> list[tuple[str, str, float]]:
-    """Hourly releases as (from, to, m3 s-1) steps, rounded to ``resolution`` and merged where equal."""
-    rounded = np.round(release / resolution) * resolution
-    steps, start = [], 0
-    for t in range(1, len(rounded) + 1):
-        if t == len(rounded) or rounded[t] != rounded[start]:
-            begin = str(times[start] - np.timedelta64(1, "h"))[:16]
-            steps.append((begin, str(times[t - 1])[:16], float(rounded[start])))
-            start = t
-    return steps
+def _changes(times: NDArray, release: NDArray) -> list[tuple[str, float]]:
+    """The hours a release changes, as (from, m3 s-1): the first hour, then each change. Releases are
+    whole m3 s-1 (what the LP's block-constant schedule was rounded to and F2 verified)."""
+    rounded = np.round(np.asarray(release, np.float64))
+    at = np.flatnonzero(np.diff(rounded, prepend=np.nan))
+    return [(str(times[t] - np.timedelta64(1, "h"))[:16], float(rounded[t])) for t in at]
 
 
 def dispatch_order(best: Scheme, rules: Scheme, basin: BasinSpec) -> list[dict]:
     """Reservoirs in the order they must act (first hour their release departs from the rules), with the
-    release steps, the trigger (the inflow at that hour) and the levels that confirm the schedule."""
-    times = best.result.times
+    release changes only ("from 06:00 release 1,800 m3/s"; a release holds at least ``hold_hours``), what
+    holds after the horizon (the last release, through the routing tail), the trigger (the inflow at
+    that hour) and the levels that confirm the schedule. A dam left on its rules (or whose rules already
+    do what the plan needs) is ordered to keep its rules rather than given hourly figures."""
+    T = _horizon(best)
+    times = best.result.times[:T]
     orders = []
     for res in basin.reservoirs:
-        planned, ruled = best.schedule[res.id], rules.result.reservoirs[res.id].release
+        planned, ruled = best.schedule[res.id][:T], rules.result.reservoirs[res.id].release[:T]
+        hold = best.hold_hours.get(res.id, 1)
         departs = np.flatnonzero(np.abs(planned - ruled) > np.maximum(0.01 * np.abs(ruled), 5.0))
         first = int(departs[0]) if departs.size else None
         inflow = best.result.reservoir_inflow[res.id][1:]
         level = best.result.reservoirs[res.id].level[1:]
         peak = int(np.argmax(level))
-        resolution = max(10.0, 10 ** np.floor(np.log10(max(planned.max(), 1.0))) / 20)
+        changes = [] if first is None else _changes(times, planned)
         orders.append({
             "reservoir": res.id,
             "acts_at": str(times[first] - np.timedelta64(1, "h"))[:16] if first is not None else None,
@@ -171,11 +187,16 @@ def dispatch_order(best: Scheme, rules: Scheme, basin: BasinSpec) -> list[dict]:
                         f"is {inflow[first]:.0f} m3/s and the rules would release {ruled[first]:.0f} m3/s; "
                         f"act on the forecast, confirmed by the observed inflow"
                         if first is not None else "none: the current rules already do what the plan needs"),
-            "steps": _steps(times, planned, resolution),
-            "peak_level_m": round(float(level[peak]), 2), "peak_level_time": str(times[peak])[:16],
+            "hold_hours": hold,
+            "changes": [{"from": a, "release_m3s": q} for a, q in changes],
+            "order": ([f"from {a} release {q:,.0f} m3/s" for a, q in changes] if changes
+                      else ["keep operating by the current rules"]),
+            "after_horizon": (f"hold {planned[-1]:,.0f} m3/s after {str(times[-1])[:16]} until the next plan"
+                              if changes else "keep operating by the current rules"),
+            "peak_level_m": round(float(level[peak]), 2), "peak_level_time": str(best.result.times[peak])[:16],
             "flood_control_high_level": res.flood_control_high_level,
             "checkpoints": [(str(times[t])[:16], round(float(level[t]), 2), round(float(planned[t]), 0))
-                            for t in range(0, len(times), max(1, len(times) // 8))],
+                            for t in range(0, T, max(1, T // 8))],
         })
     return sorted(orders, key=lambda o: (o["acts_at"] is None, o["acts_at"] or ""))
 
@@ -193,10 +214,11 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
     best, best_impact = ranked[0]
     rules = ranked_rules(ranked)
     rules_impact = next(i for s, i in ranked if s.name == "rules")
-    times = best.result.times
+    times = best.result.times[:_horizon(best)]
     order = dispatch_order(best, rules, basin) if basin.reservoirs else []
     for scheme, _ in ranked:
-        write_dataset(out / f"scheme_{scheme.name}.nc", scheme_dataset(scheme.result, basin, scheme.name))
+        write_dataset(out / f"scheme_{scheme.name}.nc", scheme_dataset(scheme.result, basin, scheme.name,
+                                                                        _horizon(scheme)))
     plot_scheme(out / "plan_recommended.png", best.result, basin, f"plan: {best.name}", rules.result)
     _plot_comparison(out / "plan_comparison.png", ranked, basin)
 
@@ -219,6 +241,9 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
         "basin": basin.name, "forecast": forecast, "recommended": best.name, "verified": best.verified,
         "routing": {"dt_s": best.result.run.dt, "solver": best.result.run.solver},
         "ranking": [asdict(i) for _, i in ranked], "dispatch_order": order,
+        "horizon_hours": _horizon(best), "tail_hours": len(best.result.times) - _horizon(best),
+        "storage_rule": STORAGE_RULES.get(best.name, STORAGE_RULES["min_peak"]),
+        "storage_at_horizon": storage_at_horizon(best.result, basin, _horizon(best)),
         "outputs": [str(out / n) for n in ("plan.md", "plan.html", "plan_schedule.csv", "plan_comparison.png",
                                            "plan_recommended.png")]
                    + [str(out / f"scheme_{s.name}.nc") for s, _ in ranked],
@@ -228,7 +253,9 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
 
 
 def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact) -> str:
-    times = best.result.times
+    T = _horizon(best)
+    times = best.result.times[:T]
+    tail = len(best.result.times) - T
     lines = [f"# Flood dispatch plan: {basin.name}", "",
              f"Forecast `{forecast}`, {str(times[0] - np.timedelta64(1, 'h'))[:16]} to {str(times[-1])[:16]}.", "",
              "## Situation under the current rules", ""]
@@ -243,18 +270,26 @@ def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact) -
               f"{best_impact.hours_above_guaranteed:.0f} h above guaranteed stage (rules: {rules_impact.hours_above_guaranteed:.0f}); "
               f"excess volume {best_impact.excess_volume_m3 / 1e6:.2f} hm3 (rules: {rules_impact.excess_volume_m3 / 1e6:.2f}); "
               f"smallest freeboard {best_impact.min_freeboard_m:.2f} m (rules: {rules_impact.min_freeboard_m:.2f}); "
-              f"flood storage left {best_impact.storage_left_m3 / 1e6:.1f} hm3.", "",
+              f"flood storage left {best_impact.storage_left_m3 / 1e6:.1f} hm3 at the highest levels, "
+              f"{best_impact.storage_left_at_horizon_m3 / 1e6:.1f} hm3 at the horizon's end.", "",
+              f"Judged over the forecast horizon and a {tail} h routing tail after it (until the releases made "
+              "within the horizon have passed every control section; each dam's last release held, lateral inflow "
+              f"held at the forecast's last hour): peak through the tail "
+              + ", ".join(f"{s.id} {best.result.section_discharge[s.id][T:].max():,.0f} m3/s (safe {s.safe_discharge:,.0f})"
+                          for s in basin.control_sections if tail) + ("." if tail else "none."), "",
+              f"End-of-horizon storage: {STORAGE_RULES.get(best.name, STORAGE_RULES['min_peak'])}.", "",
+              "| reservoir | level at horizon end [m] | flood storage used [hm3] | left [hm3] |", "|---|---|---|---|",
+              *[f"| {rid} | {v['level_m']:.2f} | {v['flood_storage_used_m3'] / 1e6:.1f} | {v['flood_storage_left_m3'] / 1e6:.1f} |"
+                for rid, v in storage_at_horizon(best.result, basin, T).items()], "",
               "![recommended scheme](plan_recommended.png)", "", "## Dispatch order", ""]
     for k, o in enumerate(order, 1):
         lines += [f"### {k}. {o['reservoir']}: acts {o['acts_at'] or 'no change'}", "",
                   f"- Trigger: {o['trigger']}.",
                   f"- Peak level {o['peak_level_m']} m at {o['peak_level_time']} "
-                  f"(flood-control high {o['flood_control_high_level']} m).", "",
-                  "| from | to | release [m3/s] |", "|---|---|---|"]
-        lines += [f"| {a} | {b} | {q:.0f} |" for a, b, q in o["steps"][:30]]
-        if len(o["steps"]) > 30:
-            lines.append(f"| ... | ... | {len(o['steps']) - 30} more steps in plan_schedule.csv |")
-        lines.append("")
+                  f"(flood-control high {o['flood_control_high_level']} m).",
+                  f"- Each release holds at least {o['hold_hours']} h:" if o["changes"] else "- Order:", ""]
+        lines += [f"  {k2}. {row}" for k2, row in enumerate(o["order"], 1)]
+        lines += ["", f"- After the horizon: {o['after_horizon']}.", ""]
     lines += ["## Monitoring that confirms the plan", "",
               "Re-rehearse at once if an observation leaves these bounds: a control section above its planned "
               "discharge by more than 10 %, or a dam level more than 0.2 m above its planned level.", "",

@@ -431,7 +431,7 @@ OBJECTIVES = ("min_peak", "max_margin", "min_storage")
 
 @dataclass
 class InverseResult:
-    schedule: dict[str, NDArray[np.float64]]  # release per hourly step [m3 s-1]
+    schedule: dict[str, NDArray[np.float64]]  # release per hour of the horizon [m3 s-1], block-constant
     feasible: bool
     min_violation_m3s: float  # largest exceedance of a section target left (0 when feasible)
     detention_needed_m3: float  # volume above the targets that the reservoirs cannot hold
@@ -439,19 +439,27 @@ class InverseResult:
     envelope: dict[str, NDArray[np.float64]]  # largest release per step the downstream targets allow
     objective: str
     margin_m3s: float
+    tail_release: dict[str, NDArray[np.float64]] = field(default_factory=dict)  # per tail hour: the last release held
+    hold_hours: dict[str, int] = field(default_factory=dict)  # per dam: hours a release holds (1: hourly)
+    tail_hours: int = 0
 
+    def full_schedule(self) -> dict[str, NDArray[np.float64]]:
+        """Horizon and tail: what F2 runs."""
+        return {k: np.concatenate([v, self.tail_release.get(k, np.zeros(0))]) for k, v in self.schedule.items()}
 
 def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork, f1: ForwardResult,
-                    pulse: float = 50.0) -> dict[tuple[str, str], NDArray[np.float64]]:
+                    pulse: float = 50.0, tail: int = 0) -> dict[tuple[str, str], NDArray[np.float64]]:
     """Response [n_hours] of each control section, and of the inflow of the next dam down, to a 1 m3 s-1
     release change of each dam, taken from the routing kernel itself: the release is perturbed for one
     hour at the dam's F1 inflow peak, where the release matters and the channel runs at flood celerity,
     and routed down the dam's path (to the next dam or the outlet) on top of everything else F1 routed
     there; the response is used as time-invariant (F2 corrects what this linearisation misses). Keys are
     (dam, section id) and (dam, 'dam:' + next dam id). A section off a dam's path does not respond to
-    it; routing only the path makes this cost a few hundred segments per dam, not a network."""
+    it; routing only the path makes this cost a few hundred segments per dam, not a network. With
+    ``tail`` the responses run ``tail`` hours past F1's end (the path's side inflow held at its last hour),
+    which is how :func:`extend_f1` finds when a release has passed."""
     responses = {}
-    n = len(f1.times)
+    n = len(f1.times) + tail
     up_ptr, up_idx = network.upstream_csr
     targets = {routing.position[s.feature_id]: s.id for s in basin.control_sections}
     targets.update({routing.position[r.feature_id]: f"dam:{r.id}" for r in basin.reservoirs})
@@ -476,6 +484,8 @@ def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: OperatedNet
                 if not in_path[u] and not routing.dam_node[u]:
                     side[:, j] += f1.flow[:, u]
         side[:, 0] = np.maximum(side[:, 0], 0.0)
+        if tail:
+            side = np.vstack([side, np.repeat(side[-1:], tail, axis=0)])
         model = MuskingumCunge(network.take(path), routing.lakes, routing.dt, solver=routing.solver, parallel=False)
         initial = None if f1.initial is None else routing.sub_state(f1.initial, path, model)  # the issue-time channel
         at = int(np.argmax(f1.reservoir_inflow[reservoir.id][1:]))
@@ -528,17 +538,28 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             objective: str = "min_peak", margin_m3s: float = 0.0, dt: float = 300.0,
             routing: OperatedNetwork | None = None, pre_release: bool = False,
             storage_margin_m3: dict[str, float] | None = None, hold: tuple[str, ...] = (),
-            start: dict[str, DamStart] | None = None, responses: dict | None = None) -> InverseResult:
+            start: dict[str, DamStart] | None = None, responses: dict | None = None,
+            horizon: int | None = None) -> InverseResult:
     """Releases that keep every control section at or below its target discharge (the safe discharge, or
     the rating's discharge at its target stage when lower) minus ``margin_m3s`` and
     every reservoir within its limits, by linear programming (HiGHS through scipy).
 
-    When the current rules (F1) already keep every section below its target and every dam below its
-    flood-control high level, no constraint binds and the F1 schedule is returned unchanged: the inverse
-    derives releases only where the rules fail.
+    ``f1`` runs over ``times``: the first ``horizon`` hours (all of them when None) are the forecast
+    horizon, the rest the routing tail (:func:`extend_f1`). The LP sees the tail: every section and
+    storage constraint holds over horizon + tail, with each dam's last release held through the tail, so
+    a schedule cannot push water past the horizon.
 
-    Variables per dam and hour: release O and end-of-hour storage V; per section and hour a slack s >= 0
-    (penalised), so an infeasible target returns the minimum violation instead of failing.
+    When the current rules (F1) already keep every section below its target and every dam below its
+    flood-control high level (tail included), no constraint binds and the F1 schedule is returned
+    unchanged: the inverse derives releases only where the rules fail.
+
+    Variables: per dam one release per block of ``hold_hours`` (the basin file's, default 3; blocks start
+    at the issue time; the tail holds the last block), so a release changes at most once per block,
+    exactly (block-constant variables, no rounding afterwards); per dam and hour the end-of-hour storage
+    V; per section and hour a slack s >= 0 (penalised), so an infeasible target returns the minimum
+    violation instead of failing. Between blocks the release moves by at most the ramp limit (the change
+    is made within one hour); the first block moves from the current gate setting within the ramp.
+    Releases are printed and verified as whole m3 s-1, so ramp and capacity hold 1 m3 s-1 in hand.
     Section flow = F1 flow + sum over dams and lags of u(lag) (O - O_F1) with u the unit responses.
     Capacity enters as linear cuts under the storage-capacity curve (conservative). Storage stays between
     the flood-limit level (or the initial level when lower) and the flood-control high level; with
@@ -546,116 +567,154 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     the bottom of its curves). ``storage_margin_m3`` lowers a dam's upper storage bound (F2 sets it when
     the full model overshot what the linearisation allowed). Dam inflows follow the releases of the dams
     above them through the same unit responses (cascades). Dams named in ``hold`` keep their F1 releases
-    (a scheme without dispatching them). ``responses`` (from ``unit_responses`` of this F1) saves
-    routing them again on a repeat."""
+    (a scheme without dispatching them; their rules act hourly). ``responses`` (from ``unit_responses``
+    of this F1, over horizon + tail) saves routing them again on a repeat.
+
+    End-of-horizon storage (:data:`STORAGE_RULES`): no objective forces a return to the flood-limit level;
+    a reservoir with an ``end_target_level`` must be at or below it at the horizon's end. min_peak and
+    max_margin keep what they stored (the tail then holds the last release, and storage must stay below
+    the flood-control high level through it); min_storage minimises the storage held, hour by hour, so
+    it returns toward the flood-limit level as fast as the sections allow."""
     from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
 
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown rehearsal objective {objective!r}; choose {', '.join(OBJECTIVES)}")
     resv, secs = basin.reservoirs, basin.control_sections
     if not resv or not secs:
         raise ConfigError(f"{basin.name}: the inverse step needs at least one reservoir and one control section")
-    T, R, K = len(times), len(resv), len(secs)
+    times = f1.times
+    T_all, R, K = len(times), len(resv), len(secs)
+    T = T_all if horizon is None else int(horizon)
+    hold_of = {r.id: (1 if r.id in hold else int(getattr(r, "hold_hours", 1))) for r in resv}
     if forward_is_safe(basin, f1, margin_m3s):
-        schedule = {r.id: f1.reservoirs[r.id].release.copy() for r in resv}
-        return InverseResult(schedule, True, 0.0, 0.0, [], _envelope(basin, f1, schedule, None, margin_m3s),
-                             objective, margin_m3s)
+        full = {r.id: f1.reservoirs[r.id].release.copy() for r in resv}
+        return InverseResult({k: v[:T] for k, v in full.items()}, True, 0.0, 0.0, [],
+                             _envelope(basin, f1, full, None, margin_m3s, T), objective, margin_m3s,
+                             {k: v[T:] for k, v in full.items()}, hold_of, T_all - T)
     routing = routing or OperatedNetwork(network, basin.reservoirs, None, dt)
     u = responses if responses is not None else unit_responses(network, basin, routing, f1)
-    n_o, n_v, n_s = R * T, R * T, K * T
-    n_d = R * T  # |V - V_flood_limit|: a tie-breaker that keeps levels near the flood-limit level
-    n_b = R * T  # storage drawn below the flood-limit level (penalised unless pre-release is allowed)
+    t_idx = np.arange(T_all)
+    # the release variables: per dam one per block (hours past the horizon hold the last block), or one
+    # per hour fixed at F1 for a held dam
+    block_of, starts, offset = {}, {}, {}
+    n_o = 0
+    for res in resv:
+        if res.id in hold:
+            block_of[res.id] = t_idx.copy()
+        else:
+            h = hold_of[res.id]
+            block_of[res.id] = np.minimum(t_idx // h, (T - 1) // h)
+        starts[res.id] = np.flatnonzero(np.diff(block_of[res.id], prepend=-1))
+        offset[res.id] = n_o
+        n_o += starts[res.id].size
+    n_v, n_s = R * T_all, K * T_all
+    n_d = R * T_all  # |V - V_flood_limit|: a tie-breaker that keeps levels near the flood-limit level
+    n_b = R * T_all  # storage drawn below the flood-limit level (penalised unless pre-release is allowed)
     n = n_o + n_v + n_s + n_d + n_b + 1  # + the peak / margin variable
-    o0, v0_, s0_, d0, b0 = 0, n_o, n_o + n_v, n_o + n_v + n_s, n_o + n_v + n_s + n_d
+    v0_, s0_, d0, b0 = n_o, n_o + n_v, n_o + n_v + n_s, n_o + n_v + n_s + n_d
     ip = n - 1
-    t_idx = np.arange(T)
-    stamp = [str(t)[:16] for t in times]
+    stamp = [str(t)[:16] + (" (tail)" if k >= T else "") for k, t in enumerate(times)]
+
+    def by_block(m: NDArray, rid: str) -> NDArray:  # [T_all, T_all] over hours -> [T_all, blocks]
+        return np.add.reduceat(m, starts[rid], axis=1)
+
     ub = _Rows()
     for k, sec in enumerate(secs):
-        # Q_k(t) = Q_F1(t) + sum_r M_rk (O_r - O_F1,r) <= Q_target - margin + s_k(t)  (and <= P for min_peak)
+        # Q_k(t) = Q_F1(t) + sum_r M_rk (P_r X_r - O_F1,r) <= Q_target - margin + s_k(t)  (and <= P for min_peak)
         const = f1.section_discharge[sec.id].copy()
-        rows, cols, vals = [t_idx], [s0_ + k * T + t_idx], [-np.ones(T)]
-        for r, res in enumerate(resv):
-            m = _lower_toeplitz(u[(res.id, sec.id)])
+        rows, cols, vals = [t_idx], [s0_ + k * T_all + t_idx], [-np.ones(T_all)]
+        for res in resv:
+            resp = u[(res.id, sec.id)]
+            if not np.any(np.abs(resp) > 1e-9):
+                continue
+            m = _lower_toeplitz(resp[:T_all])
             m[np.abs(m) <= 1e-9] = 0.0
             const -= m @ f1.reservoirs[res.id].release
-            tt, tp = np.nonzero(m)
-            rows.append(tt), cols.append(o0 + r * T + tp), vals.append(m[tt, tp])
+            mb = by_block(m, res.id)
+            tt, tp = np.nonzero(np.abs(mb) > 1e-9)
+            rows.append(tt), cols.append(offset[res.id] + tp), vals.append(mb[tt, tp])
         if objective == "max_margin":
-            rows.append(t_idx), cols.append(np.full(T, ip)), vals.append(np.ones(T))  # Q + m <= Q_target
+            rows.append(t_idx), cols.append(np.full(T_all, ip)), vals.append(np.ones(T_all))  # Q + m <= Q_target
         rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
         ub.add(rows, cols, vals, sec.target_discharge - margin_m3s - const,
                [f"section {sec.id} safe discharge at {t}" for t in stamp])
         if objective == "min_peak" and k == 0:
-            keep = cols != s0_ + k * T + rows  # the same flow, without the slack, below the peak variable P
-            ub.add(np.concatenate([rows[keep], t_idx]), np.concatenate([cols[keep], np.full(T, ip)]),
-                   np.concatenate([vals[keep], -np.ones(T)]), -const, [f"section {sec.id} peak at {t}" for t in stamp])
+            keep = cols != s0_ + k * T_all + rows  # the same flow, without the slack, below the peak variable P
+            ub.add(np.concatenate([rows[keep], t_idx]), np.concatenate([cols[keep], np.full(T_all, ip)]),
+                   np.concatenate([vals[keep], -np.ones(T_all)]), -const, [f"section {sec.id} peak at {t}" for t in stamp])
     bounds = [(0.0, None)] * n
     eq_rows, eq_cols, eq_vals, b_eq = [], [], [], []
     for r, res in enumerate(resv):
         curves, rules = res.curves(), res.rules()
-        io, iv, idev = o0 + r * T + t_idx, v0_ + r * T + t_idx, d0 + r * T + t_idx
+        held = res.id in hold  # its F1 releases, whatever its level does (the rules already respect capacity)
+        io = offset[res.id] + block_of[res.id]  # the release variable of each hour
+        n_r = starts[res.id].size
+        ix = offset[res.id] + np.arange(n_r)
+        iv, idev = v0_ + r * T_all + t_idx, d0 + r * T_all + t_idx
         # capacity as a function of storage, piecewise linear: O(t) <= a_i + b_i V(t) for every table
         # segment i. The minimum over the extended segments never exceeds the curve (conservative).
         slopes = np.diff(curves.capacity_m3s) / np.diff(curves.storage_m3)
         intercepts = curves.capacity_m3s[:-1] - slopes * curves.storage_m3[:-1]
-        held = res.id in hold  # its F1 releases, whatever its level does (the rules already respect capacity)
         for a_i, b_i in zip(intercepts, slopes, strict=True) if not held else ():
-            ub.add(np.repeat(t_idx, 2), np.column_stack([io, iv]), np.tile([1.0, -b_i], T), np.full(T, a_i),
-                   [f"reservoir {res.id} discharge capacity at {t}" for t in stamp])
+            ub.add(np.repeat(t_idx, 2), np.column_stack([io, iv]), np.tile([1.0, -b_i], T_all),
+                   np.full(T_all, a_i - 1.0), [f"reservoir {res.id} discharge capacity at {t}" for t in stamp])
         ramp = rules.max_ramp_per_hour
-        if np.isfinite(ramp) and T > 1:
+        if np.isfinite(ramp) and n_r > 1 and not held:
+            at = [stamp[s] for s in starts[res.id][1:]]
             for sign, word in ((1.0, "up"), (-1.0, "down")):
-                ub.add(np.repeat(t_idx[:-1], 2), np.column_stack([io[1:], io[:-1]]), np.tile([sign, -sign], T - 1),
-                       np.full(T - 1, ramp), [f"reservoir {res.id} ramp {word} at {t}" for t in stamp[1:]])
+                ub.add(np.repeat(np.arange(n_r - 1), 2), np.column_stack([ix[1:], ix[:-1]]),
+                       np.tile([sign, -sign], n_r - 1), np.full(n_r - 1, max(ramp - 1.0, 0.0)),
+                       [f"reservoir {res.id} ramp {word} at {t}" for t in at])
         gate = (start or {}).get(res.id)
         if np.isfinite(ramp) and gate is not None and gate.release is not None and not held:
-            # the first hour moves the gates from where they were set
-            bounds_first = (max(rules.min_release, gate.release - ramp), gate.release + ramp)
+            # the first block moves the gates from where they were set
+            bounds_first = (max(rules.min_release, gate.release - ramp + 1.0), gate.release + ramp - 1.0)
         else:
             bounds_first = None
         v_fl = curves.storage(res.flood_limit_level)
         for sign in (1.0, -1.0):  # dev >= +-(V - V_FL)
-            ub.add(np.repeat(t_idx, 2), np.column_stack([iv, idev]), np.tile([sign, -1.0], T), np.full(T, sign * v_fl),
+            ub.add(np.repeat(t_idx, 2), np.column_stack([iv, idev]), np.tile([sign, -1.0], T_all),
+                   np.full(T_all, sign * v_fl),
                    [f"reservoir {res.id} deviation from the flood-limit level at {t}" for t in stamp])
         # V(t) - V(t-1) + 3600 O(t) - 3600 dI(t) = 3600 mean_in(t), where dI is the change of this hour's
         # mean inflow that the releases of the dams above bring (their unit responses, in cascade)
         inflow = f1.reservoir_inflow[res.id]
         mean_in = 0.5 * (inflow[:-1] + inflow[1:])
-        eq_rows += [r * T + t_idx, r * T + t_idx, r * T + t_idx[1:]]
+        eq_rows += [r * T_all + t_idx, r * T_all + t_idx, r * T_all + t_idx[1:]]
         eq_cols += [iv, io, iv[:-1]]
-        eq_vals += [np.ones(T), np.full(T, 3600.0), -np.ones(T - 1)]
+        eq_vals += [np.ones(T_all), np.full(T_all, 3600.0), -np.ones(T_all - 1)]
         b = 3600.0 * mean_in
         b[0] += f1.reservoirs[res.id].storage[0]
-        for q, above in enumerate(resv):
+        for above in resv:
             resp = u.get((above.id, f"dam:{res.id}"))
             if resp is None:
                 continue
-            m = _lower_toeplitz(resp)  # end-of-hour inflow change; the hour's mean averages two ends
-            m_mean = 0.5 * (m + np.vstack([np.zeros((1, T)), m[:-1]]))
+            m = _lower_toeplitz(resp[:T_all])  # end-of-hour inflow change; the hour's mean averages two ends
+            m_mean = 0.5 * (m + np.vstack([np.zeros((1, T_all)), m[:-1]]))
             m_mean[np.abs(m_mean) <= 1e-9] = 0.0
             b -= 3600.0 * (m_mean @ f1.reservoirs[above.id].release)
-            tt, tp = np.nonzero(m_mean)
-            eq_rows.append(r * T + tt), eq_cols.append(o0 + q * T + tp), eq_vals.append(-3600.0 * m_mean[tt, tp])
+            mb = by_block(m_mean, above.id)
+            tt, tp = np.nonzero(np.abs(mb) > 1e-9)
+            eq_rows.append(r * T_all + tt), eq_cols.append(offset[above.id] + tp), eq_vals.append(-3600.0 * mb[tt, tp])
         b_eq.append(b)
         v_max = curves.storage(res.flood_control_high_level) - (storage_margin_m3 or {}).get(res.id, 0.0)
         # below the flood-limit level (or the initial level) only by the drawdown variable: V + b >= V_min
         v_min = min(v_fl, f1.reservoirs[res.id].storage[0])
-        ub.add(np.repeat(t_idx, 2), np.column_stack([iv, b0 + r * T + t_idx]), np.tile([-1.0, -1.0], T),
-               np.full(T, -v_min), [f"reservoir {res.id} flood-limit level (no pre-release) at {t}" for t in stamp])
+        ub.add(np.repeat(t_idx, 2), np.column_stack([iv, b0 + r * T_all + t_idx]), np.tile([-1.0, -1.0], T_all),
+               np.full(T_all, -v_min), [f"reservoir {res.id} flood-limit level (no pre-release) at {t}" for t in stamp])
         o_f1 = f1.reservoirs[res.id].release
-        for t in range(T):
-            bounds[io[t]] = (o_f1[t], o_f1[t]) if held else (rules.min_release, None)
+        for j in range(n_r):
+            bounds[ix[j]] = (o_f1[j], o_f1[j]) if held else (rules.min_release, None)
+        for t in range(T_all):
             bounds[iv[t]] = (curves.storage_m3[0], curves.storage_m3[-1] if held else v_max)
         if bounds_first is not None:
-            bounds[io[0]] = bounds_first
-        if res.end_target_level is not None and not held:
-            bounds[iv[-1]] = (curves.storage_m3[0], min(v_max, curves.storage(res.end_target_level)))
-    from scipy.sparse import coo_matrix
-
+            bounds[ix[0]] = bounds_first
+        if res.end_target_level is not None and not held:  # the end-of-event target, at the horizon's end
+            bounds[iv[T - 1]] = (curves.storage_m3[0], min(v_max, curves.storage(res.end_target_level)))
     a_ub, b_ub = ub.matrix(n)
     a_eq = coo_matrix((np.concatenate(eq_vals), (np.concatenate(eq_rows), np.concatenate(eq_cols))),
-                      shape=(R * T, n)).tocsr()
+                      shape=(R * T_all, n)).tocsr()
     penalty = 1e6
     c = np.zeros(n)
     c[s0_:s0_ + n_s] = penalty
@@ -673,52 +732,60 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         bounds[ip] = (None, None)
     else:
         bounds[ip] = (0.0, 0.0)
-        c[v0_:v0_ + n_v] = 1.0 / (3600.0 * T)
+        c[v0_:v0_ + n_v] = 1.0 / (3600.0 * T_all)
     res_lp = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.concatenate(b_eq), bounds=bounds, method="highs")
     if res_lp.status != 0:
         raise ConfigError(f"{basin.name}: inverse LP failed ({res_lp.message})")
     x = res_lp.x
-    schedule = {res.id: x[o0 + r * T + t_idx] for r, res in enumerate(resv)}
+    full = {}
+    for res in resv:  # whole m3 s-1 (what the order prints and F2 runs); a held dam keeps its F1 releases
+        o = x[offset[res.id] + block_of[res.id]]
+        full[res.id] = (f1.reservoirs[res.id].release.copy() if res.id in hold
+                        else np.maximum(np.round(o), res.min_release))
     slack = x[s0_:s0_ + n_s]
     marginals = res_lp.ineqlin.marginals
     binding = []
     for r, res in enumerate(resv):
-        full = np.flatnonzero(x[v0_ + r * T + t_idx] >= bounds[v0_ + r * T][1] - 1.0)
-        if full.size:
-            binding.append(f"reservoir {res.id} storage limit at {stamp[full[0]]}")
+        v = x[v0_ + r * T_all + t_idx]
+        full_at = np.flatnonzero(v >= np.array([bounds[v0_ + r * T_all + t][1] for t in t_idx]) - 1.0)
+        if full_at.size:
+            binding.append(f"reservoir {res.id} storage limit at {stamp[full_at[0]]}")
     active = [ub.names[i] for i in np.flatnonzero(np.abs(marginals) > 1e-6) if "deviation" not in ub.names[i]]
     # the physical limits first (storage, capacity, ramp, safe discharge), then the peak the objective set
     binding += sorted(active, key=lambda name: " peak at " in name)[:50]
-    return InverseResult(schedule, bool(slack.max() <= 1e-6), float(slack.max()), float(slack.sum() * 3600.0),
-                         binding, _envelope(basin, f1, schedule, u, margin_m3s), objective,
-                         float(x[ip]) if objective != "min_storage" else margin_m3s)
+    return InverseResult({k: v[:T] for k, v in full.items()}, bool(slack.max() <= 1e-6), float(slack.max()),
+                         float(slack.sum() * 3600.0), binding, _envelope(basin, f1, full, u, margin_m3s, T), objective,
+                         float(x[ip]) if objective != "min_storage" else margin_m3s,
+                         {k: v[T:] for k, v in full.items()}, hold_of, T_all - T)
 
 
 def _envelope(basin: BasinSpec, f1: ForwardResult, schedule: dict[str, NDArray], u: dict | None,
-              margin_m3s: float) -> dict[str, NDArray[np.float64]]:
-    """Each dam's allowable release per hour: its schedule plus what the first control section's room
-    below its target (after the schedule) would take from this dam alone."""
+              margin_m3s: float, horizon: int | None = None) -> dict[str, NDArray[np.float64]]:
+    """Each dam's allowable release per hour of the horizon: its schedule plus what the first control
+    section's room below its target (after the schedule, tail included) would take from this dam alone."""
     main = basin.control_sections[0]
     T = len(f1.times)
     envelope = {}
     for res in basin.reservoirs:
-        resp = u[(res.id, main.id)] if u is not None else np.zeros(T)
+        resp = u[(res.id, main.id)][:T] if u is not None else np.zeros(T)
         gain = float(resp.max())
         q_new = f1.section_discharge[main.id] + np.convolve(schedule[res.id] - f1.reservoirs[res.id].release, resp)[:T]
         room = np.clip(main.target_discharge - margin_m3s - q_new, 0.0, None)
         # a dam whose release does not reach the section is limited only by its discharge capacity
         envelope[res.id] = schedule[res.id] + room / gain if gain > 1e-9 else np.full(T, max(res.capacity_m3s))
-    return envelope
-
+    return {k: v[:horizon] for k, v in envelope.items()}
 
 @dataclass
 class RehearsalResult:
-    f1: ForwardResult
+    f1: ForwardResult  # over the horizon (the forecast's own run in a cycle)
     inverse: InverseResult | None
-    f2: ForwardResult | None
+    f2: ForwardResult | None  # over the horizon and the tail
     accepted: bool
     margin_m3s: float
     iterations: int
+    f1_tail: ForwardResult | None = None  # F1 continued through the tail under the rules
+    horizon_hours: int = 0
+    tail_hours: int = 0
 
 
 def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, objective: str = "min_peak",
@@ -726,34 +793,39 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
              pre_release: bool = False, hold: tuple[str, ...] = (), routing: OperatedNetwork | None = None,
              start: dict[str, DamStart] | None = None, f1: ForwardResult | None = None,
              responses: dict | None = None, initial: RoutingState | None = None,
-             interval_s: float = 3600.0) -> RehearsalResult:
+             interval_s: float = 3600.0, tail: Tail | None = None) -> RehearsalResult:
     """Forward-inverse-forward: F1 with the rules; I by LP; F2 re-runs the schedule on the full model and
-    accepts it only if every section stays at or below its safe discharge and every dam below its
-    flood-control high level; otherwise I runs again (bounded) with the section margin grown by the
-    overshoot and an overshooting dam's storage bound lowered by its overshoot. In F2 a dam follows its
-    schedule except where dam safety overrides it (water the linearisation did not foresee above the
-    flood-control high level is passed on), so F2 judges the sections with that water included.
-    Levels are compared to 0.1 mm (the float noise of a level held at its limit). ``f1`` and its
-    ``responses`` may be given when several rehearsals share them (the plan's schemes)."""
+    accepts it only if every section stays at or below its target and every dam below its flood-control
+    high level, over the horizon and the routing tail (:func:`extend_f1`: F1 continued from its final
+    state; in F2 each dam holds its last release through the tail); otherwise I runs again (bounded)
+    with the section margin grown by the overshoot and an overshooting dam's storage bound lowered by its
+    overshoot. In F2 a dam follows its schedule except where dam safety overrides it (water the
+    linearisation did not foresee above the flood-control high level is passed on), so F2 judges the
+    sections with that water included. Levels are compared to 0.1 mm (the float noise of a level held at
+    its limit). ``f1`` and its ``tail`` (which holds the unit responses) may be given when several
+    rehearsals share them (the plan's schemes); ``responses`` is accepted for a tail-less call and ignored
+    when ``tail`` is given."""
     routing = routing or OperatedNetwork(network, basin.reservoirs, None, dt)
     if f1 is None:
         f1 = forward(network, basin, lateral, times, start, routing=routing, initial=initial, interval_s=interval_s)
-    if responses is None and not forward_is_safe(basin, f1, margin_m3s):  # the repeats linearise around F1 too
-        responses = unit_responses(network, basin, routing, f1)
+    if tail is None:
+        tail = extend_f1(network, basin, routing, f1, lateral, interval_s)
+    f1x, T = tail.f1, tail.horizon
+    lateral_all = np.concatenate([np.asarray(lateral, np.float32), tail.lateral])
     inv, f2 = None, None
     margin, storage_margin = margin_m3s, {}
     last = None  # (margin, overshoot) of the previous try
     for iteration in range(1, max_iterations + 1):
-        inv = inverse(network, basin, lateral, times, f1, objective, margin, dt, routing, pre_release, storage_margin,
-                      hold, start, responses)
-        f2 = forward(network, basin, lateral, times, start, schedules=inv.schedule, routing=routing, initial=initial,
-                     interval_s=interval_s)
+        inv = inverse(network, basin, lateral_all, f1x.times, f1x, objective, margin, dt, routing, pre_release,
+                      storage_margin, hold, start, tail.responses, horizon=T)
+        f2 = forward(network, basin, lateral_all, f1x.times, start, schedules=inv.full_schedule(), routing=routing,
+                     initial=initial, interval_s=interval_s)
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
         too_high = {r.id: f2.reservoirs[r.id].storage.max() - r.curves().storage(r.flood_control_high_level)
                     for r in basin.reservoirs
                     if f2.reservoirs[r.id].level.max() > r.flood_control_high_level + 1e-4}
         if inv.feasible and over <= 0.0 and not too_high:
-            return RehearsalResult(f1, inv, f2, True, margin, iteration)
+            return RehearsalResult(f1, inv, f2, True, margin, iteration, f1x, T, tail.hours)
         if not inv.feasible:
             break
         if over > 0.0:
@@ -768,12 +840,143 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
             margin += max(step, 1.0)
         for rid, excess in too_high.items():
             storage_margin[rid] = storage_margin.get(rid, 0.0) + excess
-    return RehearsalResult(f1, inv, f2, False, margin, iteration)
+    return RehearsalResult(f1, inv, f2, False, margin, iteration, f1x, T, tail.hours)
 
 
-def scheme_dataset(result: ForwardResult, basin: BasinSpec, scheme: str):
+#: the longest routing tail past the forecast horizon [h]
+TAIL_MAX_HOURS = 48
+
+#: what each objective does with the storage it holds at the end of the horizon
+STORAGE_RULES = {
+    "min_peak": "keep: the storage held at the horizon stays (no return to the flood-limit level is forced; a "
+                "reservoir's end_target_level, when set, caps it); the tail holds the last release and must keep "
+                "every section safe and the dam below its flood-control high level",
+    "max_margin": "keep: as min_peak",
+    "min_storage": "return: storage is minimised hour by hour, so each reservoir goes back toward its "
+                   "flood-limit level as fast as the sections allow (end_target_level, when set, caps it)",
+    "rules": "the operating rules' own: back to the end-of-event target / flood-limit level by the rule",
+}
+
+#: what the tail assumes for lateral inflow after the forecast horizon
+TAIL_LATERAL = ("the forecast's last hour of lateral inflow held (persistence: no forecast exists beyond the "
+                "horizon; on a falling limb this overstates the flow, on the safe side)")
+
+
+def tail_lateral(lateral: NDArray, interval_s: float, hours: int) -> NDArray[np.float32]:
+    """Lateral inflow [hours * per_hour, n] for the tail: the mean of the forecast's last hour, held."""
+    per_hour = int(round(3600.0 / interval_s))
+    last = np.asarray(lateral[-per_hour:], np.float64).mean(axis=0)
+    return np.repeat(last[None, :].astype(np.float32), hours * per_hour, axis=0)
+
+
+def _join_runs(a: OperatedRun, b: OperatedRun) -> OperatedRun:
+    """Run ``b``, started from ``a``'s final state, appended to ``a``."""
+    ops = {k: OperationResult(np.concatenate([op.level, b.operations[k].level[1:]]),
+                              np.concatenate([op.storage, b.operations[k].storage[1:]]),
+                              np.concatenate([op.release, b.operations[k].release]),
+                              list(op.binding) + list(b.operations[k].binding)) for k, op in a.operations.items()}
+    inflow = {k: np.concatenate([v, b.inflow[k][1:]]) for k, v in a.inflow.items()}
+    return OperatedRun(np.vstack([a.flow, b.flow]), np.vstack([a.lateral, b.lateral]), a.interval_s, ops, inflow,
+                       b.final, b.final_dams, a.dam_position, a.dt, a.solver)
+
+
+def continue_forward(basin: BasinSpec, routing: OperatedNetwork, result: ForwardResult, lateral: NDArray,
+                     hours: int, schedules: dict[str, NDArray] | None = None) -> ForwardResult:
+    """``result`` continued ``hours`` more hours from its final channel and dam state (bit for bit what one
+    longer run gives) with ``lateral`` [hours * per_hour, n] at the result's interval, under the rules or
+    ``schedules`` [hours]; scored over the whole."""
+    if hours <= 0:
+        return result
+    run = routing.run(lateral, result.run.interval_s, hours, result.run.final, result.run.final_dams, schedules)
+    joined = _join_runs(result.run, run)
+    times = np.concatenate([result.times, result.times[-1] + np.arange(1, hours + 1) * np.timedelta64(1, "h")])
+    return score(basin, routing, joined, times, result.initial)
+
+
+def _passage_hours(responses: dict, cap: int = TAIL_MAX_HOURS) -> int:
+    """Hours after a release until 99 % of its effect has passed every control section it reaches (from
+    the unit responses), at least 1 and at most ``cap``."""
+    lag = 1
+    for (_, target), resp in responses.items():
+        if target.startswith("dam:"):
+            continue
+        r = np.abs(resp)
+        total = r.sum()
+        if total <= 1e-9:
+            continue
+        lag = max(lag, int(np.argmax(np.cumsum(r) >= 0.99 * total)) + 1)
+    return min(lag, cap)
+
+
+@dataclass
+class Tail:
+    """F1 over the horizon and the routing tail, with the unit responses over both."""
+
+    f1: ForwardResult  # F1 continued through the tail under the rules
+    responses: dict[tuple[str, str], NDArray[np.float64]]  # [horizon + tail]
+    lateral: NDArray[np.float32]  # the tail's lateral inflow [hours * per_hour, n]
+    horizon: int  # hours
+    hours: int  # of the tail
+
+
+def extend_f1(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork, f1: ForwardResult,
+              lateral: NDArray | None = None, interval_s: float | None = None,
+              max_hours: int = TAIL_MAX_HOURS) -> Tail:
+    """The routing tail past the horizon: unit responses are routed down each dam's path over the horizon
+    plus ``max_hours`` (side inflow held at its last hour); the tail lasts until 99 % of a release's
+    response has passed every control section it reaches (at most ``max_hours``); F1 is then continued
+    from its own final state (not recomputed) with :data:`TAIL_LATERAL` (``lateral``'s last hour held; F1's
+    own last hour when None) under the rules for that many hours."""
+    horizon = len(f1.times)
+    long = unit_responses(network, basin, routing, f1, tail=max_hours)
+    hours = _passage_hours(long, max_hours)
+    interval_s = f1.run.interval_s if interval_s is None else interval_s
+    src = f1.run.lateral if lateral is None else lateral
+    if lateral is None:  # the run's own lateral holds the releases of the dams above: take them out
+        src = np.array(src, np.float32)
+        per_hour = int(round(3600.0 / interval_s))
+        for rid, j in f1.run.dam_position.items():
+            if routing.down[j] >= 0:
+                src[:, routing.down[j]] -= np.repeat(f1.run.operations[rid].release, per_hour).astype(np.float32)
+    tail_lat = tail_lateral(src, interval_s, hours)
+    f1x = continue_forward(basin, routing, f1, tail_lat, hours)
+    return Tail(f1x, {k: v[:horizon + hours] for k, v in long.items()}, tail_lat, horizon, hours)
+
+
+def storage_at_horizon(result: ForwardResult, basin: BasinSpec, horizon: int) -> dict[str, dict]:
+    """Per reservoir its level and storage at the horizon's end, and the flood storage (flood-limit to
+    flood-control high level) used and left there."""
+    out = {}
+    for res in basin.reservoirs:
+        op, curves = result.reservoirs[res.id], res.curves()
+        s = float(op.storage[horizon])
+        out[res.id] = {"level_m": round(float(op.level[horizon]), 3), "storage_m3": round(s, 0),
+                       "flood_storage_used_m3": round(max(s - curves.storage(res.flood_limit_level), 0.0), 0),
+                       "flood_storage_left_m3": round(float(curves.storage(res.flood_control_high_level) - s), 0)}
+    return out
+
+
+def tail_summary(rehearsal: RehearsalResult, basin: BasinSpec) -> dict:
+    """What the rehearsal summary reports about the tail and the end-of-horizon storage."""
+    f2 = rehearsal.f2
+    T = rehearsal.horizon_hours
+    out = {"horizon_hours": T, "tail_hours": rehearsal.tail_hours, "tail_lateral": TAIL_LATERAL,
+           "tail_release": "each dam's last release held", "tail_max_hours": TAIL_MAX_HOURS,
+           "storage_rule": STORAGE_RULES.get(rehearsal.inverse.objective if rehearsal.inverse else "rules"),
+           "hold_hours": rehearsal.inverse.hold_hours if rehearsal.inverse else {}}
+    if f2 is not None:
+        out["f2_storage_at_horizon"] = storage_at_horizon(f2, basin, T)
+        out["f2_peak_in_tail"] = {s.id: round(float(f2.section_discharge[s.id][T:].max()), 1)
+                                  if rehearsal.tail_hours else None for s in basin.control_sections}
+    if rehearsal.f1_tail is not None:
+        out["f1_storage_at_horizon"] = storage_at_horizon(rehearsal.f1_tail, basin, T)
+    return out
+
+def scheme_dataset(result: ForwardResult, basin: BasinSpec, scheme: str, horizon: int | None = None):
     """One scheme as CF NetCDF content: section discharge/stage (time, section), reservoir level, storage,
-    release (time, reservoir)."""
+    release (time, reservoir). With ``horizon`` (hours) shorter than the result, the hours after it are the
+    routing tail: ``in_tail(time)`` is 1 there, and the attributes ``horizon_end`` and ``tail_hours`` say
+    where it starts and how long it is."""
     import xarray as xr
 
     sections = [s.id for s in basin.control_sections]
@@ -802,6 +1005,14 @@ def scheme_dataset(result: ForwardResult, basin: BasinSpec, scheme: str):
                "routing_dt_s": result.run.dt, "routing_solver": result.run.solver,
                "initial_state": "cold" if result.initial is None else "issue-time state"},
     )
+    n = len(result.times)
+    horizon = n if horizon is None else min(int(horizon), n)
+    ds["in_tail"] = (("time",), (np.arange(n) >= horizon).astype(np.int8),
+                     {"long_name": "1 after the forecast horizon: the routing tail (each dam's last release held, "
+                                   "lateral inflow held at the forecast's last hour)", "flag_values": np.array([0, 1], np.int8),
+                      "flag_meanings": "forecast_horizon routing_tail"})
+    ds.attrs.update({"horizon_end": str(result.times[horizon - 1])[:16] if horizon else "",
+                     "tail_hours": int(n - horizon), "tail_lateral_inflow": TAIL_LATERAL})
     return ds
 
 
@@ -851,7 +1062,9 @@ def plot_scheme(png, result: ForwardResult, basin: BasinSpec, title: str, compar
 
 def write_rehearsal(output_dir, rehearsal: RehearsalResult | None, f1: ForwardResult, basin: BasinSpec,
                     summary: dict) -> list[str]:
-    """f1.nc / f2.nc, summary.json and PNGs into ``output_dir`` (each written atomically)."""
+    """f1.nc / f2.nc (horizon and routing tail, the tail marked by ``in_tail``), summary.json (with
+    ``tail``: tail length and assumptions, storage rule, storage left at the horizon, when the caller has
+    not put it there) and PNGs into ``output_dir`` (each written atomically)."""
     import json
     from pathlib import Path
 
@@ -861,11 +1074,16 @@ def write_rehearsal(output_dir, rehearsal: RehearsalResult | None, f1: ForwardRe
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    horizon = len(f1.times)
+    if rehearsal is not None and rehearsal.f1_tail is not None:
+        f1 = rehearsal.f1_tail  # written with its tail, marked
+        if "tail" not in summary:
+            summary["tail"] = tail_summary(rehearsal, basin)
     schemes = [("f1", f1, None)]
     if rehearsal is not None and rehearsal.f2 is not None:
         schemes.append(("f2", rehearsal.f2, f1))
     for name, result, compare in schemes:
-        write_dataset(out / f"{name}.nc", scheme_dataset(result, basin, name))
+        write_dataset(out / f"{name}.nc", scheme_dataset(result, basin, name, horizon))
         plot_scheme(out / f"{name}.png", result, basin, "F1 current rules" if name == "f1" else "F2 derived schedule",
                     compare)
         written += [str(out / f"{name}.nc"), str(out / f"{name}.png")]

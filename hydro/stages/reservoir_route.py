@@ -1,0 +1,186 @@
+"""``hydro reservoir route``: one reservoir routed through an inflow hydrograph, under its rules, a release
+schedule, or as a free spill.
+
+``RES.toml`` holds one reservoir in the basin file's schema (the keys of a ``[[reservoirs]]`` entry, at the
+top level) plus ``spillway = "gated"`` (default: the zone rule or ``--schedule``) or ``"free"`` (an ungated
+outlet: release = capacity at the level, i.e. storage-indication routing of the level-storage and
+level-capacity curves). ``feature_id`` is not needed here; a free spillway needs no characteristic levels
+nor ``safe_release`` either (the flood-limit and flood-control high levels default to the crest, the
+design and check levels to the top of the curves).
+
+``INFLOW.csv``: columns ``time,inflow_m3s``, ISO times strictly increasing, instantaneous values at any
+spacing, interpolated linearly onto the output times: every ``dt`` from the first inflow time up to the
+last (a last partial step is left out). ``SCHEDULE.csv``: ``time,release_m3s``, each release held from its
+time until the next row's; the first row must be at or before the first inflow time.
+
+``OUT.csv``: ``time,inflow_m3s,release_m3s,level_m,storage_m3`` at every step end, the first row being the
+start. ``release_m3s`` is the instantaneous release: with a free spill the capacity at that level (as
+storage-indication tabulates it); with gates, the order held over the step ending there (the first row:
+the first step's), or less where the capacity at the level binds. The initial level is ``--initial-level``,
+else the flood-limit level (gated) or the crest (free: the highest tabulated level of zero capacity, else
+the lowest level of the curves).
+
+Bad input stops before anything is written, with one line naming the file, the row (the CSV line number,
+the header being line 1) and the value; the output is written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from pydantic import Field, model_validator
+
+from ..core.errors import ConfigError, InputDataError
+from ..io.atomic import check_output_dir, write_atomic
+from ..io.basin import ReservoirSpec, read_toml_model
+from ..reservoir.operation import OperatingRules, operate
+
+_LEVELS = ("flood_limit_level", "flood_control_high_level", "design_level", "check_level")
+
+
+class ReservoirRouteSpec(ReservoirSpec):
+    """One reservoir of the basin file's schema, standalone: ``spillway`` says whether gates set the release."""
+
+    feature_id: int = 0
+    flood_limit_level: float | None = None
+    flood_control_high_level: float | None = None
+    design_level: float | None = None
+    check_level: float | None = None
+    safe_release: float | None = Field(default=None, ge=0)
+    spillway: Literal["gated", "free"] = "gated"
+
+    @model_validator(mode="after")
+    def _gated_needs_rules(self) -> ReservoirRouteSpec:
+        if self.spillway == "gated":
+            missing = [k for k in (*_LEVELS, "safe_release") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"a gated reservoir needs {', '.join(missing)} (or set spillway = \"free\")")
+        for key in (*_LEVELS, "safe_release", "min_release", "max_ramp_per_hour", "end_target_level"):
+            value = getattr(self, key)
+            if value is not None and math.isnan(value):
+                raise ValueError(f"{key} is NaN")
+        return self
+
+    def rules(self) -> OperatingRules:
+        if self.spillway == "gated":
+            return super().rules()
+        curves = self.curves()
+        crest, top = curves.crest_level, float(curves.level_m[-1])
+        fl = crest if self.flood_limit_level is None else self.flood_limit_level
+        fc = fl if self.flood_control_high_level is None else self.flood_control_high_level
+        design = top if self.design_level is None else self.design_level
+        check = top if self.check_level is None else self.check_level
+        safe = max(self.min_release, 0.0) if self.safe_release is None else self.safe_release
+        return OperatingRules(fl, fc, design, check, safe, self.min_release, self.max_ramp_per_hour,
+                              self.end_target_level)
+
+
+def read_reservoir(path: Path) -> ReservoirRouteSpec:
+    spec = read_toml_model(path, ReservoirRouteSpec, "reservoir file")
+    try:
+        spec.rules().check(spec.curves())
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return spec
+
+
+def read_series(path: Path, column: str, what: str) -> tuple[pd.DatetimeIndex, NDArray[np.float64], bool]:
+    """``time,<column>`` from a CSV: ISO times strictly increasing, finite non-negative values. Returns the
+    times (UTC, naive), the values and whether the file's times carried a time zone."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: {what} not found")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: not a readable CSV ({str(exc).strip().splitlines()[0]})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in ("time", column) if c not in frame.columns]
+    if missing:
+        raise InputDataError(f"{path}: {what} needs columns time,{column}; missing {', '.join(missing)} "
+                             f"(found {', '.join(frame.columns) or 'none'})")
+    if len(frame) < 1:
+        raise InputDataError(f"{path}: {what} has no rows")
+    times, values, zoned = [], np.empty(len(frame)), set()
+    for i, (raw_t, raw_v) in enumerate(zip(frame["time"], frame[column])):
+        row = i + 2  # the header is line 1
+        try:
+            stamp = pd.Timestamp(str(raw_t).strip())
+            if pd.isna(stamp):
+                raise ValueError
+        except (ValueError, TypeError):
+            raise InputDataError(f"{path}: row {row}: time {raw_t!r} is not an ISO time "
+                                 "(e.g. 2024-07-01T06:00)") from None
+        zoned.add(stamp.tzinfo is not None)
+        if len(zoned) > 1:
+            raise InputDataError(f"{path}: row {row}: time {raw_t!r} mixes times with and without a time zone")
+        stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+        try:
+            value = float(str(raw_v).strip())
+        except ValueError:
+            raise InputDataError(f"{path}: row {row}: {column} {raw_v!r} is not a number") from None
+        if not math.isfinite(value) or value < 0:
+            raise InputDataError(f"{path}: row {row}: {column} {raw_v!r} must be finite and >= 0")
+        if times and stamp <= times[-1]:
+            raise InputDataError(f"{path}: row {row}: time {raw_t!r} is not after the previous row's "
+                                 f"{times[-1].isoformat()}; times must increase")
+        times.append(stamp)
+        values[i] = value
+    return pd.DatetimeIndex(times), values, zoned == {True}
+
+
+def route_reservoir(reservoir: Path, inflow: Path, output: Path, schedule: Path | None = None,
+                    dt_s: float = 3600.0, initial_level: float | None = None) -> dict:
+    """Read, check, route and write ``output`` atomically; returns a summary (peaks, cannot-follow events)."""
+    if not (math.isfinite(dt_s) and dt_s > 0):
+        raise ConfigError(f"--dt {dt_s:g}: the step must be a positive number of seconds")
+    spec = read_reservoir(reservoir)
+    curves, rules = spec.curves(), spec.rules()
+    free = spec.spillway == "free"
+    if free and schedule is not None:
+        raise ConfigError(f"{reservoir}: spillway = \"free\" has no gates to follow --schedule {schedule}; "
+                          "set spillway = \"gated\" or leave the schedule out")
+    if initial_level is None:
+        initial_level = curves.crest_level if free else rules.flood_limit_level
+    elif not (math.isfinite(initial_level) and curves.level_m[0] <= initial_level <= curves.level_m[-1]):
+        raise ConfigError(f"--initial-level {initial_level:g} m is outside {reservoir}'s curves "
+                          f"[{curves.level_m[0]:g}, {curves.level_m[-1]:g}] m")
+    check_output_dir(output)
+    t_in, q_in, zoned = read_series(inflow, "inflow_m3s", "inflow")
+    if len(t_in) < 2:
+        raise InputDataError(f"{inflow}: inflow needs at least two rows, got {len(t_in)}")
+    span = (t_in[-1] - t_in[0]).total_seconds()
+    n = int(math.floor(span / dt_s + 1e-9))
+    if n < 1:
+        raise InputDataError(f"{inflow}: the inflow spans {span:g} s, less than one step of --dt {dt_s:g} s")
+    seconds = np.arange(n + 1) * dt_s
+    times = t_in[0] + pd.to_timedelta(seconds, unit="s")
+    inflow_at = np.interp(seconds, (t_in - t_in[0]).total_seconds().to_numpy(), q_in)
+    releases = None
+    if schedule is not None:
+        t_s, q_s, _ = read_series(schedule, "release_m3s", "release schedule")
+        if t_s[0] > times[0]:
+            raise InputDataError(f"{schedule}: row 2: the first release is at {t_s[0].isoformat()}, after the first "
+                                 f"inflow time {times[0].isoformat()}; give the release from the start")
+        releases = q_s[np.searchsorted(t_s.to_numpy(), times[:-1].to_numpy(), side="right") - 1]
+    op = operate(curves, rules, inflow_at, dt_s, initial_level, schedule=releases, free_spill=free)
+    stamp = [t.isoformat() + ("Z" if zoned else "") for t in times]
+    frame = pd.DataFrame({"time": stamp, "inflow_m3s": inflow_at, "release_m3s": op.outflow,
+                          "level_m": op.level, "storage_m3": op.storage})
+    write_atomic(output, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.10g"))
+    events = [{"time": stamp[e.step], "wanted_m3s": e.wanted, "released_m3s": e.released, "limit": e.limit,
+               "capacity_m3s": e.capacity, "level_m": e.level,
+               "message": f"{stamp[e.step]}: " + e.message.split(": ", 1)[1]} for e in op.cannot_follow]
+    peak = int(np.argmax(op.outflow))
+    top = int(np.argmax(op.level))
+    return {"reservoir": spec.id, "spillway": spec.spillway, "steps": n, "dt_s": dt_s,
+            "initial_level_m": float(initial_level), "peak_inflow_m3s": float(inflow_at.max()),
+            "peak_release_m3s": float(op.outflow[peak]), "peak_release_time": stamp[peak],
+            "peak_level_m": float(op.level[top]), "peak_level_time": stamp[top],
+            "binding": {k: op.binding.count(k) for k in sorted(set(op.binding))},
+            "cannot_follow": events, "output": str(output)}

@@ -611,8 +611,10 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     n_v, n_s = R * T_all, K * T_all
     n_d = R * T_all  # |V - V_flood_limit|: a tie-breaker that keeps levels near the flood-limit level
     n_b = R * T_all  # storage drawn below the flood-limit level (penalised unless pre-release is allowed)
-    n = n_o + n_v + n_s + n_d + n_b + 1  # + the peak / margin variable
+    n_c = n_o  # |X_j - X_j-1|: a tie-breaker against changes of release that buy nothing
+    n = n_o + n_v + n_s + n_d + n_b + n_c + 1  # + the peak / margin variable
     v0_, s0_, d0, b0 = n_o, n_o + n_v, n_o + n_v + n_s, n_o + n_v + n_s + n_d
+    c0 = b0 + n_b
     ip = n - 1
     stamp = [str(t)[:16] + (" (tail)" if k >= T else "") for k, t in enumerate(times)]
 
@@ -666,6 +668,11 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
                 ub.add(np.repeat(np.arange(n_r - 1), 2), np.column_stack([ix[1:], ix[:-1]]),
                        np.tile([sign, -sign], n_r - 1), np.full(n_r - 1, max(ramp - 1.0, 0.0)),
                        [f"reservoir {res.id} ramp {word} at {t}" for t in at])
+        if n_r > 1 and not held:  # chg_j >= +-(X_j - X_j-1)
+            for sign in (1.0, -1.0):
+                ub.add(np.repeat(np.arange(n_r - 1), 3), np.column_stack([ix[1:], ix[:-1], c0 + ix[1:]]),
+                       np.tile([sign, -sign, -1.0], n_r - 1), np.zeros(n_r - 1),
+                       [f"reservoir {res.id} change of release at {t}" for t in (stamp[s] for s in starts[res.id][1:])])
         gate = (start or {}).get(res.id)
         if np.isfinite(ramp) and gate is not None and gate.release is not None and not held:
             # the first block moves the gates from where they were set
@@ -725,6 +732,9 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     # (1 per m3 against 1 per m3 s-1 of peak) but less than a section violation: it happens only when
     # the minimum release or the ramp limit force it
     c[b0:b0 + n_b] = 0.0 if pre_release else 1.0
+    # a gate change costs 1e-3 per m3 s-1: 1 m3 s-1 of peak is worth 1000 m3 s-1 of changes, so changes
+    # that lower the peak stay and those that buy nothing go (an order a gate operator can follow)
+    c[c0:c0 + n_c] = 1e-3 if objective != "min_storage" else 1e-3 / (3600.0 * T_all) * 1e6
     if objective == "min_peak":
         c[ip] = 1.0
     elif objective == "max_margin":
@@ -750,7 +760,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         full_at = np.flatnonzero(v >= np.array([bounds[v0_ + r * T_all + t][1] for t in t_idx]) - 1.0)
         if full_at.size:
             binding.append(f"reservoir {res.id} storage limit at {stamp[full_at[0]]}")
-    active = [ub.names[i] for i in np.flatnonzero(np.abs(marginals) > 1e-6) if "deviation" not in ub.names[i]]
+    active = [ub.names[i] for i in np.flatnonzero(np.abs(marginals) > 1e-6)
+              if "deviation" not in ub.names[i] and "change of release" not in ub.names[i]]
     # the physical limits first (storage, capacity, ramp, safe discharge), then the peak the objective set
     binding += sorted(active, key=lambda name: " peak at " in name)[:50]
     return InverseResult({k: v[:T] for k, v in full.items()}, bool(slack.max() <= 1e-6), float(slack.max()),
@@ -818,8 +829,7 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     for iteration in range(1, max_iterations + 1):
         inv = inverse(network, basin, lateral_all, f1x.times, f1x, objective, margin, dt, routing, pre_release,
                       storage_margin, hold, start, tail.responses, horizon=T)
-        f2 = forward(network, basin, lateral_all, f1x.times, start, schedules=inv.full_schedule(), routing=routing,
-                     initial=initial, interval_s=interval_s)
+        f2, _ = verify_schedule(network, basin, routing, lateral, tail, inv.full_schedule(), start, initial, interval_s)
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
         too_high = {r.id: f2.reservoirs[r.id].storage.max() - r.curves().storage(r.flood_control_high_level)
                     for r in basin.reservoirs
@@ -941,6 +951,24 @@ def extend_f1(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork,
     tail_lat = tail_lateral(src, interval_s, hours)
     f1x = continue_forward(basin, routing, f1, tail_lat, hours)
     return Tail(f1x, {k: v[:horizon + hours] for k, v in long.items()}, tail_lat, horizon, hours)
+
+
+def verify_schedule(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork, lateral: NDArray, tail: Tail,
+                    schedules: dict[str, NDArray], start: dict[str, DamStart] | None = None,
+                    initial: RoutingState | None = None, interval_s: float = 3600.0) -> tuple[ForwardResult, bool]:
+    """F2's judgement of a release schedule: run it on the full model over the horizon and the tail (a
+    schedule given for the horizon only holds its last release through the tail) and accept it only if
+    every control section stays at or below its target and every dam at or below its flood-control high
+    level over both. A schedule that is safe until the horizon and not after it is rejected."""
+    T = tail.horizon
+    full = {k: (np.concatenate([v, np.full(tail.hours, v[-1])]) if len(v) == T else np.asarray(v))
+            for k, v in schedules.items()}
+    lateral_all = np.concatenate([np.asarray(lateral, np.float32), tail.lateral])
+    result = forward(network, basin, lateral_all, tail.f1.times, start, schedules=full, routing=routing,
+                     initial=initial, interval_s=interval_s)
+    safe = (all(result.section_discharge[s.id].max() <= s.target_discharge for s in basin.control_sections)
+            and all(result.reservoirs[r.id].level.max() <= r.flood_control_high_level + 1e-4 for r in basin.reservoirs))
+    return result, safe
 
 
 def storage_at_horizon(result: ForwardResult, basin: BasinSpec, horizon: int) -> dict[str, dict]:

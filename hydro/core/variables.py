@@ -20,7 +20,6 @@ CF_ATTRS: dict[str, dict[str, str]] = {
     "lake_id": {"long_name": "Lake ID (NHD waterbody COMID)"},
     "is_lake": {
         "long_name": "node is a collapsed lake / reservoir (level pool)",
-        "flag_values": "0 1",
         "flag_meanings": "channel_segment lake_node",
     },
     "reference_time": {"long_name": "model initialization time", "standard_name": "forecast_reference_time"},
@@ -41,7 +40,37 @@ CF_ATTRS: dict[str, dict[str, str]] = {
     "latitude": {"long_name": "segment latitude", "units": "degrees_north", "standard_name": "latitude"},
     "longitude": {"long_name": "segment longitude", "units": "degrees_east", "standard_name": "longitude"},
     "stream_order": {"long_name": "Strahler stream order", "units": "1"},
+    # per-feature descriptions in the routing output, as NWM CHRTOUT carries them (from the RouteLink)
+    "order": {"long_name": "Strahler stream order", "units": "1",
+              "comment": "a lake node: the highest order of its reaches; -9999 where unknown"},
+    "elevation": {"long_name": "segment elevation at its upstream node (RouteLink alt, NAVD88)", "units": "m",
+                  "standard_name": "height_above_geopotential_datum", "geopotential_datum_name": "NAVD88",
+                  "positive": "up"},
+    "lake_interior": {
+        "long_name": "reach lies inside a collapsed lake (not routed)",
+        "flag_meanings": "routed_node lake_interior_reach",
+        "comment": "streamflow of a lake-interior reach is its lake's outflow; velocity and depth are missing",
+    },
+    "lake_id_of_reach": {"long_name": "NHD waterbody COMID the feature lies in (-9999 = none)"},
+    "reservoir": {"long_name": "reservoir id"},
+    "reservoir_feature_id": {"long_name": "feature_id of the reservoir's outlet segment"},
+    "section": {"long_name": "river section id"},
+    "member": {"long_name": "ensemble member", "standard_name": "realization", "units": "1"},
+    "rainfall_rate": {"long_name": "rain rate", "units": "mm h-1", "standard_name": "rainfall_rate"},
+    "rainfall_rate_members": {"long_name": "ensemble member rain rate", "units": "mm h-1",
+                              "standard_name": "rainfall_rate"},
+    "projection_x": {"long_name": "x coordinate of projection", "units": "m", "standard_name": "projection_x_coordinate"},
+    "projection_y": {"long_name": "y coordinate of projection", "units": "m", "standard_name": "projection_y_coordinate"},
+    "time_bounds": {"long_name": "averaging interval of each field"},
 }
+
+# One encoding of times and one fill value for floats across every output file (route, nowcast, the
+# cycle's files, restarts): integer minutes since the epoch on the standard calendar, and -9999 (as
+# NWM writes) where a value is missing (NaN in memory; xarray masks it back to NaN on reading).
+TIME_ENCODING: dict[str, str] = {"units": "minutes since 1970-01-01 00:00:00", "calendar": "standard", "dtype": "int64"}
+FLOAT_FILL_VALUE = -9999.0
+INT_FILL_VALUE = -9999
+CONVENTIONS = "CF-1.11"
 
 # Ranges of the numerics a user sets. The routing step divides the 10-minute forcing interval; below
 # 10 s Muskingum-Cunge gains nothing (its own Courant limit is far above) and a 328,000-segment day

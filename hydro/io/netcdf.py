@@ -9,7 +9,7 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from ..core.errors import InputDataError, NumericalError
-from ..core.variables import CF_ATTRS
+from ..core.variables import CF_ATTRS, CONVENTIONS, FLOAT_FILL_VALUE, INT_FILL_VALUE, TIME_ENCODING
 from ..network import RiverNetwork
 from ..reservoir.levelpool import LevelPoolParameters
 from .atomic import write_atomic
@@ -24,8 +24,36 @@ _LAKE_FIELDS = (
 )
 
 
-def _attrs(name: str) -> dict[str, str]:
-    return dict(CF_ATTRS.get(name, {"long_name": name.replace("_", " ")}))
+def _attrs(name: str) -> dict:
+    """The CF attributes of ``name`` from the one table; a flag variable gets ``flag_values`` 0, 1, ... (int8,
+    the type the flags are written with) for its ``flag_meanings``."""
+    attrs: dict = dict(CF_ATTRS.get(name, {"long_name": name.replace("_", " ")}))
+    if "flag_meanings" in attrs:
+        attrs["flag_values"] = np.arange(len(attrs["flag_meanings"].split()), dtype=np.int8)
+    return attrs
+
+
+def cf_encode(ds: xr.Dataset) -> xr.Dataset:
+    """Give ``ds`` the one encoding every writer uses (in place; returns ``ds``): times as int64 minutes since
+    1970 on the standard calendar, float data with ``_FillValue`` -9999 (NaN in memory), no fill value on
+    coordinate variables (CF forbids missing coordinates), text as char arrays (cfchecker 4.1 rejects
+    NetCDF-4 vlen strings), and ``Conventions``."""
+    for name, var in ds.variables.items():
+        enc = var.encoding
+        kind = var.dtype.kind
+        if kind == "M":
+            enc.update(TIME_ENCODING)
+            enc.pop("_FillValue", None)
+            if name in ds.dims:
+                enc["_FillValue"] = None
+        elif kind in "US" or (kind == "O" and var.size and isinstance(var.values.flat[0], str)):
+            enc.update(dtype="S1", _FillValue=None)
+        elif name in ds.dims:
+            enc["_FillValue"] = None
+        elif kind == "f":
+            enc["_FillValue"] = var.dtype.type(FLOAT_FILL_VALUE)
+    ds.attrs["Conventions"] = CONVENTIONS
+    return ds
 
 
 def network_dataset(network: RiverNetwork, lakes: LevelPoolParameters | None = None) -> xr.Dataset:
@@ -46,7 +74,7 @@ def network_dataset(network: RiverNetwork, lakes: LevelPoolParameters | None = N
         coords["lake_id"] = ("lake", lakes.lake_id, _attrs("lake_id"))
         for name in _LAKE_FIELDS:
             data[f"lake_{name}"] = ("lake", getattr(lakes, name), {"long_name": f"level-pool {name.replace('_', ' ')}"})
-    return xr.Dataset(data, coords=coords, attrs={"Conventions": "CF-1.11", "featureType": "timeSeries", "title": "hydro river network"})
+    return cf_encode(xr.Dataset(data, coords=coords, attrs={"featureType": "timeSeries", "title": "hydro river network"}))
 
 
 def write_network(path: str | Path, network: RiverNetwork, lakes: LevelPoolParameters | None = None) -> Path:
@@ -101,30 +129,55 @@ def chrtout_dataset(
     lake_id: NDArray[np.int64],
     water_sfc_elev: NDArray,
     attrs: dict[str, str] | None = None,
+    lake_interior: NDArray[np.bool_] | None = None,
+    waterbody: NDArray[np.int64] | None = None,
+    latitude: NDArray | None = None,
+    longitude: NDArray | None = None,
+    order: NDArray | None = None,
+    elevation: NDArray | None = None,
 ) -> xr.Dataset:
-    """Routing output with NWM CHRTOUT names: ``streamflow(time, feature_id)`` [m3 s-1] etc."""
-    fill = np.float32(-9999.0)
+    """Routing output with NWM CHRTOUT names: ``streamflow(time, feature_id)`` [m3 s-1] etc., and per feature
+    ``latitude``, ``longitude``, ``order``, ``elevation`` (missing where unknown), ``is_lake`` (collapsed lake
+    node) and ``lake_interior`` (a reach inside a lake, kept from the input network but not routed).
+
+    Features are sorted by ``feature_id`` and lakes by ``lake_id`` (CF coordinate variables are monotonic);
+    select by id (``ds.sel(feature_id=...)``), not by position."""
+    n = np.asarray(feature_id).size
+
+    def per_feature(value, dtype, fill):
+        return np.full(n, fill, dtype) if value is None else np.asarray(value, dtype)
+
+    sort = np.argsort(feature_id, kind="stable")
+    lake_sort = np.argsort(lake_id, kind="stable")
     dims = ("time", "feature_id")
     ds = xr.Dataset(
         {
-            "streamflow": (dims, np.asarray(streamflow, np.float32), _attrs("streamflow")),
-            "velocity": (dims, np.asarray(velocity, np.float32), _attrs("velocity")),
-            "depth": (dims, np.asarray(depth, np.float32), _attrs("depth")),
-            "is_lake": ("feature_id", is_lake.astype(np.int8), _attrs("is_lake")),
-            "water_sfc_elev": (("time", "lake_id"), np.asarray(water_sfc_elev, np.float32), _attrs("water_sfc_elev")),
+            "streamflow": (dims, np.asarray(streamflow, np.float32)[:, sort], _attrs("streamflow")),
+            "velocity": (dims, np.asarray(velocity, np.float32)[:, sort], _attrs("velocity")),
+            "depth": (dims, np.asarray(depth, np.float32)[:, sort], _attrs("depth")),
+            "is_lake": ("feature_id", is_lake.astype(np.int8)[sort], _attrs("is_lake")),
+            "lake_interior": ("feature_id", per_feature(lake_interior, np.int8, 0)[sort], _attrs("lake_interior")),
+            "order": ("feature_id", per_feature(order, np.int32, INT_FILL_VALUE)[sort], _attrs("order")),
+            "elevation": ("feature_id", per_feature(elevation, np.float32, np.nan)[sort], _attrs("elevation")),
+            "water_sfc_elev": (("time", "lake_id"), np.asarray(water_sfc_elev, np.float32)[:, lake_sort],
+                               _attrs("water_sfc_elev")),
         },
         coords={
             "time": ("time", time, _attrs("time")),
-            "feature_id": ("feature_id", feature_id, _attrs("feature_id")),
-            "lake_id": ("lake_id", lake_id, _attrs("lake_id")),
+            "feature_id": ("feature_id", np.asarray(feature_id, np.int64)[sort], _attrs("feature_id")),
+            "latitude": ("feature_id", per_feature(latitude, np.float32, np.nan)[sort], _attrs("latitude")),
+            "longitude": ("feature_id", per_feature(longitude, np.float32, np.nan)[sort], _attrs("longitude")),
+            "lake_id": ("lake_id", np.asarray(lake_id, np.int64)[lake_sort], _attrs("lake_id")),
             "reference_time": ((), reference_time, _attrs("reference_time")),
         },
-        attrs={"Conventions": "CF-1.11", "featureType": "timeSeries", "title": "hydro channel routing output", **(attrs or {})},
+        attrs={"featureType": "timeSeries", "title": "hydro channel routing output", **(attrs or {})},
     )
+    if waterbody is not None:
+        ds["waterbody"] = ("feature_id", np.asarray(waterbody, np.int64)[sort], _attrs("lake_id_of_reach"))
+    cf_encode(ds)
     for name in ("streamflow", "velocity", "depth", "water_sfc_elev"):
-        ds[name].encoding.update(_FillValue=fill, zlib=True, complevel=1)
-    ds["time"].encoding.update(units="minutes since 1970-01-01 00:00:00", calendar="standard", dtype="int64")
-    ds["reference_time"].encoding.update(units="minutes since 1970-01-01 00:00:00", calendar="standard", dtype="int64")
+        ds[name].encoding.update(zlib=True, complevel=1)
+    ds["order"].encoding["_FillValue"] = None  # kept an integer on reading; -9999 where unknown (comment)
     return ds
 
 
@@ -186,9 +239,8 @@ def lateral_dataset(qlat: NDArray, feature_id: NDArray[np.int64], time: NDArray[
     the mean lateral inflow over [time[t], time[t+1])."""
     ds = xr.Dataset(
         {"qlat": (("time", "feature_id"), np.asarray(qlat, np.float32), _attrs("q_lateral"))},
-        coords={"time": ("time", time, {"long_name": "start of the forcing interval"}),
+        coords={"time": ("time", time, {"long_name": "start of the forcing interval", "standard_name": "time"}),
                 "feature_id": ("feature_id", feature_id, _attrs("feature_id"))},
-        attrs={"Conventions": "CF-1.11", "featureType": "timeSeries", "title": "hydro lateral inflow"},
+        attrs={"featureType": "timeSeries", "title": "hydro lateral inflow"},
     )
-    ds["time"].encoding.update(units="minutes since 1970-01-01 00:00:00", calendar="standard", dtype="int64")
-    return ds
+    return cf_encode(ds)

@@ -89,6 +89,64 @@ def read_routelink(path: str | Path) -> RiverNetwork:
     return RiverNetwork(source=str(path), **kwargs, **optional)
 
 
+@dataclass(frozen=True)
+class FeatureAttributes:
+    """What NWM CHRTOUT carries per feature beside the flows, read from the RouteLink (``lat``, ``lon``,
+    ``order``, ``alt``) or LAKEPARM (``lat``, ``lon`` of a lake); the routing kernels never use them, so
+    they travel beside the :class:`RiverNetwork`, not in it. Unknown: NaN (order: -9999)."""
+
+    feature_id: NDArray[np.int64]
+    latitude: NDArray[np.float32]
+    longitude: NDArray[np.float32]
+    order: NDArray[np.int32]
+    elevation: NDArray[np.float32]
+
+    @classmethod
+    def empty(cls, feature_id: NDArray[np.int64]) -> FeatureAttributes:
+        n = np.asarray(feature_id).size
+        nan = np.full(n, np.nan, np.float32)
+        return cls(np.asarray(feature_id, np.int64), nan, nan.copy(), np.full(n, -9999, np.int32), nan.copy())
+
+    def concat(self, other: FeatureAttributes) -> FeatureAttributes:
+        return FeatureAttributes(*(np.concatenate([getattr(self, f), getattr(other, f)])
+                                   for f in ("feature_id", "latitude", "longitude", "order", "elevation")))
+
+    def take(self, feature_id: NDArray[np.int64]) -> FeatureAttributes:
+        """Aligned to ``feature_id``; ids not held here get the unknown values."""
+        idx, found = lookup(self.feature_id, np.asarray(feature_id, np.int64))
+        out = FeatureAttributes.empty(feature_id)
+        for f in ("latitude", "longitude", "order", "elevation"):
+            getattr(out, f)[found] = getattr(self, f)[idx[found]]
+        return out
+
+
+def _optional(ds: netCDF4.Dataset, name: str, n: int, dtype, fill) -> NDArray:
+    if name not in ds.variables:
+        return np.full(n, fill, dtype)
+    return np.asarray(np.ma.filled(ds.variables[name][:], fill), dtype)
+
+
+def read_feature_attributes(path: str | Path) -> FeatureAttributes:
+    """``lat``, ``lon``, ``order``, ``alt`` per ``link`` of a RouteLink file (each optional)."""
+    with _open(path, "RouteLink") as ds:
+        link = _read_var(ds, path, "link").astype(np.int64)
+        n = link.size
+        return FeatureAttributes(link, _optional(ds, "lat", n, np.float32, np.nan),
+                                 _optional(ds, "lon", n, np.float32, np.nan),
+                                 _optional(ds, "order", n, np.int32, -9999),
+                                 _optional(ds, "alt", n, np.float32, np.nan))
+
+
+def read_lake_attributes(path: str | Path) -> FeatureAttributes:
+    """The lakes' centroid ``lat``/``lon`` from LAKEPARM (no order or elevation)."""
+    with _open(path, "LAKEPARM") as ds:
+        ids = _read_var(ds, path, "lake_id").astype(np.int64)
+        out = FeatureAttributes.empty(ids)
+        out.latitude[:] = _optional(ds, "lat", ids.size, np.float32, np.nan)
+        out.longitude[:] = _optional(ds, "lon", ids.size, np.float32, np.nan)
+        return out
+
+
 def read_lakeparm(path: str | Path, lake_ids: NDArray[np.int64] | None = None) -> LevelPoolParameters:
     """Read NWM LAKEPARM; with ``lake_ids``, return those lakes (in that order) only."""
     with _open(path, "LAKEPARM") as ds:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time as _time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
+from ..core.ids import lookup
 from ..io import netcdf, nwm
 from ..io.atomic import check_output_dir
 from ..network import RiverNetwork
@@ -53,9 +55,60 @@ def load_network(routelink: Path | None, network_file: Path | None, lakeparm: Pa
         all_lakes = nwm.read_lakeparm(lakeparm)
         in_network = np.intersect1d(np.unique(network.waterbody), all_lakes.lake_id)
         lakes = all_lakes.select(in_network)
+    full = network
+    features = nwm.read_feature_attributes(routelink) if routelink is not None else _network_features(network)
+    if lakeparm is not None:
+        features = features.concat(nwm.read_lake_attributes(lakeparm))
     if lakes is not None and lakes.size:
         network = network.collapse_lakes(lakes.lake_id)
+    _INPUT_REACHES[network] = (full, features)
     return network, lakes
+
+
+# The routing output keeps every reach of the input network (lake-interior reaches too) and NWM's per-feature
+# latitude/longitude/order/elevation: what load_network read, kept beside the routed network it returns (the
+# kernels never see it), so that ``hydro route`` and ``hydro.route`` write the same file.
+_INPUT_REACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _network_features(network: RiverNetwork) -> nwm.FeatureAttributes:
+    features = nwm.FeatureAttributes.empty(network.feature_id)
+    if network.latitude is not None:
+        features.latitude[:] = network.latitude
+    if network.longitude is not None:
+        features.longitude[:] = network.longitude
+    return features
+
+
+def _all_reaches(network: RiverNetwork, fields: dict) -> dict:
+    """The routing results on every feature of the input network: the routed nodes, plus each reach that
+    collapsing a lake removed (flagged ``lake_interior``; its streamflow is its lake's outflow, velocity and
+    depth missing), with latitude/longitude/order/elevation."""
+    full, features = _INPUT_REACHES.get(network, (network, _network_features(network)))
+    interior = ~np.isin(full.feature_id, network.feature_id)
+    inside = full.feature_id[interior]
+    lake_of = full.waterbody[interior]
+    column, found = lookup(network.feature_id, lake_of)
+    if not found.all():  # cannot happen for a network made by collapse_lakes
+        raise InputDataError(f"{network.source}: reaches {inside[~found][:8].tolist()} lie in no routed lake")
+    nan = np.full((fields["streamflow"].shape[0], inside.size), np.nan, np.float32)
+    feature_id = np.concatenate([network.feature_id, inside])
+    per = features.take(feature_id)
+    waterbody = np.concatenate([network.waterbody, lake_of])
+    for k in np.flatnonzero(network.is_lake & (per.order[:network.size] < 0)):  # a lake node: its reaches' order
+        members = per.order[network.size:][lake_of == network.feature_id[k]]
+        per.order[k] = members.max() if members.size else per.order[k]
+    return dict(
+        fields, feature_id=feature_id,
+        is_lake=np.concatenate([network.is_lake, np.zeros(inside.size, bool)]),
+        lake_interior=np.concatenate([np.zeros(network.size, bool), np.ones(inside.size, bool)]),
+        waterbody=waterbody,
+        streamflow=np.concatenate([np.asarray(fields["streamflow"], np.float32),
+                                   np.asarray(fields["streamflow"], np.float32)[:, column]], axis=1),
+        velocity=np.concatenate([np.asarray(fields["velocity"], np.float32), nan], axis=1),
+        depth=np.concatenate([np.asarray(fields["depth"], np.float32), nan], axis=1),
+        latitude=per.latitude, longitude=per.longitude, order=per.order, elevation=per.elevation,
+    )
 
 
 def _progress_bar(total: int, enabled: bool, desc: str):
@@ -156,7 +209,7 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
     elapsed = _time.perf_counter() - started
     times = t0 + (np.arange(1, n_steps // steps_per_output + 1) * steps_per_output * int(dt)).astype("timedelta64[s]")
     ds = netcdf.chrtout_dataset(
-        network.feature_id, network.is_lake, times.astype("datetime64[ns]"), np.datetime64(t0, "ns"),
+        time=times.astype("datetime64[ns]"), reference_time=np.datetime64(t0, "ns"),
         attrs={
             "routing_method": method,
             "mc_solver": mc_solver,
@@ -167,7 +220,7 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
             "nudging": f"{nudge} (G={nudge_coefficient}, tau={nudge_tau_s:g} s)" if nudge else "none",
             **(provenance or {}),
         },
-        **result_fields,
+        **_all_reaches(network, result_fields),
     )
     summary = {
         "nodes": network.size,

@@ -352,15 +352,11 @@ def run_plan(inputs: RehearsalInputs, output_dir, dask: bool = False, scheduler:
     """``hydro plan`` and the cycle's plan stage: rehearse the schemes, rank them, write the package.
     ``own_schemes`` (name -> release schedules per reservoir, e.g. from a centre's CSV) are run forward from
     the same issue-time state and ranked beside the derived ones; verified means every target held."""
-    from .rehearsal import forward
-
     schemes = rehearse_schemes(inputs, dask=dask, scheduler=scheduler, known=known)
     for name, schedules in (own_schemes or {}).items():
         if any(s.name == name for s in schemes):
             raise ConfigError(f"--scheme {name}: a derived scheme has that name; choose another")
-        result = forward(inputs.network, inputs.basin, inputs.lateral, inputs.times, inputs.start, schedules=schedules,
-                         routing=inputs.routing, initial=inputs.initial, interval_s=inputs.interval_s)
-        full = {r.id: result.reservoirs[r.id].release for r in inputs.basin.reservoirs}
-        schemes.append(Scheme(name, "the centre's own schedule", result, forward_is_safe(inputs.basin, result, 0.0),
-                              full))
+        result, verified = inputs.verify(schedules)  # judged as F2 judges a derived scheme, tail included
+        full = {r.id: result.reservoirs[r.id].release[:len(inputs.times)] for r in inputs.basin.reservoirs}
+        schemes.append(Scheme(name, "the centre's own schedule", result, verified, full, horizon=len(inputs.times)))
     return write_plan(output_dir, rank(schemes, inputs.basin), inputs.basin, inputs.source)

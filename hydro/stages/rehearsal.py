@@ -173,6 +173,13 @@ class RehearsalInputs:
         return cls(network, basin, OperatedNetwork(network, basin.reservoirs, None, dt, solver),
                    np.asarray(lateral, np.float32), interval_s, times, dict(start or {}), initial, source=source)
 
+    def verify(self, schedules: dict[str, NDArray]) -> tuple[ForwardResult, bool]:
+        """A release schedule run as F2 runs it (horizon and tail from the issue-time state) and its
+        verdict (every section within its target, every dam at or below its flood-control high level)."""
+        tail = extend_f1(self.network, self.basin, self.routing, self.forward(), self.lateral, self.interval_s)
+        return verify_schedule(self.network, self.basin, self.routing, self.lateral, tail, schedules, self.start,
+                               self.initial, self.interval_s)
+
     def forward(self) -> ForwardResult:
         """F1: the forecast through the current rules (run once, then kept)."""
         if self.f1 is None:
@@ -323,37 +330,32 @@ def read_schedule(path, basin: BasinSpec, times: NDArray[np.datetime64]) -> dict
 
 
 def cannot_follow(result: ForwardResult, basin: BasinSpec, schedules: dict[str, NDArray]) -> list[dict]:
-    """Every hour where a reservoir did not release what its schedule asked, with the limit that bound:
-    capacity at the level reached, the ramp limit, the minimum release, or dam safety (water above the
-    flood-control high level passed on)."""
+    """Every hour where a reservoir did not release what its schedule asked, with the limit that bound
+    (the reservoir operation's own record): capacity at the level reached, the ramp limit, the minimum
+    release, or dam safety (water above the flood-control high level passed on)."""
     events = []
     specs = {r.id: r for r in basin.reservoirs}
-    for rid, wanted in schedules.items():
-        op = result.reservoirs[rid]
-        curves = specs[rid].curves()
-        for t in np.flatnonzero(np.abs(op.release - wanted) > 1e-6 * np.maximum(wanted, 1.0)):
-            level = float(op.level[t + 1])
-            why = op.binding[t]
-            start = str(result.times[t] - np.timedelta64(1, "h"))[:16]
-            if why == "capacity":
-                reason = f"capacity at {level:.2f} m is {curves.capacity_at_storage(float(op.storage[t + 1])):,.0f}"
-            elif why == "dam safety":
-                reason = f"the level would rise above the flood-control high level {specs[rid].flood_control_high_level} m"
-            else:
-                reason = {"ramp": f"the ramp limit is {specs[rid].max_ramp_per_hour:,.0f} m3/s per hour",
-                          "minimum": f"the minimum release is {specs[rid].min_release:,.0f} m3/s"}.get(why, why)
-            events.append({"reservoir": rid, "time": str(result.times[t] - np.timedelta64(1, "h"))[:16],
-                           "wanted_m3s": round(float(wanted[t]), 1), "released_m3s": round(float(op.release[t]), 1),
-                           "limit": why, "level_m": round(level, 3),
-                           "message": f"{rid} cannot release {wanted[t]:,.0f} m3/s at {start}: {reason} "
-                                      f"(released {op.release[t]:,.0f})"})
+    for rid in schedules:
+        for event in result.reservoirs[rid].cannot_follow:
+            when = str(result.times[event.step] - np.timedelta64(1, "h"))[:16]
+            reason = {"capacity": f"capacity at {event.level:.2f} m is {event.capacity:,.0f}",
+                      "dam safety": "the level would rise above the flood-control high level "
+                                    f"{specs[rid].flood_control_high_level} m",
+                      "ramp": f"the ramp limit is {specs[rid].max_ramp_per_hour:,.0f} m3/s per hour",
+                      "minimum": f"the minimum release is {specs[rid].min_release:,.0f} m3/s"}.get(event.limit, event.limit)
+            events.append({"reservoir": rid, "time": when, "wanted_m3s": round(event.wanted, 1),
+                           "released_m3s": round(event.released, 1), "limit": event.limit,
+                           "level_m": round(event.level, 3),
+                           "message": f"{rid} cannot release {event.wanted:,.0f} m3/s at {when}: {reason} "
+                                      f"(released {event.released:,.0f})"})
     return events
 
 
 def run_whatif(inputs: RehearsalInputs, schedules: dict[str, NDArray], output_dir=None, name: str = "whatif") -> dict:
     """``hydro rehearse --schedule``: the dispatcher's schedule run forward from the issue-time state on the
-    full model (reservoirs it does not name keep their rules), with the F1 indicators and every place the
-    schedule cannot be followed and why; ``output_dir`` gets ``whatif.nc``, its plot and summary.json."""
+    full model through the horizon and its tail (reservoirs it does not name keep their rules; each holds
+    its last release in the tail), judged as F2 is, with the F1 indicators and every place the schedule
+    cannot be followed and why; ``output_dir`` gets ``whatif.nc``, its plot and summary.json."""
     import json
     from dataclasses import asdict
 
@@ -361,8 +363,7 @@ def run_whatif(inputs: RehearsalInputs, schedules: dict[str, NDArray], output_di
     from ..io.netcdf import write_dataset
 
     basin = inputs.basin
-    result = forward(inputs.network, basin, inputs.lateral, inputs.times, inputs.start, schedules=schedules,
-                     routing=inputs.routing, initial=inputs.initial, interval_s=inputs.interval_s)
+    result, safe = inputs.verify(schedules)
     summary = {
         "basin": basin.name, "forecast": inputs.source, "start": str(inputs.times[0] - np.timedelta64(1, "h"))[:16],
         "end": str(inputs.times[-1])[:16], "routing": {"dt_s": inputs.routing.dt, "solver": inputs.routing.solver},
@@ -370,7 +371,7 @@ def run_whatif(inputs: RehearsalInputs, schedules: dict[str, NDArray], output_di
         "schedule": {k: v.round(3).tolist() for k, v in schedules.items()},
         "whatif": {"control_sections": [asdict(s) for s in result.sections],
                    "reservoirs": [asdict(r) for r in result.reservoir_indicators], "risk": risk(result.sections)},
-        "safe": forward_is_safe(basin, result, 0.0),
+        "safe": safe, "tail_hours": int(len(result.times) - len(inputs.times)),
         "cannot_follow": cannot_follow(result, basin, schedules),
     }
     if output_dir is not None:
@@ -419,6 +420,7 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
                          "reservoirs": [asdict(r) for r in f2.reservoir_indicators], "risk": risk(f2.sections)}
         summary["verdict"] = {"accepted": result.accepted, "margin_m3s": result.margin_m3s,
                               "iterations": result.iterations}
+        summary["tail"] = tail_summary(result, basin)
     if output_dir is not None:
         summary["outputs"] = write_rehearsal(output_dir, result, f1, basin, summary)
     return summary, result

@@ -76,7 +76,9 @@ def read_restart(path: Path, basin: str, config_hash: str, valid_time: np.dateti
     if attrs.get("hydro_restart_version") != RESTART_VERSION:
         raise InputDataError(f"{path}: restart format version {attrs.get('hydro_restart_version')!r}, this hydro "
                              f"reads version {RESTART_VERSION}; start cold (--cold)")
-    if attrs.get("checksum_sha256") != _checksum(ds):
+    if "checksum_sha256" not in attrs:
+        raise InputDataError(f"{path}: restart has no checksum (not written by this hydro); start cold (--cold)")
+    if attrs["checksum_sha256"] != _checksum(ds):
         raise InputDataError(f"{path}: restart checksum does not match its contents (the file was damaged or edited "
                              "after it was written); restore it or start cold (--cold)")
     if attrs.get("basin") != basin:

@@ -18,6 +18,7 @@ import xarray as xr
 from ..core.errors import InputDataError
 from ..nowcast.frames import RadarFrames
 from .atomic import write_atomic
+from .netcdf import _attrs, cf_encode
 from .radar_formats import read_any, read_cf_netcdf
 
 __all__ = ["RadarFrames", "read_cf_netcdf", "read_radar", "write_cf_netcdf"]
@@ -25,30 +26,60 @@ __all__ = ["RadarFrames", "read_cf_netcdf", "read_radar", "write_cf_netcdf"]
 log = logging.getLogger("hydro")
 
 
+def grid_mapping_attrs(crs) -> dict:
+    """The CF grid-mapping attributes of ``crs`` (a rasterio or pyproj CRS, or WKT), from pyproj's
+    ``CRS.to_cf()`` (``grid_mapping_name``, the projection parameters, ``crs_wkt``), plus GDAL's
+    ``spatial_ref`` so GDAL-based tools place the grid too."""
+    from pyproj import CRS as ProjCRS
+
+    proj = ProjCRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+    attrs = {k: v for k, v in proj.to_cf().items() if v is not None}
+    attrs["spatial_ref"] = attrs.get("crs_wkt", proj.to_wkt())
+    return attrs
+
+
+def _xy_coords(frames: RadarFrames) -> dict:
+    """Cell-centre coordinates: projection x/y [m] on a projected grid, longitude/latitude on a geographic one."""
+    y, x = frames.coords()
+    if frames.crs is not None and frames.crs.is_geographic:
+        return {"y": ("y", y, _attrs("latitude")), "x": ("x", x, _attrs("longitude"))}
+    return {"y": ("y", y, _attrs("projection_y")), "x": ("x", x, _attrs("projection_x"))}
+
+
 def write_cf_netcdf(path: Path, frames: RadarFrames, reference_time: np.datetime64 | None = None,
                     interval_minutes: float | None = None, extra: dict | None = None) -> None:
-    """Write ``rainfall_rate(time, y, x)`` [mm h-1] (CF, with grid mapping) atomically; NaN = not measured."""
-    y, x = frames.coords()
-    cell_method = f"time: mean (interval: {interval_minutes:g} minutes)" if interval_minutes else "time: point"
-    data_vars = {
-        "rainfall_rate": (("time", "y", "x"), frames.rate.astype(np.float32), {
-            "standard_name": "rainfall_rate", "long_name": "rain rate", "units": "mm h-1",
-            "grid_mapping": "crs", "cell_methods": cell_method}),
-        "crs": ((), np.int32(0), {"crs_wkt": frames.crs.to_wkt() if frames.crs else "",
-                                  "spatial_ref": frames.crs.to_wkt() if frames.crs else "",
-                                  "GeoTransform": " ".join(map(str, frames.transform.to_gdal()))}),
-    }
-    if extra:
-        data_vars.update(extra)
-    coords = {"time": ("time", frames.times, {"standard_name": "time", "long_name": "end of the averaging interval"}),
-              "y": ("y", y, {"standard_name": "projection_y_coordinate", "units": "m"}),
-              "x": ("x", x, {"standard_name": "projection_x_coordinate", "units": "m"})}
+    """Write ``rainfall_rate(time, y, x)`` [mm h-1] atomically, CF: grid mapping ``crs`` (pyproj ``to_cf``),
+    interval means with ``time_bounds``; NaN = not measured (written as the fill value). ``extra``: more
+    variables, e.g. ``rainfall_rate_members(member, time, y, x)``, given the grid mapping too."""
+    if frames.crs is None:
+        raise InputDataError(f"{frames.source}: no projection; cannot write a CF grid")
+    rain = _attrs("rainfall_rate")
+    rain["grid_mapping"] = "crs"
+    coords = {"time": ("time", frames.times, {**_attrs("time"), "long_name": "end of the averaging interval"
+                                              if interval_minutes else "valid time"}), **_xy_coords(frames)}
+    data_vars = {"rainfall_rate": (("time", "y", "x"), frames.rate.astype(np.float32), rain),
+                 "crs": ((), np.int32(0), {**grid_mapping_attrs(frames.crs),
+                                           "GeoTransform": " ".join(map(str, frames.transform.to_gdal()))})}
+    if interval_minutes:
+        rain["cell_methods"] = f"time: mean (interval: {interval_minutes:g} minutes)"
+        coords["time"][2]["bounds"] = "time_bounds"
+        start = frames.times - np.timedelta64(int(round(interval_minutes * 60)), "s")
+        data_vars["time_bounds"] = (("time", "nv"), np.stack([start, frames.times], axis=1), _attrs("time_bounds"))
+    else:
+        rain["cell_methods"] = "time: point"
+    for name, (dims, values, attrs) in (extra or {}).items():
+        data_vars[name] = (dims, values, {**attrs, "grid_mapping": "crs"} if "y" in dims else attrs)
+        if "member" in dims and "member" not in coords:
+            coords["member"] = ("member", np.arange(values.shape[dims.index("member")], dtype=np.int32), _attrs("member"))
     if reference_time is not None:
-        coords["reference_time"] = ((), reference_time, {"standard_name": "forecast_reference_time"})
-    ds = xr.Dataset(data_vars, coords=coords, attrs={"Conventions": "CF-1.11", "source": frames.source})
-    encoding = {"rainfall_rate": {"zlib": True, "complevel": 4, "_FillValue": np.float32(np.nan),
-                                  "chunksizes": (1,) + frames.shape}}
-    write_atomic(path, lambda tmp: ds.to_netcdf(tmp, encoding=encoding))
+        coords["reference_time"] = ((), reference_time, _attrs("reference_time"))
+    ds = cf_encode(xr.Dataset(data_vars, coords=coords, attrs={"source": frames.source}))
+    if "time_bounds" in ds:  # same units as time; int32, as cfchecker 4.1 takes no int64 bounds (till year 6053)
+        ds["time_bounds"].encoding["dtype"] = "int32"
+    for name, var in ds.data_vars.items():
+        if var.dims[-2:] == ("y", "x"):
+            var.encoding.update(zlib=True, complevel=4, chunksizes=(1,) * (var.ndim - 2) + frames.shape)
+    write_atomic(path, lambda tmp: ds.to_netcdf(tmp, format="NETCDF4"))
 
 
 def read_radar(path: Path, window: tuple[np.datetime64, np.datetime64] | None = None) -> RadarFrames:

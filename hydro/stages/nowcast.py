@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
+from ..core.variables import CF_ATTRS
 from ..io.radar import RadarFrames, read_radar, write_cf_netcdf
 from ..nowcast.qc import QCPolicy, quality_control
 from ..nowcast import MOTION_SMOOTHING_KM
@@ -121,8 +122,7 @@ def run_nowcast(opts: NowcastOptions) -> dict:
         extra = None
         if opts.members:
             extra = {"rainfall_rate_members": (("member", "time", "y", "x"), means,
-                                               {"long_name": "ensemble member rain rate", "units": "mm h-1",
-                                                "grid_mapping": "crs"})}
+                                               dict(CF_ATTRS["rainfall_rate_members"]))}
         write_cf_netcdf(opts.output, out, reference_time=issue, interval_minutes=opts.output_minutes, extra=extra)
         summary["output"] = str(opts.output)
     return summary

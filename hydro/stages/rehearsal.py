@@ -338,7 +338,7 @@ def cannot_follow(result: ForwardResult, basin: BasinSpec, schedules: dict[str, 
     for rid in schedules:
         for event in result.reservoirs[rid].cannot_follow:
             when = str(result.times[event.step] - np.timedelta64(1, "h"))[:16]
-            reason = {"capacity": f"capacity at {event.level:.2f} m is {event.capacity:,.0f}",
+            reason = {"capacity": f"capacity at {event.level:.2f} m (the lowest level in the hour) is {event.capacity:,.0f}",
                       "dam safety": "the level would rise above the flood-control high level "
                                     f"{specs[rid].flood_control_high_level} m",
                       "ramp": f"the ramp limit is {specs[rid].max_ramp_per_hour:,.0f} m3/s per hour",

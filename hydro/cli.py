@@ -550,6 +550,7 @@ def _cmd_bench_rehearse(args: argparse.Namespace) -> int:
         print(f"rehearse: {row['segments']} segments, {row['reservoirs']} dams, {row['control_sections']} sections, "
               f"{row['hours']} h: one F-I-F in {row['wall_s']:.2f} s ({row['threads']} threads), "
               f"{'verified' if row['verified'] else 'NOT verified'} after {row['iterations']} iteration(s); "
+              f"what-if (one schedule forward, tail included) {row['whatif_s']:.2f} s; "
               f"{row['rehearsals_in_5_min']} rehearsals fit in 5 minutes", flush=True)
     return 0
 

@@ -164,6 +164,7 @@ class RehearsalInputs:
     initial: RoutingState | None  # the channel at the issue time (None: cold)
     f1: ForwardResult | None = None  # the forecast through the current rules, when already run
     source: str = ""  # what the forecast is, for the reports
+    _tail: Tail | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, interval_s: float = 3600.0,
@@ -173,12 +174,18 @@ class RehearsalInputs:
         return cls(network, basin, OperatedNetwork(network, basin.reservoirs, None, dt, solver),
                    np.asarray(lateral, np.float32), interval_s, times, dict(start or {}), initial, source=source)
 
+    def tail(self) -> Tail:
+        """The routing tail past the horizon (``extend_f1`` of F1; computed once, then kept)."""
+        if self._tail is None:
+            self._tail = extend_f1(self.network, self.basin, self.routing, self.forward(), self.lateral, self.interval_s)
+        return self._tail
+
     def verify(self, schedules: dict[str, NDArray]) -> tuple[ForwardResult, bool]:
         """A release schedule run as F2 runs it (horizon and tail from the issue-time state) and its
-        verdict (every section within its target, every dam at or below its flood-control high level)."""
-        tail = extend_f1(self.network, self.basin, self.routing, self.forward(), self.lateral, self.interval_s)
-        return verify_schedule(self.network, self.basin, self.routing, self.lateral, tail, schedules, self.start,
-                               self.initial, self.interval_s)
+        verdict (every section within its target, every dam at or below its flood-control high level):
+        one forward run, so a centre can try many variants."""
+        return verify_schedule(self.network, self.basin, self.routing, self.lateral, self.tail(), schedules,
+                               self.start, self.initial, self.interval_s)
 
     def forward(self) -> ForwardResult:
         """F1: the forecast through the current rules (run once, then kept)."""

@@ -20,7 +20,8 @@ from ..core.errors import InputDataError
 from ..reservoir.operation import DamStart
 from ..routing.channel import RoutingState
 from ..runoff import RunoffState
-from .netcdf import write_dataset
+from ..core.variables import CF_ATTRS
+from .netcdf import cf_encode, write_dataset
 
 RESTART_VERSION = 2  # 2: reservoir storage stored (exact round trip), dams operated in the routing, checksum
 
@@ -57,9 +58,13 @@ def write_restart(path: Path, state: BasinState, basin: str, config_hash: str) -
                                                           for i in ids], float), {"units": "m3"})
     data["reservoir_release"] = (("reservoir",), np.array([np.nan if state.dams[i].release is None else state.dams[i].release
                                                           for i in ids], float), {"units": "m3 s-1"})
-    ds = xr.Dataset(data, coords={"reservoir": np.array(ids, dtype=str)}, attrs={
-        "title": "hydro restart", "hydro_restart_version": RESTART_VERSION, "basin": basin,
-        "config_hash": config_hash, "valid_time": str(state.valid_time)[:19]})
+    ds = xr.Dataset(data, coords={"reservoir": ("reservoir", np.array(ids, dtype=str), dict(CF_ATTRS["reservoir"]))},
+                    attrs={"title": "hydro restart", "hydro_restart_version": RESTART_VERSION, "basin": basin,
+                           "config_hash": config_hash, "valid_time": str(state.valid_time)[:19]})
+    for name, var in ds.variables.items():  # CF: every variable named (the table's long_name where it has one)
+        if "long_name" not in var.attrs and "standard_name" not in var.attrs:
+            var.attrs["long_name"] = CF_ATTRS.get(name, {}).get("long_name", name.replace("_", " "))
+    cf_encode(ds)  # the shared encoding: char-array ids (cfchecker rejects vlen strings), -9999 float fill
     ds.attrs["checksum_sha256"] = _checksum(ds)
     return write_dataset(path, ds)
 

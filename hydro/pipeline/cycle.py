@@ -142,15 +142,13 @@ def streamflow_dataset(basin: BasinModel, times, flow, title: str, extra: dict |
     inflow, release, level and storage beside the streamflow."""
     import xarray as xr
 
-    ds = xr.Dataset({"streamflow": (("time", "feature_id"), np.asarray(flow, np.float32),
-                                    {"long_name": "river discharge", "units": "m3 s-1",
-                                     "standard_name": "water_volume_transport_in_river_channel",
-                                     "comment": "at a reservoir's feature_id: its release"})},
-                    coords={"time": ("time", times, {"standard_name": "time", "long_name": "valid time (end of hour)"}),
-                            "feature_id": ("feature_id", basin.network.feature_id, {"long_name": "segment link id",
-                                                                                      "cf_role": "timeseries_id"})},
-                    attrs={"Conventions": "CF-1.11", "featureType": "timeSeries", "title": title, **(extra or {})})
-    ds["streamflow"].encoding.update(zlib=True, complevel=1)
+    from ..core.variables import CF_ATTRS
+
+    flow_attrs = {**CF_ATTRS["streamflow"], "comment": "at a reservoir's feature_id: its release"}
+    ds = xr.Dataset({"streamflow": (("time", "feature_id"), np.asarray(flow, np.float32), flow_attrs)},
+                    coords={"time": ("time", times, {**CF_ATTRS["time"], "long_name": "valid time (end of hour)"}),
+                            "feature_id": ("feature_id", basin.network.feature_id, dict(CF_ATTRS["feature_id"]))},
+                    attrs={"featureType": "timeSeries", "title": title, **(extra or {})})
     if operations is not None and basin.routing.dams:
         run, ids = operations, [d.id for d in basin.routing.dams]
 
@@ -165,8 +163,11 @@ def streamflow_dataset(basin: BasinModel, times, flow, title: str, extra: dict |
         ds["reservoir_level"].attrs.update(long_name="reservoir water level at the end of each hour", units="m")
         ds["reservoir_storage"] = per_dam([run.operations[i].storage[1:] for i in ids])
         ds["reservoir_storage"].attrs.update(long_name="reservoir storage at the end of each hour", units="m3")
-        ds = ds.assign_coords(reservoir=("reservoir", np.array(ids), {"long_name": "reservoir id"}),
-                              reservoir_feature_id=("reservoir", np.array([d.feature_id for d in basin.routing.dams])))
+        ds = ds.assign_coords(reservoir=("reservoir", np.array(ids), dict(CF_ATTRS["reservoir"])),
+                              reservoir_feature_id=("reservoir", np.array([d.feature_id for d in basin.routing.dams]),
+                                                    dict(CF_ATTRS["reservoir_feature_id"])))
+    netcdf.cf_encode(ds)
+    ds["streamflow"].encoding.update(zlib=True, complevel=1)
     return ds
 
 
@@ -174,6 +175,8 @@ def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: Foreca
     """analysis.nc, forecast.nc (the forecast through the current rules: F1), forecast_qlat.nc (its lateral
     inflow at 10 minutes) and, with members, ensemble.nc."""
     import xarray as xr
+
+    from ..core.variables import CF_ATTRS
 
     w = fc.window
     numerics = {"routing_dt_s": basin.routing.dt, "routing_solver": basin.routing.solver,
@@ -191,12 +194,15 @@ def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: Foreca
     netcdf.write_dataset(out / "forecast_qlat.nc", netcdf.lateral_dataset(lateral, basin.network.feature_id, lateral_times))
     if fc.members_flow is not None:
         ens = xr.Dataset({"streamflow": (("member", "time", "feature_id"), fc.members_flow,
-                                         {"units": "m3 s-1", "long_name": "river discharge (each member through the "
-                                          "current reservoir rules)"})},
-                         coords={"member": np.arange(fc.members_flow.shape[0]), "time": fc.forecast.times,
-                                 "feature_id": basin.network.feature_id},
-                         attrs={"Conventions": "CF-1.11", "title": f"hydro {fc.members_flow.shape[0]}-member ensemble forecast"})
-        netcdf.write_dataset(out / "ensemble.nc", ens)
+                                         {**CF_ATTRS["streamflow"], "long_name": "river discharge (each member "
+                                          "through the current reservoir rules)"})},
+                         coords={"member": ("member", np.arange(fc.members_flow.shape[0], dtype=np.int32),
+                                            dict(CF_ATTRS["member"])),
+                                 "time": ("time", fc.forecast.times, dict(CF_ATTRS["time"])),
+                                 "feature_id": ("feature_id", basin.network.feature_id, dict(CF_ATTRS["feature_id"]))},
+                         attrs={"featureType": "timeSeries",
+                                "title": f"hydro {fc.members_flow.shape[0]}-member ensemble forecast"})
+        netcdf.write_dataset(out / "ensemble.nc", netcdf.cf_encode(ens))
     else:
         (out / "ensemble.nc").unlink(missing_ok=True)  # a deterministic rerun: no stale members for the warnings
 

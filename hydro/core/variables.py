@@ -67,7 +67,7 @@ CF_ATTRS: dict[str, dict[str, str]] = {
 # One encoding of times and one fill value for floats across every output file (route, nowcast, the
 # cycle's files, restarts): integer minutes since the epoch on the standard calendar, and -9999 (as
 # NWM writes) where a value is missing (NaN in memory; xarray masks it back to NaN on reading).
-TIME_ENCODING: dict[str, str] = {"units": "minutes since 1970-01-01 00:00:00", "calendar": "standard", "dtype": "int64"}
+TIME_ENCODING: dict[str, str] = {"units": "minutes since 1970-01-01", "calendar": "standard", "dtype": "int64"}
 FLOAT_FILL_VALUE = -9999.0
 INT_FILL_VALUE = -9999
 CONVENTIONS = "CF-1.11"

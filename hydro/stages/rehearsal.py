@@ -1011,46 +1011,53 @@ def tail_summary(rehearsal: RehearsalResult, basin: BasinSpec) -> dict:
 
 def scheme_dataset(result: ForwardResult, basin: BasinSpec, scheme: str, horizon: int | None = None):
     """One scheme as CF NetCDF content: section discharge/stage (time, section), reservoir level, storage,
-    release (time, reservoir). With ``horizon`` (hours) shorter than the result, the hours after it are the
-    routing tail: ``in_tail(time)`` is 1 there, and the attributes ``horizon_end`` and ``tail_hours`` say
-    where it starts and how long it is."""
+    release (time, reservoir) over the forecast horizon, so F1 reads as ``forecast.nc`` does, time for
+    time. With ``horizon`` (hours) shorter than the result, the hours after it are the routing tail: the
+    same variables with ``_tail`` over ``tail_time``, and the attributes ``horizon_end`` and ``tail_hours``."""
     import xarray as xr
+
+    from ..core.variables import CF_ATTRS
+    from ..io.netcdf import cf_encode
 
     sections = [s.id for s in basin.control_sections]
     reservoirs = [r.id for r in basin.reservoirs]
-
-    def columns(series: list) -> NDArray:  # [time, item], also for no items
-        return np.stack(series, axis=1) if series else np.zeros((len(result.times), 0))
-
-    ops = [result.reservoirs[r] for r in reservoirs]
-    ds = xr.Dataset(
-        {
-            "discharge": (("time", "section"), columns([result.section_discharge[s] for s in sections]),
-                          {"long_name": "control-section discharge", "units": "m3 s-1",
-                           "standard_name": "water_volume_transport_in_river_channel"}),
-            "stage": (("time", "section"), columns([result.section_stage[s] for s in sections]),
-                      {"long_name": "control-section stage", "units": "m"}),
-            "water_level": (("time", "reservoir"), columns([op.level[1:] for op in ops]),
-                            {"long_name": "reservoir level at the end of each hour", "units": "m"}),
-            "storage": (("time", "reservoir"), columns([op.storage[1:] for op in ops]),
-                        {"long_name": "reservoir storage", "units": "m3"}),
-            "release": (("time", "reservoir"), columns([op.release for op in ops]),
-                        {"long_name": "reservoir release over the hour ending at time", "units": "m3 s-1"}),
-        },
-        coords={"time": result.times.astype("datetime64[ns]"), "section": sections, "reservoir": reservoirs},
-        attrs={"Conventions": "CF-1.11", "title": f"hydro rehearsal scheme {scheme} for basin {basin.name}",
-               "routing_dt_s": result.run.dt, "routing_solver": result.run.solver,
-               "initial_state": "cold" if result.initial is None else "issue-time state"},
-    )
     n = len(result.times)
     horizon = n if horizon is None else min(int(horizon), n)
-    ds["in_tail"] = (("time",), (np.arange(n) >= horizon).astype(np.int8),
-                     {"long_name": "1 after the forecast horizon: the routing tail (each dam's last release held, "
-                                   "lateral inflow held at the forecast's last hour)", "flag_values": np.array([0, 1], np.int8),
-                      "flag_meanings": "forecast_horizon routing_tail"})
-    ds.attrs.update({"horizon_end": str(result.times[horizon - 1])[:16] if horizon else "",
-                     "tail_hours": int(n - horizon), "tail_lateral_inflow": TAIL_LATERAL})
-    return ds
+    ops = [result.reservoirs[r] for r in reservoirs]
+    series = {
+        "discharge": ("section", [result.section_discharge[s] for s in sections],
+                      {"long_name": "control-section discharge", "units": "m3 s-1",
+                       "standard_name": "water_volume_transport_in_river_channel"}),
+        "stage": ("section", [result.section_stage[s] for s in sections], {"long_name": "control-section stage", "units": "m"}),
+        "water_level": ("reservoir", [op.level[1:] for op in ops],
+                        {"long_name": "reservoir level at the end of each hour", "units": "m"}),
+        "storage": ("reservoir", [op.storage[1:] for op in ops], {"long_name": "reservoir storage", "units": "m3"}),
+        "release": ("reservoir", [op.release for op in ops],
+                    {"long_name": "reservoir release over the hour ending at time", "units": "m3 s-1"}),
+    }
+
+    def columns(values: list, rows: slice, count: int) -> NDArray:  # [time, item], also for no items
+        return np.stack([v[rows] for v in values], axis=1) if values else np.zeros((count, 0))
+
+    data = {}
+    for name, (dim, values, attrs) in series.items():
+        data[name] = (("time", dim), columns(values, slice(0, horizon), horizon), attrs)
+        if horizon < n:
+            data[f"{name}_tail"] = (("tail_time", dim), columns(values, slice(horizon, n), n - horizon),
+                                    {**attrs, "long_name": attrs["long_name"] + " in the routing tail"})
+    coords = {"time": ("time", result.times[:horizon].astype("datetime64[ns]"), CF_ATTRS["time"]),
+              "section": ("section", np.array(sections, dtype=str), CF_ATTRS["section"]),
+              "reservoir": ("reservoir", np.array(reservoirs, dtype=str), CF_ATTRS["reservoir"])}
+    if horizon < n:
+        coords["tail_time"] = ("tail_time", result.times[horizon:].astype("datetime64[ns]"),
+                               {**CF_ATTRS["time"], "long_name": "valid time in the routing tail after the horizon "
+                                "(each dam's last release held, lateral inflow held at the forecast's last hour)"})
+    ds = xr.Dataset(data, coords=coords, attrs={
+        "title": f"hydro rehearsal scheme {scheme} for basin {basin.name}", "routing_dt_s": result.run.dt,
+        "routing_solver": result.run.solver, "initial_state": "cold" if result.initial is None else "issue-time state",
+        "horizon_end": str(result.times[horizon - 1])[:16] if horizon else "", "tail_hours": int(n - horizon),
+        "tail_lateral_inflow": TAIL_LATERAL})
+    return cf_encode(ds)
 
 
 def plot_scheme(png, result: ForwardResult, basin: BasinSpec, title: str, compare: ForwardResult | None = None) -> None:
@@ -1099,7 +1106,7 @@ def plot_scheme(png, result: ForwardResult, basin: BasinSpec, title: str, compar
 
 def write_rehearsal(output_dir, rehearsal: RehearsalResult | None, f1: ForwardResult, basin: BasinSpec,
                     summary: dict) -> list[str]:
-    """f1.nc / f2.nc (horizon and routing tail, the tail marked by ``in_tail``), summary.json (with
+    """f1.nc / f2.nc (horizon, and the routing tail in ``*_tail`` variables over ``tail_time``), summary.json (with
     ``tail``: tail length and assumptions, storage rule, storage left at the horizon, when the caller has
     not put it there) and PNGs into ``output_dir`` (each written atomically)."""
     import json

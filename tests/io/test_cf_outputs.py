@@ -72,9 +72,7 @@ def outputs(tmp_path_factory, nwm_dir, radar_dir) -> dict[str, Path]:
 
 
 OURS = ("route", "nowcast", "nowcast_members", "analysis.nc", "forecast.nc", "forecast_qlat.nc", "restart")
-NOT_YET = pytest.mark.xfail(reason="hydro/stages/rehearsal.py scheme_dataset (f1/f2, plan schemes) does not yet go "
-                                   "through hydro.io.netcdf.cf_encode: vlen-string ids, its own time units", strict=False)
-ALL = [*OURS, *(pytest.param(n, marks=NOT_YET) for n in SCHEMES)]
+ALL = [*OURS, *SCHEMES]
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -75,7 +75,10 @@ def test_a_schedule_safe_until_the_horizon_but_not_in_the_tail_is_rejected():
     assert out.accepted and out.tail_hours == tail.hours
     assert out.f2.section_discharge["town"].max() <= TOWN["safe_discharge"]
     ds = scheme_dataset(out.f2, basin, "f2", out.horizon_hours)
-    assert int(ds["in_tail"].sum()) == tail.hours and ds.attrs["tail_hours"] == tail.hours
+    assert ds.sizes["tail_time"] == tail.hours and ds.attrs["tail_hours"] == tail.hours
+    assert ds.sizes["time"] == len(times)  # the horizon reads as the forecast does, time for time
+    np.testing.assert_array_equal(ds["discharge_tail"].sel(section="town").values,
+                                  out.f2.section_discharge["town"][len(times):])
 
 
 @pytest.mark.parametrize("hold_hours", [1, 3, 4])

@@ -38,7 +38,8 @@ def reference(nwm_dir):
 def test_cold_shortts_hourly(nwm_dir, reference, tmp_path, solver):
     out = _route(nwm_dir, tmp_path / "OUT.nc", "--mc-solver", solver)
     assert out.streamflow.attrs["units"] == "m3 s-1" and out.sizes["time"] == 28
-    assert int(out.is_lake.sum()) == 30 and out.sizes["feature_id"] == 10_907
+    assert int(out.is_lake.sum()) == 30 and int((out.lake_interior == 0).sum()) == 10_907
+    assert out.sizes["feature_id"] == 11_278  # every RouteLink reach kept, lake-interior ones flagged
     ref = reference.flow_hourly.sel(experiment="cold_shortts").values[1:]
     flow = out.streamflow.sel(feature_id=reference.feature_id.values).values
     rel = _relative_errors(flow, ref, reference.is_lake.values)

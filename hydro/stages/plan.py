@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from ..core.errors import ConfigError
 from ..io.basin import BasinSpec
-from .rehearsal import (STORAGE_RULES, ForwardResult, RehearsalInputs, RehearsalResult, Tail, extend_f1, forward_is_safe,
+from .rehearsal import (STORAGE_RULES, ForwardResult, RehearsalInputs, RehearsalResult, Tail, forward_is_safe,
                         rehearse, storage_at_horizon)
 
 
@@ -109,8 +109,9 @@ def rehearse_schemes(inputs: RehearsalInputs, dams_to_hold: int = 3, dask: bool 
     if not basin.reservoirs or not basin.control_sections:
         return [Scheme("rules", "current operating rules (F1)", f1, True,
                        {r.id: f1.reservoirs[r.id].release for r in basin.reservoirs}, horizon=T)]
-    # every scheme runs through the same tail and linearises around the same F1: routed once
-    tail = extend_f1(inputs.network, basin, inputs.routing, f1, inputs.lateral, inputs.interval_s)
+    # every scheme runs through the same tail and linearises around the same F1 (its unit responses): routed
+    # once per forecast, by the rehearsal stage when it ran first
+    tail = inputs.tail()
     schemes = [Scheme("rules", "current operating rules (F1)", tail.f1, forward_is_safe(basin, tail.f1, 0.0),
                       {r.id: tail.f1.reservoirs[r.id].release[:T] for r in basin.reservoirs}, horizon=T,
                       hold_hours={r.id: 1 for r in basin.reservoirs})]

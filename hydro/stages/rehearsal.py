@@ -409,7 +409,7 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
     if basin.reservoirs and basin.control_sections:
         result = rehearse(inputs.network, basin, inputs.lateral, times, objective, margin_m3s, pre_release=pre_release,
                           start=inputs.start, routing=inputs.routing, f1=f1, initial=inputs.initial,
-                          interval_s=inputs.interval_s)
+                          interval_s=inputs.interval_s, tail=inputs.tail())
     summary = {
         "basin": basin.name, "forecast": inputs.source, "start": str(times[0] - np.timedelta64(1, "h"))[:16],
         "end": str(times[-1])[:16], "routing": {"dt_s": inputs.routing.dt, "solver": inputs.routing.solver},

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +72,10 @@ class Advanced:
     times: NDArray[np.datetime64]  # hour ends
     lateral: NDArray[np.float32]  # [n_steps, n] the runoff's lateral inflow at 10 minutes (no releases)
 
-    @property
+    @cached_property
     def streamflow(self) -> NDArray[np.float32]:
-        """[hours, n] at each hour's end; on a dam's segment its release."""
+        """[hours, n] at each hour's end; on a dam's segment its release (built once: the forecast's is
+        written and graded)."""
         return self.run.streamflow()
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``hydro route``, ``hydro calibrate``, ``hydro bench route``, ``hydro demo``, ``hydro methods``.
+"""Command line: every `hydro ...` command. Groups with their own module in this package register themselves.
 
 Logs go to stderr, results to the paths given. Exit codes: 0 ok, 1 unexpected, 2 configuration,
 3 input data, 4 numerical. Errors print one line, never a traceback.
@@ -12,8 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__
-from .core.errors import HydroError
+from .. import __version__
+from ..core.errors import HydroError
 
 
 def _add_route(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +46,7 @@ def _add_route(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_route(args: argparse.Namespace) -> int:
-    from .stages.pipeline import RouteOptions, route
+    from ..stages.pipeline import RouteOptions, route
 
     _set_threads(args.threads)
     summary = route(
@@ -97,7 +97,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .stages.calibrate import CalibrateOptions, run_calibration
+    from ..stages.calibrate import CalibrateOptions, run_calibration
 
     _set_threads(args.threads)
     summary = run_calibration(CalibrateOptions(
@@ -148,7 +148,7 @@ def _add_nowcast(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_motion_option(p: argparse.ArgumentParser) -> None:
-    from .nowcast import MOTION_SMOOTHING_KM
+    from ..nowcast import MOTION_SMOOTHING_KM
 
     p.add_argument("--motion-smoothing-km", type=float, default=MOTION_SMOOTHING_KM,
                    help=f"Gaussian smoothing of the optical-flow motion, standard deviation in km (default {MOTION_SMOOTHING_KM:g}; "
@@ -163,13 +163,13 @@ def _add_qc_options(p: argparse.ArgumentParser) -> None:
 
 
 def _qc_policy(args: argparse.Namespace):
-    from .nowcast.qc import QCPolicy
+    from ..nowcast.qc import QCPolicy
 
     return QCPolicy(max_rate_mm_h=args.max_rate, implausible=args.implausible, missing_frames=args.missing_frames)
 
 
 def _cmd_nowcast(args: argparse.Namespace) -> int:
-    from .stages.nowcast import NowcastOptions, run_nowcast
+    from ..stages.nowcast import NowcastOptions, run_nowcast
 
     summary = run_nowcast(NowcastOptions(
         radar=args.radar, issue_time=args.issue_time, lead_minutes=args.lead_minutes, output=args.output,
@@ -205,8 +205,8 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .core.errors import ConfigError
-    from .stages.nowcast import run_verification
+    from ..core.errors import ConfigError
+    from ..stages.nowcast import run_verification
 
     if len(args.radar) != len(args.issue_times):
         raise ConfigError("give one --issue-times per --radar")
@@ -215,7 +215,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     results = run_verification(cases, args.lead_minutes, methods, args.levels, args.members, qc=_qc_policy(args),
                                motion_smoothing_km=args.motion_smoothing_km)
     if args.plot:
-        from .plots import plot_skill
+        from ..plots import plot_skill
 
         plot_skill(args.plot, results)
     if args.json:
@@ -267,7 +267,7 @@ def _add_routing_numerics(p: argparse.ArgumentParser) -> None:
 
 
 def _routing_step(text: str) -> float:
-    from .core.variables import check_routing_step
+    from ..core.variables import check_routing_step
 
     try:
         value = float(text)
@@ -280,8 +280,8 @@ def _routing_step(text: str) -> float:
 
 
 def _dam_starts(items: list[str]) -> dict:
-    from .core.errors import ConfigError
-    from .reservoir.operation import DamStart
+    from ..core.errors import ConfigError
+    from ..reservoir.operation import DamStart
 
     starts = {}
     for item in items:
@@ -295,7 +295,7 @@ def _dam_starts(items: list[str]) -> dict:
 
 
 def _cmd_rehearse(args: argparse.Namespace) -> int:
-    from .stages.rehearsal import load_rehearsal_inputs, read_schedule, run_rehearsal, run_whatif
+    from ..stages.rehearsal import load_rehearsal_inputs, read_schedule, run_rehearsal, run_whatif
 
     inputs = load_rehearsal_inputs(args.basin, args.forecast, args.hours, _dam_starts(args.initial_level), args.dt,
                                    args.mc_solver)
@@ -372,7 +372,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .pipeline.cycle import run_basins, summary_lines
+    from ..pipeline.cycle import run_basins, summary_lines
 
     folders = {k: str(Path(v).resolve()) for k, v in (("output_dir", args.output_dir), ("state_dir", args.state_dir)) if v}
     summaries = run_basins(args.config, args.dask, args.scheduler, cycles=args.cycles, start=args.start,
@@ -415,11 +415,11 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from .stages.plan import run_plan
-    from .stages.rehearsal import load_rehearsal_inputs
+    from ..stages.plan import run_plan
+    from ..stages.rehearsal import load_rehearsal_inputs
 
-    from .core.errors import ConfigError
-    from .stages.rehearsal import read_schedule
+    from ..core.errors import ConfigError
+    from ..stages.rehearsal import read_schedule
 
     inputs = load_rehearsal_inputs(args.basin, args.forecast, start=_dam_starts(args.initial_level), dt=args.dt,
                                    solver=args.mc_solver)
@@ -445,7 +445,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_bench(sub: argparse._SubParsersAction) -> None:
+def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     p = sub.add_parser("bench", help="benchmarks (kernels on synthetic national-scale networks)")
     bsub = p.add_subparsers(dest="bench", required=True)
     r = bsub.add_parser(
@@ -499,6 +499,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     cy.add_argument("--reservoirs", type=int, default=30, help="dams operated by their rules in the forecast (default 30)")
     _add_bench_common(cy, "basin and storm seed")
     cy.set_defaults(func=_cmd_bench_cycle)
+    return bsub
 
 
 def _add_bench_common(p: argparse.ArgumentParser, seed_help: str) -> None:
@@ -574,8 +575,8 @@ def _load_benchmark(name: str):
     """Benchmarks live in a source checkout's benchmarks/ folder, beside the package; a wheel has none."""
     import importlib.util
 
-    from .core.errors import ConfigError
-    from .core.paths import BENCHMARKS_DIR, IN_CHECKOUT
+    from ..core.errors import ConfigError
+    from ..core.paths import BENCHMARKS_DIR, IN_CHECKOUT
 
     path = BENCHMARKS_DIR / f"{name}.py"
     if not IN_CHECKOUT or not path.is_file():
@@ -603,7 +604,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from ..demo import run_demo
 
     run_demo(args.output_dir)
     return 0
@@ -615,7 +616,7 @@ def _add_methods(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:
-    from .core.registry import methods
+    from ..core.registry import methods
 
     for kind, names in methods().items():
         print(f"{kind}: {', '.join(names)}")
@@ -626,7 +627,7 @@ def _set_threads(threads: int | None) -> None:
     if threads is not None:
         import numba
 
-        from .core.errors import ConfigError
+        from ..core.errors import ConfigError
 
         if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
             raise ConfigError(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
@@ -660,7 +661,7 @@ def _add_reservoir(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_reservoir_route(args: argparse.Namespace) -> int:
-    from .stages.reservoir_route import route_reservoir
+    from ..stages.reservoir_route import route_reservoir
 
     summary = route_reservoir(args.reservoir, args.inflow, args.output, args.schedule, args.dt, args.initial_level)
     if args.json:
@@ -681,13 +682,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hydro {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_route, _add_calibrate, _add_nowcast, _add_verify, _add_rehearse, _add_plan, _add_run, _add_bench, _add_demo, _add_methods, _add_reservoir):
+    for add in (_add_route, _add_calibrate, _add_nowcast, _add_verify, _add_rehearse, _add_plan, _add_run, _add_demo, _add_methods, _add_reservoir):
         add(sub)
+    bench = _add_bench(sub)
+    for module in _command_modules():
+        if hasattr(module, "add_commands"):
+            module.add_commands(sub)
+        if hasattr(module, "add_benchmarks"):
+            module.add_benchmarks(bench)
     return parser
 
 
+def _command_modules() -> list:
+    """The command groups that live in their own module of this package (``hydro/cli/hydraulics.py`` gives
+    ``hydro hydraulics ...``): each may define ``add_commands(sub)`` and ``add_benchmarks(bench_sub)``.
+    Found by listing the package, in name order, so a new group needs no edit here."""
+    import importlib
+    import pkgutil
+
+    names = sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
+    return [importlib.import_module(f"{__name__}.{name}") for name in names]
+
+
 def main(argv: list[str] | None = None) -> int:
-    from .core.workspace import keep_numba_cache_out_of_package
+    from ..core.workspace import keep_numba_cache_out_of_package
 
     keep_numba_cache_out_of_package()  # before any kernel module is imported: numba picks its cache folder then
     import signal

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.errors import HydroError
+from . import _types as arg
 
 
 def _add_route(sub: argparse._SubParsersAction) -> None:
@@ -29,18 +30,18 @@ def _add_route(sub: argparse._SubParsersAction) -> None:
     net.add_argument("--lakeparm", type=Path, help="NWM LAKEPARM NetCDF: collapse these lakes into level-pool nodes")
     p.add_argument("--lateral", type=Path, required=True, help="directory of CHRTOUT files (qBucket + qSfcLatRunoff) or NetCDF with qlat(time, feature_id)")
     p.add_argument("--output", type=Path, required=True, help="output NetCDF (written atomically)")
-    p.add_argument("--dt", type=float, default=300.0, help="routing step [s] (default 300, as NWM)")
+    p.add_argument("--dt", type=arg.float_range(10.0, 3600.0), default=300.0, help="routing step [s] (default 300, as NWM)")
     p.add_argument("--method", default="muskingum_cunge", choices=["muskingum_cunge", "muskingum"], help="routing method")
     p.add_argument("--mc-solver", default="nwm", choices=["nwm", "fast"], help="nwm: t-route's float32 secant, bit for bit (default); fast: the same secant on SIMD lanes of segments (~4x faster, float32 noise apart)")
     p.add_argument("--upstream", default="previous", choices=["previous", "current"], help="upstream inflow from the previous step (NWM, default) or the current step (t-route default)")
-    p.add_argument("--output-interval", type=float, default=3600.0, help="seconds between output records (default 3600)")
-    p.add_argument("--hours", type=float, help="hours to route (default: the whole forcing)")
+    p.add_argument("--output-interval", type=arg.float_range(10.0, 31 * 86400.0), default=3600.0, help="seconds between output records (default 3600)")
+    p.add_argument("--hours", type=arg.positive_float, help="hours to route (default: the whole forcing)")
     p.add_argument("--initial-state", type=Path, help="NetCDF with streamflow(feature_id) [, depth, water_sfc_elev(lake_id)]; default cold start")
     p.add_argument("--bad-lateral", default="error", choices=["error", "zero"], help="NaN or negative lateral inflow: stop (default) or replace by 0 and log the count")
     p.add_argument("--nudge", type=Path, help="gauge observations (parquet/CSV: time, link, discharge_m3s[, quality]) to nudge towards, as the NWM does")
-    p.add_argument("--nudge-coefficient", type=float, default=1.0, help="nudging coefficient G (default 1)")
-    p.add_argument("--nudge-tau", type=float, default=900.0, help="time radius of an observation's influence [s] (default 900)")
-    p.add_argument("--threads", type=int, help="numba threads (default: all cores)")
+    p.add_argument("--nudge-coefficient", type=arg.float_range(0.0, 1.0), default=1.0, help="nudging coefficient G (default 1)")
+    p.add_argument("--nudge-tau", type=arg.positive_float, default=900.0, help="time radius of an observation's influence [s] (default 900)")
+    p.add_argument("--threads", type=arg.threads, help="numba threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_route)
 
@@ -82,15 +83,15 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--validation", help="START/END of the validation period (continues the same run)")
     p.add_argument("--objective", default="nse", choices=["nse", "kge", "nse_events", "kge_events"], help="objective to maximise on the calibration period (default nse); *_events scores only the flood-event windows flagged ok")
     p.add_argument("--bounds", type=Path, help="search ranges TOML (default: the packaged models/<model>/hourly.toml or daily.toml, by the data step)")
-    p.add_argument("--evaluations", type=int, default=10_000, help="model runs (default 10000)")
-    p.add_argument("--batch", type=int, default=16, help="parameter sets run in parallel per DDS iteration (default 16)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--evaluations", type=arg.int_range(1, 10_000_000), default=10_000, help="model runs (default 10000)")
+    p.add_argument("--batch", type=arg.int_range(1, 4096), default=16, help="parameter sets run in parallel per DDS iteration (default 16)")
+    p.add_argument("--seed", type=arg.non_negative_int, default=1, help="random seed (default 1)")
     p.add_argument("--events", type=Path, help="flood-event CSV (event_id,start,end[,quality]); default: the *_events.csv beside the data, else detected")
     p.add_argument("--output", type=Path, help="calibrated parameter file; event PNGs go beside it (default ./<data stem>_<model>.toml)")
     p.add_argument("--catchment", type=Path, help="catchment description TOML (default basins/catchments/<data stem>.toml of a source checkout, where present)")
     p.add_argument("--no-catchment", action="store_true", help="ignore the catchment description: the record exactly as stamped")
     p.add_argument("--no-plots", action="store_true", help="do not write event hydrograph PNGs")
-    p.add_argument("--threads", type=int, help="numba threads (default: all cores)")
+    p.add_argument("--threads", type=arg.threads, help="numba threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_calibrate)
@@ -135,12 +136,12 @@ def _add_nowcast(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--radar", type=Path, required=True, help="radar file with the frames up to the issue time, or a directory of one-frame files (ODIM, KNMI HDF5, GeoTIFF, GIF, PGM)")
     p.add_argument("--issue-time", required=True, help="ISO time of the last observed frame, e.g. 2010-08-26T00:30")
-    p.add_argument("--lead-minutes", type=int, default=60, help="forecast length (default 60, up to 360)")
+    p.add_argument("--lead-minutes", type=arg.int_range(10, 360), default=60, help="forecast length (default 60, up to 360)")
     p.add_argument("--output", type=Path, required=True, help="output NetCDF (written atomically)")
     p.add_argument("--method", default="sprog", choices=["sprog", "extrapolation", "persistence"], help="deterministic method (default sprog)")
-    p.add_argument("--members", type=int, default=0, help="ensemble members (STEPS-style); 0 = deterministic")
-    p.add_argument("--levels", type=int, default=6, help="cascade levels (default 6)")
-    p.add_argument("--seed", type=int, default=1, help="ensemble random seed")
+    p.add_argument("--members", type=arg.int_range(0, 500), default=0, help="ensemble members (STEPS-style); 0 = deterministic")
+    p.add_argument("--levels", type=arg.int_range(1, 12), default=6, help="cascade levels (default 6)")
+    p.add_argument("--seed", type=arg.non_negative_int, default=1, help="ensemble random seed")
     _add_motion_option(p)
     _add_qc_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -150,14 +151,14 @@ def _add_nowcast(sub: argparse._SubParsersAction) -> None:
 def _add_motion_option(p: argparse.ArgumentParser) -> None:
     from ..nowcast import MOTION_SMOOTHING_KM
 
-    p.add_argument("--motion-smoothing-km", type=float, default=MOTION_SMOOTHING_KM,
+    p.add_argument("--motion-smoothing-km", type=arg.float_range(0.0, 500.0), default=MOTION_SMOOTHING_KM,
                    help=f"Gaussian smoothing of the optical-flow motion, standard deviation in km (default {MOTION_SMOOTHING_KM:g}; "
                    "0 = none; lower it where small storms cross wide dry areas, which it slows)")
 
 
 def _add_qc_options(p: argparse.ArgumentParser) -> None:
     q = p.add_argument_group("radar quality control")
-    q.add_argument("--max-rate", type=float, default=250.0, help="rates above this [mm h-1] are implausible (default 250)")
+    q.add_argument("--max-rate", type=arg.float_range(0.0, 1000.0, lo_open=True), default=250.0, help="rates above this [mm h-1] are implausible (default 250)")
     q.add_argument("--implausible", default="nan", choices=["nan", "clip"], help="implausible rates become not measured (default) or are clipped")
     q.add_argument("--missing-frames", default="error", choices=["error", "persist", "zero"], help="gaps and all-NaN frames: stop (default), repeat the previous frame, or insert a dry frame")
 
@@ -193,10 +194,10 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--radar", type=Path, action="append", required=True, help="radar file (repeatable)")
     p.add_argument("--issue-times", action="append", required=True, help="comma-separated ISO issue times for the matching --radar")
-    p.add_argument("--lead-minutes", type=int, default=60, help="lead time scored (default 60)")
+    p.add_argument("--lead-minutes", type=arg.int_range(10, 360), default=60, help="lead time scored (default 60)")
     p.add_argument("--methods", default="sprog,extrapolation,persistence", help="comma-separated: sprog, extrapolation, persistence, steps")
-    p.add_argument("--members", type=int, default=20, help="members for the steps method (default 20)")
-    p.add_argument("--levels", type=int, default=6, help="cascade levels (default 6)")
+    p.add_argument("--members", type=arg.int_range(1, 500), default=20, help="members for the steps method (default 20)")
+    p.add_argument("--levels", type=arg.int_range(1, 12), default=6, help="cascade levels (default 6)")
     p.add_argument("--plot", type=Path, help="PNG of skill against lead time")
     _add_motion_option(p)
     _add_qc_options(p)
@@ -247,9 +248,9 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("basin", type=Path, help="basin TOML with reservoirs, control sections and 'network'")
     p.add_argument("--forecast", type=Path, required=True, help="hourly qlat(time, feature_id) NetCDF [m3 s-1], a CHRTOUT folder, or a hydro run cycle folder / its forecast.nc")
     p.add_argument("--objective", default="min_peak", choices=["min_peak", "max_margin", "min_storage"], help="inverse objective (default min_peak at the first control section)")
-    p.add_argument("--margin", type=float, default=0.0, help="safety margin below each safe discharge [m3 s-1]")
+    p.add_argument("--margin", type=arg.non_negative_float, default=0.0, help="safety margin below each safe discharge [m3 s-1]")
     p.add_argument("--pre-release", action="store_true", help="let the inverse draw reservoirs below their flood-limit level ahead of the flood")
-    p.add_argument("--hours", type=int, help="rehearsal horizon in hours (default: the whole forecast, which must cover it)")
+    p.add_argument("--hours", type=arg.int_range(1, 24 * 30), help="rehearsal horizon in hours (default: the whole forecast, which must cover it)")
     p.add_argument("--initial-level", action="append", default=[], metavar="ID=LEVEL[:RELEASE]",
                    help="a reservoir's level [m] (and gate setting [m3 s-1]) at the start; default its flood-limit level")
     p.add_argument("--schedule", type=Path, help="what-if: run this schedule forward instead of F-I-F (CSV time,reservoir,"
@@ -358,13 +359,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    "several independent basins run one after another, or as dask tasks with --dask / --scheduler")
     p.add_argument("--stage", choices=["forecast", "warning", "rehearsal", "plan"],
                    help="run only this stage, on the outputs of the previous ones in the cycle folder")
-    p.add_argument("--cycles", type=int, default=1, help="consecutive cycles to run (default 1)")
+    p.add_argument("--cycles", type=arg.int_range(1, 10_000), default=1, help="consecutive cycles to run (default 1)")
     p.add_argument("--start", help="override cycle.start (ISO time)")
-    p.add_argument("--hours", type=int, help="override cycle.hours (the analysis window, and the cycle advance)")
+    p.add_argument("--hours", type=arg.int_range(1, 24 * 14), help="override cycle.hours (the analysis window, and the cycle advance)")
     p.add_argument("--cold", action="store_true", help="ignore any restart: cold start the first cycle")
     p.add_argument("--output-dir", help="override cycle.output_dir (cycle folders go here)")
     p.add_argument("--state-dir", help="override cycle.state_dir (restart files go here)")
-    p.add_argument("--members", type=int, default=0, help="ensemble members (STEPS nowcast), run as dask tasks")
+    p.add_argument("--members", type=arg.int_range(0, 500), default=0, help="ensemble members (STEPS nowcast), run as dask tasks")
     p.add_argument("--scheduler", help="dask scheduler address for the members or basins (default: a LocalCluster)")
     p.add_argument("--dask", action="store_true", help="run several configs (independent basins) as dask tasks")
     p.add_argument("--json", action="store_true", help="print each cycle's summary as one JSON object")
@@ -455,8 +456,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         "Muskingum-Cunge (nwm and fast solvers) and linear Muskingum, with the thread count and a "
         "memory-bandwidth floor measured in the same run.",
     )
-    r.add_argument("--segments", type=int, default=100_000, help="network size (default 100000)")
-    r.add_argument("--steps", type=int, default=288, help="5-minute routing steps (default 288 = 24 h)")
+    r.add_argument("--segments", type=arg.int_range(100, 10**10), default=100_000, help="network size (default 100000)")
+    r.add_argument("--steps", type=arg.int_range(12, 10**6), default=288, help="5-minute routing steps (default 288 = 24 h)")
     r.add_argument("--generator", default="tree", choices=["tree", "grid"], help="synthetic network: random tree (shallow) or D8 grid basin (deep, realistic)")
     _add_bench_common(r, "generator seed")
     r.set_defaults(func=_cmd_bench_route)
@@ -467,8 +468,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         "report ns per cell-step (best of 3 after the JIT warm-up), plus model runs per second of a "
         "calibration batch on the Sieve hourly record when shared/data is present.",
     )
-    ro.add_argument("--cells", type=int, default=1_000_000, help="grid cells (default 1000000)")
-    ro.add_argument("--steps", type=int, default=36, help="10-minute steps (default 36 = 6 h)")
+    ro.add_argument("--cells", type=arg.int_range(100, 10**10), default=1_000_000, help="grid cells (default 1000000)")
+    ro.add_argument("--steps", type=arg.int_range(1, 10**6), default=36, help="10-minute steps (default 36 = 6 h)")
     _add_bench_common(ro, "storm seed")
     ro.set_defaults(func=_cmd_bench_runoff)
     re = bsub.add_parser(
@@ -478,9 +479,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         "each control section's safe discharge to 75 %% of its peak under the current rules, and time one full "
         "F1 -> I -> F2 rehearsal. Prints wall_s and verified (F2 met every target).",
     )
-    re.add_argument("--segments", type=int, default=10_000, help="network size (default 10000)")
-    re.add_argument("--reservoirs", type=int, default=30, help="dams (default 30)")
-    re.add_argument("--hours", type=int, default=72, help="forecast horizon in hours (default 72)")
+    re.add_argument("--segments", type=arg.int_range(300, 10**10), default=10_000, help="network size (default 10000)")
+    re.add_argument("--reservoirs", type=arg.int_range(1, 10_000), default=30, help="dams (default 30)")
+    re.add_argument("--hours", type=arg.int_range(12, 24 * 30), default=72, help="forecast horizon in hours (default 72)")
     re.add_argument("--objective", default="min_peak", choices=["min_peak", "max_margin", "min_storage"])
     _add_bench_common(re, "basin seed")
     re.set_defaults(func=_cmd_bench_rehearse)
@@ -492,19 +493,19 @@ def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         "time and NWM Muskingum-Cunge at 5 minutes over --hours through --reservoirs dams operated by their rules, and warnings on every segment. Prints wall_s "
         "and the per-stage breakdown.",
     )
-    cy.add_argument("--segments", type=int, default=328_000, help="river segments (default 328000)")
-    cy.add_argument("--cells", type=int, default=1_000_000, help="grid cells (default 1000000)")
-    cy.add_argument("--hours", type=int, default=72, help="routing horizon in hours (default 72)")
+    cy.add_argument("--segments", type=arg.int_range(2_000, 10**10), default=328_000, help="river segments (default 328000)")
+    cy.add_argument("--cells", type=arg.int_range(10_000, 10**11), default=1_000_000, help="grid cells (default 1000000)")
+    cy.add_argument("--hours", type=arg.int_range(2, 24 * 30), default=72, help="routing horizon in hours (default 72)")
     cy.add_argument("--mc-solver", default="nwm", choices=["nwm", "fast"], help="Muskingum-Cunge solver")
-    cy.add_argument("--reservoirs", type=int, default=30, help="dams operated by their rules in the forecast (default 30)")
+    cy.add_argument("--reservoirs", type=arg.non_negative_int, default=30, help="dams operated by their rules in the forecast (default 30)")
     _add_bench_common(cy, "basin and storm seed")
     cy.set_defaults(func=_cmd_bench_cycle)
     return bsub
 
 
 def _add_bench_common(p: argparse.ArgumentParser, seed_help: str) -> None:
-    p.add_argument("--threads", type=int, help="numba threads (default: all cores)")
-    p.add_argument("--seed", type=int, default=1, help=seed_help)
+    p.add_argument("--threads", type=arg.threads, help="numba threads (default: all cores)")
+    p.add_argument("--seed", type=arg.non_negative_int, default=1, help=seed_help)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
@@ -653,8 +654,8 @@ def _add_reservoir(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--inflow", type=Path, required=True, help="CSV time,inflow_m3s")
     r.add_argument("--output", type=Path, required=True, help="CSV to write (atomically)")
     r.add_argument("--schedule", type=Path, help="CSV time,release_m3s: each release held from its time (gated only)")
-    r.add_argument("--dt", type=float, default=3600.0, help="step [s] (default 3600)")
-    r.add_argument("--initial-level", type=float, help="level at the first inflow time [m] (default: the flood-limit "
+    r.add_argument("--dt", type=arg.float_range(1.0, 86400.0), default=3600.0, help="step [s] (default 3600)")
+    r.add_argument("--initial-level", type=arg.float_range(), help="level at the first inflow time [m] (default: the flood-limit "
                    "level; for a free spill the crest, the highest level of zero capacity)")
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.set_defaults(func=_cmd_reservoir_route)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 CF_ATTRS: dict[str, dict[str, str]] = {
     "streamflow": {
         "long_name": "River Flow",
@@ -88,3 +90,159 @@ def check_routing_step(dt_s: float) -> str | None:
     if abs(ratio - round(ratio)) > 1e-9:
         return f"routing step {dt_s:g} s does not divide the {FORCING_INTERVAL_S:g} s forcing interval (use e.g. 60, 300 or 600)"
     return None
+
+
+# --------------------------------------------------------------------------- units and plausible ranges
+# Every variable hydro reads from a user's file, with its canonical (UDUNITS) unit, the range a value can
+# take in a real basin and what a reader does outside it. Readers convert a file's ``units`` attribute to
+# the canonical unit with pint (:func:`to_canonical`) and check the range (:func:`check_range`); nothing
+# below the readers sees another unit. "refuse": InputDataError naming the file, variable, location and
+# value. "qc": values above the range go to the radar quality control (``--max-rate``, ``--implausible``),
+# which counts and handles them (radar clutter is routine); values below it are refused all the same.
+# Missing values (NaN) are the readers' own policy (``--bad-lateral``, ``--missing-frames``), not a range.
+@dataclass(frozen=True)
+class InputVariable:
+    units: str  # canonical UDUNITS unit
+    valid_range: tuple[float, float]  # inclusive; beyond it the value is not physical for a basin
+    action: str  # "refuse" or "qc"
+    read_by: str  # the reader(s) that apply it
+    why: str = ""  # where the bounds come from
+
+
+INPUT_VARIABLES: dict[str, InputVariable] = {
+    # lateral inflow per segment: the largest rivers carry ~2e5 m3 s-1 in total; one segment's local inflow
+    # above 1e5 is a unit or fill-value error (1e30, ft3 read as m3 of a large river, ...)
+    "lateral_inflow": InputVariable("m3 s-1", (0.0, 1e5), "refuse", "io.nwm (qlat, CHRTOUT qBucket + qSfcLatRunoff)",
+                                    "largest total river discharge ~2e5 m3 s-1"),
+    "rainfall_rate": InputVariable("mm h-1", (0.0, 500.0), "qc", "io.radar_formats.read_cf_netcdf",
+                                   "world-record rates ~400 mm h-1 over minutes"),
+    "precipitation": InputVariable("mm", (0.0, 2000.0), "refuse", "io.catchment (per record step)",
+                                   "world-record daily rain 1,825 mm"),
+    "pet": InputVariable("mm", (0.0, 50.0), "refuse", "io.catchment (per record step)",
+                         "potential evaporation rarely exceeds 15 mm per day"),
+    "discharge": InputVariable("m3 s-1", (0.0, 3e5), "refuse", "io.catchment (observed flow)",
+                               "Amazon peak discharge ~3e5 m3 s-1"),
+    "streamflow": InputVariable("m3 s-1", (0.0, 3e5), "refuse", "io.netcdf.read_state (initial state)",
+                                "Amazon peak discharge ~3e5 m3 s-1"),
+    # reservoir curves (basin TOML; no units attribute there: the key names the unit)
+    "reservoir_level": InputVariable("m", (-450.0, 9000.0), "refuse", "io.basin (level_m and characteristic levels)",
+                                     "Dead Sea shore to Everest"),
+    "reservoir_storage": InputVariable("m3", (0.0, 2e12), "refuse", "io.basin (storage_m3)",
+                                       "largest reservoir (Kariba) holds 1.8e11 m3"),
+    "reservoir_capacity": InputVariable("m3 s-1", (0.0, 1.2e5), "refuse", "io.basin (capacity_m3s, releases)",
+                                        "Three Gorges' design discharge ~1.0e5 m3 s-1"),
+    # river network geometry (hydro network file)
+    "length": InputVariable("m", (1e-3, 1e6), "refuse", "io.netcdf.read_network", "a reach of 1 mm to 1,000 km"),
+    "slope": InputVariable("1", (0.0, 10.0), "refuse", "io.netcdf.read_network", "rise over run"),
+    "mannings_n": InputVariable("s m-1/3", (1e-3, 1.0), "refuse", "io.netcdf.read_network",
+                                "Chow (1959): 0.01 (glass) .. 0.4 (dense brush)"),
+    "mannings_n_cc": InputVariable("s m-1/3", (1e-3, 1.0), "refuse", "io.netcdf.read_network", "as mannings_n"),
+    "bottom_width": InputVariable("m", (0.0, 1e5), "refuse", "io.netcdf.read_network", ""),
+    "top_width": InputVariable("m", (0.0, 1e5), "refuse", "io.netcdf.read_network", ""),
+    "top_width_cc": InputVariable("m", (0.0, 1e6), "refuse", "io.netcdf.read_network", ""),
+    "side_slope": InputVariable("1", (0.0, 1e3), "refuse", "io.netcdf.read_network", "run over rise, NWM ChSlp"),
+}
+
+# Precipitation given as a mass flux (kg m-2 s-1, CF's precipitation_flux) becomes a depth rate through
+# the density of liquid water.
+WATER_DENSITY_KG_M3 = 1000.0
+
+_UNITS = None
+
+
+def _unit_registry():
+    """pint's registry, with the two flow abbreviations hydrological files use."""
+    global _UNITS
+    if _UNITS is None:
+        import pint
+
+        registry = pint.UnitRegistry()
+        registry.define("cfs = foot ** 3 / second")
+        registry.define("cms = meter ** 3 / second")
+        _UNITS = registry
+    return _UNITS
+
+
+def _pint_expression(units: str) -> str:
+    """UDUNITS ``m3 s-1`` / ``kg m-2 s-1`` / ``mm/h`` -> pint ``m**3*s**-1``: exponents after a letter,
+    products by spaces."""
+    import re
+
+    text = units.strip().replace("^", "")
+    text = re.sub(r"(?<=[A-Za-z])(-?\d+(?:/\d+)?)", r"**(\1)", text)
+    return re.sub(r"\s+", "*", text)
+
+
+def unit_factor(units: str, canonical: str) -> float | None:
+    """The factor that turns a value in ``units`` into ``canonical``; None when they measure different things.
+    Raises ValueError for a string pint cannot parse."""
+    import pint
+
+    registry = _unit_registry()
+    try:
+        given = registry.Quantity(1.0, _pint_expression(units))
+        target = registry.Unit(_pint_expression(canonical))
+    except Exception as exc:  # noqa: BLE001 - pint's parser raises AssertionError, TokenError, ... on garbage
+        raise ValueError(f"unknown units {units!r} ({exc})") from None
+    try:
+        if given.dimensionality == target.dimensionality:
+            return float(given.to(target).magnitude)
+        density = registry.Quantity(WATER_DENSITY_KG_M3, "kg / m**3")
+        if (given / density).dimensionality == target.dimensionality:  # a water mass flux as a depth rate
+            return float((given / density).to(target).magnitude)
+    except pint.errors.PintError:  # offset units (degC) and the like measure something else
+        return None
+    return None
+
+
+def to_canonical(values, units: str | None, variable: str, source: str, default: str | None = None):
+    """``values`` converted from ``units`` to the variable's canonical unit (a new array; the same array
+    when no conversion is needed). A missing units attribute takes ``default`` when a format defines one
+    (NWM CHRTOUT: m3 s-1) and is refused otherwise; units that do not measure the same thing are refused
+    with one line naming the file and variable."""
+    import numpy as np
+
+    from .errors import InputDataError
+
+    spec = INPUT_VARIABLES[variable]
+    if units is None or not str(units).strip():
+        if default is None:
+            raise InputDataError(f"{source}: {variable} has no units attribute; add units = \"{spec.units}\" "
+                                 "(or any unit convertible to it)")
+        units = default
+    try:
+        factor = unit_factor(str(units), spec.units)
+    except ValueError as exc:
+        raise InputDataError(f"{source}: {variable}: {exc}; give UDUNITS units convertible to {spec.units}") from None
+    if factor is None:
+        raise InputDataError(f"{source}: {variable} in {units!r} cannot be converted to {spec.units}; "
+                             "fix the units attribute or the data")
+    if factor == 1.0:
+        return values
+    return np.asarray(values) * np.asarray(factor, dtype=np.asarray(values).dtype)
+
+
+def check_range(values, variable: str, source: str, locate=None, label: str | None = None) -> None:
+    """Refuse a value outside the variable's range: one line with the file, variable, where (``locate``,
+    a function of the flat index into ``values`` giving e.g. "feature_id 3, time 2026-01-01T01:00";
+    else the index) and the value. NaN is left to the reader's missing-data policy. A "qc" variable only
+    has its lower bound checked here."""
+    import numpy as np
+
+    from .errors import InputDataError
+
+    spec = INPUT_VARIABLES[variable]
+    lo, hi = spec.valid_range
+    arr = np.asarray(values)
+    with np.errstate(invalid="ignore"):
+        bad = arr < lo
+        if spec.action == "refuse":
+            bad |= arr > hi
+    if not bad.any():
+        return
+    flat = int(np.flatnonzero(bad.ravel())[0])
+    where = locate(flat) if locate is not None else (
+        f"index {np.unravel_index(flat, arr.shape) if arr.ndim > 1 else flat}")
+    value = arr.ravel()[flat]
+    raise InputDataError(f"{source}: {label or variable} = {value:g} {spec.units} at {where} is outside the plausible "
+                         f"range [{lo:g}, {hi:g}] ({int(bad.sum())} value(s)); check the units and the data")

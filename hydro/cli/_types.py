@@ -1,0 +1,97 @@
+"""argparse types for the numbers of the command line, and the memory check before a large run.
+
+Every numeric option takes one of these as ``type=``: a value out of range is refused by argparse itself
+(exit 2, one ``hydro <command>: error: argument --dt: ...`` line naming the option), never a traceback
+deep in a kernel or an allocation of tens of GiB. ``1e3`` is accepted for an integer option when it is
+a whole number, so ``--segments 1e9`` reaches the memory check instead of a parse error.
+
+Not a command group: the name starts with '_' (``hydro.cli._command_modules`` skips it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable
+
+from ..core.errors import ConfigError
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _whole(text: str) -> int:
+    value = _number(text)
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(value)
+
+
+def _describe(lo: float | None, hi: float | None, lo_open: bool) -> str:
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    return f"<= {hi:g}"
+
+
+def int_range(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    """An integer in [lo, hi] (either end open when None)."""
+
+    def parse(text: str) -> int:
+        value = _whole(text)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: must be an integer {_describe(lo, hi, False)}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in its 'invalid <type> value' message
+    return parse
+
+
+def float_range(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> Callable[[str], float]:
+    """A finite number in [lo, hi] ((lo, hi] with ``lo_open``); NaN and inf are refused."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        low_bad = lo is not None and (value <= lo if lo_open else value < lo)
+        if low_bad or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: must be {_describe(lo, hi, lo_open)}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+positive_int = int_range(1)
+non_negative_int = int_range(0)
+positive_float = float_range(0.0, lo_open=True)
+non_negative_float = float_range(0.0)
+threads = int_range(1, 4096)  # the numba thread count is checked against this machine's cores when set
+
+
+def available_memory_bytes() -> int:
+    """Memory this process can still take: psutil's 'available' (free + reclaimable cache), else the
+    free physical pages from sysconf."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # psutil is optional; sysconf ignores the page cache, so it under-states
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def require_memory(estimate_bytes: float, what: str, hint: str) -> None:
+    """Refuse (ConfigError, exit 2) a run whose estimated memory exceeds what is available, before
+    anything is allocated: one line with the estimate, the available memory and what to change."""
+    available = available_memory_bytes()
+    if estimate_bytes > available:
+        raise ConfigError(f"{what} would need about {estimate_bytes / 2**30:,.1f} GiB of memory, "
+                          f"{available / 2**30:,.1f} GiB is available; {hint}")

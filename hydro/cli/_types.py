@@ -95,3 +95,12 @@ def require_memory(estimate_bytes: float, what: str, hint: str) -> None:
     if estimate_bytes > available:
         raise ConfigError(f"{what} would need about {estimate_bytes / 2**30:,.1f} GiB of memory, "
                           f"{available / 2**30:,.1f} GiB is available; {hint}")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument prints one line (``hydro route: error: argument --dt: ...; see hydro route
+    --help``) instead of the usage block and the error: every refusal of hydro is one line on stderr.
+    Subparsers are made of the same class (argparse's ``add_subparsers`` uses the parent's type)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")

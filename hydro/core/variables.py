@@ -222,11 +222,12 @@ def to_canonical(values, units: str | None, variable: str, source: str, default:
     return np.asarray(values) * np.asarray(factor, dtype=np.asarray(values).dtype)
 
 
-def check_range(values, variable: str, source: str, locate=None, label: str | None = None) -> None:
+def check_range(values, variable: str, source: str, locate=None, label: str | None = None, lower: bool = True) -> None:
     """Refuse a value outside the variable's range: one line with the file, variable, where (``locate``,
     a function of the flat index into ``values`` giving e.g. "feature_id 3, time 2026-01-01T01:00";
-    else the index) and the value. NaN is left to the reader's missing-data policy. A "qc" variable only
-    has its lower bound checked here."""
+    else the index) and the value. NaN is left to the reader's missing-data policy, and so are values below
+    the range with ``lower=False`` (``--bad-lateral zero`` replaces negative inflow). A "qc" variable only has
+    its lower bound checked here."""
     import numpy as np
 
     from .errors import InputDataError
@@ -235,7 +236,7 @@ def check_range(values, variable: str, source: str, locate=None, label: str | No
     lo, hi = spec.valid_range
     arr = np.asarray(values)
     with np.errstate(invalid="ignore"):
-        bad = arr < lo
+        bad = arr < lo if lower else np.zeros(arr.shape, bool)
         if spec.action == "refuse":
             bad |= arr > hi
     if not bad.any():

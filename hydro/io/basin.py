@@ -27,6 +27,17 @@ tables are given as parallel arrays. Example (basins/<name>/basin.toml)::
     guaranteed_stage = 46.5
     rating_stage_m = [38, 42, 46, 48]
     rating_discharge_m3s = [2000, 9000, 21000, 28000]
+
+    [[detention_basins]]                   # docs/detention.md
+    id = "dujiatai"
+    feature_id = 1900                      # the segment its inlet takes water from
+    capacity_hm3 = 1100.0
+    max_intake_m3s = 5300.0
+    trigger_section = "huangzhuang"
+    trigger_stage_m = 45.5                 # and/or trigger_discharge_m3s
+    order = 1                              # lower opens first
+    area_km2 = 614.0
+    population = 220000
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..core.errors import ConfigError, InputDataError
+from ..core.variables import check_range
 from ..reservoir.operation import OperatingRules, ReservoirCurves
 
 
@@ -67,6 +79,9 @@ class ReservoirSpec(_Strict):
         if not len(self.level_m) == len(self.storage_m3) == len(self.capacity_m3s):
             raise ValueError("level_m, storage_m3 and capacity_m3s must have the same length")
         try:
+            for key, variable in (("level_m", "reservoir_level"), ("storage_m3", "reservoir_storage"),
+                                  ("capacity_m3s", "reservoir_capacity"), ("safe_release", "reservoir_capacity")):
+                check_range(np.atleast_1d(getattr(self, key)), variable, f"reservoir {self.id}", label=key)
             self.curves()
         except InputDataError as exc:  # raised as a ValueError so the error names the reservoir's key path
             raise ValueError(str(exc)) from None
@@ -116,6 +131,45 @@ class ControlSectionSpec(_Strict):
         return np.interp(discharge, self.rating_discharge_m3s, self.rating_stage_m)
 
 
+class DetentionBasinSpec(_Strict):
+    """A detention basin (flood storage area, 蓄滞洪区): water diverted from its segment through an inlet (gate
+    or breach) is stored and not returned within the horizon. Capacity in hm3 (1 hm3 = 1e6 m3), as flood
+    storage areas are published; the trigger is the control section whose discharge (or stage, by its
+    rating) opens it; ``order`` ranks the basins (lower opens first); area and population are what the
+    plan reports for the decision. Forward-model rule and LP use: docs/detention.md."""
+
+    id: str
+    feature_id: int  # the segment the inlet takes water from
+    capacity_hm3: float = Field(gt=0)
+    max_intake_m3s: float = Field(gt=0)
+    trigger_section: str
+    trigger_stage_m: float | None = None
+    trigger_discharge_m3s: float | None = Field(default=None, gt=0)
+    order: int = Field(ge=1)
+    area_km2: float = Field(default=0.0, ge=0)
+    population: int = Field(default=0, ge=0)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _trigger(self) -> DetentionBasinSpec:
+        if self.trigger_stage_m is None and self.trigger_discharge_m3s is None:
+            raise ValueError(f"detention basin {self.id}: give trigger_stage_m or trigger_discharge_m3s "
+                             f"(at section {self.trigger_section})")
+        return self
+
+    @property
+    def capacity_m3(self) -> float:
+        return self.capacity_hm3 * 1e6
+
+    def trigger_discharge(self, section: ControlSectionSpec) -> float:
+        """The discharge at ``section`` that opens the basin: the trigger discharge, or the trigger stage on
+        the section's rating, whichever is reached first (the lower)."""
+        values = [] if self.trigger_discharge_m3s is None else [self.trigger_discharge_m3s]
+        if self.trigger_stage_m is not None:
+            values.append(float(np.interp(self.trigger_stage_m, section.rating_stage_m, section.rating_discharge_m3s)))
+        return min(values)
+
+
 class BasinSpec(_Strict):
     name: str
     description: str = ""
@@ -129,10 +183,12 @@ class BasinSpec(_Strict):
     main_stem: list[int] | None = None  # feature ids, upstream first, routed by the diffusive wave
     reservoirs: list[ReservoirSpec] = Field(default_factory=list)
     control_sections: list[ControlSectionSpec] = Field(default_factory=list)
+    detention_basins: list[DetentionBasinSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> BasinSpec:
-        for kind, items in (("reservoir", self.reservoirs), ("control section", self.control_sections)):
+        for kind, items in (("reservoir", self.reservoirs), ("control section", self.control_sections),
+                            ("detention basin", self.detention_basins)):
             ids = [i.id for i in items]
             if len(ids) != len(set(ids)):
                 raise ValueError(f"duplicate {kind} id in {ids}")
@@ -140,7 +196,24 @@ class BasinSpec(_Strict):
             if self.main_stem and section.feature_id in self.main_stem and section.bed_datum_m is None:
                 raise ValueError(f"control section {section.id} is on the main stem: give bed_datum_m "
                                  "(bed elevation in the stage datum) so the hydrodynamic depth becomes a stage")
+        self._check_detention()
         return self
+
+    def _check_detention(self) -> None:
+        sections = {s.id for s in self.control_sections}
+        dams = {r.feature_id: r.id for r in self.reservoirs}
+        on_segment: dict[int, str] = {}
+        for b in self.detention_basins:
+            if b.feature_id in on_segment:
+                raise ValueError(f"overlapping basins on a segment: detention basins {on_segment[b.feature_id]} and "
+                                 f"{b.id} both take water from feature_id {b.feature_id}; merge them into one basin")
+            on_segment[b.feature_id] = b.id
+            if b.trigger_section not in sections:
+                raise ValueError(f"detention basin {b.id}: trigger_section {b.trigger_section!r} is not a control "
+                                 f"section of this basin (have {', '.join(sorted(sections)) or 'none'})")
+            if b.feature_id in dams:
+                raise ValueError(f"detention basin {b.id}: feature_id {b.feature_id} is reservoir "
+                                 f"{dams[b.feature_id]}'s segment; put the inlet on a river segment")
 
 
 def read_toml_model(path: Path, model: type[BaseModel], what: str):
@@ -148,12 +221,14 @@ def read_toml_model(path: Path, model: type[BaseModel], what: str):
     its key path (unknown keys, missing keys, wrong types, failed checks)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: {what} not found")
+        raise ConfigError(f"{path}: {what} not found{' (that is a folder)' if path.is_dir() else ''}")
     try:
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:  # no read permission, a folder of that name, an I/O error
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
     try:
         return model.model_validate(doc)
     except ValidationError as exc:

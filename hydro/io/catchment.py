@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import InputDataError
+from ..core.variables import check_range, to_canonical
 from ..runoff.record import CatchmentRecord, FloodEvent
 from .basin import read_toml_model
 from .netcdf import load_netcdf
@@ -65,17 +66,24 @@ def read_catchment(path: Path) -> CatchmentRecord:
         raise InputDataError(f"{path}: time_step_hours = {declared} but the time axis steps by {dt_hours:g} h")
     forcing = {}
     for name in ("precipitation", "pet"):
-        values = ds[name].values.astype(np.float64)
+        # mm per step (a depth: m, or kg m-2 as water, converted; a rate is refused: the step is the record's)
+        values = to_canonical(ds[name].values.astype(np.float64), ds[name].attrs.get("units"), name, f"{path}: {name}")
         bad = ~np.isfinite(values) | (values < 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputDataError(f"{path}: {name} = {values[i]!r} at {times[i]} ({int(bad.sum())} NaN or negative "
                                  f"values); fill them before calibrating")
+        check_range(values, name, str(path), locate=lambda k: f"time {str(times[k])[:19]}")
         forcing[name] = values
-    q = ds["discharge"].values.astype(np.float64)
+    q = to_canonical(ds["discharge"].values.astype(np.float64), ds["discharge"].attrs.get("units"), "discharge",
+                     f"{path}: discharge")
     if (q[np.isfinite(q)] < 0).any():
         i = int(np.flatnonzero(q < 0)[0])
         raise InputDataError(f"{path}: discharge = {q[i]!r} m3 s-1 at {times[i]} is negative")
+    check_range(q, "discharge", str(path), locate=lambda k: f"time {str(times[k])[:19]}")
+    if not 0.0 < area < 5e6 or not np.isfinite(area):  # 5e6 km2: beyond the Amazon basin (no zero-area division)
+        raise InputDataError(f"{path}: catchment_area_km2 = {area!r} is not a catchment area; give it in km2 (0 < area "
+                             "< 5e6)")
     record = CatchmentRecord(str(path), times, forcing["precipitation"], forcing["pet"], q, area, dt_hours)
     events_csv = _events_file(path)
     if events_csv is not None:

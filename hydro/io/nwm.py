@@ -203,8 +203,23 @@ def _interval_s(times: NDArray[np.datetime64], source: str, labels: list[str]) -
     return interval
 
 
+def _lateral_m3s(ds: netCDF4.Dataset, path: str | Path, name: str) -> NDArray[np.float64]:
+    """Variable ``name`` in m3 s-1 (float64, NaN where missing), converted from its ``units`` attribute
+    (pint; NWM's own files say m3 s-1, which a missing attribute is taken to mean)."""
+    from ..core.variables import to_canonical
+
+    var = ds.variables[name]
+    values = np.ma.filled(var[:].astype(np.float64), np.nan)
+    return to_canonical(values, getattr(var, "units", None), "lateral_inflow", f"{path}: {name}", default="m3 s-1")
+
+
 def _check_values(values: NDArray, times: NDArray, feature_id: NDArray, source: str, policy: str) -> NDArray:
-    """Apply the bad-value policy: 'error' (default) or 'zero' (replace NaN/negative by 0, logged)."""
+    """Apply the bad-value policy: 'error' (default) or 'zero' (replace NaN/negative by 0, logged); values
+    above the plausible range (core.variables) are refused whatever the policy."""
+    from ..core.variables import check_range
+
+    check_range(values, "lateral_inflow", source, label="lateral inflow", lower=False, locate=lambda k: (
+        f"feature_id {feature_id[k % values.shape[1]]}, time {str(times[k // values.shape[1]])[:19]}"))
     bad = ~np.isfinite(values) | (values < 0)
     if not bad.any():
         return values
@@ -246,11 +261,9 @@ def read_chrtout_dir(path: str | Path, policy: str = "error") -> LateralInflow:
             elif not np.array_equal(fid, feature_id):
                 raise InputDataError(f"{f}: feature_id differs from {files[0].name}; all CHRTOUT files must match")
             if "qBucket" in ds.variables and "qSfcLatRunoff" in ds.variables:
-                q = np.ma.filled(ds["qBucket"][:].astype(np.float64), np.nan) + np.ma.filled(
-                    ds["qSfcLatRunoff"][:].astype(np.float64), np.nan
-                )
+                q = _lateral_m3s(ds, f, "qBucket") + _lateral_m3s(ds, f, "qSfcLatRunoff")
             elif "q_lateral" in ds.variables:
-                q = np.ma.filled(ds["q_lateral"][:].astype(np.float64), np.nan)
+                q = _lateral_m3s(ds, f, "q_lateral")
             else:
                 raise InputDataError(f"{f}: needs qBucket + qSfcLatRunoff (or q_lateral) for lateral inflow")
             rows.append(q.astype(np.float32))
@@ -266,7 +279,7 @@ def read_qlat_netcdf(path: str | Path, policy: str = "error") -> LateralInflow:
         var = ds["qlat"]
         if var.dimensions != ("time", "feature_id"):
             raise InputDataError(f"{path}: qlat has dimensions {var.dimensions}, expected ('time', 'feature_id')")
-        values = np.ma.filled(var[:].astype(np.float64), np.nan).astype(np.float32)
+        values = _lateral_m3s(ds, path, "qlat").astype(np.float32)
         feature_id = _read_var(ds, path, "feature_id").astype(np.int64)
         tvar = ds["time"]
         times = np.array(

@@ -26,8 +26,10 @@ def _read_toml(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:  # no read permission, an I/O error
+        raise ConfigError(f"{path}: cannot read the parameter file ({exc.strerror or exc})") from None
 
 
 def read_parameter_space(path: Path, model: str, names: list[str]) -> ParameterSpace:

@@ -29,6 +29,7 @@ from rasterio.transform import Affine
 from rasterio.warp import transform as warp_points
 
 from ..core.errors import InputDataError
+from ..core.variables import check_range, to_canonical
 from ..nowcast.frames import RadarFrames
 
 RATE_QUANTITIES = ("RATE", "ACRR", "DBZH", "TH", "DBZ")
@@ -76,9 +77,6 @@ def read_cf_netcdf(path: Path, variable: str = "rainfall_rate",
         da = ds[variable]
         if da.dims != ("time", "y", "x"):
             raise InputDataError(f"{path}: {variable} has dims {da.dims}, expected (time, y, x)")
-        units = da.attrs.get("units", "")
-        if units not in ("mm h-1", "mm/h", "mm hr-1"):
-            raise InputDataError(f"{path}: {variable} units {units!r}; expected mm h-1")
         y, x = ds["y"].values.astype(np.float64), ds["x"].values.astype(np.float64)
         if len(x) < 2 or len(y) < 2:
             raise InputDataError(f"{path}: grid needs at least 2 x 2 cells")
@@ -92,7 +90,12 @@ def read_cf_netcdf(path: Path, variable: str = "rainfall_rate",
         if window is not None:
             keep = np.flatnonzero((times > window[0]) & (times <= window[1]))
             da, times = da.isel(time=keep), times[keep]
-        rate = da.values.astype(np.float32)
+        # mm h-1, or anything pint converts to it (m s-1, kg m-2 s-1 as water); refused otherwise
+        rate = to_canonical(da.values.astype(np.float32), da.attrs.get("units"), "rainfall_rate",
+                            f"{path}: {variable}").astype(np.float32)
+    check_range(rate, "rainfall_rate", str(path), label=variable, locate=lambda k: (
+        f"time {str(times[k // (rate.shape[1] * rate.shape[2])])[:19]}, "
+        f"cell (y {k // rate.shape[2] % rate.shape[1]}, x {k % rate.shape[2]})"))
     return RadarFrames(str(path), rate, times, crs, transform, "RATE")
 
 

@@ -100,20 +100,22 @@ def cold_state(basin: BasinModel, valid_time: np.datetime64, initial_flow_mm_h: 
     return BasinState(valid_time, runoff, None, basin.routing.cold_state(), basin.routing.cold_dams())
 
 
-def lateral_inflow(basin: BasinModel, state: BasinState, rain_mm: NDArray, pet_mm_h: float,
+def lateral_inflow(basin: BasinModel, state: BasinState, rain_mm: NDArray, pet_mm_h: float | NDArray,
                    progress: Callable[[int], None] | None = None, timer: dict | None = None) -> NDArray[np.float32]:
     """Runoff and hillslope for ``rain_mm`` [n_steps of 10 min, ny, nx] (whole hours), hour by hour, updating
     ``state``'s soil and hillslope water in place; returns the lateral inflow [n_steps, n] m3 s-1.
     Hour by hour so a national grid never holds more than one hour of fields, and so any split of a run at
     whole hours gives the same numbers. An hour without rain runs the runoff model at one hourly step (the
     parameters convert between steps, shared/domain/runoff-xaj.md and hydro/runoff/xaj.py; the recessions
-    are exact) and spreads its runoff evenly over the six 10-minute steps: a sixth of the cost after the rain."""
+    are exact) and spreads its runoff evenly over the six 10-minute steps: a sixth of the cost after the rain.
+    ``pet_mm_h``: a constant, or per 10-minute step [n_steps] (basin-uniform) or [n_steps, ny, nx] [mm h-1]."""
     n_steps = rain_mm.shape[0]
     if n_steps % STEPS_PER_HOUR:
         raise ConfigError(f"{n_steps} rain steps is not a whole number of hours")
     mapping, model = basin.mapping, basin.model
     mapping.pending = state.hillslope
-    pet = np.full((STEPS_PER_HOUR, mapping.n_cells), pet_mm_h * RAIN_STEP_MIN / 60.0)
+    pet = np.full((STEPS_PER_HOUR, mapping.n_cells), pet_mm_h * RAIN_STEP_MIN / 60.0) if np.ndim(pet_mm_h) == 0 else None
+    pet_steps = None if pet is not None else np.asarray(pet_mm_h, np.float64).reshape(n_steps, -1) * (RAIN_STEP_MIN / 60.0)
     lateral = np.empty((n_steps, basin.network.size), np.float32)
     timer = timer if timer is not None else {}
     clock = time.perf_counter
@@ -121,9 +123,11 @@ def lateral_inflow(basin: BasinModel, state: BasinState, rain_mm: NDArray, pet_m
         t0 = clock()
         hour = slice(h * STEPS_PER_HOUR, (h + 1) * STEPS_PER_HOUR)
         rain = rain_mm[hour].reshape(STEPS_PER_HOUR, -1)
+        if pet_steps is not None:  # PET from a file: per step, basin-uniform [n_steps] or per cell
+            pet = np.ascontiguousarray(np.broadcast_to(pet_steps[hour], (STEPS_PER_HOUR, mapping.n_cells)))
         if basin.dry_model is not None and not rain.any():
-            dry, _ = basin.dry_model.run(np.zeros((1, mapping.n_cells)), pet[:1] * STEPS_PER_HOUR, basin.dry_table,
-                                         state.runoff)
+            hour_pet = pet[:1] * STEPS_PER_HOUR if pet_steps is None else pet.sum(axis=0, keepdims=True)
+            dry, _ = basin.dry_model.run(np.zeros((1, mapping.n_cells)), hour_pet, basin.dry_table, state.runoff)
             runoff = np.repeat(dry / STEPS_PER_HOUR, STEPS_PER_HOUR, axis=0)
         else:
             runoff, _ = model.run(rain.astype(np.float64), pet, basin.table, state.runoff)
@@ -138,7 +142,7 @@ def lateral_inflow(basin: BasinModel, state: BasinState, rain_mm: NDArray, pet_m
     return lateral
 
 
-def advance(basin: BasinModel, state: BasinState, rain_mm: NDArray, pet_mm_h: float,
+def advance(basin: BasinModel, state: BasinState, rain_mm: NDArray, pet_mm_h: float | NDArray,
             progress: Callable[[int], None] | None = None, timer: dict | None = None,
             nudging_for: Callable | None = None) -> tuple[Advanced, BasinState]:
     """Run ``rain_mm`` [n_steps of 10 min, ny, nx] (whole hours) through runoff, hillslope and the operated

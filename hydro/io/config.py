@@ -35,8 +35,19 @@ class CycleSection(_Strict):
     keep_restarts: int = Field(default=10, ge=1)  # restarts kept in the state folder, newest first (2.5 MB each for the demo)
 
 
+class QpfSection(_Strict):
+    """Gridded QPF (docs/forcing.md): rain after the nowcast, regridded to the basin grid."""
+
+    path: str  # CF NetCDF relative to this file; "{issue:%Y%m%d%H}" is replaced by the issue time (strftime)
+    variable: str | None = None  # default: the one variable with a precipitation standard_name or name
+    accumulated: bool = False  # true: amounts accumulated since the file's first time (NWP total precipitation)
+
+
 class ForcingSection(_Strict):
     setup: str  # a forcing set-up TOML relative to this file, else a packaged one by name (hydro/data/forcing)
+    qpf: QpfSection | None = None  # rain after the nowcast hours; none: no rain after the nowcast
+    pet: str | None = None  # PET file (CSV time,pet_mm or CF NetCDF) relative to this file; none: runoff.pet_mm_h
+    pet_variable: str | None = None  # the NetCDF variable; default: the one with a PET name or standard_name
 
 
 class RunoffSection(_Strict):
@@ -103,8 +114,21 @@ class CycleConfig(_Strict):
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
+class RainGaugeSetup(_Strict):
+    """Rain gauges interpolated to the basin grid (forcing set-up kind ``raingauge``, docs/forcing.md)."""
+
+    stations: str  # CSV id,lon,lat[,elevation_m] relative to the set-up file
+    series: str  # CSV time,station,rain_mm (long) or time,<id>,<id>... (wide); time = end of the interval, UTC
+    interval_minutes: int = Field(gt=0)  # accumulation interval of each value [min]; rain in mm per interval
+    method: Literal["idw", "thiessen"] = "idw"
+    power: float = Field(default=2.0, gt=0.0, le=6.0)  # IDW distance exponent
+    search_radius_km: float | None = Field(default=None, gt=0.0)  # stations farther away are not used; none: all
+    max_stations: int | None = Field(default=None, ge=1)  # the nearest ones only; none: all within the radius
+    neighbourhood_km: float = Field(default=100.0, gt=0.0)  # a station farther from the basin grid is an error
+
+
 class ForcingSetup(_Strict):
-    kind: Literal["synthetic_storm", "radar"]
+    kind: Literal["synthetic_storm", "radar", "raingauge"]
     description: str = ""
     start: datetime  # first 10-minute interval starts here
     hours: int = Field(gt=0)
@@ -112,6 +136,8 @@ class ForcingSetup(_Strict):
     peak_mm_h: float = Field(default=30.0, gt=0)
     duration_h: float = Field(default=10.0, gt=0)
     path: str | None = None  # radar: a CF NetCDF file or a folder of frames, relative to the set-up file
+    missing: Literal["zero", "error"] = "zero"  # radar: basin cells unmeasured in a frame are dry, or an error
+    gauges: RainGaugeSetup | None = None  # raingauge
 
 
 def load_config(path: Path) -> CycleConfig:

@@ -187,7 +187,7 @@ def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: Foreca
     netcdf.write_dataset(out / "forecast.nc", streamflow_dataset(
         basin, fc.forecast.times, fc.forecast.streamflow, f"hydro forecast for basin {basin.name}",
         {"issue_time": str(w.issue)[:16], "nowcast_hours": config.cycle.nowcast_hours,
-         "rain_after_nowcast": "none (no QPF)", "members": 0 if fc.members_flow is None else fc.members_flow.shape[0],
+         "rain_after_nowcast": fc.rain_after_nowcast, "members": 0 if fc.members_flow is None else fc.members_flow.shape[0],
          **numerics}, fc.forecast.run))
     lateral = fc.forecast.lateral
     lateral_times = (w.issue + np.arange(lateral.shape[0]) * np.timedelta64(10, "m")).astype("datetime64[ns]")
@@ -328,7 +328,8 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
         t0 = time.perf_counter()
         if name == "forecast":
             state, started = start_state(config, config_path, basin, w, cold)
-            forcing = Forcing(resolve_asset(config.forcing.setup, config_path, "forcing", "forcing.setup"), basin)
+            forcing = Forcing(resolve_asset(config.forcing.setup, config_path, "forcing", "forcing.setup"), basin,
+                              config.forcing, config_path.parent)
             fc = run_forecast(config, basin, forcing, state, members, scheduler, _nudging(config, config_path, basin, w.start))
             write_forecast(out, basin, config, fc, started)
             # the restart last: a run killed before this point leaves the previous state as it was
@@ -349,6 +350,9 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                 "basin_rain_mm": round(fc.analysis_rain_mm, 1), "nowcast_rain_mm": round(fc.nowcast_rain_mm, 1),
                 "seconds": round(fc.timer["total"], 2),
                 "parts_s": {k: round(v, 2) for k, v in fc.timer.items() if k != "total"}}
+            if getattr(forcing, "lateral_inflow", None) is None:  # rain on the runoff grid: say where it came from
+                summary["forecast_stage"].update(rain=forcing.rain_source, rain_after_nowcast=fc.rain_after_nowcast,
+                                                 qpf_rain_mm=round(fc.qpf_rain_mm, 1), pet=forcing.pet_source)
             numerics["forecast"] = {"dt_s": fc.forecast.run.dt, "solver": fc.forecast.run.solver}
             timings[name] = round(time.perf_counter() - t0, 2)
             continue

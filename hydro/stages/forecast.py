@@ -6,7 +6,8 @@ basin's 1 km grid at 10-minute steps drives Xinanjiang per cell, the cell -> seg
 (hillslope travel time) and the operated network (NWM Muskingum-Cunge, every dam on its rules) from the
 previous cycle's state. The state at the end of the analysis window is the issue-time state (the next
 cycle's restart). From it a nowcast (S-PROG; a STEPS ensemble with ``members``) of the last frames gives
-the first ``nowcast_hours`` of the forecast window, no further rain after it (we hold no QPF). With an
+the first ``nowcast_hours`` of the forecast window, then the gridded QPF of ``[forcing.qpf]`` (no rain after
+the nowcast without one; PET constant or from ``[forcing] pet``, docs/forcing.md). With an
 ensemble, each member runs through the same rules, and the forecast itself is the run of the
 member-median rain (one consistent run, whose dams and sections the rehearsal takes as F1).
 
@@ -82,6 +83,8 @@ class ForecastResult:
     analysis_rain_mm: float
     nowcast_rain_mm: float
     timer: dict
+    qpf_rain_mm: float = 0.0  # basin-mean QPF after the nowcast [mm]
+    rain_after_nowcast: str = "none (no QPF)"
 
 
 def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 1, cell_km: float = 1.0,
@@ -126,7 +129,10 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
     timer: dict = {}
     t0 = time.perf_counter()
     rain = forcing.rain(w.start, w.issue)
-    analysis, issue_state = advance(basin, state, rain, config.runoff.pet_mm_h, timer=timer, nudging_for=nudging_for)
+    pet = getattr(forcing, "pet", None)  # PET from a file ([forcing] pet), else the constant runoff.pet_mm_h
+    pet_analysis = config.runoff.pet_mm_h if pet is None else pet(w.start, w.issue, config.runoff.pet_mm_h)
+    pet_forecast = config.runoff.pet_mm_h if pet is None else pet(w.issue, w.end, config.runoff.pet_mm_h)
+    analysis, issue_state = advance(basin, state, rain, pet_analysis, timer=timer, nudging_for=nudging_for)
     n_now = int(round(config.cycle.nowcast_hours * STEPS_PER_HOUR))
     n_fc = config.cycle.forecast_hours * STEPS_PER_HOUR
     history = forcing.rain(max(forcing.start, w.issue - np.timedelta64(3 * RAIN_STEP_MIN, "m")), w.issue)
@@ -135,18 +141,28 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
     now = nowcast_rain(history, n_now, members, nc.seed, basin.grid.cell_size_m[0] / 1000.0, nc.levels,
                        nc.motion_smoothing_km)
     timer["nowcast"] = time.perf_counter() - t1
+    # after the nowcast: the gridded QPF of [forcing.qpf], else no rain
+    qpf_rain = getattr(forcing, "qpf_rain", None)
+    qpf = None if qpf_rain is None or n_now >= n_fc else qpf_rain(w.issue, w.issue + n_now * np.timedelta64(RAIN_STEP_MIN, "m"),
+                                                                  w.end)
     members_flow = None
     if members:
         from .ensemble import run_members
 
         rains = np.zeros((members, n_fc) + basin.grid.shape, np.float32)
         rains[:, :n_now] = now
-        members_flow = run_members(basin, issue_state, rains, config.runoff.pet_mm_h, scheduler)
+        if qpf is not None:
+            rains[:, n_now:] = qpf
+        members_flow = run_members(basin, issue_state, rains, pet_forecast, scheduler)
         rain_fc = np.median(rains, axis=0)  # the forecast (and F1): the member-median rain
     else:
         rain_fc = np.zeros((n_fc,) + basin.grid.shape, np.float32)
         rain_fc[:n_now] = now
-    forecast, _ = advance(basin, issue_state, rain_fc, config.runoff.pet_mm_h, timer=timer)
+        if qpf is not None:
+            rain_fc[n_now:] = qpf
+    forecast, _ = advance(basin, issue_state, rain_fc, pet_forecast, timer=timer)
     timer["total"] = time.perf_counter() - t0
     return ForecastResult(w, analysis, issue_state, forecast, members_flow, basin_total(basin, rain, 0),
-                          basin_total(basin, now, members), timer)
+                          basin_total(basin, now, members), timer,
+                          qpf_rain_mm=0.0 if qpf is None else basin_total(basin, qpf, 0),
+                          rain_after_nowcast=getattr(forcing, "qpf_source", "none (no QPF)"))

@@ -38,14 +38,15 @@ class BasinModel:
     folder: Path | None  # the basin folder (basin.toml and its files)
     spec: object  # hydro.io.basin.BasinSpec: reservoirs and control sections
     network: RiverNetwork
-    grid: object  # D8Grid
-    mapping: CellMapping
-    model: Xinanjiang
+    grid: object  # D8Grid; None for a basin forced by lateral inflow (no runoff grid: see advance_lateral)
+    mapping: CellMapping | None
+    model: Xinanjiang | None
     table: object
     routing: OperatedNetwork  # the network with its dams operated; fixes the routing step and solver
     channel_ids: NDArray[np.int64]
     dry_model: Xinanjiang | None = None  # the same parameters at an hourly step, for hours without rain
     dry_table: object = None
+    lake_outlets: dict[int, int] | None = None  # lake id -> its outlet segment in the source RouteLink (NWM basins)
 
 
 @dataclass
@@ -94,6 +95,8 @@ def cold_state(basin: BasinModel, valid_time: np.datetime64, initial_flow_mm_h: 
                tension_fraction: float) -> BasinState:
     """Soils at ``tension_fraction`` of their tension capacity with a base flow of ``initial_flow_mm_h``,
     empty channels, lakes at their initial levels, dams at their flood-limit levels."""
+    if basin.model is None:  # forced by lateral inflow: no soil or hillslope water to carry
+        return BasinState(valid_time, RunoffState({}), None, basin.routing.cold_state(), basin.routing.cold_dams())
     dt_h = RAIN_STEP_MIN / 60.0
     runoff = basin.model.cold_state(basin.table, basin.mapping.n_cells, initial_flow_mm=initial_flow_mm_h * dt_h,
                                     tension_fraction=tension_fraction)
@@ -150,9 +153,28 @@ def advance(basin: BasinModel, state: BasinState, rain_mm: NDArray, pet_mm_h: fl
     follow their current operating rules. ``timer`` (a dict) collects seconds per part; ``nudging_for``
     (feature ids -> Nudging or None) nudges gauged segments after every routing step."""
     new = state.copy()
-    hours = rain_mm.shape[0] // STEPS_PER_HOUR
     timer = timer if timer is not None else {}
     lateral = lateral_inflow(basin, new, rain_mm, pet_mm_h, progress, timer)
+    return _route(basin, state, new, lateral, timer, nudging_for)
+
+
+def advance_lateral(basin: BasinModel, state: BasinState, lateral: NDArray, timer: dict | None = None,
+                    nudging_for: Callable | None = None) -> tuple[Advanced, BasinState]:
+    """:func:`advance` for a basin without a runoff grid: route the given lateral inflow [n_steps of 10 min, n]
+    m3 s-1 (network order, whole hours; e.g. the NWM's CHRTOUT ``qBucket + qSfcLatRunoff``) through the
+    operated network from ``state`` (not changed)."""
+    lateral = np.ascontiguousarray(lateral, np.float32)
+    if lateral.ndim != 2 or lateral.shape[1] != basin.network.size or lateral.shape[0] % STEPS_PER_HOUR:
+        raise ConfigError(f"lateral inflow of shape {lateral.shape}: need whole hours of 10-minute steps for "
+                          f"{basin.network.size} segments")
+    return _route(basin, state, state.copy(), lateral, timer if timer is not None else {}, nudging_for)
+
+
+def _route(basin: BasinModel, state: BasinState, new: BasinState, lateral: NDArray[np.float32], timer: dict,
+           nudging_for: Callable | None) -> tuple[Advanced, BasinState]:
+    """Route ``lateral`` from ``state`` through the operated network; ``new`` (a copy of ``state`` whose runoff
+    part has already advanced) gets the routing state at the end."""
+    hours = lateral.shape[0] // STEPS_PER_HOUR
     t0 = time.perf_counter()
     run = basin.routing.run(lateral, RAIN_STEP_MIN * 60.0, hours, state.routing, state.dams, nudging_for=nudging_for)
     timer["routing"] = timer.get("routing", 0.0) + time.perf_counter() - t0

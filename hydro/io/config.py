@@ -85,6 +85,8 @@ class WarningSection(_Strict):
     frequency: Literal["pearson3", "gev", "gumbel"] = "pearson3"
     approach_fraction: float = Field(default=0.9, gt=0.0, le=1.0)
     climatology: str = "climatology.nc"  # the basin's own annual_max(year, feature_id), if in its folder; else simulated
+    # user thresholds per gauge or section (CSV or TOML, relative to this file; hydro.io.thresholds, docs/nwm-basin.md)
+    thresholds: str | None = None
 
 
 class RehearsalSection(_Strict):
@@ -128,7 +130,7 @@ class RainGaugeSetup(_Strict):
 
 
 class ForcingSetup(_Strict):
-    kind: Literal["synthetic_storm", "radar", "raingauge"]
+    kind: Literal["synthetic_storm", "radar", "nwm_lateral", "raingauge"]
     description: str = ""
     start: datetime  # first 10-minute interval starts here
     hours: int = Field(gt=0)
@@ -136,6 +138,9 @@ class ForcingSetup(_Strict):
     peak_mm_h: float = Field(default=30.0, gt=0)
     duration_h: float = Field(default=10.0, gt=0)
     path: str | None = None  # radar: a CF NetCDF file or a folder of frames, relative to the set-up file
+    # nwm_lateral (hydro.io.chrtout): `path` is a CHRTOUT folder or a qlat(time, feature_id) NetCDF; the basin has
+    # no runoff grid. warm_start: a cold start takes the channel flows from the NWM streamflow at the start
+    warm_start: bool = True
     missing: Literal["zero", "error"] = "zero"  # radar: basin cells unmeasured in a frame are dry, or an error
     gauges: RainGaugeSetup | None = None  # raingauge
 

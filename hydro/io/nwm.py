@@ -82,6 +82,8 @@ def read_routelink(path: str | Path) -> RiverNetwork:
                 optional[field] = _read_var(ds, path, var)
         if "gages" in ds.variables:
             raw = _read_var(ds, path, "gages")
+            if raw.ndim == 2:  # NWM stores gages as char(feature_id, IDLength): join each row's characters
+                raw = netCDF4.chartostring(raw)
             optional["gage"] = np.array([g.decode().strip() if isinstance(g, bytes) else str(g).strip() for g in raw])
     wb = optional.get("waterbody")
     if wb is not None:

@@ -53,6 +53,8 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
     folder = resolve_basin(config.cycle.basin, config_path, build_demo=ensure_demo_basin)
     toml = folder / "basin.toml"
     spec = read_basin(toml)
+    if spec.flow_direction is None and spec.channel_segments is None:
+        return _load_lateral_basin(config, folder, spec)
     for key in ("network", "flow_direction", "channel_segments"):
         if getattr(spec, key) is None or not (folder / getattr(spec, key)).is_file():
             raise ConfigError(f"{toml}: '{key}' missing or its file is not in {folder}")
@@ -75,6 +77,24 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
                       routing, channel_ids, *dry_step_model(model, values))
 
 
+def _load_lateral_basin(config: CycleConfig, folder: Path, spec) -> BasinModel:
+    """A basin without a runoff grid (``hydro basin from-nwm``): its network and lakes, forced by lateral
+    inflow (forcing kind ``nwm_lateral``) instead of rain."""
+    from ..io.chrtout import read_lake_outlets
+
+    toml = folder / "basin.toml"
+    if spec.network is None or not (folder / spec.network).is_file():
+        raise ConfigError(f"{toml}: 'network' missing or its file is not in {folder}")
+    network, lakes = netcdf.read_network(folder / spec.network)
+    routing = OperatedNetwork(network, spec.reservoirs, lakes if network.is_lake.any() else None,
+                              config.routing.dt_s, config.routing.solver, config.routing.method)
+    name = spec.name if config.cycle.basin == "." else config.cycle.basin
+    log.info("basin %s: %d segments, %d lakes, no runoff grid (forced by lateral inflow)", name, network.size,
+             int(network.is_lake.sum()))
+    return BasinModel(name, folder, spec, network, None, None, None, None, routing, np.zeros(0, np.int64),
+                      lake_outlets=read_lake_outlets(folder / spec.network))
+
+
 def cycle_folder(config: CycleConfig, config_path: Path) -> Path:
     w = window(config)
     root = (config_path.parent / config.cycle.output_dir.format(basin=config.cycle.basin)).resolve()
@@ -90,9 +110,11 @@ def _read_state(path: Path, basin: BasinModel, config: CycleConfig, valid_time: 
     state = read_restart(path, basin.name, config.model_hash(), valid_time)
     basin.routing.check_state(state.routing, str(path))
     cells = {k: v.shape[0] for k, v in state.runoff.arrays.items()}
-    if any(n != basin.mapping.n_cells for n in cells.values()) or set(state.dams) != set(basin.routing.zones):
+    n_cells = 0 if basin.mapping is None else basin.mapping.n_cells  # no runoff grid: no runoff state
+    if (any(n != n_cells for n in cells.values()) or (basin.mapping is None and cells)
+            or set(state.dams) != set(basin.routing.zones)):
         raise InputDataError(f"{path}: restart holds {sorted(set(cells.values()))} runoff cells and reservoirs "
-                             f"{sorted(state.dams)}; this basin has {basin.mapping.n_cells} cells and reservoirs "
+                             f"{sorted(state.dams)}; this basin has {n_cells} cells and reservoirs "
                              f"{sorted(basin.routing.zones)}; start cold (--cold)")
     for dam in basin.routing.dams:
         curves, start = dam.curves(), state.dams[dam.id]
@@ -231,6 +253,28 @@ def annual_maxima(basin: BasinModel, config: CycleConfig, config_path: Path) -> 
         return ds["annual_max"].sel(feature_id=basin.network.feature_id).values
 
 
+def climatology_for(basin: BasinModel, config: CycleConfig, config_path: Path) -> tuple[np.ndarray | None, str]:
+    """The annual maxima behind the segment warnings and what forced them (written into the warning outputs):
+    the basin's own file, else the simulated climatology (:func:`annual_maxima`); a basin without a runoff grid
+    has no rain to simulate one from, so without its own file it has none (None: no return-period grades)."""
+    import xarray as xr
+
+    from ..stages.climatology import METHOD
+
+    own = basin.folder / config.warning.climatology
+    if own.is_file():
+        with xr.open_dataset(own) as ds:
+            stated = ds.attrs.get("forcing") or ds.attrs.get("method")
+        return annual_maxima(basin, config, config_path), (
+            f"the basin's own {own.name}: {stated}" if stated else
+            f"the basin's own {own.name} (the file does not state what forced it: add a 'forcing' attribute)")
+    if basin.grid is None:
+        return None, (f"none: basin {basin.name} is forced by lateral inflow (no runoff grid), so no climatology can "
+                      f"be simulated from rain, and {own} does not exist; segments get no return-period grade, "
+                      "stations are graded on the user thresholds ([warning] thresholds)")
+    return annual_maxima(basin, config, config_path), f"simulated (synthetic, not observed): {METHOD}"
+
+
 def _basin_fingerprint(basin: BasinModel, config: CycleConfig) -> str:
     """A hash of what the climatology depends on: the basin's files and the model configuration."""
     import hashlib
@@ -330,6 +374,10 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
             state, started = start_state(config, config_path, basin, w, cold)
             forcing = Forcing(resolve_asset(config.forcing.setup, config_path, "forcing", "forcing.setup"), basin,
                               config.forcing, config_path.parent)
+            inflow = forcing.lateral_inflow  # NWM lateral inflow (no runoff grid), else None
+            if started == "cold" and inflow is not None and forcing.setup.warm_start:
+                if inflow.warm_start(state.routing, w.start):
+                    started = "cold; channels warm-started from the NWM streamflow at the start"
             fc = run_forecast(config, basin, forcing, state, members, scheduler, _nudging(config, config_path, basin, w.start))
             write_forecast(out, basin, config, fc, started)
             # the restart last: a run killed before this point leaves the previous state as it was
@@ -347,7 +395,8 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                 "reservoirs_at_issue": {k: {"level_m": round(v.level, 3), "release_m3s": round(v.release or 0.0, 1)}
                                         for k, v in fc.issue_state.dams.items()},
                 "forecast_hours": config.cycle.forecast_hours, "members": members,
-                "basin_rain_mm": round(fc.analysis_rain_mm, 1), "nowcast_rain_mm": round(fc.nowcast_rain_mm, 1),
+                **({"basin_rain_mm": round(fc.analysis_rain_mm, 1), "nowcast_rain_mm": round(fc.nowcast_rain_mm, 1)}
+                   if inflow is None else {"forcing": inflow.description}),
                 "seconds": round(fc.timer["total"], 2),
                 "parts_s": {k: round(v, 2) for k, v in fc.timer.items() if k != "total"}}
             if getattr(forcing, "lateral_inflow", None) is None:  # rain on the runoff grid: say where it came from
@@ -361,10 +410,21 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
         if name == "warning":
             flow, members_flow = _forecast_flows(out, fc)
             f1 = inputs.forward()
+            annual_max, climatology = climatology_for(basin, config, config_path)
             wrn = grade_forecast(config.warning.scheme, config.warning.frequency, config.warning.approach_fraction,
                                  basin.spec, basin.network.feature_id, inputs.times, flow,
-                                 annual_maxima(basin, config, config_path), f1.section_discharge, f1.section_stage,
-                                 members_flow)
+                                 annual_max, f1.section_discharge, f1.section_stage, members_flow)
+            wrn.climatology = climatology
+            if config.warning.thresholds:  # the centre's own levels per gauge or section, with their source
+                from ..io.thresholds import read_thresholds
+                from ..stages.warning import grade_user_thresholds
+
+                user, series = grade_user_thresholds(
+                    read_thresholds(config_path.parent / config.warning.thresholds), basin.spec,
+                    basin.network.feature_id, inputs.times, flow, f1.section_discharge, f1.section_stage, members_flow)
+                wrn.stations += user
+                wrn.rows[len(wrn.stations) - len(user):len(wrn.stations) - len(user)] = user
+                wrn.station_series.update(series)
             summary["warning"] = write_warnings(out, basin, wrn, flow, config.warning.frequency)
             numerics["warning"] = {"dt_s": f1.run.dt, "solver": f1.run.solver}
         elif name in ("rehearsal", "plan") and not dispatch:
@@ -373,15 +433,15 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
             r, result = run_rehearsal(inputs, config.rehearsal.objective, output_dir=out / "rehearsal")
             if result is not None:
                 known[config.rehearsal.objective] = result
-            summary["rehearsal"] = {k: r[k] for k in ("f1", "f2", "verdict") if k in r}
+            summary["rehearsal"] = {k: r[k] for k in ("f1", "f2", "verdict", "nothing_to_dispatch") if k in r}
             if "inverse" in r:
                 summary["rehearsal"]["binding"] = r["inverse"]["binding"]
                 summary["rehearsal"]["feasible"] = r["inverse"]["feasible"]
             numerics["rehearsal"] = r["routing"]
         else:
             p = run_plan(inputs, out / "plan", known=known)
-            summary["plan"] = {"recommended": p["recommended"], "verified": p["verified"],
-                               "dispatch_order": p["dispatch_order"], "ranking": p["ranking"]}
+            summary["plan"] = {k: p[k] for k in ("recommended", "verified", "dispatch_order", "ranking",
+                                                 "nothing_to_dispatch") if k in p}
             numerics["plan"] = p["routing"]
         timings[name] = round(time.perf_counter() - t0, 2)
     from ..io.atomic import write_atomic

@@ -24,7 +24,7 @@ def write_report(out: Path, summary: dict) -> Path:
         parts.append("<h2>Warnings</h2><table><tr><th>station</th><th>grade</th><th>trigger</th><th>first crossing</th>"
                      "<th>peak stage [m]</th><th>peak [m3/s]</th><th>peak time</th><th>hours at grade</th></tr>"
                      + "".join(f"<tr><td>{s['id']}</td><td style='background:{COLOURS.get(s['grade'], '#fff')}'>{s['grade']}</td>"
-                               f"<td>{html.escape(s['trigger'])}</td><td>{s['first_crossing']}</td><td>{s['peak_stage_m']}</td>"
+                               f"<td>{html.escape(s['trigger'])}</td><td>{s['first_crossing']}</td><td>{s.get('peak_stage_m', '')}</td>"
                                f"<td>{s['peak_m3s']}</td><td>{s['peak_time']}</td><td>{s['hours_at_grade']}</td></tr>"
                                for s in wrn["stations"]) + "</table>")
         parts.append("<p>Segments: " + ", ".join(f"{g} {n}" for g, n in wrn["segment_counts"].items())
@@ -61,22 +61,30 @@ def summary_lines(summary: dict) -> list[str]:
     lines = []
     fc = summary.get("forecast_stage")
     if fc:
-        lines.append(f"forecast: {fc['start'] if fc['start'] == 'cold' else 'hot start'}; analysis rain {fc['basin_rain_mm']} mm, "
-                     f"nowcast rain {fc['nowcast_rain_mm']} mm" + (f", {fc['members']} members" if fc["members"] else "")
+        forcing = (f"forcing {fc['forcing']}" if "forcing" in fc else  # lateral inflow, no rain (no runoff grid)
+                   f"analysis rain {fc['basin_rain_mm']} mm, nowcast rain {fc['nowcast_rain_mm']} mm")
+        lines.append(f"forecast: {fc['start'] if fc['start'].startswith('cold') else 'hot start'}; {forcing}"
+                     + (f", {fc['members']} members" if fc["members"] else "")
                      + "".join(f"; {k} at {v['level_m']} m releasing {v['release_m3s']} m3/s"
                                for k, v in fc.get("reservoirs_at_issue", {}).items())
                      + f"; restart {fc['restart']}")
     wrn = summary.get("warning")
     if wrn:
         st = "; ".join(f"{s['id']} {s['grade'].upper()} ({s['trigger']}, first {s['first_crossing'] or '-'}, peak "
-                       f"{s['peak_stage_m']} m at {s['peak_time']})" for s in wrn["stations"])
+                       + (f"{s['peak_stage_m']} m" if "peak_stage_m" in s else f"{s['peak_m3s']} m3/s")
+                       + f" at {s['peak_time']})" for s in wrn["stations"])
         lines.append(f"warnings: stations: {st or 'none'}; segments: "
-                     + ", ".join(f"{n} {g}" for g, n in wrn["segment_counts"].items() if n) + f" of {wrn['segments_graded']}")
+                     + ", ".join(f"{n} {g}" for g, n in wrn["segment_counts"].items() if n) + f" of {wrn['segments_graded']}"
+                     + f"; return-period flows from climatology: {wrn.get('climatology', 'not stated')}")
     reh = summary.get("rehearsal")
     if reh and "verdict" in reh:
         lines.append("rehearsal: " + rehearsal_line(reh))
+    elif reh and "nothing_to_dispatch" in reh:
+        lines.append("rehearsal: " + reh["nothing_to_dispatch"])
     plan = summary.get("plan")
-    if plan and "recommended" in plan:
+    if plan and "nothing_to_dispatch" in plan:
+        lines.append("plan: " + plan["nothing_to_dispatch"])
+    elif plan and "recommended" in plan:
         acts = "; ".join(f"{o['reservoir']} from {o['acts_at']}" for o in plan["dispatch_order"] if o["acts_at"])
         lines.append(f"plan: recommended {plan['recommended']} ({'verified' if plan['verified'] else 'NOT verified'}); "
                      f"dispatch order: {acts or 'no change to the rules'}")

@@ -26,6 +26,7 @@ def write_warnings(out: Path, basin: BasinModel, warnings: ForecastWarnings, flo
     summary = {"scheme": warnings.scheme, "segments_graded": int(basin.network.size), "segment_counts": counts,
                "stations": warnings.stations, "ensemble_members": warnings.members,
                "highest_segment_grade": GRADES[int(seg.grade.max())],
+               "climatology": warnings.climatology or "not stated",  # what forced the return-period flows
                "outputs": [str(out / n) for n in ("warnings.csv", "warnings.geojson", "warnings_map.png",
                                                   "warnings_hydrographs.png")]}
     write_atomic(out / "warnings.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
@@ -33,7 +34,10 @@ def write_warnings(out: Path, basin: BasinModel, warnings: ForecastWarnings, flo
 
 
 def segment_xy(basin: BasinModel) -> NDArray[np.float64]:
-    """Map coordinates [n, 2] of each segment: the centre of its channel cells."""
+    """Map coordinates [n, 2] of each segment: the centre of its channel cells; without a runoff grid, the
+    network's longitude/latitude (NWM RouteLink midpoints; lake nodes at their lake's centroid or unplaced)."""
+    if basin.grid is None:
+        return _network_lonlat(basin)
     ids = np.asarray(basin.channel_ids).reshape(-1)
     cells = np.flatnonzero(ids > 0)
     pos = basin.network.index_of(ids[cells])
@@ -44,6 +48,18 @@ def segment_xy(basin: BasinModel) -> NDArray[np.float64]:
     c = np.bincount(pos, cols, minlength=n) / np.maximum(count, 1)
     t = basin.grid.transform
     return np.column_stack([t.c + (c + 0.5) * t.a, t.f + (r + 0.5) * t.e])
+
+
+def _network_lonlat(basin: BasinModel) -> NDArray[np.float64]:
+    network = basin.network
+    if network.longitude is None or network.latitude is None:
+        return np.zeros((network.size, 2))
+    xy = np.column_stack([network.longitude, network.latitude]).astype(np.float64)
+    # a collapsed lake node has no coordinates of its own: draw it at the segment it drains to
+    down = network.downstream_index
+    for j in np.flatnonzero(~np.isfinite(xy).all(axis=1)):
+        xy[j] = xy[down[j]] if down[j] >= 0 and np.isfinite(xy[down[j]]).all() else 0.0
+    return xy
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -64,7 +80,8 @@ def _write_geojson(path: Path, basin: BasinModel, xy, seg, thresholds, times) ->
     """Warned segments as LineStrings in WGS84 longitude/latitude (RFC 7946), from the grid's CRS."""
     from rasterio.warp import transform
 
-    lon, lat = transform(basin.grid.crs, "EPSG:4326", xy[:, 0].tolist(), xy[:, 1].tolist())
+    lon, lat = (xy[:, 0], xy[:, 1]) if basin.grid is None else transform(
+        basin.grid.crs, "EPSG:4326", xy[:, 0].tolist(), xy[:, 1].tolist())
     lonlat = np.round(np.column_stack([lon, lat]), 5)
     down = basin.network.downstream_index
     features = []
@@ -118,6 +135,17 @@ def _plot_warning_hydrographs(png: Path, times, flow, seg, thresholds, station_s
     for sid, (t, h, section) in station_series.items():
         ax = fig.add_subplot(n, 1, k)
         k += 1
+        if hasattr(section, "levels"):  # a user-threshold station (stages.warning.ThresholdSeries)
+            unit = "m" if section.quantity == "stage" else "m3 s-1"
+            ax.plot(t, h, lw=2, color="tab:blue", label=f"{section.quantity} at {sid}")
+            for level, g in zip(section.levels, GRADES[1:], strict=True):
+                if level is not None:
+                    ax.axhline(level, color=COLOURS[g], lw=1.2, label=f"{g} level")
+            ax.set_title(f"levels: {section.source}", fontsize=8)
+            ax.set_ylabel(unit)
+            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
+            continue
         ax.plot(t, h, lw=2, color="tab:blue", label=f"stage at {sid} (current reservoir rules)")
         ax.axhline(section.warning_stage, color=COLOURS["yellow"], lw=1.2, label="warning stage")
         ax.axhline(section.guaranteed_stage, color=COLOURS["orange"], lw=1.2, label="guaranteed stage")

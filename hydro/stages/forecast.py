@@ -125,6 +125,8 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
     import time
 
     w = window(config)
+    if basin.grid is None:
+        return _run_forecast_lateral(config, basin, forcing, state, members, nudging_for)
     forcing.check_covers(w.start, w.issue, "analysis window")
     timer: dict = {}
     t0 = time.perf_counter()
@@ -166,3 +168,28 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
                           basin_total(basin, now, members), timer,
                           qpf_rain_mm=0.0 if qpf is None else basin_total(basin, qpf, 0),
                           rain_after_nowcast=getattr(forcing, "qpf_source", "none (no QPF)"))
+
+
+def _run_forecast_lateral(config: CycleConfig, basin: BasinModel, forcing, state: BasinState, members: int,
+                          nudging_for) -> ForecastResult:
+    """A basin without a runoff grid (forcing kind ``nwm_lateral``): the analysis routes the given lateral
+    inflow to the issue time (nudged to the gauges), the forecast routes the forcing's lateral inflow over the
+    forecast window (e.g. the NWM's short-range CHRTOUT) through the current operating rules. No rain, no nowcast."""
+    import time
+
+    from ..basin import advance_lateral
+    from ..core.errors import ConfigError
+
+    if members:
+        raise ConfigError(f"{forcing.path}: an ensemble (--members) needs rain members; the NWM lateral inflow is "
+                          "one deterministic series")
+    w = window(config)
+    inflow = forcing.lateral_inflow
+    timer: dict = {}
+    t0 = time.perf_counter()
+    step_s = RAIN_STEP_MIN * 60
+    analysis, issue_state = advance_lateral(basin, state, inflow.lateral(w.start, w.issue, step_s), timer=timer,
+                                            nudging_for=nudging_for)
+    forecast, _ = advance_lateral(basin, issue_state, inflow.lateral(w.issue, w.end, step_s), timer=timer)
+    timer["total"] = time.perf_counter() - t0
+    return ForecastResult(w, analysis, issue_state, forecast, None, 0.0, 0.0, timer)

@@ -353,6 +353,11 @@ def run_plan(inputs: RehearsalInputs, output_dir, dask: bool = False, scheduler:
     """``hydro plan`` and the cycle's plan stage: rehearse the schemes, rank them, write the package.
     ``own_schemes`` (name -> release schedules per reservoir, e.g. from a centre's CSV) are run forward from
     the same issue-time state and ranked beside the derived ones; verified means every target held."""
+    from .rehearsal import nothing_to_dispatch
+
+    reason = nothing_to_dispatch(inputs.basin, int(inputs.network.is_lake.sum()))
+    if reason is not None and not own_schemes:
+        return write_no_dispatch_plan(output_dir, inputs, reason)
     schemes = rehearse_schemes(inputs, dask=dask, scheduler=scheduler, known=known)
     for name, schedules in (own_schemes or {}).items():
         if any(s.name == name for s in schemes):
@@ -361,3 +366,53 @@ def run_plan(inputs: RehearsalInputs, output_dir, dask: bool = False, scheduler:
         full = {r.id: result.reservoirs[r.id].release[:len(inputs.times)] for r in inputs.basin.reservoirs}
         schemes.append(Scheme(name, "the centre's own schedule", result, verified, full, horizon=len(inputs.times)))
     return write_plan(output_dir, rank(schemes, inputs.basin), inputs.basin, inputs.source)
+
+
+def write_no_dispatch_plan(output_dir, inputs: RehearsalInputs, reason: str) -> dict:
+    """The plan of a basin with nothing to dispatch (``rehearsal.nothing_to_dispatch``): plan.md / plan.html /
+    plan.json say so and why, with the forecast's situation (F1: control sections, lakes at the horizon's end
+    against their maximum level), so a centre sees that the stage ran and why it has no schedule to give."""
+    import markdown
+
+    from ..core.ids import lookup
+    from ..io.atomic import write_atomic
+
+    basin, f1 = inputs.basin, inputs.forward()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    period = f"{str(f1.times[0] - np.timedelta64(1, 'h'))[:16]} to {str(f1.times[-1])[:16]}"
+    lines = [f"# Flood dispatch plan: {basin.name}", "", f"Forecast `{inputs.source}`, {period}.", "",
+             f"**No dispatch plan: {reason}**", "", "## Situation under the current rules (F1)", ""]
+    for sec in f1.sections:
+        lines.append(f"- **{sec.id}**: peak {sec.peak_discharge:.0f} m3/s at {sec.peak_time} (safe "
+                     f"{sec.safe_discharge:.0f}), {sec.hours_above_warning:.0f} h above warning stage.")
+    lakes = []
+    routing = inputs.routing
+    if routing.lakes is not None and routing.lake_id.size:
+        idx, _ = lookup(routing.lakes.lake_id, routing.lake_id)
+        final = f1.run.final.water_sfc_elev
+        for k, lake in enumerate(routing.lake_id.tolist()):
+            top = float(routing.lakes.max_elevation[idx[k]])
+            lakes.append({"lake_id": int(lake), "level_at_end_m": round(float(final[k]), 3), "max_elevation_m": top,
+                          "below_max_m": round(top - float(final[k]), 3)})
+        closest = sorted(lakes, key=lambda r: r["below_max_m"])[:5]
+        lines += [f"- {len(lakes)} uncontrolled level-pool lake(s); closest to their maximum level at the horizon's end:",
+                  "", "| lake | level [m] | maximum [m] | below maximum [m] |", "|---|---|---|---|",
+                  *[f"| {r['lake_id']} | {r['level_at_end_m']:.2f} | {r['max_elevation_m']:.2f} | {r['below_max_m']:.2f} |"
+                    for r in closest], ""]
+    if not f1.sections and not lakes:
+        lines.append("- no control section and no lake: the warnings (warnings.csv) are the whole story.")
+    lines += ["", "The warnings of this cycle (warnings.csv, warnings.json) grade the same forecast. To rehearse "
+              "dispatch, add the operated reservoirs and the control sections they protect to the basin file."]
+    md = "\n".join(lines) + "\n"
+    write_atomic(out / "plan.md", lambda tmp: tmp.write_text(md))
+    html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hydro plan: {basin.name}</title>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
+            "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 6px}</style></head><body>"
+            + markdown.markdown(md, extensions=["tables"]) + "</body></html>")
+    write_atomic(out / "plan.html", lambda tmp: tmp.write_text(html))
+    summary = {"basin": basin.name, "forecast": inputs.source, "nothing_to_dispatch": reason, "dispatch_order": [],
+               "routing": {"dt_s": f1.run.dt, "solver": f1.run.solver}, "lakes_at_horizon_end": lakes,
+               "outputs": [str(out / n) for n in ("plan.md", "plan.html", "plan.json")]}
+    write_atomic(out / "plan.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
+    return summary

@@ -397,6 +397,21 @@ def risk(sections: list[SectionIndicators]) -> dict[str, str]:
             for s in sections}
 
 
+def nothing_to_dispatch(basin: BasinSpec, lakes: int = 0) -> str | None:
+    """Why a basin has nothing to dispatch (no operated reservoir, or no control section to protect), or None
+    when it has both. Its lakes (uncontrolled level pools) are routed in the forecast, not dispatched."""
+    if basin.reservoirs and basin.control_sections:
+        return None
+    reasons = []
+    if not basin.reservoirs:
+        reasons.append(f"basin {basin.name} has no operated reservoir ([[reservoirs]] in its basin file)"
+                       + (f"; its {lakes} lake(s) are uncontrolled level pools, routed in the forecast" if lakes else ""))
+    if not basin.control_sections:
+        reasons.append("it has no control section ([[control_sections]]) whose safe discharge a release could protect")
+    return ("nothing to dispatch: " + "; ".join(reasons) + ". The forecast through the current rules (F1) stands: "
+            "no inverse step, no F2, no schemes to rank.")
+
+
 def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m3s: float = 0.0,
                   output_dir=None, pre_release: bool = False) -> tuple[dict, RehearsalResult | None]:
     """``hydro rehearse`` and the cycle's rehearsal stage: F1 (the inputs' own, or run once), inverse (I)
@@ -406,6 +421,7 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
     basin, times = inputs.basin, inputs.times
     f1 = inputs.forward()
     result = None
+    reason = nothing_to_dispatch(basin, int(inputs.network.is_lake.sum()))  # None: reservoirs and sections to rehearse
     if basin.reservoirs and basin.control_sections:
         result = rehearse(inputs.network, basin, inputs.lateral, times, objective, margin_m3s, pre_release=pre_release,
                           start=inputs.start, routing=inputs.routing, f1=f1, initial=inputs.initial,
@@ -414,6 +430,7 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
         "basin": basin.name, "forecast": inputs.source, "start": str(times[0] - np.timedelta64(1, "h"))[:16],
         "end": str(times[-1])[:16], "routing": {"dt_s": inputs.routing.dt, "solver": inputs.routing.solver},
         "initial_state": "cold" if inputs.initial is None else "issue-time state",
+        **({"nothing_to_dispatch": reason} if reason else {}),
         "f1": {"control_sections": [asdict(s) for s in f1.sections],
                "reservoirs": [asdict(r) for r in f1.reservoir_indicators], "risk": risk(f1.sections)},
     }

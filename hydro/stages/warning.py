@@ -251,8 +251,9 @@ class ForecastWarnings:
     thresholds: NDArray[np.float64]  # [3, n] 5-, 20-, 50-year flows
     rows: list[dict]  # one per warned segment, then the stations first (warnings.csv)
     stations: list[dict]
-    station_series: dict  # section id -> (times, stage, section)
+    station_series: dict  # section id -> (times, stage, section); user-threshold id -> (times, series, ThresholdSeries)
     members: int
+    climatology: str = ""  # what forced the annual maxima behind the return-period flows (stated in the outputs)
 
 
 def grade_forecast(scheme: str, frequency: str, approach_fraction: float, spec, feature_id: NDArray[np.int64],
@@ -263,7 +264,9 @@ def grade_forecast(scheme: str, frequency: str, approach_fraction: float, spec, 
     (``section_stage``, the forecast through the current reservoir rules) by the MWR four colours or the
     NWS categories (``scheme``). With ``members_flow`` [members, hours, n] each grade carries its
     probability, each member read through the same rules and the section's rating."""
-    thresholds = return_period_table(annual_max, (5, 20, 50), frequency)
+    # no climatology (a basin forced by lateral inflow cannot simulate one): segments get no return-period grade
+    thresholds = (np.full((3, len(feature_id)), np.nan) if annual_max is None
+                  else return_period_table(annual_max, (5, 20, 50), frequency))
     seg = grade_segments(members_flow if members_flow is not None else flow, thresholds, 1.0, approach_fraction,
                          members_axis=members_flow is not None)
     rows = []
@@ -279,7 +282,7 @@ def grade_forecast(scheme: str, frequency: str, approach_fraction: float, spec, 
     for section in spec.control_sections:
         q, h = section_flow[section.id], section_stage[section.id]
         j = position[section.feature_id]
-        record = float(section.stage(np.array([annual_max[:, j].max()]))[0])
+        record = None if annual_max is None else float(section.stage(np.array([annual_max[:, j].max()]))[0])
         if scheme == "mwr":
             th = StationThresholds(section.id, warning_stage=section.warning_stage,
                                    guaranteed_stage=section.guaranteed_stage, historical_max_stage=record)
@@ -289,7 +292,7 @@ def grade_forecast(scheme: str, frequency: str, approach_fraction: float, spec, 
             names = GRADES
         else:  # NWS: action 0.3 m below warning, minor = warning, moderate = guaranteed, major = record
             levels = (section.warning_stage - 0.3, section.warning_stage, section.guaranteed_stage,
-                      max(record, section.guaranteed_stage + 0.01))
+                      max(record if record is not None else -np.inf, section.guaranteed_stage + 0.01))
 
             def station_grade(stage, levels=levels, sid=section.id):
                 return grade_nws(times, stage, *levels, station=sid)
@@ -308,3 +311,69 @@ def grade_forecast(scheme: str, frequency: str, approach_fraction: float, spec, 
     all_rows = stations + sorted(rows, key=lambda r: -GRADES.index(r["grade"]) if r["grade"] in GRADES else 0)
     return ForecastWarnings(scheme, times, seg, thresholds, all_rows, stations, station_series,
                             0 if members_flow is None else int(members_flow.shape[0]))
+
+
+# --- stations with user thresholds (hydro.io.thresholds): four colours set by a centre, with their source -----
+
+@dataclass(frozen=True)
+class ThresholdSeries:
+    """A user-threshold station's forecast series and levels, for the hydrograph figure."""
+
+    quantity: str  # "discharge" or "stage"
+    levels: tuple  # blue, yellow, orange, red (None: not set)
+    source: str
+
+
+def grade_levels(times: NDArray[np.datetime64], series: NDArray, levels, station: str, what: str) -> Warning:
+    """The highest of blue/yellow/orange/red whose level ``series`` reaches over the horizon (levels None: unset)."""
+    series = np.asarray(series, dtype=float)
+    reached = [k for k, level in enumerate(levels, start=1) if level is not None and (series >= level).any()]
+    g = max(reached, default=0)
+    above = series >= levels[g - 1] if g else np.zeros(series.size, bool)
+    trigger = f"{what} >= {GRADES[g]} level ({levels[g - 1]:g})" if g else "no level reached"
+    return _warning(station, GRADES[g], trigger, times, series, above)
+
+
+def grade_user_thresholds(thresholds: list, spec, feature_id: NDArray[np.int64], times: NDArray, flow: NDArray,
+                          section_flow: dict, section_stage: dict,
+                          members_flow: NDArray | None = None) -> tuple[list[dict], dict]:
+    """Grade each user-threshold station (``hydro.io.thresholds.UserThreshold``) on the forecast ``flow``
+    [hours, n] at its segment, or on its control section's discharge or stage (through the current reservoir
+    rules). Returns the station records (with each level and its source) and their series for the figures.
+    A station whose segment or section is not in the basin is a ConfigError."""
+    position = {int(f): i for i, f in enumerate(feature_id)}
+    sections = {s.id: s for s in spec.control_sections}
+    records, series = [], {}
+    for th in thresholds:
+        if th.section is not None:
+            if th.section not in sections:
+                raise ConfigError(f"threshold station {th.id}: section {th.section!r} is not a control section of "
+                                  f"basin {spec.name} (have: {sorted(sections) or 'none'})")
+            values = (section_stage if th.quantity == "stage" else section_flow)[th.section]
+            j = position[sections[th.section].feature_id]
+        else:
+            if th.quantity == "stage":
+                raise ConfigError(f"threshold station {th.id}: stage levels need a control section with a rating "
+                                  "(column section); a network segment gives discharge")
+            if th.feature_id not in position:
+                raise ConfigError(f"threshold station {th.id}: feature_id {th.feature_id} is not a segment of basin "
+                                  f"{spec.name}")
+            j = position[th.feature_id]
+            values = flow[:, j]
+        what = "stage" if th.quantity == "stage" else "discharge"
+        wrn = grade_levels(times, values, th.levels, th.id, what)
+        probability = {}
+        if members_flow is not None and th.quantity == "discharge":
+            ranks = np.array([GRADES.index(grade_levels(times, m[:, j], th.levels, th.id, what).grade)
+                              for m in members_flow])
+            probability = {f"p_{g}": round(float((ranks >= k).mean()), 3) for k, g in enumerate(GRADES) if k}
+        records.append({"kind": "threshold", "id": th.id, "grade": wrn.grade, "trigger": wrn.trigger, **probability,
+                        "first_crossing": wrn.first_crossing or "", "feature_id": int(feature_id[j]),
+                        "peak_m3s": round(float(np.max(flow[:, j] if th.section is None else section_flow[th.section])), 2),
+                        **({"peak_stage_m": round(float(np.max(values)), 3)} if th.quantity == "stage" else {}),
+                        "peak_time": wrn.peak_time, "hours_at_grade": wrn.hours_at_grade,
+                        **{f"{c}_{'m' if th.quantity == 'stage' else 'm3s'}": (None if v is None else round(v, 3))
+                           for c, v in zip(GRADES[1:], th.levels, strict=True)},
+                        "threshold_source": th.source})
+        series[th.id] = (times, np.asarray(values, float), ThresholdSeries(th.quantity, th.levels, th.source))
+    return records, series

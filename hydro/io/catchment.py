@@ -105,17 +105,23 @@ def _events_file(path: Path) -> Path | None:
 def read_events(path: Path) -> list[FloodEvent]:
     """Flood windows from a CSV with columns event_id, start, end [, quality]."""
     events = []
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        need = {"event_id", "start", "end"}
-        if reader.fieldnames is None or not need <= set(reader.fieldnames):
-            raise InputDataError(f"{path}: needs columns {sorted(need)}, found {reader.fieldnames}")
-        for line, row in enumerate(reader, start=2):
-            try:
-                start, end = np.datetime64(row["start"], "ns"), np.datetime64(row["end"], "ns")
-            except ValueError:
-                raise InputDataError(f"{path}:{line}: start/end {row['start']!r}/{row['end']!r} are not ISO times") from None
-            events.append(FloodEvent(row["event_id"], start, end, (row.get("quality") or "ok").strip()))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            fieldnames, rows = reader.fieldnames, list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputDataError(f"{path}: cannot read the flood-event table ({getattr(exc, 'strerror', None) or exc})") from None
+    need = {"event_id", "start", "end"}
+    if fieldnames is None or not need <= set(fieldnames):
+        raise InputDataError(f"{path}: needs columns {sorted(need)}, found {fieldnames}")
+    for line, row in enumerate(rows, start=2):
+        try:
+            start, end = np.datetime64(row["start"], "ns"), np.datetime64(row["end"], "ns")
+        except (ValueError, TypeError):
+            raise InputDataError(f"{path}:{line}: start/end {row['start']!r}/{row['end']!r} are not ISO times") from None
+        if not end > start:
+            raise InputDataError(f"{path}:{line}: event {row['event_id']!r} ends ({row['end']}) before it starts")
+        events.append(FloodEvent(row["event_id"], start, end, (row.get("quality") or "ok").strip()))
     return events
 
 

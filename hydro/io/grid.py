@@ -22,6 +22,23 @@ from .atomic import write_atomic
 ESRI_NODATA = 255
 
 
+def _gdal_errors() -> tuple[type[Exception], ...]:
+    """GDAL's errors as rasterio raises them from a damaged file (CPLE_AppDefinedError, ...: not RasterioError)."""
+    try:
+        from rasterio._err import CPLE_BaseError
+
+        return (CPLE_BaseError,)
+    except ImportError:  # a rasterio that moved it: its RasterioError still covers the open
+        return ()
+
+
+_GDAL_ERRORS = _gdal_errors()
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 @dataclass
 class D8Grid:
     source: str
@@ -55,8 +72,9 @@ def read_d8(path: Path) -> D8Grid:
             codes = src.read(1).astype(np.int64)
             nodata = src.nodata
             transform, crs = src.transform, src.crs
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputDataError(f"{path}: cannot read flow-direction raster ({exc})") from None
+    except (rasterio.errors.RasterioError, OSError, *_GDAL_ERRORS) as exc:
+        raise InputDataError(f"{path}: cannot read flow-direction raster ({_first_line(exc)}); "
+                             "the file is damaged or not a GeoTIFF") from None
     ny, nx = codes.shape
     outside = codes == (int(nodata) if nodata is not None else -999999)
     valid = np.isin(codes, kg.ESRI_CODES) | (codes == 0) | outside
@@ -110,12 +128,17 @@ def read_id_raster(path: Path, grid: D8Grid | None = None) -> NDArray[np.int64]:
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: id raster not found")
-    with rasterio.open(path) as src:
-        ids = src.read(1).astype(np.int64)
-        if src.nodata is not None:
-            ids[ids == int(src.nodata)] = 0
-        if grid is not None and (ids.shape != grid.shape or not src.transform.almost_equals(grid.transform)):
-            raise InputDataError(f"{path}: grid {ids.shape} with transform {tuple(src.transform)[:6]} does not match "
-                                 f"the flow-direction grid {grid.shape} {tuple(grid.transform)[:6]} ({grid.source}); "
-                                 "resample both rasters onto one grid")
+    try:
+        with rasterio.open(path) as src:
+            ids = src.read(1).astype(np.int64)
+            nodata, transform = src.nodata, src.transform
+    except (rasterio.errors.RasterioError, OSError, *_GDAL_ERRORS) as exc:
+        raise InputDataError(f"{path}: cannot read id raster ({_first_line(exc)}); the file is damaged or not a "
+                             "GeoTIFF") from None
+    if nodata is not None:
+        ids[ids == int(nodata)] = 0
+    if grid is not None and (ids.shape != grid.shape or not transform.almost_equals(grid.transform)):
+        raise InputDataError(f"{path}: grid {ids.shape} with transform {tuple(transform)[:6]} does not match "
+                             f"the flow-direction grid {grid.shape} {tuple(grid.transform)[:6]} ({grid.source}); "
+                             "resample both rasters onto one grid")
     return ids

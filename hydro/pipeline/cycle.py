@@ -57,7 +57,7 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
         return _load_lateral_basin(config, folder, spec)
     for key in ("network", "flow_direction", "channel_segments"):
         if getattr(spec, key) is None or not (folder / getattr(spec, key)).is_file():
-            raise ConfigError(f"{toml}: '{key}' missing or its file is not in {folder}")
+            raise ConfigError(f"{toml}: '{key}' missing or its file {getattr(spec, key)!r} is not a file in {folder}")
     network, lakes = netcdf.read_network(folder / spec.network)
     grid = read_d8(folder / spec.flow_direction)
     channel_ids = read_id_raster(folder / spec.channel_segments, grid)
@@ -363,8 +363,6 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                     "forecast": f"{str(w.issue)[:16]} .. {str(w.end)[:16]}", "folder": str(out)})
     timings = summary.setdefault("seconds", {})
     numerics = summary.setdefault("numerics", {})
-    basin_toml = basin.folder / "basin.toml"
-    dispatch = bool(basin.spec.reservoirs and basin.spec.control_sections)
     fc: ForecastResult | None = None
     inputs: RehearsalInputs | None = None  # the issue-time state, the forecast lateral inflow and F1
     known = {}  # the rehearsal's result, reused by the plan
@@ -427,8 +425,6 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                 wrn.station_series.update(series)
             summary["warning"] = write_warnings(out, basin, wrn, flow, config.warning.frequency)
             numerics["warning"] = {"dt_s": f1.run.dt, "solver": f1.run.solver}
-        elif name in ("rehearsal", "plan") and not dispatch:
-            summary[name] = {"skipped": f"{basin_toml} names no reservoirs and control sections"}
         elif name == "rehearsal":
             r, result = run_rehearsal(inputs, config.rehearsal.objective, output_dir=out / "rehearsal")
             if result is not None:

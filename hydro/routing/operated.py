@@ -18,7 +18,7 @@ bit: one run of N hours equals N runs of one hour, each started from the previou
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +29,7 @@ from ..network import RiverNetwork
 from ..reservoir.levelpool import LevelPoolParameters
 from ..reservoir.operation import DamStart, OperationResult, operate
 from .channel import MuskingumCunge, RoutingState
+from .detention import DetentionBasins, DetentionRecord
 
 # numba threads pay only on large pieces: each parallel step has a fixed start-up cost
 PARALLEL_MIN_SEGMENTS = 4096
@@ -48,14 +49,29 @@ class OperatedRun:
     dam_position: dict[str, int]  # network position of each dam's segment
     dt: float  # the routing step [s] and solver that made it
     solver: str
+    # detention basins (hydro.routing.detention): diversion [hours] and volume stored [hours + 1] per basin;
+    # the diverted water is in ``lateral`` (taken off the segment below each basin), not in ``flow``
+    detention: DetentionRecord | None = field(default=None)
 
     def streamflow(self) -> NDArray[np.float32]:
-        """[hours, n] what leaves each segment: the channel outflow, and on a dam's segment its release
-        over the hour ending then (the flow a gauge below the dam sees)."""
+        """[hours, n] what leaves each segment: the channel outflow, on a dam's segment its release over the
+        hour ending then (the flow a gauge below the dam sees), on a detention basin's segment the outflow
+        less the basin's diversion (what passes its inlet)."""
         out = self.flow.copy()
         for rid, j in self.dam_position.items():
             out[:, j] = self.operations[rid].release
+        for bid, j in (self.detention.position.items() if self.detention is not None else ()):
+            out[:, j] -= self.detention.diversion[bid].astype(np.float32)
         return out
+
+    def passing(self, position: int) -> NDArray[np.float64]:
+        """[hours] the channel outflow of the segment at ``position`` less what a detention basin there
+        diverts (a control section there sees this)."""
+        q = self.flow[:, position].astype(np.float64)
+        for bid, j in (self.detention.position.items() if self.detention is not None else ()):
+            if j == position:
+                q = q - self.detention.diversion[bid]
+        return q
 
     def hourly_lateral(self) -> NDArray[np.float64]:
         """[hours, n] the hourly mean of ``lateral``."""
@@ -75,12 +91,23 @@ class OperatedNetwork:
     dt : routing step [s]; solver : Muskingum-Cunge depth solver ('nwm' or 'fast'); method : the routing
         method by its registry name (one that carries channel state).
 
+    detention_basins, sections : the basin file's detention basins (``hydro.io.basin.DetentionBasinSpec``)
+        and the control sections their triggers name (:mod:`hydro.routing.detention`).
+
     ``paths`` gives, per dam, the segments its release flows through down to the next dam or the
-    outlet (what a change in that release can move).
+    outlet (what a change in that release can move); per detention basin likewise from its segment.
     """
 
+    @classmethod
+    def for_basin(cls, network: RiverNetwork, basin, lakes: LevelPoolParameters | None = None, dt: float = 300.0,
+                  solver: str = "nwm", method: str = "muskingum_cunge") -> OperatedNetwork:
+        """The network of a basin file (``hydro.io.basin.BasinSpec``): its dams and detention basins."""
+        return cls(network, basin.reservoirs, lakes, dt, solver, method,
+                   getattr(basin, "detention_basins", ()), basin.control_sections)
+
     def __init__(self, network: RiverNetwork, reservoirs: Sequence = (), lakes: LevelPoolParameters | None = None,
-                 dt: float = 300.0, solver: str = "nwm", method: str = "muskingum_cunge") -> None:
+                 dt: float = 300.0, solver: str = "nwm", method: str = "muskingum_cunge",
+                 detention_basins: Sequence = (), sections: Sequence = ()) -> None:
         model_class = get_method("routing", method)
         if not hasattr(model_class, "cold_state"):  # the twin carries channel state between runs
             raise ConfigError(f"routing method {method!r} keeps no channel state; the cycle needs one that does "
@@ -119,6 +146,14 @@ class OperatedNetwork:
                 path.append(node)
                 node = self.down[node]
             self.paths[dam.id] = np.array(path, np.int64)
+        self.detention = (DetentionBasins(detention_basins, sections, network, {position[d.feature_id] for d in self.dams})
+                          if detention_basins else None)
+        for site in (self.detention.sites if self.detention is not None else ()):
+            path, node = [], site.down
+            while node >= 0 and not self.dam_node[node]:
+                path.append(node)
+                node = self.down[node]
+            self.paths[f"detention:{site.id}"] = np.array(path, np.int64)
 
     @property
     def lake_id(self) -> NDArray[np.int64]:
@@ -156,7 +191,26 @@ class OperatedNetwork:
 
     def run(self, lateral: NDArray, interval_s: float, hours: int, state: RoutingState | None = None,
             dams: dict[str, DamStart] | None = None, schedules: dict[str, NDArray] | None = None,
-            nudging_for: Callable[[NDArray[np.int64], int], object] | None = None) -> OperatedRun:
+            nudging_for: Callable[[NDArray[np.int64], int], object] | None = None,
+            diversions: dict[str, NDArray] | None = None, detention: dict[str, float] | None = None) -> OperatedRun:
+        """As :meth:`_route`, with the detention basins diverting (:mod:`hydro.routing.detention`): by their
+        trigger rules, or ``diversions`` [hours] (m3 s-1 per basin named) within their limits; ``detention``
+        gives the volume [m3] each holds at the start (empty when None). The run's ``detention`` records them."""
+        if self.detention is None:
+            if diversions:
+                raise ConfigError(f"diversions given for {sorted(diversions)}, but this basin has no detention basins")
+            return self._route(lateral, interval_s, hours, state, dams, schedules, nudging_for)
+        per_hour = int(round(3600.0 / interval_s))
+        initial = (state if state is not None else self.cold_state()).streamflow
+        run, record = self.detention.run(
+            lambda lat: self._route(lat, interval_s, hours, state, dams, schedules, nudging_for),
+            lateral, per_hour, hours, initial, detention, diversions)
+        run.detention = record
+        return run
+
+    def _route(self, lateral: NDArray, interval_s: float, hours: int, state: RoutingState | None = None,
+               dams: dict[str, DamStart] | None = None, schedules: dict[str, NDArray] | None = None,
+               nudging_for: Callable[[NDArray[np.int64], int], object] | None = None) -> OperatedRun:
         """Route ``lateral`` [n_intervals, n] (m3 s-1, network order, each held over ``interval_s``, a
         divisor of an hour) for ``hours`` from ``state`` (cold when None) with the dams at ``dams``
         (flood-limit levels when None), under their rules or ``schedules`` [hours] of releases.

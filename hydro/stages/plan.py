@@ -10,11 +10,15 @@ the releases made within the horizon have passed every control section, at most 
 release held, lateral inflow held at the forecast's last hour), and is judged over both, so no scheme
 gains by pushing water past the horizon. The rules scheme is F1 continued through the tail under the rules.
 
-Ranking, in this stated priority order (shared/domain/rehearsal.md section 6; no detention basins are modelled):
+Ranking, in this stated priority order (shared/domain/rehearsal.md section 6):
 1. dam safety: the largest rise of any dam above its flood-control high level (none is best);
 2. protected sections: hours above the guaranteed stage, then the excess volume above the safe
    discharges, then hours above the warning stage, then the smallest freeboard (largest first);
-3. storage kept: the flood storage left over all dams (most first).
+3. detention used: the volume diverted into detention basins (least first);
+4. storage kept: the flood storage left over all dams (most first).
+Detention basins (hydro.routing.detention) open by their triggers under the rules and by the inverse's
+schedule in the derived schemes; the plan lists each basin the recommended scheme uses (when it opens, the
+volume, the area and population affected) in the dispatch order after the reservoirs.
 A scheme that F2 did not verify ranks after every verified one.
 
 The package: ``plan.md`` and ``plan.html`` (the recommended scheme, its dispatch order: release
@@ -34,8 +38,8 @@ from numpy.typing import NDArray
 
 from ..core.errors import ConfigError
 from ..io.basin import BasinSpec
-from .rehearsal import (STORAGE_RULES, ForwardResult, RehearsalInputs, RehearsalResult, Tail, forward_is_safe,
-                        rehearse, storage_at_horizon)
+from .rehearsal import (STORAGE_RULES, ForwardResult, RehearsalInputs, RehearsalResult, Tail, detention_use,
+                        forward_is_safe, rehearse, storage_at_horizon)
 
 
 @dataclass
@@ -63,15 +67,26 @@ class Impact:
     storage_left_at_horizon_m3: float  # flood storage left over all dams at the horizon's end
     section_peaks: dict[str, float]
     dam_peak_levels: dict[str, float]
+    detention_volume_m3: float = 0.0  # diverted into detention basins, horizon and tail
+    detention_population: int = 0  # living in the basins that take water
 
     def rank_key(self) -> tuple:
         return (not self.verified, round(self.dam_rise_above_fch_m, 2), self.hours_above_guaranteed,
                 round(self.excess_volume_m3, -3), self.hours_above_warning, -round(self.min_freeboard_m, 2),
-                -self.storage_left_m3)
+                round(self.detention_volume_m3, -3), -self.storage_left_m3)
+
+
+def detention_of(scheme: Scheme, basin: BasinSpec) -> list[dict]:
+    """The detention basins a scheme's run uses (``rehearsal.detention_use``), in their order."""
+    record = scheme.result.run.detention
+    if record is None:
+        return []
+    return detention_use(basin, scheme.result.times, record.diversion, _horizon(scheme))
 
 
 def impact(scheme: Scheme, basin: BasinSpec) -> Impact:
     r = scheme.result
+    used = detention_of(scheme, basin)
     rise = max([max(ind.peak_level - ind.flood_control_high_level, 0.0) for ind in r.reservoir_indicators], default=0.0)
     sections = {s.id: s for s in basin.control_sections}
     return Impact(
@@ -83,6 +98,7 @@ def impact(scheme: Scheme, basin: BasinSpec) -> Impact:
         float(sum(v["flood_storage_left_m3"] for v in storage_at_horizon(r, basin, _horizon(scheme)).values())),
         {s.id: round(s.peak_discharge, 1) for s in r.sections},
         {ind.id: round(ind.peak_level, 3) for ind in r.reservoir_indicators},
+        float(sum(b["volume_m3"] for b in used)), int(sum(b["population"] for b in used)),
     )
 
 
@@ -223,14 +239,20 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
     plot_scheme(out / "plan_recommended.png", best.result, basin, f"plan: {best.name}", rules.result)
     _plot_comparison(out / "plan_comparison.png", ranked, basin)
 
+    record = best.result.run.detention
+    basins = [b.id for b in sorted(basin.detention_basins, key=lambda b: (b.order, b.id))] if record is not None else []
+
     def schedule_csv(tmp: Path) -> None:
-        header = "time," + ",".join(f"{r.id}_release_m3s" for r in basin.reservoirs)
-        rows = [f"{str(t)[:16]}," + ",".join(f"{best.schedule[r.id][k]:.2f}" for r in basin.reservoirs)
+        header = "time," + ",".join([f"{r.id}_release_m3s" for r in basin.reservoirs]
+                                    + [f"{b}_diversion_m3s" for b in basins])
+        rows = [f"{str(t)[:16]}," + ",".join([f"{best.schedule[r.id][k]:.2f}" for r in basin.reservoirs]
+                                             + [f"{record.diversion[b][k]:.2f}" for b in basins])
                 for k, t in enumerate(times)]
         tmp.write_text("\n".join([header, *rows]) + "\n")
 
     write_atomic(out / "plan_schedule.csv", schedule_csv)
-    md = _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact)
+    detention = detention_of(best, basin)
+    md = _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact, detention)
     write_atomic(out / "plan.md", lambda tmp: tmp.write_text(md))
     body = markdown.markdown(md, extensions=["tables"])
     html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hydro plan: {basin.name}</title>"
@@ -242,6 +264,7 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
         "basin": basin.name, "forecast": forecast, "recommended": best.name, "verified": best.verified,
         "routing": {"dt_s": best.result.run.dt, "solver": best.result.run.solver},
         "ranking": [asdict(i) for _, i in ranked], "dispatch_order": order,
+        "detention_order": detention,
         "horizon_hours": _horizon(best), "tail_hours": len(best.result.times) - _horizon(best),
         "storage_rule": STORAGE_RULES.get(best.name, STORAGE_RULES["min_peak"]),
         "storage_at_horizon": storage_at_horizon(best.result, basin, _horizon(best)),
@@ -253,7 +276,7 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
     return summary
 
 
-def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact) -> str:
+def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact, detention=()) -> str:
     T = _horizon(best)
     times = best.result.times[:T]
     tail = len(best.result.times) - T
@@ -291,6 +314,14 @@ def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact) -
                   f"- Each release holds at least {o['hold_hours']} h:" if o["changes"] else "- Order:", ""]
         lines += [f"  {k2}. {row}" for k2, row in enumerate(o["order"], 1)]
         lines += ["", f"- After the horizon: {o['after_horizon']}.", ""]
+    for k, b in enumerate(detention, len(order) + 1):  # after the reservoirs: used only where they cannot do it
+        lines += [f"### {k}. detention basin {b['detention_basin']}: opens {b['opens_at']}", "",
+                  f"- Open the inlet at {b['opens_at']} and divert up to {b['peak_diversion_m3s']:,.0f} m3/s "
+                  f"(inlet capacity {b['max_intake_m3s']:,.0f}) until {b['takes_water_until']}"
+                  + (" (into the routing tail after the horizon)" if b["in_tail"] else "") + ".",
+                  f"- Volume {b['volume_m3'] / 1e6:.2f} hm3 of its {b['capacity_m3'] / 1e6:.2f} hm3; affects "
+                  f"{b['area_km2']:,.1f} km2 and {b['population']:,} people: evacuate before it opens.",
+                  f"- Confirm on section {b['trigger_section']}.", ""]
     lines += ["## Monitoring that confirms the plan", "",
               "Re-rehearse at once if an observation leaves these bounds: a control section above its planned "
               "discharge by more than 10 %, or a dam level more than 0.2 m above its planned level.", "",
@@ -304,13 +335,18 @@ def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact) -
         lines += [f"| dam {o['reservoir']} | {t} | {lvl:.2f} m | release {q:.0f} m3/s |" for t, lvl, q in o["checkpoints"]]
     lines += ["", "## Schemes ranked", "",
               "Priority: dam safety, then the protected sections (hours above guaranteed stage, excess volume, "
-              "hours above warning stage, freeboard), then flood storage kept. Unverified schemes rank last.", "",
+              "hours above warning stage, freeboard), then detention used, then flood storage kept. Unverified "
+              "schemes rank last.", "",
               "| rank | scheme | verified | dam rise above FCH [m] | h above guaranteed | excess [hm3] | h above warning "
               "| min freeboard [m] | storage left [hm3] |", "|---|---|---|---|---|---|---|---|---|"]
     for k, (s, i) in enumerate(ranked, 1):
         lines.append(f"| {k} | {s.name} | {'yes' if i.verified else 'no'} | {i.dam_rise_above_fch_m:.2f} | "
                      f"{i.hours_above_guaranteed:.0f} | {i.excess_volume_m3 / 1e6:.2f} | {i.hours_above_warning:.0f} | "
                      f"{i.min_freeboard_m:.2f} | {i.storage_left_m3 / 1e6:.1f} |")
+    if basin.detention_basins:
+        lines += ["", "Detention used by each scheme (ranked after the protected sections, before storage kept):", "",
+                  "| scheme | detention [hm3] | people in the basins used |", "|---|---|---|",
+                  *[f"| {s.name} | {i.detention_volume_m3 / 1e6:.2f} | {i.detention_population:,} |" for s, i in ranked]]
     lines += ["", "![schemes compared](plan_comparison.png)", ""]
     return "\n".join(lines)
 

@@ -26,6 +26,7 @@ from ..io.basin import BasinSpec
 from ..network import RiverNetwork
 from ..reservoir.operation import DamStart, OperationResult
 from ..routing.channel import MuskingumCunge, RoutingState
+from ..routing.detention import DetentionRecord
 from ..routing.operated import OperatedNetwork, OperatedRun
 
 
@@ -83,15 +84,19 @@ def _route_model(model: MuskingumCunge, lateral: NDArray, initial: RoutingState 
 def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray[np.datetime64],
             start: dict[str, DamStart] | None = None, schedules: dict[str, NDArray] | None = None,
             dt: float = 300.0, routing: OperatedNetwork | None = None, initial: RoutingState | None = None,
-            interval_s: float = 3600.0, solver: str = "nwm") -> ForwardResult:
+            interval_s: float = 3600.0, solver: str = "nwm", diversions: dict[str, NDArray] | None = None,
+            detention: dict[str, float] | None = None) -> ForwardResult:
     """F1 (or F2 with ``schedules``): route ``lateral`` [n_intervals, n] (m3 s-1, network order, each held
     over ``interval_s``) through the basin's reservoirs under their rules (or ``schedules`` [n_hours] of
     releases) from the channel state ``initial`` (the issue-time state; cold when None) and score the
     control sections. Each dam starts from ``start`` (level, gate setting, storage, e.g. carried from the
     previous cycle), else at its flood-limit level. ``routing`` (the operated network, which fixes dt and
-    solver) is built from ``dt`` and ``solver`` when not given; pass it to reuse it."""
-    routing = routing or OperatedNetwork(network, basin.reservoirs, None, dt, solver)
-    run = routing.run(np.asarray(lateral), interval_s, len(times), initial, start, schedules)
+    solver) is built from ``dt`` and ``solver`` when not given; pass it to reuse it. Detention basins divert
+    by their trigger rules, or by ``diversions`` [n_hours] for the basins it names; ``detention`` is the volume
+    [m3] each holds at the start (empty when None)."""
+    routing = routing or OperatedNetwork.for_basin(network, basin, None, dt, solver)
+    run = routing.run(np.asarray(lateral), interval_s, len(times), initial, start, schedules,
+                      diversions=diversions, detention=detention)
     return score(basin, routing, run, times, initial)
 
 
@@ -123,7 +128,7 @@ def score(basin: BasinSpec, routing: OperatedNetwork, run: OperatedRun, times: N
             q = stem.discharge[:, k]
             h = section.bed_datum_m + stem.depth[:, k]
         else:
-            q = flow[:, position[section.feature_id]]
+            q = run.passing(position[section.feature_id])  # below a detention basin's inlet where one sits
             h = section.stage(q)
         i = int(np.argmax(q))
         section_q[section.id], section_h[section.id] = q, h
@@ -171,7 +176,7 @@ class RehearsalInputs:
            start: dict[str, DamStart] | None = None, initial: RoutingState | None = None, dt: float = 300.0,
            solver: str = "nwm", source: str = "") -> RehearsalInputs:
         """Inputs from arrays: the network is cut at the basin's dams with ``dt`` and ``solver``."""
-        return cls(network, basin, OperatedNetwork(network, basin.reservoirs, None, dt, solver),
+        return cls(network, basin, OperatedNetwork.for_basin(network, basin, None, dt, solver),
                    np.asarray(lateral, np.float32), interval_s, times, dict(start or {}), initial, source=source)
 
     def tail(self) -> Tail:
@@ -218,7 +223,7 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None, s
     numerics = cycle["numerics"] if cycle else {}
     dt = dt if dt is not None else numerics.get("dt_s", 300.0)
     solver = solver if solver is not None else numerics.get("solver", "nwm")
-    routing = OperatedNetwork(network, basin.reservoirs, lakes if network.is_lake.any() else None, dt, solver)
+    routing = OperatedNetwork.for_basin(network, basin, lakes if network.is_lake.any() else None, dt, solver)
     initial, dams = None, {}
     if cycle:
         state = cycle["state"]
@@ -434,10 +439,15 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
         "f1": {"control_sections": [asdict(s) for s in f1.sections],
                "reservoirs": [asdict(r) for r in f1.reservoir_indicators], "risk": risk(f1.sections)},
     }
+    if f1.run.detention is not None:
+        summary["f1"]["detention"] = detention_use(basin, f1.times, f1.run.detention.diversion)
     if result is not None:
         inv, f2 = result.inverse, result.f2
         summary["inverse"] = {"objective": inv.objective, "feasible": inv.feasible,
                               "min_violation_m3s": inv.min_violation_m3s, "detention_needed_m3": inv.detention_needed_m3,
+                              "missing_volume_m3": {k: round(v, 0) for k, v in inv.missing_volume_m3.items()},
+                              "detention": detention_use(basin, f2.times, f2.run.detention.diversion, len(times))
+                              if f2.run.detention is not None else [],
                               "binding": inv.binding, "schedule": {k: v.round(3).tolist() for k, v in inv.schedule.items()},
                               "release_envelope": {k: v.round(3).tolist() for k, v in inv.envelope.items()}}
         summary["f2"] = {"control_sections": [asdict(s) for s in f2.sections],
@@ -468,10 +478,38 @@ class InverseResult:
     tail_release: dict[str, NDArray[np.float64]] = field(default_factory=dict)  # per tail hour: the last release held
     hold_hours: dict[str, int] = field(default_factory=dict)  # per dam: hours a release holds (1: hourly)
     tail_hours: int = 0
+    # per detention basin, the diversion per hour of horizon and tail [m3 s-1] (zeros: kept closed)
+    detention: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    # per control section, the volume above its target that neither the reservoirs nor every detention
+    # basin can take [m3] (all zero when feasible): how much more storage would be needed
+    missing_volume_m3: dict[str, float] = field(default_factory=dict)
 
     def full_schedule(self) -> dict[str, NDArray[np.float64]]:
         """Horizon and tail: what F2 runs."""
         return {k: np.concatenate([v, self.tail_release.get(k, np.zeros(0))]) for k, v in self.schedule.items()}
+
+
+def detention_use(basin: BasinSpec, times: NDArray[np.datetime64], diversion: dict[str, NDArray],
+                  horizon: int | None = None) -> list[dict]:
+    """Per detention basin that takes water in ``diversion`` [hours ending at ``times``]: when it opens (the
+    start of its first hour with a diversion), until when it takes water, the volume [m3], the peak
+    diversion, and the area and population it affects; in the basins' order. ``horizon`` marks diversions
+    in the routing tail."""
+    used = []
+    for spec in sorted(basin.detention_basins, key=lambda b: (b.order, b.id)):
+        d = np.asarray(diversion.get(spec.id, np.zeros(0)), np.float64)
+        open_hours = np.flatnonzero(d > 1e-6)
+        if not open_hours.size:
+            continue
+        first, last = int(open_hours[0]), int(open_hours[-1])
+        used.append({"detention_basin": spec.id, "feature_id": spec.feature_id, "order": spec.order,
+                     "opens_at": str(times[first] - np.timedelta64(1, "h"))[:16], "takes_water_until": str(times[last])[:16],
+                     "volume_m3": round(float(d.sum() * 3600.0), 0), "capacity_m3": spec.capacity_m3,
+                     "peak_diversion_m3s": round(float(d.max()), 1), "max_intake_m3s": spec.max_intake_m3s,
+                     "in_tail": bool(horizon is not None and last >= horizon),
+                     "area_km2": spec.area_km2, "population": spec.population,
+                     "trigger_section": spec.trigger_section})
+    return used
 
 def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork, f1: ForwardResult,
                     pulse: float = 50.0, tail: int = 0) -> dict[tuple[str, str], NDArray[np.float64]]:
@@ -483,19 +521,33 @@ def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: OperatedNet
     (dam, section id) and (dam, 'dam:' + next dam id). A section off a dam's path does not respond to
     it; routing only the path makes this cost a few hundred segments per dam, not a network. With
     ``tail`` the responses run ``tail`` hours past F1's end (the path's side inflow held at its last hour),
-    which is how :func:`extend_f1` finds when a release has passed."""
+    which is how :func:`extend_f1` finds when a release has passed.
+
+    Detention basins (``routing.detention``) answer the same way, as sources keyed 'detention:' + id: the
+    response to 1 m3 s-1 *more* water passing the inlet (a diversion acts with the opposite sign), routed from
+    the segment below it, perturbed at the basin segment's F1 outflow peak; and as targets, the outflow of a
+    basin's segment (key (source, 'detention:' + id), the flow present at its inlet). A section on a basin's
+    own segment sees that basin's diversion at once, which the inverse adds without a response."""
     responses = {}
     n = len(f1.times) + tail
     up_ptr, up_idx = network.upstream_csr
-    targets = {routing.position[s.feature_id]: s.id for s in basin.control_sections}
-    targets.update({routing.position[r.feature_id]: f"dam:{r.id}" for r in basin.reservoirs})
-    for reservoir in basin.reservoirs:
-        path = routing.paths[reservoir.id]
-        last = path[-1] if path.size else routing.position[reservoir.feature_id]
+    sites = routing.detention.sites if routing.detention is not None else []
+    targets: dict[int, list[str]] = {}
+    for section in basin.control_sections:
+        targets.setdefault(routing.position[section.feature_id], []).append(section.id)
+    targets.update({routing.position[r.feature_id]: [f"dam:{r.id}"] for r in basin.reservoirs})  # its inflow
+    for site in sites:
+        targets.setdefault(site.position, []).append(f"detention:{site.id}")
+    sources = [(r.id, routing.paths[r.id], routing.position[r.feature_id],
+                int(np.argmax(f1.reservoir_inflow[r.id][1:]))) for r in basin.reservoirs]
+    sources += [(f"detention:{site.id}", routing.paths[f"detention:{site.id}"], site.position,
+                 int(np.argmax(f1.flow[:, site.position]))) for site in sites]
+    for key, path, origin, at in sources:
+        last = path[-1] if path.size else origin
         if routing.down[last] >= 0 and routing.dam_node[routing.down[last]]:
             path = np.append(path, routing.down[last])  # the next dam's inflow responds too
         for section in basin.control_sections:
-            responses[(reservoir.id, section.id)] = np.zeros(n)
+            responses[(key, section.id)] = np.zeros(n)
         hits = [j for j, node in enumerate(path) if node in targets]
         if not hits:
             continue
@@ -503,7 +555,8 @@ def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: OperatedNet
         in_path = np.zeros(network.size, bool)
         in_path[path] = True
         # what enters each path segment besides the flow from the path segment above: its lateral
-        # inflow (releases included) and its other upstream segments' F1 outflow (a dam's arrives as release)
+        # inflow (releases and diversions included) and its other upstream segments' F1 outflow (a dam's
+        # arrives as release)
         side = f1.lateral[:, path].copy()
         for j, node in enumerate(path):
             for u in up_idx[up_ptr[node]:up_ptr[node + 1]]:
@@ -514,14 +567,14 @@ def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: OperatedNet
             side = np.vstack([side, np.repeat(side[-1:], tail, axis=0)])
         model = MuskingumCunge(network.take(path), routing.lakes, routing.dt, solver=routing.solver, parallel=False)
         initial = None if f1.initial is None else routing.sub_state(f1.initial, path, model)  # the issue-time channel
-        at = int(np.argmax(f1.reservoir_inflow[reservoir.id][1:]))
         # perturb downwards where the flow allows: the schedules that matter release less than F1
         step = -pulse if side[at, 0] > 2.0 * pulse else pulse
         bumped = side.copy()
         bumped[at, 0] += step
         delta = (_route_model(model, bumped, initial) - _route_model(model, side, initial)) / step
         for j in hits:
-            responses[(reservoir.id, targets[path[j]])] = np.concatenate([delta[at:, j], np.zeros(at)])[:n]
+            for name in targets[path[j]]:
+                responses[(key, name)] = np.concatenate([delta[at:, j], np.zeros(at)])[:n]
     return responses
 
 
@@ -613,13 +666,17 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     T_all, R, K = len(times), len(resv), len(secs)
     T = T_all if horizon is None else int(horizon)
     hold_of = {r.id: (1 if r.id in hold else int(getattr(r, "hold_hours", 1))) for r in resv}
+    f1_div = dict(f1.run.detention.diversion) if f1.run.detention is not None else {}
     if forward_is_safe(basin, f1, margin_m3s):
         full = {r.id: f1.reservoirs[r.id].release.copy() for r in resv}
         return InverseResult({k: v[:T] for k, v in full.items()}, True, 0.0, 0.0, [],
                              _envelope(basin, f1, full, None, margin_m3s, T), objective, margin_m3s,
-                             {k: v[T:] for k, v in full.items()}, hold_of, T_all - T)
-    routing = routing or OperatedNetwork(network, basin.reservoirs, None, dt)
+                             {k: v[T:] for k, v in full.items()}, hold_of, T_all - T,
+                             {k: v.copy() for k, v in f1_div.items()}, {s.id: 0.0 for s in secs})
+    routing = routing or OperatedNetwork.for_basin(network, basin, None, dt)
     u = responses if responses is not None else unit_responses(network, basin, routing, f1)
+    sites = routing.detention.sites if routing.detention is not None else []
+    B = len(sites)
     t_idx = np.arange(T_all)
     # the release variables: per dam one per block (hours past the horizon hold the last block), or one
     # per hour fixed at F1 for a held dam
@@ -638,9 +695,11 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     n_d = R * T_all  # |V - V_flood_limit|: a tie-breaker that keeps levels near the flood-limit level
     n_b = R * T_all  # storage drawn below the flood-limit level (penalised unless pre-release is allowed)
     n_c = n_o  # |X_j - X_j-1|: a tie-breaker against changes of release that buy nothing
-    n = n_o + n_v + n_s + n_d + n_b + n_c + 1  # + the peak / margin variable
+    n_dv = B * T_all  # detention diversion per basin and hour
+    n = n_o + n_v + n_s + n_d + n_b + n_c + n_dv + 1  # + the peak / margin variable
     v0_, s0_, d0, b0 = n_o, n_o + n_v, n_o + n_v + n_s, n_o + n_v + n_s + n_d
     c0 = b0 + n_b
+    dv0 = c0 + n_c
     ip = n - 1
     stamp = [str(t)[:16] + (" (tail)" if k >= T else "") for k, t in enumerate(times)]
 
@@ -662,6 +721,17 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             mb = by_block(m, res.id)
             tt, tp = np.nonzero(np.abs(mb) > 1e-9)
             rows.append(tt), cols.append(offset[res.id] + tp), vals.append(mb[tt, tp])
+        for b, site in enumerate(sites):  # Q_k -= M_bk (D_b - D_F1,b): a diversion takes water off the section
+            if site.position == routing.position[sec.feature_id]:
+                m = np.eye(T_all)  # the section is at the inlet: it sees the diversion at once
+            else:
+                m = _lower_toeplitz(u[(f"detention:{site.id}", sec.id)][:T_all])
+                m[np.abs(m) <= 1e-9] = 0.0
+            if not m.any():
+                continue
+            const += m @ f1_div[site.id]
+            tt, tp = np.nonzero(m)
+            rows.append(tt), cols.append(dv0 + b * T_all + tp), vals.append(-m[tt, tp])
         if objective == "max_margin":
             rows.append(t_idx), cols.append(np.full(T_all, ip)), vals.append(np.ones(T_all))  # Q + m <= Q_target
         rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
@@ -730,6 +800,16 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             mb = by_block(m_mean, above.id)
             tt, tp = np.nonzero(np.abs(mb) > 1e-9)
             eq_rows.append(r * T_all + tt), eq_cols.append(offset[above.id] + tp), eq_vals.append(-3600.0 * mb[tt, tp])
+        for k_site, site in enumerate(sites):  # a diversion above the dam takes water off its inflow
+            resp = u.get((f"detention:{site.id}", f"dam:{res.id}"))
+            if resp is None:
+                continue
+            m = _lower_toeplitz(resp[:T_all])
+            m_mean = 0.5 * (m + np.vstack([np.zeros((1, T_all)), m[:-1]]))
+            m_mean[np.abs(m_mean) <= 1e-9] = 0.0
+            b += 3600.0 * (m_mean @ f1_div[site.id])
+            tt, tp = np.nonzero(m_mean)
+            eq_rows.append(r * T_all + tt), eq_cols.append(dv0 + k_site * T_all + tp), eq_vals.append(3600.0 * m_mean[tt, tp])
         b_eq.append(b)
         v_max = curves.storage(res.flood_control_high_level) - (storage_margin_m3 or {}).get(res.id, 0.0)
         # below the flood-limit level (or the initial level) only by the drawdown variable: V + b >= V_min
@@ -745,6 +825,36 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             bounds[ix[0]] = bounds_first
         if res.end_target_level is not None and not held:  # the end-of-event target, at the horizon's end
             bounds[iv[T - 1]] = (curves.storage_m3[0], min(v_max, curves.storage(res.end_target_level)))
+    for k_site, site in enumerate(sites):
+        idv = dv0 + k_site * T_all + t_idx
+        room = site.capacity_m3 - float(f1.run.detention.storage[site.id][0])
+        ub.add(np.zeros(T_all, np.int64), idv, np.ones(T_all), [room / 3600.0], [f"detention basin {site.id} capacity"])
+        # the flow present at the inlet: its segment's outflow, which the releases above move
+        const = f1.flow[:, site.position].astype(np.float64)
+        rows, cols, vals = [t_idx], [idv], [np.ones(T_all)]
+        for res in resv:
+            resp = u.get((res.id, f"detention:{site.id}"))
+            if resp is None or not np.any(np.abs(resp) > 1e-9):
+                continue
+            m = _lower_toeplitz(resp[:T_all])
+            m[np.abs(m) <= 1e-9] = 0.0
+            const -= m @ f1.reservoirs[res.id].release
+            mb = by_block(m, res.id)
+            tt, tp = np.nonzero(np.abs(mb) > 1e-9)
+            rows.append(tt), cols.append(offset[res.id] + tp), vals.append(-mb[tt, tp])
+        for k_other, other in enumerate(sites):
+            resp = u.get((f"detention:{other.id}", f"detention:{site.id}"))
+            if other is site or resp is None or not np.any(np.abs(resp) > 1e-9):
+                continue
+            m = _lower_toeplitz(resp[:T_all])
+            m[np.abs(m) <= 1e-9] = 0.0
+            const += m @ f1_div[other.id]
+            tt, tp = np.nonzero(m)
+            rows.append(tt), cols.append(dv0 + k_other * T_all + tp), vals.append(m[tt, tp])
+        ub.add(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), np.clip(const, 0.0, None),
+               [f"detention basin {site.id} flow present at {t}" for t in stamp])
+        for t in range(T_all):
+            bounds[idv[t]] = (0.0, site.max_intake)
     a_ub, b_ub = ub.matrix(n)
     a_eq = coo_matrix((np.concatenate(eq_vals), (np.concatenate(eq_rows), np.concatenate(eq_cols))),
                       shape=(R * T_all, n)).tocsr()
@@ -761,6 +871,13 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     # a gate change costs 1e-3 per m3 s-1: 1 m3 s-1 of peak is worth 1000 m3 s-1 of changes, so changes
     # that lower the peak stay and those that buy nothing go (an order a gate operator can follow)
     c[c0:c0 + n_c] = 1e-3 if objective != "min_storage" else 1e-3 / (3600.0 * T_all) * 1e6
+    # detention only where the reservoirs cannot keep a section safe: a diverted m3 costs 0.01 times the
+    # basin's rank in the opening order (1 m3 s-1 for an hour: 36 per rank, against 1 for a peak lowered by
+    # 1 m3 s-1 and 1e-3 for a gate change), less than a drawdown below the flood-limit level that pre-release
+    # does not allow (1 per m3) and far less than a violation (1e6 per m3 s-1 for an hour): the LP diverts the
+    # least volume that keeps the sections safe, from the basins in their order
+    for k_site in range(B):
+        c[dv0 + k_site * T_all:dv0 + (k_site + 1) * T_all] = 3600.0 * 0.01 * (1 + k_site)
     if objective == "min_peak":
         c[ip] = 1.0
     elif objective == "max_margin":
@@ -779,8 +896,16 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         full[res.id] = (f1.reservoirs[res.id].release.copy() if res.id in hold
                         else np.maximum(np.round(o), res.min_release))
     slack = x[s0_:s0_ + n_s]
+    detention = {}
+    for k_site, site in enumerate(sites):  # to 0.01 m3 s-1, as F2 runs it
+        d = np.round(np.clip(x[dv0 + k_site * T_all + t_idx], 0.0, None), 2)
+        detention[site.id] = d
+    missing = {sec.id: float(slack[k * T_all:(k + 1) * T_all].sum() * 3600.0) for k, sec in enumerate(secs)}
     marginals = res_lp.ineqlin.marginals
     binding = []
+    for site in sites:
+        if detention[site.id].sum() * 3600.0 >= site.capacity_m3 - float(f1.run.detention.storage[site.id][0]) - 3600.0:
+            binding.append(f"detention basin {site.id} full")
     for r, res in enumerate(resv):
         v = x[v0_ + r * T_all + t_idx]
         full_at = np.flatnonzero(v >= np.array([bounds[v0_ + r * T_all + t][1] for t in t_idx]) - 1.0)
@@ -793,7 +918,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     return InverseResult({k: v[:T] for k, v in full.items()}, bool(slack.max() <= 1e-6), float(slack.max()),
                          float(slack.sum() * 3600.0), binding, _envelope(basin, f1, full, u, margin_m3s, T), objective,
                          float(x[ip]) if objective != "min_storage" else margin_m3s,
-                         {k: v[T:] for k, v in full.items()}, hold_of, T_all - T)
+                         {k: v[T:] for k, v in full.items()}, hold_of, T_all - T, detention, missing)
 
 
 def _envelope(basin: BasinSpec, f1: ForwardResult, schedule: dict[str, NDArray], u: dict | None,
@@ -842,7 +967,7 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     its limit). ``f1`` and its ``tail`` (which holds the unit responses) may be given when several
     rehearsals share them (the plan's schemes); ``responses`` is accepted for a tail-less call and ignored
     when ``tail`` is given."""
-    routing = routing or OperatedNetwork(network, basin.reservoirs, None, dt)
+    routing = routing or OperatedNetwork.for_basin(network, basin, None, dt)
     if f1 is None:
         f1 = forward(network, basin, lateral, times, start, routing=routing, initial=initial, interval_s=interval_s)
     if tail is None:
@@ -855,7 +980,8 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     for iteration in range(1, max_iterations + 1):
         inv = inverse(network, basin, lateral_all, f1x.times, f1x, objective, margin, dt, routing, pre_release,
                       storage_margin, hold, start, tail.responses, horizon=T)
-        f2, _ = verify_schedule(network, basin, routing, lateral, tail, inv.full_schedule(), start, initial, interval_s)
+        f2, _ = verify_schedule(network, basin, routing, lateral, tail, inv.full_schedule(), start, initial, interval_s,
+                                inv.detention)
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
         too_high = {r.id: f2.reservoirs[r.id].storage.max() - r.curves().storage(r.flood_control_high_level)
                     for r in basin.reservoirs
@@ -912,18 +1038,25 @@ def _join_runs(a: OperatedRun, b: OperatedRun) -> OperatedRun:
                               np.concatenate([op.release, b.operations[k].release]),
                               list(op.binding) + list(b.operations[k].binding)) for k, op in a.operations.items()}
     inflow = {k: np.concatenate([v, b.inflow[k][1:]]) for k, v in a.inflow.items()}
+    detention = None
+    if a.detention is not None and b.detention is not None:
+        detention = DetentionRecord({k: np.concatenate([v, b.detention.diversion[k]]) for k, v in a.detention.diversion.items()},
+                                    {k: np.concatenate([v, b.detention.storage[k][1:]]) for k, v in a.detention.storage.items()},
+                                    a.detention.position, {k: v and b.detention.rule[k] for k, v in a.detention.rule.items()})
     return OperatedRun(np.vstack([a.flow, b.flow]), np.vstack([a.lateral, b.lateral]), a.interval_s, ops, inflow,
-                       b.final, b.final_dams, a.dam_position, a.dt, a.solver)
+                       b.final, b.final_dams, a.dam_position, a.dt, a.solver, detention)
 
 
 def continue_forward(basin: BasinSpec, routing: OperatedNetwork, result: ForwardResult, lateral: NDArray,
                      hours: int, schedules: dict[str, NDArray] | None = None) -> ForwardResult:
-    """``result`` continued ``hours`` more hours from its final channel and dam state (bit for bit what one
-    longer run gives) with ``lateral`` [hours * per_hour, n] at the result's interval, under the rules or
-    ``schedules`` [hours]; scored over the whole."""
+    """``result`` continued ``hours`` more hours from its final channel, dam and detention state (bit for bit
+    what one longer run gives) with ``lateral`` [hours * per_hour, n] at the result's interval, under the rules
+    or ``schedules`` [hours]; scored over the whole."""
     if hours <= 0:
         return result
-    run = routing.run(lateral, result.run.interval_s, hours, result.run.final, result.run.final_dams, schedules)
+    stored = result.run.detention.final if result.run.detention is not None else None
+    run = routing.run(lateral, result.run.interval_s, hours, result.run.final, result.run.final_dams, schedules,
+                      detention=stored)
     joined = _join_runs(result.run, run)
     times = np.concatenate([result.times, result.times[-1] + np.arange(1, hours + 1) * np.timedelta64(1, "h")])
     return score(basin, routing, joined, times, result.initial)
@@ -934,7 +1067,7 @@ def _passage_hours(responses: dict, cap: int = TAIL_MAX_HOURS) -> int:
     the unit responses), at least 1 and at most ``cap``."""
     lag = 1
     for (_, target), resp in responses.items():
-        if target.startswith("dam:"):
+        if target.startswith(("dam:", "detention:")):
             continue
         r = np.abs(resp)
         total = r.sum()
@@ -974,6 +1107,9 @@ def extend_f1(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork,
         for rid, j in f1.run.dam_position.items():
             if routing.down[j] >= 0:
                 src[:, routing.down[j]] -= np.repeat(f1.run.operations[rid].release, per_hour).astype(np.float32)
+        for site in (routing.detention.sites if routing.detention is not None else ()):  # and the diversions
+            if site.down >= 0:
+                src[:, site.down] += np.repeat(f1.run.detention.diversion[site.id], per_hour).astype(np.float32)
     tail_lat = tail_lateral(src, interval_s, hours)
     f1x = continue_forward(basin, routing, f1, tail_lat, hours)
     return Tail(f1x, {k: v[:horizon + hours] for k, v in long.items()}, tail_lat, horizon, hours)
@@ -981,17 +1117,22 @@ def extend_f1(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork,
 
 def verify_schedule(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork, lateral: NDArray, tail: Tail,
                     schedules: dict[str, NDArray], start: dict[str, DamStart] | None = None,
-                    initial: RoutingState | None = None, interval_s: float = 3600.0) -> tuple[ForwardResult, bool]:
+                    initial: RoutingState | None = None, interval_s: float = 3600.0,
+                    diversions: dict[str, NDArray] | None = None) -> tuple[ForwardResult, bool]:
     """F2's judgement of a release schedule: run it on the full model over the horizon and the tail (a
     schedule given for the horizon only holds its last release through the tail) and accept it only if
     every control section stays at or below its target and every dam at or below its flood-control high
-    level over both. A schedule that is safe until the horizon and not after it is rejected."""
+    level over both. A schedule that is safe until the horizon and not after it is rejected. Detention
+    basins follow ``diversions`` (per basin named, over the horizon, taking nothing in the tail, or over
+    horizon and tail), the others their trigger rules."""
     T = tail.horizon
     full = {k: (np.concatenate([v, np.full(tail.hours, v[-1])]) if len(v) == T else np.asarray(v))
             for k, v in schedules.items()}
+    div = {k: (np.concatenate([v, np.zeros(tail.hours)]) if len(v) == T else np.asarray(v, np.float64))
+           for k, v in (diversions or {}).items()}
     lateral_all = np.concatenate([np.asarray(lateral, np.float32), tail.lateral])
     result = forward(network, basin, lateral_all, tail.f1.times, start, schedules=full, routing=routing,
-                     initial=initial, interval_s=interval_s)
+                     initial=initial, interval_s=interval_s, diversions=div or None)
     safe = (all(result.section_discharge[s.id].max() <= s.target_discharge for s in basin.control_sections)
             and all(result.reservoirs[r.id].level.max() <= r.flood_control_high_level + 1e-4 for r in basin.reservoirs))
     return result, safe
@@ -1052,6 +1193,15 @@ def scheme_dataset(result: ForwardResult, basin: BasinSpec, scheme: str, horizon
         "release": ("reservoir", [op.release for op in ops],
                     {"long_name": "reservoir release over the hour ending at time", "units": "m3 s-1"}),
     }
+    record = result.run.detention
+    basins = [b.id for b in sorted(basin.detention_basins, key=lambda b: (b.order, b.id))] if record is not None else []
+    if basins:
+        series["detention_diversion"] = ("detention_basin", [record.diversion[b] for b in basins],
+                                         {"long_name": "flow diverted into the detention basin over the hour ending "
+                                                       "at time", "units": "m3 s-1"})
+        series["detention_storage"] = ("detention_basin", [record.storage[b][1:] for b in basins],
+                                       {"long_name": "water volume stored in the detention basin at time",
+                                        "units": "m3"})
 
     def columns(values: list, rows: slice, count: int) -> NDArray:  # [time, item], also for no items
         return np.stack([v[rows] for v in values], axis=1) if values else np.zeros((count, 0))
@@ -1065,6 +1215,9 @@ def scheme_dataset(result: ForwardResult, basin: BasinSpec, scheme: str, horizon
     coords = {"time": ("time", result.times[:horizon].astype("datetime64[ns]"), CF_ATTRS["time"]),
               "section": ("section", np.array(sections, dtype=str), CF_ATTRS["section"]),
               "reservoir": ("reservoir", np.array(reservoirs, dtype=str), CF_ATTRS["reservoir"])}
+    if basins:
+        coords["detention_basin"] = ("detention_basin", np.array(basins, dtype=str),
+                                     {"long_name": "detention basin id (in its opening order)"})
     if horizon < n:
         coords["tail_time"] = ("tail_time", result.times[horizon:].astype("datetime64[ns]"),
                                {**CF_ATTRS["time"], "long_name": "valid time in the routing tail after the horizon "

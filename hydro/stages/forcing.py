@@ -275,7 +275,7 @@ class Forcing:
                                  f"{distance[j] / 1000.0:.0f} km from the basin grid (neighbourhood_km = "
                                  f"{neighbourhood_km:g}); check its coordinates or leave it out")
         px, py = Transformer.from_crs("EPSG:4326", grid_crs, always_xy=True).transform(lon, lat)
-        col, row = ~t * (np.asarray(px), np.asarray(py))
+        col, row = ~t @ (np.asarray(px), np.asarray(py))
         col, row = np.floor(col).astype(np.int64), np.floor(row).astype(np.int64)
         on_grid = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
         station_cell = np.where(on_grid, row * nx + col, -1)

@@ -130,7 +130,7 @@ def start_state(config: CycleConfig, config_path: Path, basin: BasinModel, w: Wi
     folder without any restart). A restart missing in the middle of a roll is an error, not a cold start."""
     state_dir = state_folder(config, config_path)
     path = restart_path(state_dir, w.start)
-    if not cold and path.is_file():
+    if not cold and path.exists():  # a folder or unreadable file of that name is refused, not a cold start
         return _read_state(path, basin, config, w.start), str(path)
     if not cold:
         earlier = sorted(p for p in state_dir.glob("restart_*.nc") if p.name < path.name)

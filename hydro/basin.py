@@ -58,11 +58,13 @@ class BasinState:
     hillslope: NDArray[np.float64] | None  # [n_segments, slots] m3 in transit (CellMapping.pending)
     routing: RoutingState
     dams: dict[str, DamStart] = field(default_factory=dict)  # storage, level and gate setting per reservoir
+    # volume stored per detention basin [m3] (empty: all empty); not yet written into restart files
+    detention: dict[str, float] = field(default_factory=dict)
 
     def copy(self) -> BasinState:
         return BasinState(self.valid_time, self.runoff.copy(), None if self.hillslope is None else self.hillslope.copy(),
                           RoutingState(self.routing.streamflow.copy(), self.routing.depth.copy(),
-                                       self.routing.water_sfc_elev.copy()), dict(self.dams))
+                                       self.routing.water_sfc_elev.copy()), dict(self.dams), dict(self.detention))
 
 
 @dataclass
@@ -176,9 +178,11 @@ def _route(basin: BasinModel, state: BasinState, new: BasinState, lateral: NDArr
     part has already advanced) gets the routing state at the end."""
     hours = lateral.shape[0] // STEPS_PER_HOUR
     t0 = time.perf_counter()
-    run = basin.routing.run(lateral, RAIN_STEP_MIN * 60.0, hours, state.routing, state.dams, nudging_for=nudging_for)
+    run = basin.routing.run(lateral, RAIN_STEP_MIN * 60.0, hours, state.routing, state.dams, nudging_for=nudging_for,
+                            detention=state.detention or None)
     timer["routing"] = timer.get("routing", 0.0) + time.perf_counter() - t0
     new.routing, new.dams = run.final, run.final_dams
+    new.detention = run.detention.final if run.detention is not None else {}
     new.valid_time = state.valid_time + np.timedelta64(hours, "h")
     times = (state.valid_time + np.arange(1, hours + 1) * np.timedelta64(1, "h")).astype("datetime64[ns]")
     return Advanced(run, times, lateral), new

@@ -236,6 +236,9 @@ def read_toml_model(path: Path, model: type[BaseModel], what: str):
             where = ".".join(str(p) for p in e["loc"]) or "(top)"
             if e["type"] in ("extra_forbidden", "missing"):
                 return f"{where}: {'unknown key' if e['type'] == 'extra_forbidden' else 'missing key'}"
+            if not e["loc"]:
+                # a check across the whole file: its message names what is wrong; the file's content is noise
+                return f"{where}: {str(e['msg']).removeprefix('Value error, ')}"
             return f"{where}: {e['msg']} (got {e.get('input')!r})"
 
         raise ConfigError(f"{path}: " + "; ".join(problem(e) for e in exc.errors())) from None

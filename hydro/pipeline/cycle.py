@@ -71,8 +71,8 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
         raise ConfigError(f"{config_path}: no runoff parameters (runoff.parameters, or runoff_parameters in {toml})")
     model = get_method("runoff", config.runoff.model)(RAIN_STEP_MIN / 60.0)
     values = read_parameter_set(parameters, model.name, model.parameter_names)[None, :]
-    routing = OperatedNetwork(network, spec.reservoirs, lakes if network.is_lake.any() else None,
-                              config.routing.dt_s, config.routing.solver, config.routing.method)
+    routing = OperatedNetwork.for_basin(network, spec, lakes if network.is_lake.any() else None,
+                                        config.routing.dt_s, config.routing.solver, config.routing.method)
     return BasinModel(config.cycle.basin, folder, spec, network, grid, mapping, model, model.step_table(values),
                       routing, channel_ids, *dry_step_model(model, values))
 
@@ -86,9 +86,9 @@ def _load_lateral_basin(config: CycleConfig, folder: Path, spec) -> BasinModel:
     if spec.network is None or not (folder / spec.network).is_file():
         raise ConfigError(f"{toml}: 'network' missing or its file is not in {folder}")
     network, lakes = netcdf.read_network(folder / spec.network)
-    routing = OperatedNetwork(network, spec.reservoirs, lakes if network.is_lake.any() else None,
-                              config.routing.dt_s, config.routing.solver, config.routing.method)
     name = spec.name if config.cycle.basin == "." else config.cycle.basin
+    routing = OperatedNetwork.for_basin(network, spec, lakes if network.is_lake.any() else None,
+                                        config.routing.dt_s, config.routing.solver, config.routing.method)
     log.info("basin %s: %d segments, %d lakes, no runoff grid (forced by lateral inflow)", name, network.size,
              int(network.is_lake.sum()))
     return BasinModel(name, folder, spec, network, None, None, None, None, routing, np.zeros(0, np.int64),
@@ -188,6 +188,15 @@ def streamflow_dataset(basin: BasinModel, times, flow, title: str, extra: dict |
         ds = ds.assign_coords(reservoir=("reservoir", np.array(ids), dict(CF_ATTRS["reservoir"])),
                               reservoir_feature_id=("reservoir", np.array([d.feature_id for d in basin.routing.dams]),
                                                     dict(CF_ATTRS["reservoir_feature_id"])))
+    record = operations.detention if operations is not None else None
+    if record is not None:  # detention basins: what each diverted and holds (hydro/routing/detention.py)
+        ids = list(record.diversion)
+        ds["detention_diversion"] = (("time", "detention_basin"), np.stack([record.diversion[i] for i in ids], axis=1),
+                                     {"long_name": "flow diverted into the detention basin over the hour ending at time",
+                                      "units": "m3 s-1"})
+        ds["detention_storage"] = (("time", "detention_basin"), np.stack([record.storage[i][1:] for i in ids], axis=1),
+                                   {"long_name": "water volume stored in the detention basin at time", "units": "m3"})
+        ds = ds.assign_coords(detention_basin=("detention_basin", np.array(ids), {"long_name": "detention basin id"}))
     netcdf.cf_encode(ds)
     ds["streamflow"].encoding.update(zlib=True, complevel=1)
     return ds

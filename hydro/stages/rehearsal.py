@@ -1131,8 +1131,10 @@ def verify_schedule(network: RiverNetwork, basin: BasinSpec, routing: OperatedNe
     div = {k: (np.concatenate([v, np.zeros(tail.hours)]) if len(v) == T else np.asarray(v, np.float64))
            for k, v in (diversions or {}).items()}
     lateral_all = np.concatenate([np.asarray(lateral, np.float32), tail.lateral])
+    record = tail.f1.run.detention  # the basins start as F1 started them
+    stored = {k: float(v[0]) for k, v in record.storage.items()} if record is not None else None
     result = forward(network, basin, lateral_all, tail.f1.times, start, schedules=full, routing=routing,
-                     initial=initial, interval_s=interval_s, diversions=div or None)
+                     initial=initial, interval_s=interval_s, diversions=div or None, detention=stored)
     safe = (all(result.section_discharge[s.id].max() <= s.target_discharge for s in basin.control_sections)
             and all(result.reservoirs[r.id].level.max() <= r.flood_control_high_level + 1e-4 for r in basin.reservoirs))
     return result, safe

@@ -28,16 +28,37 @@ def check_output_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+def _cannot_write(path: Path, exc: BaseException) -> InputDataError:
+    """One line for a write the file system refused: a read-only folder, a full disk, a quota. netCDF4 and
+    HDF5 report these as "NetCDF: HDF error" (a RuntimeError or an OSError without errno)."""
+    errno = getattr(exc, "errno", None)
+    reason = os.strerror(errno) if errno and errno > 0 else (str(exc).splitlines() or [type(exc).__name__])[0]
+    return InputDataError(f"{path}: cannot write ({reason}); nothing was written and earlier files are unchanged: "
+                          "check the folder's permissions and free space")
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` and rename the result onto ``path``; no partial file on failure."""
+    """Call ``write(tmp_path)`` and rename the result onto ``path``; no partial file on failure. A write the
+    file system refuses (read-only folder, full disk) is an InputDataError naming ``path``."""
     path = check_output_dir(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise InputDataError(f"{path}: is a folder; give a file name for the output")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
         os.chmod(tmp_path, FILE_MODE)  # mkstemp makes the file private (0600); outputs are meant to be shared
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    except RuntimeError as exc:
+        if not str(exc).startswith("NetCDF:"):
+            raise
+        raise _cannot_write(path, exc) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -1,0 +1,101 @@
+"""A read-only output folder, a disk that fills during a write, an output path that is a folder: one line
+naming the output, no partial or temporary file, earlier outputs and the restart folder unchanged.
+
+The machine's tests may run as root, for whom a read-only folder is writable; the file system's refusal is
+therefore simulated where it happens (tempfile.mkstemp, the NetCDF writer), as the errors the OS and
+netCDF4 raise."""
+
+from __future__ import annotations
+
+import errno
+import tempfile
+
+import pytest
+import xarray as xr
+
+from .conftest import _basin, assert_refused, listing, run_cli
+
+ROUTE = ["route", "--network", "net.nc", "--lateral", "qlat.nc", "--output", "out/out.nc", "--no-progress"]
+
+
+def _read_only(*args, **kwargs):
+    raise PermissionError(errno.EACCES, "Permission denied")
+
+
+def _disk_fills(self, path=None, *args, **kwargs):
+    """Write half a file, then fail as a full disk does."""
+    with open(path, "wb") as fh:
+        fh.write(b"\x89HDF\r\n\x1a\n" + b"\0" * 4096)
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _hdf_error(self, path=None, *args, **kwargs):
+    """netCDF4's report of the same (the HDF5 library hit ENOSPC underneath)."""
+    with open(path, "wb") as fh:
+        fh.write(b"\x89HDF\r\n\x1a\n")
+    raise RuntimeError("NetCDF: HDF error")
+
+
+@pytest.fixture
+def in_workspace(workspace, monkeypatch):
+    monkeypatch.chdir(workspace)
+    return workspace
+
+
+@pytest.mark.parametrize("failure", ["read_only", "disk_full", "hdf_error"])
+def test_route_output_cannot_be_written(failure, in_workspace, monkeypatch, capsys):
+    (in_workspace / "out" / "out.nc").write_bytes(b"an earlier output")  # must survive the failed run
+    if failure == "read_only":
+        monkeypatch.setattr(tempfile, "mkstemp", _read_only)
+    else:
+        monkeypatch.setattr(xr.Dataset, "to_netcdf", _disk_fills if failure == "disk_full" else _hdf_error)
+    code, err = run_cli(capsys, *ROUTE)
+    assert_refused(code, err, ["out.nc", "cannot write"], expected_codes=(3,))
+    assert listing(in_workspace / "out") == {"out.nc": b"an earlier output"}  # no temporary, old file intact
+
+
+def test_output_path_that_is_a_folder(in_workspace, capsys):
+    (in_workspace / "out" / "out.nc").mkdir()
+    code, err = run_cli(capsys, *ROUTE)
+    assert_refused(code, err, ["out.nc", "is a folder"], expected_codes=(3,))
+    assert listing(in_workspace / "out") == {}
+
+
+@pytest.fixture
+def rolled(tmp_path):
+    """The tiny basin after one cycle: a restart at 01:00 that the next cycle starts from."""
+    from hydro.cli import main
+
+    _basin(tmp_path)
+    assert main(["run", str(tmp_path / "cycle.toml"), "--stage", "forecast", "--cold"]) == 0
+    return tmp_path
+
+
+def _restarts(folder):
+    return {k: v for k, v in listing(folder / "state").items() if k != ".hydro.lock"}
+
+
+@pytest.mark.parametrize("failure", ["outputs_read_only", "disk_full_at_restart"])
+def test_cycle_that_cannot_write_keeps_the_state(failure, rolled, monkeypatch, capsys):
+    """The next cycle fails to write: one line, the restart folder exactly as before (no new restart, no
+    temporary), and the cycle folder not marked COMPLETE."""
+    capsys.readouterr()
+    before = _restarts(rolled)
+    if failure == "outputs_read_only":
+        monkeypatch.setattr(tempfile, "mkstemp", _read_only)
+    else:
+        import hydro.io.restart as restart
+
+        original = restart.write_dataset
+
+        def full_at_restart(path, ds):
+            monkeypatch.setattr(xr.Dataset, "to_netcdf", _disk_fills)
+            return original(path, ds)
+
+        monkeypatch.setattr(restart, "write_dataset", full_at_restart)
+    code, err = run_cli(capsys, "run", rolled / "cycle.toml", "--stage", "forecast", "--start", "2026-07-01T01:00")
+    assert_refused(code, err, ["cannot write"], expected_codes=(3,))
+    assert _restarts(rolled) == before
+    folder = rolled / "out" / "cycle_20260701T0200"
+    assert not (folder / "COMPLETE").exists() and not (folder / "report.html").exists()
+    assert not [p for p in rolled.rglob(".*.tmp")], "a temporary file was left behind"

@@ -156,3 +156,20 @@ def _demo_config(folder: Path, qpf: str = "") -> Path:
                     'nowcast_hours = 1\noutput_dir = "out"\nstate_dir = "state"\n[forcing]\nsetup = "demo_storm.toml"\n'
                     + (f"[forcing.qpf]\n{qpf}\n" if qpf else ""))
     return path
+
+
+def test_gridded_pet_netcdf_is_regridded_and_spread_over_its_day(tmp_path):
+    """Daily PET amounts [mm] on a lat/lon grid: each basin cell gets its QPF-style regridded value / 24 per hour."""
+    lon, lat = np.arange(8.0, 9.01, 0.1), np.arange(47.0, 45.99, -0.1)
+    pet = np.broadcast_to((2.0 + (lon - 8.0) * 10.0)[None, None, :], (2, len(lat), len(lon)))  # 2..12 mm per day
+    ends = np.array(["2026-07-02T00:00", "2026-07-03T00:00"], "datetime64[ns]")
+    latlon_dataset(pet, ends, lon, lat, "pet", "mm", 1.0).to_netcdf(tmp_path / "pet.nc")
+    setup = write_setup(tmp_path, STORM)
+    forcing = Forcing(setup, SMALL, ForcingSection(setup="x", pet="pet.nc"), tmp_path)
+    field = forcing.pet(np.datetime64("2026-07-01T22:00"), np.datetime64("2026-07-02T02:00"), 0.1)
+    assert field.shape == (24,) + SMALL.grid.shape
+    np.testing.assert_allclose(field[:, :, 0], 5.0 / 24.0, rtol=1e-6)  # 8.30-8.31 E lies in the 8.25-8.35 E cell
+    np.testing.assert_allclose(field[:, :, -1], 9.0 / 24.0, rtol=1e-6)  # 8.69-8.70 E in 8.65-8.75 E
+    assert forcing.pet_source.startswith("file pet.nc")
+    with pytest.raises(InputDataError, match=r"pet.nc: pet: no data for the 10 minutes ending 2026-07-03T00:10"):
+        forcing.pet(np.datetime64("2026-07-02T23:00"), np.datetime64("2026-07-03T01:00"), 0.1)

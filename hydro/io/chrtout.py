@@ -51,7 +51,7 @@ class NwmLateralForcing:
         # network order; collapsed lake nodes get no lateral inflow (NWM break_network_at_waterbodies)
         self.values = self.inflow.for_features(network.feature_id, optional=network.is_lake)
         self.description = (f"NWM lateral inflow (qBucket + qSfcLatRunoff) from {self.path.name}, "
-                            f"{str(first)} .. {str(last_end)}, every {self.inflow.interval_s} s")
+                            f"{str(first)[:16]} .. {str(last_end)[:16]}, every {self.inflow.interval_s} s")
 
     def lateral(self, start: np.datetime64, end: np.datetime64, step_s: int) -> NDArray[np.float32]:
         """[n_steps, n] lateral inflow for the ``step_s`` steps in [start, end), each the record it falls in."""

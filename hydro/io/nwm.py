@@ -205,14 +205,14 @@ def _interval_s(times: NDArray[np.datetime64], source: str, labels: list[str]) -
     return interval
 
 
-def _lateral_m3s(ds: netCDF4.Dataset, path: str | Path, name: str) -> NDArray[np.float64]:
+def _lateral_m3s(ds: netCDF4.Dataset, path: str | Path, name: str, default: str | None = None) -> NDArray[np.float64]:
     """Variable ``name`` in m3 s-1 (float64, NaN where missing), converted from its ``units`` attribute
-    (pint; NWM's own files say m3 s-1, which a missing attribute is taken to mean)."""
+    (pint); without one, ``default`` (CHRTOUT: m3 s-1, as NWM defines the file) or an error."""
     from ..core.variables import to_canonical
 
     var = ds.variables[name]
     values = np.ma.filled(var[:].astype(np.float64), np.nan)
-    return to_canonical(values, getattr(var, "units", None), "lateral_inflow", f"{path}: {name}", default="m3 s-1")
+    return to_canonical(values, getattr(var, "units", None), "lateral_inflow", f"{path}: {name}", default=default)
 
 
 def _check_values(values: NDArray, times: NDArray, feature_id: NDArray, source: str, policy: str) -> NDArray:
@@ -263,9 +263,9 @@ def read_chrtout_dir(path: str | Path, policy: str = "error") -> LateralInflow:
             elif not np.array_equal(fid, feature_id):
                 raise InputDataError(f"{f}: feature_id differs from {files[0].name}; all CHRTOUT files must match")
             if "qBucket" in ds.variables and "qSfcLatRunoff" in ds.variables:
-                q = _lateral_m3s(ds, f, "qBucket") + _lateral_m3s(ds, f, "qSfcLatRunoff")
+                q = _lateral_m3s(ds, f, "qBucket", "m3 s-1") + _lateral_m3s(ds, f, "qSfcLatRunoff", "m3 s-1")
             elif "q_lateral" in ds.variables:
-                q = _lateral_m3s(ds, f, "q_lateral")
+                q = _lateral_m3s(ds, f, "q_lateral", "m3 s-1")
             else:
                 raise InputDataError(f"{f}: needs qBucket + qSfcLatRunoff (or q_lateral) for lateral inflow")
             rows.append(q.astype(np.float32))

@@ -95,6 +95,24 @@ def _load_lateral_basin(config: CycleConfig, folder: Path, spec) -> BasinModel:
                       lake_outlets=read_lake_outlets(folder / spec.network))
 
 
+def _load_lateral_basin(config: CycleConfig, folder: Path, spec) -> BasinModel:
+    """A basin without a runoff grid (``hydro basin from-nwm``): its network and lakes, forced by lateral
+    inflow (forcing kind ``nwm_lateral``) instead of rain."""
+    from ..io.chrtout import read_lake_outlets
+
+    toml = folder / "basin.toml"
+    if spec.network is None or not (folder / spec.network).is_file():
+        raise ConfigError(f"{toml}: 'network' missing or its file is not in {folder}")
+    network, lakes = netcdf.read_network(folder / spec.network)
+    routing = OperatedNetwork(network, spec.reservoirs, lakes if network.is_lake.any() else None,
+                              config.routing.dt_s, config.routing.solver, config.routing.method)
+    name = spec.name  # the basin file names it (cycle.basin is a folder path here)
+    log.info("basin %s: %d segments, %d lakes, no runoff grid (forced by lateral inflow)", name, network.size,
+             int(network.is_lake.sum()))
+    return BasinModel(name, folder, spec, network, None, None, None, None, routing, np.zeros(0, np.int64),
+                      lake_outlets=read_lake_outlets(folder / spec.network))
+
+
 def cycle_folder(config: CycleConfig, config_path: Path) -> Path:
     w = window(config)
     root = (config_path.parent / config.cycle.output_dir.format(basin=config.cycle.basin)).resolve()
@@ -156,6 +174,9 @@ def _nudging(config: CycleConfig, config_path: Path, basin: BasinModel, start: n
             return None
         return Nudging(obs, feature_ids, start + np.timedelta64(hour, "h"), basin.routing.dt,
                        config.assimilation.coefficient, config.assimilation.tau_s)
+    on_network = int(np.isin(obs.feature_id, basin.network.feature_id).sum())
+    nudging_for.description = (f"{obs.source}: {on_network} gauges on the network, nudged over the analysis window "
+                               f"(G = {config.assimilation.coefficient:g}, tau = {config.assimilation.tau_s:g} s)")
     return nudging_for
 
 
@@ -385,7 +406,8 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
             if started == "cold" and inflow is not None and forcing.setup.warm_start:
                 if inflow.warm_start(state.routing, w.start):
                     started = "cold; channels warm-started from the NWM streamflow at the start"
-            fc = run_forecast(config, basin, forcing, state, members, scheduler, _nudging(config, config_path, basin, w.start))
+            nudging = _nudging(config, config_path, basin, w.start)
+            fc = run_forecast(config, basin, forcing, state, members, scheduler, nudging)
             write_forecast(out, basin, config, fc, started)
             # the restart last: a run killed before this point leaves the previous state as it was
             state_dir = state_folder(config, config_path)
@@ -402,6 +424,7 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                 "reservoirs_at_issue": {k: {"level_m": round(v.level, 3), "release_m3s": round(v.release or 0.0, 1)}
                                         for k, v in fc.issue_state.dams.items()},
                 "forecast_hours": config.cycle.forecast_hours, "members": members,
+                "assimilation": getattr(nudging, "description", "none"),
                 **({"basin_rain_mm": round(fc.analysis_rain_mm, 1), "nowcast_rain_mm": round(fc.nowcast_rain_mm, 1)}
                    if inflow is None else {"forcing": inflow.description}),
                 "seconds": round(fc.timer["total"], 2),

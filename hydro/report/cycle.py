@@ -29,14 +29,20 @@ def write_report(out: Path, summary: dict) -> Path:
                                for s in wrn["stations"]) + "</table>")
         parts.append("<p>Segments: " + ", ".join(f"{g} {n}" for g, n in wrn["segment_counts"].items())
                      + f" of {wrn['segments_graded']} (details in <a href='warnings.csv'>warnings.csv</a>, "
-                     "<a href='warnings.geojson'>warnings.geojson</a>)</p>")
+                     "<a href='warnings.geojson'>warnings.geojson</a>); return-period flows from the climatology: "
+                     + html.escape(wrn.get("climatology", "not stated")) + "</p>")
         parts += [img("warnings_map.png", "warning map"), img("warnings_hydrographs.png", "hydrographs")]
     reh = summary.get("rehearsal")
     if reh and "verdict" in reh:
         parts.append("<h2>Rehearsal</h2><p>" + html.escape(rehearsal_line(reh)) + "</p>")
         parts += [img("rehearsal/f2.png", "rehearsal F2")]
+    elif reh and "nothing_to_dispatch" in reh:
+        parts.append("<h2>Rehearsal</h2><p>" + html.escape(reh["nothing_to_dispatch"]) + "</p>")
     plan = summary.get("plan")
-    if plan and "recommended" in plan:
+    if plan and "nothing_to_dispatch" in plan:
+        parts.append("<h2>Plan</h2><p>No dispatch plan (<a href='plan/plan.html'>plan/plan.html</a> says why and "
+                     "shows the lakes).</p>")
+    elif plan and "recommended" in plan:
         parts.append(f"<h2>Plan</h2><p>Recommended scheme <b>{plan['recommended']}</b>; full document: "
                      "<a href='plan/plan.html'>plan/plan.html</a></p>")
         parts += [img("plan/plan_comparison.png", "schemes compared")]
@@ -74,7 +80,8 @@ def summary_lines(summary: dict) -> list[str]:
                        + (f"{s['peak_stage_m']} m" if "peak_stage_m" in s else f"{s['peak_m3s']} m3/s")
                        + f" at {s['peak_time']})" for s in wrn["stations"])
         lines.append(f"warnings: stations: {st or 'none'}; segments: "
-                     + ", ".join(f"{n} {g}" for g, n in wrn["segment_counts"].items() if n) + f" of {wrn['segments_graded']}"
+                     + (", ".join(f"{n} {g}" for g, n in wrn["segment_counts"].items() if n) or "none")
+                     + f" of {wrn['segments_graded']} graded"
                      + f"; return-period flows from climatology: {wrn.get('climatology', 'not stated')}")
     reh = summary.get("rehearsal")
     if reh and "verdict" in reh:

@@ -23,7 +23,8 @@ def write_warnings(out: Path, basin: BasinModel, warnings: ForecastWarnings, flo
     _plot_warning_map(out / "warnings_map.png", basin, xy, seg, frequency)
     _plot_warning_hydrographs(out / "warnings_hydrographs.png", times, flow, seg, thresholds, warnings.station_series, basin)
     counts = {g: int((seg.grade == k).sum()) for k, g in enumerate(GRADES) if k}
-    summary = {"scheme": warnings.scheme, "segments_graded": int(basin.network.size), "segment_counts": counts,
+    graded = int(basin.network.size) if np.isfinite(thresholds).any() else 0  # none without a climatology
+    summary = {"scheme": warnings.scheme, "segments_graded": graded, "segment_counts": counts,
                "stations": warnings.stations, "ensemble_members": warnings.members,
                "highest_segment_grade": GRADES[int(seg.grade.max())],
                "climatology": warnings.climatology or "not stated",  # what forced the return-period flows

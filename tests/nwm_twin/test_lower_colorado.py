@@ -1,0 +1,175 @@
+"""The Lower Colorado NWM network as a twin, end to end: `hydro basin from-nwm` then `hydro run` of
+examples/lower_colorado/cycle.toml (forecast, warning, rehearsal, plan).
+
+Truth: the shared data's own files (README of ../shared/data/nwm_lower_colorado). The basin keeps every
+RouteLink reach (10,877 routed segments + 371 in 30 lakes); its gauges are the RouteLink's; the lateral inflow
+the cycle routes is the CHRTOUT qBucket + qSfcLatRunoff (lateral_inflow.nc qlat, extracted independently);
+on every segment no gauge feeds, the analysis is t-route's warm-start run (reference_flow_troute_mc.nc,
+warm_shortts: the same warm start from NWM streamflow, level pools from LAKEPARM); at the nudged gauges it is
+close to the USGS observations and far closer than that open-loop run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from hydro.cli import main
+from hydro.core.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lower_colorado" / "cycle.toml"
+
+
+@pytest.fixture(scope="module")
+def twin(nwm_dir, tmp_path_factory):
+    """The basin built by `hydro basin from-nwm` and one cycle of the example config on it."""
+    from hydro.pipeline.cycle import run_cycle
+
+    root = tmp_path_factory.mktemp("lower_colorado")
+    basin = root / "basin"
+    from hydro.pipeline.nwm_basin import build_nwm_basin
+    build_nwm_basin(nwm_dir / "original/RouteLink.nc", basin, nwm_dir / "original/LAKEPARM.nc",
+                    lateral=nwm_dir / "original/channel_forcing", observations=nwm_dir / "usgs_observations.parquet",
+                    name="lower_colorado")
+    # the example config as it is, pointed at the folder just built (and at tmp outputs)
+    config = root / "cycle.toml"
+    text = EXAMPLE.read_text().replace('basin = "basin"', f'basin = "{basin}"')
+    text = text.replace('observations = "basin/observations.csv"', f'observations = "{basin / "observations.csv"}"')
+    text = text.replace('setup = "forcing.toml"', f'setup = "{EXAMPLE.parent / "forcing.toml"}"')
+    text = text.replace('thresholds = "thresholds.csv"', f'thresholds = "{EXAMPLE.parent / "thresholds.csv"}"')
+    config.write_text(text.replace('"runs/state"', f'"{root / "state"}"').replace('"runs"', f'"{root / "runs"}"'))
+    summary = run_cycle(config)
+    return {"basin": basin, "summary": summary, "out": Path(summary["folder"])}
+
+
+def test_basin_keeps_every_reach_lake_and_gauge(twin, nwm_dir):
+    ds = xr.load_dataset(twin["basin"] / "network.nc")
+    table = pd.read_parquet(nwm_dir / "channel_network.parquet")
+    lakes = pd.read_parquet(nwm_dir / "lakes.parquet")
+    routed = table[table.lake_id < 0]  # segments in a modelled lake are collapsed into its node
+    assert int(ds.is_lake.sum()) == 30 and ds.sizes["feature_id"] == len(routed) + 30 == 10_907
+    assert set(ds.feature_id.values[ds.is_lake.values == 0]) == set(routed.link)
+    assert set(ds.lake_id.values) == set(lakes.lake_id)
+    outlet = lakes.set_index("lake_id").outlet_link  # the shared data's own lake -> outlet-segment table
+    assert dict(zip(ds.lake_id.values.tolist(), ds.lake_outlet_link.values.tolist())) == outlet.to_dict()
+    gauges = pd.read_csv(twin["basin"] / "gauges.csv", dtype={"station_id": str})
+    expected = table[table.gage != ""].set_index("gage").link  # 76 gauged segments (none inside a lake)
+    assert len(gauges) == len(expected) == 76
+    assert dict(zip(gauges.station_id, gauges.feature_id)) == expected.to_dict()
+    # the USGS timeslices placed by the RouteLink crosswalk land where the data's own `link` column says
+    observed = pd.read_csv(twin["basin"] / "observations.csv", dtype={"station_id": str})
+    usgs = pd.read_parquet(nwm_dir / "usgs_observations.parquet")
+    assert observed.station_id.nunique() == usgs.station_id.nunique() == 65
+    assert dict(zip(observed.station_id, observed.link)) == dict(zip(usgs.station_id, usgs.link))
+    assert len(observed) == len(usgs)
+
+
+def test_all_four_stages_ran(twin):
+    s, out = twin["summary"], twin["out"]
+    assert json.loads((out / "COMPLETE").read_text())["stages"] == ["forecast", "warning", "rehearsal", "plan"]
+    fc = s["forecast_stage"]
+    assert fc["start"].startswith("cold; channels warm-started from the NWM streamflow")
+    assert "NWM lateral inflow" in fc["forcing"] and "65 gauges on the network" in fc["assimilation"]
+    # no dams: both stages ran and say why there is nothing to dispatch
+    for stage in ("rehearsal", "plan"):
+        assert s[stage]["nothing_to_dispatch"].startswith("nothing to dispatch: basin lower_colorado has no operated")
+        assert "30 lake(s) are uncontrolled level pools" in s[stage]["nothing_to_dispatch"]
+    assert (out / "rehearsal" / "f1.nc").is_file()
+    plan = (out / "plan" / "plan.md").read_text()
+    assert "No dispatch plan: nothing to dispatch" in plan and "uncontrolled level-pool lake" in plan
+    assert json.loads((out / "plan" / "plan.json").read_text())["dispatch_order"] == []
+    assert "nothing to dispatch" in (out / "report.html").read_text()
+
+
+def test_routes_the_chrtout_lateral_inflow(twin, nwm_dir):
+    """forecast_qlat.nc (10-minute steps) is the CHRTOUT qBucket + qSfcLatRunoff of each hour, repeated."""
+    with xr.open_dataset(twin["out"] / "forecast_qlat.nc") as q, \
+            xr.open_dataset(nwm_dir / "lateral_inflow.nc") as ref:
+        assert q.sizes["time"] == 22 * 6
+        hourly = ref.qlat.sel(time=slice("2021-08-23T19:00", "2021-08-24T16:00"))
+        routed = q.feature_id.values[np.isin(q.feature_id.values, ref.feature_id.values)]
+        expected = np.repeat(hourly.sel(feature_id=routed).values, 6, axis=0)
+        np.testing.assert_array_equal(q.qlat.sel(feature_id=routed).values, expected)
+        lake_nodes = q.feature_id.values[~np.isin(q.feature_id.values, ref.feature_id.values)]
+        assert lake_nodes.size == 30 and float(q.qlat.sel(feature_id=lake_nodes).max()) == 0.0
+
+
+def test_analysis_is_troute_where_no_gauge_feeds_and_nudged_at_the_gauges(twin, nwm_dir):
+    from hydro.io.netcdf import read_network
+
+    network, _ = read_network(twin["basin"] / "network.nc")
+    obs = pd.read_parquet(nwm_dir / "usgs_observations.parquet")
+    gauged = np.isin(network.feature_id, obs.link.unique()).astype(float)
+    fed_by_gauge = network.accumulate(gauged) > 0  # the gauge itself and everything below it
+    with xr.open_dataset(twin["out"] / "analysis.nc") as a, \
+            xr.open_dataset(nwm_dir / "reference_flow_troute_mc.nc") as ref:
+        assert a.sizes["time"] == 6
+        free = network.feature_id[~fed_by_gauge]
+        assert free.size > 5000
+        # hour ends 14:00 .. 19:00 = reference steps 12, 24, .. 72 (index 0 is the initial state)
+        expected = ref.flow.sel(feature_id=free).values[12::12][:6]
+        got = a.streamflow.sel(feature_id=free).values
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-4)
+        # at the nudged gauges: close to the observations at the hour ends, far closer than open loop
+        obs = obs[obs.link.isin(network.feature_id)]
+        at_hours = obs[obs.time.isin(pd.to_datetime(a.time.values))]
+        model = a.streamflow.sel(time=at_hours.time.values, feature_id=at_hours.link.values).values.diagonal()
+        k = ((at_hours.time.values - np.datetime64("2021-08-23T13:00")) // np.timedelta64(1, "h")).astype(int) * 12
+        open_loop = ref.flow.sel(feature_id=at_hours.link.values).values[k, np.arange(len(at_hours))]
+    observed = at_hours.discharge_m3s.to_numpy(float)
+    rmse = np.sqrt(np.mean((model - observed) ** 2))
+    rmse_open = np.sqrt(np.mean((open_loop - observed) ** 2))
+    print(f"gauges at hour ends: RMSE nudged {rmse:.2f} vs open loop {rmse_open:.2f} m3/s ({len(observed)} values)")
+    assert rmse < 0.1 * rmse_open
+
+
+def test_user_thresholds_graded_with_their_source(twin):
+    out = twin["out"]
+    levels = pd.read_csv(EXAMPLE.parent / "thresholds.csv", comment="#", dtype={"id": str})
+    rows = pd.read_csv(out / "warnings.csv", dtype={"id": str})
+    stations = rows[rows.kind == "threshold"].set_index("id")
+    assert set(stations.index) == set(levels.id)
+    with xr.open_dataset(out / "forecast.nc") as fc:
+        for _, th in levels.iterrows():
+            peak = float(fc.streamflow.sel(feature_id=th.feature_id).max())
+            reached = [c for c in ("blue", "yellow", "orange", "red") if peak >= th[c]]
+            row = stations.loc[th.id]
+            assert row.grade == (reached[-1] if reached else "none")
+            assert row.peak_m3s == pytest.approx(peak, abs=0.01)
+            assert row.threshold_source.startswith("example values, not official")
+    warnings = json.loads((out / "warnings.json").read_text())
+    # no climatology for a basin without a runoff grid: said so, and no segment graded by return period
+    assert warnings["climatology"].startswith("none: basin lower_colorado is forced by lateral inflow")
+    assert warnings["segments_graded"] == 0 and sum(warnings["segment_counts"].values()) == 0
+
+
+def test_outlet_subset_and_no_partial_folder(nwm_dir, tmp_path):
+    from hydro.pipeline.nwm_basin import build_nwm_basin
+
+    table = pd.read_parquet(nwm_dir / "channel_network.parquet")
+    austin = 5781917  # USGS 08158000 Colorado Rv at Austin
+    upstream, todo = {austin}, [austin]
+    feeders = table.groupby("to").link.apply(list).to_dict()
+    while todo:
+        for up in feeders.get(todo.pop(), []):
+            upstream.add(up)
+            todo.append(up)
+    summary = build_nwm_basin(nwm_dir / "original/RouteLink.nc", tmp_path / "austin",
+                              nwm_dir / "original/LAKEPARM.nc", outlets=[austin],
+                              lateral=nwm_dir / "lateral_inflow.nc")
+    sub = table[table.link.isin(upstream)]
+    assert summary["segments"] == int((sub.lake_id < 0).sum())
+    assert summary["lakes"] == sub.lake_id[sub.lake_id > 0].nunique()
+    assert "outlet_feature_id = 5781917" in (tmp_path / "austin" / "basin.toml").read_text()
+    # an outlet inside a lake is refused, and nothing is left behind
+    in_lake = int(table[table.lake_id > 0].link.iloc[0])
+    with pytest.raises(ConfigError, match="inside a LAKEPARM lake"):
+        build_nwm_basin(nwm_dir / "original/RouteLink.nc", tmp_path / "bad", nwm_dir / "original/LAKEPARM.nc",
+                        outlets=[in_lake], lateral=nwm_dir / "lateral_inflow.nc")
+    assert not (tmp_path / "bad").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["austin"]  # no temporary folder either

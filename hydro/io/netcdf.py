@@ -9,7 +9,8 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from ..core.errors import InputDataError, NumericalError
-from ..core.variables import CF_ATTRS, CONVENTIONS, FLOAT_FILL_VALUE, INT_FILL_VALUE, TIME_ENCODING
+from ..core.variables import (CF_ATTRS, CONVENTIONS, FLOAT_FILL_VALUE, INPUT_VARIABLES, INT_FILL_VALUE, TIME_ENCODING,
+                               check_range)
 from ..network import RiverNetwork
 from ..reservoir.levelpool import LevelPoolParameters
 from .atomic import write_atomic
@@ -101,6 +102,10 @@ def read_network(path: str | Path) -> tuple[RiverNetwork, LevelPoolParameters | 
         if required not in ds.variables:
             raise InputDataError(f"{path}: variable {required!r} missing; is this a hydro network file?")
     kwargs = {name: ds[name].values for name in _NETWORK_FLOATS if name in ds}
+    feature_id = ds["feature_id"].values
+    for name, values in kwargs.items():  # geometry within the plausible ranges of core.variables (NaN: the network's check)
+        if name in INPUT_VARIABLES:
+            check_range(values, name, str(path), locate=lambda k: f"feature_id {feature_id[k]}")
     network = RiverNetwork(
         feature_id=ds["feature_id"].values,
         to=ds["to"].values,
@@ -224,6 +229,7 @@ def read_state(path: str | Path, feature_id: NDArray[np.int64], lake_id: NDArray
         )
     sel = ds.sel(feature_id=feature_id)
     q = sel["streamflow"].values.astype(np.float32)
+    check_range(q, "streamflow", str(path), locate=lambda k: f"feature_id {feature_id[k]}", label="initial streamflow")
     d = sel["depth"].values.astype(np.float32) if "depth" in sel else np.zeros(feature_id.size, np.float32)
     elev = None
     if "water_sfc_elev" in ds and lake_id.size:

@@ -170,3 +170,22 @@ def test_implausible_reservoir_curve_is_refused(line, replacement, key, in_works
     code, err = run_cli(capsys, "reservoir", "route", "res.toml", "--inflow", "inflow.csv", "--output", "out/o.csv")
     assert_refused(code, err, ["res.toml", key, "plausible"], expected_codes=(2,))
     assert listing(in_workspace / "out") == {}
+
+
+@pytest.mark.parametrize("variable,value", [("length", 1e30), ("length", 1e-30), ("slope", 1e30),
+                                            ("mannings_n", 1e-30), ("side_slope", 1e30)])
+def test_implausible_network_geometry_is_refused(variable, value, in_workspace, capsys):
+    _edit("net.nc", variable, at=1, value=value)
+    code, err = run_cli(capsys, *ROUTE, "--lateral", "qlat.nc")
+    assert_refused(code, err, ["net.nc", variable, "feature_id 2", f"{value:g}"], expected_codes=(3,))
+    assert listing(in_workspace / "out") == {}
+
+
+def test_implausible_initial_state_is_refused(in_workspace, capsys):
+    code, err = run_cli(capsys, *ROUTE, "--lateral", "qlat.nc")
+    assert code == 0, err
+    _edit("out/out.nc", "streamflow", at=(-1, 2), value=1e12)
+    (in_workspace / "out/out.nc").rename(in_workspace / "state.nc")
+    code, err = run_cli(capsys, *ROUTE, "--lateral", "qlat.nc", "--initial-state", "state.nc")
+    assert_refused(code, err, ["state.nc", "initial streamflow", "feature_id 3", "1e+12"], expected_codes=(3,))
+    assert listing(in_workspace / "out") == {}

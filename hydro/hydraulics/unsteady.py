@@ -1,0 +1,158 @@
+"""Unsteady main-stem hydrodynamics: the Saint-Venant equations by the Preissmann scheme (kernel
+hydro/kernels/saint_venant.py: Newton iteration on the full nonlinear system, local partial inertia for
+mixed and supercritical flow), started from the standard-step profile of the first inflow.
+
+Contract: ``SaintVenant(reach, options).run(upstream, downstream, lateral)`` returns a
+``HydraulicsResult`` (discharge, water level, depth per output time and node, the mass balance and the
+solver statistics); it raises NumericalError naming the node and time where a step failed to converge
+(after halving it ``max_halvings`` times), and never returns a partial result.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import ConfigError, InputDataError, NumericalError
+from ..kernels.saint_venant import DRY_BELOW_SLOT, NO_CONVERGENCE, SINGULAR, preissmann, storage_volume
+from .boundaries import Downstream, Lateral, TimeSeries
+from .sections import Reach
+from .steady import G, check_contained, node_discharge, steady_profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Numerics of the unsteady run (SI units)."""
+
+    dt: float = 30.0  # [s] internal step
+    output_interval: float = 300.0  # [s], a multiple of dt
+    theta: float = 0.6  # Preissmann time weight, 0.5 .. 1
+    lpi_exponent: float = 10.0  # m of sigma = 1 - Fr^m (Fread et al. 1996); 0 = full inertia everywhere
+    tol_level: float = 1e-5  # [m] Newton: largest level update
+    tol_discharge: float = 1e-6  # relative to the largest boundary inflow: largest discharge update
+    max_iterations: int = 30
+    max_halvings: int = 5  # a step that does not converge is retried as 2, 4, .. 32 sub-steps
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.theta <= 1.0:
+            raise ConfigError(f"theta = {self.theta:g}: the Preissmann weight must be in [0.5, 1] (0.55-0.7 usual)")
+        if not self.dt > 0:
+            raise ConfigError(f"dt = {self.dt:g} s must be > 0")
+        ratio = self.output_interval / self.dt
+        if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
+            raise ConfigError(f"output interval {self.output_interval:g} s is not a whole multiple of dt {self.dt:g} s")
+        if self.lpi_exponent < 0:
+            raise ConfigError(f"lpi exponent {self.lpi_exponent:g} must be >= 0 (0 switches LPI off)")
+
+
+@dataclass
+class HydraulicsResult:
+    time: NDArray[np.datetime64]
+    chainage: NDArray[np.float64]
+    thalweg: NDArray[np.float64]
+    surveyed: NDArray[np.int64]
+    discharge: NDArray[np.float64]  # (time, node) [m3 s-1]
+    water_level: NDArray[np.float64]  # (time, node) [m]
+    depth: NDArray[np.float64]  # (time, node) [m]
+    mass_balance: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)
+    above_top_nodes: int = 0
+
+
+class SaintVenant:
+    """Preissmann solver on one reach (see module docstring)."""
+
+    def __init__(self, reach: Reach, options: SolverOptions | None = None) -> None:
+        self.reach = reach
+        self.options = options or SolverOptions()
+
+    def run(self, upstream: TimeSeries, downstream: Downstream, lateral: Lateral | None = None,
+            hours: float | None = None) -> HydraulicsResult:
+        reach, opt = self.reach, self.options
+        start = upstream.time[0]
+        span = float((upstream.time[-1] - start) / np.timedelta64(1, "s"))
+        duration = span if hours is None else hours * 3600.0
+        if duration > span + 1e-6:
+            raise InputDataError(f"{upstream.source}: the inflow covers {span / 3600:g} h, less than the {duration / 3600:g} h asked")
+        out_every = int(round(opt.output_interval / opt.dt))
+        n_out = int(np.floor(duration / opt.output_interval + 1e-9))
+        if n_out < 1:
+            raise ConfigError(f"the run ({duration:g} s) is shorter than one output interval ({opt.output_interval:g} s)")
+        n_steps = n_out * out_every
+        end = start + np.timedelta64(int(round(n_steps * opt.dt * 1e9)), "ns")
+        for series, what in ((downstream.series, "stage"),):
+            if series is not None and (series.time[0] > start or series.time[-1] < end):
+                raise InputDataError(f"{series.source}: the {what} series ({series.time[0]} .. {series.time[-1]}) "
+                                     f"does not cover the run ({start} .. {end})")
+        if lateral is not None:
+            if lateral.time[0] > start or lateral.time[-1] < end:
+                raise InputDataError(f"{lateral.source}: lateral inflow ({lateral.time[0]} .. {lateral.time[-1]}) "
+                                     f"does not cover the run ({start} .. {end})")
+            lat_q = lateral.reach_matrix(reach)
+            lat_t = (lateral.time - start) / np.timedelta64(1, "s")
+        else:
+            lat_q = np.zeros((0, reach.size - 1))
+            lat_t = np.zeros(0)
+        lat0 = None if lateral is None else _lateral_at(lat_t, lat_q, 0.0)
+        q_nodes = node_discharge(reach, float(upstream.values[0]), lat0)
+        initial = steady_profile(reach, q_nodes, downstream, start)
+        check_contained(reach, initial.water_level, "the initial (steady) profile's")
+        z = initial.water_level.copy()
+        q = initial.discharge.copy()
+        in_t = upstream.seconds_from(start)
+        ds_kind, ds_x, ds_y, slope = downstream.kernel_arguments(reach, start)
+        q_scale = max(float(np.max(upstream.values)), float(np.max(lat_q.sum(axis=1))) if lat_q.size else 0.0, 1e-3)
+        z_out = np.empty((n_out + 1, reach.size))
+        q_out = np.empty((n_out + 1, reach.size))
+        volumes = np.zeros(3)
+        stats = np.zeros(4)
+        failure = np.zeros(2)
+        storage0 = storage_volume(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z)
+        status = preissmann(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z, q, in_t,
+                            upstream.values.astype(np.float64), lat_t, lat_q, ds_kind, np.asarray(ds_x, np.float64),
+                            np.asarray(ds_y, np.float64), slope, opt.theta, opt.lpi_exponent, G, opt.dt, n_steps,
+                            out_every, opt.tol_level, opt.tol_discharge * q_scale, opt.max_iterations,
+                            opt.max_halvings, z_out, q_out, volumes, stats, failure)
+        if status:
+            node = int(failure[0])
+            when = start + np.timedelta64(int(round(failure[1] * 1e9)), "ns")
+            why = {NO_CONVERGENCE: f"the Newton iteration did not converge in {opt.max_iterations} iterations",
+                   DRY_BELOW_SLOT: "the water level fell below the bottom of the dry-channel slot",
+                   SINGULAR: "the linear system became singular"}[status]
+            raise NumericalError(
+                f"hydraulics: {why} at {reach.node_name(node)} (chainage {reach.chainage[node]:g} m) at "
+                f"{np.datetime_as_string(when, unit='s')}Z, even with the step split in {2 ** opt.max_halvings}; "
+                "nothing written: shorten --dt, refine the sections (--max-dx) or check the geometry and inflow there")
+        storage1 = storage_volume(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z)
+        inflow, lat_in, outflow = (float(v) for v in volumes)
+        change = storage1 - storage0
+        error = change - (inflow + lat_in - outflow)
+        scale = max(inflow + lat_in, abs(change), 1e-12)
+        above = int(np.sum((z_out > reach.top[None, :] + 1e-9).any(axis=0)))
+        if above:
+            log.warning("hydraulics: the water rose above the surveyed ends of %d node(s); the sections were "
+                        "extended by vertical walls there", above)
+        steps = n_steps
+        times = start + (np.arange(n_out + 1) * opt.output_interval * 1e9).astype("timedelta64[ns]")
+        mass = {"inflow_volume_m3": inflow, "lateral_volume_m3": lat_in, "outflow_volume_m3": outflow,
+                "storage_change_m3": change, "mass_balance_error_m3": error, "mass_balance_relative_error": error / scale}
+        return HydraulicsResult(
+            time=times, chainage=reach.chainage.copy(), thalweg=reach.thalweg.copy(), surveyed=reach.surveyed.copy(),
+            discharge=q_out, water_level=z_out, depth=np.maximum(z_out - reach.thalweg[None, :], 0.0),
+            mass_balance=mass,
+            stats={"steps": steps, "sub_steps": int(stats[2]), "steps_retried": int(stats[3]),
+                   "newton_iterations": int(stats[0]), "max_newton_iterations": int(stats[1]),
+                   "mean_newton_iterations": float(stats[0] / max(stats[2], 1)), "nodes": reach.size,
+                   "initial_critical_nodes": initial.critical_nodes},
+            above_top_nodes=above)
+
+
+def _lateral_at(lat_t: NDArray, lat_q: NDArray, t: float) -> NDArray:
+    if lat_t.size == 0:
+        return np.zeros(lat_q.shape[1])
+    return np.array([np.interp(t, lat_t, lat_q[:, j]) for j in range(lat_q.shape[1])])

@@ -1,0 +1,519 @@
+"""One-dimensional Saint-Venant kernels on tabulated cross-sections: property lookup, the steady
+standard-step profile and the Preissmann four-point implicit scheme with a Newton iteration.
+
+Geometry comes in as per-node property tables on a uniform stage grid (the caller builds them from the
+surveyed station-elevation tables, hydro/hydraulics/sections.py): ``table[i, k, p]`` holds property ``p``
+of node ``i`` at stage ``z0[i] + k * dz`` [m], ``k < nlev[i]``, with
+
+    p = 0 flow area A [m2], 1 top width B [m] (limit from above), 2 conveyance K [m3 s-1],
+        3 momentum coefficient beta [1], 4 energy coefficient alpha [1].
+
+Between two levels A is the quadratic that matches A at both levels and B at the lower one (so dA/dz is the
+width the Jacobian uses and storage is A itself), K, beta and alpha are linear. Above the last level the
+section is extended by vertical walls (A grows with the top width, K with its last slope). Below ``z0`` the
+caller's table holds a narrow slot, so A > 0 for every stage above ``z0``.
+
+Unsteady equations (conservative form, x increasing downstream, Q > 0 downstream):
+
+    dA/dt + dQ/dx = q_l
+    sigma (dQ/dt + d(beta Q^2 / A)/dx) + g A dZ/dx + g A Q|Q| / K^2 = 0
+
+Z the water level. sigma is the local partial inertia factor of Fread, Jin & Lewis (1996): sigma =
+1 - Fr^m for Fr < 1, 0 for Fr >= 1 (m = ``lpi_m``; m <= 0 switches it off, sigma = 1), evaluated per
+reach at the start of each step. Preissmann box scheme on each reach j (nodes j, j+1, length dx_j), weight
+theta in time and 1/2 in space; reach averages A = (A_j + A_j+1)/2, Q likewise, K = (K_j + K_j+1)/2.
+Both equations are multiplied by dx_j; summed over the reaches, continuity gives exactly
+storage(n+1) - storage(n) = dt (theta-weighted inflow + lateral - outflow), storage = sum dx_j (A_j +
+A_j+1)/2, so mass is conserved to the Newton tolerance. The 2N x 2N Newton system is banded (2 below,
+2 above the diagonal) and solved by Gaussian elimination with partial pivoting in O(N).
+
+References: Cunge, Holly & Verwey (1980) Practical aspects of computational river hydraulics, ch. 3-4;
+Fread, Jin & Lewis (1996) doi:10.1061/(ASCE)0733-9437(1996)122:5(308) (LPI);
+HEC-RAS Hydraulic Reference Manual (2016), ch. 2 (standard step) and ch. 3 (unsteady).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+AREA, WIDTH, CONVEYANCE, BETA, ALPHA = 0, 1, 2, 3, 4
+N_PROPERTIES = 5
+
+# unsteady status codes (the model layer turns them into NumericalError)
+OK, NO_CONVERGENCE, DRY_BELOW_SLOT, SINGULAR = 0, 1, 2, 3
+DS_STAGE, DS_RATING, DS_NORMAL = 0, 1, 2
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def lookup(table, z0, nlev, dz, i, z):
+    """Properties of node ``i`` at stage ``z`` [m]: (A, B = dA/dz, K, dK/dz, beta, dbeta/dz, alpha)."""
+    f = (z - z0[i]) / dz
+    last = nlev[i] - 1
+    if f < 0.0:  # below the slot bottom: A goes negative, the caller refuses it
+        b = table[i, 0, WIDTH]
+        return (table[i, 0, AREA] + b * (z - z0[i]), b, 0.0, 0.0, table[i, 0, BETA], 0.0, table[i, 0, ALPHA])
+    if f >= last:  # above the surveyed top: vertical walls
+        d = z - (z0[i] + last * dz)
+        b = table[i, last, WIDTH]
+        dk = (table[i, last, CONVEYANCE] - table[i, last - 1, CONVEYANCE]) / dz
+        return (table[i, last, AREA] + b * d, b, table[i, last, CONVEYANCE] + dk * d, dk,
+                table[i, last, BETA], 0.0, table[i, last, ALPHA])
+    k = int(f)
+    d = (f - k) * dz
+    a0 = table[i, k, AREA]
+    b0 = table[i, k, WIDTH]
+    c = (table[i, k + 1, AREA] - a0 - b0 * dz) / (dz * dz)
+    w = d / dz
+    k0 = table[i, k, CONVEYANCE]
+    dk = (table[i, k + 1, CONVEYANCE] - k0) / dz
+    be0 = table[i, k, BETA]
+    dbe = (table[i, k + 1, BETA] - be0) / dz
+    al = table[i, k, ALPHA] + w * (table[i, k + 1, ALPHA] - table[i, k, ALPHA])
+    return a0 + b0 * d + c * d * d, b0 + 2.0 * c * d, k0 + dk * d, dk, be0 + dbe * d, dbe, al
+
+
+@numba.njit(cache=True, nogil=True)
+def storage_volume(table, z0, nlev, dz, dx, z):
+    """Water volume [m3] between the nodes: sum of dx_j (A_j + A_j+1) / 2."""
+    total = 0.0
+    a_prev = lookup(table, z0, nlev, dz, 0, z[0])[0]
+    for j in range(dx.shape[0]):
+        a_next = lookup(table, z0, nlev, dz, j + 1, z[j + 1])[0]
+        total += 0.5 * dx[j] * (a_prev + a_next)
+        a_prev = a_next
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _specific_energy(table, z0, nlev, dz, i, z, q, g):
+    a, _, _, _, _, _, al = lookup(table, z0, nlev, dz, i, z)
+    return z + al * q * q / (2.0 * g * a * a)
+
+
+@numba.njit(cache=True, nogil=True)
+def critical_stage(table, z0, nlev, dz, i, q, g):
+    """Stage [m] of minimum specific energy Z + alpha Q^2 / (2 g A^2) at node ``i`` for discharge ``q``:
+    a scan of the stage grid, then a golden-section refinement around the lowest level."""
+    q = abs(q)
+    best_k = 1
+    best_e = np.inf
+    for k in range(1, nlev[i]):
+        e = _specific_energy(table, z0, nlev, dz, i, z0[i] + k * dz, q, g)
+        if e < best_e:
+            best_e = e
+            best_k = k
+    lo = z0[i] + (best_k - 1) * dz + 1e-9
+    hi = z0[i] + (best_k + 1) * dz
+    if best_k == nlev[i] - 1:  # minimum at the top: search on up the vertical walls
+        hi = z0[i] + (best_k + 50) * dz
+    r = 0.5 * (math.sqrt(5.0) - 1.0)
+    for _ in range(80):
+        m1 = hi - r * (hi - lo)
+        m2 = lo + r * (hi - lo)
+        if _specific_energy(table, z0, nlev, dz, i, m1, q, g) < _specific_energy(table, z0, nlev, dz, i, m2, q, g):
+            hi = m2
+        else:
+            lo = m1
+        if hi - lo < 1e-9:
+            break
+    return 0.5 * (lo + hi)
+
+
+@numba.njit(cache=True, nogil=True)
+def _energy_residual(table, z0, nlev, dz, i_new, z, q_new, head_known, q_known, k_known, length, sign, g):
+    """Energy balance between a known section (total head, discharge, conveyance) and node ``i_new`` at
+    stage ``z``: E_new - head_known - sign * L * Sf, Sf = ((Q1 + Q2) / (K1 + K2))^2 (average conveyance)."""
+    a, _, k, _, _, _, al = lookup(table, z0, nlev, dz, i_new, z)
+    sf = ((q_new + q_known) / (k + k_known)) ** 2
+    return z + al * q_new * q_new / (2.0 * g * a * a) - head_known - sign * length * sf
+
+
+@numba.njit(cache=True, nogil=True)
+def standard_step(table, z0, nlev, dz, dx, q, thalweg, z_boundary, supercritical, g, z_out):
+    """Steady gradually varied flow by the standard-step method (energy equation between adjacent nodes,
+    average-conveyance friction slope, velocity-head coefficient alpha from the subdivided conveyance).
+
+    Subcritical: march upstream from ``z_boundary`` at the last node; supercritical: march downstream from
+    ``z_boundary`` at the first node. ``q`` [m3 s-1] per node, ``dx`` [m] per reach. Where the energy
+    equation has no root on the requested side of critical depth the node is set to critical depth
+    (HEC-RAS practice). Writes ``z_out`` [m]; returns the number of nodes set to critical depth.
+    """
+    n = z_out.shape[0]
+    n_critical = 0
+    if not supercritical:
+        z_out[n - 1] = z_boundary
+        for i in range(n - 2, -1, -1):
+            a, _, k, _, _, _, al = lookup(table, z0, nlev, dz, i + 1, z_out[i + 1])
+            head = z_out[i + 1] + al * q[i + 1] ** 2 / (2.0 * g * a * a)
+            zc = critical_stage(table, z0, nlev, dz, i, q[i], g)
+            f_lo = _energy_residual(table, z0, nlev, dz, i, zc, q[i], head, q[i + 1], k, dx[i], 1.0, g)
+            if f_lo >= 0.0:
+                z_out[i] = zc
+                n_critical += 1
+                continue
+            lo, hi = zc, max(zc, z_out[i + 1]) + 1.0
+            f_hi = _energy_residual(table, z0, nlev, dz, i, hi, q[i], head, q[i + 1], k, dx[i], 1.0, g)
+            while f_hi < 0.0:
+                hi += 2.0 * (hi - lo)
+                f_hi = _energy_residual(table, z0, nlev, dz, i, hi, q[i], head, q[i + 1], k, dx[i], 1.0, g)
+            z_out[i] = _bracketed_root(table, z0, nlev, dz, i, q[i], head, q[i + 1], k, dx[i], 1.0, g, lo, hi, f_lo, f_hi)
+    else:
+        z_out[0] = z_boundary
+        for i in range(1, n):
+            a, _, k, _, _, _, al = lookup(table, z0, nlev, dz, i - 1, z_out[i - 1])
+            head = z_out[i - 1] + al * q[i - 1] ** 2 / (2.0 * g * a * a)
+            zc = critical_stage(table, z0, nlev, dz, i, q[i], g)
+            f_hi = _energy_residual(table, z0, nlev, dz, i, zc, q[i], head, q[i - 1], k, dx[i - 1], -1.0, g)
+            if f_hi >= 0.0:
+                z_out[i] = zc
+                n_critical += 1
+                continue
+            lo = thalweg[i]
+            f_lo = _energy_residual(table, z0, nlev, dz, i, lo, q[i], head, q[i - 1], k, dx[i - 1], -1.0, g)
+            # residual falls with the stage on the supercritical branch: root between thalweg and critical
+            z_out[i] = _bracketed_root(table, z0, nlev, dz, i, q[i], head, q[i - 1], k, dx[i - 1], -1.0, g,
+                                       lo, zc, f_lo, f_hi)
+    return n_critical
+
+
+@numba.njit(cache=True, nogil=True)
+def _bracketed_root(table, z0, nlev, dz, i, q_new, head, q_known, k_known, length, sign, g, lo, hi, f_lo, f_hi):
+    """Root of the energy residual in [lo, hi] (f_lo, f_hi of opposite signs): Illinois regula falsi,
+    falling back to bisection; converges to 1e-10 m."""
+    side = 0
+    for _ in range(200):
+        z = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+        if not (lo < z < hi):
+            z = 0.5 * (lo + hi)
+        f = _energy_residual(table, z0, nlev, dz, i, z, q_new, head, q_known, k_known, length, sign, g)
+        if (f > 0.0) == (f_hi > 0.0):
+            hi, f_hi = z, f
+            if side == 1:
+                f_lo *= 0.5
+            side = 1
+        else:
+            lo, f_lo = z, f
+            if side == -1:
+                f_hi *= 0.5
+            side = -1
+        if hi - lo < 1e-10 or f == 0.0:
+            return z
+    return 0.5 * (lo + hi)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _interp(ts, vs, t):
+    """Linear interpolation in a time series (held at the ends)."""
+    m = ts.shape[0]
+    if t <= ts[0]:
+        return vs[0]
+    if t >= ts[m - 1]:
+        return vs[m - 1]
+    k = np.searchsorted(ts, t) - 1
+    w = (t - ts[k]) / (ts[k + 1] - ts[k])
+    return vs[k] + w * (vs[k + 1] - vs[k])
+
+
+@numba.njit(cache=True, nogil=True)
+def _rating(rz, rq, z):
+    """Discharge and dQ/dZ of a rating curve, linear between points, extended with the end slopes."""
+    m = rz.shape[0]
+    k = np.searchsorted(rz, z) - 1
+    k = min(max(k, 0), m - 2)
+    slope = (rq[k + 1] - rq[k]) / (rz[k + 1] - rz[k])
+    return rq[k] + slope * (z - rz[k]), slope
+
+
+@numba.njit(cache=True, nogil=True)
+def _lateral_at(lat_t, lat_q, t, out):
+    m = lat_t.shape[0]
+    if m == 0:
+        out[:] = 0.0
+        return
+    if t <= lat_t[0]:
+        out[:] = lat_q[0]
+        return
+    if t >= lat_t[m - 1]:
+        out[:] = lat_q[m - 1]
+        return
+    k = np.searchsorted(lat_t, t) - 1
+    w = (t - lat_t[k]) / (lat_t[k + 1] - lat_t[k])
+    for j in range(out.shape[0]):
+        out[j] = lat_q[k, j] + w * (lat_q[k + 1, j] - lat_q[k, j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _band_solve(ab, rhs, n, x):
+    """Solve a banded system (2 sub-, 2 super-diagonals, 2 more for pivot fill) by Gaussian elimination
+    with partial pivoting. ``ab[r, c - r + 2]`` holds entry (r, c). Returns False on a zero pivot."""
+    kl = 2
+    span = 4  # kl + ku: how far right a pivot row reaches after fill
+    for k in range(n):
+        p = k
+        big = abs(ab[k, kl])
+        for r in range(k + 1, min(k + kl + 1, n)):
+            v = abs(ab[r, k - r + kl])
+            if v > big:
+                big = v
+                p = r
+        if big == 0.0:
+            return False
+        last = min(k + span, n - 1)
+        if p != k:
+            for c in range(k, last + 1):
+                tmp = ab[k, c - k + kl]
+                ab[k, c - k + kl] = ab[p, c - p + kl]
+                ab[p, c - p + kl] = tmp
+            tmp = rhs[k]
+            rhs[k] = rhs[p]
+            rhs[p] = tmp
+        piv = ab[k, kl]
+        for r in range(k + 1, min(k + kl + 1, n)):
+            f = ab[r, k - r + kl] / piv
+            if f != 0.0:
+                for c in range(k, last + 1):
+                    ab[r, c - r + kl] -= f * ab[k, c - k + kl]
+                rhs[r] -= f * rhs[k]
+    for k in range(n - 1, -1, -1):
+        s = rhs[k]
+        for c in range(k + 1, min(k + span, n - 1) + 1):
+            s -= ab[k, c - k + kl] * x[c]
+        x[k] = s / ab[k, kl]
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _reach_terms(a1, b1, k1, dk1, be1, dbe1, a2, b2, k2, dk2, be2, dbe2, z1, z2, q1, q2, dx, sigma, g):
+    """Spatial momentum terms of one reach, G = sigma (M2 - M1) + g A (Z2 - Z1) + g A dx Q|Q| / K^2
+    (M = beta Q^2 / A, reach averages A, Q, K), and dG / d(Z1, Q1, Z2, Q2)."""
+    a = 0.5 * (a1 + a2)
+    qm = 0.5 * (q1 + q2)
+    km = 0.5 * (k1 + k2)
+    sf = qm * abs(qm) / (km * km)
+    m1 = be1 * q1 * q1 / a1
+    m2 = be2 * q2 * q2 / a2
+    dzs = z2 - z1
+    gterm = sigma * (m2 - m1) + g * a * dzs + g * a * dx * sf
+    dsf_dk = -2.0 * sf / km  # d sf / d km
+    d_z1 = (-sigma * q1 * q1 * (dbe1 / a1 - be1 * b1 / (a1 * a1)) + g * 0.5 * b1 * dzs - g * a
+            + g * 0.5 * b1 * dx * sf + g * a * dx * dsf_dk * 0.5 * dk1)
+    d_z2 = (sigma * q2 * q2 * (dbe2 / a2 - be2 * b2 / (a2 * a2)) + g * 0.5 * b2 * dzs + g * a
+            + g * 0.5 * b2 * dx * sf + g * a * dx * dsf_dk * 0.5 * dk2)
+    dsf_dq = abs(qm) / (km * km)  # d sf / d q1 = d sf / d q2 = 2 |qm| / km^2 * 1/2
+    d_q1 = -sigma * 2.0 * be1 * q1 / a1 + g * a * dx * dsf_dq
+    d_q2 = sigma * 2.0 * be2 * q2 / a2 + g * a * dx * dsf_dq
+    return gterm, d_z1, d_q1, d_z2, d_q2
+
+
+@numba.njit(cache=True, nogil=True)
+def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y,
+             normal_root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new, sigma,
+             g_old, ab, rhs, sol, stats):
+    """One Preissmann step of length ``h`` from state (zo, qo) at time ``t``; the Newton iterate is (z, q),
+    started from the old state. Returns (status, worst node)."""
+    n = zo.shape[0]
+    nr = n - 1
+    # old time level: node properties, LPI factor and spatial momentum terms per reach
+    _lateral_at(lat_t, lat_q, t, lat_old)
+    _lateral_at(lat_t, lat_q, t + h, lat_new)
+    for i in range(n):
+        a, b, k, dk, be, dbe, _ = lookup(table, z0, nlev, dz, i, zo[i])
+        if a <= 0.0:
+            return DRY_BELOW_SLOT, i
+        a_old[i] = a
+        work[i, 0] = a
+        work[i, 1] = b
+        work[i, 2] = k
+        work[i, 3] = dk
+        work[i, 4] = be
+        work[i, 5] = dbe
+    for j in range(nr):
+        if lpi_m > 0.0:
+            a = 0.5 * (work[j, 0] + work[j + 1, 0])
+            bw = 0.5 * (work[j, 1] + work[j + 1, 1])
+            fr = abs(0.5 * (qo[j] + qo[j + 1])) / a * math.sqrt(bw / (g * a))
+            sigma[j] = 1.0 - fr ** lpi_m if fr < 1.0 else 0.0
+        else:
+            sigma[j] = 1.0
+        g_old[j] = _reach_terms(work[j, 0], work[j, 1], work[j, 2], work[j, 3], work[j, 4], work[j, 5],
+                                work[j + 1, 0], work[j + 1, 1], work[j + 1, 2], work[j + 1, 3], work[j + 1, 4],
+                                work[j + 1, 5], zo[j], zo[j + 1], qo[j], qo[j + 1], dx[j], sigma[j], g)[0]
+    for i in range(n):
+        z[i] = zo[i]
+        q[i] = qo[i]
+    q_up = _interp(in_t, in_q, t + h)
+    z_ds = _interp(ds_x, ds_y, t + h) if ds_kind == DS_STAGE else 0.0
+    worst = 0
+    for it in range(max_iter):
+        stats[0] += 1.0
+        for i in range(n):
+            a, b, k, dk, be, dbe, _ = lookup(table, z0, nlev, dz, i, z[i])
+            if a <= 0.0:
+                return DRY_BELOW_SLOT, i
+            work[i, 0] = a
+            work[i, 1] = b
+            work[i, 2] = k
+            work[i, 3] = dk
+            work[i, 4] = be
+            work[i, 5] = dbe
+        ab[:, :] = 0.0
+        # upstream boundary: Q_0 = inflow
+        ab[0, 1 - 0 + 2] = 1.0
+        rhs[0] = -(q[0] - q_up)
+        for j in range(nr):
+            c = 0.5 * dx[j] / h
+            a1 = work[j, 0]
+            a2 = work[j + 1, 0]
+            # continuity (times dx), row 2j+1, columns 2j .. 2j+3
+            lat = theta * lat_new[j] + (1.0 - theta) * lat_old[j]
+            r = 2 * j + 1
+            cont = (c * (a1 + a2 - a_old[j] - a_old[j + 1]) + theta * (q[j + 1] - q[j]) + (1.0 - theta) * (qo[j + 1] - qo[j]) - lat)
+            rhs[r] = -cont
+            ab[r, 2 * j - r + 2] = c * work[j, 1]
+            ab[r, 2 * j + 1 - r + 2] = -theta
+            ab[r, 2 * j + 2 - r + 2] = c * work[j + 1, 1]
+            ab[r, 2 * j + 3 - r + 2] = theta
+            # momentum (times dx), row 2j+2
+            gt, d_z1, d_q1, d_z2, d_q2 = _reach_terms(
+                a1, work[j, 1], work[j, 2], work[j, 3], work[j, 4], work[j, 5],
+                a2, work[j + 1, 1], work[j + 1, 2], work[j + 1, 3], work[j + 1, 4], work[j + 1, 5],
+                z[j], z[j + 1], q[j], q[j + 1], dx[j], sigma[j], g)
+            s = sigma[j]
+            r = 2 * j + 2
+            mom = s * c * (q[j] + q[j + 1] - qo[j] - qo[j + 1]) + theta * gt + (1.0 - theta) * g_old[j]
+            rhs[r] = -mom
+            ab[r, 2 * j - r + 2] = theta * d_z1
+            ab[r, 2 * j + 1 - r + 2] = s * c + theta * d_q1
+            ab[r, 2 * j + 2 - r + 2] = theta * d_z2
+            ab[r, 2 * j + 3 - r + 2] = s * c + theta * d_q2
+        # downstream boundary, row 2n-1 on (Z_n-1, Q_n-1)
+        r = 2 * n - 1
+        if ds_kind == DS_STAGE:
+            ab[r, 2 * n - 2 - r + 2] = 1.0
+            rhs[r] = -(z[n - 1] - z_ds)
+        elif ds_kind == DS_RATING:
+            qr, slope = _rating(ds_x, ds_y, z[n - 1])
+            ab[r, 2 * n - 2 - r + 2] = -slope
+            ab[r, 2 * n - 1 - r + 2] = 1.0
+            rhs[r] = -(q[n - 1] - qr)
+        else:  # normal depth: Q = K(Z) sqrt(S0)
+            ab[r, 2 * n - 2 - r + 2] = -work[n - 1, 3] * normal_root_slope
+            ab[r, 2 * n - 1 - r + 2] = 1.0
+            rhs[r] = -(q[n - 1] - work[n - 1, 2] * normal_root_slope)
+        if not _band_solve(ab, rhs, 2 * n, sol):
+            return SINGULAR, 0
+        max_dz = 0.0
+        max_dq = 0.0
+        for i in range(n):
+            dzi = sol[2 * i]
+            dqi = sol[2 * i + 1]
+            if not (math.isfinite(dzi) and math.isfinite(dqi)):
+                return NO_CONVERGENCE, i
+            z[i] += dzi
+            q[i] += dqi
+            if abs(dzi) > max_dz:
+                max_dz = abs(dzi)
+                worst = i
+            max_dq = max(max_dq, abs(dqi))
+        if max_dz <= tol_z and max_dq <= tol_q:
+            if it + 1 > stats[1]:
+                stats[1] = it + 1
+            return OK, worst
+    return NO_CONVERGENCE, worst
+
+
+@numba.njit(cache=True, nogil=True)
+def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y, normal_slope,
+               theta, lpi_m, g, dt, n_steps, out_every, tol_z, tol_q, max_iter, max_halvings, z_out, q_out,
+               volumes, stats, failure):
+    """Integrate the Saint-Venant equations by the Preissmann scheme over ``n_steps`` steps of ``dt`` [s].
+
+    Parameters
+    ----------
+    table, z0, nlev, dz : property tables (module docstring), one row per node, upstream first.
+    dx : [m] reach lengths (n_nodes - 1).
+    z, q : [m], [m3 s-1] initial water level and discharge per node; hold the final state on return.
+    in_t, in_q : upstream discharge hydrograph, times [s from start] and values [m3 s-1], linear between.
+    lat_t, lat_q : lateral inflow per reach [m3 s-1] at times lat_t [s], shape (len(lat_t), n_nodes - 1).
+    ds_kind : 0 stage hydrograph (ds_x times [s], ds_y levels [m]), 1 rating (ds_x levels [m] increasing,
+        ds_y discharges [m3 s-1]), 2 normal depth Q = K sqrt(normal_slope).
+    theta : Preissmann time weight (0.5 .. 1); lpi_m : LPI exponent (<= 0: full inertia everywhere).
+    out_every : steps between output records; z_out, q_out (n_steps // out_every + 1, n_nodes) get the
+        state at t = 0 and every out_every steps.
+    tol_z [m], tol_q [m3 s-1] : Newton convergence on the largest update; max_iter per step; a step that
+        does not converge is retried as 2, 4, .. 2^max_halvings sub-steps before giving up.
+
+    Writes volumes = [upstream inflow, lateral inflow, outflow] [m3] (theta-weighted, as the scheme
+    integrates them), stats = [Newton iterations, most in one step, sub-steps taken, steps retried] and on
+    failure failure = [node, time s]. Returns 0 (OK) or the status code of the failing step.
+    """
+    n = z.shape[0]
+    work = np.empty((n, 6))
+    a_old = np.empty(n)
+    lat_old = np.zeros(n - 1)
+    lat_new = np.zeros(n - 1)
+    sigma = np.empty(n - 1)
+    g_old = np.empty(n - 1)
+    ab = np.zeros((2 * n, 7))
+    rhs = np.empty(2 * n)
+    sol = np.empty(2 * n)
+    zo = z.copy()
+    qo = q.copy()
+    zs = z.copy()
+    qs = q.copy()
+    root_slope = math.sqrt(normal_slope) if normal_slope > 0.0 else 0.0
+    k_out = 0
+    for i in range(n):
+        z_out[0, i] = z[i]
+        q_out[0, i] = q[i]
+    for step in range(n_steps):
+        t0 = step * dt
+        for i in range(n):
+            zs[i] = z[i]
+            qs[i] = q[i]
+        n_sub = 1
+        while True:
+            status = OK
+            worst = 0
+            h = dt / n_sub
+            vin = 0.0
+            vlat = 0.0
+            vout = 0.0
+            for s in range(n_sub):
+                t = t0 + s * h
+                for i in range(n):
+                    zo[i] = z[i]
+                    qo[i] = q[i]
+                status, worst = _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q,
+                                         ds_kind, ds_x, ds_y, root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter,
+                                         work, a_old, lat_old, lat_new, sigma, g_old, ab, rhs, sol, stats)
+                if status != OK:
+                    failure[0] = worst
+                    failure[1] = t + h
+                    break
+                stats[2] += 1.0
+                vin += h * (theta * q[0] + (1.0 - theta) * qo[0])
+                vout += h * (theta * q[n - 1] + (1.0 - theta) * qo[n - 1])
+                for j in range(n - 1):
+                    vlat += h * (theta * lat_new[j] + (1.0 - theta) * lat_old[j])
+            if status == OK:
+                volumes[0] += vin
+                volumes[1] += vlat
+                volumes[2] += vout
+                break
+            if n_sub >= 2 ** max_halvings:
+                return status
+            stats[3] += 1.0
+            n_sub *= 2
+            for i in range(n):
+                z[i] = zs[i]
+                q[i] = qs[i]
+        if (step + 1) % out_every == 0:
+            k_out += 1
+            for i in range(n):
+                z_out[k_out, i] = z[i]
+                q_out[k_out, i] = q[i]
+    return OK

@@ -51,10 +51,10 @@ class GaugeSeries:
     interval: np.timedelta64
 
 
-def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     path = Path(path)
     if not path.is_file():
-        raise InputDataError(f"{path}: file not found")
+        raise InputDataError(f"{path}: {what} not found; check the path in the configuration")
     with open(path, newline="", encoding="utf-8-sig") as fh:
         rows = [(n, [c.strip() for c in row]) for n, row in enumerate(csv.reader(fh), start=1)
                 if row and not row[0].lstrip().startswith("#")]
@@ -90,7 +90,7 @@ def _number(text: str, path: Path, line: int, what: str) -> float:
 def read_stations(path: Path) -> Stations:
     """The stations file ``id,lon,lat[,elevation_m]``."""
     path = Path(path)
-    header, rows = _rows(path)
+    header, rows = _rows(path, "stations file")
     if header[:3] != ["id", "lon", "lat"] or len(header) > 4 or (len(header) == 4 and header[3] != "elevation_m"):
         raise InputDataError(f"{path}: header {','.join(header)}; expected id,lon,lat[,elevation_m]")
     ids, lon, lat, elev = [], [], [], []
@@ -117,7 +117,7 @@ def read_stations(path: Path) -> Stations:
 def read_gauge_series(path: Path, interval_minutes: int) -> GaugeSeries:
     """The series file, long (``time,station,rain_mm``) or wide (``time,<id>,...``), checked for gaps."""
     path = Path(path)
-    header, rows = _rows(path)
+    header, rows = _rows(path, "rain-gauge series")
     if not header or header[0] != "time":
         raise InputDataError(f"{path}: header {','.join(header)}; expected time,station,rain_mm or time,<id>,<id>...")
     values: dict[np.datetime64, dict[str, float]] = {}
@@ -176,7 +176,7 @@ def _check_rain(value: float, path: Path, line: int, station: str) -> float:
 def read_pet_csv(path: Path) -> tuple[NDArray[np.datetime64], NDArray[np.datetime64], NDArray[np.float64]]:
     """``time,pet_mm`` -> (interval starts, interval ends, PET [mm h-1] over each interval)."""
     path = Path(path)
-    header, rows = _rows(path)
+    header, rows = _rows(path, "PET file")
     if header != ["time", "pet_mm"]:
         raise InputDataError(f"{path}: header {','.join(header)}; expected time,pet_mm")
     times, pet = [], []

@@ -48,7 +48,7 @@ def steps_from_intervals(starts: NDArray, ends: NDArray, rate: NDArray, first: n
         k = int(np.flatnonzero(np.abs(covered - 1.0) > 1e-9)[0])
         span = (f"{str(starts[0])[:16]} .. {str(ends[-1])[:16]}" if len(starts) else "nothing")
         raise InputDataError(f"{source}: no data for the 10 minutes ending {str(step_end[k])[:16]} (the file "
-                             f"covers {span}); fill the gap or move the cycle")
+                             f"covers {span}); extend the file or fill the gap, or move the cycle")
     flat = np.asarray(rate, np.float64).reshape(len(starts), -1)
     return (overlap @ flat).reshape((n_steps,) + np.shape(rate)[1:])
 

@@ -145,20 +145,24 @@ class DetentionBasins:
             if wanted.shape != (hours,) or not np.isfinite(wanted).all() or (wanted < 0).any():
                 raise ConfigError(f"detention basin {sid}: diversion schedule must hold {hours} finite values >= 0")
             diversion[sid] = _fill(np.minimum(wanted, self.by_id[sid].max_intake), stored[sid], self.by_id[sid])
-        run = routed()
-        # the flow present caps a schedule: check upstream first (a cut changes what arrives further down)
-        for _ in range(len(schedules)):
-            cut = False
-            for site in self._upstream_first:
-                if site.id not in schedules:
-                    continue
-                present = _present(run.flow[:, site.position], initial_flow[site.position])
-                d = _fill(np.minimum(diversion[site.id], present), stored[site.id], site)
-                if np.any(d < diversion[site.id] - 1e-6):
-                    diversion[site.id], cut = d, True
-            if not cut:
-                break
-            run = routed()
+        def capped(run: object) -> object:
+            """``run`` with every diversion cut to the flow present at its inlet, upstream first (a cut
+            changes what arrives further down), routed again where a cut was made."""
+            for _ in range(len(diversion)):
+                cut = False
+                for site in self._upstream_first:
+                    if site.id not in diversion:
+                        continue
+                    present = _present(run.flow[:, site.position], initial_flow[site.position])
+                    d = _fill(np.minimum(diversion[site.id], present), stored[site.id], site)
+                    if np.any(d < diversion[site.id] - 1e-6):
+                        diversion[site.id], cut = d, True
+                if not cut:
+                    break
+                run = routed()
+            return run
+
+        run = capped(routed())
         for site in self.sites:  # by order: each judges its trigger with the diversions of those before it
             if site.id in schedules:
                 continue
@@ -172,6 +176,7 @@ class DetentionBasins:
             diversion[site.id] = d
             if d.any():
                 run = routed()
+        run = capped(run)  # a basin opened later upstream of an earlier one may have cut the flow it counted on
         storage = {s.id: stored[s.id] + np.concatenate([[0.0], np.cumsum(diversion[s.id] * HOUR_S)]) for s in self.sites}
         record = DetentionRecord({s.id: diversion[s.id] for s in self.sites}, storage,
                                  {s.id: s.position for s in self.sites}, {s.id: s.id not in schedules for s in self.sites})

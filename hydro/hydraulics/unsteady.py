@@ -11,6 +11,7 @@ solver statistics); it raises NumericalError naming the node and time where a st
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +71,7 @@ class SaintVenant:
     def __init__(self, reach: Reach, options: SolverOptions | None = None) -> None:
         self.reach = reach
         self.options = options or SolverOptions()
+        self.last_kernel_seconds = 0.0  # wall time of the last run's kernel (benchmarks)
 
     def run(self, upstream: TimeSeries, downstream: Downstream, lateral: Lateral | None = None,
             hours: float | None = None) -> HydraulicsResult:
@@ -113,11 +115,13 @@ class SaintVenant:
         stats = np.zeros(4)
         failure = np.zeros(2)
         storage0 = storage_volume(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z)
+        clock = time.perf_counter()
         status = preissmann(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z, q, in_t,
                             upstream.values.astype(np.float64), lat_t, lat_q, ds_kind, np.asarray(ds_x, np.float64),
                             np.asarray(ds_y, np.float64), slope, opt.theta, opt.lpi_exponent, G, opt.dt, n_steps,
                             out_every, opt.tol_level, opt.tol_discharge * q_scale, opt.max_iterations,
                             opt.max_halvings, z_out, q_out, volumes, stats, failure)
+        self.last_kernel_seconds = time.perf_counter() - clock
         if status:
             node = int(failure[0])
             when = start + np.timedelta64(int(round(failure[1] * 1e9)), "ns")

@@ -313,7 +313,7 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
              normal_root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new, sigma,
              g_old, ab, rhs, sol, stats):
     """One Preissmann step of length ``h`` from state (zo, qo) at time ``t``; the Newton iterate is (z, q),
-    started from the old state. Returns (status, worst node)."""
+    started from the caller's predictor. Returns (status, worst node)."""
     n = zo.shape[0]
     nr = n - 1
     # old time level: node properties, LPI factor and spatial momentum terms per reach
@@ -341,9 +341,6 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
         g_old[j] = _reach_terms(work[j, 0], work[j, 1], work[j, 2], work[j, 3], work[j, 4], work[j, 5],
                                 work[j + 1, 0], work[j + 1, 1], work[j + 1, 2], work[j + 1, 3], work[j + 1, 4],
                                 work[j + 1, 5], zo[j], zo[j + 1], qo[j], qo[j + 1], dx[j], sigma[j], g)[0]
-    for i in range(n):
-        z[i] = zo[i]
-        q[i] = qo[i]
     q_up = _interp(in_t, in_q, t + h)
     z_ds = _interp(ds_x, ds_y, t + h) if ds_kind == DS_STAGE else 0.0
     worst = 0
@@ -464,6 +461,8 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
     qo = q.copy()
     zs = z.copy()
     qs = q.copy()
+    zp = z.copy()  # state one step back, for the predictor
+    qp = q.copy()
     root_slope = math.sqrt(normal_slope) if normal_slope > 0.0 else 0.0
     k_out = 0
     for i in range(n):
@@ -487,6 +486,12 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
                 for i in range(n):
                     zo[i] = z[i]
                     qo[i] = q[i]
+                if n_sub == 1 and step > 0:
+                    # predictor: linear extrapolation of the last two steps; on a smooth wave the first Newton
+                    # update is then below the tolerance and one iteration does
+                    for i in range(n):
+                        z[i] = 2.0 * zo[i] - zp[i]
+                        q[i] = 2.0 * qo[i] - qp[i]
                 status, worst = _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q,
                                          ds_kind, ds_x, ds_y, root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter,
                                          work, a_old, lat_old, lat_new, sigma, g_old, ab, rhs, sol, stats)
@@ -500,6 +505,9 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
                 for j in range(n - 1):
                     vlat += h * (theta * lat_new[j] + (1.0 - theta) * lat_old[j])
             if status == OK:
+                for i in range(n):
+                    zp[i] = zs[i]
+                    qp[i] = qs[i]
                 volumes[0] += vin
                 volumes[1] += vlat
                 volumes[2] += vout

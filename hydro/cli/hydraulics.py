@@ -1,0 +1,260 @@
+"""``hydro hydraulics run|steady`` (one main stem on surveyed cross-sections) and ``hydro bench hydraulics``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from . import _types as arg
+
+log = logging.getLogger("hydro")
+
+_SECTIONS_HELP = ("SECTIONS.csv: section,chainage_m,station_m,elevation_m,manning_n[,left_bank_m,right_bank_m], one row "
+                  "per point, sections upstream first, chainage increasing downstream")
+_DOWNSTREAM_HELP = ("outlet condition: normal (Manning normal depth on the last reach's bed slope), normal:SLOPE, "
+                    "stage:FILE.csv (time,water_level_m) or rating:FILE.csv (water_level_m,discharge_m3s)")
+
+
+def _add_geometry_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-dx", type=arg.float_range(1.0, 1e5), default=250.0,
+                   help="largest distance between computational nodes [m]; sections are interpolated between surveyed "
+                   "ones (default 250)")
+    p.add_argument("--table-dz", type=arg.float_range(0.001, 1.0), default=0.02,
+                   help="stage step of the section property tables [m] (default 0.02)")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("hydraulics", help="one-dimensional hydrodynamics of a main stem (Saint-Venant on surveyed sections)",
+                       description="Saint-Venant equations on surveyed cross-sections. See docs/hydraulics.md.")
+    hsub = p.add_subparsers(dest="hydraulics_command", required=True)
+    r = hsub.add_parser(
+        "run", help="unsteady flow: Preissmann four-point scheme, Newton iteration, local partial inertia",
+        description="Route an upstream discharge hydrograph (and lateral inflows) down a main stem by the full "
+        "Saint-Venant equations (Preissmann scheme, Newton iteration per step, local partial inertia for mixed and "
+        "supercritical flow), from the standard-step steady profile of the first inflow. Writes OUT.nc: "
+        "discharge, water_level, depth (time, chainage), CF-1.11, atomically; the mass balance goes to the log and "
+        "the file's attributes. A step that does not converge (after halving it 5 times) stops the run naming the "
+        "section and time; nothing is written.")
+    r.add_argument("--sections", type=Path, required=True, help=_SECTIONS_HELP)
+    r.add_argument("--upstream", type=Path, required=True, help="INFLOW.csv: time,discharge_m3s (instantaneous, linear between)")
+    r.add_argument("--downstream", required=True, help=_DOWNSTREAM_HELP)
+    r.add_argument("--lateral", type=Path, help="LATERAL.csv: time,chainage_m,discharge_m3s (enters at the nearest node)")
+    r.add_argument("--dt", type=arg.float_range(0.1, 3600.0), default=30.0, help="internal step [s] (default 30)")
+    r.add_argument("--output-interval", type=arg.float_range(0.1, 86400.0), default=300.0,
+                   help="seconds between output records, a multiple of --dt (default 300)")
+    r.add_argument("--hours", type=arg.positive_float, help="hours to run (default: the whole inflow series)")
+    r.add_argument("--theta", type=arg.float_range(0.5, 1.0), default=0.6, help="Preissmann time weight (default 0.6)")
+    r.add_argument("--lpi-exponent", type=arg.float_range(0.0, 100.0), default=10.0,
+                   help="m of the local partial inertia factor 1 - Fr^m (Fread et al. 1996; default 10; 0 = full "
+                   "inertia everywhere, for subcritical reaches only)")
+    _add_geometry_options(r)
+    r.add_argument("--output", type=Path, required=True, help="OUT.nc (written atomically)")
+    r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    r.set_defaults(func=_cmd_run)
+    s = hsub.add_parser(
+        "steady", help="steady profile by the standard-step method",
+        description="Steady gradually varied flow by the standard-step method (energy equation, average-conveyance "
+        "friction slope, alpha from the subdivided conveyance; critical depth where no root exists, counted in the "
+        "summary). Subcritical: from the downstream condition upwards; supercritical: from --upstream-stage (default "
+        "normal depth on the first reach) downwards. Writes OUT.csv or OUT.nc.")
+    s.add_argument("--sections", type=Path, required=True, help=_SECTIONS_HELP)
+    s.add_argument("--discharge", type=arg.float_range(0.0, 1e7, lo_open=True), required=True, help="discharge [m3 s-1]")
+    s.add_argument("--downstream", default="normal", help=_DOWNSTREAM_HELP + " (stage: the file's first level)")
+    s.add_argument("--regime", default="subcritical", choices=["subcritical", "supercritical"])
+    s.add_argument("--upstream-stage", type=arg.float_range(), help="water level at the first section [m] (supercritical)")
+    _add_geometry_options(s)
+    s.add_argument("--output", type=Path, required=True, help="OUT.csv or OUT.nc (written atomically)")
+    s.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    s.set_defaults(func=_cmd_steady)
+
+
+def add_benchmarks(bench: argparse._SubParsersAction) -> None:
+    b = bench.add_parser(
+        "hydraulics", help="Saint-Venant (Preissmann + Newton) on a synthetic surveyed main stem",
+        description="A deterministic synthetic main stem of --sections compound sections 500 m apart (channel and "
+        "floodplains, 0.02 % bed slope), a flood wave that wets the floodplains and 10 tributaries, normal depth at "
+        "the outlet, dt 30 s over --hours. Prints ns_per_section_step (the kernel's wall time per node and step, "
+        "Newton iterations included), wall_s (set-up, steady start and run) and the Newton statistics.")
+    b.add_argument("--sections", type=arg.int_range(3, 1_000_000), default=600, help="surveyed sections (default 600)")
+    b.add_argument("--hours", type=arg.int_range(1, 24 * 30), default=72, help="simulated hours (default 72)")
+    b.add_argument("--dt", type=arg.float_range(1.0, 600.0), default=30.0, help="step [s] (default 30)")
+    b.add_argument("--json", action="store_true", help="one JSON object")
+    b.set_defaults(func=_cmd_bench)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ..hydraulics.sections import Reach
+    from ..hydraulics.unsteady import SaintVenant, SolverOptions
+    from ..io.atomic import check_output_dir
+    from ..io.hydraulics import (hydraulics_dataset, read_downstream, read_lateral, read_sections, read_series,
+                                 write_hydraulics)
+
+    check_output_dir(args.output)
+    t0 = time.perf_counter()
+    sections = read_sections(args.sections)
+    upstream = read_series(args.upstream, "discharge_m3s", "inflow series", True)
+    downstream = read_downstream(args.downstream)
+    lateral = read_lateral(args.lateral) if args.lateral else None
+    options = SolverOptions(dt=args.dt, output_interval=args.output_interval, theta=args.theta,
+                            lpi_exponent=args.lpi_exponent)
+    reach = Reach(sections, max_dx=args.max_dx, table_dz=args.table_dz)
+    result = SaintVenant(reach, options).run(upstream, downstream, lateral, args.hours)
+    mb = result.mass_balance
+    log.info("hydraulics: %d nodes (%d surveyed), %d steps of %g s, %.2f Newton iterations per step (at most %d); "
+             "mass balance: inflow %.6g m3 + lateral %.6g m3 - outflow %.6g m3 - storage change %.6g m3 = %.3g m3 "
+             "(%.2g relative)", reach.size, len(sections), result.stats["steps"], args.dt,
+             result.stats["mean_newton_iterations"], result.stats["max_newton_iterations"], mb["inflow_volume_m3"],
+             mb["lateral_volume_m3"], mb["outflow_volume_m3"], mb["storage_change_m3"], mb["mass_balance_error_m3"],
+             mb["mass_balance_relative_error"])
+    attrs = {**{k: float(v) for k, v in mb.items()}, "dt_seconds": args.dt, "theta": args.theta,
+             "lpi_exponent": args.lpi_exponent, "max_dx_m": args.max_dx, "table_dz_m": args.table_dz,
+             "downstream_boundary": args.downstream, "sections_file": str(args.sections),
+             "upstream_file": str(args.upstream), "lateral_file": str(args.lateral or ""),
+             "newton_iterations_mean": result.stats["mean_newton_iterations"],
+             "comment": "chainage runs downstream from the upstream boundary; discharge positive downstream"}
+    ds = hydraulics_dataset(result, [s.name for s in sections], attrs)
+    write_hydraulics(args.output, ds)
+    peaks = []
+    for i in range(reach.size):
+        if reach.surveyed[i] >= 0:
+            k = int(result.discharge[:, i].argmax())
+            peaks.append({"section": reach.node_name(i), "chainage_m": float(reach.chainage[i]),
+                          "peak_discharge_m3s": round(float(result.discharge[k, i]), 3),
+                          "peak_time": str(result.time[k])[:19],
+                          "peak_water_level_m": round(float(result.water_level[:, i].max()), 3)})
+    summary = {"output": str(args.output), "nodes": reach.size, "sections": len(sections), **result.stats,
+               **mb, "above_surveyed_top_nodes": result.above_top_nodes, "seconds": round(time.perf_counter() - t0, 3),
+               "peaks": peaks}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for p in peaks:
+            print(f"{p['section']:>12s} {p['chainage_m']:10.1f} m  peak {p['peak_discharge_m3s']:10.2f} m3/s at "
+                  f"{p['peak_time']}  max level {p['peak_water_level_m']:.3f} m")
+        print(f"-> {args.output}  (mass balance {mb['mass_balance_relative_error']:.2g} relative)")
+    return 0
+
+
+def _cmd_steady(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..hydraulics.sections import Reach
+    from ..hydraulics.steady import G, check_contained, steady_profile
+    from ..io.atomic import check_output_dir
+    from ..io.hydraulics import read_downstream, read_sections, steady_dataset, write_steady
+
+    check_output_dir(args.output)
+    sections = read_sections(args.sections)
+    reach = Reach(sections, max_dx=args.max_dx, table_dz=args.table_dz)
+    downstream = read_downstream(args.downstream) if args.regime == "subcritical" else None
+    when = downstream.series.time[0] if downstream is not None and downstream.series is not None else None
+    profile = steady_profile(reach, np.full(reach.size, args.discharge), downstream, when, args.regime,
+                             args.upstream_stage)
+    check_contained(reach, profile.water_level, "the steady")
+    props = reach.properties(profile.water_level)
+    velocity = profile.discharge / props["area"]
+    froude = velocity / np.sqrt(G * props["area"] / props["top_width"])
+    attrs = {"discharge_m3s": args.discharge, "regime": args.regime, "critical_depth_nodes": profile.critical_nodes,
+             "downstream_boundary": args.downstream if downstream is not None else "", "sections_file": str(args.sections)}
+    write_steady(args.output, steady_dataset(profile, velocity, froude, reach.thalweg, reach.surveyed,
+                                             [s.name for s in sections], attrs))
+    summary = {"output": str(args.output), "nodes": reach.size, "regime": args.regime,
+               "critical_depth_nodes": profile.critical_nodes,
+               "upstream_water_level_m": round(float(profile.water_level[0]), 4),
+               "downstream_water_level_m": round(float(profile.water_level[-1]), 4),
+               "max_froude": round(float(froude.max()), 3)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"steady {args.regime} profile for {args.discharge:g} m3/s on {reach.size} nodes: level "
+              f"{summary['upstream_water_level_m']} m upstream, {summary['downstream_water_level_m']} m at the outlet, "
+              f"Froude up to {summary['max_froude']}, {profile.critical_nodes} node(s) at critical depth -> {args.output}")
+    return 0
+
+
+def synthetic_reach(n_sections: int, spacing: float = 500.0):
+    """A deterministic compound-section main stem: trapezoidal channel (60 m bottom, 2:1 sides, 5 m deep,
+    n 0.03-0.04) with 300 m floodplains (n 0.06) rising to high ground, bed slope 2e-4 with +-0.2 m noise."""
+    import numpy as np
+
+    from ..hydraulics.sections import CrossSection
+
+    rng = np.random.default_rng(1)
+    sections = []
+    for k in range(n_sections):
+        bed = 100.0 - 2e-4 * spacing * k + rng.uniform(-0.2, 0.2)
+        bottom = 60.0 + rng.uniform(-5, 5)
+        st = np.array([0.0, 40.0, 340.0, 350.0, 360.0 + bottom, 370.0 + bottom, 670.0 + bottom, 710.0 + bottom])
+        el = bed + np.array([12.0, 6.0, 5.2, 0.0, 0.0, 5.2, 6.0, 12.0])
+        n = np.array([0.06, 0.06, 0.06, 0.03 + 0.01 * rng.random(), 0.03, 0.06, 0.06, 0.06])
+        sections.append(CrossSection(f"XS{k:04d}", k * spacing, st, el, n, 340.0, 370.0 + bottom, "synthetic"))
+    return sections
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import os
+
+    import numba
+    import numpy as np
+
+    from ..hydraulics.boundaries import Downstream, Lateral, TimeSeries
+    from ..hydraulics.sections import Reach
+    from ..hydraulics.unsteady import SaintVenant, SolverOptions
+
+    start = np.datetime64("2026-07-01T00:00", "ns")
+
+    def case(n_sections: int, hours: int):
+        t_h = np.arange(hours + 1, dtype=float)
+        times = start + (t_h * 3600e9).astype("timedelta64[ns]")
+        peak = 24.0 if hours >= 36 else hours / 3
+        flood = 300.0 + 2700.0 * (t_h / peak) ** 4 * np.exp(4 * (1 - t_h / peak))
+        inflow = TimeSeries(times, flood, "synthetic", "discharge_m3s")
+        x = np.linspace(0.1, 0.9, 10) * (n_sections - 1) * 500.0
+        lat = 20.0 + 200.0 * (t_h[:, None] / (peak + 6)) ** 3 * np.exp(3 * (1 - t_h[:, None] / (peak + 6)))
+        lateral = Lateral(times, x, np.repeat(lat, 10, axis=1), "synthetic")
+        return inflow, lateral
+
+    warm_inflow, warm_lateral = case(5, 2)  # compile the kernels outside the timing
+    SaintVenant(Reach(synthetic_reach(5), max_dx=500.0), SolverOptions(dt=args.dt, output_interval=args.dt * 10)).run(
+        warm_inflow, Downstream("normal", slope=2e-4), warm_lateral)
+    t0 = time.perf_counter()
+    reach = Reach(synthetic_reach(args.sections), max_dx=500.0)
+    inflow, lateral = case(args.sections, args.hours)
+    solver = SaintVenant(reach, SolverOptions(dt=args.dt, output_interval=3600.0 if 3600 % args.dt == 0 else args.dt))
+    t1 = time.perf_counter()
+    result = solver.run(inflow, Downstream("normal", slope=2e-4), lateral)
+    t2 = time.perf_counter()
+    kernel_s = solver.last_kernel_seconds
+    steps = result.stats["steps"]
+    row = {"benchmark": "hydraulics", "sections": args.sections, "nodes": reach.size, "hours": args.hours,
+           "dt_s": args.dt, "steps": steps, "ns_per_section_step": round(kernel_s * 1e9 / (reach.size * steps), 1),
+           "wall_s": round(t2 - t0, 3), "setup_s": round(t1 - t0, 3), "kernel_s": round(kernel_s, 3),
+           "newton_iterations_mean": round(result.stats["mean_newton_iterations"], 3),
+           "newton_iterations_max": result.stats["max_newton_iterations"], "steps_retried": result.stats["steps_retried"],
+           "peak_inflow_m3s": round(float(inflow.values.max()), 1),
+           "peak_outflow_m3s": round(float(result.discharge[:, -1].max()), 1),
+           "mass_balance_relative_error": result.mass_balance["mass_balance_relative_error"],
+           "threads": 1, "cpu": _cpu_model(), "cpus": os.cpu_count(),
+           "numba": numba.__version__}
+    if args.json:
+        print(json.dumps(row), flush=True)
+    else:
+        print(f"hydraulics: {row['nodes']} sections x {steps} steps of {args.dt:g} s: {row['ns_per_section_step']} "
+              f"ns/section-step ({row['newton_iterations_mean']} Newton iterations per step), wall {row['wall_s']} s "
+              f"(set-up {row['setup_s']} s)", flush=True)
+    return 0
+
+
+def _cpu_model() -> str:
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -1,0 +1,302 @@
+"""Files of ``hydro hydraulics``: cross-sections, boundary series and the output.
+
+SECTIONS.csv (long format, one row per point, each section's rows together, sections upstream first):
+``section,chainage_m,station_m,elevation_m,manning_n[,left_bank_m,right_bank_m]``; chainage increases
+downstream from the upstream boundary; n applies from its point to the next (the last point's may be
+empty); banks default to the section's ends. INFLOW.csv ``time,discharge_m3s``; a stage file
+``time,water_level_m``; a rating ``water_level_m,discharge_m3s``; LATERAL.csv
+``time,chainage_m,discharge_m3s``. Times are ISO 8601, UTC unless they carry an offset. Every problem is
+one InputDataError line naming the file, the section or row, and the value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..core.errors import InputDataError, NumericalError
+from ..hydraulics.boundaries import Downstream, Lateral, TimeSeries
+from ..hydraulics.sections import CrossSection
+from ..hydraulics.steady import SteadyProfile
+from ..hydraulics.unsteady import HydraulicsResult
+from .atomic import write_atomic
+from .netcdf import cf_encode
+
+SECTION_COLUMNS = ("section", "chainage_m", "station_m", "elevation_m", "manning_n")
+
+
+def _read_csv(path: str | Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: {what} file not found")
+    try:
+        df = pd.read_csv(path, skipinitialspace=True, comment="#")
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputDataError(f"{path}: cannot read {what} as CSV ({str(exc).splitlines()[0]})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputDataError(f"{path}: {what} lacks column(s) {', '.join(missing)} (has {', '.join(df.columns)}); "
+                             f"expected {','.join(columns)}")
+    if df.empty:
+        raise InputDataError(f"{path}: {what} has no rows")
+    return df
+
+
+def _numbers(df: pd.DataFrame, column: str, path: Path, label=None, allow_empty: np.ndarray | None = None) -> np.ndarray:
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(values)
+    if allow_empty is not None:
+        bad &= ~allow_empty
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        where = label(k) if label else f"row {k + 2}"
+        raise InputDataError(f"{path}: {column} = {df[column].iloc[k]!r} at {where} is not a number; "
+                             f"{int(bad.sum())} such value(s): fill them")
+    return values
+
+
+def read_sections(path: str | Path) -> list[CrossSection]:
+    """Cross-sections from SECTIONS.csv (module docstring), upstream first, chainage increasing."""
+    path = Path(path)
+    df = _read_csv(path, SECTION_COLUMNS, "sections")
+    names = df["section"].astype(str).str.strip().to_numpy()
+    label = lambda k: f"row {k + 2} (section {names[k]!r})"  # noqa: E731
+    chain = _numbers(df, "chainage_m", path, label)
+    station = _numbers(df, "station_m", path, label)
+    elevation = _numbers(df, "elevation_m", path, label)
+    # the last point of a section needs no n (it starts no segment)
+    last_of_section = np.append(names[1:] != names[:-1], True)
+    manning = _numbers(df, "manning_n", path, label, allow_empty=last_of_section)
+    banks = {}
+    for col in ("left_bank_m", "right_bank_m"):
+        if col in df.columns:
+            banks[col] = _numbers(df, col, path, label)
+    starts = np.flatnonzero(np.append(True, names[1:] != names[:-1]))
+    ends = np.append(starts[1:], names.size)
+    seen: set[str] = set()
+    sections = []
+    for a, b in zip(starts, ends, strict=True):
+        name = names[a]
+        if name in seen:
+            raise InputDataError(f"{path}: section {name!r} appears again at row {a + 2}; keep each section's rows together")
+        seen.add(name)
+        c = chain[a:b]
+        if np.ptp(c) > 0:
+            raise InputDataError(f"{path}: section {name!r} has chainage_m {c.min():g} and {c.max():g}; one chainage per section")
+        bank = []
+        for col, default in (("left_bank_m", station[a]), ("right_bank_m", station[b - 1])):
+            if col in banks:
+                v = banks[col][a:b]
+                if np.ptp(v) > 0:
+                    raise InputDataError(f"{path}: section {name!r} has {col} {v.min():g} and {v.max():g}; one value per section")
+                bank.append(float(v[0]))
+            else:
+                bank.append(float(default))
+        sections.append(CrossSection(name, float(c[0]), station[a:b].copy(), elevation[a:b].copy(), manning[a:b].copy(),
+                                     bank[0], bank[1], str(path)))
+    chainage = np.array([s.chainage for s in sections])
+    if len(sections) >= 2 and (np.diff(chainage) < 0).all():
+        raise InputDataError(f"{path}: chainage_m decreases through the file ({chainage[0]:g} .. {chainage[-1]:g} m): "
+                             "hydro takes chainage increasing downstream from the upstream boundary, sections upstream "
+                             "first. HEC-RAS river stations decrease downstream: write chainage_m = "
+                             f"{chainage[0]:g} - station (if the first section is the upstream one)")
+    step = np.diff(chainage)
+    if (step <= 0).any():
+        k = int(np.flatnonzero(step <= 0)[0]) + 1
+        raise InputDataError(f"{path}: section {sections[k].name!r} chainage_m {chainage[k]:g} does not increase from "
+                             f"{chainage[k - 1]:g} (section {sections[k - 1].name!r}); list sections upstream first "
+                             "with chainage increasing downstream")
+    if len(sections) < 2:
+        raise InputDataError(f"{path}: {len(sections)} section(s); a reach needs at least 2")
+    return sections
+
+
+def _times(df: pd.DataFrame, path: Path, column: str = "time") -> np.ndarray:
+    try:
+        t = pd.to_datetime(df[column].astype(str).str.strip(), utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        parsed = pd.to_datetime(df[column].astype(str).str.strip(), utc=True, errors="coerce", format="ISO8601")
+        k = int(np.flatnonzero(parsed.isna().to_numpy())[0]) if parsed.isna().any() else 0
+        raise InputDataError(f"{path}: time {df[column].iloc[k]!r} at row {k + 2} is not an ISO 8601 time") from None
+    if t.isna().any():
+        k = int(np.flatnonzero(t.isna().to_numpy())[0])
+        raise InputDataError(f"{path}: time is empty at row {k + 2}; fill it or remove the row")
+    return t.dt.tz_convert(None).to_numpy("datetime64[ns]")
+
+
+def _check_regular(path: Path, t: np.ndarray, what: str) -> None:
+    """Strictly increasing, and no missing record: no interval longer than 1.5 x the usual one."""
+    if t.size < 2:
+        raise InputDataError(f"{path}: {what} has {t.size} time(s); give at least 2")
+    step = np.diff(t) / np.timedelta64(1, "s")
+    back = np.flatnonzero(step <= 0)
+    if back.size:
+        k = int(back[0]) + 1
+        raise InputDataError(f"{path}: {what} time {t[k]} at row {k + 2} does not follow {t[k - 1]}; times must increase")
+    usual = float(np.median(step))
+    gap = np.flatnonzero(step > 1.5 * usual)
+    if gap.size:
+        k = int(gap[0])
+        raise InputDataError(f"{path}: {what} has a gap: {step[k] / 60:g} min between {t[k]} and {t[k + 1]} (rows "
+                             f"{k + 2}-{k + 3}) where the series steps {usual / 60:g} min; fill the missing records")
+
+
+def read_series(path: str | Path, column: str, what: str, non_negative: bool) -> TimeSeries:
+    """``time,<column>`` instantaneous series; refuses gaps, NaN and (if ``non_negative``) values < 0."""
+    path = Path(path)
+    df = _read_csv(path, ("time", column), what)
+    t = _times(df, path)
+    label = lambda k: f"row {k + 2} ({df['time'].iloc[k]})"  # noqa: E731
+    v = _numbers(df, column, path, label)
+    if non_negative and (v < 0).any():
+        k = int(np.flatnonzero(v < 0)[0])
+        raise InputDataError(f"{path}: {column} = {v[k]:g} at {label(k)} is negative")
+    _check_regular(path, t, what)
+    return TimeSeries(t, v, str(path), column)
+
+
+def read_rating(path: str | Path) -> Downstream:
+    path = Path(path)
+    df = _read_csv(path, ("water_level_m", "discharge_m3s"), "rating")
+    level = _numbers(df, "water_level_m", path)
+    q = _numbers(df, "discharge_m3s", path)
+    return Downstream("rating", level=level, discharge=q, source=str(path))
+
+
+def read_downstream(spec: str) -> Downstream:
+    """``normal``, ``normal:SLOPE``, ``stage:FILE.csv`` or ``rating:FILE.csv``."""
+    kind, _, arg = spec.partition(":")
+    if kind == "normal":
+        if not arg:
+            return Downstream("normal")
+        try:
+            slope = float(arg)
+        except ValueError:
+            raise InputDataError(f"--downstream {spec}: normal:SLOPE needs a number") from None
+        if not slope > 0:
+            raise InputDataError(f"--downstream {spec}: the normal-depth slope must be > 0")
+        return Downstream("normal", slope=slope, source=spec)
+    if kind == "stage" and arg:
+        return Downstream("stage", series=read_series(arg, "water_level_m", "stage series", False), source=arg)
+    if kind == "rating" and arg:
+        return read_rating(arg)
+    raise InputDataError(f"--downstream {spec!r}: use normal, normal:SLOPE, stage:FILE.csv or rating:FILE.csv")
+
+
+def read_lateral(path: str | Path) -> Lateral:
+    """LATERAL.csv ``time,chainage_m,discharge_m3s``: one series per chainage, each checked as an inflow
+    series, put on the union of their times (linear)."""
+    path = Path(path)
+    df = _read_csv(path, ("time", "chainage_m", "discharge_m3s"), "lateral inflow")
+    t = _times(df, path)
+    x = _numbers(df, "chainage_m", path)
+    q = _numbers(df, "discharge_m3s", path)
+    if (q < 0).any():
+        k = int(np.flatnonzero(q < 0)[0])
+        raise InputDataError(f"{path}: discharge_m3s = {q[k]:g} at row {k + 2} (chainage {x[k]:g} m) is negative")
+    chainages = np.unique(x)
+    union = np.unique(t)
+    out = np.empty((union.size, chainages.size))
+    for m, c in enumerate(chainages):
+        rows = np.flatnonzero(x == c)
+        tc = t[rows]
+        _check_regular(path, tc, f"lateral inflow at chainage {c:g} m")
+        if tc[0] > union[0] or tc[-1] < union[-1]:
+            raise InputDataError(f"{path}: lateral inflow at chainage {c:g} m covers {tc[0]} .. {tc[-1]}, not the "
+                                 f"file's {union[0]} .. {union[-1]}; give every chainage the same period")
+        sec = (tc - union[0]) / np.timedelta64(1, "s")
+        out[:, m] = np.interp((union - union[0]) / np.timedelta64(1, "s"), sec, q[rows])
+    return Lateral(union, chainages, out, str(path))
+
+
+_ATTRS = {
+    "discharge": {"long_name": "discharge (positive downstream)", "units": "m3 s-1",
+                  "standard_name": "water_volume_transport_in_river_channel"},
+    "water_level": {"long_name": "water surface elevation", "units": "m",
+                    "standard_name": "water_surface_height_above_reference_datum"},
+    "depth": {"long_name": "water depth above the section's lowest point", "units": "m"},
+    "velocity": {"long_name": "mean velocity Q/A", "units": "m s-1"},
+    "froude": {"long_name": "Froude number Q/A / sqrt(g A/B)", "units": "1"},
+    "thalweg": {"long_name": "elevation of the section's lowest point", "units": "m"},
+    "chainage": {"long_name": "distance downstream from the upstream boundary along the main stem", "units": "m",
+                 "axis": "X"},
+    "surveyed": {"long_name": "node is a surveyed section (1) or interpolated between two (0)",
+                 "flag_values": np.array([0, 1], np.int8), "flag_meanings": "interpolated surveyed"},
+    "time": {"long_name": "valid time", "standard_name": "time"},
+}
+
+
+def _section_names(surveyed: np.ndarray, names: list[str]) -> np.ndarray:
+    return np.array([names[k] if k >= 0 else "" for k in surveyed])
+
+
+def hydraulics_dataset(result: HydraulicsResult, names: list[str], attrs: dict) -> xr.Dataset:
+    """``discharge``, ``water_level``, ``depth`` over (time, chainage), with thalweg, surveyed flag and
+    section names per node; ``attrs`` (mass balance, numerics) become global attributes."""
+    dims = ("time", "chainage")
+    ds = xr.Dataset(
+        {
+            "discharge": (dims, result.discharge, _ATTRS["discharge"]),
+            "water_level": (dims, result.water_level, _ATTRS["water_level"]),
+            "depth": (dims, result.depth, _ATTRS["depth"]),
+            "thalweg": ("chainage", result.thalweg, _ATTRS["thalweg"]),
+            "surveyed": ("chainage", (result.surveyed >= 0).astype(np.int8), _ATTRS["surveyed"]),
+            "section": ("chainage", _section_names(result.surveyed, names), {"long_name": "surveyed section name"}),
+        },
+        coords={"time": ("time", result.time, _ATTRS["time"]),
+                "chainage": ("chainage", result.chainage, _ATTRS["chainage"])},
+        attrs={"title": "hydro one-dimensional hydrodynamics (Saint-Venant, Preissmann scheme)", **attrs},
+    )
+    cf_encode(ds)
+    for name in ("discharge", "water_level", "depth"):
+        ds[name].encoding.update(zlib=True, complevel=1)
+    return ds
+
+
+def _check_finite(path: Path, ds: xr.Dataset) -> None:
+    """No NaN or inf in any output (discharge may be negative: flow reversal is physical here, so
+    netcdf.check_flows, which refuses negative flows, does not apply)."""
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind == "f" and not np.isfinite(var.values).all():
+            raise NumericalError(f"{path}: {name} holds NaN or inf; nothing written")
+
+
+def write_hydraulics(path: str | Path, ds: xr.Dataset) -> Path:
+    path = Path(path)
+    _check_finite(path, ds)
+    return write_atomic(path, lambda tmp: ds.to_netcdf(tmp, format="NETCDF4"))
+
+
+def steady_dataset(profile: SteadyProfile, velocity: np.ndarray, froude: np.ndarray, thalweg: np.ndarray,
+                   surveyed: np.ndarray, names: list[str], attrs: dict) -> xr.Dataset:
+    ds = xr.Dataset(
+        {"discharge": ("chainage", profile.discharge, _ATTRS["discharge"]),
+         "water_level": ("chainage", profile.water_level, _ATTRS["water_level"]),
+         "depth": ("chainage", profile.depth, _ATTRS["depth"]),
+         "velocity": ("chainage", velocity, _ATTRS["velocity"]),
+         "froude": ("chainage", froude, _ATTRS["froude"]),
+         "thalweg": ("chainage", thalweg, _ATTRS["thalweg"]),
+         "surveyed": ("chainage", (surveyed >= 0).astype(np.int8), _ATTRS["surveyed"]),
+         "section": ("chainage", _section_names(surveyed, names), {"long_name": "surveyed section name"})},
+        coords={"chainage": ("chainage", profile.chainage, _ATTRS["chainage"])},
+        attrs={"title": "hydro steady profile (standard step)", **attrs},
+    )
+    return cf_encode(ds)
+
+
+def write_steady(path: str | Path, ds: xr.Dataset) -> Path:
+    """OUT.nc, or OUT.csv with one row per node."""
+    path = Path(path)
+    _check_finite(path, ds)
+    if path.suffix.lower() == ".csv":
+        table = pd.DataFrame({
+            "chainage_m": ds["chainage"].values, "section": ds["section"].values,
+            "thalweg_m": ds["thalweg"].values, "discharge_m3s": ds["discharge"].values,
+            "water_level_m": ds["water_level"].values, "depth_m": ds["depth"].values,
+            "velocity_ms": ds["velocity"].values, "froude": ds["froude"].values})
+        return write_atomic(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6f"))
+    return write_atomic(path, lambda tmp: ds.to_netcdf(tmp, format="NETCDF4"))

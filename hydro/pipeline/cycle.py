@@ -36,6 +36,7 @@ from ..routing.operated import OperatedNetwork
 from ..runoff.coupling import CellMapping
 from ..stages.forecast import ForecastResult, Window, window
 from ..stages.rehearsal import RehearsalInputs, read_forecast_lateral, score
+from ..stages.water_balance import balance_attributes
 
 __all__ = ["load_config", "load_basin", "run_cycle", "run_cycles", "run_basins", "summary_lines", "write_report"]
 log = logging.getLogger("hydro")
@@ -240,7 +241,7 @@ def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: Foreca
         basin, fc.forecast.times, fc.forecast.streamflow, f"hydro forecast for basin {basin.name}",
         {"issue_time": str(w.issue)[:16], "nowcast_hours": config.cycle.nowcast_hours,
          "rain_after_nowcast": fc.rain_after_nowcast, "members": 0 if fc.members_flow is None else fc.members_flow.shape[0],
-         **numerics}, fc.forecast.run))
+         **numerics, **balance_attributes(fc.water_balance or {})}, fc.forecast.run))
     lateral = fc.forecast.lateral
     lateral_times = (w.issue + np.arange(lateral.shape[0]) * np.timedelta64(10, "m")).astype("datetime64[ns]")
     netcdf.write_dataset(out / "forecast_qlat.nc", netcdf.lateral_dataset(lateral, basin.network.feature_id, lateral_times))
@@ -427,6 +428,7 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                 "assimilation": getattr(nudging, "description", "none"),
                 **({"basin_rain_mm": round(fc.analysis_rain_mm, 1), "nowcast_rain_mm": round(fc.nowcast_rain_mm, 1)}
                    if inflow is None else {"forcing": inflow.description}),
+                "water_balance": fc.water_balance,  # the forecast window's, m3 (hydro/stages/water_balance.py)
                 "seconds": round(fc.timer["total"], 2),
                 "parts_s": {k: round(v, 2) for k, v in fc.timer.items() if k != "total"}}
             if getattr(forcing, "lateral_inflow", None) is None:  # rain on the runoff grid: say where it came from

@@ -25,6 +25,7 @@ from ..basin import RAIN_STEP_MIN, STEPS_PER_HOUR, Advanced, BasinModel, BasinSt
 from ..io.config import CycleConfig
 from ..runoff import RunoffModel, RunoffState, StepTable
 from ..runoff.coupling import CellMapping
+from .water_balance import water_balance
 
 
 def grid_lateral_inflow(model: RunoffModel, table: StepTable, state: RunoffState, mapping: CellMapping,
@@ -85,6 +86,7 @@ class ForecastResult:
     timer: dict
     qpf_rain_mm: float = 0.0  # basin-mean QPF after the nowcast [mm]
     rain_after_nowcast: str = "none (no QPF)"
+    water_balance: dict | None = None  # the forecast window's land and channel balance [m3] (stages.water_balance)
 
 
 def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 1, cell_km: float = 1.0,
@@ -162,12 +164,13 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
         rain_fc[:n_now] = now
         if qpf is not None:
             rain_fc[n_now:] = qpf
-    forecast, _ = advance(basin, issue_state, rain_fc, pet_forecast, timer=timer)
+    forecast, forecast_end = advance(basin, issue_state, rain_fc, pet_forecast, timer=timer)
     timer["total"] = time.perf_counter() - t0
     return ForecastResult(w, analysis, issue_state, forecast, members_flow, basin_total(basin, rain, 0),
                           basin_total(basin, now, members), timer,
                           qpf_rain_mm=0.0 if qpf is None else basin_total(basin, qpf, 0),
-                          rain_after_nowcast=getattr(forcing, "qpf_source", "none (no QPF)"))
+                          rain_after_nowcast=getattr(forcing, "qpf_source", "none (no QPF)"),
+                          water_balance=water_balance(basin, issue_state, forecast_end, rain_fc, forecast))
 
 
 def _run_forecast_lateral(config: CycleConfig, basin: BasinModel, forcing, state: BasinState, members: int,
@@ -190,6 +193,7 @@ def _run_forecast_lateral(config: CycleConfig, basin: BasinModel, forcing, state
     step_s = RAIN_STEP_MIN * 60
     analysis, issue_state = advance_lateral(basin, state, inflow.lateral(w.start, w.issue, step_s), timer=timer,
                                             nudging_for=nudging_for)
-    forecast, _ = advance_lateral(basin, issue_state, inflow.lateral(w.issue, w.end, step_s), timer=timer)
+    forecast, forecast_end = advance_lateral(basin, issue_state, inflow.lateral(w.issue, w.end, step_s), timer=timer)
     timer["total"] = time.perf_counter() - t0
-    return ForecastResult(w, analysis, issue_state, forecast, None, 0.0, 0.0, timer)
+    return ForecastResult(w, analysis, issue_state, forecast, None, 0.0, 0.0, timer,
+                          water_balance=water_balance(basin, issue_state, forecast_end, None, forecast))

@@ -334,6 +334,8 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
         for r in summary[step]["reservoirs"]:
             print(f"  {label}: reservoir {r['id']} peak level {r['peak_level']:.2f} m (flood-control high "
                   f"{r['flood_control_high_level']}), flood storage left {r['flood_storage_left_m3'] / 1e6:.1f} hm3")
+    if "nothing_to_dispatch" in summary:
+        print(f"  {summary['nothing_to_dispatch']}")
     if "verdict" in summary:
         inv, verdict = summary["inverse"], summary["verdict"]
         print(f"  I ({inv['objective']}): feasible {inv['feasible']}, binding: {', '.join(inv['binding'][:4]) or 'none'}")
@@ -433,6 +435,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     summary = run_plan(inputs, args.output_dir, args.dask, args.scheduler, own_schemes=own)
     if args.json:
         print(json.dumps(summary))
+        return 0
+    if "nothing_to_dispatch" in summary:  # no dams or no sections: the plan says so (plan.md) and why
+        print(f"plan for {summary['basin']}: {summary['nothing_to_dispatch']}\n  -> {summary['outputs'][0]}")
         return 0
     print(f"plan for {summary['basin']}: recommended scheme {summary['recommended']} "
           f"({'verified' if summary['verified'] else 'NOT verified'})")

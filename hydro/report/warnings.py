@@ -20,7 +20,8 @@ def write_warnings(out: Path, basin: BasinModel, warnings: ForecastWarnings, flo
     _write_csv(out / "warnings.csv", warnings.rows)
     xy = segment_xy(basin)
     _write_geojson(out / "warnings.geojson", basin, xy, seg, thresholds, times)
-    _plot_warning_map(out / "warnings_map.png", basin, xy, seg, frequency)
+    _plot_warning_map(out / "warnings_map.png", basin, xy, seg, frequency, warnings.stations,
+                      graded=bool(np.isfinite(thresholds).any()))
     _plot_warning_hydrographs(out / "warnings_hydrographs.png", times, flow, seg, thresholds, warnings.station_series, basin)
     counts = {g: int((seg.grade == k).sum()) for k, g in enumerate(GRADES) if k}
     graded = int(basin.network.size) if np.isfinite(thresholds).any() else 0  # none without a climatology
@@ -102,7 +103,8 @@ def _write_geojson(path: Path, basin: BasinModel, xy, seg, thresholds, times) ->
 COLOURS = {"none": "#c8d7e6", "blue": "#1f5fd6", "yellow": "#f2c200", "orange": "#f07800", "red": "#d7191c"}
 
 
-def _plot_warning_map(png: Path, basin: BasinModel, xy, seg, frequency: str) -> None:
+def _plot_warning_map(png: Path, basin: BasinModel, xy, seg, frequency: str, stations: list[dict] | None = None,
+                      graded: bool = True) -> None:
     from matplotlib.collections import LineCollection
 
     from ..plots import figure, save
@@ -119,8 +121,15 @@ def _plot_warning_map(png: Path, basin: BasinModel, xy, seg, frequency: str) -> 
     ax.set_aspect("equal")
     for g in GRADES:
         ax.plot([], [], color=COLOURS[g], lw=3, label=f"{g} ({int((np.asarray(GRADES)[seg.grade] == g).sum())})")
+    position = {int(f): i for i, f in enumerate(basin.network.feature_id)}
+    for s in stations or []:  # user-threshold stations on their segments (hydro.io.thresholds)
+        if s.get("kind") == "threshold" and s.get("feature_id") in position:
+            x, y = xy[position[s["feature_id"]]]
+            ax.plot(x, y, "o", ms=9, mec="k", color=COLOURS.get(s["grade"], "#ffffff"), zorder=3)
+            ax.annotate(f"{s['id']} ({s['grade']})", (x, y), xytext=(6, 6), textcoords="offset points", fontsize=7)
     ax.legend(title="segment warning", fontsize=8, loc="upper right")
-    ax.set_title(f"{basin.name}: warnings on every segment (return-period flows, {frequency})", fontsize=10)
+    how = f"return-period flows, {frequency}" if graded else "no climatology: segments not graded; dots: user thresholds"
+    ax.set_title(f"{basin.name}: warnings on every segment ({how})", fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()

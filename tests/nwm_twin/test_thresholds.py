@@ -68,3 +68,31 @@ def test_grade_is_the_highest_level_reached_with_first_crossing_and_hours():
     assert (w.grade, w.first_crossing, w.hours_at_grade) == ("yellow", "2021-08-23T16:00", 3.0)
     w = grade_levels(times, flow, (300.0, 400.0, 500.0, 600.0), "g", "discharge")
     assert (w.grade, w.first_crossing, w.trigger) == ("none", None, "no level reached")
+
+
+def test_stations_on_segments_and_on_a_section_stage(tmp_path):
+    from hydro.io.basin import BasinSpec
+    from hydro.stages.warning import grade_user_thresholds
+
+    spec = BasinSpec.model_validate({"name": "b", "control_sections": [{
+        "id": "town", "feature_id": 2, "safe_discharge": 300.0, "warning_stage": 5.0, "guaranteed_stage": 7.0,
+        "rating_stage_m": [2.0, 6.0, 10.0], "rating_discharge_m3s": [0.0, 200.0, 600.0]}]})
+    path = tmp_path / "t.csv"
+    path.write_text(HEADER + "up,1,,discharge,m3 s-1,5,10,20,40,office\n"
+                    + "town,,town,stage,m,4.0,5.0,7.0,9.0,county plan\n")
+    times = np.arange("2021-01-01T01", "2021-01-01T04", dtype="datetime64[h]").astype("datetime64[ns]")
+    flow = np.array([[1.0, 50.0], [12.0, 150.0], [8.0, 260.0]])  # [hours, segments 1 and 2]
+    stage = {"town": np.interp(flow[:, 1], [0.0, 200.0, 600.0], [2.0, 6.0, 10.0])}  # 3.0, 5.0, 6.6 m
+    records, series = grade_user_thresholds(read_thresholds(path), spec, np.array([1, 2]), times, flow,
+                                            {"town": flow[:, 1]}, stage)
+    by_id = {r["id"]: r for r in records}
+    assert by_id["up"]["grade"] == "yellow" and by_id["up"]["peak_m3s"] == 12.0
+    assert by_id["town"]["grade"] == "yellow" and by_id["town"]["peak_stage_m"] == pytest.approx(6.6)
+    assert by_id["town"]["first_crossing"] == "2021-01-01T02:00" and by_id["town"]["threshold_source"] == "county plan"
+    assert set(series) == {"up", "town"}
+    path.write_text(HEADER + "x,,nowhere,stage,m,1,2,3,4,office\n")
+    with pytest.raises(ConfigError, match="section 'nowhere' is not a control section of basin b"):
+        grade_user_thresholds(read_thresholds(path), spec, np.array([1, 2]), times, flow, {}, {})
+    path.write_text(HEADER + "x,1,,stage,m,1,2,3,4,office\n")
+    with pytest.raises(ConfigError, match="stage levels need a control section"):
+        grade_user_thresholds(read_thresholds(path), spec, np.array([1, 2]), times, flow, {}, {})

@@ -405,21 +405,6 @@ def risk(sections: list[SectionIndicators]) -> dict[str, str]:
 def nothing_to_dispatch(basin: BasinSpec, lakes: int = 0) -> str | None:
     """Why a basin has nothing to dispatch (no operated reservoir, or no control section to protect), or None
     when it has both. Its lakes (uncontrolled level pools) are routed in the forecast, not dispatched."""
-    if basin.reservoirs and basin.control_sections:
-        return None
-    reasons = []
-    if not basin.reservoirs:
-        reasons.append(f"basin {basin.name} has no operated reservoir ([[reservoirs]] in its basin file)"
-                       + (f"; its {lakes} lake(s) are uncontrolled level pools, routed in the forecast" if lakes else ""))
-    if not basin.control_sections:
-        reasons.append("it has no control section ([[control_sections]]) whose safe discharge a release could protect")
-    return ("nothing to dispatch: " + "; ".join(reasons) + ". The forecast through the current rules (F1) stands: "
-            "no inverse step, no F2, no schemes to rank.")
-
-
-def nothing_to_dispatch(basin: BasinSpec, lakes: int = 0) -> str | None:
-    """Why a basin has nothing to dispatch (no operated reservoir, or no control section to protect), or None
-    when it has both. Its lakes (uncontrolled level pools) are routed in the forecast, not dispatched."""
     if (basin.reservoirs or getattr(basin, "detention_basins", None)) and basin.control_sections:
         return None
     reasons = []

@@ -108,7 +108,9 @@ def gauge_field(cell_xy: NDArray, station_xy: NDArray, values: NDArray, method: 
         none = total == 0.0
         weight = np.divide(weight, total[:, None], out=np.zeros_like(weight), where=~none[:, None])
         vals = values[np.ix_(rows, ids)]  # [rows, reporting stations]
-        out[rows] = np.einsum("ck,rck->rc", weight, vals[:, near])
+        chunk = max(1, 20_000_000 // near.size)  # records at a time: bounds the [records, cells, k] gather
+        for r0 in range(0, len(rows), chunk):
+            out[rows[r0:r0 + chunk]] = np.einsum("ck,rck->rc", weight, vals[r0:r0 + chunk][:, near])
         unreached[rows] = none
         if method == "idw" and station_cell is not None:  # station cells take their station's value
             inside = station_cell[ids] >= 0

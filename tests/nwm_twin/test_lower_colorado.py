@@ -166,13 +166,24 @@ def test_outlet_subset_and_no_partial_folder(nwm_dir, tmp_path):
     assert summary["segments"] == int((sub.lake_id < 0).sum())
     assert summary["lakes"] == sub.lake_id[sub.lake_id > 0].nunique()
     assert "outlet_feature_id = 5781917" in (tmp_path / "austin" / "basin.toml").read_text()
+    # its own cycle.toml as written, forced by the qlat NetCDF and warm-started from its nwm_streamflow: with no
+    # observations it is open loop, and upstream of Austin nothing below matters, so every node is t-route's
+    from hydro.pipeline.cycle import run_cycle
+
+    summary = run_cycle(tmp_path / "austin" / "cycle.toml", stage="forecast", overrides={"forecast_hours": 1})
+    assert summary["forecast_stage"]["assimilation"] == "none"
+    with xr.open_dataset(Path(summary["folder"]) / "analysis.nc") as a, \
+            xr.open_dataset(nwm_dir / "reference_flow_troute_mc.nc") as ref:
+        hourly = ref.flow.isel(time=slice(12, 73, 12)).sel(feature_id=a.feature_id.values).values
+        np.testing.assert_allclose(a.streamflow.values, hourly, rtol=1e-6, atol=1e-4)
+    (tmp_path / "austin" / "runs").rename(tmp_path / "runs")  # keep the folder check below about the build
     # an outlet inside a lake is refused, and nothing is left behind
     in_lake = int(table[table.lake_id > 0].link.iloc[0])
     with pytest.raises(ConfigError, match="inside a LAKEPARM lake"):
         build_nwm_basin(nwm_dir / "original/RouteLink.nc", tmp_path / "bad", nwm_dir / "original/LAKEPARM.nc",
                         outlets=[in_lake], lateral=nwm_dir / "lateral_inflow.nc")
     assert not (tmp_path / "bad").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["austin"]  # no temporary folder either
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["austin", "runs"]  # no temporary folder either
 
 
 def test_two_cycles_of_3_hours_equal_one_of_6(twin, tmp_path):

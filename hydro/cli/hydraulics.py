@@ -47,9 +47,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="seconds between output records, a multiple of --dt (default 300)")
     r.add_argument("--hours", type=arg.positive_float, help="hours to run (default: the whole inflow series)")
     r.add_argument("--theta", type=arg.float_range(0.5, 1.0), default=0.6, help="Preissmann time weight (default 0.6)")
-    r.add_argument("--lpi-exponent", type=arg.float_range(0.0, 100.0), default=10.0,
-                   help="m of the local partial inertia factor 1 - Fr^m (Fread et al. 1996; default 10; 0 = full "
-                   "inertia everywhere, for subcritical reaches only)")
+    r.add_argument("--inertia", default="lpi", choices=["lpi", "full", "diffusive"],
+                   help="lpi: local partial inertia, the inertia terms times 1 - Fr^m, none where Fr >= 1 (Fread et al. "
+                   "1996; default); full: full dynamic wave (subcritical reaches only); diffusive: no inertia terms")
+    r.add_argument("--lpi-exponent", type=arg.float_range(0.1, 100.0), default=10.0,
+                   help="m of the LPI factor 1 - Fr^m (default 10: inertia kept in full up to Fr ~ 0.5)")
     _add_geometry_options(r)
     r.add_argument("--output", type=Path, required=True, help="OUT.nc (written atomically)")
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -99,7 +101,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     downstream = read_downstream(args.downstream)
     lateral = read_lateral(args.lateral) if args.lateral else None
     options = SolverOptions(dt=args.dt, output_interval=args.output_interval, theta=args.theta,
-                            lpi_exponent=args.lpi_exponent)
+                            inertia=args.inertia, lpi_exponent=args.lpi_exponent)
     reach = Reach(sections, max_dx=args.max_dx, table_dz=args.table_dz)
     result = SaintVenant(reach, options).run(upstream, downstream, lateral, args.hours)
     mb = result.mass_balance
@@ -110,7 +112,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
              mb["lateral_volume_m3"], mb["outflow_volume_m3"], mb["storage_change_m3"], mb["mass_balance_error_m3"],
              mb["mass_balance_relative_error"])
     attrs = {**{k: float(v) for k, v in mb.items()}, "dt_seconds": args.dt, "theta": args.theta,
-             "lpi_exponent": args.lpi_exponent, "max_dx_m": args.max_dx, "table_dz_m": args.table_dz,
+             "inertia": args.inertia, "lpi_exponent": args.lpi_exponent, "max_dx_m": args.max_dx, "table_dz_m": args.table_dz,
              "downstream_boundary": args.downstream, "sections_file": str(args.sections),
              "upstream_file": str(args.upstream), "lateral_file": str(args.lateral or ""),
              "newton_iterations_mean": result.stats["mean_newton_iterations"],

@@ -33,7 +33,8 @@ class SolverOptions:
     dt: float = 30.0  # [s] internal step
     output_interval: float = 300.0  # [s], a multiple of dt
     theta: float = 0.6  # Preissmann time weight, 0.5 .. 1
-    lpi_exponent: float = 10.0  # m of sigma = 1 - Fr^m (Fread et al. 1996); 0 = full inertia everywhere
+    inertia: str = "lpi"  # lpi: sigma = 1 - Fr^m (Fread et al. 1996); full: sigma = 1; diffusive: sigma = 0
+    lpi_exponent: float = 10.0  # m
     tol_level: float = 1e-5  # [m] Newton: largest level update
     tol_discharge: float = 1e-6  # relative to the largest boundary inflow: largest discharge update
     max_iterations: int = 30
@@ -47,8 +48,15 @@ class SolverOptions:
         ratio = self.output_interval / self.dt
         if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
             raise ConfigError(f"output interval {self.output_interval:g} s is not a whole multiple of dt {self.dt:g} s")
-        if self.lpi_exponent < 0:
-            raise ConfigError(f"lpi exponent {self.lpi_exponent:g} must be >= 0 (0 switches LPI off)")
+        if self.inertia not in ("lpi", "full", "diffusive"):
+            raise ConfigError(f"inertia {self.inertia!r}: use lpi, full or diffusive")
+        if not self.lpi_exponent > 0:
+            raise ConfigError(f"lpi exponent {self.lpi_exponent:g} must be > 0")
+
+    @property
+    def sigma_exponent(self) -> float:
+        """The kernel's ``lpi_m``: the exponent, 0 for full inertia, -1 for none."""
+        return {"lpi": self.lpi_exponent, "full": 0.0, "diffusive": -1.0}[self.inertia]
 
 
 @dataclass
@@ -118,7 +126,7 @@ class SaintVenant:
         clock = time.perf_counter()
         status = preissmann(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z, q, in_t,
                             upstream.values.astype(np.float64), lat_t, lat_q, ds_kind, np.asarray(ds_x, np.float64),
-                            np.asarray(ds_y, np.float64), slope, opt.theta, opt.lpi_exponent, G, opt.dt, n_steps,
+                            np.asarray(ds_y, np.float64), slope, opt.theta, opt.sigma_exponent, G, opt.dt, n_steps,
                             out_every, opt.tol_level, opt.tol_discharge * q_scale, opt.max_iterations,
                             opt.max_halvings, z_out, q_out, volumes, stats, failure)
         self.last_kernel_seconds = time.perf_counter() - clock

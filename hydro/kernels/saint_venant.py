@@ -19,8 +19,8 @@ Unsteady equations (conservative form, x increasing downstream, Q > 0 downstream
     sigma (dQ/dt + d(beta Q^2 / A)/dx) + g A dZ/dx + g A Q|Q| / K^2 = 0
 
 Z the water level. sigma is the local partial inertia factor of Fread, Jin & Lewis (1996): sigma =
-1 - Fr^m for Fr < 1, 0 for Fr >= 1 (m = ``lpi_m``; m <= 0 switches it off, sigma = 1), evaluated per
-reach at the start of each step. Preissmann box scheme on each reach j (nodes j, j+1, length dx_j), weight
+1 - Fr^m for Fr < 1, 0 for Fr >= 1 (m = ``lpi_m``; m = 0: full inertia, sigma = 1; m < 0: no inertia,
+sigma = 0, the diffusive wave), evaluated per reach at the start of each step. Preissmann box scheme on each reach j (nodes j, j+1, length dx_j), weight
 theta in time and 1/2 in space; reach averages A = (A_j + A_j+1)/2, Q likewise, K = (K_j + K_j+1)/2.
 Both equations are multiplied by dx_j; summed over the reaches, continuity gives exactly
 storage(n+1) - storage(n) = dt (theta-weighted inflow + lateral - outflow), storage = sum dx_j (A_j +
@@ -336,8 +336,10 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
             bw = 0.5 * (work[j, 1] + work[j + 1, 1])
             fr = abs(0.5 * (qo[j] + qo[j + 1])) / a * math.sqrt(bw / (g * a))
             sigma[j] = 1.0 - fr ** lpi_m if fr < 1.0 else 0.0
-        else:
+        elif lpi_m == 0.0:
             sigma[j] = 1.0
+        else:
+            sigma[j] = 0.0
         g_old[j] = _reach_terms(work[j, 0], work[j, 1], work[j, 2], work[j, 3], work[j, 4], work[j, 5],
                                 work[j + 1, 0], work[j + 1, 1], work[j + 1, 2], work[j + 1, 3], work[j + 1, 4],
                                 work[j + 1, 5], zo[j], zo[j + 1], qo[j], qo[j + 1], dx[j], sigma[j], g)[0]
@@ -437,7 +439,7 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
     lat_t, lat_q : lateral inflow per reach [m3 s-1] at times lat_t [s], shape (len(lat_t), n_nodes - 1).
     ds_kind : 0 stage hydrograph (ds_x times [s], ds_y levels [m]), 1 rating (ds_x levels [m] increasing,
         ds_y discharges [m3 s-1]), 2 normal depth Q = K sqrt(normal_slope).
-    theta : Preissmann time weight (0.5 .. 1); lpi_m : LPI exponent (<= 0: full inertia everywhere).
+    theta : Preissmann time weight (0.5 .. 1); lpi_m : LPI exponent (0: full inertia everywhere, < 0: none).
     out_every : steps between output records; z_out, q_out (n_steps // out_every + 1, n_nodes) get the
         state at t = 0 and every out_every steps.
     tol_z [m], tol_q [m3 s-1] : Newton convergence on the largest update; max_iter per step; a step that

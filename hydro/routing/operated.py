@@ -6,7 +6,9 @@ upstream first, each over the whole window with its own Muskingum-Cunge model: t
 dam's segment is its inflow, the dam's operating rule (or a release schedule) gives the release, hourly,
 and the release enters the segment below the dam as lateral inflow. Rules are local to each dam (no
 compensation between dams), which is what makes this order exact, and a run costs one routing of the
-network whatever the number of dams.
+network whatever the number of dams. Detention basins (:mod:`hydro.routing.detention`) take water at the
+end of their segments: the segment below receives it less as lateral inflow, by a trigger rule or a given
+schedule (:meth:`OperatedNetwork.run`).
 
 State: the channel state of the whole network (:class:`RoutingState`, network order; lake levels in
 the order of :attr:`OperatedNetwork.lake_id`) and per dam its storage, level and gate setting

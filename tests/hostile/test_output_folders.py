@@ -99,3 +99,26 @@ def test_cycle_that_cannot_write_keeps_the_state(failure, rolled, monkeypatch, c
     folder = rolled / "out" / "cycle_20260701T0200"
     assert not (folder / "COMPLETE").exists() and not (folder / "report.html").exists()
     assert not [p for p in rolled.rglob(".*.tmp")], "a temporary file was left behind"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 8 KiB tmpfs (a disk that fills), where this machine lets the tests mount one (root in a
+    container with CAP_SYS_ADMIN); skipped elsewhere, the monkeypatched cases above cover the same code."""
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({made.stderr.decode().strip() or 'not permitted'})")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)  # lazy: HDF5 may still hold the failed file open
+
+
+def test_route_onto_a_full_disk(tiny_disk, in_workspace, capsys):
+    (tiny_disk / "out.nc").write_bytes(b"an earlier output")
+    code, err = run_cli(capsys, "route", "--network", "net.nc", "--lateral", "qlat.nc", "--output",
+                        tiny_disk / "out.nc", "--no-progress")
+    assert_refused(code, err, ["out.nc", "cannot write"], expected_codes=(3,))
+    assert listing(tiny_disk) == {"out.nc": b"an earlier output"}

@@ -721,7 +721,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             mb = by_block(m, res.id)
             tt, tp = np.nonzero(np.abs(mb) > 1e-9)
             rows.append(tt), cols.append(offset[res.id] + tp), vals.append(mb[tt, tp])
-        for b, site in enumerate(sites):  # Q_k -= M_bk (D_b - D_F1,b): a diversion takes water off the section
+        for k_site, site in enumerate(sites):  # Q_k -= M_bk (D_b - D_F1,b): a diversion takes water off the section
             if site.position == routing.position[sec.feature_id]:
                 m = np.eye(T_all)  # the section is at the inlet: it sees the diversion at once
             else:
@@ -731,7 +731,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
                 continue
             const += m @ f1_div[site.id]
             tt, tp = np.nonzero(m)
-            rows.append(tt), cols.append(dv0 + b * T_all + tp), vals.append(-m[tt, tp])
+            rows.append(tt), cols.append(dv0 + k_site * T_all + tp), vals.append(-m[tt, tp])
         if objective == "max_margin":
             rows.append(t_idx), cols.append(np.full(T_all, ip)), vals.append(np.ones(T_all))  # Q + m <= Q_target
         rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)

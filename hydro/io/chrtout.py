@@ -74,7 +74,12 @@ class NwmLateralForcing:
             return None
         idx, found = lookup(ids, self.network.feature_id)
         out = np.zeros(self.network.size, np.float32)
-        out[found] = np.nan_to_num(flow[idx[found]], nan=0.0)
+        values = flow[idx[found]]
+        unknown = ~np.isfinite(values) | (values < 0)
+        if unknown.any():  # NWM writes no flow for some reaches: they start empty, as t-route's warm start
+            log.info("%s: NWM streamflow missing or negative on %d segment(s) at %s, e.g. %s: they start empty",
+                     self.path, unknown.sum(), str(valid_time)[:16], self.network.feature_id[found][unknown][:5].tolist())
+        out[found] = np.where(unknown, 0.0, values)
         position = {int(f): k for k, f in enumerate(ids.tolist())}
         for j in np.flatnonzero(self.network.is_lake):
             k = position.get(self.lake_outlets.get(int(self.network.feature_id[j]), -1))
@@ -84,7 +89,7 @@ class NwmLateralForcing:
         if missing.any():
             raise InputDataError(f"{self.path}: no NWM streamflow for {missing.sum()} segment(s), e.g. "
                                  f"{self.network.feature_id[missing][:8].tolist()}")
-        return np.maximum(out, 0.0).astype(np.float32)
+        return out
 
     def warm_start(self, state: RoutingState, valid_time: np.datetime64) -> bool:
         """Set a cold state's channel flows to the NWM streamflow at ``valid_time`` (depth 0: the first step's
@@ -92,6 +97,7 @@ class NwmLateralForcing:
         forcing has no streamflow for that time (the state stays cold)."""
         flow = self.initial_streamflow(valid_time)
         if flow is None:
+            log.info("%s: no NWM streamflow at %s: the channels start empty (cold)", self.path, str(valid_time)[:16])
             return False
         state.streamflow[:] = flow
         return True

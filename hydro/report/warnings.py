@@ -19,7 +19,7 @@ def write_warnings(out: Path, basin: BasinModel, warnings: ForecastWarnings, flo
     seg, thresholds, times = warnings.segments, warnings.thresholds, warnings.times
     _write_csv(out / "warnings.csv", warnings.rows)
     xy = segment_xy(basin)
-    _write_geojson(out / "warnings.geojson", basin, xy, seg, thresholds, times)
+    _write_geojson(out / "warnings.geojson", basin, xy, seg, thresholds, times, warnings.stations)
     _plot_warning_map(out / "warnings_map.png", basin, xy, seg, frequency, warnings.stations,
                       graded=bool(np.isfinite(thresholds).any()))
     _plot_warning_hydrographs(out / "warnings_hydrographs.png", times, flow, seg, thresholds, warnings.station_series, basin)
@@ -78,7 +78,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     write_atomic(path, write)
 
 
-def _write_geojson(path: Path, basin: BasinModel, xy, seg, thresholds, times) -> None:
+def _write_geojson(path: Path, basin: BasinModel, xy, seg, thresholds, times, stations: list[dict] | None = None) -> None:
     """Warned segments as LineStrings in WGS84 longitude/latitude (RFC 7946), from the grid's CRS."""
     from rasterio.warp import transform
 
@@ -96,6 +96,13 @@ def _write_geojson(path: Path, basin: BasinModel, xy, seg, thresholds, times) ->
             props.update({f"p_{g}": round(float(seg.probability[g][j]), 3) for g in GRADES[1:]})
         features.append({"type": "Feature", "properties": props, "geometry": {
             "type": "LineString", "coordinates": [lonlat[j].tolist(), end.tolist()]}})
+    position = {int(f): i for i, f in enumerate(basin.network.feature_id)}
+    for s in stations or []:  # user-threshold stations as points on their segments, with levels and source
+        if s.get("kind") == "threshold" and s.get("feature_id") in position:
+            props = {k: v for k, v in s.items() if k != "kind"}
+            props["peak_time"] = props["peak_time"] + "Z"
+            features.append({"type": "Feature", "properties": {"kind": "threshold station", **props}, "geometry": {
+                "type": "Point", "coordinates": lonlat[position[s["feature_id"]]].tolist()}})
     doc = {"type": "FeatureCollection", "name": f"hydro warnings {basin.name}", "features": features}
     write_atomic(path, lambda tmp: tmp.write_text(json.dumps(doc)))
 

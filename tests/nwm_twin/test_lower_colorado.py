@@ -142,6 +142,9 @@ def test_user_thresholds_graded_with_their_source(twin):
             assert row.grade == (reached[-1] if reached else "none")
             assert row.peak_m3s == pytest.approx(peak, abs=0.01)
             assert row.threshold_source.startswith("example values, not official")
+    points = json.loads((out / "warnings.geojson").read_text())["features"]
+    assert {f["properties"]["id"]: f["properties"]["grade"] for f in points} == stations.grade.to_dict()
+    assert all(-101 < f["geometry"]["coordinates"][0] < -96 for f in points)  # lon/lat of the RouteLink (Texas)
     warnings = json.loads((out / "warnings.json").read_text())
     # no climatology for a basin without a runoff grid: said so, and no segment graded by return period
     assert warnings["climatology"].startswith("none: basin lower_colorado is forced by lateral inflow")

@@ -202,3 +202,31 @@ def test_two_cycles_of_3_hours_equal_one_of_6(twin, tmp_path):
     b = xr.load_dataset(tmp_path / "b" / "state" / "restart_2021-08-23T1900.nc")
     for name in ("streamflow", "depth", "water_sfc_elev"):
         np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_bad_builds_and_forcings_are_one_line_errors(twin, nwm_dir, tmp_path):
+    from hydro.core.errors import InputDataError
+    from hydro.pipeline.cycle import run_cycle
+    from hydro.pipeline.nwm_basin import build_nwm_basin
+
+    routelink = nwm_dir / "original/RouteLink.nc"
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "x").write_text("")
+    with pytest.raises(ConfigError, match="exists and is not an empty folder"):
+        build_nwm_basin(routelink, tmp_path / "taken")
+    with pytest.raises(ConfigError, match=r"outlet feature_id\(s\) \[123\] not in the RouteLink"):
+        build_nwm_basin(routelink, tmp_path / "b1", outlets=[123])
+    obs = tmp_path / "usgs.csv"
+    obs.write_text("time,station_id,discharge_m3s\n2021-08-23T13:00,99999999,1.0\n")
+    with pytest.raises(InputDataError, match="none of its 1 stations is a gauge of the network"):
+        build_nwm_basin(routelink, tmp_path / "b2", observations=obs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken", "usgs.csv"]  # nothing half-written
+    # a rain forcing on a basin without a runoff grid is refused, naming the fix
+    rain = tmp_path / "storm.toml"
+    rain.write_text('kind = "synthetic_storm"\nstart = "2021-08-23T13:00:00"\nhours = 28\n')
+    config = tmp_path / "cycle.toml"
+    config.write_text(twin["config"].read_text().replace(
+        f'setup = "{EXAMPLE.parent / "forcing.toml"}"', f'setup = "{rain}"').replace(
+        str(twin["out"].parent), str(tmp_path / "runs")))
+    with pytest.raises(ConfigError, match='basin lower_colorado has none .* use kind = "nwm_lateral"'):
+        run_cycle(config, stage="forecast")

@@ -1236,7 +1236,9 @@ def plot_scheme(png, result: ForwardResult, basin: BasinSpec, title: str, compar
     """Control-section hydrographs against the safe discharge and stages; reservoir level and release."""
     from ..plots import figure, save
 
-    rows = len(basin.control_sections) + len(basin.reservoirs)
+    record = result.run.detention
+    basins = [b for b in sorted(basin.detention_basins, key=lambda b: (b.order, b.id))] if record is not None else []
+    rows = len(basin.control_sections) + len(basin.reservoirs) + len(basins)
     fig = figure(figsize=(10, 2.8 * max(rows, 1)))
     k = 1
     for section in basin.control_sections:
@@ -1270,6 +1272,20 @@ def plot_scheme(png, result: ForwardResult, basin: BasinSpec, title: str, compar
         ax2.set_ylabel("m3 s-1")
         ax2.legend(fontsize=7, loc="upper right")
         ax.set_title(f"reservoir {reservoir.id}", fontsize=9)
+        ax.grid(alpha=0.3)
+    for spec in basins:
+        ax = fig.add_subplot(rows, 1, k)
+        k += 1
+        ax.step(result.times, record.diversion[spec.id], where="pre", color="tab:brown", label="diversion")
+        ax.axhline(spec.max_intake_m3s, color="tab:brown", lw=1, ls=":", label="inlet capacity")
+        ax.set_ylabel("m3 s-1")
+        ax.legend(fontsize=7, loc="upper left")
+        ax2 = ax.twinx()
+        ax2.plot(result.times, record.storage[spec.id][1:] / 1e6, color="tab:cyan", lw=2, label="stored")
+        ax2.axhline(spec.capacity_hm3, color="tab:cyan", lw=1, ls=":", label="capacity")
+        ax2.set_ylabel("hm3")
+        ax2.legend(fontsize=7, loc="upper right")
+        ax.set_title(f"detention basin {spec.id} (opens on {spec.trigger_section})", fontsize=9)
         ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()

@@ -1,0 +1,175 @@
+"""DEM -> D8 flow directions -> the runoff grid, with pyflwdir.
+
+The cycle runs its runoff model on the D8 raster it reads (``hydro.basin.BasinModel``: ``CellMapping.from_d8`` on
+``flow_direction.tif``, rain regridded onto that grid), so the runoff grid *is* the D8 raster. On the DEM grid
+(default) it is the DEM's own D8. With a coarser ``--grid-km`` the DEM's D8 is upscaled by IHU (Eilander et al.
+2021): each coarse cell keeps one outlet pixel on the fine river network, so the upstream area, river length and
+elevation of a coarse cell are read at that pixel from the fine grid, not estimated from coarse cells.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import ConfigError, InputDataError
+
+log = logging.getLogger("hydro")
+NODATA = -9999.0
+EARTH_RADIUS_M = 6_371_000.0  # the spherical Earth hydro.io.grid uses for cell sizes
+
+
+@dataclass
+class Dem:
+    path: Path
+    elevation: NDArray[np.float32]  # nodata as NODATA
+    transform: object  # affine.Affine
+    crs: object  # rasterio CRS
+    latlon: bool
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.elevation.shape
+
+    def cell_km(self) -> float:
+        """Mean cell side [km] (geometric mean of x and y at the grid's mid latitude)."""
+        dx, dy = abs(self.transform.a), abs(self.transform.e)
+        if self.latlon:
+            lat = self.transform.f + self.transform.e * self.shape[0] / 2.0
+            m = math.pi * EARTH_RADIUS_M / 180.0
+            dx, dy = dx * m * math.cos(math.radians(lat)), dy * m
+        return math.sqrt(dx * dy) / 1000.0
+
+
+def read_dem(path: Path) -> Dem:
+    """Read a single-band elevation GeoTIFF; one line for a file without a CRS, with a rotated grid, or not in
+    metres."""
+    import rasterio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: DEM not found")
+    try:
+        with rasterio.open(path) as src:
+            elevation = src.read(1, masked=True)
+            transform, crs = src.transform, src.crs
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        raise InputDataError(f"{path}: cannot read the DEM ({str(exc).splitlines()[0]}); is it a GeoTIFF?") from None
+    if crs is None:
+        raise InputDataError(f"{path}: the DEM has no CRS, so cell areas and the outlet's position are unknown; set "
+                             f"it (e.g. `gdal_edit.py -a_srs EPSG:4326 {path.name}`) and rerun")
+    if transform.b != 0 or transform.d != 0:
+        raise InputDataError(f"{path}: the DEM grid is rotated; warp it to a north-up grid (gdalwarp) and rerun")
+    latlon = bool(crs.is_geographic)
+    if not latlon and crs.linear_units not in ("metre", "meter", "m"):
+        raise InputDataError(f"{path}: the DEM's projected CRS is in {crs.linear_units!r}; warp it to a CRS in "
+                             "metres (or lat/lon) and rerun")
+    values = np.asarray(elevation.filled(np.nan), np.float32)
+    values[~np.isfinite(values)] = NODATA
+    if not (values != NODATA).any():
+        raise InputDataError(f"{path}: the DEM holds no valid elevation")
+    return Dem(path, values, transform, crs, latlon)
+
+
+@dataclass
+class RunoffGrid:
+    """The D8 grid the basin runs on, with what each cell carries from the DEM grid (flat arrays)."""
+
+    flw: object  # pyflwdir.FlwdirRaster on the runoff grid
+    scale: int  # DEM cells per runoff cell side (1 = the DEM grid)
+    upstream_area_km2: NDArray[np.float64]  # at the cell's outlet pixel, on the DEM grid
+    river_length_m: NDArray[np.float64]  # from the outlet pixel down the DEM river to the next cell's outlet pixel
+    elevation_m: NDArray[np.float64]  # depression-filled DEM at the outlet pixel
+    pixel: NDArray[np.int64]  # the cell's outlet pixel on the DEM grid (flat index; 0 where not valid)
+    x: NDArray[np.float64]  # outlet pixel centre in the DEM's CRS
+    y: NDArray[np.float64]
+    valid: NDArray[np.bool_]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.flw.shape
+
+    @property
+    def transform(self):
+        return self.flw.transform
+
+
+def flow_directions(dem: Dem):
+    """Fill depressions (priority flood, all depths) and derive D8: returns (FlwdirRaster, filled elevation)."""
+    import pyflwdir
+
+    filled, d8 = pyflwdir.dem.fill_depressions(dem.elevation, outlets="edge", nodata=NODATA)
+    flw = pyflwdir.from_array(d8, ftype="d8", transform=dem.transform, latlon=dem.latlon, check_ftype=False, cache=True)
+    # distance to the outlet [m], which subgrid_rivlen reads: computed here with the transform as a plain tuple,
+    # because pyflwdir 0.5.12 hands its Affine object to numba, which cannot type affine>=3 (no longer a namedtuple)
+    distance = pyflwdir.streams.stream_distance(idxs_ds=flw.idxs_ds, seq=flw.idxs_seq, ncol=flw.shape[1],
+                                                real_length=True, transform=tuple(float(v) for v in dem.transform[:6]),
+                                                latlon=dem.latlon)
+    flw._cached.update(distnc=distance.reshape(flw.shape))
+    return flw, filled
+
+
+def runoff_grid(dem: Dem, flw, filled: NDArray, grid_km: float | None) -> RunoffGrid:
+    """The runoff grid at ``grid_km`` (None: the DEM grid), see the module docstring."""
+    scale = 1
+    if grid_km is not None:
+        scale = int(round(grid_km / dem.cell_km()))
+        if scale < 1:
+            raise ConfigError(f"--grid-km {grid_km:g} is finer than the DEM's cells ({dem.cell_km():.3f} km); give "
+                              f"at least {dem.cell_km():.2f} km, or leave it out to run on the DEM grid")
+    upa = flw.upstream_area("km2")
+    if scale == 1:
+        grid_flw = flw
+        idxs_out = np.arange(flw.size, dtype=np.int64).reshape(flw.shape)
+        idxs_out[~flw.mask.reshape(flw.shape)] = -1
+    else:
+        grid_flw, idxs_out = flw.upscale(scale, uparea=upa, method="ihu")
+        log.info("D8 upscaled by IHU from %d x %d DEM cells to %d x %d runoff cells (%d DEM cells a side, %.2f km)",
+                 *flw.shape, *grid_flw.shape, scale, scale * dem.cell_km())
+    out = idxs_out.ravel().astype(np.int64)
+    valid = (out >= 0) & grid_flw.mask.ravel()
+    safe = np.where(valid, out, 0)
+    rivlen = np.asarray(flw.subgrid_rivlen(idxs_out, direction="down", unit="m"), np.float64).ravel()
+    rows, cols = np.divmod(safe, dem.shape[1])
+    tr = dem.transform
+    x = tr.c + tr.a * (cols + 0.5)
+    y = tr.f + tr.e * (rows + 0.5)
+    return RunoffGrid(grid_flw, scale, np.where(valid, upa.ravel()[safe], 0.0).astype(np.float64),
+                      np.where(valid, rivlen, 0.0), np.where(valid, filled.ravel()[safe], NODATA).astype(np.float64),
+                      safe, x, y, valid)
+
+
+def to_dem_xy(dem: Dem, lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
+    """Longitude/latitude (WGS 84) -> the DEM's CRS."""
+    if dem.latlon and dem.crs.to_epsg() == 4326:
+        return np.asarray(lon, np.float64), np.asarray(lat, np.float64)
+    from pyproj import Transformer
+
+    t = Transformer.from_crs("EPSG:4326", dem.crs.to_wkt(), always_xy=True)
+    x, y = t.transform(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
+    return np.asarray(x), np.asarray(y)
+
+
+def to_lonlat(dem: Dem, x: NDArray, y: NDArray) -> tuple[NDArray, NDArray]:
+    """The DEM's CRS -> longitude/latitude (WGS 84)."""
+    if dem.latlon and dem.crs.to_epsg() == 4326:
+        return np.asarray(x, np.float64), np.asarray(y, np.float64)
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(dem.crs.to_wkt(), "EPSG:4326", always_xy=True)
+    lon, lat = t.transform(np.asarray(x, np.float64), np.asarray(y, np.float64))
+    return np.asarray(lon), np.asarray(lat)
+
+
+def distance_m(dem: Dem, x0: float, y0: float, x: NDArray, y: NDArray) -> NDArray[np.float64]:
+    """Distance [m] from (x0, y0) to (x, y) in the DEM's CRS (equirectangular on a lat/lon grid: exact to well under
+    a cell over the few kilometres a snap searches)."""
+    if not dem.latlon:
+        return np.hypot(x - x0, y - y0)
+    m = math.pi * EARTH_RADIUS_M / 180.0
+    return np.hypot((x - x0) * m * math.cos(math.radians(y0)), (y - y0) * m)

@@ -1,0 +1,139 @@
+"""``hydro basin ...``: build a basin folder from a DEM (``build``) and describe one (``info``).
+
+Each subcommand has its own ``_add_*`` function; ``add_commands`` calls those listed in ``_SUBCOMMANDS``, so a new
+subcommand is one function and one entry in that list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import _types as arg
+
+
+def _add_build(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser(
+        "build", help="build a basin folder from a DEM (pyflwdir D8, segments, snapped gauges/reservoirs/sections)",
+        description="Fill the DEM's depressions, derive D8 and upstream area (geodesic cell areas on lat/lon), cut "
+        "the rivers above --stream-area-km2 into segments from confluence to confluence (at most "
+        "--segment-length-km), give them NWM-style channels from upstream area, snap the points by position and "
+        "reported area, and write the basin folder (network.nc, rasters, basin.toml, points.csv, cycle.toml, "
+        "map.png) atomically. See docs/basin-build.md.")
+    p.add_argument("--dem", type=Path, required=True, help="elevation GeoTIFF with a CRS (lat/lon or metres)")
+    p.add_argument("--outlet", action="append", required=True, metavar="LON,LAT[,AREA_KM2]",
+                   help="basin outlet in degrees, optionally with its reported drainage area (repeatable)")
+    p.add_argument("--name", required=True, help="basin name")
+    p.add_argument("--output", type=Path, required=True, help="new (or empty) basin folder")
+    p.add_argument("--stream-area-km2", type=arg.float_range(0.0, 1e7, lo_open=True), default=10.0,
+                   help="upstream area where a river starts (default 10)")
+    p.add_argument("--segment-length-km", type=arg.float_range(0.1, 1000.0), default=10.0,
+                   help="longest segment; longer reaches are cut into equal pieces (default 10)")
+    p.add_argument("--grid-km", type=arg.float_range(0.001, 100.0), help="runoff grid cell size (default: the DEM's "
+                   "grid); coarser grids get the DEM's D8 upscaled by IHU")
+    p.add_argument("--gauges", type=Path, help="GAUGES.csv: id,lon,lat[,area_km2]")
+    p.add_argument("--reservoirs", type=Path, help="RESERVOIRS.toml: [[reservoirs]] as in the basin file, lon/lat "
+                   "instead of feature_id")
+    p.add_argument("--sections", type=Path, help="SECTIONS.csv: id,lon,lat[,area_km2],safe_discharge,warning_stage,"
+                   "guaranteed_stage,rating_stage_m,rating_discharge_m3s (ratings as ';'-separated numbers)")
+    p.add_argument("--snap-km", type=arg.float_range(0.01, 100.0), default=3.0,
+                   help="search radius for snapping points to the river (default 3)")
+    p.add_argument("--area-tolerance", type=arg.float_range(0.0, 10.0, lo_open=True), default=0.10,
+                   help="largest relative mismatch to a reported drainage area (default 0.10)")
+    p.add_argument("--min-slope", type=arg.float_range(0.0, 0.1, lo_open=True), default=1e-4,
+                   help="floor of segment slopes [m/m] (default 1e-4)")
+    p.add_argument("--no-map", action="store_true", help="do not draw map.png")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cmd_build)
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from ..build import BuildOptions, build_basin
+
+    summary = build_basin(BuildOptions(
+        dem=args.dem, outlets=args.outlet, name=args.name, output=args.output, stream_area_km2=args.stream_area_km2,
+        segment_length_km=args.segment_length_km, grid_km=args.grid_km, gauges=args.gauges,
+        reservoirs=args.reservoirs, sections=args.sections, snap_km=args.snap_km, area_tolerance=args.area_tolerance,
+        min_slope=args.min_slope, plot=not args.no_map))
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"basin {summary['basin']}: {summary['segments']} segments, {summary['cells']} cells of "
+          f"{summary['grid_km']:g} km ({summary['area_km2']:,.0f} km2) in {summary['seconds']} s -> {summary['output']}")
+    for p in summary["outlets"] + summary["points"]:
+        reported = "" if p["reported_area_km2"] is None else \
+            f" (reported {p['reported_area_km2']:,.1f}: {100 * p['area_mismatch']:+.2f} %)"
+        print(f"  {p['kind']:<9s} {p['id']:<14s} segment {p['feature_id']:<6d} {p['upstream_area_km2']:>10,.1f} km2"
+              f"{reported}, snapped {p['distance_km']:.2f} km")
+    return 0
+
+
+def _add_info(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("info", help="segments, cells, outlets, gauges, reservoirs and sections of a basin folder",
+                        description="Describe a basin folder: segments, runoff cells, outlets, gauges, reservoirs and "
+                        "control sections with the upstream area [km2] of their segments.")
+    p.add_argument("folder", type=Path, help="basin folder (holding basin.toml)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from ..build import basin_info
+
+    info = basin_info(args.folder)
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    area = "" if info["area_km2"] is None else f", {info['cells']} cells ({info['area_km2']:,.0f} km2)"
+    print(f"basin {info['basin']}: {info['segments']} segments, {info['lakes']} lakes{area}")
+    for kind in ("outlets", "gauges", "reservoirs", "control_sections"):
+        for item in info[kind]:
+            a = item["upstream_area_km2"]
+            print(f"  {kind[:-1]:<15s} {item.get('id', ''):<14s} segment {item['feature_id']:<8d} "
+                  f"{'?' if a is None else f'{a:,.1f}':>10s} km2")
+    return 0
+
+
+def _add_from_nwm(basin_sub: argparse._SubParsersAction) -> None:
+    p = basin_sub.add_parser(
+        "from-nwm",
+        help="a basin folder from a real NWM network (RouteLink + LAKEPARM), forced by CHRTOUT lateral inflow",
+        description="Build a basin folder from an NWM RouteLink: the reaches upstream of the outlets (all reaches "
+        "without --outlet), LAKEPARM lakes collapsed into level-pool nodes as NWM routes them, no runoff grid: the "
+        "forcing is the NWM lateral inflow (CHRTOUT qBucket + qSfcLatRunoff, forcing kind nwm_lateral), and the "
+        "assimilation uses the USGS gauges the RouteLink names (gages). Writes network.nc, basin.toml, gauges.csv, "
+        "forcing.toml, cycle.toml (and observations.csv with --observations) atomically: an error leaves no folder. "
+        "See docs/nwm-basin.md.",
+    )
+    p.add_argument("--routelink", type=Path, required=True, help="NWM RouteLink NetCDF")
+    p.add_argument("--lakeparm", type=Path, help="NWM LAKEPARM NetCDF: its lakes in the network become level pools")
+    p.add_argument("--outlet", type=int, nargs="+", default=[], metavar="FEATURE_ID",
+                   help="keep the reaches draining to these segments (default: all reaches)")
+    p.add_argument("--lateral", type=Path, help="CHRTOUT folder or qlat(time, feature_id) NetCDF (default: "
+                   "channel_forcing/ beside the RouteLink)")
+    p.add_argument("--observations", type=Path, help="USGS timeslice table (parquet/CSV: time, station_id, "
+                   "discharge_m3s[, quality, link]) placed on the network by the RouteLink gages")
+    p.add_argument("--name", help="basin name (default: the output folder's name)")
+    p.add_argument("--output", type=Path, required=True, help="the basin folder to write (new or empty)")
+    p.set_defaults(func=_cmd_from_nwm)
+
+
+def _cmd_from_nwm(args: argparse.Namespace) -> int:
+    from ..pipeline.nwm_basin import build_nwm_basin
+
+    summary = build_nwm_basin(args.routelink, args.output, lakeparm=args.lakeparm, outlets=args.outlet,
+                              lateral=args.lateral, observations=args.observations, name=args.name)
+    print(json.dumps(summary))
+    return 0
+
+
+_SUBCOMMANDS = [_add_build, _add_info, _add_from_nwm]
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("basin", help="build and describe basin folders",
+                       description="Basin folders: build one from a DEM, describe one. See docs/basin-build.md.")
+    bsub = p.add_subparsers(dest="basin_command", required=True)
+    for add in _SUBCOMMANDS:
+        add(bsub)

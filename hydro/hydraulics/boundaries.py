@@ -136,7 +136,7 @@ def normal_level(reach: Reach, node: int, q: float, slope: float) -> float:
     while flow(hi) < q:
         hi += 2.0 * (hi - lo)
         if hi - lo > 1e4:
-            raise InputDataError(f"section {reach.node_name(node)}: no normal depth for {q:g} m3/s")
+            raise InputDataError(f"{reach.where(node)}: no normal depth for {q:g} m3/s")
     for _ in range(100):
         mid = 0.5 * (lo + hi)
         if flow(mid) < q:

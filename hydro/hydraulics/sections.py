@@ -269,8 +269,15 @@ class Reach:
         return (a.thalweg - b.thalweg) / (b.chainage - a.chainage)
 
     def node_name(self, i: int) -> str:
+        """The surveyed section's name, or "" for an interpolated node."""
         k = int(self.surveyed[i])
-        return self.sections[k].name if k >= 0 else f"(interpolated, chainage {self.chainage[i]:g} m)"
+        return self.sections[k].name if k >= 0 else ""
+
+    def where(self, i: int) -> str:
+        """"section 'XS3' (chainage 1500 m)" or "the interpolated node at chainage 1250 m", for messages."""
+        name = self.node_name(i)
+        x = f"{self.chainage[i]:g} m"
+        return f"section {name!r} (chainage {x})" if name else f"the interpolated node at chainage {x}"
 
     def properties(self, z: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
         """Tabulated area, top width and conveyance at water level ``z`` per node (as the kernels see them)."""

@@ -45,7 +45,7 @@ def steady_profile(reach: Reach, discharge: NDArray[np.float64], downstream: Dow
     q = np.asarray(discharge, np.float64)
     if not (q > 0).all():
         k = int(np.flatnonzero(~(q > 0))[0])
-        raise InputDataError(f"steady profile: discharge {q[k]:g} m3/s at {reach.node_name(k)}; needs Q > 0")
+        raise InputDataError(f"steady profile: discharge {q[k]:g} m3/s at {reach.where(k)}; needs Q > 0")
     if regime == "subcritical":
         if downstream is None:
             raise InputDataError("a subcritical profile needs a downstream boundary")

@@ -137,7 +137,7 @@ class SaintVenant:
                    DRY_BELOW_SLOT: "the water level fell below the bottom of the dry-channel slot",
                    SINGULAR: "the linear system became singular"}[status]
             raise NumericalError(
-                f"hydraulics: {why} at {reach.node_name(node)} (chainage {reach.chainage[node]:g} m) at "
+                f"hydraulics: {why} at {reach.where(node)} at "
                 f"{np.datetime_as_string(when, unit='s')}Z, even with the step split in {2 ** opt.max_halvings}; "
                 "nothing written: shorten --dt, refine the sections (--max-dx) or check the geometry and inflow there")
         storage1 = storage_volume(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z)

@@ -411,7 +411,10 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
             dqi = sol[2 * i + 1]
             if not (math.isfinite(dzi) and math.isfinite(dqi)):
                 return NO_CONVERGENCE, i
-            z[i] += dzi
+            z_new = z[i] + dzi
+            if z_new < z0[i] + 0.25 * dz:  # an overshoot below the slot: go halfway down instead (damping)
+                z_new = 0.5 * (z[i] + z0[i] + 0.25 * dz)
+            z[i] = z_new
             q[i] += dqi
             if abs(dzi) > max_dz:
                 max_dz = abs(dzi)

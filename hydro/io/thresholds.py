@@ -120,9 +120,11 @@ def read_thresholds(path: Path) -> list[UserThreshold]:
         rows = [(f"{path}: threshold[{k}]", row) for k, row in enumerate(doc["threshold"])]
     else:
         with open(path, newline="") as fh:
-            reader = csv.DictReader(line for line in fh if not line.lstrip().startswith("#"))
-            rows = [(f"{path}: row {k + 2}", {key.strip(): value for key, value in row.items() if key is not None})
-                    for k, row in enumerate(reader)]
+            lines = [(n, line) for n, line in enumerate(fh, start=1) if line.strip() and not line.lstrip().startswith("#")]
+        # one station per line (no line breaks inside quoted fields): row k is on file line lines[k + 1][0]
+        reader = csv.DictReader(line for _, line in lines)
+        rows = [(f"{path}: line {lines[k + 1][0]}", {key.strip(): value for key, value in row.items() if key is not None})
+                for k, row in enumerate(reader)]
     stations = [_threshold(row, where) for where, row in rows]
     if not stations:
         raise ConfigError(f"{path}: no stations")

@@ -44,7 +44,7 @@ def test_bad_rows_are_one_line_errors_naming_file_row_and_station(tmp_path, row,
     path.write_text(HEADER + row + "\n")
     with pytest.raises(ConfigError, match=message) as err:
         read_thresholds(path)
-    assert str(err.value).startswith(f"{path}: row 2 (a)")
+    assert str(err.value).startswith(f"{path}: line 2 (a)")
     assert "\n" not in str(err.value)
 
 

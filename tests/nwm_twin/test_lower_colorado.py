@@ -32,10 +32,12 @@ def twin(nwm_dir, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("lower_colorado")
     basin = root / "basin"
-    from hydro.pipeline.nwm_basin import build_nwm_basin
-    build_nwm_basin(nwm_dir / "original/RouteLink.nc", basin, nwm_dir / "original/LAKEPARM.nc",
-                    lateral=nwm_dir / "original/channel_forcing", observations=nwm_dir / "usgs_observations.parquet",
-                    name="lower_colorado")
+    rc = main(["basin", "from-nwm", "--routelink", str(nwm_dir / "original/RouteLink.nc"),
+               "--lakeparm", str(nwm_dir / "original/LAKEPARM.nc"),
+               "--lateral", str(nwm_dir / "original/channel_forcing"),
+               "--observations", str(nwm_dir / "usgs_observations.parquet"),
+               "--name", "lower_colorado", "--output", str(basin)])
+    assert rc == 0
     # the example config as it is, pointed at the folder just built (and at tmp outputs)
     config = root / "cycle.toml"
     text = EXAMPLE.read_text().replace('basin = "basin"', f'basin = "{basin}"')
@@ -230,3 +232,12 @@ def test_bad_builds_and_forcings_are_one_line_errors(twin, nwm_dir, tmp_path):
         str(twin["out"].parent), str(tmp_path / "runs")))
     with pytest.raises(ConfigError, match='basin lower_colorado has none .* use kind = "nwm_lateral"'):
         run_cycle(config, stage="forecast")
+
+
+def test_cli_errors_are_one_line_with_exit_codes(nwm_dir, tmp_path, capsys):
+    args = ["basin", "from-nwm", "--routelink", str(nwm_dir / "original/RouteLink.nc")]
+    assert main([*args, "--outlet", "123", "--output", str(tmp_path / "b")]) == 2  # configuration
+    assert main([*args, "--lateral", str(tmp_path / "none.nc"), "--output", str(tmp_path / "b")]) == 3  # input data
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "not in the RouteLink" in err[0] and "none.nc" in err[1]
+    assert not (tmp_path / "b").exists()

@@ -89,10 +89,11 @@ class Downstream:
                 bad = np.flatnonzero(np.diff(v) <= 0)
                 if bad.size:
                     k = int(bad[0]) + 1
-                    raise InputDataError(f"{self.source}: rating {name} is not increasing at row {k + 1} ({v[k - 1]:g} "
-                                         f"then {v[k]:g}); a rating must rise with the level")
+                    raise InputDataError(f"{self.source}: rating {name} is not increasing at row {k + 2} ({v[k - 1]:g} "
+                                         f"then {v[k]:g}; rows counted as lines, the header is row 1); a rating must "
+                                         "rise with the level")
             if q[0] < 0:
-                raise InputDataError(f"{self.source}: rating discharge {q[0]:g} < 0 at row 1")
+                raise InputDataError(f"{self.source}: rating discharge_m3s {q[0]:g} < 0 at row 2")
 
     def outlet_slope(self, reach: Reach) -> float:
         slope = reach.outlet_slope if self.slope is None else self.slope

@@ -97,12 +97,12 @@ class SaintVenant:
         end = start + np.timedelta64(int(round(n_steps * opt.dt * 1e9)), "ns")
         for series, what in ((downstream.series, "stage"),):
             if series is not None and (series.time[0] > start or series.time[-1] < end):
-                raise InputDataError(f"{series.source}: the {what} series ({series.time[0]} .. {series.time[-1]}) "
-                                     f"does not cover the run ({start} .. {end})")
+                raise InputDataError(f"{series.source}: the {what} series ({_iso(series.time[0])} .. "
+                                     f"{_iso(series.time[-1])}) does not cover the run ({_iso(start)} .. {_iso(end)})")
         if lateral is not None:
             if lateral.time[0] > start or lateral.time[-1] < end:
-                raise InputDataError(f"{lateral.source}: lateral inflow ({lateral.time[0]} .. {lateral.time[-1]}) "
-                                     f"does not cover the run ({start} .. {end})")
+                raise InputDataError(f"{lateral.source}: lateral inflow ({_iso(lateral.time[0])} .. "
+                                     f"{_iso(lateral.time[-1])}) does not cover the run ({_iso(start)} .. {_iso(end)})")
             lat_q = lateral.reach_matrix(reach)
             lat_t = (lateral.time - start) / np.timedelta64(1, "s")
         else:
@@ -138,7 +138,7 @@ class SaintVenant:
                    SINGULAR: "the linear system became singular"}[status]
             raise NumericalError(
                 f"hydraulics: {why} at {reach.where(node)} at "
-                f"{np.datetime_as_string(when, unit='s')}Z, even with the step split in {2 ** opt.max_halvings}; "
+                f"{_iso(when)}, even with the step split in {2 ** opt.max_halvings}; "
                 "nothing written: shorten --dt, refine the sections (--max-dx) or check the geometry and inflow there")
         storage1 = storage_volume(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z)
         inflow, lat_in, outflow = (float(v) for v in volumes)
@@ -162,6 +162,10 @@ class SaintVenant:
                    "mean_newton_iterations": float(stats[0] / max(stats[2], 1)), "nodes": reach.size,
                    "initial_critical_nodes": initial.critical_nodes},
             above_top_nodes=above)
+
+
+def _iso(t: np.datetime64) -> str:
+    return np.datetime_as_string(t, unit="s") + "Z"
 
 
 def _lateral_at(lat_t: NDArray, lat_q: NDArray, t: float) -> NDArray:

@@ -54,8 +54,10 @@ def _numbers(df: pd.DataFrame, column: str, path: Path, label=None, allow_empty:
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         where = label(k) if label else f"row {k + 2}"
-        raise InputDataError(f"{path}: {column} = {df[column].iloc[k]!r} at {where} is not a number; "
-                             f"{int(bad.sum())} such value(s): fill them")
+        raw = df[column].iloc[k]
+        shown = "empty" if pd.isna(raw) else f"{raw!r}"
+        raise InputDataError(f"{path}: {column} is {shown} at {where}, not a number; {int(bad.sum())} such value(s): "
+                             "fill them")
     return values
 
 
@@ -128,6 +130,10 @@ def _times(df: pd.DataFrame, path: Path, column: str = "time") -> np.ndarray:
     return t.dt.tz_convert(None).to_numpy("datetime64[ns]")
 
 
+def _iso(t: np.datetime64) -> str:
+    return np.datetime_as_string(t, unit="s") + "Z"
+
+
 def _check_regular(path: Path, t: np.ndarray, what: str) -> None:
     """Strictly increasing, and no missing record: no interval longer than 1.5 x the usual one."""
     if t.size < 2:
@@ -136,12 +142,13 @@ def _check_regular(path: Path, t: np.ndarray, what: str) -> None:
     back = np.flatnonzero(step <= 0)
     if back.size:
         k = int(back[0]) + 1
-        raise InputDataError(f"{path}: {what} time {t[k]} at row {k + 2} does not follow {t[k - 1]}; times must increase")
+        raise InputDataError(f"{path}: {what} time {_iso(t[k])} at row {k + 2} does not follow {_iso(t[k - 1])}; times "
+                             "must increase")
     usual = float(np.median(step))
     gap = np.flatnonzero(step > 1.5 * usual)
     if gap.size:
         k = int(gap[0])
-        raise InputDataError(f"{path}: {what} has a gap: {step[k] / 60:g} min between {t[k]} and {t[k + 1]} (rows "
+        raise InputDataError(f"{path}: {what} has a gap: {step[k] / 60:g} min between {_iso(t[k])} and {_iso(t[k + 1])} (rows "
                              f"{k + 2}-{k + 3}) where the series steps {usual / 60:g} min; fill the missing records")
 
 
@@ -206,8 +213,8 @@ def read_lateral(path: str | Path) -> Lateral:
         tc = t[rows]
         _check_regular(path, tc, f"lateral inflow at chainage {c:g} m")
         if tc[0] > union[0] or tc[-1] < union[-1]:
-            raise InputDataError(f"{path}: lateral inflow at chainage {c:g} m covers {tc[0]} .. {tc[-1]}, not the "
-                                 f"file's {union[0]} .. {union[-1]}; give every chainage the same period")
+            raise InputDataError(f"{path}: lateral inflow at chainage {c:g} m covers {_iso(tc[0])} .. {_iso(tc[-1])}, "
+                                 f"not the file's {_iso(union[0])} .. {_iso(union[-1])}; give every chainage the same period")
         sec = (tc - union[0]) / np.timedelta64(1, "s")
         out[:, m] = np.interp((union - union[0]) / np.timedelta64(1, "s"), sec, q[rows])
     return Lateral(union, chainages, out, str(path))

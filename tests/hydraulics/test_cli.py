@@ -113,7 +113,7 @@ def _bad(tmp_path, case):
         rating = tmp_path / "rating.csv"
         pd.DataFrame({"water_level_m": [44.5, 45.0, 45.5, 46.0], "discharge_m3s": [0.0, 100.0, 90.0, 400.0]}).to_csv(rating, index=False)
         down = f"rating:{rating}"
-        words = ["rating.csv", "discharge_m3s", "not increasing", "row 3"]
+        words = ["rating.csv", "discharge_m3s", "not increasing", "row 4", "100 then 90"]
     elif case == "inflow_gap":
         write_sections(sec)
         df = pd.read_csv(inflow).drop(index=[10, 11]).reset_index(drop=True)
@@ -125,7 +125,7 @@ def _bad(tmp_path, case):
         df["discharge_m3s"] = df["discharge_m3s"].astype(object)
         df.loc[7, "discharge_m3s"] = ""
         df.to_csv(inflow, index=False)
-        words = ["inflow.csv", "discharge_m3s", "row 9"]
+        words = ["inflow.csv", "discharge_m3s is empty", "row 9"]
     elif case == "not_contained":
         write_sections(sec, points=[(0.0, 1.0), (2.0, 0.0), (22.0, 0.0), (24.0, 1.0)])
         words = ["XS", "above the section", "extend"]

@@ -87,8 +87,26 @@ def _load_lateral_basin(config: CycleConfig, folder: Path, spec) -> BasinModel:
     if spec.network is None or not (folder / spec.network).is_file():
         raise ConfigError(f"{toml}: 'network' missing or its file is not in {folder}")
     network, lakes = netcdf.read_network(folder / spec.network)
+    name = spec.name if config.cycle.basin == "." else config.cycle.basin
     routing = OperatedNetwork.for_basin(network, spec, lakes if network.is_lake.any() else None,
                                         config.routing.dt_s, config.routing.solver, config.routing.method)
+    log.info("basin %s: %d segments, %d lakes, no runoff grid (forced by lateral inflow)", name, network.size,
+             int(network.is_lake.sum()))
+    return BasinModel(name, folder, spec, network, None, None, None, None, routing, np.zeros(0, np.int64),
+                      lake_outlets=read_lake_outlets(folder / spec.network))
+
+
+def _load_lateral_basin(config: CycleConfig, folder: Path, spec) -> BasinModel:
+    """A basin without a runoff grid (``hydro basin from-nwm``): its network and lakes, forced by lateral
+    inflow (forcing kind ``nwm_lateral``) instead of rain."""
+    from ..io.chrtout import read_lake_outlets
+
+    toml = folder / "basin.toml"
+    if spec.network is None or not (folder / spec.network).is_file():
+        raise ConfigError(f"{toml}: 'network' missing or its file is not in {folder}")
+    network, lakes = netcdf.read_network(folder / spec.network)
+    routing = OperatedNetwork(network, spec.reservoirs, lakes if network.is_lake.any() else None,
+                              config.routing.dt_s, config.routing.solver, config.routing.method)
     name = spec.name  # the basin file names it (cycle.basin is a folder path here)
     log.info("basin %s: %d segments, %d lakes, no runoff grid (forced by lateral inflow)", name, network.size,
              int(network.is_lake.sum()))

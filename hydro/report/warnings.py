@@ -146,6 +146,8 @@ def _plot_warning_map(png: Path, basin: BasinModel, xy, seg, frequency: str, sta
 def _plot_warning_hydrographs(png: Path, times, flow, seg, thresholds, station_series, basin: BasinModel) -> None:
     from ..plots import figure, save
     top = [int(j) for j in np.argsort(-(seg.grade * 1e9 + seg.peak / np.maximum(thresholds[0], 1e-9)))[:3]]
+    if not np.isfinite(thresholds).any():  # no climatology: no segment to rank against its return-period flows
+        top = []
     n = len(station_series) + len(top)
     fig = figure(figsize=(10, 2.6 * max(n, 1)))
     k = 1

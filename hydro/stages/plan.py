@@ -122,7 +122,7 @@ def rehearse_schemes(inputs: RehearsalInputs, dams_to_hold: int = 3, dask: bool 
     basin = inputs.basin
     f1 = inputs.forward()
     T = len(f1.times)
-    if not basin.reservoirs or not basin.control_sections:
+    if not (basin.reservoirs or basin.detention_basins) or not basin.control_sections:
         return [Scheme("rules", "current operating rules (F1)", f1, True,
                        {r.id: f1.reservoirs[r.id].release for r in basin.reservoirs}, horizon=T)]
     # every scheme runs through the same tail and linearises around the same F1 (its unit responses): routed

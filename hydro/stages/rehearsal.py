@@ -427,7 +427,7 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
     f1 = inputs.forward()
     result = None
     reason = nothing_to_dispatch(basin, int(inputs.network.is_lake.sum()))  # None: reservoirs and sections to rehearse
-    if basin.reservoirs and basin.control_sections:
+    if reason is None:  # reservoirs or detention basins, and sections to protect
         result = rehearse(inputs.network, basin, inputs.lateral, times, objective, margin_m3s, pre_release=pre_release,
                           start=inputs.start, routing=inputs.routing, f1=f1, initial=inputs.initial,
                           interval_s=inputs.interval_s, tail=inputs.tail())
@@ -660,8 +660,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     if objective not in OBJECTIVES:
         raise ConfigError(f"unknown rehearsal objective {objective!r}; choose {', '.join(OBJECTIVES)}")
     resv, secs = basin.reservoirs, basin.control_sections
-    if not resv or not secs:
-        raise ConfigError(f"{basin.name}: the inverse step needs at least one reservoir and one control section")
+    if not (resv or basin.detention_basins) or not secs:
+        raise ConfigError(f"{basin.name}: the inverse step needs a reservoir or a detention basin, and a control section")
     times = f1.times
     T_all, R, K = len(times), len(resv), len(secs)
     T = T_all if horizon is None else int(horizon)
@@ -856,8 +856,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         for t in range(T_all):
             bounds[idv[t]] = (0.0, site.max_intake)
     a_ub, b_ub = ub.matrix(n)
-    a_eq = coo_matrix((np.concatenate(eq_vals), (np.concatenate(eq_rows), np.concatenate(eq_cols))),
-                      shape=(R * T_all, n)).tocsr()
+    a_eq = (coo_matrix((np.concatenate(eq_vals), (np.concatenate(eq_rows), np.concatenate(eq_cols))),
+                       shape=(R * T_all, n)).tocsr() if R else None)  # no reservoir: detention only, no balance
     penalty = 1e6
     c = np.zeros(n)
     c[s0_:s0_ + n_s] = penalty
@@ -886,7 +886,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     else:
         bounds[ip] = (0.0, 0.0)
         c[v0_:v0_ + n_v] = 1.0 / (3600.0 * T_all)
-    res_lp = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.concatenate(b_eq), bounds=bounds, method="highs")
+    res_lp = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.concatenate(b_eq) if R else None, bounds=bounds,
+                     method="highs")
     if res_lp.status != 0:
         raise ConfigError(f"{basin.name}: inverse LP failed ({res_lp.message})")
     x = res_lp.x
@@ -897,8 +898,11 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
                         else np.maximum(np.round(o), res.min_release))
     slack = x[s0_:s0_ + n_s]
     detention = {}
-    for k_site, site in enumerate(sites):  # to 0.01 m3 s-1, as F2 runs it
-        d = np.round(np.clip(x[dv0 + k_site * T_all + t_idx], 0.0, None), 2)
+    for k_site, site in enumerate(sites):  # to 0.01 m3 s-1, as F2 runs it: up, unless that overfills the basin
+        raw = np.clip(x[dv0 + k_site * T_all + t_idx], 0.0, site.max_intake)
+        d = np.minimum(np.ceil(raw * 100.0 - 1e-6) / 100.0, site.max_intake)
+        if d.sum() * 3600.0 > site.capacity_m3 - float(f1.run.detention.storage[site.id][0]):
+            d = np.floor(raw * 100.0 + 1e-6) / 100.0
         detention[site.id] = d
     missing = {sec.id: float(slack[k * T_all:(k + 1) * T_all].sum() * 3600.0) for k, sec in enumerate(secs)}
     marginals = res_lp.ineqlin.marginals

@@ -113,6 +113,18 @@ def test_too_little_detention_reports_the_missing_volume():
     assert "detention basin polder full" in inv.binding
 
 
+def test_without_a_reservoir_the_inverse_diverts_the_whole_excess():
+    """No dam at all: the flood volume above the safe discharge at the inlet's own section is the volume the
+    LP must divert, and F2 accepts it at once (diversions rounded up to 0.01 m3/s)."""
+    lateral, times = _flood()
+    basin = BasinSpec(name="b", control_sections=[TOWN], detention_basins=[{**POLDER, "trigger_discharge_m3s": 4000.0}])
+    f1 = forward(NETWORK, basin, lateral, times)
+    excess = np.clip(f1.section_discharge["town"] - 2000.0, 0.0, None).sum() * 3600.0
+    out = rehearse(NETWORK, basin, lateral, times)
+    assert out.accepted and out.iterations == 1 and out.f2.section_discharge["town"].max() <= 2000.0
+    assert out.f2.run.detention.storage["polder"][-1] == pytest.approx(excess, rel=1e-4)
+
+
 @settings(max_examples=8, deadline=None)
 @given(split=st.integers(1, 59))
 def test_a_run_with_an_open_basin_continues_bit_for_bit(split):

@@ -16,6 +16,7 @@ ROUTE = ["route", "--output", "out/out.nc", "--no-progress"]
 CALIBRATE = ["calibrate", "--model", "gr4j", "--warmup", "2020-01-01/2020-01-10", "--calibration",
              "2020-01-11/2020-02-28", "--evaluations", "16", "--no-plots", "--no-catchment", "--output", "out/p.toml"]
 RESERVOIR = ["reservoir", "route", "--output", "out/o.csv"]
+RUN = ["run", "cycle.toml", "--stage", "forecast", "--cold"]  # reads every basin file; no climatology to simulate
 
 # reader: (file damaged, the command reading it)
 CASES = {
@@ -25,11 +26,11 @@ CASES = {
     "lateral_chrtout": ("chrtout/202601010100.CHRTOUT_DOMAIN1", ROUTE + ["--network", "net.nc", "--lateral", "chrtout"]),
     "radar_cf_netcdf": ("radar.nc", ["nowcast", "--radar", "radar.nc", "--issue-time", "2026-01-01T00:30",
                                      "--lead-minutes", "10", "--method", "persistence", "--output", "out/now.nc"]),
-    "cycle_toml": ("cycle.toml", ["run", "cycle.toml"]),
-    "basin_toml": ("basin/basin.toml", ["run", "cycle.toml"]),
-    "basin_network": ("basin/network.nc", ["run", "cycle.toml"]),
-    "flow_direction_tif": ("basin/flow_direction.tif", ["run", "cycle.toml"]),
-    "channel_segments_tif": ("basin/channel_segments.tif", ["run", "cycle.toml"]),
+    "cycle_toml": ("cycle.toml", RUN),
+    "basin_toml": ("basin/basin.toml", RUN),
+    "basin_network": ("basin/network.nc", RUN),
+    "flow_direction_tif": ("basin/flow_direction.tif", RUN),
+    "channel_segments_tif": ("basin/channel_segments.tif", RUN),
     "catchment_record": ("record.nc", CALIBRATE + ["--data", "record.nc", "--bounds", "bounds.toml"]),
     "calibration_bounds": ("bounds.toml", CALIBRATE + ["--data", "record.nc", "--bounds", "bounds.toml"]),
     "flood_events_csv": ("record_events.csv", CALIBRATE + ["--data", "record.nc", "--bounds", "bounds.toml",

@@ -62,8 +62,6 @@ def test_schema_mistakes_name_the_basin(tmp_path, edit, message):
      "overlapping basins on a segment: detention basins polder and second both take water from feature_id 5"),
     (POLDER.replace('trigger_section = "town"', 'trigger_section = "nowhere"'),
      "detention basin polder: trigger_section 'nowhere' is not a control section"),
-    (POLDER.replace("feature_id = 5", "feature_id = 77"),
-     "detention basin polder takes water from feature_id 77, which is not in the network"),
 ])
 def test_hydro_rehearse_refuses_with_one_line(tmp_path, extra, message):
     from hydro.io.netcdf import lateral_dataset, write_dataset, write_network
@@ -81,3 +79,14 @@ def test_hydro_rehearse_refuses_with_one_line(tmp_path, extra, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_a_segment_not_in_the_network_is_refused_when_the_network_is_cut(tmp_path):
+    from hydro.routing.operated import OperatedNetwork
+    from tests.physics.test_rehearsal_forward import NETWORK
+
+    basin = read_basin(_basin_file(tmp_path, POLDER.replace("feature_id = 5", "feature_id = 77")))
+    with pytest.raises(ConfigError, match="detention basin polder takes water from feature_id 77, which is not in "
+                                          "the network; give the id of a river segment") as err:
+        OperatedNetwork.for_basin(NETWORK, basin)
+    assert "\n" not in str(err.value)

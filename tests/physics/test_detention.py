@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hydro.io.basin import BasinSpec
 from hydro.routing.operated import OperatedNetwork
 from hydro.stages.rehearsal import extend_f1, forward, inverse, rehearse
+from tests.helpers import make_network
 from tests.physics.test_rehearsal_inverse import NETWORK, RESERVOIR, TOWN, _flood
 
 # headwater 1 -> dam 2 -> town 3 (50 m long: what leaves the dam reaches the town within the hour); the
@@ -65,6 +66,25 @@ def test_a_trigger_downstream_opens_an_upstream_basin_when_the_section_passes_it
     d = f1.run.detention.diversion["polder"]
     assert int(np.flatnonzero(d > 0.0)[0]) == int(np.flatnonzero(q0 > 2200.0)[0])
     assert f1.section_discharge["town"].max() < q0.max() - 200.0
+
+
+def test_basins_open_in_their_order():
+    """Two basins on the town's trigger, no dam: the first in order (on the town's segment, inlet 100 m3/s)
+    takes the excess first; the second (one segment up) takes only what the first's inlet cannot, so it
+    never opens before the first and only while the first runs at its inlet capacity."""
+    lateral, times = _flood()
+    network = make_network([1, 2, 3], [2, 3, 0], length=np.array([2000.0, 2000.0, 50.0]),
+                           bottom_width=np.full(3, 60.0), top_width=np.full(3, 90.0), top_width_cc=np.full(3, 300.0))
+    basin = BasinSpec(name="b", control_sections=[TOWN], detention_basins=[
+        {**POLDER, "id": "second", "feature_id": 2, "order": 2},
+        {**POLDER, "id": "first", "feature_id": 3, "order": 1, "max_intake_m3s": 100.0}])
+    q0 = forward(network, BasinSpec(name="b", control_sections=[TOWN]), lateral, times).section_discharge["town"]
+    record = forward(network, basin, lateral, times).run.detention
+    first, second = record.diversion["first"], record.diversion["second"]
+    opens = int(np.flatnonzero(q0 > 2200.0)[0])
+    assert int(np.flatnonzero(first > 0.0)[0]) == opens
+    assert second.max() > 100.0 and int(np.flatnonzero(second > 0.0)[0]) >= opens
+    np.testing.assert_allclose(first[second > 0.0], 100.0)
 
 
 def test_the_inverse_diverts_exactly_what_the_reservoir_cannot_hold():

@@ -1,4 +1,4 @@
-"""argparse types for the numbers of the command line, and the memory check before a large run.
+"""argparse types for the numbers of the command line (and, re-exported, the memory check before a large run).
 
 Every numeric option takes one of these as ``type=``: a value out of range is refused by argparse itself
 (exit 2, one ``hydro <command>: error: argument --dt: ...`` line naming the option), never a traceback
@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from collections.abc import Callable
 
-from ..core.errors import ConfigError
+from ..core.memory import available_memory_bytes, require_memory  # noqa: F401 - the CLI's memory checks
 
 
 def _number(text: str) -> float:
@@ -75,26 +74,6 @@ non_negative_int = int_range(0)
 positive_float = float_range(0.0, lo_open=True)
 non_negative_float = float_range(0.0)
 threads = int_range(1, 4096)  # the numba thread count is checked against this machine's cores when set
-
-
-def available_memory_bytes() -> int:
-    """Memory this process can still take: psutil's 'available' (free + reclaimable cache), else the
-    free physical pages from sysconf."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:  # psutil is optional; sysconf ignores the page cache, so it under-states
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-
-
-def require_memory(estimate_bytes: float, what: str, hint: str) -> None:
-    """Refuse (ConfigError, exit 2) a run whose estimated memory exceeds what is available, before
-    anything is allocated: one line with the estimate, the available memory and what to change."""
-    available = available_memory_bytes()
-    if estimate_bytes > available:
-        raise ConfigError(f"{what} would need about {estimate_bytes / 2**30:,.1f} GiB of memory, "
-                          f"{available / 2**30:,.1f} GiB is available; {hint}")
 
 
 class OneLineParser(argparse.ArgumentParser):

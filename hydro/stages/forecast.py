@@ -151,8 +151,13 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
                                                                   w.end)
     members_flow = None
     if members:
+        from ..core.memory import require_memory
         from .ensemble import run_members
 
+        cells = int(np.prod(basin.grid.shape))  # the members' rain and its median (float32), their hourly flows
+        require_memory(4.0 * (members + 1) * n_fc * cells + 4.0 * members * config.cycle.forecast_hours * basin.network.size,
+                       f"a {members}-member ensemble over {n_fc} ten-minute steps of {cells:,} cells",
+                       "lower --members or cycle.forecast_hours")
         rains = np.zeros((members, n_fc) + basin.grid.shape, np.float32)
         rains[:, :n_now] = now
         if qpf is not None:

@@ -72,3 +72,14 @@ def test_memory_estimate_matches_a_measured_run():
     steps = hours * 6
     estimate = cells * (steps * 4 + 36 * 4 * 3 + 600) + segments * (steps * 4 * 2 + hours * 4 * 6 + 2000)
     assert 0.25e9 < estimate < 0.8e9
+
+
+def test_ensemble_too_large_for_memory_is_refused_before_allocating(workspace, monkeypatch, capsys):
+    """The members' rain fields are estimated before they are allocated (here against 1 MiB available)."""
+    import hydro.core.memory
+
+    monkeypatch.chdir(workspace)
+    monkeypatch.setattr(hydro.core.memory, "available_memory_bytes", lambda: 2**20)
+    code, err = run_cli(capsys, "run", "cycle.toml", "--stage", "forecast", "--cold", "--members", "400")
+    assert_refused(code, err, ["400-member ensemble", "MiB of memory", "1.0 MiB is available", "--members"], expected_codes=(2,))
+    assert not (workspace / "state" / "restart_2026-07-01T0100.nc").exists()

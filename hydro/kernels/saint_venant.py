@@ -20,7 +20,8 @@ Unsteady equations (conservative form, x increasing downstream, Q > 0 downstream
 
 Z the water level. sigma is the local partial inertia factor of Fread, Jin & Lewis (1996): sigma =
 1 - Fr^m for Fr < 1, 0 for Fr >= 1 (m = ``lpi_m``; m = 0: full inertia, sigma = 1; m < 0: no inertia,
-sigma = 0, the diffusive wave), evaluated per reach at the start of each step. Preissmann box scheme on each reach j (nodes j, j+1, length dx_j), weight
+sigma = 0, the diffusive wave), evaluated per reach at the start of each step from the larger Froude number of
+its two nodes (a reach touching supercritical flow, such as a hydraulic jump's toe, has no inertia terms). Preissmann box scheme on each reach j (nodes j, j+1, length dx_j), weight
 theta in time and 1/2 in space; reach averages A = (A_j + A_j+1)/2, Q likewise, K = (K_j + K_j+1)/2.
 Both equations are multiplied by dx_j; summed over the reaches, continuity gives exactly
 storage(n+1) - storage(n) = dt (theta-weighted inflow + lateral - outflow), storage = sum dx_j (A_j +
@@ -332,9 +333,11 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
         work[i, 5] = dbe
     for j in range(nr):
         if lpi_m > 0.0:
-            a = 0.5 * (work[j, 0] + work[j + 1, 0])
-            bw = 0.5 * (work[j, 1] + work[j + 1, 1])
-            fr = abs(0.5 * (qo[j] + qo[j + 1])) / a * math.sqrt(bw / (g * a))
+            # the larger Froude number of the reach's two nodes: a reach touching supercritical flow
+            # (a jump's toe) loses its inertia terms
+            fr1 = abs(qo[j]) / work[j, 0] * math.sqrt(work[j, 1] / (g * work[j, 0]))
+            fr2 = abs(qo[j + 1]) / work[j + 1, 0] * math.sqrt(work[j + 1, 1] / (g * work[j + 1, 0]))
+            fr = max(fr1, fr2)
             sigma[j] = 1.0 - fr ** lpi_m if fr < 1.0 else 0.0
         elif lpi_m == 0.0:
             sigma[j] = 1.0

@@ -92,3 +92,21 @@ def test_a_step_that_cannot_converge_names_where_and_when():
                                               tol_level=1e-14, tol_discharge=1e-16))
     with pytest.raises(NumericalError, match=r"did not converge .*\(chainage \d+ m\) at 2026-07-01T00:10:00Z"):
         solver.run(series([0, 1, 2], [10.0, 300.0, 10.0]), Downstream("normal"))
+
+
+def test_hydraulic_jump_below_a_chute_settles():
+    """A 2 km chute at 2 % between two mild reaches: the flow leaves the chute supercritical (Fr 1.6) and
+    jumps to the subcritical flow below. With the default LPI the run goes through the flood wave, the jump
+    settles, and discharge is uniform through it at the end (the wave's tail still recedes downstream)."""
+    beds = np.concatenate([100 - 2e-4 * np.arange(0, 3001, 500), 99.4 - 0.02 * np.arange(500, 2001, 500),
+                           59.4 - 2e-4 * np.arange(500, 3001, 500)])
+    sections = [trapezoid(f"s{k}", 500.0 * k, float(z), 15.0, 1.5, 0.03) for k, z in enumerate(beds)]
+    reach = Reach(sections, max_dx=100.0)
+    hours = np.arange(0, 13.0, 0.5)
+    result = SaintVenant(reach, SolverOptions(dt=20.0, output_interval=600.0)).run(
+        series(hours, 40 + 160 * np.exp(-0.5 * ((hours - 4) / 1.5) ** 2)), Downstream("normal"))
+    props = reach.properties(result.water_level[-1])
+    froude = result.discharge[-1] / props["area"] / np.sqrt(9.81 * props["area"] / props["top_width"])
+    assert froude.max() > 1.4 and froude[-1] < 0.4
+    np.testing.assert_allclose(result.discharge[-1], 40.0, rtol=0.005)
+    assert abs(result.mass_balance["mass_balance_relative_error"]) < 1e-6

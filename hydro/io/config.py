@@ -130,7 +130,7 @@ class RainGaugeSetup(_Strict):
 
 
 class ForcingSetup(_Strict):
-    kind: Literal["synthetic_storm", "radar", "nwm_lateral", "raingauge"]
+    kind: Literal["synthetic_storm", "radar", "raingauge", "nwm_lateral"]
     description: str = ""
     start: datetime  # first 10-minute interval starts here
     hours: int = Field(gt=0)
@@ -138,11 +138,11 @@ class ForcingSetup(_Strict):
     peak_mm_h: float = Field(default=30.0, gt=0)
     duration_h: float = Field(default=10.0, gt=0)
     path: str | None = None  # radar: a CF NetCDF file or a folder of frames, relative to the set-up file
+    missing: Literal["zero", "error"] = "zero"  # radar: basin cells unmeasured in a frame are dry, or an error
+    gauges: RainGaugeSetup | None = None  # raingauge
     # nwm_lateral (hydro.io.chrtout): `path` is a CHRTOUT folder or a qlat(time, feature_id) NetCDF; the basin has
     # no runoff grid. warm_start: a cold start takes the channel flows from the NWM streamflow at the start
     warm_start: bool = True
-    missing: Literal["zero", "error"] = "zero"  # radar: basin cells unmeasured in a frame are dry, or an error
-    gauges: RainGaugeSetup | None = None  # raingauge
 
 
 def load_config(path: Path) -> CycleConfig:

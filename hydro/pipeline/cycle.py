@@ -87,26 +87,8 @@ def _load_lateral_basin(config: CycleConfig, folder: Path, spec) -> BasinModel:
     if spec.network is None or not (folder / spec.network).is_file():
         raise ConfigError(f"{toml}: 'network' missing or its file is not in {folder}")
     network, lakes = netcdf.read_network(folder / spec.network)
-    name = spec.name if config.cycle.basin == "." else config.cycle.basin
     routing = OperatedNetwork.for_basin(network, spec, lakes if network.is_lake.any() else None,
                                         config.routing.dt_s, config.routing.solver, config.routing.method)
-    log.info("basin %s: %d segments, %d lakes, no runoff grid (forced by lateral inflow)", name, network.size,
-             int(network.is_lake.sum()))
-    return BasinModel(name, folder, spec, network, None, None, None, None, routing, np.zeros(0, np.int64),
-                      lake_outlets=read_lake_outlets(folder / spec.network))
-
-
-def _load_lateral_basin(config: CycleConfig, folder: Path, spec) -> BasinModel:
-    """A basin without a runoff grid (``hydro basin from-nwm``): its network and lakes, forced by lateral
-    inflow (forcing kind ``nwm_lateral``) instead of rain."""
-    from ..io.chrtout import read_lake_outlets
-
-    toml = folder / "basin.toml"
-    if spec.network is None or not (folder / spec.network).is_file():
-        raise ConfigError(f"{toml}: 'network' missing or its file is not in {folder}")
-    network, lakes = netcdf.read_network(folder / spec.network)
-    routing = OperatedNetwork(network, spec.reservoirs, lakes if network.is_lake.any() else None,
-                              config.routing.dt_s, config.routing.solver, config.routing.method)
     name = spec.name  # the basin file names it (cycle.basin is a folder path here)
     log.info("basin %s: %d segments, %d lakes, no runoff grid (forced by lateral inflow)", name, network.size,
              int(network.is_lake.sum()))
@@ -170,11 +152,15 @@ def _nudging(config: CycleConfig, config_path: Path, basin: BasinModel, start: n
     if not np.isin(obs.feature_id, basin.network.feature_id).any():
         raise InputDataError(f"{obs.source}: none of the {obs.feature_id.size} gauges is on the network")
 
+    made: list = []  # every Nudging made, for the count of updates in the summary
+
     def nudging_for(feature_ids, hour):
         if not np.isin(obs.feature_id, feature_ids).any():
             return None
-        return Nudging(obs, feature_ids, start + np.timedelta64(hour, "h"), basin.routing.dt,
-                       config.assimilation.coefficient, config.assimilation.tau_s)
+        made.append(Nudging(obs, feature_ids, start + np.timedelta64(hour, "h"), basin.routing.dt,
+                            config.assimilation.coefficient, config.assimilation.tau_s))
+        return made[-1]
+    nudging_for.made = made
     on_network = int(np.isin(obs.feature_id, basin.network.feature_id).sum())
     nudging_for.description = (f"{obs.source}: {on_network} gauges on the network, nudged over the analysis window "
                                f"(G = {config.assimilation.coefficient:g}, tau = {config.assimilation.tau_s:g} s)")
@@ -425,7 +411,8 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                 "reservoirs_at_issue": {k: {"level_m": round(v.level, 3), "release_m3s": round(v.release or 0.0, 1)}
                                         for k, v in fc.issue_state.dams.items()},
                 "forecast_hours": config.cycle.forecast_hours, "members": members,
-                "assimilation": getattr(nudging, "description", "none"),
+                "assimilation": "none" if nudging is None else
+                f"{nudging.description}: {sum(n.applied for n in nudging.made)} gauge-step updates",
                 **({"basin_rain_mm": round(fc.analysis_rain_mm, 1), "nowcast_rain_mm": round(fc.nowcast_rain_mm, 1)}
                    if inflow is None else {"forcing": inflow.description}),
                 "water_balance": fc.water_balance,  # the forecast window's, m3 (hydro/stages/water_balance.py)

@@ -77,6 +77,8 @@ def test_all_four_stages_ran(twin):
     fc = s["forecast_stage"]
     assert fc["start"].startswith("cold; channels warm-started from the NWM streamflow")
     assert "NWM lateral inflow" in fc["forcing"] and "65 gauges on the network" in fc["assimilation"]
+    updates = int(fc["assimilation"].rsplit(": ", 1)[1].split()[0])
+    assert 0 < updates <= 65 * 6 * 12  # at most every gauge at every 5-minute step of the analysis
     # no dams: both stages ran and say why there is nothing to dispatch
     for stage in ("rehearsal", "plan"):
         assert s[stage]["nothing_to_dispatch"].startswith("nothing to dispatch: basin lower_colorado has no operated")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 CF_ATTRS: dict[str, dict[str, str]] = {
     "streamflow": {
@@ -140,27 +141,24 @@ INPUT_VARIABLES: dict[str, InputVariable] = {
     "bottom_width": InputVariable("m", (0.0, 1e5), "refuse", "io.netcdf.read_network", ""),
     "top_width": InputVariable("m", (0.0, 1e5), "refuse", "io.netcdf.read_network", ""),
     "top_width_cc": InputVariable("m", (0.0, 1e6), "refuse", "io.netcdf.read_network", ""),
-    "side_slope": InputVariable("1", (0.0, 1e3), "refuse", "io.netcdf.read_network", "run over rise, NWM ChSlp"),
+    "side_slope": InputVariable("1", (0.0, 1e3), "refuse", "io.netcdf.read_network", "NWM ChSlp, rise over run (z = 1 / ChSlp)"),
 }
 
 # Precipitation given as a mass flux (kg m-2 s-1, CF's precipitation_flux) becomes a depth rate through
 # the density of liquid water.
 WATER_DENSITY_KG_M3 = 1000.0
 
-_UNITS = None
 
-
+@lru_cache(maxsize=1)
 def _unit_registry():
-    """pint's registry, with the two flow abbreviations hydrological files use."""
-    global _UNITS
-    if _UNITS is None:
-        import pint
+    """pint's registry (built once, on first use: pint is imported only by the readers that convert), with the
+    two flow abbreviations hydrological files use."""
+    import pint
 
-        registry = pint.UnitRegistry()
-        registry.define("cfs = foot ** 3 / second")
-        registry.define("cms = meter ** 3 / second")
-        _UNITS = registry
-    return _UNITS
+    registry = pint.UnitRegistry()
+    registry.define("cfs = foot ** 3 / second")
+    registry.define("cms = meter ** 3 / second")
+    return registry
 
 
 def _pint_expression(units: str) -> str:

@@ -130,8 +130,9 @@ INPUT_VARIABLES: dict[str, InputVariable] = {
                                      "Dead Sea shore to Everest"),
     "reservoir_storage": InputVariable("m3", (0.0, 2e12), "refuse", "io.basin (storage_m3)",
                                        "largest reservoir (Kariba) holds 1.8e11 m3"),
-    "reservoir_capacity": InputVariable("m3 s-1", (0.0, 1.2e5), "refuse", "io.basin (capacity_m3s, releases)",
-                                        "Three Gorges' design discharge ~1.0e5 m3 s-1"),
+    # generous: the synthetic national benchmark sizes its dams for a 10 mm/h storm over 2.5e5 km2 (4e6 m3 s-1)
+    "reservoir_capacity": InputVariable("m3 s-1", (0.0, 1e7), "refuse", "io.basin (capacity_m3s, releases)",
+                                        "Three Gorges' design discharge ~1.0e5 m3 s-1; fill values and 1e30 refused"),
     # river network geometry (hydro network file)
     "length": InputVariable("m", (1e-3, 1e6), "refuse", "io.netcdf.read_network", "a reach of 1 mm to 1,000 km"),
     "slope": InputVariable("1", (0.0, 10.0), "refuse", "io.netcdf.read_network", "rise over run"),

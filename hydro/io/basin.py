@@ -81,7 +81,9 @@ class ReservoirSpec(_Strict):
         try:
             for key, variable in (("level_m", "reservoir_level"), ("storage_m3", "reservoir_storage"),
                                   ("capacity_m3s", "reservoir_capacity"), ("safe_release", "reservoir_capacity")):
-                check_range(np.atleast_1d(getattr(self, key)), variable, f"reservoir {self.id}", label=key)
+                if getattr(self, key) is not None:  # a free spillway has no safe_release
+                    check_range(np.atleast_1d(np.asarray(getattr(self, key), float)), variable, f"reservoir {self.id}",
+                                label=key)
             self.curves()
         except InputDataError as exc:  # raised as a ValueError so the error names the reservoir's key path
             raise ValueError(str(exc)) from None

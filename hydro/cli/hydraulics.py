@@ -42,6 +42,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--upstream", type=Path, required=True, help="INFLOW.csv: time,discharge_m3s (instantaneous, linear between)")
     r.add_argument("--downstream", required=True, help=_DOWNSTREAM_HELP)
     r.add_argument("--lateral", type=Path, help="LATERAL.csv: time,chainage_m,discharge_m3s (enters at the nearest node)")
+    r.add_argument("--structures", type=Path, help="STRUCTURES.csv: name,chainage_m,type (weir|gate),crest_m,width_m,"
+                   "coefficient,initial_level_m,schedule: internal weirs (Villemonte submergence) and gated dams "
+                   "releasing a schedule (time,release_m3s)")
     r.add_argument("--dt", type=arg.float_range(0.1, 3600.0), default=30.0, help="internal step [s] (default 30)")
     r.add_argument("--output-interval", type=arg.float_range(0.1, 86400.0), default=300.0,
                    help="seconds between output records, a multiple of --dt (default 300)")
@@ -94,7 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ..hydraulics.unsteady import SaintVenant, SolverOptions
     from ..io.atomic import check_output_dir
     from ..io.hydraulics import (hydraulics_dataset, read_downstream, read_lateral, read_sections, read_series,
-                                 write_hydraulics)
+                                 read_structures, write_hydraulics)
 
     check_output_dir(args.output)
     t0 = time.perf_counter()
@@ -102,9 +105,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     upstream = read_series(args.upstream, "discharge_m3s", "inflow series", True)
     downstream = read_downstream(args.downstream)
     lateral = read_lateral(args.lateral) if args.lateral else None
+    structures = read_structures(args.structures) if args.structures else []
     options = SolverOptions(dt=args.dt, output_interval=args.output_interval, theta=args.theta,
                             inertia=args.inertia, lpi_exponent=args.lpi_exponent)
-    reach = Reach(sections, max_dx=args.max_dx, table_dz=args.table_dz)
+    reach = Reach(sections, max_dx=args.max_dx, table_dz=args.table_dz, structures=structures)
     result = SaintVenant(reach, options).run(upstream, downstream, lateral, args.hours)
     mb = result.mass_balance
     log.info("hydraulics: %d nodes (%d surveyed), %d steps of %g s, %.2f Newton iterations per step (at most %d); "
@@ -117,6 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
              "inertia": args.inertia, "lpi_exponent": args.lpi_exponent, "max_dx_m": args.max_dx, "table_dz_m": args.table_dz,
              "downstream_boundary": args.downstream, "sections_file": str(args.sections),
              "upstream_file": str(args.upstream), "lateral_file": str(args.lateral or ""),
+             "structures_file": str(args.structures or ""),
              "newton_iterations_mean": result.stats["mean_newton_iterations"],
              "comment": "chainage runs downstream from the upstream boundary; discharge positive downstream"}
     ds = hydraulics_dataset(result, [s.name for s in sections], attrs)

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
-from ..kernels.saint_venant import DS_NORMAL, DS_RATING, DS_STAGE, lookup
+from ..kernels.saint_venant import CHANNEL, DS_NORMAL, DS_RATING, DS_STAGE, lookup
 from .sections import Reach
 
 
@@ -42,7 +42,7 @@ class Lateral:
 
     def reach_matrix(self, reach: Reach) -> NDArray[np.float64]:
         """(n_time, n_nodes - 1): each inflow enters at its nearest node, half into each adjacent reach
-        (all of it into the one reach at an end node), so it is centred on that node."""
+        (all of it into the one channel reach at an end node or beside a structure)."""
         lo, hi = reach.chainage[0], reach.chainage[-1]
         out = np.zeros((self.time.size, reach.size - 1))
         for k, x in enumerate(self.chainage):
@@ -50,13 +50,10 @@ class Lateral:
                 raise InputDataError(f"{self.source}: lateral inflow at chainage_m {x:g} lies outside the reach "
                                      f"({lo:g} .. {hi:g} m)")
             i = int(np.argmin(np.abs(reach.chainage - x)))
-            if i == 0:
-                out[:, 0] += self.discharge[:, k]
-            elif i == reach.size - 1:
-                out[:, -1] += self.discharge[:, k]
-            else:
-                out[:, i - 1] += 0.5 * self.discharge[:, k]
-                out[:, i] += 0.5 * self.discharge[:, k]
+            # the channel reaches beside the node (a structure stores nothing, so it takes no inflow)
+            beside = [j for j in (i - 1, i) if 0 <= j < reach.size - 1 and reach.reach_kind[j] == CHANNEL]
+            for j in beside:
+                out[:, j] += self.discharge[:, k] / len(beside)
         return out
 
     def total_at(self, when: np.datetime64) -> NDArray[np.float64]:

@@ -29,12 +29,47 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
-from ..kernels.saint_venant import ALPHA, AREA, BETA, CONVEYANCE, N_PROPERTIES, WIDTH
+from ..kernels.saint_venant import ALPHA, AREA, BETA, CHANNEL, CONVEYANCE, GATE, N_PROPERTIES, WEIR, WIDTH
 
 SLOT_DEPTH = 0.5  # [m] slot below each thalweg
 SLOT_WIDTH = 0.01  # [m]
 TABLE_DZ = 0.02  # [m] default stage step of the property tables
 MAX_LEVELS = 20_000
+STRUCTURE_LENGTH = 1.0  # [m] between a structure's upstream and downstream face nodes
+
+
+@dataclass(frozen=True)
+class Structure:
+    """An internal boundary at ``chainage`` [m]: two nodes ``STRUCTURE_LENGTH`` apart joined by the
+    structure's flow instead of the Saint-Venant equations. ``kind`` "weir": Q = ``coefficient`` x
+    ``width`` x h^1.5 over ``crest`` [m] (Villemonte submergence, either direction; coefficient ~1.7
+    m0.5 s-1 for a broad-crested weir); "gate": Q = the ``release`` schedule [m3 s-1] at ``release_time``
+    (a dam's release from a schedule or the reservoir model), from ``initial_level`` [m] upstream."""
+
+    name: str
+    chainage: float
+    kind: str
+    crest: float = float("nan")
+    width: float = float("nan")
+    coefficient: float = 1.7
+    release_time: NDArray[np.datetime64] | None = None
+    release: NDArray[np.float64] | None = None
+    initial_level: float = float("nan")
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"{self.source}: structure {self.name!r} (chainage {self.chainage:g} m)"
+        if self.kind == "weir":
+            if not (np.isfinite(self.crest) and self.width > 0 and self.coefficient > 0):
+                raise InputDataError(f"{where}: a weir needs crest_m, width_m > 0 and coefficient > 0 (found "
+                                     f"{self.crest:g}, {self.width:g}, {self.coefficient:g})")
+        elif self.kind == "gate":
+            if self.release is None or self.release_time is None or self.release.size < 2:
+                raise InputDataError(f"{where}: a gate needs a release schedule (time,release_m3s) of 2 rows or more")
+            if not np.isfinite(self.initial_level):
+                raise InputDataError(f"{where}: a gate needs initial_level_m, the level upstream at the start")
+        else:
+            raise InputDataError(f"{where}: type {self.kind!r}; use weir or gate")
 
 
 @dataclass(frozen=True)
@@ -198,6 +233,7 @@ class Reach:
     sections: list[CrossSection]
     max_dx: float = 250.0
     table_dz: float = TABLE_DZ
+    structures: list[Structure] = field(default_factory=list)
     chainage: NDArray[np.float64] = field(init=False)  # [m]
     thalweg: NDArray[np.float64] = field(init=False)  # [m]
     top: NDArray[np.float64] = field(init=False)  # [m] lowest end of the (interpolated) section
@@ -205,6 +241,11 @@ class Reach:
     table: NDArray[np.float64] = field(init=False)
     z0: NDArray[np.float64] = field(init=False)
     nlev: NDArray[np.int64] = field(init=False)
+    reach_kind: NDArray[np.int64] = field(init=False)  # per reach: CHANNEL, WEIR or GATE
+    reach_crest: NDArray[np.float64] = field(init=False)
+    reach_cw: NDArray[np.float64] = field(init=False)
+    reach_gate: NDArray[np.int64] = field(init=False)  # column of the gate's release, -1 elsewhere
+    reach_level: NDArray[np.float64] = field(init=False)  # a gate's initial upstream level
 
     def __post_init__(self) -> None:
         if len(self.sections) < 2:
@@ -234,11 +275,16 @@ class Reach:
             if k + 1 == len(self.sections):
                 break
             nxt = self.sections[k + 1]
-            parts = int(math.ceil((nxt.chainage - s.chainage) / self.max_dx - 1e-9))
+            length = nxt.chainage - s.chainage
+            parts = int(math.ceil(length / self.max_dx - 1e-9))
             levels = max(tables[k].shape[0], tables[k + 1].shape[0])
             ta, tb = _extend(tables[k], levels, dz), _extend(tables[k + 1], levels, dz)
-            for m in range(1, parts):
-                w = m / parts
+            faces = [f for st in self.structures
+                     if s.chainage + STRUCTURE_LENGTH < st.chainage < nxt.chainage - 2 * STRUCTURE_LENGTH
+                     for f in ((st.chainage - s.chainage) / length, (st.chainage + STRUCTURE_LENGTH - s.chainage) / length)]
+            inner = [m / parts for m in range(1, parts)
+                     if all(abs(m / parts - f) * length > 2 * STRUCTURE_LENGTH for f in faces)]
+            for w in sorted(inner + faces):
                 nodes_x.append(s.chainage + w * (nxt.chainage - s.chainage))
                 nodes_t.append((1 - w) * s.thalweg + w * nxt.thalweg)
                 nodes_top.append((1 - w) * (s.top - s.thalweg) + w * (nxt.top - nxt.thalweg) + nodes_t[-1])
@@ -253,7 +299,33 @@ class Reach:
         for i, t in enumerate(nodes_tab):
             self.table[i, : t.shape[0]] = t
         self.z0 = self.thalweg - SLOT_DEPTH
+        self._place_structures()
 
+    def _place_structures(self) -> None:
+        nr = self.size - 1
+        self.reach_kind = np.full(nr, CHANNEL, np.int64)
+        self.reach_crest = np.zeros(nr)
+        self.reach_cw = np.zeros(nr)
+        self.reach_gate = np.full(nr, -1, np.int64)
+        self.reach_level = np.zeros(nr)
+        gates = 0
+        for st in self.structures:
+            where = f"{st.source}: structure {st.name!r} (chainage {st.chainage:g} m)"
+            hits = np.flatnonzero(np.abs(self.chainage - st.chainage) < 1e-6)
+            if hits.size != 1 or hits[0] == self.size - 1 or self.surveyed[hits[0]] >= 0 or \
+                    self.surveyed[hits[0] + 1] >= 0 or self.reach_kind[hits[0]] != CHANNEL:
+                raise InputDataError(f"{where}: must lie between two surveyed sections, more than "
+                                     f"{STRUCTURE_LENGTH:g} m from each and from another structure")
+            j = int(hits[0])
+            if st.kind == "weir":
+                self.reach_kind[j] = WEIR
+                self.reach_crest[j] = st.crest
+                self.reach_cw[j] = st.coefficient * st.width
+            else:
+                self.reach_kind[j] = GATE
+                self.reach_gate[j] = gates
+                self.reach_level[j] = st.initial_level
+                gates += 1
     @property
     def size(self) -> int:
         return int(self.chainage.size)

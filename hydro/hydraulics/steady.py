@@ -60,9 +60,13 @@ def steady_profile(reach: Reach, discharge: NDArray[np.float64], downstream: Dow
             upstream_level = normal_level(reach, 0, float(q[0]), slope)
         boundary = upstream_level
         supercritical = True
+    if supercritical and reach.structures:
+        raise InputDataError(f"{reach.structures[0].source}: structures in a supercritical profile are not supported; "
+                             "compute the reaches between them separately")
     z = np.empty(reach.size)
     n_critical = standard_step(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, q, reach.thalweg,
-                               float(boundary), supercritical, G, z)
+                               float(boundary), supercritical, G, z, reach.reach_kind, reach.reach_crest, reach.reach_cw,
+                               reach.reach_level)
     if n_critical:
         log.warning("steady profile: %d of %d nodes set to critical depth (no %s root of the energy equation)",
                     n_critical, reach.size, regime)

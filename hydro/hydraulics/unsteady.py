@@ -123,13 +123,25 @@ class SaintVenant:
         volumes = np.zeros(3)
         stats = np.zeros(4)
         failure = np.zeros(2)
-        storage0 = storage_volume(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z)
+        storage0 = storage_volume(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z, reach.reach_kind)
+        gates = [st for st in reach.structures if st.kind == "gate"]
+        if gates:
+            gate_t = np.unique(np.concatenate([(g.release_time - start) / np.timedelta64(1, "s") for g in gates]))
+            gate_q = np.stack([np.interp(gate_t, (g.release_time - start) / np.timedelta64(1, "s"), g.release)
+                               for g in gates], axis=1)
+            for g in gates:
+                if g.release_time[0] > start or g.release_time[-1] < end:
+                    raise InputDataError(f"{g.source}: the release schedule of {g.name!r} ({_iso(g.release_time[0])} .. "
+                                         f"{_iso(g.release_time[-1])}) does not cover the run ({_iso(start)} .. {_iso(end)})")
+        else:
+            gate_t, gate_q = np.zeros(1), np.zeros((1, 1))
         clock, cpu = time.perf_counter(), time.process_time()
         status = preissmann(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z, q, in_t,
                             upstream.values.astype(np.float64), lat_t, lat_q, ds_kind, np.asarray(ds_x, np.float64),
                             np.asarray(ds_y, np.float64), slope, opt.theta, opt.sigma_exponent, G, opt.dt, n_steps,
                             out_every, opt.tol_level, opt.tol_discharge * q_scale, opt.max_iterations,
-                            opt.max_halvings, z_out, q_out, volumes, stats, failure)
+                            opt.max_halvings, z_out, q_out, volumes, stats, failure, reach.reach_kind,
+                            reach.reach_crest, reach.reach_cw, reach.reach_gate, gate_t, gate_q)
         self.last_kernel_seconds = time.perf_counter() - clock
         self.last_kernel_cpu_seconds = time.process_time() - cpu
         if status:
@@ -142,7 +154,7 @@ class SaintVenant:
                 f"hydraulics: {why} at {reach.where(node)} at "
                 f"{_iso(when)}, even with the step split in {2 ** opt.max_halvings}; "
                 "nothing written: shorten --dt, refine the sections (--max-dx) or check the geometry and inflow there")
-        storage1 = storage_volume(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z)
+        storage1 = storage_volume(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, z, reach.reach_kind)
         inflow, lat_in, outflow = (float(v) for v in volumes)
         change = storage1 - storage0
         error = change - (inflow + lat_in - outflow)

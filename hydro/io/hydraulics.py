@@ -5,7 +5,9 @@ SECTIONS.csv (long format, one row per point, each section's rows together, sect
 downstream from the upstream boundary; n applies from its point to the next (the last point's may be
 empty); banks default to the section's ends. INFLOW.csv ``time,discharge_m3s``; a stage file
 ``time,water_level_m``; a rating ``water_level_m,discharge_m3s``; LATERAL.csv
-``time,chainage_m,discharge_m3s``. Times are ISO 8601, UTC unless they carry an offset. Every problem is
+``time,chainage_m,discharge_m3s``; STRUCTURES.csv ``name,chainage_m,type,crest_m,width_m,coefficient,
+initial_level_m,schedule`` (type weir: crest, width, coefficient; type gate: initial_level_m and schedule, a
+``time,release_m3s`` CSV named relative to the structures file). Times are ISO 8601, UTC unless they carry an offset. Every problem is
 one InputDataError line naming the file, the section or row, and the value.
 """
 
@@ -19,7 +21,7 @@ import xarray as xr
 
 from ..core.errors import InputDataError, NumericalError
 from ..hydraulics.boundaries import Downstream, Lateral, TimeSeries
-from ..hydraulics.sections import CrossSection
+from ..hydraulics.sections import CrossSection, Structure
 from ..hydraulics.steady import SteadyProfile
 from ..hydraulics.unsteady import HydraulicsResult
 from .atomic import write_atomic
@@ -152,8 +154,9 @@ def _check_regular(path: Path, t: np.ndarray, what: str) -> None:
                              f"{k + 2}-{k + 3}) where the series steps {usual / 60:g} min; fill the missing records")
 
 
-def read_series(path: str | Path, column: str, what: str, non_negative: bool) -> TimeSeries:
-    """``time,<column>`` instantaneous series; refuses gaps, NaN and (if ``non_negative``) values < 0."""
+def read_series(path: str | Path, column: str, what: str, non_negative: bool, regular: bool = True) -> TimeSeries:
+    """``time,<column>`` instantaneous series; refuses NaN, (if ``non_negative``) values < 0, times that do
+    not increase and (if ``regular``: a recorded series, not a schedule's breakpoints) missing records."""
     path = Path(path)
     df = _read_csv(path, ("time", column), what)
     t = _times(df, path)
@@ -162,7 +165,10 @@ def read_series(path: str | Path, column: str, what: str, non_negative: bool) ->
     if non_negative and (v < 0).any():
         k = int(np.flatnonzero(v < 0)[0])
         raise InputDataError(f"{path}: {column} = {v[k]:g} at {label(k)} is negative")
-    _check_regular(path, t, what)
+    if regular:
+        _check_regular(path, t, what)
+    elif t.size < 2 or (np.diff(t) <= np.timedelta64(0, "ns")).any():
+        raise InputDataError(f"{path}: {what} needs at least 2 rows with increasing times")
     return TimeSeries(t, v, str(path), column)
 
 
@@ -218,6 +224,38 @@ def read_lateral(path: str | Path) -> Lateral:
         sec = (tc - union[0]) / np.timedelta64(1, "s")
         out[:, m] = np.interp((union - union[0]) / np.timedelta64(1, "s"), sec, q[rows])
     return Lateral(union, chainages, out, str(path))
+
+
+def read_structures(path: str | Path) -> list[Structure]:
+    """Internal structures from STRUCTURES.csv (module docstring)."""
+    path = Path(path)
+    df = _read_csv(path, ("name", "chainage_m", "type"), "structures")
+    out = []
+    for k, row in df.iterrows():
+        line = int(k) + 2
+        kind = str(row["type"]).strip().lower()
+        name = str(row["name"]).strip()
+
+        def number(col: str, default: float = float("nan")) -> float:
+            if col not in df.columns or pd.isna(row[col]):
+                return default
+            try:
+                return float(row[col])
+            except ValueError:
+                raise InputDataError(f"{path}: {col} = {row[col]!r} at row {line} (structure {name!r}) is not a "
+                                     "number") from None
+
+        release_time = release = None
+        if kind == "gate":
+            if "schedule" not in df.columns or pd.isna(row["schedule"]):
+                raise InputDataError(f"{path}: gate {name!r} at row {line} needs a schedule file (time,release_m3s)")
+            schedule = read_series(path.parent / str(row["schedule"]).strip(), "release_m3s", "release schedule", True,
+                                   regular=False)
+            release_time, release = schedule.time, schedule.values
+        out.append(Structure(name, number("chainage_m"), kind, crest=number("crest_m"), width=number("width_m"),
+                             coefficient=number("coefficient", 1.7), release_time=release_time, release=release,
+                             initial_level=number("initial_level_m"), source=str(path)))
+    return out
 
 
 _ATTRS = {

@@ -46,6 +46,28 @@ N_PROPERTIES = 5
 # unsteady status codes (the model layer turns them into NumericalError)
 OK, NO_CONVERGENCE, DRY_BELOW_SLOT, SINGULAR = 0, 1, 2, 3
 DS_STAGE, DS_RATING, DS_NORMAL = 0, 1, 2
+CHANNEL, WEIR, GATE = 0, 1, 2  # what joins two nodes: a reach of channel or an internal structure
+
+
+@numba.njit(cache=True, nogil=True)
+def weir_flow(z1, z2, crest, cw):
+    """Broad weir between levels z1 (upstream face) and z2 [m]: Q = cw h1^1.5 (1 - (h2/h1)^1.5)^0.385
+    (Villemonte 1947 submergence; h above the crest; cw = coefficient x width [m1.5 s-1]), flowing from
+    the higher side, negative when z2 > z1. Above 98 % submergence the factor falls linearly to 0 at
+    equal levels, so the Newton iteration sees a finite slope."""
+    sign = 1.0
+    if z2 > z1:
+        z1, z2 = z2, z1
+        sign = -1.0
+    h1 = z1 - crest
+    if h1 <= 0.0:
+        return 0.0
+    r = max(z2 - crest, 0.0) / h1
+    if r <= 0.98:
+        f = (1.0 - r**1.5) ** 0.385
+    else:
+        f = (1.0 - 0.98**1.5) ** 0.385 * (1.0 - r) / 0.02
+    return sign * cw * h1**1.5 * f
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -77,13 +99,15 @@ def lookup(table, z0, nlev, dz, i, z):
 
 
 @numba.njit(cache=True, nogil=True)
-def storage_volume(table, z0, nlev, dz, dx, z):
-    """Water volume [m3] between the nodes: sum of dx_j (A_j + A_j+1) / 2."""
+def storage_volume(table, z0, nlev, dz, dx, z, reach_kind):
+    """Water volume [m3] between the nodes: sum of dx_j (A_j + A_j+1) / 2 over the channel reaches (a
+    structure's 1 m between its faces stores nothing)."""
     total = 0.0
     a_prev = lookup(table, z0, nlev, dz, 0, z[0])[0]
     for j in range(dx.shape[0]):
         a_next = lookup(table, z0, nlev, dz, j + 1, z[j + 1])[0]
-        total += 0.5 * dx[j] * (a_prev + a_next)
+        if reach_kind[j] == CHANNEL:
+            total += 0.5 * dx[j] * (a_prev + a_next)
         a_prev = a_next
     return total
 
@@ -133,20 +157,41 @@ def _energy_residual(table, z0, nlev, dz, i_new, z, q_new, head_known, q_known, 
 
 
 @numba.njit(cache=True, nogil=True)
-def standard_step(table, z0, nlev, dz, dx, q, thalweg, z_boundary, supercritical, g, z_out):
+def standard_step(table, z0, nlev, dz, dx, q, thalweg, z_boundary, supercritical, g, z_out, reach_kind,
+                  reach_crest, reach_cw, reach_level):
     """Steady gradually varied flow by the standard-step method (energy equation between adjacent nodes,
     average-conveyance friction slope, velocity-head coefficient alpha from the subdivided conveyance).
 
     Subcritical: march upstream from ``z_boundary`` at the last node; supercritical: march downstream from
     ``z_boundary`` at the first node. ``q`` [m3 s-1] per node, ``dx`` [m] per reach. Where the energy
     equation has no root on the requested side of critical depth the node is set to critical depth
-    (HEC-RAS practice). Writes ``z_out`` [m]; returns the number of nodes set to critical depth.
+    (HEC-RAS practice). Across a structure (subcritical only) the upstream face's level is the weir's head
+    for the discharge (given the level below) or a gate's ``reach_level``. Writes ``z_out`` [m]; returns
+    the number of nodes set to critical depth.
     """
     n = z_out.shape[0]
     n_critical = 0
     if not supercritical:
         z_out[n - 1] = z_boundary
         for i in range(n - 2, -1, -1):
+            if reach_kind[i] == GATE:
+                z_out[i] = reach_level[i]
+                continue
+            if reach_kind[i] == WEIR:
+                lo = max(z_out[i + 1], reach_crest[i])
+                hi = lo + 1.0
+                while weir_flow(hi, z_out[i + 1], reach_crest[i], reach_cw[i]) < q[i]:
+                    hi += 2.0 * (hi - lo)
+                for _ in range(200):
+                    mid = 0.5 * (lo + hi)
+                    if weir_flow(mid, z_out[i + 1], reach_crest[i], reach_cw[i]) < q[i]:
+                        lo = mid
+                    else:
+                        hi = mid
+                    if hi - lo < 1e-10:
+                        break
+                z_out[i] = 0.5 * (lo + hi)
+                continue
             a, _, k, _, _, _, al = lookup(table, z0, nlev, dz, i + 1, z_out[i + 1])
             head = z_out[i + 1] + al * q[i + 1] ** 2 / (2.0 * g * a * a)
             zc = critical_stage(table, z0, nlev, dz, i, q[i], g)
@@ -312,7 +357,7 @@ def _reach_terms(a1, b1, k1, dk1, be1, dbe1, a2, b2, k2, dk2, be2, dbe2, z1, z2,
 @numba.njit(cache=True, nogil=True)
 def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y,
              normal_root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new, sigma,
-             g_old, ab, rhs, sol, stats):
+             g_old, ab, rhs, sol, stats, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q):
     """One Preissmann step of length ``h`` from state (zo, qo) at time ``t``; the Newton iterate is (z, q),
     started from the caller's predictor. Returns (status, worst node)."""
     n = zo.shape[0]
@@ -332,6 +377,10 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
         work[i, 4] = be
         work[i, 5] = dbe
     for j in range(nr):
+        if reach_kind[j] != CHANNEL:
+            sigma[j] = 0.0
+            g_old[j] = 0.0
+            continue
         if lpi_m > 0.0:
             # the larger Froude number of the reach's two nodes: a reach touching supercritical flow
             # (a jump's toe) loses its inertia terms
@@ -366,6 +415,25 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
         ab[0, 1 - 0 + 2] = 1.0
         rhs[0] = -(q[0] - q_up)
         for j in range(nr):
+            if reach_kind[j] != CHANNEL:
+                # structure: no storage, Q_j = Q_j+1; Q_j = weir flow or the gate's scheduled release
+                r = 2 * j + 1
+                rhs[r] = -(q[j + 1] - q[j])
+                ab[r, 2 * j + 1 - r + 2] = -1.0
+                ab[r, 2 * j + 3 - r + 2] = 1.0
+                r = 2 * j + 2
+                ab[r, 2 * j + 1 - r + 2] = 1.0
+                if reach_kind[j] == WEIR:
+                    f = weir_flow(z[j], z[j + 1], reach_crest[j], reach_cw[j])
+                    eps = 1e-6
+                    ab[r, 2 * j - r + 2] = -(weir_flow(z[j] + eps, z[j + 1], reach_crest[j], reach_cw[j])
+                                             - weir_flow(z[j] - eps, z[j + 1], reach_crest[j], reach_cw[j])) / (2 * eps)
+                    ab[r, 2 * j + 2 - r + 2] = -(weir_flow(z[j], z[j + 1] + eps, reach_crest[j], reach_cw[j])
+                                                 - weir_flow(z[j], z[j + 1] - eps, reach_crest[j], reach_cw[j])) / (2 * eps)
+                    rhs[r] = -(q[j] - f)
+                else:
+                    rhs[r] = -(q[j] - _interp(gate_t, gate_q[:, reach_gate[j]], t + h))
+                continue
             c = 0.5 * dx[j] / h
             a1 = work[j, 0]
             a2 = work[j + 1, 0]
@@ -433,7 +501,7 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
 @numba.njit(cache=True, nogil=True)
 def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y, normal_slope,
                theta, lpi_m, g, dt, n_steps, out_every, tol_z, tol_q, max_iter, max_halvings, z_out, q_out,
-               volumes, stats, failure):
+               volumes, stats, failure, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q):
     """Integrate the Saint-Venant equations by the Preissmann scheme over ``n_steps`` steps of ``dt`` [s].
 
     Parameters
@@ -450,6 +518,9 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
         state at t = 0 and every out_every steps.
     tol_z [m], tol_q [m3 s-1] : Newton convergence on the largest update; max_iter per step; a step that
         does not converge is retried as 2, 4, .. 2^max_halvings sub-steps before giving up.
+    reach_kind : per reach, CHANNEL, WEIR (crest reach_crest [m], reach_cw = coefficient x width) or GATE
+        (release = column reach_gate of gate_q [m3 s-1] at times gate_t [s]); a structure's two equations
+        are Q_j = Q_j+1 and Q_j = its flow, replacing the reach's continuity and momentum.
 
     Writes volumes = [upstream inflow, lateral inflow, outflow] [m3] (theta-weighted, as the scheme
     integrates them), stats = [Newton iterations, most in one step, sub-steps taken, steps retried] and on
@@ -502,7 +573,8 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
                         q[i] = 2.0 * qo[i] - qp[i]
                 status, worst = _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q,
                                          ds_kind, ds_x, ds_y, root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter,
-                                         work, a_old, lat_old, lat_new, sigma, g_old, ab, rhs, sol, stats)
+                                         work, a_old, lat_old, lat_new, sigma, g_old, ab, rhs, sol, stats,
+                                         reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q)
                 if status != OK:
                     failure[0] = worst
                     failure[1] = t + h
@@ -511,7 +583,8 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
                 vin += h * (theta * q[0] + (1.0 - theta) * qo[0])
                 vout += h * (theta * q[n - 1] + (1.0 - theta) * qo[n - 1])
                 for j in range(n - 1):
-                    vlat += h * (theta * lat_new[j] + (1.0 - theta) * lat_old[j])
+                    if reach_kind[j] == CHANNEL:
+                        vlat += h * (theta * lat_new[j] + (1.0 - theta) * lat_old[j])
             if status == OK:
                 for i in range(n):
                     zp[i] = zs[i]

@@ -14,7 +14,6 @@ START = np.datetime64("2026-07-01T00:00", "ns")
 
 def trapezoid(name, chainage, bed, bottom, side, n, height=12.0):
     """Trapezoid (side slope ``side`` H:1V) as a 4-point station-elevation table, banks at its top corners."""
-    half = bottom / 2 + side * height
     st = np.array([0.0, side * height, side * height + bottom, 2 * side * height + bottom])
     el = bed + np.array([height, 0.0, 0.0, height])
     return CrossSection(name, chainage, st, el, np.full(4, n), float(st[0]), float(st[-1]), "test")

@@ -148,3 +148,34 @@ def test_bad_input_is_one_line_exit_3_and_writes_nothing(tmp_path, capsys, case)
         assert word in message[0], (word, message[0])
     assert not (tmp_path / "out.nc").exists()
     assert not list(tmp_path.glob(".out.nc*"))
+
+
+def test_run_with_a_gated_dam_and_a_weir(tmp_path, capsys):
+    sections = write_sections(tmp_path / "sections.csv", points=[(0.0, 12.0), (24.0, 0.0), (44.0, 0.0), (68.0, 12.0)])
+    inflow = write_inflow(tmp_path / "inflow.csv")
+    t = pd.Timestamp("2026-07-01T00:00") + pd.to_timedelta([0, 6, 12, 24], unit="h")
+    pd.DataFrame({"time": [x.isoformat() for x in t], "release_m3s": [40.0, 150.0, 40.0, 40.0]}).to_csv(
+        tmp_path / "release.csv", index=False)
+    pd.DataFrame({"name": ["dam", "weir"], "chainage_m": [3000.0, 12000.0], "type": ["gate", "weir"],
+                  "crest_m": [np.nan, 47.0], "width_m": [np.nan, 20.0], "coefficient": [np.nan, 1.7],
+                  "initial_level_m": [53.0, np.nan], "schedule": ["release.csv", ""]}).to_csv(
+        tmp_path / "structures.csv", index=False)
+    out = tmp_path / "out.nc"
+    assert main(["hydraulics", "run", "--sections", str(sections), "--upstream", str(inflow), "--downstream", "normal",
+                 "--structures", str(tmp_path / "structures.csv"), "--output", str(out)]) == 0
+    with xr.open_dataset(out) as ds:
+        below_dam = ds["discharge"].sel(chainage=3001.0).values
+        assert below_dam[12 * 6] == pytest.approx(150.0, rel=1e-6)  # 06:00, the schedule (linear between its rows)
+        assert below_dam[12 * 9] == pytest.approx(95.0, rel=1e-6)  # 09:00
+        assert abs(ds.attrs["mass_balance_relative_error"]) < 1e-6
+
+
+def test_a_gate_without_its_schedule_is_one_line(tmp_path, capsys):
+    sections = write_sections(tmp_path / "sections.csv")
+    inflow = write_inflow(tmp_path / "inflow.csv")
+    pd.DataFrame({"name": ["dam"], "chainage_m": [3000.0], "type": ["gate"], "initial_level_m": [53.0]}).to_csv(
+        tmp_path / "structures.csv", index=False)
+    assert main(["hydraulics", "run", "--sections", str(sections), "--upstream", str(inflow), "--downstream", "normal",
+                 "--structures", str(tmp_path / "structures.csv"), "--output", str(tmp_path / "out.nc")]) == 3
+    assert "gate 'dam' at row 2 needs a schedule" in capsys.readouterr().err
+    assert not (tmp_path / "out.nc").exists()

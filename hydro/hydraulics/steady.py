@@ -45,7 +45,9 @@ def steady_profile(reach: Reach, discharge: NDArray[np.float64], downstream: Dow
     q = np.asarray(discharge, np.float64)
     if not (q > 0).all():
         k = int(np.flatnonzero(~(q > 0))[0])
-        raise InputDataError(f"steady profile: discharge {q[k]:g} m3/s at {reach.where(k)}; needs Q > 0")
+        raise InputDataError(f"{reach.sections[0].source}: steady profile for a discharge of {q[k]:g} m3/s at "
+                             f"{reach.where(k)}: a profile needs Q > 0 everywhere (a run starts from the steady profile "
+                             "of its first inflow: give a base flow)")
     if regime == "subcritical":
         if downstream is None:
             raise InputDataError("a subcritical profile needs a downstream boundary")

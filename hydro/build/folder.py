@@ -140,7 +140,7 @@ def build_basin(opts: BuildOptions) -> dict:
     cell_area = _cell_area_km2(dem, grid)
     summary = {
         "basin": opts.name, "output": str(output), "dem": str(dem.path), "dem_shape": list(dem.shape),
-        "grid_shape": list(grid.shape), "grid_km": round(cell_m / 1000.0, 4), "cells": int(basin.sum()),
+        "grid_shape": [int(w.stop - w.start) for w in _basin_window(grid, basin)[0]], "grid_km": round(cell_m / 1000.0, 4), "cells": int(basin.sum()),
         "area_km2": round(float(cell_area[basin].sum()), 1), "segments": network.size,
         "outlets": [_point_summary(p, segments) for p in outlets],
         "points": [_point_summary(p, segments) for p in gauges + sections + reservoirs],
@@ -177,6 +177,15 @@ def _edge_warning(grid: RunoffGrid, basin: np.ndarray) -> None:
     if edge:
         log.warning("%d basin cells lie on the DEM's edge: the basin may reach beyond the DEM (its area would then "
                     "be too small); use a DEM that covers the whole basin", edge)
+
+
+def _basin_window(grid: RunoffGrid, basin: np.ndarray) -> tuple[tuple[slice, slice], object]:
+    """The basin's bounding box on the runoff grid and the transform of that window."""
+    from rasterio.transform import Affine
+
+    rows, cols = np.nonzero(basin.reshape(grid.shape))
+    r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    return (slice(r0, r1), slice(c0, c1)), grid.transform * Affine.translation(c0, r0)
 
 
 def _catchments(grid: RunoffGrid, segments: Segments, river: np.ndarray, basin: np.ndarray) -> np.ndarray:
@@ -238,12 +247,16 @@ def _write_folder(tmp: Path, opts: BuildOptions, dem: Dem, grid: RunoffGrid, bas
                             f"{opts.segment_length_km:g}" + (f" --grid-km {opts.grid_km:g}" if opts.grid_km else ""))
     netcdf.cf_encode(ds)
     ds.to_netcdf(tmp / "network.nc", format="NETCDF4")
+    # the rasters cover the basin's bounding box only: the runoff model runs on every cell of the grid it reads
+    window, transform = _basin_window(grid, basin)
     codes = np.asarray(grid.flw.to_array("d8"), np.uint8)
     codes[~basin.reshape(grid.shape)] = ESRI_NODATA
-    write_raster(tmp / "flow_direction.tif", codes, grid.transform, dem.crs, nodata=ESRI_NODATA)
+    write_raster(tmp / "flow_direction.tif", np.ascontiguousarray(codes[window]), transform, dem.crs, nodata=ESRI_NODATA)
     channel = np.where(river, segments.feature_id[np.maximum(segments.segment_of_cell, 0)], 0).astype(np.int32)
-    write_raster(tmp / "channel_segments.tif", channel.reshape(grid.shape), grid.transform, dem.crs, nodata=0)
-    write_raster(tmp / "catchments.tif", catchments.astype(np.int32), grid.transform, dem.crs, nodata=0)
+    write_raster(tmp / "channel_segments.tif", np.ascontiguousarray(channel.reshape(grid.shape)[window]), transform,
+                 dem.crs, nodata=0)
+    write_raster(tmp / "catchments.tif", np.ascontiguousarray(catchments.astype(np.int32)[window]), transform, dem.crs,
+                 nodata=0)
     header = (f"# written by `hydro basin build` from {Path(opts.dem).resolve()}\n"
               "# channel geometry from upstream area (Bieger et al. 2015 bankfull curves, NWM-style compound channel);\n"
               "# reservoirs and control sections snapped from their lon/lat (points.csv: distance, area mismatch)\n")

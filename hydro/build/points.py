@@ -163,8 +163,8 @@ def snap(point: Point, dem: Dem, grid: RunoffGrid, river: np.ndarray, basin: np.
             raise InputDataError(f"{point.label}: outside the DEM {dem.path.name}; check the lon,lat order or use a "
                                  "DEM that covers it")
     # candidates: river cells whose outlet pixel lies within the radius (a window of the runoff grid around the point)
-    inv = ~grid.transform
-    gc, gr = inv * (x0, y0)
+    tr = grid.transform
+    gc, gr = (x0 - tr.c) / tr.a, (y0 - tr.f) / tr.e
     cell_size = max(abs(grid.transform.a), abs(grid.transform.e))
     reach = int(math.ceil(_radius_in_units(dem, radius_m, y0) / cell_size)) + 1
     ny, nx = grid.shape
@@ -215,7 +215,8 @@ def check_on_dem(point: Point, dem: Dem) -> None:
     if not (b[0] <= x0 <= b[2] and b[1] <= y0 <= b[3]):
         raise InputDataError(f"{point.label}: outside the DEM {dem.path.name} (x {b[0]:.4f} .. {b[2]:.4f}, y "
                              f"{b[1]:.4f} .. {b[3]:.4f}); check the lon,lat order or use a DEM that covers the basin")
-    col, row = ~dem.transform * (x0, y0)
+    tr = dem.transform
+    col, row = (x0 - tr.c) / tr.a, (y0 - tr.f) / tr.e
     r, c = min(int(math.floor(row)), dem.shape[0] - 1), min(int(math.floor(col)), dem.shape[1] - 1)
     if dem.elevation[r, c] == -9999.0:
         raise InputDataError(f"{point.label}: on a nodata cell of the DEM {dem.path.name} (row {r}, col {c}); move the "

@@ -65,11 +65,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         description="Steady gradually varied flow by the standard-step method (energy equation, average-conveyance "
         "friction slope, alpha from the subdivided conveyance; critical depth where no root exists, counted in the "
         "summary). Subcritical: from the downstream condition upwards; supercritical: from --upstream-stage (default "
-        "normal depth on the first reach) downwards. Writes OUT.csv or OUT.nc.")
+        "normal depth on the first reach) downwards; mixed (default): subcritical, then supercritical below every "
+        "critical-depth control with the jump placed by specific force (HEC-RAS's mixed mode). Writes OUT.csv or OUT.nc.")
     s.add_argument("--sections", type=Path, required=True, help=_SECTIONS_HELP)
     s.add_argument("--discharge", type=arg.float_range(0.0, 1e7, lo_open=True), required=True, help="discharge [m3 s-1]")
     s.add_argument("--downstream", default="normal", help=_DOWNSTREAM_HELP + " (stage: the file's first level)")
-    s.add_argument("--regime", default="subcritical", choices=["subcritical", "supercritical"])
+    s.add_argument("--regime", default="mixed", choices=["mixed", "subcritical", "supercritical"],
+                   help="mixed (default): subcritical from the outlet, supercritical below critical-depth controls, "
+                   "jumps placed by specific force; subcritical; supercritical from --upstream-stage")
     s.add_argument("--upstream-stage", type=arg.float_range(), help="water level at the first section [m] (supercritical)")
     _add_geometry_options(s)
     s.add_argument("--output", type=Path, required=True, help="OUT.csv or OUT.nc (written atomically)")
@@ -158,7 +161,7 @@ def _cmd_steady(args: argparse.Namespace) -> int:
     check_output_dir(args.output)
     sections = read_sections(args.sections)
     reach = Reach(sections, max_dx=args.max_dx, table_dz=args.table_dz)
-    downstream = read_downstream(args.downstream) if args.regime == "subcritical" else None
+    downstream = read_downstream(args.downstream) if args.regime != "supercritical" else None
     when = downstream.series.time[0] if downstream is not None and downstream.series is not None else None
     profile = steady_profile(reach, np.full(reach.size, args.discharge), downstream, when, args.regime,
                              args.upstream_stage)
@@ -167,11 +170,12 @@ def _cmd_steady(args: argparse.Namespace) -> int:
     velocity = profile.discharge / props["area"]
     froude = velocity / np.sqrt(G * props["area"] / props["top_width"])
     attrs = {"discharge_m3s": args.discharge, "regime": args.regime, "critical_depth_nodes": profile.critical_nodes,
+             "supercritical_nodes": profile.supercritical_nodes,
              "downstream_boundary": args.downstream if downstream is not None else "", "sections_file": str(args.sections)}
     write_steady(args.output, steady_dataset(profile, velocity, froude, reach.thalweg, reach.surveyed,
                                              [s.name for s in sections], attrs))
     summary = {"output": str(args.output), "nodes": reach.size, "regime": args.regime,
-               "critical_depth_nodes": profile.critical_nodes,
+               "critical_depth_nodes": profile.critical_nodes, "supercritical_nodes": profile.supercritical_nodes,
                "upstream_water_level_m": round(float(profile.water_level[0]), 4),
                "downstream_water_level_m": round(float(profile.water_level[-1]), 4),
                "max_froude": round(float(froude.max()), 3)}

@@ -2,7 +2,8 @@
 adjacent nodes with the average-conveyance friction slope and alpha from the subdivided conveyance; a node
 where no root exists on the requested side of critical depth is set to critical depth and counted.
 Subcritical profiles march upstream from the outlet condition, supercritical ones downstream from a
-level at the first node. No contraction/expansion losses (the unsteady solver has none either)."""
+level at the first node; the mixed regime starts supercritical marches at the subcritical profile's
+critical-depth controls and places the jumps by specific force (HEC-RAS's mixed mode). No contraction/expansion losses (the unsteady solver has none either)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import InputDataError
-from ..kernels.saint_venant import standard_step
+from ..kernels.saint_venant import mixed_regime, standard_step
 from .boundaries import Downstream, normal_level
 from .sections import Reach
 
@@ -27,8 +28,9 @@ class SteadyProfile:
     discharge: NDArray[np.float64]  # [m3 s-1] per node
     water_level: NDArray[np.float64]  # [m]
     depth: NDArray[np.float64]  # [m] above the thalweg
-    critical_nodes: int  # nodes set to critical depth
+    critical_nodes: int  # nodes the subcritical (or supercritical) march set to critical depth
     regime: str
+    supercritical_nodes: int = 0  # mixed regime: nodes on the supercritical branch
 
 
 def node_discharge(reach: Reach, q_upstream: float, reach_lateral: NDArray[np.float64] | None) -> NDArray[np.float64]:
@@ -40,7 +42,7 @@ def node_discharge(reach: Reach, q_upstream: float, reach_lateral: NDArray[np.fl
 def steady_profile(reach: Reach, discharge: NDArray[np.float64], downstream: Downstream | None = None,
                    when: np.datetime64 | None = None, regime: str = "subcritical",
                    upstream_level: float | None = None) -> SteadyProfile:
-    """Standard-step profile for ``discharge`` per node [m3 s-1]. Subcritical needs ``downstream``;
+    """Standard-step profile for ``discharge`` per node [m3 s-1]. Subcritical and mixed need ``downstream``;
     supercritical takes ``upstream_level`` [m] (default: normal depth on the first reach's bed slope)."""
     q = np.asarray(discharge, np.float64)
     if not (q > 0).all():
@@ -48,9 +50,11 @@ def steady_profile(reach: Reach, discharge: NDArray[np.float64], downstream: Dow
         raise InputDataError(f"{reach.sections[0].source}: steady profile for a discharge of {q[k]:g} m3/s at "
                              f"{reach.where(k)}: a profile needs Q > 0 everywhere (a run starts from the steady profile "
                              "of its first inflow: give a base flow)")
-    if regime == "subcritical":
+    if regime not in ("subcritical", "supercritical", "mixed"):
+        raise InputDataError(f"steady profile: regime {regime!r}; use subcritical, supercritical or mixed")
+    if regime != "supercritical":
         if downstream is None:
-            raise InputDataError("a subcritical profile needs a downstream boundary")
+            raise InputDataError(f"a {regime} profile needs a downstream boundary")
         boundary = downstream.steady_level(reach, float(q[-1]), when if when is not None else np.datetime64("NaT"))
         supercritical = False
     else:
@@ -66,13 +70,21 @@ def steady_profile(reach: Reach, discharge: NDArray[np.float64], downstream: Dow
         raise InputDataError(f"{reach.structures[0].source}: structures in a supercritical profile are not supported; "
                              "compute the reaches between them separately")
     z = np.empty(reach.size)
+    critical = np.zeros(reach.size, np.int64)
     n_critical = standard_step(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, q, reach.thalweg,
                                float(boundary), supercritical, G, z, reach.reach_kind, reach.reach_crest, reach.reach_cw,
-                               reach.reach_level)
-    if n_critical:
+                               reach.reach_level, critical)
+    n_super = 0
+    if regime == "mixed" and n_critical:
+        z_sub = z.copy()
+        n_super = mixed_regime(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, q, reach.thalweg, G,
+                               reach.reach_kind, z_sub, critical, z)
+        log.info("steady profile (mixed regime): %d supercritical node(s) below the critical-depth controls", n_super)
+    if n_critical and regime != "mixed":
         log.warning("steady profile: %d of %d nodes set to critical depth (no %s root of the energy equation)",
                     n_critical, reach.size, regime)
-    return SteadyProfile(reach.chainage.copy(), q.copy(), z, np.maximum(z - reach.thalweg, 0.0), n_critical, regime)
+    return SteadyProfile(reach.chainage.copy(), q.copy(), z, np.maximum(z - reach.thalweg, 0.0), n_critical, regime,
+                         n_super)
 
 
 def check_contained(reach: Reach, water_level: NDArray[np.float64], what: str) -> None:

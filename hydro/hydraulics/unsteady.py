@@ -111,7 +111,7 @@ class SaintVenant:
             lat_t = np.zeros(0)
         lat0 = None if lateral is None else _lateral_at(lat_t, lat_q, 0.0)
         q_nodes = node_discharge(reach, float(upstream.values[0]), lat0)
-        initial = steady_profile(reach, q_nodes, downstream, start)
+        initial = steady_profile(reach, q_nodes, downstream, start, "mixed")
         check_contained(reach, initial.water_level, "the initial (steady) profile's")
         z = initial.water_level.copy()
         q = initial.discharge.copy()

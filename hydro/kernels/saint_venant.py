@@ -20,9 +20,10 @@ Unsteady equations (conservative form, x increasing downstream, Q > 0 downstream
 
 Z the water level. sigma is the local partial inertia factor of Fread, Jin & Lewis (1996): sigma =
 1 - Fr^m for Fr < 1, 0 for Fr >= 1 (m = ``lpi_m``; m = 0: full inertia, sigma = 1; m < 0: no inertia,
-sigma = 0, the diffusive wave), evaluated per reach at the start of each step from the larger Froude number of
-its two nodes (a reach touching supercritical flow, such as a hydraulic jump's toe, has no inertia terms). Preissmann box scheme on each reach j (nodes j, j+1, length dx_j), weight
-theta in time and 1/2 in space; reach averages A = (A_j + A_j+1)/2, Q likewise, K = (K_j + K_j+1)/2.
+sigma = 0, the diffusive wave), evaluated per reach at the start of each step from the larger Froude
+number of its two nodes (a reach touching supercritical flow, such as a hydraulic jump's toe, has no
+inertia terms). Preissmann box scheme on each reach j (nodes j, j+1, length dx_j), weight theta in time
+and 1/2 in space; reach averages A = (A_j + A_j+1)/2, Q likewise, K = (K_j + K_j+1)/2.
 Both equations are multiplied by dx_j; summed over the reaches, continuity gives exactly
 storage(n+1) - storage(n) = dt (theta-weighted inflow + lateral - outflow), storage = sum dx_j (A_j +
 A_j+1)/2, so mass is conserved to the Newton tolerance. The 2N x 2N Newton system is banded (2 below,
@@ -158,7 +159,7 @@ def _energy_residual(table, z0, nlev, dz, i_new, z, q_new, head_known, q_known, 
 
 @numba.njit(cache=True, nogil=True)
 def standard_step(table, z0, nlev, dz, dx, q, thalweg, z_boundary, supercritical, g, z_out, reach_kind,
-                  reach_crest, reach_cw, reach_level):
+                  reach_crest, reach_cw, reach_level, critical_out):
     """Steady gradually varied flow by the standard-step method (energy equation between adjacent nodes,
     average-conveyance friction slope, velocity-head coefficient alpha from the subdivided conveyance).
 
@@ -166,11 +167,12 @@ def standard_step(table, z0, nlev, dz, dx, q, thalweg, z_boundary, supercritical
     ``z_boundary`` at the first node. ``q`` [m3 s-1] per node, ``dx`` [m] per reach. Where the energy
     equation has no root on the requested side of critical depth the node is set to critical depth
     (HEC-RAS practice). Across a structure (subcritical only) the upstream face's level is the weir's head
-    for the discharge (given the level below) or a gate's ``reach_level``. Writes ``z_out`` [m]; returns
-    the number of nodes set to critical depth.
+    for the discharge (given the level below) or a gate's ``reach_level``. Writes ``z_out`` [m] and
+    ``critical_out`` (1 where set to critical depth); returns the number of such nodes.
     """
     n = z_out.shape[0]
     n_critical = 0
+    critical_out[:] = 0
     if not supercritical:
         z_out[n - 1] = z_boundary
         for i in range(n - 2, -1, -1):
@@ -198,6 +200,7 @@ def standard_step(table, z0, nlev, dz, dx, q, thalweg, z_boundary, supercritical
             f_lo = _energy_residual(table, z0, nlev, dz, i, zc, q[i], head, q[i + 1], k, dx[i], 1.0, g)
             if f_lo >= 0.0:
                 z_out[i] = zc
+                critical_out[i] = 1
                 n_critical += 1
                 continue
             lo, hi = zc, max(zc, z_out[i + 1]) + 1.0
@@ -208,21 +211,72 @@ def standard_step(table, z0, nlev, dz, dx, q, thalweg, z_boundary, supercritical
             z_out[i] = _bracketed_root(table, z0, nlev, dz, i, q[i], head, q[i + 1], k, dx[i], 1.0, g, lo, hi, f_lo, f_hi)
     else:
         z_out[0] = z_boundary
+        critical_out[0] = 0
         for i in range(1, n):
-            a, _, k, _, _, _, al = lookup(table, z0, nlev, dz, i - 1, z_out[i - 1])
-            head = z_out[i - 1] + al * q[i - 1] ** 2 / (2.0 * g * a * a)
-            zc = critical_stage(table, z0, nlev, dz, i, q[i], g)
-            f_hi = _energy_residual(table, z0, nlev, dz, i, zc, q[i], head, q[i - 1], k, dx[i - 1], -1.0, g)
-            if f_hi >= 0.0:
-                z_out[i] = zc
-                n_critical += 1
-                continue
-            lo = thalweg[i]
-            f_lo = _energy_residual(table, z0, nlev, dz, i, lo, q[i], head, q[i - 1], k, dx[i - 1], -1.0, g)
-            # residual falls with the stage on the supercritical branch: root between thalweg and critical
-            z_out[i] = _bracketed_root(table, z0, nlev, dz, i, q[i], head, q[i - 1], k, dx[i - 1], -1.0, g,
-                                       lo, zc, f_lo, f_hi)
+            z_out[i], crit = _supercritical_step(table, z0, nlev, dz, dx, q, thalweg, g, i, z_out[i - 1])
+            critical_out[i] = crit
+            n_critical += crit
     return n_critical
+
+
+@numba.njit(cache=True, nogil=True)
+def _supercritical_step(table, z0, nlev, dz, dx, q, thalweg, g, i, z_prev):
+    """Supercritical stage at node ``i`` from node i - 1 at ``z_prev`` by the energy equation; critical
+    depth where no supercritical root exists. Returns (stage, 1 if set to critical else 0)."""
+    a, _, k, _, _, _, al = lookup(table, z0, nlev, dz, i - 1, z_prev)
+    head = z_prev + al * q[i - 1] ** 2 / (2.0 * g * a * a)
+    zc = critical_stage(table, z0, nlev, dz, i, q[i], g)
+    f_hi = _energy_residual(table, z0, nlev, dz, i, zc, q[i], head, q[i - 1], k, dx[i - 1], -1.0, g)
+    if f_hi >= 0.0:
+        return zc, 1
+    lo = thalweg[i]
+    f_lo = _energy_residual(table, z0, nlev, dz, i, lo, q[i], head, q[i - 1], k, dx[i - 1], -1.0, g)
+    # the residual falls with the stage on the supercritical branch: the root lies between thalweg and critical
+    return _bracketed_root(table, z0, nlev, dz, i, q[i], head, q[i - 1], k, dx[i - 1], -1.0, g, lo, zc, f_lo, f_hi), 0
+
+
+@numba.njit(cache=True, nogil=True)
+def specific_force(table, z0, nlev, dz, i, z, q, g):
+    """Specific force [m3] at node ``i``: beta Q^2 / (g A) + the first moment of the flow area about the
+    water surface, integral of A(eta) d eta from the table's bottom to ``z``."""
+    a, _, _, _, be, _, _ = lookup(table, z0, nlev, dz, i, z)
+    moment = 0.0
+    top = (z - z0[i]) / dz
+    k = 0
+    while k + 1 <= top and k + 1 < nlev[i]:
+        moment += 0.5 * dz * (table[i, k, AREA] + table[i, k + 1, AREA])
+        k += 1
+    zk = z0[i] + k * dz
+    moment += 0.5 * (z - zk) * (lookup(table, z0, nlev, dz, i, zk)[0] + a)
+    return be * q * q / (g * a) + moment
+
+
+@numba.njit(cache=True, nogil=True)
+def mixed_regime(table, z0, nlev, dz, dx, q, thalweg, g, reach_kind, z_sub, critical_sub, z_out):
+    """Mixed-regime steady profile from a subcritical one (HEC-RAS's mixed mode): wherever the subcritical
+    march fell back to critical depth (a control), a supercritical march starts downstream; at each node it
+    is kept while its specific force exceeds the subcritical profile's, else the hydraulic jump lies
+    upstream of that node and the subcritical profile resumes. Returns the number of supercritical nodes."""
+    n = z_out.shape[0]
+    for i in range(n):
+        z_out[i] = z_sub[i]
+    active = False
+    n_super = 0
+    for i in range(n):
+        if not active:
+            active = critical_sub[i] == 1
+            continue
+        if reach_kind[i - 1] != CHANNEL:
+            active = critical_sub[i] == 1
+            continue
+        z_sup, crit = _supercritical_step(table, z0, nlev, dz, dx, q, thalweg, g, i, z_out[i - 1])
+        if critical_sub[i] == 1 or specific_force(table, z0, nlev, dz, i, z_sup, q[i], g) > \
+                specific_force(table, z0, nlev, dz, i, z_sub[i], q[i], g):
+            z_out[i] = z_sup
+            n_super += 1 - crit
+        else:
+            active = False
+    return n_super
 
 
 @numba.njit(cache=True, nogil=True)

@@ -51,3 +51,26 @@ def test_normal_depth_outlet_and_critical_depth_where_no_subcritical_root():
     reach = Reach(steep, max_dx=500.0)
     profile = steady_profile(reach, np.full(reach.size, 40.0), Downstream("normal", slope=1e-4), START)
     assert profile.critical_nodes == reach.size - 1
+
+
+def test_mixed_regime_puts_the_jump_at_the_foot_of_a_chute():
+    """Mild - 2 km chute at 2 % - mild: the subcritical march finds no root on the chute (critical depth
+    there); the mixed regime runs supercritical down the chute towards its normal depth (Manning) and
+    jumps to the subcritical tailwater where the tailwater's specific force is the larger."""
+    from scipy.optimize import brentq
+
+    from .cases import trapezoid
+
+    beds = np.concatenate([100 - 2e-4 * np.arange(0, 3001, 500), 99.4 - 0.02 * np.arange(500, 2001, 500),
+                           59.4 - 2e-4 * np.arange(500, 3001, 500)])
+    sections = [trapezoid(f"s{k}", 500.0 * k, float(z), 15.0, 1.5, 0.03) for k, z in enumerate(beds)]
+    reach = Reach(sections, max_dx=100.0)
+    profile = steady_profile(reach, np.full(reach.size, 40.0), Downstream("normal"), START, "mixed")
+    chute = (reach.chainage > 3000) & (reach.chainage < 5000)  # below the critical control at its top
+    assert profile.supercritical_nodes == chute.sum()
+    props = reach.properties(profile.water_level)
+    froude = 40.0 / props["area"] / np.sqrt(9.81 * props["area"] / props["top_width"])
+    assert (froude[chute] > 1.1).all() and (froude[reach.chainage >= 5000] < 0.3).all()
+    manning = lambda h: h * (15 + 1.5 * h) * (h * (15 + 1.5 * h) / (15 + 2 * h * np.sqrt(3.25))) ** (2 / 3) / 0.03 \
+        * np.sqrt(0.02) - 40.0  # noqa: E731
+    assert profile.depth[chute][-1] == pytest.approx(brentq(manning, 0.1, 3.0), rel=0.02)

@@ -143,6 +143,20 @@ INPUT_VARIABLES: dict[str, InputVariable] = {
     "top_width": InputVariable("m", (0.0, 1e5), "refuse", "io.netcdf.read_network", ""),
     "top_width_cc": InputVariable("m", (0.0, 1e6), "refuse", "io.netcdf.read_network", ""),
     "side_slope": InputVariable("1", (0.0, 1e3), "refuse", "io.netcdf.read_network", "NWM ChSlp, rise over run (z = 1 / ChSlp)"),
+    # level-pool lakes (NWM LAKEPARM, or the lakes of a hydro network file), by LevelPoolParameters field
+    "lake_area_km2": InputVariable("km2", (1e-6, 4e5), "refuse", "io.nwm.read_lakeparm, io.netcdf.read_network",
+                                   "LkArea; the Caspian Sea is 3.7e5 km2"),
+    "lake_max_elevation": InputVariable("m", (-450.0, 9000.0), "refuse", "LAKEPARM LkMxE", "Dead Sea to Everest"),
+    "lake_weir_elevation": InputVariable("m", (-450.0, 9000.0), "refuse", "LAKEPARM WeirE", ""),
+    "lake_orifice_elevation": InputVariable("m", (-450.0, 9000.0), "refuse", "LAKEPARM OrificeE", ""),
+    "lake_weir_coefficient": InputVariable("1", (0.0, 10.0), "refuse", "LAKEPARM WeirC", "NWM uses 0.4"),
+    "lake_weir_length": InputVariable("m", (0.0, 1e5), "refuse", "LAKEPARM WeirL", ""),
+    "lake_dam_length": InputVariable("m", (0.0, 1e5), "refuse", "LAKEPARM Dam_Length", ""),
+    "lake_orifice_coefficient": InputVariable("1", (0.0, 1.0), "refuse", "LAKEPARM OrificeC",
+                                              "a discharge coefficient, NWM 0.1"),
+    "lake_orifice_area": InputVariable("m2", (0.0, 1e5), "refuse", "LAKEPARM OrificeA", ""),
+    "lake_initial_fraction_depth": InputVariable("1", (0.0, 1.0), "refuse", "LAKEPARM ifd",
+                                                 "a fraction of the depth between orifice and maximum"),
 }
 
 # Precipitation given as a mass flux (kg m-2 s-1, CF's precipitation_flux) becomes a depth rate through
@@ -244,5 +258,6 @@ def check_range(values, variable: str, source: str, locate=None, label: str | No
     where = locate(flat) if locate is not None else (
         f"index {np.unravel_index(flat, arr.shape) if arr.ndim > 1 else flat}")
     value = arr.ravel()[flat]
-    raise InputDataError(f"{source}: {label or variable} = {value:g} {spec.units} at {where} is outside the plausible "
+    unit = "" if spec.units == "1" else f" {spec.units}"
+    raise InputDataError(f"{source}: {label or variable} = {value:g}{unit} at {where} is outside the plausible "
                          f"range [{lo:g}, {hi:g}] ({int(bad.sum())} value(s)); check the units and the data")

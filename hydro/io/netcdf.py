@@ -95,6 +95,15 @@ def load_netcdf(path: str | Path, what: str) -> xr.Dataset:
         raise InputDataError(f"{path}: cannot read {what} ({exc})") from None
 
 
+def check_lakes(lakes: LevelPoolParameters, source: str) -> LevelPoolParameters:
+    """Every level-pool parameter within its plausible range (core.variables ``lake_*``): a negative orifice
+    area or weir coefficient, or an initial depth fraction of 2, would route negative or absurd flows."""
+    for name in _LAKE_FIELDS:
+        check_range(getattr(lakes, name), f"lake_{name}", source, label=name,
+                    locate=lambda k: f"lake_id {lakes.lake_id[k]}")
+    return lakes
+
+
 def read_network(path: str | Path) -> tuple[RiverNetwork, LevelPoolParameters | None]:
     """Read a network file written by :func:`write_network`."""
     ds = load_netcdf(path, "network")
@@ -117,9 +126,9 @@ def read_network(path: str | Path) -> tuple[RiverNetwork, LevelPoolParameters | 
     )
     lakes = None
     if "lake_id" in ds.coords:
-        lakes = LevelPoolParameters(
+        lakes = check_lakes(LevelPoolParameters(
             lake_id=ds["lake_id"].values, source=str(path), **{n: ds[f"lake_{n}"].values for n in _LAKE_FIELDS}
-        )
+        ), str(path))
     return network, lakes
 
 

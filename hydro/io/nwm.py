@@ -160,7 +160,9 @@ def read_lakeparm(path: str | Path, lake_ids: NDArray[np.int64] | None = None) -
             if not found.all():
                 raise InputDataError(f"{path}: no LAKEPARM entry for lake(s) {lake_ids[~found][:8].tolist()}")
         kwargs = {field: _read_var(ds, path, var)[rows] for field, var in LAKEPARM_VARIABLES.items()}
-    return LevelPoolParameters(source=str(path), **kwargs)
+    from .netcdf import check_lakes
+
+    return check_lakes(LevelPoolParameters(source=str(path), **kwargs), str(path))
 
 
 # --------------------------------------------------------------------------- lateral inflow

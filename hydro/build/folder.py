@@ -185,7 +185,8 @@ def _basin_window(grid: RunoffGrid, basin: np.ndarray) -> tuple[tuple[slice, sli
 
     rows, cols = np.nonzero(basin.reshape(grid.shape))
     r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
-    return (slice(r0, r1), slice(c0, c1)), grid.transform * Affine.translation(c0, r0)
+    tr = grid.transform
+    return (slice(r0, r1), slice(c0, c1)), Affine(tr.a, tr.b, tr.c + tr.a * c0, tr.d, tr.e, tr.f + tr.e * r0)
 
 
 def _catchments(grid: RunoffGrid, segments: Segments, river: np.ndarray, basin: np.ndarray) -> np.ndarray:

@@ -95,6 +95,16 @@ def load_netcdf(path: str | Path, what: str) -> xr.Dataset:
         raise InputDataError(f"{path}: cannot read {what} ({exc})") from None
 
 
+def check_geometry(fields: dict[str, NDArray], feature_id: NDArray, source: str, names: dict[str, str] | None = None) -> None:
+    """Channel geometry (length, slope, Manning's n, widths, side slope) within the plausible ranges of
+    core.variables, naming the segment; ``names`` gives the file's own variable names (RouteLink: Length,
+    So, ...). NaN is left to the network's own check."""
+    for name, values in fields.items():
+        if name in INPUT_VARIABLES:
+            check_range(values, name, source, label=(names or {}).get(name, name),
+                        locate=lambda k: f"feature_id {feature_id[k]}")
+
+
 def check_lakes(lakes: LevelPoolParameters, source: str) -> LevelPoolParameters:
     """Every level-pool parameter within its plausible range (core.variables ``lake_*``): a negative orifice
     area or weir coefficient, or an initial depth fraction of 2, would route negative or absurd flows."""
@@ -111,10 +121,6 @@ def read_network(path: str | Path) -> tuple[RiverNetwork, LevelPoolParameters | 
         if required not in ds.variables:
             raise InputDataError(f"{path}: variable {required!r} missing; is this a hydro network file?")
     kwargs = {name: ds[name].values for name in _NETWORK_FLOATS if name in ds}
-    feature_id = ds["feature_id"].values
-    for name, values in kwargs.items():  # geometry within the plausible ranges of core.variables (NaN: the network's check)
-        if name in INPUT_VARIABLES:
-            check_range(values, name, str(path), locate=lambda k: f"feature_id {feature_id[k]}")
     network = RiverNetwork(
         feature_id=ds["feature_id"].values,
         to=ds["to"].values,
@@ -124,6 +130,7 @@ def read_network(path: str | Path) -> tuple[RiverNetwork, LevelPoolParameters | 
         source=str(path),
         **kwargs,
     )
+    check_geometry(kwargs, ds["feature_id"].values, str(path))  # after the network's own checks: plausible ranges
     lakes = None
     if "lake_id" in ds.coords:
         lakes = check_lakes(LevelPoolParameters(

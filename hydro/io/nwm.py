@@ -16,6 +16,7 @@ from ..core.errors import InputDataError
 from ..core.ids import lookup
 from ..network import NO_WATERBODY, RiverNetwork
 from ..reservoir.levelpool import LevelPoolParameters
+from .netcdf import check_geometry, check_lakes
 
 ROUTELINK_VARIABLES = {
     # RiverNetwork field: RouteLink variable
@@ -88,7 +89,10 @@ def read_routelink(path: str | Path) -> RiverNetwork:
     wb = optional.get("waterbody")
     if wb is not None:
         optional["waterbody"] = np.where(wb <= 0, NO_WATERBODY, wb)
-    return RiverNetwork(source=str(path), **kwargs, **optional)
+    network = RiverNetwork(source=str(path), **kwargs, **optional)
+    # after the network's own checks (lengths > 0, ...), the plausible ranges of core.variables
+    check_geometry(kwargs, kwargs["feature_id"], str(path), ROUTELINK_VARIABLES)
+    return network
 
 
 @dataclass(frozen=True)
@@ -160,8 +164,6 @@ def read_lakeparm(path: str | Path, lake_ids: NDArray[np.int64] | None = None) -
             if not found.all():
                 raise InputDataError(f"{path}: no LAKEPARM entry for lake(s) {lake_ids[~found][:8].tolist()}")
         kwargs = {field: _read_var(ds, path, var)[rows] for field, var in LAKEPARM_VARIABLES.items()}
-    from .netcdf import check_lakes
-
     return check_lakes(LevelPoolParameters(source=str(path), **kwargs), str(path))
 
 

@@ -189,3 +189,12 @@ def test_implausible_initial_state_is_refused(in_workspace, capsys):
     code, err = run_cli(capsys, *ROUTE, "--lateral", "qlat.nc", "--initial-state", "state.nc")
     assert_refused(code, err, ["state.nc", "initial streamflow", "feature_id 3", "1e+12"], expected_codes=(3,))
     assert listing(in_workspace / "out") == {}
+
+
+@pytest.mark.parametrize("variable,value", [("Length", 1e30), ("So", 1e30), ("n", 1e-30), ("ChSlp", 1e30),
+                                            ("TopWdth", 1e30)])
+def test_implausible_routelink_geometry_is_refused(variable, value, in_workspace, capsys):
+    _edit("RouteLink.nc", variable, at=1, value=value)
+    code, err = run_cli(capsys, "route", "--routelink", "RouteLink.nc", "--lateral", "qlat.nc", "--output", "out/out.nc")
+    assert_refused(code, err, ["RouteLink.nc", variable, "feature_id 2", f"{value:g}"], expected_codes=(3,))
+    assert listing(in_workspace / "out") == {}

@@ -47,9 +47,9 @@ def run_cli(capsys, *args) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-def assert_refused(code: int, stderr: str, names: str | list[str], expected_codes=(2, 3), leftovers: Path | None = None):
-    """Exit ``expected_codes``, exactly one error line naming each of ``names``, no traceback, and nothing
-    but ``leftovers``' previous content in the output folder (checked by the caller's snapshot)."""
+def assert_refused(code: int, stderr: str, names: str | list[str], expected_codes=(2, 3)) -> None:
+    """Exit ``expected_codes``, exactly one error line naming each of ``names``, no traceback (the caller
+    checks that nothing was written)."""
     assert code in expected_codes, f"exit {code}: {stderr}"
     assert "Traceback" not in stderr, stderr
     errors = [line for line in stderr.splitlines() if ": error:" in line]

@@ -3,6 +3,8 @@ core.variables.INPUT_VARIABLES are refused with one line naming the file, variab
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import netCDF4
 import numpy as np
 import pytest
@@ -52,7 +54,7 @@ def _route(capsys, lateral):
     assert code == 0, err
     with xr.open_dataset("out/out.nc") as ds:
         flow = ds["streamflow"].values
-    (__import__("pathlib").Path("out/out.nc")).unlink()
+    Path("out/out.nc").unlink()
     return flow
 
 

@@ -74,7 +74,7 @@ def _check_edge(point: Point, dem: Dem, flw_dem, grid: RunoffGrid) -> None:
     and directions at a DEM edge are the filling's guess, not the terrain's."""
     ds = flw_dem.idxs_ds
     ny, nx = dem.shape
-    cell = int(grid.pixel[point.cell])
+    cell = int(grid.outlet_pixel([point.cell])[0])
     for k in range(EDGE_CELLS + 1):
         r, c = divmod(cell, nx)
         on_edge = r in (0, ny - 1) or c in (0, nx - 1)
@@ -121,7 +121,7 @@ def build_basin(opts: BuildOptions) -> dict:
     ends = np.array([p.cell for p in outlets + gauges + sections + reservoirs], np.int64)
     cell_m = _cell_size_m(dem, grid)
     segments = segment_streams(grid, river, ends, opts.segment_length_km * 1000.0, opts.min_slope, cell_m)
-    lon, lat = to_lonlat(dem, grid.x[segments.mid_cell], grid.y[segments.mid_cell])
+    lon, lat = to_lonlat(dem, *grid.xy(segments.mid_cell))
     network = river_network(segments, lon, lat, f"hydro basin build {opts.name} from {dem.path.name}")
     catchments = _catchments(grid, segments, river, basin)
     spec = _basin_document(opts, network, segments, outlets, sections, reservoirs)
@@ -267,7 +267,7 @@ def _write_folder(tmp: Path, opts: BuildOptions, dem: Dem, grid: RunoffGrid, bas
         w.writerow(["kind", "id", "feature_id", "lon", "lat", "snapped_lon", "snapped_lat", "distance_km",
                     "reported_area_km2", "upstream_area_km2", "area_mismatch"])
         for p in points:
-            slon, slat = to_lonlat(dem, grid.x[[p.cell]], grid.y[[p.cell]])
+            slon, slat = to_lonlat(dem, *grid.xy([p.cell]))
             mismatch = p.area_mismatch
             w.writerow([p.kind, p.id, int(segments.feature_id[segments.segment_of_cell[p.cell]]), p.lon, p.lat,
                         f"{slon[0]:.5f}", f"{slat[0]:.5f}", f"{p.distance_m / 1000:.3f}",
@@ -350,21 +350,21 @@ def _plot_map(png: Path, opts: BuildOptions, dem: Dem, grid: RunoffGrid, basin, 
     z = grid.elevation_m.reshape(ny, nx)[r0:r1, c0:c1]
     z = np.ma.masked_where(~basin.reshape(ny, nx)[r0:r1, c0:c1], z)
     fig, ax = plt.subplots(figsize=(8, 8 * max(0.4, min(2.5, (r1 - r0) / max(c1 - c0, 1)))))
-    im = ax.imshow(z, extent=extent, cmap="terrain", interpolation="nearest")
+    im = ax.imshow(z, extent=extent, cmap="gist_earth", interpolation="nearest", alpha=0.8)
     fig.colorbar(im, ax=ax, shrink=0.6, label="elevation [m] (filled DEM)")
     cells = np.flatnonzero(river)
     ds = np.asarray(grid.flw.idxs_ds, np.int64)[cells]
     keep = river[ds] & (ds != cells)
-    lines = np.stack([np.column_stack([grid.x[cells[keep]], grid.y[cells[keep]]]),
-                      np.column_stack([grid.x[ds[keep]], grid.y[ds[keep]]])], axis=1)
+    lines = np.stack([np.column_stack(grid.xy(cells[keep])), np.column_stack(grid.xy(ds[keep]))], axis=1)
     width = 0.4 + 2.5 * np.log10(grid.upstream_area_km2[cells[keep]] / max(opts.stream_area_km2, 1e-3) + 1.0)
-    ax.add_collection(LineCollection(lines, linewidths=width / 2.0, colors="#1f4e9c"))
+    ax.add_collection(LineCollection(lines, linewidths=width / 2.0, colors="#0a2aff"))
     style = {"outlet": ("o", "red"), "gauge": ("^", "black"), "section": ("s", "orange"),
              "control section": ("s", "orange"), "reservoir": ("D", "purple")}
     for p in points:
         marker, colour = style.get(p.kind, ("x", "k"))
-        ax.plot(grid.x[p.cell], grid.y[p.cell], marker, color=colour, ms=7, mec="white")
-        ax.annotate(f"{p.id} ({p.upstream_area_km2:,.0f} km2)", (grid.x[p.cell], grid.y[p.cell]), fontsize=7,
+        px, py = (float(v[0]) for v in grid.xy([p.cell]))
+        ax.plot(px, py, marker, color=colour, ms=7, mec="white")
+        ax.annotate(f"{p.id} ({p.upstream_area_km2:,.0f} km2)", (px, py), fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])

@@ -174,7 +174,7 @@ def snap(point: Point, dem: Dem, grid: RunoffGrid, river: np.ndarray, basin: np.
     cells = (rr * nx + cc).ravel()
     ok = river[cells] & (basin[cells] if basin is not None else True)
     cells = cells[ok]
-    dist = distance_m(dem, x0, y0, grid.x[cells], grid.y[cells]) if cells.size else np.zeros(0)
+    dist = distance_m(dem, x0, y0, *grid.xy(cells)) if cells.size else np.zeros(0)
     near = dist <= radius_m
     cells, dist = cells[near], dist[near]
     if cells.size == 0:

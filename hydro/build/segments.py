@@ -63,68 +63,67 @@ def segment_streams(grid: RunoffGrid, river: NDArray[np.bool_], ends: NDArray[np
                     min_slope: float, cell_size_m: float) -> Segments:
     """Cut the river cells (flat mask ``river``) into segments; ``ends`` are cells that must end a segment."""
     flw = grid.flw
-    ds = np.asarray(flw.idxs_ds, np.int64)
-    seq = np.asarray(flw.idxs_seq, np.int64)  # downstream first
-    cells = seq[river[seq]][::-1]  # upstream first
-    step = np.where(grid.river_length_m > 0, grid.river_length_m, 0.5 * cell_size_m)  # a pit has no river below
-    down = ds[cells]
-    joins = river[down] & (down != cells)
-    n_up = np.zeros(river.size, np.int64)
-    np.add.at(n_up, down[joins], 1)
-    up_of = np.full(river.size, -1, np.int64)
-    up_of[down[joins]] = cells[joins]
-    is_end = np.zeros(river.size, bool)
-    is_end[ends] = True
-    reach = np.full(river.size, -1, np.int64)
-    dist_end = np.zeros(river.size)
+    ds = flw.idxs_ds
+    seq = flw.idxs_seq  # downstream first
+    cells = seq[river[seq]][::-1].astype(np.int64)  # upstream first
+    m = cells.size
+    # work on the river cells only (a 1e8-cell grid has a few 1e5 of them): local index k of cell cells[k]
+    local = np.full(river.size, -1, np.int32)
+    local[cells] = np.arange(m, dtype=np.int32)
+    step = grid.river_length_m[cells].astype(np.float64)
+    step[step <= 0] = 0.5 * cell_size_m  # a pit has no river below
+    below_cell = ds[cells].astype(np.int64)
+    below = np.where(below_cell != cells, local[below_cell], -1)  # local index of the river cell below, or -1
+    joins = below >= 0
+    n_up = np.bincount(below[joins], minlength=m)
+    up_of = np.full(m, -1, np.int64)
+    up_of[below[joins]] = np.flatnonzero(joins)
+    is_end = np.zeros(m, bool)
+    ends = np.asarray(ends, np.int64)
+    is_end[local[ends][local[ends] >= 0]] = True
+    reach = np.empty(m, np.int64)
+    dist_end = np.empty(m)
     n_reach = 0
-    for c, n, u in zip(cells.tolist(), n_up[cells].tolist(), up_of[cells].tolist(), strict=True):
+    for k, n, u, length in zip(range(m), n_up.tolist(), up_of.tolist(), step.tolist(), strict=True):
         if n == 1 and not is_end[u]:
-            reach[c] = reach[u]
-            dist_end[c] = dist_end[u] + step[c]
+            reach[k] = reach[u]
+            dist_end[k] = dist_end[u] + length
         else:
-            reach[c] = n_reach
+            reach[k] = n_reach
             n_reach += 1
-            dist_end[c] = step[c]
-    r = reach[cells]
+            dist_end[k] = length
     reach_len = np.zeros(n_reach)
-    np.maximum.at(reach_len, r, dist_end[cells])
+    np.maximum.at(reach_len, reach, dist_end)
     pieces = np.maximum(np.ceil(reach_len / max_length_m - 1e-9), 1).astype(np.int64)
     offset = np.concatenate([[0], np.cumsum(pieces)[:-1]])
-    mid = dist_end[cells] - 0.5 * step[cells]
-    piece = np.minimum((mid / (reach_len[r] / pieces[r])).astype(np.int64), pieces[r] - 1)
-    key = offset[r] + piece
-    _, pos = np.unique(key, return_inverse=True)  # drops pieces no cell fell into (cells longer than a piece)
+    mid = dist_end - 0.5 * step
+    piece = np.minimum((mid / (reach_len[reach] / pieces[reach])).astype(np.int64), pieces[reach] - 1)
+    _, pos = np.unique(offset[reach] + piece, return_inverse=True)  # drops pieces no cell fell into
     n = int(pos.max()) + 1
-    segment_of_cell = np.full(river.size, -1, np.int64)
-    segment_of_cell[cells] = pos
-    along = dist_end[cells]
-    by = np.lexsort((along, pos))  # per segment, upstream to downstream
-    first = np.searchsorted(pos[by], np.arange(n), side="left")
-    last = np.searchsorted(pos[by], np.arange(n), side="right") - 1
-    top_cell, last_cell = cells[by][first], cells[by][last]
-    length = np.bincount(pos, weights=step[cells], minlength=n)
-    seg_start = along[by][first] - step[top_cell]
-    centre = np.abs(along - 0.5 * step[cells] - (seg_start[pos] + 0.5 * length[pos]))
+    by = np.lexsort((dist_end, pos))  # per segment, upstream to downstream
+    first = by[np.searchsorted(pos[by], np.arange(n), side="left")]
+    last = by[np.searchsorted(pos[by], np.arange(n), side="right") - 1]
+    length = np.bincount(pos, weights=step, minlength=n)
+    seg_start = dist_end[first] - step[first]
+    centre = np.abs(mid - (seg_start[pos] + 0.5 * length[pos]))
     by_centre = np.lexsort((centre, pos))
-    mid_cell = cells[by_centre][np.searchsorted(pos[by_centre], np.arange(n), side="left")]
-    below = ds[last_cell]
-    flows_on = river[below] & (below != last_cell)
-    downstream = np.where(flows_on, segment_of_cell[below], -1)
+    mid_k = by_centre[np.searchsorted(pos[by_centre], np.arange(n), side="left")]
+    downstream = np.where(below[last] >= 0, pos[np.maximum(below[last], 0)], -1)
+    top_cell, last_cell, below_last = cells[first], cells[last], below_cell[last]
     z_top = grid.elevation_m[top_cell]
-    z_end = np.where(below != last_cell, grid.elevation_m[below], grid.elevation_m[last_cell])
+    z_end = np.where(below_last != last_cell, grid.elevation_m[below_last], grid.elevation_m[last_cell])
     z_end = np.where(z_end <= -9999.0, grid.elevation_m[last_cell], z_end)  # ends on nodata: no drop below
     slope = np.maximum((z_top - z_end) / length, min_slope)
-    # number the segments downstream first (their last cells' place in the D8 order), ids from 1
-    rank = np.empty(river.size, np.int64)
-    rank[seq] = np.arange(seq.size)
-    order = np.argsort(rank[last_cell], kind="stable")
+    # number the segments downstream first (the reverse of their last cells' upstream-first order), ids from 1
+    order = np.argsort(-last, kind="stable")
     new_pos = np.empty(n, np.int64)
     new_pos[order] = np.arange(n)
+    segment_of_cell = np.full(river.size, -1, np.int32)
     segment_of_cell[cells] = new_pos[pos]
     downstream = np.where(downstream[order] >= 0, new_pos[np.maximum(downstream[order], 0)], -1)
     return Segments(segment_of_cell, np.arange(1, n + 1, dtype=np.int64), downstream, length[order], slope[order],
-                    grid.upstream_area_km2[last_cell[order]], last_cell[order], mid_cell[order])
+                    np.asarray(grid.upstream_area_km2[last_cell[order]], np.float64), last_cell[order],
+                    cells[mid_k][order])
 
 
 def river_network(segments: Segments, lon: NDArray, lat: NDArray, source: str) -> RiverNetwork:

@@ -78,17 +78,18 @@ def read_dem(path: Path) -> Dem:
 
 @dataclass
 class RunoffGrid:
-    """The D8 grid the basin runs on, with what each cell carries from the DEM grid (flat arrays)."""
+    """The D8 grid the basin runs on, with what each cell carries from the DEM grid (flat arrays; on the DEM grid
+    itself they are views of the DEM grid's arrays, no copies: a 10,000 x 10,000 DEM holds 1e8 cells)."""
 
     flw: object  # pyflwdir.FlwdirRaster on the runoff grid
     scale: int  # DEM cells per runoff cell side (1 = the DEM grid)
-    upstream_area_km2: NDArray[np.float64]  # at the cell's outlet pixel, on the DEM grid
-    river_length_m: NDArray[np.float64]  # from the outlet pixel down the DEM river to the next cell's outlet pixel
-    elevation_m: NDArray[np.float64]  # depression-filled DEM at the outlet pixel
-    pixel: NDArray[np.int64]  # the cell's outlet pixel on the DEM grid (flat index; 0 where not valid)
-    x: NDArray[np.float64]  # outlet pixel centre in the DEM's CRS
-    y: NDArray[np.float64]
+    upstream_area_km2: NDArray  # at the cell's outlet pixel, on the DEM grid
+    river_length_m: NDArray[np.float32]  # from the outlet pixel down the DEM river to the next cell's outlet pixel
+    elevation_m: NDArray  # depression-filled DEM at the outlet pixel (NODATA where not valid)
     valid: NDArray[np.bool_]
+    pixel: NDArray[np.int64] | None  # the cell's outlet pixel on the DEM grid (flat); None: the DEM grid itself
+    dem_transform: object
+    dem_ncol: int
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -97,6 +98,16 @@ class RunoffGrid:
     @property
     def transform(self):
         return self.flw.transform
+
+    def outlet_pixel(self, cells: NDArray) -> NDArray[np.int64]:
+        cells = np.asarray(cells, np.int64)
+        return cells if self.pixel is None else self.pixel[cells]
+
+    def xy(self, cells: NDArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Centre of the cells' outlet pixels in the DEM's CRS."""
+        rows, cols = np.divmod(self.outlet_pixel(cells), self.dem_ncol)
+        tr = self.dem_transform
+        return tr.c + tr.a * (cols + 0.5), tr.f + tr.e * (rows + 0.5)
 
 
 def flow_directions(dem: Dem):
@@ -124,24 +135,20 @@ def runoff_grid(dem: Dem, flw, filled: NDArray, grid_km: float | None) -> Runoff
                               f"at least {dem.cell_km():.2f} km, or leave it out to run on the DEM grid")
     upa = flw.upstream_area("km2")
     if scale == 1:
-        grid_flw = flw
-        idxs_out = np.arange(flw.size, dtype=np.int64).reshape(flw.shape)
-        idxs_out[~flw.mask.reshape(flw.shape)] = -1
-    else:
-        grid_flw, idxs_out = flw.upscale(scale, uparea=upa, method="ihu")
-        log.info("D8 upscaled by IHU from %d x %d DEM cells to %d x %d runoff cells (%d DEM cells a side, %.2f km)",
-                 *flw.shape, *grid_flw.shape, scale, scale * dem.cell_km())
+        valid = flw.mask.ravel()
+        # river length to the downstream cell: the difference of the distances to the outlet (0 at a pit)
+        distance = flw.distnc.ravel()
+        rivlen = (distance - distance[flw.idxs_ds]).astype(np.float32)
+        return RunoffGrid(flw, 1, upa.ravel(), rivlen, filled.ravel(), valid, None, dem.transform, dem.shape[1])
+    grid_flw, idxs_out = flw.upscale(scale, uparea=upa, method="ihu")
+    log.info("D8 upscaled by IHU from %d x %d DEM cells to %d x %d runoff cells (%d DEM cells a side, %.2f km)",
+             *flw.shape, *grid_flw.shape, scale, scale * dem.cell_km())
     out = idxs_out.ravel().astype(np.int64)
     valid = (out >= 0) & grid_flw.mask.ravel()
     safe = np.where(valid, out, 0)
-    rivlen = np.asarray(flw.subgrid_rivlen(idxs_out, direction="down", unit="m"), np.float64).ravel()
-    rows, cols = np.divmod(safe, dem.shape[1])
-    tr = dem.transform
-    x = tr.c + tr.a * (cols + 0.5)
-    y = tr.f + tr.e * (rows + 0.5)
-    return RunoffGrid(grid_flw, scale, np.where(valid, upa.ravel()[safe], 0.0).astype(np.float64),
-                      np.where(valid, rivlen, 0.0), np.where(valid, filled.ravel()[safe], NODATA).astype(np.float64),
-                      safe, x, y, valid)
+    rivlen = np.asarray(flw.subgrid_rivlen(idxs_out, direction="down", unit="m"), np.float32).ravel()
+    return RunoffGrid(grid_flw, scale, np.where(valid, upa.ravel()[safe], 0.0), np.where(valid, rivlen, 0.0),
+                      np.where(valid, filled.ravel()[safe], NODATA), valid, safe, dem.transform, dem.shape[1])
 
 
 def to_dem_xy(dem: Dem, lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:

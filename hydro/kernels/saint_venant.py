@@ -71,7 +71,7 @@ def weir_flow(z1, z2, crest, cw):
     return sign * cw * h1**1.5 * f
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def lookup(table, z0, nlev, dz, i, z):
     """Properties of node ``i`` at stage ``z`` [m]: (A, B = dA/dz, K, dK/dz, beta, dbeta/dz, alpha)."""
     f = (z - z0[i]) / dz
@@ -304,7 +304,7 @@ def _bracketed_root(table, z0, nlev, dz, i, q_new, head, q_known, k_known, lengt
     return 0.5 * (lo + hi)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _interp(ts, vs, t):
     """Linear interpolation in a time series (held at the ends)."""
     m = ts.shape[0]

@@ -89,17 +89,18 @@ class SaintVenant:
         span = float((upstream.time[-1] - start) / np.timedelta64(1, "s"))
         duration = span if hours is None else hours * 3600.0
         if duration > span + 1e-6:
-            raise InputDataError(f"{upstream.source}: the inflow covers {span / 3600:g} h, less than the {duration / 3600:g} h asked")
+            raise InputDataError(f"{upstream.source}: the inflow covers {span / 3600:g} h, less than the "
+                                 f"{duration / 3600:g} h asked")
         out_every = int(round(opt.output_interval / opt.dt))
         n_out = int(np.floor(duration / opt.output_interval + 1e-9))
         if n_out < 1:
             raise ConfigError(f"the run ({duration:g} s) is shorter than one output interval ({opt.output_interval:g} s)")
         n_steps = n_out * out_every
         end = start + np.timedelta64(int(round(n_steps * opt.dt * 1e9)), "ns")
-        for series, what in ((downstream.series, "stage"),):
-            if series is not None and (series.time[0] > start or series.time[-1] < end):
-                raise InputDataError(f"{series.source}: the {what} series ({_iso(series.time[0])} .. "
-                                     f"{_iso(series.time[-1])}) does not cover the run ({_iso(start)} .. {_iso(end)})")
+        stage = downstream.series
+        if stage is not None and (stage.time[0] > start or stage.time[-1] < end):
+            raise InputDataError(f"{stage.source}: the stage series ({_iso(stage.time[0])} .. {_iso(stage.time[-1])}) "
+                                 f"does not cover the run ({_iso(start)} .. {_iso(end)})")
         if lateral is not None:
             if lateral.time[0] > start or lateral.time[-1] < end:
                 raise InputDataError(f"{lateral.source}: lateral inflow ({_iso(lateral.time[0])} .. "

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ConfigError, InputDataError
-from .points import Point, parse_outlet, read_points_csv, read_reservoirs, section_fields, snap
+from .points import Point, check_on_dem, parse_outlet, read_points_csv, read_reservoirs, section_fields, snap
 from .segments import Segments, channel_geometry, river_network, segment_streams
 from .terrain import Dem, RunoffGrid, flow_directions, read_dem, runoff_grid, to_lonlat
 
@@ -96,8 +96,6 @@ def build_basin(opts: BuildOptions) -> dict:
     outlets, gauges, sections, reservoirs = _read_points(opts)
     dem = read_dem(Path(opts.dem))
     for point in outlets:
-        from .points import check_on_dem
-
         check_on_dem(point, dem)
     flw_dem, filled = flow_directions(dem)
     grid = runoff_grid(dem, flw_dem, filled, opts.grid_km)

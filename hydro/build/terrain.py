@@ -51,6 +51,8 @@ def read_dem(path: Path) -> Dem:
     metres."""
     import rasterio
 
+    from ..io.grid import _GDAL_ERRORS
+
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: DEM not found")
@@ -58,7 +60,7 @@ def read_dem(path: Path) -> Dem:
         with rasterio.open(path) as src:
             elevation = src.read(1, masked=True)
             transform, crs = src.transform, src.crs
-    except (rasterio.errors.RasterioError, OSError) as exc:
+    except (rasterio.errors.RasterioError, OSError, *_GDAL_ERRORS) as exc:
         raise InputDataError(f"{path}: cannot read the DEM ({str(exc).splitlines()[0]}); is it a GeoTIFF?") from None
     if crs is None:
         raise InputDataError(f"{path}: the DEM has no CRS, so cell areas and the outlet's position are unknown; set "
@@ -69,8 +71,7 @@ def read_dem(path: Path) -> Dem:
     if not latlon and crs.linear_units not in ("metre", "meter", "m"):
         raise InputDataError(f"{path}: the DEM's projected CRS is in {crs.linear_units!r}; warp it to a CRS in "
                              "metres (or lat/lon) and rerun")
-    values = np.asarray(elevation.filled(np.nan), np.float32)
-    values[~np.isfinite(values)] = NODATA
+    values = np.ma.masked_invalid(elevation.astype(np.float32)).filled(NODATA)  # integer DEMs too (int16 SRTM)
     if not (values != NODATA).any():
         raise InputDataError(f"{path}: the DEM holds no valid elevation")
     return Dem(path, values, transform, crs, latlon)

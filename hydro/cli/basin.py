@@ -23,7 +23,7 @@ def _add_build(bsub: argparse._SubParsersAction) -> None:
         "map.png) atomically. See docs/basin-build.md.")
     p.add_argument("--dem", type=Path, required=True, help="elevation GeoTIFF with a CRS (lat/lon or metres)")
     p.add_argument("--outlet", action="append", required=True, metavar="LON,LAT[,AREA_KM2]",
-                   help="basin outlet in degrees, optionally with its reported drainage area (repeatable)")
+                   help="basin outlet in degrees, optionally with its reported drainage area (repeatable; a west longitude needs the = form: --outlet=-97.3,32.7)")
     p.add_argument("--name", required=True, help="basin name")
     p.add_argument("--output", type=Path, required=True, help="new (or empty) basin folder")
     p.add_argument("--stream-area-km2", type=arg.float_range(0.0, 1e7, lo_open=True), default=10.0,
@@ -144,7 +144,7 @@ def add_benchmarks(bench: argparse._SubParsersAction) -> None:
         "basin-build", help="wall time and peak memory of `hydro basin build` on a generated DEM",
         description="Generate a --size x --size DEM of 30 m cells (UTM 32N): a valley falling south 2 %% with "
         "1 %% side slopes, ridges of 20 m and 0-2 m white noise (many pits to fill), and build the basin of its "
-        "main river 20 cells above the southern edge (rivers from 1 km2, segments up to 10 km, no map). Prints "
+        "main river max(20, N/40) cells above the southern edge (rivers from 1 km2, segments up to 10 km, no map). Prints "
         "the build's wall time (the flow directions separately) and the process's peak resident memory.")
     b.add_argument("--size", type=arg.int_range(50, 40_000), default=2000, help="DEM cells a side (default 2000)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
@@ -172,7 +172,8 @@ def _cmd_bench_build(args: argparse.Namespace) -> int:
     dem = (0.6 * (n - rows) + 0.3 * np.abs(cols - n // 2) + 20.0 * np.sin(cols / 37.0) * np.sin(rows / 53.0)
            + rng.uniform(0.0, 2.0, (n, n)).astype(np.float32)).astype(np.float32)
     transform = from_origin(300_000.0, 5_300_000.0, 30.0, 30.0)
-    x, y = 300_000.0 + 30.0 * (n // 2 + 0.5), 5_300_000.0 - 30.0 * (n - 20 + 0.5)
+    above_edge = max(20, n // 40)  # outlet rows above the southern edge; the snap searches a third of that
+    x, y = 300_000.0 + 30.0 * (n // 2 + 0.5), 5_300_000.0 - 30.0 * (n - above_edge + 0.5)
     lon, lat = Transformer.from_crs("EPSG:32632", "EPSG:4326", always_xy=True).transform(x, y)
     with tempfile.TemporaryDirectory() as folder:
         path = f"{folder}/dem.tif"
@@ -186,7 +187,7 @@ def _cmd_bench_build(args: argparse.Namespace) -> int:
         half_km2 = 0.5 * n * n * 0.0009
         summary = build_basin(BuildOptions(dem=Path(path), outlets=[f"{lon},{lat},{half_km2}"], name="bench",
                                            output=Path(folder) / "basin", stream_area_km2=1.0, plot=False,
-                                           snap_km=1.0, area_tolerance=10.0))
+                                           snap_km=0.01 * above_edge, area_tolerance=10.0))
         wall = time.perf_counter() - t0
     result = {"size": n, "cells": n * n, "basin_cells": summary["cells"], "segments": summary["segments"],
               "wall_s": round(wall, 2), "flow_directions_s": summary["seconds_flow"],

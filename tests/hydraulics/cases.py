@@ -58,3 +58,18 @@ def supercritical_case(n_nodes):
     h = lambda x: hc * (0.75 - 0.15 * np.exp(-36 * (x / L - 0.5) ** 2))  # noqa: E731
     dh = lambda x: -hc * 0.15 * np.exp(-36 * (x / L - 0.5) ** 2) * (-72 * (x / L - 0.5) / L)  # noqa: E731
     return macdonald(h, dh, q, L, n_nodes, 10.0, 0.0, 0.02), q
+
+
+def swashes_classic(kind, n_nodes):
+    """The SWASHES MacDonald forms themselves (1 km, q = 2 m2/s on a 10 m rectangle, n 0.033), near
+    critical at both ends: subcritical h = hc (1 + exp(-16 (x/L - 1/2)^2) / 2) (Fr 0.54 .. 0.99),
+    supercritical h = hc (1 - exp(-36 (x/L - 1/2)^2) / 5) (Fr 1.0 .. 1.4)."""
+    L, q, width = 1000.0, 20.0, 10.0
+    hc = (2.0**2 / G) ** (1 / 3)
+    if kind == "subcritical":
+        h = lambda x: hc * (1 + 0.5 * np.exp(-16 * (x / L - 0.5) ** 2))  # noqa: E731
+        dh = lambda x: hc * 0.5 * np.exp(-16 * (x / L - 0.5) ** 2) * (-32 * (x / L - 0.5) / L)  # noqa: E731
+    else:
+        h = lambda x: hc * (1 - 0.2 * np.exp(-36 * (x / L - 0.5) ** 2))  # noqa: E731
+        dh = lambda x: -hc * 0.2 * np.exp(-36 * (x / L - 0.5) ** 2) * (-72 * (x / L - 0.5) / L)  # noqa: E731
+    return macdonald(h, dh, q, L, n_nodes, width, 0.0, 0.033), q

@@ -58,7 +58,7 @@ class BasinState:
     hillslope: NDArray[np.float64] | None  # [n_segments, slots] m3 in transit (CellMapping.pending)
     routing: RoutingState
     dams: dict[str, DamStart] = field(default_factory=dict)  # storage, level and gate setting per reservoir
-    # volume stored per detention basin [m3] (empty: all empty); not yet written into restart files
+    # volume stored per detention basin [m3] (empty: all empty); restarts carry it
     detention: dict[str, float] = field(default_factory=dict)
 
     def copy(self) -> BasinState:

@@ -58,7 +58,13 @@ def write_restart(path: Path, state: BasinState, basin: str, config_hash: str) -
                                                           for i in ids], float), {"units": "m3"})
     data["reservoir_release"] = (("reservoir",), np.array([np.nan if state.dams[i].release is None else state.dams[i].release
                                                           for i in ids], float), {"units": "m3 s-1"})
-    ds = xr.Dataset(data, coords={"reservoir": ("reservoir", np.array(ids, dtype=str), dict(CF_ATTRS["reservoir"]))},
+    coords = {"reservoir": ("reservoir", np.array(ids, dtype=str), dict(CF_ATTRS["reservoir"]))}
+    if state.detention:  # detention basins holding water (none listed: every basin empty)
+        basins = sorted(state.detention)
+        data["detention_storage"] = (("detention_basin",), np.array([state.detention[b] for b in basins], float),
+                                     {"units": "m3", "long_name": "water volume stored in the detention basin"})
+        coords["detention_basin"] = ("detention_basin", np.array(basins, dtype=str), {"long_name": "detention basin id"})
+    ds = xr.Dataset(data, coords=coords,
                     attrs={"title": "hydro restart", "hydro_restart_version": RESTART_VERSION, "basin": basin,
                            "config_hash": config_hash, "valid_time": str(state.valid_time)[:19]})
     for name, var in ds.variables.items():  # CF: every variable named (the table's long_name where it has one)
@@ -110,7 +116,14 @@ def read_restart(path: Path, basin: str, config_hash: str, valid_time: np.dateti
                 raise InputDataError(f"{path}: restart reservoir {rid} level {level} / storage {storage} is not finite; "
                                      "restore the file or start cold (--cold)")
             dams[str(rid)] = DamStart(float(level), None if np.isnan(release) else float(release), float(storage))
-    return BasinState(valid_time, runoff, hillslope, routing, dams)
+    detention = {}
+    if "detention_basin" in ds.coords:
+        for bid, volume in zip(ds["detention_basin"].values, ds["detention_storage"].values, strict=True):
+            if not np.isfinite(volume) or volume < 0:
+                raise InputDataError(f"{path}: restart detention basin {bid} holds {volume} m3 (not a volume); "
+                                     "restore the file or start cold (--cold)")
+            detention[str(bid)] = float(volume)
+    return BasinState(valid_time, runoff, hillslope, routing, dams, detention)
 
 
 def prune_restarts(state_dir: Path, keep: int) -> list[Path]:

@@ -117,6 +117,15 @@ def _read_state(path: Path, basin: BasinModel, config: CycleConfig, valid_time: 
         raise InputDataError(f"{path}: restart holds {sorted(set(cells.values()))} runoff cells and reservoirs "
                              f"{sorted(state.dams)}; this basin has {n_cells} cells and reservoirs "
                              f"{sorted(basin.routing.zones)}; start cold (--cold)")
+    detention = basin.routing.detention
+    known = {site.id: site for site in (detention.sites if detention is not None else ())}
+    for bid, volume in state.detention.items():
+        if bid not in known:
+            raise InputDataError(f"{path}: restart holds detention basin {bid!r}, which this basin does not have "
+                                 f"(it has {sorted(known) or 'none'}); start cold (--cold)")
+        if volume > known[bid].capacity_m3 * (1 + 1e-9):
+            raise InputDataError(f"{path}: restart detention basin {bid} holds {volume:.6g} m3, above its capacity "
+                                 f"{known[bid].capacity_m3:.6g} m3; restore the file or start cold (--cold)")
     for dam in basin.routing.dams:
         curves, start = dam.curves(), state.dams[dam.id]
         if not curves.storage_m3[0] <= start.storage <= curves.storage_m3[-1]:

@@ -43,7 +43,7 @@ class BuildOptions:
     gauges: Path | None = None
     reservoirs: Path | None = None
     sections: Path | None = None
-    snap_km: float = 3.0
+    snap_km: float = 5.0
     area_tolerance: float = 0.10
     min_slope: float = 1e-4
     hillslope_velocity: float = 0.3

@@ -183,8 +183,10 @@ def snap(point: Point, dem: Dem, grid: RunoffGrid, river: np.ndarray, basin: np.
                              "lower --stream-area-km2 (smaller rivers), or raise --snap-km")
     area = grid.upstream_area_km2[cells]
     if point.area_km2:
-        misfit = np.abs(np.log(area / point.area_km2))
-        best = np.lexsort((dist, np.round(misfit, 4)))[0]
+        # the best area match anywhere within the radius (published coordinates and a 1 km DEM's river can be km
+        # apart); distance breaks ties. The log and points.csv give how far each point moved.
+        misfit = np.round(np.abs(np.log(area / point.area_km2)), 6)
+        best = np.lexsort((dist, misfit))[0]
         if abs(area[best] / point.area_km2 - 1.0) > area_tolerance:
             raise InputDataError(
                 f"{point.label}: no river cell within {radius_m / 1000:g} km has an upstream area within "

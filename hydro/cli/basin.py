@@ -37,8 +37,8 @@ def _add_build(bsub: argparse._SubParsersAction) -> None:
                    "instead of feature_id")
     p.add_argument("--sections", type=Path, help="SECTIONS.csv: id,lon,lat[,area_km2],safe_discharge,warning_stage,"
                    "guaranteed_stage,rating_stage_m,rating_discharge_m3s (ratings as ';'-separated numbers)")
-    p.add_argument("--snap-km", type=arg.float_range(0.01, 100.0), default=3.0,
-                   help="search radius for snapping points to the river (default 3)")
+    p.add_argument("--snap-km", type=arg.float_range(0.01, 100.0), default=5.0,
+                   help="search radius for snapping points to the river (default 5)")
     p.add_argument("--area-tolerance", type=arg.float_range(0.0, 10.0, lo_open=True), default=0.10,
                    help="largest relative mismatch to a reported drainage area (default 0.10)")
     p.add_argument("--min-slope", type=arg.float_range(0.0, 0.1, lo_open=True), default=1e-4,
@@ -165,7 +165,7 @@ def _cmd_bench_build(args: argparse.Namespace) -> int:
     from ..build import BuildOptions, build_basin
 
     n = args.size
-    arg.require_memory(260.0 * n * n, f"a {n} x {n} basin build", "try a smaller --size")
+    arg.require_memory(120.0 * n * n, f"a {n} x {n} basin build", "try a smaller --size")
     rng = np.random.default_rng(1)
     rows = np.arange(n, dtype=np.float32)[:, None]
     cols = np.arange(n, dtype=np.float32)[None, :]

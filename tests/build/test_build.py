@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -260,3 +261,18 @@ def test_rhine_gauge_areas_within_3_percent_of_bafu(tmp_path, capsys):
     for gauge in info(capsys, tmp_path / "rhine")["gauges"]:
         published = BAFU_GAUGES[gauge["id"]][3]
         assert gauge["upstream_area_km2"] == pytest.approx(published, rel=0.03), gauge
+
+
+def test_info_without_stored_areas_accumulates_them_from_the_rasters(utm_basin, tmp_path, capsys):
+    """A basin folder whose network file has no upstream_area (the demo's, a hand-made one): info accumulates the
+    runoff cells each segment collects down the network, and gets the build's figures."""
+    from hydro.io.netcdf import read_network, write_network
+
+    folder = tmp_path / "copy"
+    shutil.copytree(utm_basin, folder)
+    network, lakes = read_network(folder / "network.nc")
+    (folder / "network.nc").unlink()
+    write_network(folder / "network.nc", network, lakes)
+    stored, accumulated = info(capsys, utm_basin), info(capsys, folder)
+    assert accumulated["outlets"] == stored["outlets"]
+    assert accumulated["cells"] == stored["cells"] and accumulated["segments"] == stored["segments"]

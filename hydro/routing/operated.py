@@ -81,6 +81,26 @@ class OperatedRun:
         return self.lateral.reshape(-1, per_hour, self.lateral.shape[1]).mean(axis=1, dtype=np.float64)
 
 
+@dataclass
+class Reusable:
+    """An earlier run and the channel state it started from (None: cold), offered to a later run from the same
+    start: a piece (a dam's zone, or the rest) whose lateral inflow, releases from above included, is the
+    same in both is copied instead of routed. Routing is deterministic, so the copy is bit for bit what
+    routing it again gives; a what-if that changes a few dams' releases routes only what lies below them."""
+
+    run: OperatedRun
+    start: RoutingState | None
+
+    def fits(self, lateral_shape: tuple, hours: int, state: RoutingState, dt: float, cold: RoutingState) -> bool:
+        """Whether the run covers the same window at the same step from ``state`` (``cold``: the cold state)."""
+        run, start = self.run, self.start if self.start is not None else cold
+        if run.lateral.shape != lateral_shape or run.flow.shape[0] != hours or run.dt != dt:
+            return False
+        return all(np.array_equal(a, b, equal_nan=True) for a, b in (
+            (start.streamflow, state.streamflow), (start.depth, state.depth),
+            (start.water_sfc_elev, state.water_sfc_elev)))
+
+
 class OperatedNetwork:
     """The network cut at the dams, one Muskingum-Cunge model per piece, built once per basin.
 
@@ -194,25 +214,29 @@ class OperatedNetwork:
     def run(self, lateral: NDArray, interval_s: float, hours: int, state: RoutingState | None = None,
             dams: dict[str, DamStart] | None = None, schedules: dict[str, NDArray] | None = None,
             nudging_for: Callable[[NDArray[np.int64], int], object] | None = None,
-            diversions: dict[str, NDArray] | None = None, detention: dict[str, float] | None = None) -> OperatedRun:
+            diversions: dict[str, NDArray] | None = None, detention: dict[str, float] | None = None,
+            reuse: Reusable | None = None) -> OperatedRun:
         """As :meth:`_route`, with the detention basins diverting (:mod:`hydro.routing.detention`): by their
         trigger rules, or ``diversions`` [hours] (m3 s-1 per basin named) within their limits; ``detention``
-        gives the volume [m3] each holds at the start (empty when None). The run's ``detention`` records them."""
+        gives the volume [m3] each holds at the start (empty when None). The run's ``detention`` records them.
+        ``reuse``: an earlier run from the same start whose pieces are copied where this run feeds them the
+        same lateral inflow (see :class:`Reusable`)."""
         if self.detention is None:
             if diversions:
                 raise ConfigError(f"diversions given for {sorted(diversions)}, but this basin has no detention basins")
-            return self._route(lateral, interval_s, hours, state, dams, schedules, nudging_for)
+            return self._route(lateral, interval_s, hours, state, dams, schedules, nudging_for, reuse)
         per_hour = int(round(3600.0 / interval_s))
         initial = (state if state is not None else self.cold_state()).streamflow
         run, record = self.detention.run(
-            lambda lat: self._route(lat, interval_s, hours, state, dams, schedules, nudging_for),
+            lambda lat: self._route(lat, interval_s, hours, state, dams, schedules, nudging_for, reuse),
             lateral, per_hour, hours, initial, detention, diversions)
         run.detention = record
         return run
 
     def _route(self, lateral: NDArray, interval_s: float, hours: int, state: RoutingState | None = None,
                dams: dict[str, DamStart] | None = None, schedules: dict[str, NDArray] | None = None,
-               nudging_for: Callable[[NDArray[np.int64], int], object] | None = None) -> OperatedRun:
+               nudging_for: Callable[[NDArray[np.int64], int], object] | None = None,
+               reuse: Reusable | None = None) -> OperatedRun:
         """Route ``lateral`` [n_intervals, n] (m3 s-1, network order, each held over ``interval_s``, a
         divisor of an hour) for ``hours`` from ``state`` (cold when None) with the dams at ``dams``
         (flood-limit levels when None), under their rules or ``schedules`` [hours] of releases.
@@ -244,17 +268,24 @@ class OperatedNetwork:
         steps = int(round(3600.0 / self.dt)) * hours
         operations, inflows, final_dams = {}, {}, {}
         dams_by_id = {d.id: d for d in self.dams}
+        reusable = (reuse is not None and nudging_for is None and reuse.fits(lateral.shape, hours, state, self.dt, self.cold_state()))
         for key, idx in self.pieces:  # upstream first: each dam's zone already holds the releases from above
             model = self.models[key]
             slots = self.lake_slots(idx, model)
-            piece_state = RoutingState(streamflow[idx], depth[idx], elev[slots])
-            nudging = nudging_for(self.network.feature_id[idx], 0) if nudging_for is not None else None
-            result = model.run(lateral, interval_s, steps, piece_state, output_every=steps // hours, nudging=nudging,
-                               columns=idx)
-            model.check_converged(result)
-            flow[:, idx] = result.streamflow
-            streamflow[idx], depth[idx] = result.final_state.streamflow, result.final_state.depth
-            elev[slots] = result.final_state.water_sfc_elev
+            if reusable and np.array_equal(lateral[:, idx], reuse.run.lateral[:, idx]):
+                # same start, same inflow: the earlier run's numbers are this piece's, bit for bit
+                flow[:, idx] = reuse.run.flow[:, idx]
+                streamflow[idx], depth[idx] = reuse.run.final.streamflow[idx], reuse.run.final.depth[idx]
+                elev[slots] = reuse.run.final.water_sfc_elev[slots]
+            else:
+                piece_state = RoutingState(streamflow[idx], depth[idx], elev[slots])
+                nudging = nudging_for(self.network.feature_id[idx], 0) if nudging_for is not None else None
+                result = model.run(lateral, interval_s, steps, piece_state, output_every=steps // hours,
+                                   nudging=nudging, columns=idx)
+                model.check_converged(result)
+                flow[:, idx] = result.streamflow
+                streamflow[idx], depth[idx] = result.final_state.streamflow, result.final_state.depth
+                elev[slots] = result.final_state.water_sfc_elev
             if not key:
                 continue
             node, begin = self.position[dams_by_id[key].feature_id], dams[key]

@@ -15,6 +15,7 @@ used and left (flood-limit to flood-control high level).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from ..network import RiverNetwork
 from ..reservoir.operation import DamStart, OperationResult
 from ..routing.channel import MuskingumCunge, RoutingState
 from ..routing.detention import DetentionRecord
-from ..routing.operated import OperatedNetwork, OperatedRun
+from ..routing.operated import OperatedNetwork, OperatedRun, Reusable
 
 
 @dataclass
@@ -70,6 +71,9 @@ class ForwardResult:
     lateral: NDArray[np.float64]  # [n_hours, n] hourly mean lateral inflow routed, releases entered below each dam
     run: OperatedRun  # the run itself (final state, lateral at its own interval)
     initial: RoutingState | None = None  # the channel state it started from (None: cold)
+    # main stems run by the Saint-Venant solver on this run (hydro.hydraulics.network_coupling), by id
+    main_stems: dict = field(default_factory=dict)
+    stage_source: dict[str, str] = field(default_factory=dict)  # per section: where its stage comes from
 
 
 def _route_model(model: MuskingumCunge, lateral: NDArray, initial: RoutingState | None = None) -> NDArray[np.float64]:
@@ -85,7 +89,7 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             start: dict[str, DamStart] | None = None, schedules: dict[str, NDArray] | None = None,
             dt: float = 300.0, routing: OperatedNetwork | None = None, initial: RoutingState | None = None,
             interval_s: float = 3600.0, solver: str = "nwm", diversions: dict[str, NDArray] | None = None,
-            detention: dict[str, float] | None = None) -> ForwardResult:
+            detention: dict[str, float] | None = None, reuse: Reusable | None = None) -> ForwardResult:
     """F1 (or F2 with ``schedules``): route ``lateral`` [n_intervals, n] (m3 s-1, network order, each held
     over ``interval_s``) through the basin's reservoirs under their rules (or ``schedules`` [n_hours] of
     releases) from the channel state ``initial`` (the issue-time state; cold when None) and score the
@@ -93,10 +97,11 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     previous cycle), else at its flood-limit level. ``routing`` (the operated network, which fixes dt and
     solver) is built from ``dt`` and ``solver`` when not given; pass it to reuse it. Detention basins divert
     by their trigger rules, or by ``diversions`` [n_hours] for the basins it names; ``detention`` is the volume
-    [m3] each holds at the start (empty when None)."""
+    [m3] each holds at the start (empty when None). ``reuse``: an earlier run from the same start whose
+    unaffected pieces are copied, not routed again (:class:`hydro.routing.operated.Reusable`)."""
     routing = routing or OperatedNetwork.for_basin(network, basin, None, dt, solver)
     run = routing.run(np.asarray(lateral), interval_s, len(times), initial, start, schedules,
-                      diversions=diversions, detention=detention)
+                      diversions=diversions, detention=detention, reuse=reuse)
     return score(basin, routing, run, times, initial)
 
 
@@ -112,6 +117,14 @@ def score(basin: BasinSpec, routing: OperatedNetwork, run: OperatedRun, times: N
         if section.feature_id not in position:
             raise ConfigError(f"{basin.name}: {section.id} sits on feature_id {section.feature_id}, "
                               "which is not in the network")
+    stems = {}
+    if basin.main_stems:  # Saint-Venant main stems on this run (F1, F2, a what-if alike)
+        from ..hydraulics.network_coupling import run_main_stems
+
+        stems = run_main_stems(coupled_main_stems(basin, routing), run, times,
+                               None if initial is None else initial.streamflow)
+    on_stem = {int(f): (sid, k) for sid, r in stems.items() for k, f in enumerate(r.feature_id)}
+    stage_source: dict[str, str] = {}
     stem = None
     if basin.main_stem:
         from ..routing.mainstem import MainStem
@@ -122,7 +135,18 @@ def score(basin: BasinSpec, routing: OperatedNetwork, run: OperatedRun, times: N
         stem = MainStem(network, stem_ids).run(stem_lateral, routing.dt)
     section_q, section_h, section_ind = {}, {}, []
     for section in basin.control_sections:
-        if stem is not None and section.feature_id in stem_ids:
+        if section.feature_id in on_stem:
+            # on a Saint-Venant main stem: discharge and water level at the segment's downstream end
+            sid, k = on_stem[section.feature_id]
+            r = stems[sid]
+            q = r.discharge[:, k]
+            if section.bed_datum_m is not None:
+                h = section.bed_datum_m + r.depth()[:, k]
+                stage_source[section.id] = f"hydraulics (main stem {sid}): bed_datum_m + depth above the thalweg"
+            else:
+                h = r.water_level[:, k].copy()
+                stage_source[section.id] = f"hydraulics (main stem {sid}): water level in the sections' datum"
+        elif stem is not None and section.feature_id in stem_ids:
             # on the main stem: discharge and stage from the hydrodynamic model
             k = stem_ids.index(section.feature_id)
             q = stem.discharge[:, k]
@@ -130,6 +154,7 @@ def score(basin: BasinSpec, routing: OperatedNetwork, run: OperatedRun, times: N
         else:
             q = run.passing(position[section.feature_id])  # below a detention basin's inlet where one sits
             h = section.stage(q)
+            stage_source[section.id] = "rating (network discharge)"
         i = int(np.argmax(q))
         section_q[section.id], section_h[section.id] = q, h
         section_ind.append(SectionIndicators(
@@ -149,7 +174,23 @@ def score(basin: BasinSpec, routing: OperatedNetwork, run: OperatedRun, times: N
             reservoir.check_level, float(max(op.storage.max() - limit, 0.0)), float(high - op.storage.max()),
             float(op.release.max()), {k: op.binding.count(k) for k in sorted(set(op.binding))}))
     return ForwardResult(times, section_q, section_h, run.operations, run.inflow, section_ind, reservoir_ind, flow,
-                         lateral, run, initial)
+                         lateral, run, initial, stems, stage_source)
+
+
+_COUPLED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def coupled_main_stems(basin: BasinSpec, routing: OperatedNetwork) -> list:
+    """The basin's main stems checked against ``routing``'s network and dams, built once per operated network."""
+    from ..hydraulics.network_coupling import CoupledMainStem
+
+    key = tuple(m.id for m in basin.main_stems)
+    cached = _COUPLED.get(routing)
+    if cached is None or cached[0] != key:
+        dams = [d.feature_id for d in routing.dams]
+        cached = (key, [CoupledMainStem(routing.network, m.definition, dams) for m in basin.main_stems])
+        _COUPLED[routing] = cached
+    return cached[1]
 
 
 @dataclass
@@ -1137,10 +1178,15 @@ def verify_schedule(network: RiverNetwork, basin: BasinSpec, routing: OperatedNe
     lateral_all = np.concatenate([np.asarray(lateral, np.float32), tail.lateral])
     record = tail.f1.run.detention  # the basins start as F1 started them
     stored = {k: float(v[0]) for k, v in record.storage.items()} if record is not None else None
+    # F1 through the tail ran from the same start: the pieces no changed release reaches are copied from it
     result = forward(network, basin, lateral_all, tail.f1.times, start, schedules=full, routing=routing,
-                     initial=initial, interval_s=interval_s, diversions=div or None, detention=stored)
+                     initial=initial, interval_s=interval_s, diversions=div or None, detention=stored,
+                     reuse=Reusable(tail.f1.run, tail.f1.initial))
     safe = (all(result.section_discharge[s.id].max() <= s.target_discharge for s in basin.control_sections)
-            and all(result.reservoirs[r.id].level.max() <= r.flood_control_high_level + 1e-4 for r in basin.reservoirs))
+            and all(result.reservoirs[r.id].level.max() <= r.flood_control_high_level + 1e-4 for r in basin.reservoirs)
+            # on a Saint-Venant main stem the stage itself is computed: it must stay at or below the guaranteed stage
+            and all(result.section_stage[s.id].max() <= s.guaranteed_stage for s in basin.control_sections
+                    if result.stage_source.get(s.id, "").startswith("hydraulics")))
     return result, safe
 
 

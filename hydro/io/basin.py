@@ -44,9 +44,10 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ..core.errors import ConfigError, InputDataError
 from ..core.variables import check_range
@@ -172,6 +173,43 @@ class DetentionBasinSpec(_Strict):
         return min(values)
 
 
+class MainStemSpec(_Strict):
+    """A main-stem reach run by the Saint-Venant solver in the twin (docs/hydraulics.md "Main stems in the
+    twin"): the network segments it replaces, upstream first, each draining into the next, the last one
+    draining out of the network (one-way coupling), and its surveyed sections (SECTIONS.csv, relative to
+    the basin file). ``chainage_of_segments``: each segment's downstream end [m] in the sections' chainage
+    (default: cumulative segment lengths of the network, scaled to the surveyed length)."""
+
+    id: str
+    segments: list[int] = Field(min_length=1)
+    sections: str
+    chainage_of_segments: list[float] | None = None
+    downstream: str = "normal"  # normal, normal:SLOPE or rating:FILE.csv (relative to the basin file)
+    dt_s: float = Field(default=30.0, gt=0)
+    inertia: Literal["lpi", "full", "diffusive"] = "lpi"
+    max_dx_m: float = Field(default=250.0, gt=0)
+    _definition: object = PrivateAttr(default=None)  # hydro.hydraulics.network_coupling.MainStemDefinition
+
+    @model_validator(mode="after")
+    def _downstream(self) -> MainStemSpec:
+        kind, _, arg = self.downstream.partition(":")
+        if not (kind == "normal" or (kind == "rating" and arg)):
+            raise ValueError(f"main stem {self.id}: downstream {self.downstream!r}; use normal, normal:SLOPE or "
+                             "rating:FILE.csv (a stage series cannot follow a forecast)")
+        if self.chainage_of_segments is not None and len(self.chainage_of_segments) != len(self.segments):
+            raise ValueError(f"main stem {self.id}: chainage_of_segments has {len(self.chainage_of_segments)} values "
+                             f"for {len(self.segments)} segments")
+        return self
+
+    @property
+    def definition(self):
+        """The main stem with its files read (set by :func:`read_basin`)."""
+        if self._definition is None:
+            raise ConfigError(f"main stem {self.id}: its sections are not read; read the basin file with "
+                              "hydro.io.basin.read_basin")
+        return self._definition
+
+
 class BasinSpec(_Strict):
     name: str
     description: str = ""
@@ -183,6 +221,7 @@ class BasinSpec(_Strict):
     hillslope_velocity: float = Field(default=0.3, gt=0)  # m s-1
     outlet_feature_id: int | None = None
     main_stem: list[int] | None = None  # feature ids, upstream first, routed by the diffusive wave
+    main_stems: list[MainStemSpec] = Field(default_factory=list)  # Saint-Venant reaches (docs/hydraulics.md)
     reservoirs: list[ReservoirSpec] = Field(default_factory=list)
     control_sections: list[ControlSectionSpec] = Field(default_factory=list)
     detention_basins: list[DetentionBasinSpec] = Field(default_factory=list)
@@ -194,6 +233,18 @@ class BasinSpec(_Strict):
             ids = [i.id for i in items]
             if len(ids) != len(set(ids)):
                 raise ValueError(f"duplicate {kind} id in {ids}")
+        stems = [m.id for m in self.main_stems]
+        if len(stems) != len(set(stems)):
+            raise ValueError(f"duplicate main stem id in {stems}")
+        if self.main_stems and self.main_stem:
+            raise ValueError("give main_stems (Saint-Venant on surveyed sections) or the legacy main_stem (rectangular "
+                             "diffusive wave), not both")
+        owner: dict[int, str] = {}
+        for m in self.main_stems:
+            for f in m.segments:
+                if f in owner:
+                    raise ValueError(f"segment {f} is in main stems {owner[f]} and {m.id}; a segment belongs to one")
+                owner[f] = m.id
         for section in self.control_sections:
             if self.main_stem and section.feature_id in self.main_stem and section.bed_datum_m is None:
                 raise ValueError(f"control section {section.id} is on the main stem: give bed_datum_m "
@@ -251,4 +302,27 @@ def read_basin(path: Path) -> BasinSpec:
     spec = read_toml_model(path, BasinSpec, "basin file")
     for reservoir in spec.reservoirs:
         reservoir.rules().check(reservoir.curves())  # levels inside the curves and rising
+    for stem in spec.main_stems:
+        stem._definition = main_stem_definition(stem, Path(path))
     return spec
+
+
+def main_stem_definition(stem: MainStemSpec, basin_file: Path):
+    """Read a main stem's sections (and rating) relative to ``basin_file``; errors name the file and stem."""
+    from ..hydraulics.network_coupling import MainStemDefinition
+    from .hydraulics import read_downstream, read_sections
+
+    folder = Path(basin_file).parent
+    where = f"{basin_file}: main stem {stem.id!r}"
+    sections_path = folder / stem.sections
+    if not sections_path.is_file():
+        raise ConfigError(f"{where}: sections file {sections_path} not found")
+    try:
+        sections = read_sections(sections_path)
+        kind, _, arg = stem.downstream.partition(":")
+        downstream = read_downstream(f"rating:{folder / arg}" if kind == "rating" else stem.downstream)
+    except (InputDataError, ConfigError) as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    chain = None if stem.chainage_of_segments is None else tuple(stem.chainage_of_segments)
+    return MainStemDefinition(stem.id, tuple(stem.segments), sections, downstream, stem.dt_s, stem.inertia, stem.max_dx_m,
+                              chain, str(basin_file))

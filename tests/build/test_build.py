@@ -39,7 +39,7 @@ def outlet_utm() -> str:
 
 
 @pytest.fixture(scope="module")
-def utm_basin(utm_dem, tmp_path_factory, capsys_module=None):
+def utm_basin(utm_dem, tmp_path_factory):
     out = tmp_path_factory.mktemp("built") / "valley"
     rc = main(["basin", "build", "--dem", str(utm_dem), "--outlet", outlet_utm(), "--name", "valley", "--output",
                str(out), "--stream-area-km2", "0.1", "--segment-length-km", "1.0", "--snap-km", "0.3", "--json"])
@@ -154,12 +154,12 @@ def test_points_snap_by_area_and_become_segment_ends(utm_dem, tmp_path, capsys):
     from hydro.io.basin import read_basin
 
     lon, lat = utm_lonlat(30, 25)
-    tributary_lon, tributary_lat = utm_lonlat(30, 25)
+    section_lon, section_lat = utm_lonlat(38, 25)
     gauges = tmp_path / "gauges.csv"
     gauges.write_text(f"id,lon,lat\nmid,{lon},{lat}\n")
     sections = tmp_path / "sections.csv"
     sections.write_text("id,lon,lat,safe_discharge,warning_stage,guaranteed_stage,rating_stage_m,rating_discharge_m3s\n"
-                        f"town,{tributary_lon},{tributary_lat},50,2.5,3.5,0;2;4,0;20;80\n")
+                        f"town,{section_lon},{section_lat},50,2.5,3.5,0;2;4,0;20;80\n")
     reservoirs = tmp_path / "res.toml"
     olon, olat = utm_lonlat(20, 25)
     reservoirs.write_text(f"""[[reservoirs]]

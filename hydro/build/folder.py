@@ -358,12 +358,15 @@ def _plot_map(png: Path, opts: BuildOptions, dem: Dem, grid: RunoffGrid, basin, 
     ax.add_collection(LineCollection(lines, linewidths=width / 2.0, colors="#0a2aff"))
     style = {"outlet": ("o", "red"), "gauge": ("^", "black"), "section": ("s", "orange"),
              "control section": ("s", "orange"), "reservoir": ("D", "purple")}
-    for p in points:
+    labelled: set[int] = set()
+    for p in points[::-1]:  # gauges, sections and reservoirs before outlets: one label per cell
         marker, colour = style.get(p.kind, ("x", "k"))
         px, py = (float(v[0]) for v in grid.xy([p.cell]))
         ax.plot(px, py, marker, color=colour, ms=7, mec="white")
-        ax.annotate(f"{p.id} ({p.upstream_area_km2:,.0f} km2)", (px, py), fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
+        if p.cell not in labelled:
+            labelled.add(p.cell)
+            ax.annotate(f"{p.id} ({p.upstream_area_km2:,.0f} km2)", (px, py), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     unit = "deg" if dem.latlon else "m"

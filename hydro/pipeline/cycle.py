@@ -35,7 +35,7 @@ from ..report.cycle import summary_lines, write_report
 from ..routing.operated import OperatedNetwork
 from ..runoff.coupling import CellMapping
 from ..stages.forecast import ForecastResult, Window, window
-from ..stages.rehearsal import RehearsalInputs, read_forecast_lateral, score
+from ..stages.rehearsal import RehearsalInputs, coupled_main_stems, read_forecast_lateral, score
 from ..stages.water_balance import balance_attributes
 
 __all__ = ["load_config", "load_basin", "run_cycle", "run_cycles", "run_basins", "summary_lines", "write_report"]
@@ -74,6 +74,7 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
     values = read_parameter_set(parameters, model.name, model.parameter_names)[None, :]
     routing = OperatedNetwork.for_basin(network, spec, lakes if network.is_lake.any() else None,
                                         config.routing.dt_s, config.routing.solver, config.routing.method)
+    coupled_main_stems(spec, routing)  # main stems checked against the network before anything runs
     return BasinModel(config.cycle.basin, folder, spec, network, grid, mapping, model, model.step_table(values),
                       routing, channel_ids, *dry_step_model(model, values))
 
@@ -92,6 +93,7 @@ def _load_lateral_basin(config: CycleConfig, folder: Path, spec) -> BasinModel:
     name = spec.name  # the basin file names it (cycle.basin is a folder path here)
     log.info("basin %s: %d segments, %d lakes, no runoff grid (forced by lateral inflow)", name, network.size,
              int(network.is_lake.sum()))
+    coupled_main_stems(spec, routing)  # main stems checked against the network before anything runs
     return BasinModel(name, folder, spec, network, None, None, None, None, routing, np.zeros(0, np.int64),
                       lake_outlets=read_lake_outlets(folder / spec.network))
 
@@ -219,9 +221,48 @@ def streamflow_dataset(basin: BasinModel, times, flow, title: str, extra: dict |
     return ds
 
 
-def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: ForecastResult, started: str) -> None:
+def main_stem_streamflow(basin: BasinModel, flow, main_stems: dict):
+    """``flow`` [hours, n] with the main stems' segments replaced by their Saint-Venant discharge."""
+    flow = np.array(flow, np.float32)
+    for r in main_stems.values():
+        flow[:, basin.network.index_of(r.feature_id)] = r.discharge.astype(np.float32)
+    return flow
+
+
+def main_stem_dataset(main_stems: dict):
+    """Per main-stem segment (its downstream end): discharge and water level at the forecast's hour ends."""
+    import xarray as xr
+
+    rs = list(main_stems.values())
+    cat = lambda name: np.concatenate([getattr(r, name) for r in rs])  # noqa: E731
+    both = lambda name: np.concatenate([getattr(r, name) for r in rs], axis=1)  # noqa: E731
+    dims = ("time", "main_stem_segment")
+    return xr.Dataset(
+        {"main_stem_discharge": (dims, both("discharge"), {
+            "units": "m3 s-1", "standard_name": "water_volume_transport_in_river_channel",
+            "long_name": "main-stem discharge at the segment's downstream end (Saint-Venant, Preissmann)"}),
+         "main_stem_water_level": (dims, both("water_level"), {
+             "units": "m", "long_name": "main-stem water level at the segment's downstream end (Saint-Venant), "
+                                        "in the vertical datum of the main stem's sections"}),
+         "main_stem_depth": (dims, np.concatenate([r.depth() for r in rs], axis=1), {
+             "units": "m", "long_name": "main-stem water depth above the thalweg at the segment's downstream end"})},
+        coords={"main_stem_feature_id": ("main_stem_segment", cat("feature_id"),
+                                         {"long_name": "feature_id of the network segment the main stem replaces"}),
+                "main_stem": ("main_stem_segment", np.concatenate([[r.id] * r.feature_id.size for r in rs]),
+                              {"long_name": "main stem id (basin file [[main_stems]])"}),
+                "main_stem_chainage": ("main_stem_segment", cat("chainage"), {
+                    "units": "m", "long_name": "chainage of the computational node reported (nearest the segment's "
+                                               "downstream end), from the main stem's upstream end"}),
+                "main_stem_thalweg": ("main_stem_segment", cat("thalweg"), {
+                    "units": "m", "long_name": "lowest bed level of the section at that node"})})
+
+
+def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: ForecastResult, started: str,
+                   main_stems: dict | None = None) -> None:
     """analysis.nc, forecast.nc (the forecast through the current rules: F1), forecast_qlat.nc (its lateral
-    inflow at 10 minutes) and, with members, ensemble.nc."""
+    inflow at 10 minutes) and, with members, ensemble.nc. ``main_stems`` (id -> MainStemResult, the
+    Saint-Venant main stems run on F1): their discharge and water level go into forecast.nc, and its
+    streamflow at the segments they replace is their discharge."""
     import xarray as xr
 
     from ..core.variables import CF_ATTRS
@@ -232,11 +273,19 @@ def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: Foreca
     netcdf.write_dataset(out / "analysis.nc", streamflow_dataset(
         basin, fc.analysis.times, fc.analysis.streamflow, f"hydro analysis for basin {basin.name}",
         {"start": started, "config_hash": config.model_hash(), **numerics}, fc.analysis.run))
-    netcdf.write_dataset(out / "forecast.nc", streamflow_dataset(
-        basin, fc.forecast.times, fc.forecast.streamflow, f"hydro forecast for basin {basin.name}",
+    forecast_flow = fc.forecast.streamflow
+    if main_stems:
+        forecast_flow = main_stem_streamflow(basin, forecast_flow, main_stems)
+    forecast_ds = streamflow_dataset(
+        basin, fc.forecast.times, forecast_flow, f"hydro forecast for basin {basin.name}",
         {"issue_time": str(w.issue)[:16], "nowcast_hours": config.cycle.nowcast_hours,
          "rain_after_nowcast": fc.rain_after_nowcast, "members": 0 if fc.members_flow is None else fc.members_flow.shape[0],
-         **numerics, **balance_attributes(fc.water_balance or {})}, fc.forecast.run))
+         **numerics, **balance_attributes(fc.water_balance or {})}, fc.forecast.run)
+    if main_stems:
+        forecast_ds = netcdf.cf_encode(forecast_ds.merge(main_stem_dataset(main_stems)))
+        forecast_ds["streamflow"].attrs["comment"] += ("; at the segments of a main stem (main_stem_feature_id): the "
+                                                       "Saint-Venant discharge at the segment's downstream end")
+    netcdf.write_dataset(out / "forecast.nc", forecast_ds)
     lateral = fc.forecast.lateral
     lateral_times = (w.issue + np.arange(lateral.shape[0]) * np.timedelta64(10, "m")).astype("datetime64[ns]")
     netcdf.write_dataset(out / "forecast_qlat.nc", netcdf.lateral_dataset(lateral, basin.network.feature_id, lateral_times))
@@ -404,7 +453,9 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                     started = "cold; channels warm-started from the NWM streamflow at the start"
             nudging = _nudging(config, config_path, basin, w.start)
             fc = run_forecast(config, basin, forcing, state, members, scheduler, nudging)
-            write_forecast(out, basin, config, fc, started)
+            # F1 scored first: the main stems' hydraulics (if any) go into forecast.nc
+            f1_scored = score(basin.spec, basin.routing, fc.forecast.run, fc.forecast.times, fc.issue_state.routing)
+            write_forecast(out, basin, config, fc, started, f1_scored.main_stems)
             # the restart last: a run killed before this point leaves the previous state as it was
             state_dir = state_folder(config, config_path)
             state_dir.mkdir(parents=True, exist_ok=True)
@@ -413,8 +464,7 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                 log.info("pruned %s (keep_restarts = %d)", old.name, config.cycle.keep_restarts)
             inputs = RehearsalInputs(basin.network, basin.spec, basin.routing, fc.forecast.lateral, 600.0,
                                      fc.forecast.times, fc.issue_state.dams, fc.issue_state.routing,
-                                     score(basin.spec, basin.routing, fc.forecast.run, fc.forecast.times,
-                                           fc.issue_state.routing), str(out / "forecast.nc"))
+                                     f1_scored, str(out / "forecast.nc"))
             summary["forecast_stage"] = {
                 "start": started, "restart": str(restart_out), "analysis_hours": config.cycle.hours,
                 "reservoirs_at_issue": {k: {"level_m": round(v.level, 3), "release_m3s": round(v.release or 0.0, 1)}
@@ -438,10 +488,12 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
         if name == "warning":
             flow, members_flow = _forecast_flows(out, fc)
             f1 = inputs.forward()
+            if fc is not None and f1.main_stems:  # as forecast.nc holds it (read back when fc is None)
+                flow = main_stem_streamflow(basin, flow, f1.main_stems)
             annual_max, climatology = climatology_for(basin, config, config_path)
             wrn = grade_forecast(config.warning.scheme, config.warning.frequency, config.warning.approach_fraction,
                                  basin.spec, basin.network.feature_id, inputs.times, flow,
-                                 annual_max, f1.section_discharge, f1.section_stage, members_flow)
+                                 annual_max, f1.section_discharge, f1.section_stage, members_flow, f1.stage_source)
             wrn.climatology = climatology
             if config.warning.thresholds:  # the centre's own levels per gauge or section, with their source
                 from ..io.thresholds import read_thresholds

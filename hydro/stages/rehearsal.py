@@ -4,8 +4,9 @@ F1 is the forecast through the current operating rules, routed by the operated n
 (``hydro.routing.operated``: the network cut at the dams, each dam operated on the inflow routed to it,
 its release entering the segment below). In a cycle F1 is the forecast stage's own run, from the
 issue-time state, and is not recomputed; the inverse linearises around it and F2 re-runs the derived
-schedule from the same state. The rating gives stage, except on a ``main_stem`` routed by the diffusive
-wave, where discharge and stage come from the hydrodynamics.
+schedule from the same state. The rating gives stage, except on a Saint-Venant main stem (``main_stems``,
+hydro/hydraulics/network_coupling.py) or a legacy ``main_stem`` routed by the diffusive wave, where discharge
+and stage come from the hydrodynamics.
 
 Indicators follow shared/domain/rehearsal.md section 4: per control section the peak discharge and
 stage and their time, hours above the warning and guaranteed stages and the excess volume above the
@@ -108,8 +109,9 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
 def score(basin: BasinSpec, routing: OperatedNetwork, run: OperatedRun, times: NDArray[np.datetime64],
           initial: RoutingState | None = None) -> ForwardResult:
     """Control-section series and indicators of an operated run (rehearsal.md section 4). The rating gives
-    stage, except on a ``main_stem`` routed by the diffusive wave, where discharge and stage come from the
-    hydrodynamics."""
+    stage, except on a Saint-Venant main stem of ``main_stems`` (run here on ``run``: F1, F2 and a what-if
+    alike; docs/hydraulics.md "Main stems in the twin") or on a legacy ``main_stem`` routed by the diffusive
+    wave, where discharge and stage come from the hydrodynamics (``stage_source`` says which, per section)."""
     network, position = routing.network, routing.position
     flow = run.flow.astype(np.float64)
     lateral = run.hourly_lateral()

@@ -258,12 +258,15 @@ class ForecastWarnings:
 
 def grade_forecast(scheme: str, frequency: str, approach_fraction: float, spec, feature_id: NDArray[np.int64],
                    times: NDArray, flow: NDArray, annual_max: NDArray, section_flow: dict, section_stage: dict,
-                   members_flow: NDArray | None = None) -> ForecastWarnings:
+                   members_flow: NDArray | None = None, stage_source: dict | None = None) -> ForecastWarnings:
     """Grade a forecast: every segment of ``flow`` [hours, n] against return-period flows fitted to
     ``annual_max`` [years, n] (``frequency``), and every control section of ``spec`` on its stage
     (``section_stage``, the forecast through the current reservoir rules) by the MWR four colours or the
     NWS categories (``scheme``). With ``members_flow`` [members, hours, n] each grade carries its
-    probability, each member read through the same rules and the section's rating."""
+    probability, each member read through the same rules and the section's rating. ``stage_source`` (section
+    id -> text, the rehearsal's ``ForwardResult.stage_source``) is written per station when a section's stage
+    comes from a Saint-Venant main stem (the members' probabilities are then still read by the rating)."""
+    hydraulic = {k: v for k, v in (stage_source or {}).items() if v.startswith("hydraulics")}
     # no climatology (a basin forced by lateral inflow cannot simulate one): segments get no return-period grade
     thresholds = (np.full((3, len(feature_id)), np.nan) if annual_max is None
                   else return_period_table(annual_max, (5, 20, 50), frequency))
@@ -306,7 +309,10 @@ def grade_forecast(scheme: str, frequency: str, approach_fraction: float, spec, 
                          "first_crossing": wrn.first_crossing or "", "peak_m3s": round(float(q.max()), 2),
                          "peak_stage_m": round(float(h.max()), 3), "peak_time": wrn.peak_time,
                          "hours_at_grade": wrn.hours_at_grade, "warning_stage": section.warning_stage,
-                         "guaranteed_stage": section.guaranteed_stage})
+                         "guaranteed_stage": section.guaranteed_stage,
+                         **({"stage_source": (stage_source or {}).get(section.id, "rating (network discharge)")
+                             + ("; member probabilities by the rating" if probability and section.id in hydraulic
+                                else "")} if hydraulic else {})})
         station_series[section.id] = (times, h, section)
     all_rows = stations + sorted(rows, key=lambda r: -GRADES.index(r["grade"]) if r["grade"] in GRADES else 0)
     return ForecastWarnings(scheme, times, seg, thresholds, all_rows, stations, station_series,

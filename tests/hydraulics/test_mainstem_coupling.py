@@ -215,3 +215,72 @@ def test_bad_basin_file_one_line(tmp_path, edit, error, message):
         read_basin(tmp_path / "basin.toml")
     assert message in str(err.value) and str(tmp_path / "basin.toml") in str(err.value)
     assert "\n" not in str(err.value)
+
+
+DEMO_CYCLE = """
+[cycle]
+basin = "basin"
+start = "2026-07-01T00:00:00"
+hours = 6
+forecast_hours = 6
+nowcast_hours = 1
+output_dir = "out"
+state_dir = "state"
+[forcing]
+setup = "demo_storm.toml"
+"""
+DEMO_STEM = [2794, 2823, 2849, 2875, 2899, 2922, 2944, 2945, 2961]  # the last 9 segments, down to the outlet town
+
+
+def _demo_sections(path, net):
+    """A compound section on the demo network's own bed slopes: a 60 m channel 10 m deep (n 0.055, as the
+    network's), 400 m floodplains rising 1 m outwards (n 0.08), walls to 25 m."""
+    idx = net.index_of(DEMO_STEM)
+    x = np.concatenate([[0.0], np.cumsum(net.length[idx])])
+    z = 100.0 - np.concatenate([[0.0], np.cumsum(net.length[idx] * net.slope[idx])])
+    rows = ["section,chainage_m,station_m,elevation_m,manning_n"]
+    for k, (xk, zk) in enumerate(zip(x, z, strict=True)):
+        for st, el, n in ((0, 25, 0.08), (20, 11, 0.08), (420, 10, 0.055), (430, 0, 0.055), (490, 0, 0.055),
+                          (500, 10, 0.08), (900, 11, 0.08), (920, 25, "")):
+            rows.append(f"XS{k},{xk:.3f},{st},{zk + el:.4f},{n}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_demo_cycle_with_a_main_stem(tmp_path):
+    """The demo basin (a copy) with a main stem down to its outlet town: forecast.nc carries the hydraulics,
+    the town's stage and its warning come from them (the warning stage run on its own, from forecast.nc)."""
+    import shutil
+
+    import xarray as xr
+
+    from hydro.core.workspace import demo_basin_folder
+    from hydro.io.netcdf import read_network
+    from hydro.pipeline.cycle import run_cycle
+    from hydro.synthetic import ensure_demo_basin
+
+    demo = demo_basin_folder()
+    if not (demo / "basin.toml").is_file():
+        ensure_demo_basin(demo)
+    basin = tmp_path / "basin"
+    shutil.copytree(demo, basin)
+    net, _ = read_network(basin / "network.nc")
+    _demo_sections(basin / "sections.csv", net)
+    text = (basin / "basin.toml").read_text().replace("guaranteed_stage = 7.5\n", "guaranteed_stage = 7.5\nbed_datum_m = 0.5\n")
+    (basin / "basin.toml").write_text(text + f"""
+[[main_stems]]
+id = "town_reach"
+segments = {DEMO_STEM}
+sections = "sections.csv"
+""")
+    (tmp_path / "cycle.toml").write_text(DEMO_CYCLE)
+    run_cycle(tmp_path / "cycle.toml", cold=True, stage="forecast")
+    summary = run_cycle(tmp_path / "cycle.toml", stage="warning")  # reads forecast.nc back: F1 scored again
+    out = next((tmp_path / "out").glob("cycle_*"))
+    with xr.open_dataset(out / "forecast.nc") as ds:
+        q, z = ds.main_stem_discharge.values, ds.main_stem_water_level.values
+        assert list(ds.main_stem_feature_id.values) == DEMO_STEM and np.isfinite(q).all() and np.isfinite(z).all()
+        np.testing.assert_allclose(ds.streamflow.sel(feature_id=DEMO_STEM).values, q, rtol=1e-6)
+        town_depth = ds.main_stem_depth.values[:, -1]
+    station = summary["warning"]["stations"][0]
+    assert station["stage_source"].startswith("hydraulics (main stem town_reach)")
+    assert station["peak_stage_m"] == pytest.approx(0.5 + town_depth.max(), abs=2e-3)

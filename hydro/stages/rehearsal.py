@@ -1033,10 +1033,15 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
         too_high = {r.id: f2.reservoirs[r.id].storage.max() - r.curves().storage(r.flood_control_high_level)
                     for r in basin.reservoirs
                     if f2.reservoirs[r.id].level.max() > r.flood_control_high_level + 1e-4}
-        if inv.feasible and over <= 0.0 and not too_high:
+        # a section on a Saint-Venant main stem must also stay at or below its guaranteed stage by the hydraulics
+        stage_over = [s.id for s in basin.control_sections if f2.stage_source.get(s.id, "").startswith("hydraulics")
+                      and f2.section_stage[s.id].max() > s.guaranteed_stage]
+        if inv.feasible and over <= 0.0 and not too_high and not stage_over:
             return RehearsalResult(f1, inv, f2, True, margin, iteration, f1x, T, tail.hours)
         if not inv.feasible:
             break
+        if stage_over and over <= 0.0 and not too_high:
+            break  # the inverse holds discharge targets only: it cannot lower that stage further; not accepted
         if over > 0.0:
             # the linearisation misses in proportion: after two tries, step the margin by the secant of
             # overshoot against margin (10 % beyond), before that by half as much again as the overshoot

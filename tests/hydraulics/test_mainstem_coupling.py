@@ -234,21 +234,23 @@ DEMO_STEM = [2794, 2823, 2849, 2875, 2899, 2922, 2944, 2945, 2961]  # the last 9
 
 def _demo_sections(path, net):
     """A compound section on the demo network's own bed slopes: a 60 m channel 10 m deep (n 0.055, as the
-    network's), 400 m floodplains rising 1 m outwards (n 0.08), walls to 25 m."""
+    network's), 400 m floodplains rising 1 m outwards (n 0.08), walls to 25 m; the banks given, so the
+    conveyance is subdivided (without them the wetted floodplain lowers K(Z) and normal depth is ambiguous)."""
     idx = net.index_of(DEMO_STEM)
     x = np.concatenate([[0.0], np.cumsum(net.length[idx])])
     z = 100.0 - np.concatenate([[0.0], np.cumsum(net.length[idx] * net.slope[idx])])
-    rows = ["section,chainage_m,station_m,elevation_m,manning_n"]
+    rows = ["section,chainage_m,station_m,elevation_m,manning_n,left_bank_m,right_bank_m"]
     for k, (xk, zk) in enumerate(zip(x, z, strict=True)):
         for st, el, n in ((0, 25, 0.08), (20, 11, 0.08), (420, 10, 0.055), (430, 0, 0.055), (490, 0, 0.055),
                           (500, 10, 0.08), (900, 11, 0.08), (920, 25, "")):
-            rows.append(f"XS{k},{xk:.3f},{st},{zk + el:.4f},{n}")
+            rows.append(f"XS{k},{xk:.3f},{st},{zk + el:.4f},{n},420,500")  # banks: overbanks subdivided
     path.write_text("\n".join(rows) + "\n")
 
 
 def test_demo_cycle_with_a_main_stem(tmp_path):
     """The demo basin (a copy) with a main stem down to its outlet town: forecast.nc carries the hydraulics,
-    the town's stage and its warning come from them (the warning stage run on its own, from forecast.nc)."""
+    the town's stage and its warning come from them (the warning stage run on its own, from forecast.nc), and
+    the rehearsal's F2 judges the guaranteed stage by them."""
     import shutil
 
     import xarray as xr
@@ -284,3 +286,9 @@ sections = "sections.csv"
     station = summary["warning"]["stations"][0]
     assert station["stage_source"].startswith("hydraulics (main stem town_reach)")
     assert station["peak_stage_m"] == pytest.approx(0.5 + town_depth.max(), abs=2e-3)
+    # the rehearsal (F1, I, F2) scores through the hydraulics too: on this narrow made-up channel the town
+    # stays above its guaranteed stage even at the discharge the inverse holds, so F2 is not accepted
+    rehearsal = run_cycle(tmp_path / "cycle.toml", stage="rehearsal")["rehearsal"]
+    f2_town = rehearsal["f2"]["control_sections"][0]
+    assert f2_town["peak_discharge"] <= 3000.0 and f2_town["peak_stage"] > 7.5
+    assert rehearsal["verdict"]["accepted"] is False

@@ -153,6 +153,7 @@ def score(basin: BasinSpec, routing: OperatedNetwork, run: OperatedRun, times: N
             k = stem_ids.index(section.feature_id)
             q = stem.discharge[:, k]
             h = section.bed_datum_m + stem.depth[:, k]
+            stage_source[section.id] = "diffusive wave (legacy main_stem): bed_datum_m + depth"
         else:
             q = run.passing(position[section.feature_id])  # below a detention basin's inlet where one sits
             h = section.stage(q)

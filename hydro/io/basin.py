@@ -38,6 +38,12 @@ tables are given as parallel arrays. Example (basins/<name>/basin.toml)::
     order = 1                              # lower opens first
     area_km2 = 614.0
     population = 220000
+
+    [[main_stems]]                         # Saint-Venant reach in the twin: docs/hydraulics.md
+    id = "lower"
+    segments = [1950, 1990, 2001]          # upstream first, each draining into the next, the last to an outlet
+    sections = "lower/SECTIONS.csv"        # relative to this file
+    downstream = "normal"                  # or normal:SLOPE, rating:FILE.csv
 """
 
 from __future__ import annotations

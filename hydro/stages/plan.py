@@ -236,7 +236,7 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
     for scheme, _ in ranked:
         write_dataset(out / f"scheme_{scheme.name}.nc", scheme_dataset(scheme.result, basin, scheme.name,
                                                                         _horizon(scheme)))
-    plot_scheme(out / "plan_recommended.png", best.result, basin, f"plan: {best.name}", rules.result)
+    plot_scheme(out / "plan_recommended.png", best.result, basin, f"plan: {best.name}", rules.result, _horizon(best))
     _plot_comparison(out / "plan_comparison.png", ranked, basin)
 
     record = best.result.run.detention

@@ -433,8 +433,9 @@ def run_whatif(inputs: RehearsalInputs, schedules: dict[str, NDArray], output_di
     if output_dir is not None:
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        write_dataset(out / f"{name}.nc", scheme_dataset(result, basin, name))
-        plot_scheme(out / f"{name}.png", result, basin, "what-if: the given schedule", inputs.forward())
+        horizon = len(inputs.times)  # the rest is the routing tail: marked in the file and the plot
+        write_dataset(out / f"{name}.nc", scheme_dataset(result, basin, name, horizon))
+        plot_scheme(out / f"{name}.png", result, basin, "what-if: the given schedule", inputs.forward(), horizon)
         write_atomic(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
         summary["outputs"] = [str(out / f"{name}.nc"), str(out / f"{name}.png"), str(out / "summary.json")]
     return summary
@@ -1290,9 +1291,17 @@ def scheme_dataset(result: ForwardResult, basin: BasinSpec, scheme: str, horizon
     return cf_encode(ds)
 
 
-def plot_scheme(png, result: ForwardResult, basin: BasinSpec, title: str, compare: ForwardResult | None = None) -> None:
-    """Control-section hydrographs against the safe discharge and stages; reservoir level and release."""
+def plot_scheme(png, result: ForwardResult, basin: BasinSpec, title: str, compare: ForwardResult | None = None,
+                horizon: int | None = None) -> None:
+    """Control-section hydrographs against the safe discharge and stages; reservoir level and release. With
+    ``horizon`` (hours) shorter than the result, the routing tail after it is shaded on every panel."""
     from ..plots import figure, save
+
+    def mark_tail(ax) -> None:
+        if horizon is not None and 0 < horizon < len(result.times):
+            ax.axvline(result.times[horizon - 1], color="k", lw=1, ls="--")
+            ax.axvspan(result.times[horizon - 1], result.times[-1], color="grey", alpha=0.12,
+                       label="routing tail (last release held)")
 
     record = result.run.detention
     basins = [b for b in sorted(basin.detention_basins, key=lambda b: (b.order, b.id))] if record is not None else []
@@ -1312,6 +1321,7 @@ def plot_scheme(png, result: ForwardResult, basin: BasinSpec, title: str, compar
             ax.axhline(q, color=color, lw=1, ls=":", label=f"{name} ({stage} m)")
         ax.set_ylabel("discharge [m3 s-1]")
         ax.set_title(f"control section {section.id}", fontsize=9)
+        mark_tail(ax)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     for reservoir in basin.reservoirs:
@@ -1330,6 +1340,7 @@ def plot_scheme(png, result: ForwardResult, basin: BasinSpec, title: str, compar
         ax2.set_ylabel("m3 s-1")
         ax2.legend(fontsize=7, loc="upper right")
         ax.set_title(f"reservoir {reservoir.id}", fontsize=9)
+        mark_tail(ax)
         ax.grid(alpha=0.3)
     for spec in basins:
         ax = fig.add_subplot(rows, 1, k)
@@ -1344,6 +1355,7 @@ def plot_scheme(png, result: ForwardResult, basin: BasinSpec, title: str, compar
         ax2.set_ylabel("hm3")
         ax2.legend(fontsize=7, loc="upper right")
         ax.set_title(f"detention basin {spec.id} (opens on {spec.trigger_section})", fontsize=9)
+        mark_tail(ax)
         ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()
@@ -1375,7 +1387,7 @@ def write_rehearsal(output_dir, rehearsal: RehearsalResult | None, f1: ForwardRe
     for name, result, compare in schemes:
         write_dataset(out / f"{name}.nc", scheme_dataset(result, basin, name, horizon))
         plot_scheme(out / f"{name}.png", result, basin, "F1 current rules" if name == "f1" else "F2 derived schedule",
-                    compare)
+                    compare, horizon)
         written += [str(out / f"{name}.nc"), str(out / f"{name}.png")]
     write_atomic(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
     written.append(str(out / "summary.json"))

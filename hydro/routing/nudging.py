@@ -59,6 +59,9 @@ class GaugeObservations:
                                  "file (columns time, link, discharge_m3s[, quality])")
         if not path.is_file():
             raise InputDataError(f"{path}: gauge observation file not found")
+        if path.stat().st_size == 0:
+            raise InputDataError(f"{path}: gauge observation file is empty; give a table with columns time, link, "
+                                 "discharge_m3s (m3 s-1)[, quality]")
         csv = path.suffix != ".parquet"
         try:
             table = pd.read_csv(path, dtype=str, keep_default_na=False) if csv else pd.read_parquet(path)

@@ -79,6 +79,15 @@ def forecast_intervals(frames: RadarFrames, step: np.timedelta64, issue: np.date
     n_steps = n_out * per_output
     past = frames.select(issue, 3)
     cell_km = frames.cell_km
+    if members and method != "persistence":
+        from ..core.memory import require_memory
+
+        cells = int(np.prod(frames.shape))
+        # the members' interval means (float32), their copy on writing and the ensemble mean, and the
+        # cascade's per-level complex fields (float64 filters and spectra, complex64 member states)
+        require_memory(4.0 * cells * n_out * (2 * members + 1) + 64.0 * levels * cells,
+                       f"a {members}-member nowcast of {n_out} {output_minutes}-minute fields on "
+                       f"{frames.shape[0]:,} x {frames.shape[1]:,} cells", "lower --members or --lead-minutes")
     warm_up()  # kernel loading is start-up cost, reported by the caller, not nowcast time
     t0 = time.perf_counter()
     means = None

@@ -112,3 +112,10 @@ def test_a_nowcast_ensemble_too_large_for_memory_is_refused(workspace, monkeypat
     assert_refused(code, err, ["50-member nowcast", "32 x 32 cells", "MiB of memory", "0.1 MiB is available",
                                "--members"], expected_codes=(2,))
     assert listing(workspace / "out") == {}
+
+
+def test_a_nowcast_ensemble_within_memory_runs(workspace, monkeypatch, capsys):
+    monkeypatch.chdir(workspace)
+    code, err = run_cli(capsys, *NOWCAST, "--members", "2")
+    assert code == 0, err
+    assert (workspace / "out" / "now.nc").is_file()

@@ -104,7 +104,8 @@ class GaugeObservations:
             return values.to_numpy(np.float64)
 
         link = numbers("link")
-        refuse("link", ~np.isfinite(link) | (link <= 0) | (link != np.round(link)), "is not a segment id",
+        not_id = ~np.isfinite(link) | (link <= 0) | (link >= 2.0**63) | (link != np.round(link))
+        refuse("link", not_id, "is not a segment id",
                "give the network's feature_id (a positive whole number) of the gauged segment")
         link = link.astype(np.int64)
         if feature_id is not None:

@@ -8,12 +8,17 @@ length, floored at ``min_slope`` (filled flats have none).
 
 Channel geometry from the upstream area A [km2] (bankfull, the NWM RouteLink's trapezoid + compound channel):
 
-* bankfull top width  Tw = 2.70 A^0.352 m and depth D = 0.30 A^0.213 m: the all-US regional curves of Bieger,
-  Rathjens, Allen & Arnold (2015), JAWRA 51(3) 842-858, doi:10.1111/jawr.12282 (1,310 surveyed sites);
-* side slope 0.5 (2 horizontal : 1 vertical), so the bottom width Bw = Tw - 4 D (> 0.55 Tw for A >= 1 km2);
+* bankfull top width  Tw = 2.70 A^0.352 m and mean depth D = 0.30 A^0.213 m (so bankfull area Tw D, their
+  A_bkf = 0.83 A^0.555): the all-US regional curves of Bieger, Rathjens, Allen & Arnold (2015), JAWRA 51(3)
+  842-858, doi:10.1111/jawr.12282 (1,310 surveyed sites);
+* side slope 0.5 (2 horizontal : 1 vertical); D is a MEAN depth, so the trapezoid's height h keeps the bankfull
+  area: h (Tw - 2 h) = Tw D, h = (Tw - sqrt(Tw^2 - 8 Tw D)) / 4, bottom width Bw = Tw - 4 h (at least 0.1 Tw,
+  where the channel would otherwise close: A < about 1 km2);
 * floodplain (compound channel) width TwCC = 3 Tw, as the NWM v2.1 RouteLink sets it;
-* Manning n 0.035 in the channel (Chow 1959, Table 5-6: natural main channel, clean and winding) and 0.08 on the
-  floodplain (Chow 1959: light brush and trees).
+* Manning n 0.035 in the channel (Chow 1959, Table 5-6, natural minor stream, clean and winding: 0.033-0.045,
+  normal 0.040; 0.035 as the lower-middle of that range for larger rivers) and 0.08 on the floodplain (Chow 1959,
+  Table 5-6, floodplain with light brush and trees in summer: 0.060 normal, 0.080 maximum; the maximum, as
+  NWM-style floodplains carry little flow).
 """
 
 from __future__ import annotations
@@ -35,8 +40,12 @@ def channel_geometry(area_km2: NDArray[np.float64]) -> dict[str, NDArray[np.floa
     """Bankfull trapezoid and floodplain width from upstream area (module docstring)."""
     area = np.maximum(np.asarray(area_km2, np.float64), 0.01)
     top = 2.70 * area**0.352
-    depth = 0.30 * area**0.213
-    bottom = np.maximum(top - 2.0 * depth / SIDE_SLOPE, 0.1 * top)
+    mean_depth = 0.30 * area**0.213
+    z = 1.0 / SIDE_SLOPE  # horizontal per vertical
+    # the trapezoid of top width Tw and height h whose area is Tw D: z h^2 - Tw h + Tw D = 0 (smaller root)
+    disc = np.maximum(top * top - 4.0 * z * top * mean_depth, 0.0)
+    depth = (top - np.sqrt(disc)) / (2.0 * z)
+    bottom = np.maximum(top - 2.0 * z * depth, 0.1 * top)
     n = area.size
     return {"top_width": top, "bottom_width": bottom, "top_width_cc": 3.0 * top, "side_slope": np.full(n, SIDE_SLOPE),
             "mannings_n": np.full(n, MANNINGS_N), "mannings_n_cc": np.full(n, MANNINGS_N_FLOODPLAIN),

@@ -185,6 +185,12 @@ def gauge_table(path: Path, network: RiverNetwork):
                         "discharge_m3s": table["discharge_m3s"].astype(float).to_numpy(),
                         "quality": (table["quality"].astype(float).to_numpy() if "quality" in table.columns
                                     else np.full(len(table), 100.0))})
+    # USGS marks missing or ice-affected values with NaN or negative codes (-999999): not observations
+    unusable = ~np.isfinite(out["discharge_m3s"].to_numpy()) | (out["discharge_m3s"].to_numpy() < 0)
+    if unusable.any():
+        log.warning("%s: %d observation(s) missing or negative (USGS missing-value codes) left out",
+                    path, int(unusable.sum()))
+        out = out[~unusable]
     return out.sort_values(["time", "link"], kind="stable").reset_index(drop=True)
 
 

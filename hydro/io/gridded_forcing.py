@@ -36,7 +36,7 @@ PRECIPITATION_NAMES = ("precipitation_amount", "precipitation_flux", "lwe_precip
                        "thickness_of_rainfall_amount", "precipitation", "tp", "qpf", "rain", "precip", "pr",
                        "rainfall")
 PET_NAMES = ("water_potential_evaporation_amount", "water_potential_evaporation_flux", "pet", "potential_evaporation",
-             "evspsblpot", "pev", "e0", "etp")
+             "evspsblpot", "e0", "etp")
 NEGATIVE_TOLERANCE = 1e-3  # packed data may hold tiny negatives; set to 0 [mm h-1 or mm]
 
 

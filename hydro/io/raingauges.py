@@ -55,9 +55,13 @@ def _rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, list[str]]]
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: {what} not found; check the path in the configuration")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = [(n, [c.strip() for c in row]) for n, row in enumerate(csv.reader(fh), start=1)
-                if row and not row[0].lstrip().startswith("#")]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = [(n, [c.strip() for c in row]) for n, row in enumerate(csv.reader(fh), start=1)
+                    if row and not row[0].lstrip().startswith("#")]
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+        raise InputDataError(f"{path}: {what} cannot be read as UTF-8 CSV ({type(exc).__name__}: {exc}); "
+                             "save it as a plain CSV") from None
     if not rows:
         raise InputDataError(f"{path}: empty file; expected a header line")
     return [c.lower() for c in rows[0][1]], rows[1:]

@@ -26,6 +26,7 @@ import numpy as np
 from ..basin import RAIN_STEP_MIN, BasinModel, BasinState, cold_state, dry_step_model
 from ..core.errors import ConfigError, InputDataError
 from ..core.registry import get_method
+from ..core.times import utc_naive
 from ..core.workspace import cache_dir, resolve_asset, resolve_basin
 from ..io import netcdf
 from ..io.basin import read_basin
@@ -159,7 +160,7 @@ def _nudging(config: CycleConfig, config_path: Path, basin: BasinModel, start: n
         return None
     from ..routing.nudging import GaugeObservations, Nudging
 
-    obs = GaugeObservations.read(config_path.parent / config.assimilation.observations)
+    obs = GaugeObservations.read(config_path.parent / config.assimilation.observations, basin.network.feature_id)
     if not np.isin(obs.feature_id, basin.network.feature_id).any():
         raise InputDataError(f"{obs.source}: none of the {obs.feature_id.size} gauges is on the network")
 
@@ -536,7 +537,7 @@ def run_cycles(config_path: Path, cycles: int = 1, start: str | None = None, hou
     """Rolling cycles: each starts where the previous analysis ended, from its restart. ``folders``
     overrides output_dir / state_dir."""
     config = load_config(Path(config_path))
-    first = np.datetime64(start, "m") if start else np.datetime64(config.cycle.start.replace(tzinfo=None), "m")
+    first = np.datetime64(start, "m") if start else np.datetime64(utc_naive(config.cycle.start), "m")
     hours = hours or config.cycle.hours
     return [run_cycle(config_path, cold=cold and k == 0, overrides={
         "start": str(first + k * np.timedelta64(hours, "h")), "hours": hours, **(folders or {})}, **kwargs)

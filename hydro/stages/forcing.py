@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..basin import RAIN_STEP_MIN, STEPS_PER_HOUR, BasinModel
+from ..core.times import utc_naive
 from ..core.errors import ConfigError, InputDataError
 from ..io.basin import read_toml_model
 from ..io.config import ForcingSection, ForcingSetup
@@ -131,7 +132,7 @@ class Forcing:
                  config_dir: Path | None = None):
         self.path = setup_path
         self.setup = read_toml_model(setup_path, ForcingSetup, "forcing set-up")
-        self.start = np.datetime64(self.setup.start.replace(tzinfo=None), "m")
+        self.start = np.datetime64(utc_naive(self.setup.start), "m")
         self.end = self.start + np.timedelta64(self.setup.hours, "h")
         self.shape = None if basin.grid is None else basin.grid.shape
         self._rain = None

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..basin import RAIN_STEP_MIN, STEPS_PER_HOUR, Advanced, BasinModel, BasinState, advance
+from ..core.times import utc_naive
 from ..io.config import CycleConfig
 from ..runoff import RunoffModel, RunoffState, StepTable
 from ..runoff.coupling import CellMapping
@@ -67,7 +68,7 @@ class Window:
 
 
 def window(config: CycleConfig) -> Window:
-    start = np.datetime64(config.cycle.start.replace(tzinfo=None), "m")
+    start = np.datetime64(utc_naive(config.cycle.start), "m")
     issue = start + np.timedelta64(config.cycle.hours, "h")
     return Window(start, issue, issue + np.timedelta64(config.cycle.forecast_hours, "h"))
 

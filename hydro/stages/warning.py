@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, NumericalError
 
 GRADES = ("none", "blue", "yellow", "orange", "red")
 
@@ -333,6 +333,10 @@ class ThresholdSeries:
 def grade_levels(times: NDArray[np.datetime64], series: NDArray, levels, station: str, what: str) -> Warning:
     """The highest of blue/yellow/orange/red whose level ``series`` reaches over the horizon (levels None: unset)."""
     series = np.asarray(series, dtype=float)
+    if not np.isfinite(series).all():  # a NaN never reaches a level: it would grade green without a word
+        bad = int(np.flatnonzero(~np.isfinite(series))[0])
+        raise NumericalError(f"station {station}: the forecast {what} is {series[bad]} at {str(times[bad])[:16]}; "
+                             "it cannot be graded (check the forecast that feeds this station)")
     reached = [k for k, level in enumerate(levels, start=1) if level is not None and (series >= level).any()]
     g = max(reached, default=0)
     above = series >= levels[g - 1] if g else np.zeros(series.size, bool)

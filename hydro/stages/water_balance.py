@@ -91,8 +91,13 @@ def water_balance(basin, start, end, rain_mm: NDArray, advanced) -> dict:
     dropped = float(lateral[:, network.is_lake].sum() * step_s) if network.is_lake.any() else 0.0
     outlets = np.flatnonzero(network.to == 0)
     hours = run.flow.shape[0]
-    outlet_q = np.vstack([np.asarray(start.routing.streamflow, np.float64)[outlets][None, :],
-                          run.flow[:, outlets].astype(np.float64)])
+    # what leaves: at a dam on an outlet its release, below a detention inlet the flow it lets pass
+    # (run.flow holds a dam's inflow and the flow before the basin takes its share)
+    first = np.asarray(start.routing.streamflow, np.float64).copy()
+    for rid, j in run.dam_position.items():
+        if start.dams.get(rid) is not None and start.dams[rid].release is not None:
+            first[j] = start.dams[rid].release
+    outlet_q = np.vstack([first[outlets][None, :], run.streamflow()[:, outlets].astype(np.float64)])
     outflow = float(np.trapezoid(outlet_q.sum(axis=1), dx=3600.0)) if hours else 0.0
     channel = channel_storage_m3(network, end.routing.depth) - channel_storage_m3(network, start.routing.depth)
     lake = _lake_storage_m3(routing, end.routing.water_sfc_elev) - _lake_storage_m3(routing, start.routing.water_sfc_elev)

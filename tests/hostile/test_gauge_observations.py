@@ -65,7 +65,10 @@ BAD_TABLES = {
     "time_not_parsing": (HEADER + ROWS[0] + "01/07/2026 25:00,3,1.0,100\n", ["row 2 (line 3)", "'01/07/2026 25:00'"]),
     "link_not_an_id": (HEADER + "2026-07-01T00:15:00,3.5,1.0,100\n", ["row 1 (line 2)", "link", "'3.5'"]),
     "quality_out_of_range": (HEADER + "2026-07-01T00:15:00,3,1.0,150\n", ["row 1 (line 2)", "quality", "'150'"]),
-    "no_gauge_on_the_network": (HEADER + "2026-07-01T00:15:00,999,1.0,100\n", ["gauges.csv", "on the network"]),
+    "no_gauge_on_the_network": (HEADER + "2026-07-01T00:15:00,999,1.0,100\n",
+                                ["gauges.csv", "row 1 (line 2)", "'999'", "not a segment of the network"]),
+    "one_stray_gauge": (HEADER + ROWS[0] + "2026-07-01T00:15:00,999,1.0,100\n",
+                        ["gauges.csv", "row 2 (line 3)", "'999'", "not a segment of the network"]),
 }
 
 

@@ -270,6 +270,12 @@ class BasinSpec(_Strict):
             if b.trigger_section not in sections:
                 raise ValueError(f"detention basin {b.id}: trigger_section {b.trigger_section!r} is not a control "
                                  f"section of this basin (have {', '.join(sorted(sections)) or 'none'})")
+            section = next(s for s in self.control_sections if s.id == b.trigger_section)
+            lo, hi = section.rating_stage_m[0], section.rating_stage_m[-1]
+            if b.trigger_stage_m is not None and not lo <= b.trigger_stage_m <= hi:
+                # the rating would clamp it: a trigger above its top would open the basin too early
+                raise ValueError(f"detention basin {b.id}: trigger_stage_m {b.trigger_stage_m:g} is outside section "
+                                 f"{section.id}'s rating ({lo:g} .. {hi:g} m); extend the rating or lower the trigger")
             if b.feature_id in dams:
                 raise ValueError(f"detention basin {b.id}: feature_id {b.feature_id} is reservoir "
                                  f"{dams[b.feature_id]}'s segment; put the inlet on a river segment")

@@ -361,6 +361,13 @@ def grade_user_thresholds(thresholds: list, spec, feature_id: NDArray[np.int64],
                                   f"basin {spec.name} (have: {sorted(sections) or 'none'})")
             values = (section_stage if th.quantity == "stage" else section_flow)[th.section]
             j = position[sections[th.section].feature_id]
+            section = sections[th.section]
+            on_stem = any(section.feature_id in m.segments for m in getattr(spec, "main_stems", []))
+            top = section.rating_stage_m[-1]
+            if th.quantity == "stage" and not on_stem and any(v is not None and v > top for v in th.levels):
+                # the rating's stage stops at its top: a level above it could never be reached
+                raise ConfigError(f"threshold station {th.id}: a stage level above section {section.id}'s rating "
+                                  f"(top {top:g} m) can never be reached; extend the rating in the basin file")
         else:
             if th.quantity == "stage":
                 raise ConfigError(f"threshold station {th.id}: stage levels need a control section with a rating "

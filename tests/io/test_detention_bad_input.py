@@ -49,6 +49,8 @@ def test_a_valid_basin_loads_with_its_trigger_on_the_rating(tmp_path):
     (("max_intake_m3s = 800.0", "max_intake_m3s = -5.0"), "detention_basins.0.max_intake_m3s"),
     (("trigger_stage_m = 20.5", ""), "detention basin polder: give trigger_stage_m or trigger_discharge_m3s"),
     (("feature_id = 5", "feature_id = 3"), "detention basin polder: feature_id 3 is reservoir upper's segment"),
+    (("trigger_stage_m = 20.5", "trigger_stage_m = 99.0"), "detention basin polder: trigger_stage_m 99 is outside "
+                                                           "section town's rating"),
 ])
 def test_schema_mistakes_name_the_basin(tmp_path, edit, message):
     path = _basin_file(tmp_path, POLDER.replace(*edit))

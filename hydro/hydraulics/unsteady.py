@@ -160,6 +160,13 @@ class SaintVenant:
         change = storage1 - storage0
         error = change - (inflow + lat_in - outflow)
         scale = max(inflow + lat_in, abs(change), 1e-12)
+        if downstream.kind == "rating":  # the kernel extends the rating linearly past its ends: say when it did
+            outside = (z_out[:, -1] < downstream.level[0] - 1e-9) | (z_out[:, -1] > downstream.level[-1] + 1e-9)
+            if outside.any():
+                log.warning("hydraulics: the outlet level left the rating (%g .. %g m) at %d of %d output times "
+                            "(%g .. %g m); it was extended linearly there: extend the rating file %s",
+                            downstream.level[0], downstream.level[-1], int(outside.sum()), outside.size,
+                            z_out[:, -1].min(), z_out[:, -1].max(), downstream.source)
         above = int(np.sum((z_out > reach.top[None, :] + 1e-9).any(axis=0)))
         if above:
             log.warning("hydraulics: the water rose above the surveyed ends of %d node(s); the sections were "

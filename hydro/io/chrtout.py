@@ -77,7 +77,7 @@ class NwmLateralForcing:
         values = flow[idx[found]]
         unknown = ~np.isfinite(values) | (values < 0)
         if unknown.any():  # NWM writes no flow for some reaches: they start empty, as t-route's warm start
-            log.info("%s: NWM streamflow missing or negative on %d segment(s) at %s, e.g. %s: they start empty",
+            log.warning("%s: NWM streamflow missing or negative on %d segment(s) at %s, e.g. %s: they start empty",
                      self.path, unknown.sum(), str(valid_time)[:16], self.network.feature_id[found][unknown][:5].tolist())
         out[found] = np.where(unknown, 0.0, values)
         position = {int(f): k for k, f in enumerate(ids.tolist())}
@@ -97,7 +97,7 @@ class NwmLateralForcing:
         forcing has no streamflow for that time (the state stays cold)."""
         flow = self.initial_streamflow(valid_time)
         if flow is None:
-            log.info("%s: no NWM streamflow at %s: the channels start empty (cold)", self.path, str(valid_time)[:16])
+            log.warning("%s: warm start asked, but no NWM streamflow at %s: the channels start empty (cold)", self.path, str(valid_time)[:16])
             return False
         state.streamflow[:] = flow
         return True

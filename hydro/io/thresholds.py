@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ConfigError
+from ..core.variables import unit_factor
 
 COLOURS = ("blue", "yellow", "orange", "red")
-FT = 0.3048
-_UNITS = {"discharge": {"m3 s-1": 1.0, "ft3 s-1": FT**3}, "stage": {"m": 1.0, "ft": FT}}
+_CANONICAL = {"discharge": "m3 s-1", "stage": "m"}  # converted through the one units layer (pint)
 _KEYS = {"id", "feature_id", "section", "quantity", "units", "source", "name", *COLOURS}
 
 
@@ -76,12 +76,16 @@ def _threshold(row: dict, where: str) -> UserThreshold:
     if not source:
         raise ConfigError(f"{where}: 'source' is missing; say who set these levels (or 'example values')")
     quantity = str(row.get("quantity") or "discharge").strip()
-    if quantity not in _UNITS:
+    if quantity not in _CANONICAL:
         raise ConfigError(f"{where}: quantity {quantity!r}; use 'discharge' or 'stage'")
-    units = str(row.get("units") or ("m3 s-1" if quantity == "discharge" else "m")).strip()
-    if units not in _UNITS[quantity]:
-        raise ConfigError(f"{where}: units {units!r} for {quantity}; use one of {sorted(_UNITS[quantity])}")
-    factor = _UNITS[quantity][units]
+    units = str(row.get("units") or _CANONICAL[quantity]).strip()
+    try:
+        factor = unit_factor(units, _CANONICAL[quantity])
+    except ValueError:
+        factor = None
+    if factor is None:
+        raise ConfigError(f"{where}: units {units!r} are not a {quantity} unit; use e.g. "
+                          f"{'m3 s-1, ft3 s-1 or cfs' if quantity == 'discharge' else 'm or ft'}")
     raw = [_number(row.get(c), f"{where}: {c}") for c in COLOURS]
     levels = tuple(None if v is None else v * factor for v in raw)
     given = [v for v in levels if v is not None]

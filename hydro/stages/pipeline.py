@@ -230,4 +230,24 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
         "ns_per_segment_step": round(elapsed * 1e9 / (n_steps * network.size), 1),
         "nonconverged": nonconverged,
     }
+    if method == "muskingum_cunge":  # linear Muskingum keeps no depth: no channel storage to account
+        from .water_balance import balance_attributes, route_water_balance
+
+        times_s = np.arange(1, n_steps // steps_per_output + 1) * steps_per_output * float(dt)
+        balance, channel, lake = route_water_balance(
+            network, lakes, qlat, lateral.interval_s, n_steps * dt, times_s, result.streamflow, result.depth,
+            result.water_sfc_elev, model.lake_id, initial)
+        ds["channel_storage"] = ("time", channel, {
+            "long_name": "water in the channels of the routed network (NWM trapezoid and compound channel at each "
+                         "segment's depth, times its length)", "units": "m3"})
+        ds["lake_storage"] = ("time", lake, {"long_name": "water in the level-pool lakes above zero elevation "
+                                                          "(lake area times water surface elevation)", "units": "m3"})
+        ds.attrs.update(balance_attributes({"route": balance}))
+        ds.attrs["water_balance_note"] = (
+            "lateral inflow (lake nodes' dropped, as NWM) - outlet outflow - storage change = residual; NWM "
+            "Muskingum-Cunge is not mass-conservative by construction (docs/robustness.md); nudging adds or removes "
+            "water" if nudge else "lateral inflow (lake nodes' dropped, as NWM) - outlet outflow - storage change = "
+            "residual; NWM Muskingum-Cunge is not mass-conservative by construction (docs/robustness.md)")
+        summary["water_balance"] = {k: round(v, 3) for k, v in balance.items()}
+        netcdf.cf_encode(ds)  # the new variables get the one encoding every writer uses
     return ds, summary

@@ -119,3 +119,33 @@ def balance_attributes(balance: dict, prefix: str = "water_balance_") -> dict[st
     """The balance as flat NetCDF global attributes (``water_balance_channels_residual_m3``, ...)."""
     return {f"{prefix}{part}_{k}": round(float(v), 3) for part, terms in balance.items() for k, v in terms.items()
             if isinstance(v, (int, float))}
+
+
+def route_water_balance(network, lakes, qlat: NDArray, interval_s: float, duration_s: float, times_s: NDArray,
+                        streamflow: NDArray, depth: NDArray, elevation: NDArray, lake_id: NDArray,
+                        initial: tuple | None) -> tuple[dict, NDArray, NDArray]:
+    """The balance of a ``hydro route`` run [m3] and its storage series: (balance, channel storage [n_out],
+    lake storage [n_out]). ``qlat`` [intervals, n] m3 s-1 held over ``interval_s``; ``streamflow``, ``depth``
+    [n_out, n] and lake ``elevation`` [n_out, lakes] at ``times_s`` (seconds after the start) in network order;
+    ``initial`` the (streamflow, depth, lake elevation) it started from (None: cold, empty channels)."""
+    steps = int(round(duration_s / interval_s))
+    lateral = np.asarray(qlat[:steps], np.float64)
+    inflow = float(lateral[:, ~network.is_lake].sum() * interval_s)  # lake nodes' lateral: dropped (NWM)
+    outlets = np.flatnonzero(network.to == 0)
+    q0 = np.zeros(network.size) if initial is None else np.asarray(initial[0], np.float64)
+    series = np.concatenate([[q0[outlets].sum()], np.asarray(streamflow, np.float64)[:, outlets].sum(axis=1)])
+    outflow = float(np.trapezoid(series, np.concatenate([[0.0], times_s])))
+    channel = np.array([channel_storage_m3(network, d) for d in depth])
+    channel0 = 0.0 if initial is None else channel_storage_m3(network, initial[1])
+    area = (np.zeros(0) if lakes is None or not np.size(lake_id)
+            else lakes.select(np.asarray(lake_id)).area_km2.astype(np.float64) * 1e6)
+    lake = np.asarray(elevation, np.float64) @ area if area.size else np.zeros(len(depth))
+    lake0 = (float(np.asarray(initial[2], np.float64) @ area) if initial is not None and initial[2] is not None
+             and area.size else (float(lakes.select(np.asarray(lake_id)).initial_elevation().astype(np.float64) @ area)
+                                 if area.size else 0.0))
+    residual = inflow - outflow - (channel[-1] - channel0) - (lake[-1] - lake0)
+    balance = {"lateral_inflow_m3": inflow, "outlet_outflow_m3": outflow,
+               "channel_storage_change_m3": float(channel[-1] - channel0),
+               "lake_storage_change_m3": float(lake[-1] - lake0), "residual_m3": residual,
+               "residual_percent_of_inflow": 100.0 * residual / inflow if inflow > 0 else 0.0}
+    return balance, channel, lake

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ConfigError, InputDataError
+from ..io.atomic import check_new_folder, write_folder_atomic
 from .points import Point, check_on_dem, parse_outlet, read_points_csv, read_reservoirs, section_fields, snap
 from .segments import Segments, channel_geometry, river_network, segment_streams
 from .terrain import Dem, RunoffGrid, flow_directions, read_dem, runoff_grid, to_lonlat
@@ -51,12 +49,7 @@ class BuildOptions:
 
 
 def _check_output(output: Path) -> None:
-    output = Path(output)
-    if not output.parent.is_dir():
-        raise ConfigError(f"{output}: its parent folder {output.parent} does not exist; create it first")
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise ConfigError(f"{output}: exists and is not an empty folder; give a new folder (the build never "
-                          "overwrites a basin)")
+    check_new_folder(output, "give a new folder (the build never overwrites a basin)")
 
 
 def _read_points(opts: BuildOptions) -> tuple[list[Point], list[Point], list[Point], list[Point]]:
@@ -124,17 +117,8 @@ def build_basin(opts: BuildOptions) -> dict:
     catchments = _catchments(grid, segments, river, basin)
     spec = _basin_document(opts, network, segments, outlets, sections, reservoirs)
     t_build = time.perf_counter() - t0
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
-        _write_folder(tmp, opts, dem, grid, basin, river, segments, network, catchments, spec,
-                      outlets + gauges + sections + reservoirs)
-        if output.is_dir():
-            output.rmdir()  # empty (checked above)
-        os.replace(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    os.chmod(output, 0o755)
+    write_folder_atomic(output, lambda tmp: _write_folder(tmp, opts, dem, grid, basin, river, segments, network,
+                                                         catchments, spec, outlets + gauges + sections + reservoirs))
     cell_area = _cell_area_km2(dem, grid)
     summary = {
         "basin": opts.name, "output": str(output), "dem": str(dem.path), "dem_shape": list(dem.shape),

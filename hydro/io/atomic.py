@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..core.errors import InputDataError
+from ..core.errors import ConfigError, InputDataError
+from ..core.workspace import DIR_MODE
 
 
 def _file_mode() -> int:
@@ -25,6 +27,33 @@ def check_output_dir(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise InputDataError(f"{path}: output directory {path.parent} does not exist; create it first")
+    return path
+
+
+def check_new_folder(path: str | os.PathLike, what_to_do: str) -> Path:
+    """Raise before any work is done unless ``path`` is a new (or empty) folder in an existing one."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path}: its parent folder {path.parent} does not exist; create it first")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ConfigError(f"{path}: exists and is not an empty folder; {what_to_do}")
+    return path
+
+
+def write_folder_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_folder)`` on a temporary sibling of ``path`` (new or empty, see :func:`check_new_folder`)
+    and rename it into place: an error leaves no folder behind."""
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        write(tmp)
+        os.chmod(tmp, DIR_MODE)  # mkdtemp makes it private (0700); a basin folder gets the usual mode
+        if path.is_dir():
+            path.rmdir()  # empty (check_new_folder)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return path
 
 

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import ConfigError, InputDataError
 from ..io import netcdf, nwm
+from ..io.atomic import check_new_folder, write_folder_atomic
 from ..io.chrtout import gauge_table, network_gauges
 
 log = logging.getLogger("hydro")
@@ -79,10 +78,7 @@ def build_nwm_basin(routelink: Path, output: Path, lakeparm: Path | None = None,
     ``channel_forcing/`` folder beside the RouteLink (the NWM domain layout)."""
     routelink, output = Path(routelink), Path(output)
     outlets = [int(o) for o in (outlets or [])]
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise ConfigError(f"{output}: exists and is not an empty folder; choose a new --output")
-    if not output.parent.is_dir():
-        raise ConfigError(f"{output}: parent folder {output.parent} does not exist; create it first")
+    check_new_folder(output, "choose a new --output")
     if lateral is None:
         lateral = routelink.parent / "channel_forcing"
         if not lateral.is_dir():
@@ -115,8 +111,7 @@ def build_nwm_basin(routelink: Path, output: Path, lakeparm: Path | None = None,
     gauges = network_gauges(routed)
     observed = gauge_table(observations, routed) if observations is not None else None
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
+    def fill(tmp: Path) -> None:
         ds = netcdf.network_dataset(routed, lakes)
         if lakes is not None:
             ds["lake_outlet_link"] = ("lake", outlet_links, {
@@ -166,25 +161,14 @@ def build_nwm_basin(routelink: Path, output: Path, lakeparm: Path | None = None,
             + ('[assimilation]\nobservations = "observations.csv"   # USGS flows on their RouteLink segments\n'
                if observed is not None else
                '# [assimilation]\n# observations = "observations.csv"   # hydro basin from-nwm --observations writes it\n'))
-        if output.is_dir():
-            output.rmdir()  # empty (checked above)
-        os.replace(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    os.chmod(output, 0o777 & ~_umask())
+
+    write_folder_atomic(output, fill)
     summary = {"folder": str(output), "segments": int(routed.size - (0 if lakes is None else lakes.size)),
                "lakes": 0 if lakes is None else int(lakes.size), "gauges": len(gauges),
                "outlets": outlets or "all", "lateral": str(lateral), "record": f"{start} + {hours} h"}
     if observed is not None:
         summary["observed_gauges"] = int(observed["link"].nunique())
     return summary
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write_gauges(path: Path, network, gauges: dict[str, int]) -> None:

@@ -751,6 +751,15 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     def by_block(m: NDArray, rid: str) -> NDArray:  # [T_all, T_all] over hours -> [T_all, blocks]
         return np.add.reduceat(m, starts[rid], axis=1)
 
+    def release_terms(m: NDArray, rid: str) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+        """A response ``m`` [T_all, T_all] of reservoir ``rid``'s hourly releases at one place as LP terms: (F1's
+        part, to take out of the constant; rows, columns and values over its block variables). Responses below
+        1e-9 are dropped (in ``m`` itself)."""
+        m[np.abs(m) <= 1e-9] = 0.0
+        mb = by_block(m, rid)
+        tt, tp = np.nonzero(np.abs(mb) > 1e-9)
+        return m @ f1.reservoirs[rid].release, tt, offset[rid] + tp, mb[tt, tp]
+
     ub = _Rows()
     for k, sec in enumerate(secs):
         # Q_k(t) = Q_F1(t) + sum_r M_rk (P_r X_r - O_F1,r) <= Q_target - margin + s_k(t)  (and <= P for min_peak)
@@ -760,12 +769,9 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             resp = u[(res.id, sec.id)]
             if not np.any(np.abs(resp) > 1e-9):
                 continue
-            m = _lower_toeplitz(resp[:T_all])
-            m[np.abs(m) <= 1e-9] = 0.0
-            const -= m @ f1.reservoirs[res.id].release
-            mb = by_block(m, res.id)
-            tt, tp = np.nonzero(np.abs(mb) > 1e-9)
-            rows.append(tt), cols.append(offset[res.id] + tp), vals.append(mb[tt, tp])
+            f1_part, tt, cc, vv = release_terms(_lower_toeplitz(resp[:T_all]), res.id)
+            const -= f1_part
+            rows.append(tt), cols.append(cc), vals.append(vv)
         for k_site, site in enumerate(sites):  # Q_k -= M_bk (D_b - D_F1,b): a diversion takes water off the section
             if site.position == routing.position[sec.feature_id]:
                 m = np.eye(T_all)  # the section is at the inlet: it sees the diversion at once
@@ -839,12 +845,9 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             if resp is None:
                 continue
             m = _lower_toeplitz(resp[:T_all])  # end-of-hour inflow change; the hour's mean averages two ends
-            m_mean = 0.5 * (m + np.vstack([np.zeros((1, T_all)), m[:-1]]))
-            m_mean[np.abs(m_mean) <= 1e-9] = 0.0
-            b -= 3600.0 * (m_mean @ f1.reservoirs[above.id].release)
-            mb = by_block(m_mean, above.id)
-            tt, tp = np.nonzero(np.abs(mb) > 1e-9)
-            eq_rows.append(r * T_all + tt), eq_cols.append(offset[above.id] + tp), eq_vals.append(-3600.0 * mb[tt, tp])
+            f1_part, tt, cc, vv = release_terms(0.5 * (m + np.vstack([np.zeros((1, T_all)), m[:-1]])), above.id)
+            b -= 3600.0 * f1_part
+            eq_rows.append(r * T_all + tt), eq_cols.append(cc), eq_vals.append(-3600.0 * vv)
         for k_site, site in enumerate(sites):  # a diversion above the dam takes water off its inflow
             resp = u.get((f"detention:{site.id}", f"dam:{res.id}"))
             if resp is None:
@@ -881,12 +884,9 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             resp = u.get((res.id, f"detention:{site.id}"))
             if resp is None or not np.any(np.abs(resp) > 1e-9):
                 continue
-            m = _lower_toeplitz(resp[:T_all])
-            m[np.abs(m) <= 1e-9] = 0.0
-            const -= m @ f1.reservoirs[res.id].release
-            mb = by_block(m, res.id)
-            tt, tp = np.nonzero(np.abs(mb) > 1e-9)
-            rows.append(tt), cols.append(offset[res.id] + tp), vals.append(-mb[tt, tp])
+            f1_part, tt, cc, vv = release_terms(_lower_toeplitz(resp[:T_all]), res.id)
+            const -= f1_part
+            rows.append(tt), cols.append(cc), vals.append(-vv)
         for k_other, other in enumerate(sites):
             resp = u.get((f"detention:{other.id}", f"detention:{site.id}"))
             if other is site or resp is None or not np.any(np.abs(resp) > 1e-9):

@@ -15,20 +15,10 @@ import numpy as np
 import pytest
 
 from hydro.cli import main
+from tests.io.test_cli_reservoir import GATED
 
 TIMES = np.datetime64("2026-01-01T00", "ns") + np.arange(4) * np.timedelta64(1, "h")
-RESERVOIR = """id = "dam"
-feature_id = 7
-level_m = [100.0, 110.0, 120.0, 130.0, 140.0]
-storage_m3 = [0.0, 50e6, 150e6, 300e6, 500e6]
-capacity_m3s = [0.0, 800.0, 2500.0, 5000.0, 8000.0]
-flood_limit_level = 112.0
-flood_control_high_level = 125.0
-design_level = 132.0
-check_level = 136.0
-safe_release = 1500.0
-min_release = 50.0
-"""
+RESERVOIR = GATED  # one reservoir in the basin file's schema (hydro reservoir route)
 BOUNDS = """model = "gr4j"
 [parameters]
 X1 = { low = 100.0, high = 1200.0 }

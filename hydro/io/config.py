@@ -97,6 +97,9 @@ class AssimilationSection(_Strict):
     observations: str | None = None  # gauge flows (parquet/CSV: time, link, discharge_m3s[, quality]), relative to the config
     coefficient: float = Field(default=1.0, ge=0.0, le=1.0)  # nudging coefficient G
     tau_s: float = Field(default=900.0, gt=0.0)  # time radius of an observation
+    # the forecast carries each gauge's last correction, decaying exp(-age / this) [min]: t-route's
+    # da_decay_coefficient and its default (hydro.routing.nudging.PersistedNudging); 0 = forget at the issue time
+    forecast_decay_minutes: float = Field(default=120.0, ge=0.0)
 
 
 class CycleConfig(_Strict):

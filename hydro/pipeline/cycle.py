@@ -158,7 +158,7 @@ def _nudging(config: CycleConfig, config_path: Path, basin: BasinModel, start: n
     """Per network piece, the nudging towards the configured gauge flows (None without observations)."""
     if not config.assimilation.observations:
         return None
-    from ..routing.nudging import GaugeObservations, Nudging
+    from ..routing.nudging import GaugeObservations, Nudging, PersistedNudging
 
     obs = GaugeObservations.read(config_path.parent / config.assimilation.observations, basin.network.feature_id)
     if not np.isin(obs.feature_id, basin.network.feature_id).any():
@@ -176,6 +176,26 @@ def _nudging(config: CycleConfig, config_path: Path, basin: BasinModel, start: n
     on_network = int(np.isin(obs.feature_id, basin.network.feature_id).sum())
     nudging_for.description = (f"{obs.source}: {on_network} gauges on the network, nudged over the analysis window "
                                f"(G = {config.assimilation.coefficient:g}, tau = {config.assimilation.tau_s:g} s)")
+    decay = config.assimilation.forecast_decay_minutes
+    carried: list = []  # the forecast's PersistedNudging per network piece
+    issue = start + np.timedelta64(config.cycle.hours, "h")
+
+    def forecast_for(feature_ids, hour):  # from the issue time: each gauge's last correction, decaying
+        if not np.isin(obs.feature_id, feature_ids).any():
+            return None
+        carried.append(PersistedNudging(obs, feature_ids, issue + np.timedelta64(hour, "h"), basin.routing.dt,
+                                        config.assimilation.coefficient, decay))
+        return carried[-1]
+    forecast_for.made = carried
+    nudging_for.forecast = forecast_for if decay > 0 else None
+
+    def forecast_description() -> str:
+        if decay <= 0:
+            return "forecast: not nudged (forecast_decay_minutes = 0: the gauges are forgotten at the issue time)"
+        gauges = sum(n.carried for n in carried)
+        return (f"forecast: the last observation of {gauges} gauges carried from the issue time, the correction "
+                f"decaying as exp(-age / {decay:g} min) (t-route da_decay_coefficient)")
+    nudging_for.forecast_description = forecast_description
     return nudging_for
 
 
@@ -472,7 +492,8 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                                         for k, v in fc.issue_state.dams.items()},
                 "forecast_hours": config.cycle.forecast_hours, "members": members,
                 "assimilation": "none" if nudging is None else
-                f"{nudging.description}: {sum(n.applied for n in nudging.made)} gauge-step updates",
+                f"{nudging.description}: {sum(n.applied for n in nudging.made)} gauge-step updates; "
+                f"{nudging.forecast_description()}",
                 **({"basin_rain_mm": round(fc.analysis_rain_mm, 1), "nowcast_rain_mm": round(fc.nowcast_rain_mm, 1)}
                    if inflow is None else {"forcing": inflow.description}),
                 "water_balance": fc.water_balance,  # the forecast window's, m3 (hydro/stages/water_balance.py)

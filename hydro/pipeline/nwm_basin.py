@@ -159,6 +159,7 @@ def build_nwm_basin(routelink: Path, output: Path, lakeparm: Path | None = None,
             "[warning]\n"
             "# thresholds = \"thresholds.csv\"   # your four-colour levels per gauge, with their source (docs/nwm-basin.md)\n\n"
             + ('[assimilation]\nobservations = "observations.csv"   # USGS flows on their RouteLink segments\n'
+               "forecast_decay_minutes = 120   # the forecast carries the last correction, decaying (t-route default)\n"
                if observed is not None else
                '# [assimilation]\n# observations = "observations.csv"   # hydro basin from-nwm --observations writes it\n'))
 

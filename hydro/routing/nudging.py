@@ -15,6 +15,19 @@ attribute). Every row is checked: a time that does not parse, a link that is not
 (or not a segment of the network, when the reader is given it), a discharge that is missing, not a number
 or outside the plausible range of ``core.variables`` (0 .. 3e5 m3 s-1), a quality outside 0 .. 100 is one
 InputDataError naming the file, the row and the value. A gauge without an observation at a time has no row.
+
+In the forecast (after the issue time no observation is known) the correction is carried, as t-route carries
+the NWM's streamflow nudging into its forecasts (``simple_da`` / ``obs_persist_shift``,
+NOAA-OWP/t-route src/troute-routing/troute/routing/fast_reach/mc_reach.pyx and simple_da.pyx): after every
+step, at each gauged segment,
+
+    q <- q + w0 * exp(-a / T) * (q_last - q),
+
+with ``q_last`` the gauge's last observation at or before the issue time, ``a`` its age at the step's end,
+``T`` the decay time (t-route ``da_decay_coefficient``, minutes, default 120) and ``w0 = G * quality`` the
+weight that observation had in the analysis (1 for a best-quality observation with G = 1, where this is
+t-route's formula exactly). The forecast so starts at the last observation and relaxes to the model; the
+corrected flow feeds the segments below, as in the analysis (:class:`PersistedNudging`).
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.errors import InputDataError
+from ..core.errors import ConfigError, InputDataError
 from ..core.ids import lookup
 from ..core.variables import check_range
 
@@ -169,3 +182,47 @@ class Nudging:
             at = self.layout_positions[use]
             q[at] = (q[at] + weight[use] * (value[use] - q[at])).astype(np.float32)
             self.applied += int(use.sum())
+
+
+class PersistedNudging(Nudging):
+    """The forecast's nudging from ``issue`` (module docstring): each gauge's last observation at or before the
+    issue time (a usable one: finite, quality above 0) pulls the routed flow with the weight it had in the
+    analysis, decaying as exp(-age / ``decay_minutes``). Observations after the issue time are never used."""
+
+    def __init__(self, obs: GaugeObservations, feature_id: NDArray[np.int64], issue: np.datetime64, dt: float,
+                 coefficient: float = 1.0, decay_minutes: float = 120.0):
+        if not decay_minutes > 0:
+            raise ConfigError(f"forecast decay time {decay_minutes!r} min: give a positive number of minutes "
+                              "(t-route's da_decay_coefficient; 0 in the configuration switches the carry off)")
+        super().__init__(obs, feature_id, issue, dt, coefficient)
+        usable = (self.obs_s[:, None] <= 0.0) & np.isfinite(self.flow) & (self.quality > 0)
+        has = usable.any(axis=0)
+        last = np.where(has, self.obs_s.size - 1 - np.argmax(usable[::-1], axis=0), 0)
+        cols = np.arange(self.gauges)
+        self.last_flow = np.where(has, self.flow[last, cols], 0.0)
+        self.last_weight = np.where(has, self.quality[last, cols] * self.coefficient, 0.0)  # w0 = G * quality
+        self.last_age_s = np.where(has, -self.obs_s[last], np.inf)  # age at the issue time [s]
+        self.decay_s = 60.0 * float(decay_minutes)
+        self.increments: list[NDArray[np.float64]] = []  # per step, the correction applied per gauge [m3 s-1]
+
+    @property
+    def carried(self) -> int:
+        """How many gauges carry an observation into the forecast."""
+        return int(np.isfinite(self.last_age_s).sum())
+
+    def weights(self, step_end: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        age = self.last_age_s + step_end * self.dt
+        return self.last_weight * np.exp(-age / self.decay_s), self.last_flow
+
+    def __call__(self, step_end: int, q: NDArray[np.float32]) -> None:
+        before = q[self.layout_positions].astype(np.float64)
+        super().__call__(step_end, q)
+        self.increments.append(q[self.layout_positions].astype(np.float64) - before)
+
+
+def added_water_m3(nudgings) -> float:
+    """Water the ``nudgings`` (PersistedNudging, one per network piece) put into the channels [m3]: the sum of
+    their corrections to the gauged outflows times the step (negative where they took water out). Nudging is
+    not mass-conservative; a water balance of a nudged run holds this in its residual."""
+    return float(sum(np.sum(n.increments) * n.dt for n in nudgings if n.increments))
+

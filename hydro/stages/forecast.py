@@ -170,20 +170,25 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
         rain_fc[:n_now] = now
         if qpf is not None:
             rain_fc[n_now:] = qpf
-    forecast, forecast_end = advance(basin, issue_state, rain_fc, pet_forecast, timer=timer)
+    # the forecast carries the gauges' last corrections, decaying ([assimilation] forecast_decay_minutes)
+    forecast, forecast_end = advance(basin, issue_state, rain_fc, pet_forecast, timer=timer,
+                                     nudging_for=getattr(nudging_for, "forecast", None))
     timer["total"] = time.perf_counter() - t0
     return ForecastResult(w, analysis, issue_state, forecast, members_flow, basin_total(basin, rain, 0),
                           basin_total(basin, now, members), timer,
                           qpf_rain_mm=0.0 if qpf is None else basin_total(basin, qpf, 0),
                           rain_after_nowcast=getattr(forcing, "qpf_source", "none (no QPF)"),
-                          water_balance=water_balance(basin, issue_state, forecast_end, rain_fc, forecast))
+                          water_balance=_with_nudging(water_balance(basin, issue_state, forecast_end, rain_fc, forecast),
+                                                      nudging_for))
 
 
 def _run_forecast_lateral(config: CycleConfig, basin: BasinModel, forcing, state: BasinState, members: int,
                           nudging_for) -> ForecastResult:
     """A basin without a runoff grid (forcing kind ``nwm_lateral``): the analysis routes the given lateral
     inflow to the issue time (nudged to the gauges), the forecast routes the forcing's lateral inflow over the
-    forecast window (e.g. the NWM's short-range CHRTOUT) through the current operating rules. No rain, no nowcast."""
+    forecast window (e.g. the NWM's short-range CHRTOUT) through the current operating rules, carrying the gauges'
+    last corrections as they decay (``nudging_for.forecast``, hydro.routing.nudging.PersistedNudging). No rain,
+    no nowcast."""
     import time
 
     from ..basin import advance_lateral
@@ -199,7 +204,19 @@ def _run_forecast_lateral(config: CycleConfig, basin: BasinModel, forcing, state
     step_s = RAIN_STEP_MIN * 60
     analysis, issue_state = advance_lateral(basin, state, inflow.lateral(w.start, w.issue, step_s), timer=timer,
                                             nudging_for=nudging_for)
-    forecast, forecast_end = advance_lateral(basin, issue_state, inflow.lateral(w.issue, w.end, step_s), timer=timer)
+    forecast, forecast_end = advance_lateral(basin, issue_state, inflow.lateral(w.issue, w.end, step_s), timer=timer,
+                                             nudging_for=getattr(nudging_for, "forecast", None))
     timer["total"] = time.perf_counter() - t0
     return ForecastResult(w, analysis, issue_state, forecast, None, 0.0, 0.0, timer,
-                          water_balance=water_balance(basin, issue_state, forecast_end, None, forecast))
+                          water_balance=_with_nudging(water_balance(basin, issue_state, forecast_end, None, forecast),
+                                                      nudging_for))
+
+
+def _with_nudging(balance: dict, nudging_for) -> dict:
+    """The forecast's balance with the water its carried nudging added at the gauges (part of the residual)."""
+    carried = getattr(getattr(nudging_for, "forecast", None), "made", None)
+    if carried:
+        from ..routing.nudging import added_water_m3
+
+        balance["channels"]["nudging_added_m3"] = added_water_m3(carried)
+    return balance

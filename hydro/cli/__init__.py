@@ -47,9 +47,12 @@ def _add_route(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_route(args: argparse.Namespace) -> int:
+    from ..io.atomic import check_output_dir, route_output_estimate
     from ..stages.pipeline import RouteOptions, route
 
     _set_threads(args.threads)
+    check_output_dir(args.output, *route_output_estimate(args.routelink or args.network, args.lateral, args.hours,
+                                                         args.output_interval))  # before any work
     summary = route(
         RouteOptions(
             output=args.output, lateral=args.lateral, routelink=args.routelink, network=args.network,
@@ -98,9 +101,13 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from ..stages.calibrate import CalibrateOptions, run_calibration
+    from ..io.atomic import check_writable
+    from ..stages.calibrate import CalibrateOptions, default_output, run_calibration
 
     _set_threads(args.threads)
+    output = args.output or default_output(args.data, args.model)
+    check_writable(output.parent, 0 if args.no_plots else 20 * 150 * 1024, basis="event plots of 150 KiB, up to 20",
+                   todo="choose another --output")  # before any work
     summary = run_calibration(CalibrateOptions(
         data=args.data, model=args.model, warmup=args.warmup, calibration=args.calibration,
         validation=args.validation, objective=args.objective, bounds=args.bounds, evaluations=args.evaluations,
@@ -170,8 +177,10 @@ def _qc_policy(args: argparse.Namespace):
 
 
 def _cmd_nowcast(args: argparse.Namespace) -> int:
+    from ..io.atomic import check_output_dir, nowcast_output_estimate
     from ..stages.nowcast import NowcastOptions, run_nowcast
 
+    check_output_dir(args.output, *nowcast_output_estimate(args.radar, args.lead_minutes))  # before any work
     summary = run_nowcast(NowcastOptions(
         radar=args.radar, issue_time=args.issue_time, lead_minutes=args.lead_minutes, output=args.output,
         method=args.method, levels=args.levels, members=args.members, seed=args.seed,
@@ -300,6 +309,8 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
 
     inputs = load_rehearsal_inputs(args.basin, args.forecast, args.hours, _dam_starts(args.initial_level), args.dt,
                                    args.mc_solver)
+    if args.output_dir is not None:  # before the rehearsal runs: f1, f2 (or whatif) files and their plots
+        _check_scheme_output(args.output_dir, inputs, 1 if args.schedule is not None else 2, "--output-dir")
     if args.schedule is not None:
         summary = run_whatif(inputs, read_schedule(args.schedule, inputs.basin, inputs.times), args.output_dir)
         if args.json:
@@ -344,6 +355,15 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
     for path in summary.get("outputs", []):
         print(f"  -> {path}")
     return 0
+
+
+def _check_scheme_output(folder: Path, inputs, schemes: int, option: str) -> None:
+    from ..io.atomic import check_writable, rehearsal_output_estimate
+
+    basin = inputs.basin
+    series = len(basin.control_sections) + len(basin.reservoirs) + len(basin.detention_basins)
+    check_writable(folder, *rehearsal_output_estimate(series, len(inputs.times), schemes, schemes + 2),
+                   todo=f"choose another {option}")
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -426,6 +446,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     inputs = load_rehearsal_inputs(args.basin, args.forecast, start=_dam_starts(args.initial_level), dt=args.dt,
                                    solver=args.mc_solver)
+    # before the schemes are rehearsed: rules, three inverse objectives, pre-release, one per large dam, own ones
+    _check_scheme_output(args.output_dir, inputs, 5 + len(inputs.basin.reservoirs) + len(args.scheme), "--output-dir")
     own = {}
     for item in args.scheme:
         name, sep, path = item.partition("=")

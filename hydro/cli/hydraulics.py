@@ -12,8 +12,11 @@ from . import _types as arg
 
 log = logging.getLogger("hydro")
 
-_SECTIONS_HELP = ("SECTIONS.csv: section,chainage_m,station_m,elevation_m,manning_n[,left_bank_m,right_bank_m], one row "
-                  "per point, sections upstream first, chainage increasing downstream")
+_SECTIONS_HELP = ("SECTIONS.csv: [reach,]section,chainage_m,station_m,elevation_m,manning_n[,left_bank_m,right_bank_m], one "
+                  "row per point, sections upstream first, chainage increasing downstream; a reach column makes a network "
+                  "of main stems (with --junctions)")
+_JUNCTIONS_HELP = ("JUNCTIONS.csv: reach,joins,chainage_m: reach `reach` ends into reach `joins` at that chainage of `joins` "
+                   "(a network of main stems; SECTIONS.csv then has a reach column). See docs/hydraulics.md")
 _DOWNSTREAM_HELP = ("outlet condition: normal (Manning normal depth on the last reach's bed slope), normal:SLOPE, "
                     "stage:FILE.csv (time,water_level_m) or rating:FILE.csv (water_level_m,discharge_m3s)")
 
@@ -39,10 +42,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "the file's attributes. A step that does not converge (after halving it 5 times) stops the run naming the "
         "section and time; nothing is written.")
     r.add_argument("--sections", type=Path, required=True, help=_SECTIONS_HELP)
-    r.add_argument("--upstream", type=Path, required=True, help="INFLOW.csv: time,discharge_m3s (instantaneous, linear between)")
+    r.add_argument("--upstream", action="append", required=True, metavar="[REACH=]INFLOW.csv",
+                   help="INFLOW.csv: time,discharge_m3s (instantaneous, linear between); a network: REACH=INFLOW.csv for "
+                   "every reach that starts at an upstream boundary (repeat the option)")
+    r.add_argument("--junctions", type=Path, help=_JUNCTIONS_HELP)
     r.add_argument("--downstream", required=True, help=_DOWNSTREAM_HELP)
-    r.add_argument("--lateral", type=Path, help="LATERAL.csv: time,chainage_m,discharge_m3s (enters at the nearest node)")
-    r.add_argument("--structures", type=Path, help="STRUCTURES.csv: name,chainage_m,type (weir|gate),crest_m,width_m,"
+    r.add_argument("--lateral", type=Path, help="LATERAL.csv: [reach,]time,chainage_m,discharge_m3s (enters at the nearest "
+                   "node; a network's file names the reach)")
+    r.add_argument("--structures", type=Path, help="STRUCTURES.csv: [reach,]name,chainage_m,type (weir|gate),crest_m,width_m,"
                    "coefficient,initial_level_m,schedule: internal weirs (Villemonte submergence) and gated dams "
                    "releasing a schedule (time,release_m3s)")
     r.add_argument("--dt", type=arg.float_range(0.1, 3600.0), default=30.0, help="internal step [s] (default 30)")
@@ -68,7 +75,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "normal depth on the first reach) downwards; mixed (default): subcritical, then supercritical below every "
         "critical-depth control with the jump placed by specific force (HEC-RAS's mixed mode). Writes OUT.csv or OUT.nc.")
     s.add_argument("--sections", type=Path, required=True, help=_SECTIONS_HELP)
-    s.add_argument("--discharge", type=arg.float_range(0.0, 1e7, lo_open=True), required=True, help="discharge [m3 s-1]")
+    s.add_argument("--discharge", type=_reach_value, action="append", required=True, metavar="[REACH=]Q",
+                   help="discharge [m3 s-1]; a network: REACH=Q for every reach that starts at an upstream boundary "
+                   "(repeat the option), the reaches below carry the sum")
+    s.add_argument("--junctions", type=Path, help=_JUNCTIONS_HELP)
     s.add_argument("--downstream", default="normal", help=_DOWNSTREAM_HELP + " (stage: the file's first level)")
     s.add_argument("--regime", default="mixed", choices=["mixed", "subcritical", "supercritical"],
                    help="mixed (default): subcritical from the outlet, supercritical below critical-depth controls, "
@@ -78,6 +88,34 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--output", type=Path, required=True, help="OUT.csv or OUT.nc (written atomically)")
     s.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     s.set_defaults(func=_cmd_steady)
+
+
+def _reach_value(text: str) -> tuple[str | None, float]:
+    """``Q`` or ``REACH=Q`` (Q > 0)."""
+    rid, sep, value = text.rpartition("=")
+    return (rid.strip() if sep else None), arg.float_range(0.0, 1e7, lo_open=True)(value)
+
+
+def _reach_files(values: list[str], option: str) -> dict[str, Path]:
+    """``REACH=FILE`` options of a network run."""
+    from ..core.errors import ConfigError
+
+    out: dict[str, Path] = {}
+    for v in values:
+        rid, sep, path = v.partition("=")
+        if not sep or not rid.strip() or not path:
+            raise ConfigError(f"{option} {v!r}: a network run takes {option} REACH=FILE.csv for each reach that starts at "
+                              "an upstream boundary")
+        if rid.strip() in out:
+            raise ConfigError(f"{option}: reach {rid.strip()!r} given twice")
+        out[rid.strip()] = Path(path)
+    return out
+
+
+def _is_network(args: argparse.Namespace) -> bool:
+    from ..io.hydraulics import has_reach_column
+
+    return args.junctions is not None or has_reach_column(args.sections)
 
 
 def add_benchmarks(bench: argparse._SubParsersAction) -> None:
@@ -96,6 +134,9 @@ def add_benchmarks(bench: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if _is_network(args):
+        return _cmd_run_network(args)
+    from ..core.errors import ConfigError
     from ..hydraulics.sections import Reach
     from ..hydraulics.unsteady import SaintVenant, SolverOptions
     from ..io.atomic import check_output_dir
@@ -104,6 +145,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     check_output_dir(args.output)
     t0 = time.perf_counter()
+    if len(args.upstream) != 1:
+        raise ConfigError(f"--upstream given {len(args.upstream)} times: one reach takes one inflow file (a network of "
+                          "reaches needs a reach column in the sections file and --junctions)")
+    args.upstream = Path(args.upstream[0])
     sections = read_sections(args.sections)
     upstream = read_series(args.upstream, "discharge_m3s", "inflow series", True)
     downstream = read_downstream(args.downstream)
@@ -112,6 +157,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = SolverOptions(dt=args.dt, output_interval=args.output_interval, theta=args.theta,
                             inertia=args.inertia, lpi_exponent=args.lpi_exponent)
     reach = Reach(sections, max_dx=args.max_dx, table_dz=args.table_dz, structures=structures)
+    hours = args.hours or (upstream.time[-1] - upstream.time[0]).astype("timedelta64[s]").astype(float) / 3600.0
+    records = int(hours * 3600 // args.output_interval) + 1  # discharge, level, depth in float64 per node and record
+    check_output_dir(args.output, reach.size * records * 24, f"{reach.size:,} nodes x {records:,} records x 24 bytes")
     result = SaintVenant(reach, options).run(upstream, downstream, lateral, args.hours)
     mb = result.mass_balance
     log.info("hydraulics: %d nodes (%d surveyed), %d steps of %g s, %.2f Newton iterations per step (at most %d); "
@@ -152,7 +200,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_steady(args: argparse.Namespace) -> int:
+    if _is_network(args):
+        return _cmd_steady_network(args)
     import numpy as np
+
+    from ..core.errors import ConfigError
 
     from ..hydraulics.sections import Reach
     from ..hydraulics.steady import G, check_contained, steady_profile
@@ -160,6 +212,10 @@ def _cmd_steady(args: argparse.Namespace) -> int:
     from ..io.hydraulics import read_downstream, read_sections, steady_dataset, write_steady
 
     check_output_dir(args.output)
+    if len(args.discharge) != 1 or args.discharge[0][0] is not None:
+        raise ConfigError("--discharge: one reach takes one number (REACH=Q is for a network: a reach column in the "
+                          "sections file and --junctions)")
+    args.discharge = args.discharge[0][1]
     sections = read_sections(args.sections)
     reach = Reach(sections, max_dx=args.max_dx, table_dz=args.table_dz)
     downstream = read_downstream(args.downstream) if args.regime != "supercritical" else None
@@ -186,6 +242,141 @@ def _cmd_steady(args: argparse.Namespace) -> int:
         print(f"steady {args.regime} profile for {args.discharge:g} m3/s on {reach.size} nodes: level "
               f"{summary['upstream_water_level_m']} m upstream, {summary['downstream_water_level_m']} m at the outlet, "
               f"Froude up to {summary['max_froude']}, {profile.critical_nodes} node(s) at critical depth -> {args.output}")
+    return 0
+
+
+def _read_network(args: argparse.Namespace, structures: bool = False):
+    from ..hydraulics.network import ReachNetwork
+    from ..io.hydraulics import read_junctions, read_network_sections, read_network_structures
+
+    sections = read_network_sections(args.sections)
+    junctions = read_junctions(args.junctions) if args.junctions else []
+    st = read_network_structures(args.structures) if structures and args.structures else {}
+    return ReachNetwork(sections, junctions, max_dx=args.max_dx, table_dz=args.table_dz, structures=st,
+                        source=str(args.sections))
+
+
+def _cmd_run_network(args: argparse.Namespace) -> int:
+    """``hydro hydraulics run`` on a network of reaches joined at junctions (all solved together)."""
+    from ..core.errors import InputDataError
+    from ..hydraulics.network import NetworkSaintVenant
+    from ..hydraulics.unsteady import SolverOptions
+    from ..io.atomic import check_output_dir
+    from ..io.hydraulics import (has_reach_column, network_hydraulics_dataset, read_downstream, read_network_lateral,
+                                 read_series, write_hydraulics)
+
+    check_output_dir(args.output)
+    t0 = time.perf_counter()
+    files = _reach_files(args.upstream, "--upstream")
+    network = _read_network(args, structures=True)
+    upstream = {rid: read_series(path, "discharge_m3s", f"inflow series of reach {rid!r}", True)
+                for rid, path in files.items()}
+    downstream = read_downstream(args.downstream)
+    lateral = None
+    if args.lateral:
+        if not has_reach_column(args.lateral):
+            raise InputDataError(f"{args.lateral}: a network's lateral inflow file needs a reach column "
+                                 "(reach,time,chainage_m,discharge_m3s)")
+        lateral = read_network_lateral(args.lateral)
+    options = SolverOptions(dt=args.dt, output_interval=args.output_interval, theta=args.theta,
+                            inertia=args.inertia, lpi_exponent=args.lpi_exponent)
+    result = NetworkSaintVenant(network, options).run(upstream, downstream, lateral, args.hours)
+    mb = result.mass_balance
+    log.info("hydraulics: %d reaches, %d junctions, %d nodes, %d steps of %g s, %.2f Newton iterations per step (at "
+             "most %d); mass balance: inflow %.6g m3 + lateral %.6g m3 - outflow %.6g m3 - storage change %.6g m3 = "
+             "%.3g m3 (%.2g relative)", len(network.ids), len(network.junction_keys), network.size, result.stats["steps"],
+             args.dt, result.stats["mean_newton_iterations"], result.stats["max_newton_iterations"],
+             mb["inflow_volume_m3"], mb["lateral_volume_m3"], mb["outflow_volume_m3"], mb["storage_change_m3"],
+             mb["mass_balance_error_m3"], mb["mass_balance_relative_error"])
+    attrs = {**{k: float(v) for k, v in mb.items()}, "dt_seconds": args.dt, "theta": args.theta,
+             "inertia": args.inertia, "lpi_exponent": args.lpi_exponent, "max_dx_m": args.max_dx,
+             "table_dz_m": args.table_dz, "downstream_boundary": args.downstream, "outlet_reach": network.outlet,
+             "sections_file": str(args.sections), "junctions_file": str(args.junctions or ""),
+             "upstream_files": " ".join(args.upstream), "lateral_file": str(args.lateral or ""),
+             "structures_file": str(args.structures or ""),
+             "junction_condition": "equal water levels; discharges in = discharge out",
+             "newton_iterations_mean": result.stats["mean_newton_iterations"],
+             "comment": "chainage runs downstream from each reach's upstream boundary; discharge positive downstream; a "
+                        "receiving reach's node at a junction appears twice (above and below the confluence)"}
+    write_hydraulics(args.output, network_hydraulics_dataset(result, attrs))
+    peaks = []
+    for i in range(network.size):
+        if result.surveyed[i] >= 0:
+            k = int(result.discharge[:, i].argmax())
+            peaks.append({"reach": str(result.reach[i]), "section": str(result.section[i]),
+                          "chainage_m": float(result.chainage[i]),
+                          "peak_discharge_m3s": round(float(result.discharge[k, i]), 3),
+                          "peak_time": str(result.time[k])[:19],
+                          "peak_water_level_m": round(float(result.water_level[:, i].max()), 3)})
+    summary = {"output": str(args.output), "reaches": len(network.ids), "junctions": len(network.junction_keys),
+               "nodes": network.size, **result.stats, **mb, "above_surveyed_top_nodes": result.above_top_nodes,
+               "seconds": round(time.perf_counter() - t0, 3), "peaks": peaks}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for rid in network.ids:
+            mine = [p for p in peaks if p["reach"] == rid]
+            for p in (mine[0], mine[-1]):
+                print(f"{rid:>10s} {p['section']:>10s} {p['chainage_m']:10.1f} m  peak {p['peak_discharge_m3s']:10.2f} "
+                      f"m3/s at {p['peak_time']}  max level {p['peak_water_level_m']:.3f} m")
+        print(f"-> {args.output}  (mass balance {mb['mass_balance_relative_error']:.2g} relative)")
+    return 0
+
+
+def _cmd_steady_network(args: argparse.Namespace) -> int:
+    """``hydro hydraulics steady`` on a network: standard step from the outlet, each tributary from the level of
+    its junction."""
+    import numpy as np
+
+    from ..core.errors import ConfigError
+    from ..hydraulics.steady import G
+    from ..io.atomic import check_output_dir
+    from ..io.hydraulics import network_steady_dataset, read_downstream, write_steady
+
+    check_output_dir(args.output)
+    if args.regime == "supercritical":
+        raise ConfigError("--regime supercritical: a network's steady profile is subcritical or mixed (from the outlet)")
+    flows: dict[str, float] = {}
+    for rid, q in args.discharge:
+        if rid is None or rid in flows:
+            raise ConfigError(f"--discharge {q:g}: a network takes REACH=Q once for each reach that starts at an upstream "
+                              "boundary")
+        flows[rid] = q
+    network = _read_network(args)
+    unknown = [r for r in flows if r not in network.sources]
+    if unknown:
+        raise ConfigError(f"--discharge {unknown[0]}=...: {unknown[0]!r} is not a reach starting at an upstream boundary "
+                          f"({', '.join(network.sources)})")
+    downstream = read_downstream(args.downstream)
+    when = downstream.series.time[0] if downstream.series is not None else None
+    q = network.steady_discharge(flows)
+    z, n_critical, n_super = network.steady_profile(q, downstream, when, args.regime)
+    network.check_contained(z, "the steady")
+    props = network.properties(z)
+    velocity = q / props["area"]
+    froude = velocity / np.sqrt(G * props["area"] / props["top_width"])
+    attrs = {"regime": args.regime, "critical_depth_nodes": n_critical, "supercritical_nodes": n_super,
+             "downstream_boundary": args.downstream, "outlet_reach": network.outlet,
+             "upstream_discharge": " ".join(f"{r}={v:g}" for r, v in flows.items()),
+             "sections_file": str(args.sections), "junctions_file": str(args.junctions or ""),
+             "junction_condition": "equal water levels; discharges in = discharge out"}
+    write_steady(args.output, network_steady_dataset(network.node_reach.astype(str), network.chainage,
+                                                     network.section_names(), network.thalweg, network.surveyed, q, z,
+                                                     velocity, froude, attrs))
+    ends = {rid: {"upstream_water_level_m": round(float(z[network.node_reach == rid][0]), 4),
+                  "downstream_water_level_m": round(float(z[network.node_reach == rid][-1]), 4),
+                  "outflow_m3s": round(float(q[network.node_reach == rid][-1]), 4)} for rid in network.ids}
+    summary = {"output": str(args.output), "nodes": network.size, "regime": args.regime, "reaches": ends,
+               "critical_depth_nodes": n_critical, "supercritical_nodes": n_super,
+               "max_froude": round(float(froude.max()), 3)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for rid, e in ends.items():
+            print(f"{rid:>10s}: level {e['upstream_water_level_m']} m upstream, {e['downstream_water_level_m']} m at its "
+                  f"end, {e['outflow_m3s']} m3/s out")
+        print(f"steady {args.regime} profile, {network.size} nodes, Froude up to {summary['max_froude']}, {n_critical} "
+              f"node(s) at critical depth -> {args.output}")
     return 0
 
 

@@ -30,6 +30,7 @@ from ..core.times import utc_naive
 from ..core.workspace import cache_dir, resolve_asset, resolve_basin
 from ..io import netcdf
 from ..io.basin import read_basin
+from ..io.atomic import sweep_stale_temporaries
 from ..io.config import CycleConfig, load_config
 from ..io.restart import prune_restarts, read_restart, restart_path, write_restart
 from ..report.cycle import summary_lines, write_report
@@ -416,6 +417,44 @@ def _forecast_flows(out: Path, fc: ForecastResult | None):
     return flow, members
 
 
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _check_space(config: CycleConfig, config_path: Path, basin: BasinModel, out: Path, members: int) -> None:
+    """Before any work: the state folder and the cycle folder can be written and their disks hold what this
+    cycle writes. The estimates: the newest restart's size (a cold start: 88 bytes per runoff cell, 9 soil and
+    2 lag values, and 520 per segment, 64 hillslope slots and the flows, in float64); the largest complete
+    cycle folder beside ``out``, else 4 bytes per segment and hour of analysis and forecast (and member), 24 per
+    segment and hour of 10-minute forecast lateral inflow, and 1 MiB of plots and reports."""
+    import os
+
+    from ..io.atomic import check_writable
+
+    state_dir = state_folder(config, config_path)
+    restarts = sorted(state_dir.glob("restart_*.nc")) if state_dir.is_dir() else []
+    cells = basin.mapping.n_cells if basin.mapping is not None else 0
+    restart = restarts[-1].stat().st_size if restarts else cells * 88 + basin.network.size * 520
+    restart_basis = f"the newest restart, {restarts[-1].name}" if restarts else \
+        f"a restart of {cells:,} cells and {basin.network.size:,} segments"
+    done = [p.parent for p in out.parent.glob(f"cycle_*/{COMPLETE}")] if out.parent.is_dir() else []
+    hours = config.cycle.hours + config.cycle.forecast_hours * (1 + members)
+    outputs = max((_folder_bytes(p) for p in done), default=basin.network.size * (hours * 4 + config.cycle.forecast_hours * 24)
+                  + (1 << 20))
+    basis = "the largest complete cycle folder beside it" if done else \
+        f"{basin.network.size:,} segments x {hours} hours of flows, lateral inflow, plots and reports"
+
+    def device(folder: Path) -> int:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        return os.stat(folder).st_dev
+
+    shared = device(state_dir) == device(out)
+    check_writable(state_dir, restart, "state folder", restart_basis, "choose another --state-dir")
+    check_writable(out, outputs + (restart if shared else 0), "output folder",
+                   basis + (f" and {restart_basis} on the same disk" if shared else ""), "choose another --output-dir")
+
+
 def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, members: int = 0,
               scheduler: str | None = None, overrides: dict | None = None) -> dict:
     """One cycle (all stages, or one with ``stage``); returns the summary (also summary.json). The state
@@ -443,7 +482,9 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
         raise ConfigError(f"unknown stage {stage!r}; choose {', '.join(STAGES)}")
     basin = load_basin(config, config_path)
     out = cycle_folder(config, config_path)
+    _check_space(config, config_path, basin, out, members if stage in (None, "forecast") else 0)
     out.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temporaries(out, recursive=True)  # a killed run's temporary files (not a live writer's)
     # the folder is complete only once COMPLETE is written, last; a run killed before that leaves it
     # visibly incomplete (no marker, no report), never a folder mixing two runs behind an old report
     (out / COMPLETE).unlink(missing_ok=True)

@@ -158,6 +158,7 @@ def route_reservoir(reservoir: Path, inflow: Path, output: Path, schedule: Path 
     n = int(math.floor(span / dt_s + 1e-9))
     if n < 1:
         raise InputDataError(f"{inflow}: the inflow spans {span:g} s, less than one step of --dt {dt_s:g} s")
+    check_output_dir(output, (n + 1) * 100, f"{n + 1:,} rows of about 100 bytes")  # before the routing
     seconds = np.arange(n + 1) * dt_s
     times = t_in[0] + pd.to_timedelta(seconds, unit="s")
     inflow_at = np.interp(seconds, (t_in - t_in[0]).total_seconds().to_numpy(), q_in)

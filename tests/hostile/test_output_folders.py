@@ -50,7 +50,9 @@ def test_route_output_cannot_be_written(failure, in_workspace, monkeypatch, caps
     else:
         monkeypatch.setattr(xr.Dataset, "to_netcdf", _disk_fills if failure == "disk_full" else _hdf_error)
     code, err = run_cli(capsys, *ROUTE)
-    assert_refused(code, err, ["out.nc", "cannot write"], expected_codes=(3,))
+    # a read-only folder is found by the check before any work; a disk that fills, at the write
+    said = ["out.nc", "cannot be written", "nothing was done"] if failure == "read_only" else ["out.nc", "cannot write"]
+    assert_refused(code, err, said, expected_codes=(3,))
     assert listing(in_workspace / "out") == {"out.nc": b"an earlier output"}  # no temporary, old file intact
 
 
@@ -94,7 +96,8 @@ def test_cycle_that_cannot_write_keeps_the_state(failure, rolled, monkeypatch, c
 
         monkeypatch.setattr(restart, "write_dataset", full_at_restart)
     code, err = run_cli(capsys, "run", rolled / "cycle.toml", "--stage", "forecast", "--start", "2026-07-01T01:00")
-    assert_refused(code, err, ["cannot write"], expected_codes=(3,))
+    assert_refused(code, err, ["state folder cannot be written"] if failure == "outputs_read_only" else ["cannot write"],
+                   expected_codes=(3,))
     assert _restarts(rolled) == before
     folder = rolled / "out" / "cycle_20260701T0200"
     assert not (folder / "COMPLETE").exists() and not (folder / "report.html").exists()
@@ -117,8 +120,10 @@ def tiny_disk(tmp_path):
 
 
 def test_route_onto_a_full_disk(tiny_disk, in_workspace, capsys):
+    """Refused by the free-space check before any work (tests/hostile/test_preflight.py has the other commands)."""
     (tiny_disk / "out.nc").write_bytes(b"an earlier output")
     code, err = run_cli(capsys, "route", "--network", "net.nc", "--lateral", "qlat.nc", "--output",
                         tiny_disk / "out.nc", "--no-progress")
-    assert_refused(code, err, ["out.nc", "cannot write"], expected_codes=(3,))
+    assert_refused(code, err, [str(tiny_disk), "out.nc", "KiB free", "needs about", "nothing was done"],
+                   expected_codes=(3,))
     assert listing(tiny_disk) == {"out.nc": b"an earlier output"}

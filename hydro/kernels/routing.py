@@ -38,7 +38,8 @@ NWM means following its iteration, so the fast solver saves arithmetic, not iter
 
 Units: discharge m3 s-1, lengths/widths/depths m, dt s, slope m m-1, Manning n s m-1/3.
 Networks come in as arrays in upstream-first order: ``up_ptr``/``up_idx`` list each node's
-upstream nodes (CSR); ``lake_slot[i] >= 0`` marks a level-pool lake node (row of the lake arrays).
+upstream nodes (CSR); ``lake_slot[i] >= 0`` marks a level-pool lake node (row of the lake arrays),
+``FORCED_NODE`` a node whose outflow ``route_mc`` imposes (not solved).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from .reservoir import levelpool_step
 
 SOLVER_NWM = 0
 SOLVER_FAST = 1
+FORCED_NODE = -2  # lake_slot of a channel node whose outflow is imposed (route_mc's forced_node): not solved
 
 F05 = np.float32(0.5)
 F025 = np.float32(0.25)
@@ -434,7 +436,7 @@ def _lanes_step(solver, i0, m, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, t
         w[L_H0 + j] = depth * F067
         w[L_QJ0 + j] = w[L_C1 + j] = w[L_C2 + j] = w[L_C3 + j] = w[L_C4 + j] = F0
         flowing = ql[i] > F0 or qup > F0 or q_prev[i] > F0
-        w[L_ACTIVE + j] = F1 if (j < m and lake_slot[i] < 0 and flowing) else F0
+        w[L_ACTIVE + j] = F1 if (j < m and lake_slot[i] == -1 and flowing) else F0  # not a lake, not forced
         w[L_STARTED + j] = F0
     if solver == SOLVER_NWM:  # constant arguments, so each inlined copy is specialised
         evals = _lanes_iterate(w, dt, True)
@@ -541,7 +543,8 @@ def _sweep_current(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, t
 
 @numba.njit(cache=True, nogil=True)
 def route_mc(solver, upstream_current, parallel, dt, first_step, substeps, qlat, q, d, up_ptr, up_idx,
-             dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, out_q, out_d, out_every, status):
+             dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, out_q, out_d, out_every, status,
+             record_node, record_q, forced_node, forced_q):
     """Route ``out_q.shape[0] * out_every`` steps of Muskingum-Cunge + level pool on a network.
 
     Parameters
@@ -556,6 +559,12 @@ def route_mc(solver, upstream_current, parallel, dt, first_step, substeps, qlat,
     q, d : float32 [n] state (outflow; depth, or water elevation on lake nodes), updated in place.
     out_q, out_d : float32 [n_out, n] filled every ``out_every`` steps.
     status : int64 [2] accumulates (non-converged depth solves, secant evaluations).
+    record_node, record_q : int64 [r], float32 [steps, r]: the outflow of nodes ``record_node`` after every
+        step k of this call goes to ``record_q[k]`` (the inflow a later partial run of the network needs).
+    forced_node, forced_q : int64 [m], float32 [steps, m]: after every step k the outflow of nodes
+        ``forced_node`` is set to ``forced_q[k]`` (nodes that stand for an unchanged upstream network, whose
+        outflow an earlier run recorded; under the previous-step convention their downstream nodes then see,
+        step for step, exactly what they saw in that run). Empty arrays: neither.
     """
     q_new = np.empty_like(q)
     d_new = np.empty_like(d)
@@ -569,8 +578,12 @@ def route_mc(solver, upstream_current, parallel, dt, first_step, substeps, qlat,
                 _sweep_lanes_serial(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
         else:
             _sweep_current(solver, dt, q, d, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status)
+        for f in range(forced_node.size):
+            q_new[forced_node[f]] = forced_q[k, f]
         q[:] = q_new
         d[:] = d_new
+        for r in range(record_node.size):
+            record_q[k, r] = q[record_node[r]]
         if (k + 1) % out_every == 0:
             j = (k + 1) // out_every - 1
             out_q[j, :] = q

@@ -54,6 +54,7 @@ class RoutingResult:
     nonconverged: int
     evaluations: int
     segment_steps: int
+    recorded: NDArray[np.float32] | None = None  # [n_steps, r] outflow of the ``record`` nodes after every step
 
 
 @register("routing", "muskingum_cunge")
@@ -151,12 +152,16 @@ class MuskingumCunge:
         progress: Callable[[int], None] | None = None,
         nudging=None,
         columns: NDArray[np.int64] | None = None,
+        record: NDArray[np.int64] | None = None,
+        forced: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None,
     ) -> RoutingResult:
         """Route ``n_steps`` steps of ``dt``; ``qlat[interval, node]`` in network order is held
         constant over each ``interval_s``. Output every ``output_every`` steps. ``nudging``
         (hydro.routing.nudging.Nudging) moves gauged outflows towards observations after every step.
         ``columns`` (this model's nodes among ``qlat``'s columns) lets a model of part of a network read
-        the whole network's lateral inflow without a copy of its part."""
+        the whole network's lateral inflow without a copy of its part. ``record`` (nodes, network order) keeps
+        their outflow after every step (``RoutingResult.recorded``); ``forced`` = (nodes, outflow [n_steps, m])
+        sets those nodes' outflow after every step, as an earlier run recorded it (see ``kr.route_mc``)."""
         substeps = _steps_per_interval(interval_s, self.dt)
         if n_steps % output_every:
             raise ConfigError(f"{n_steps} steps is not a multiple of the output interval ({output_every} steps)")
@@ -183,6 +188,15 @@ class MuskingumCunge:
         if nudging is not None:
             nudging.layout_positions = self.inverse[nudging.positions]
         steps_per_call = 1 if nudging is not None else output_every  # nudged after every step
+        record_node = self.inverse[np.asarray(record, np.int64)] if record is not None else np.zeros(0, np.int64)
+        recorded = np.empty((n_steps, record_node.size), np.float32)
+        if forced is not None:
+            forced_node = self.inverse[np.asarray(forced[0], np.int64)]
+            forced_q = np.ascontiguousarray(forced[1], np.float32)
+            if forced_q.shape != (n_steps, forced_node.size):
+                raise ConfigError(f"forced outflow has shape {forced_q.shape}, expected {(n_steps, forced_node.size)}")
+        else:
+            forced_node, forced_q = np.zeros(0, np.int64), np.zeros((n_steps, 0), np.float32)
         for j in range(n_out):
             for k in range(0, output_every, steps_per_call):
                 step = j * output_every + k
@@ -190,6 +204,7 @@ class MuskingumCunge:
                     solver, self.upstream == "current", use_parallel, np.float32(self.dt), step, substeps,
                     ql, q, d, self.up_ptr, self.up_idx, dx, bw, tw, twcc, mn, ncc, cs, s0, self.lake_slot,
                     self._lake_table, out_q[j : j + 1], out_d[j : j + 1], steps_per_call, status,
+                    record_node, recorded[step : step + steps_per_call], forced_node, forced_q[step : step + steps_per_call],
                 )
                 if nudging is not None:
                     nudging(step + steps_per_call, q)
@@ -213,6 +228,7 @@ class MuskingumCunge:
             nonconverged=int(status[0]),
             evaluations=int(status[1]),
             segment_steps=n_steps * n,
+            recorded=recorded if record is not None else None,
         )
 
     def check_converged(self, result: RoutingResult) -> None:

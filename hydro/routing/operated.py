@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from ..core.errors import ConfigError
 from ..core.registry import get_method
+from ..kernels.routing import FORCED_NODE
 from ..network import RiverNetwork
 from ..reservoir.levelpool import LevelPoolParameters
 from ..reservoir.operation import DamStart, OperationResult, operate
@@ -54,6 +55,10 @@ class OperatedRun:
     # detention basins (hydro.routing.detention): diversion [hours] and volume stored [hours + 1] per basin;
     # the diverted water is in ``lateral`` (taken off the segment below each basin), not in ``flow``
     detention: DetentionRecord | None = field(default=None)
+    # per piece (dam id, '' for the rest): outflow [steps, r] after every routing step of the piece's segments
+    # that drain into a segment a release or diversion can reach (OperatedNetwork.feeders): what a later run
+    # that changes only releases and diversions needs to route just the segments they reach (see Reusable)
+    feeder_flow: dict[str, NDArray[np.float32]] | None = field(default=None)
 
     def streamflow(self) -> NDArray[np.float32]:
         """[hours, n] what leaves each segment: the channel outflow, on a dam's segment its release over the
@@ -86,7 +91,12 @@ class Reusable:
     """An earlier run and the channel state it started from (None: cold), offered to a later run from the same
     start: a piece (a dam's zone, or the rest) whose lateral inflow, releases from above included, is the
     same in both is copied instead of routed. Routing is deterministic, so the copy is bit for bit what
-    routing it again gives; a what-if that changes a few dams' releases routes only what lies below them."""
+    routing it again gives; a what-if that changes a few dams' releases routes only what lies below them.
+    Inside a piece whose inflow changed only where releases and diversions enter, only the segments downstream
+    of the changes are routed, their other upstream segments replaying, step by step, the outflow the earlier
+    run recorded (``OperatedRun.feeder_flow``): each segment sees exactly the inflow routing the whole piece
+    would give it (same upstream sums in the same order), so this is bit for bit too
+    (tests/physics/test_whatif_reuse.py)."""
 
     run: OperatedRun
     start: RoutingState | None
@@ -161,6 +171,7 @@ class OperatedNetwork:
         self._lake_slot = np.full(network.size, -1, np.int64)  # network position -> slot in lake_id order
         self._lake_slot[self.lake_position] = np.arange(self.lake_position.size)
         self._tables = {d.id: (d.curves(), d.rules()) for d in self.dams}  # built once: operate runs hourly
+        self._reach_cache: dict = {}
         self.paths: dict[str, NDArray[np.int64]] = {}
         for dam in self.dams:
             path, node = [], self.down[position[dam.feature_id]]
@@ -176,6 +187,67 @@ class OperatedNetwork:
                 path.append(node)
                 node = self.down[node]
             self.paths[f"detention:{site.id}"] = np.array(path, np.int64)
+        self._find_feeders()
+
+    def _find_feeders(self) -> None:
+        """Per piece: ``reachable`` (mask over the network), the segments downstream, within their piece, of a
+        segment where a release or a diversion enters (the segment below a dam or a detention inlet), and
+        ``feeders``, each piece's segments draining into one of them (network positions), whose outflow a run
+        records at every step so that a later run with other releases can route only what those reach."""
+        n = self.network.size
+        self._piece_of = piece_of = np.full(n, -1, np.int64)
+        for k, (_, idx) in enumerate(self.pieces):
+            piece_of[idx] = k
+        entries = [self.down[self.position[d.feature_id]] for d in self.dams]
+        entries += [site.down for site in (self.detention.sites if self.detention is not None else ())]
+        reachable = np.zeros(n, bool)
+        for node in entries:
+            piece = piece_of[node] if node >= 0 else -1
+            while node >= 0 and piece_of[node] == piece and not reachable[node]:
+                reachable[node] = True
+                node = self.down[node]
+        self.reachable = reachable
+        feeds = np.flatnonzero(self.down >= 0)
+        feeds = feeds[reachable[self.down[feeds]] & (piece_of[feeds] == piece_of[self.down[feeds]])]
+        self.feeders = {key: np.sort(feeds[piece_of[feeds] == k]) for k, (key, _) in enumerate(self.pieces)}
+        self._local = np.zeros(n, np.int64)  # network position -> position within its piece
+        for _, idx in self.pieces:
+            self._local[idx] = np.arange(idx.size)
+
+    def _reach_model(self, key: str, changed: NDArray[np.int64]):
+        """What changes at network positions ``changed`` (all reachable, in piece ``key``) reach, and the model
+        that routes just that: (segments routed, in the piece's own order; its model; the forced feeders'
+        places in it and in the piece's feeder record; the affected segments and their places among those
+        routed; the feeder columns they change and their places). Cached per piece and affected set."""
+        affected = np.zeros(self.network.size, bool)
+        piece = self._piece_of[changed[0]]
+        for node in changed:
+            while node >= 0 and self._piece_of[node] == piece and not affected[node]:
+                affected[node] = True
+                node = self.down[node]
+        cache_key = (key, np.flatnonzero(affected).tobytes())
+        if cache_key not in self._reach_cache:
+            feeders = self.feeders[key]
+            forced = feeders[~affected[feeders] & affected[self.down[feeders]]]
+            routed = np.flatnonzero(affected)
+            sub = np.union1d(routed, forced)
+            sub = sub[np.argsort(self._local[sub], kind="stable")]  # the piece's own order: the same upstream sums
+            model = type(self.models[key])(self.network.take(sub), self.lakes, self.dt, solver=self.solver,
+                                           parallel=sub.size > PARALLEL_MIN_SEGMENTS)
+            where = np.full(self.network.size, -1, np.int64)
+            where[sub] = np.arange(sub.size)
+            column = np.full(self.network.size, -1, np.int64)
+            column[feeders] = np.arange(feeders.size)
+            record = np.flatnonzero(affected[feeders])  # the feeder columns this run changes
+            lakes_routed = np.isin(model.lake_node_index, where[routed])  # a forced feeder's lake is not routed
+            # a forced channel feeder is not solved (its outflow is imposed); a forced lake keeps its slot
+            channel = where[forced][model.lake_slot[model.inverse[where[forced]]] == -1]
+            model.lake_slot[model.inverse[channel]] = FORCED_NODE
+            if len(self._reach_cache) > 64:
+                self._reach_cache.clear()
+            self._reach_cache[cache_key] = (sub, model, where[forced], column[forced], routed, where[routed],
+                                            record, where[feeders[record]], lakes_routed)
+        return self._reach_cache[cache_key]
 
     @property
     def lake_id(self) -> NDArray[np.int64]:
@@ -269,23 +341,49 @@ class OperatedNetwork:
         operations, inflows, final_dams = {}, {}, {}
         dams_by_id = {d.id: d for d in self.dams}
         reusable = (reuse is not None and nudging_for is None and reuse.fits(lateral.shape, hours, state, self.dt, self.cold_state()))
+        before = reuse.run.feeder_flow if reusable else None
+        feeder_flow = {}
         for key, idx in self.pieces:  # upstream first: each dam's zone already holds the releases from above
             model = self.models[key]
             slots = self.lake_slots(idx, model)
-            if reusable and np.array_equal(lateral[:, idx], reuse.run.lateral[:, idx]):
+            changed = (idx[np.flatnonzero((lateral[:, idx] != reuse.run.lateral[:, idx]).any(axis=0))]
+                       if reusable else None)
+            if changed is not None and not changed.size:
                 # same start, same inflow: the earlier run's numbers are this piece's, bit for bit
                 flow[:, idx] = reuse.run.flow[:, idx]
                 streamflow[idx], depth[idx] = reuse.run.final.streamflow[idx], reuse.run.final.depth[idx]
                 elev[slots] = reuse.run.final.water_sfc_elev[slots]
+                if before is not None and key in before:
+                    feeder_flow[key] = before[key]
+            elif changed is not None and before is not None and self.reachable[changed].all():
+                # changed only where releases or diversions enter: route what that reaches, copy the rest
+                sub, sub_model, forced_at, forced_col, routed, routed_at, record, record_at, lakes_routed = \
+                    self._reach_model(key, changed)
+                sub_slots = self.lake_slots(sub, sub_model)
+                result = sub_model.run(lateral, interval_s, steps, RoutingState(streamflow[sub], depth[sub], elev[sub_slots]),
+                                       output_every=steps // hours, columns=sub, record=record_at,
+                                       forced=(forced_at, before[key][:, forced_col]))
+                sub_model.check_converged(result)
+                flow[:, idx] = reuse.run.flow[:, idx]
+                flow[:, routed] = result.streamflow[:, routed_at]
+                streamflow[idx], depth[idx] = reuse.run.final.streamflow[idx], reuse.run.final.depth[idx]
+                streamflow[routed] = result.final_state.streamflow[routed_at]
+                depth[routed] = result.final_state.depth[routed_at]
+                elev[slots] = reuse.run.final.water_sfc_elev[slots]
+                elev[sub_slots[lakes_routed]] = result.final_state.water_sfc_elev[lakes_routed]
+                feeder_flow[key] = before[key].copy()
+                feeder_flow[key][:, record] = result.recorded
             else:
                 piece_state = RoutingState(streamflow[idx], depth[idx], elev[slots])
                 nudging = nudging_for(self.network.feature_id[idx], 0) if nudging_for is not None else None
+                feeders = self.feeders[key]
                 result = model.run(lateral, interval_s, steps, piece_state, output_every=steps // hours,
-                                   nudging=nudging, columns=idx)
+                                   nudging=nudging, columns=idx, record=self._local[feeders])
                 model.check_converged(result)
                 flow[:, idx] = result.streamflow
                 streamflow[idx], depth[idx] = result.final_state.streamflow, result.final_state.depth
                 elev[slots] = result.final_state.water_sfc_elev
+                feeder_flow[key] = result.recorded
             if not key:
                 continue
             node, begin = self.position[dams_by_id[key].feature_id], dams[key]
@@ -297,5 +395,7 @@ class OperatedNetwork:
             if self.down[node] >= 0:
                 lateral[:, self.down[node]] += np.repeat(op.release, per_hour).astype(np.float32)
         final = RoutingState(streamflow, depth, elev)
+        complete = all(key in feeder_flow for key, _ in self.pieces)
         return OperatedRun(flow, lateral, float(interval_s), operations, inflows, final, final_dams,
-                           {d.id: self.position[d.feature_id] for d in self.dams}, self.dt, self.solver)
+                           {d.id: self.position[d.feature_id] for d in self.dams}, self.dt, self.solver,
+                           feeder_flow=feeder_flow if complete else None)

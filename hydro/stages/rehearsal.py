@@ -1097,8 +1097,11 @@ def _join_runs(a: OperatedRun, b: OperatedRun) -> OperatedRun:
         detention = DetentionRecord({k: np.concatenate([v, b.detention.diversion[k]]) for k, v in a.detention.diversion.items()},
                                     {k: np.concatenate([v, b.detention.storage[k][1:]]) for k, v in a.detention.storage.items()},
                                     a.detention.position, {k: v and b.detention.rule[k] for k, v in a.detention.rule.items()})
+    feeders = None
+    if a.feeder_flow is not None and b.feeder_flow is not None:
+        feeders = {k: np.vstack([v, b.feeder_flow[k]]) for k, v in a.feeder_flow.items()}
     return OperatedRun(np.vstack([a.flow, b.flow]), np.vstack([a.lateral, b.lateral]), a.interval_s, ops, inflow,
-                       b.final, b.final_dams, a.dam_position, a.dt, a.solver, detention)
+                       b.final, b.final_dams, a.dam_position, a.dt, a.solver, detention, feeders)
 
 
 def continue_forward(basin: BasinSpec, routing: OperatedNetwork, result: ForwardResult, lateral: NDArray,

@@ -362,8 +362,8 @@ def _check_scheme_output(folder: Path, inputs, schemes: int, option: str) -> Non
 
     basin = inputs.basin
     series = len(basin.control_sections) + len(basin.reservoirs) + len(basin.detention_basins)
-    check_writable(folder, *rehearsal_output_estimate(series, len(inputs.times), schemes, schemes + 2),
-                   todo=f"choose another {option}")
+    need, basis = rehearsal_output_estimate(series, len(inputs.times), schemes, schemes + 2)
+    check_writable(folder, need, basis=basis, todo=f"choose another {option}")
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:

@@ -125,9 +125,9 @@ def check_writable(folder: str | os.PathLike, need_bytes: int = 0, what: str = "
     need = int(need_bytes * (1 + MARGIN_FRACTION)) + MARGIN_BYTES
     free = shutil.disk_usage(here).free
     if free < need:
-        how = f"{basis}, " if basis else ""
+        how = f"{basis}, plus 25 % and 1 MiB" if basis else "a margin of 1 MiB"
         raise InputDataError(f"{folder}: {what} has {size_text(free)} free, this run needs about {size_text(need)} "
-                             f"there ({how}plus 25 % and 1 MiB); nothing was done: free space on that disk or {todo}")
+                             f"there ({how}); nothing was done: free space on that disk or {todo}")
     return folder
 
 
@@ -221,7 +221,7 @@ class FolderLock:
         import fcntl
         from datetime import datetime, timezone
 
-        check_writable(self.folder, 0, self.what, todo="choose another")  # tried: os.access lies to root
+        check_writable(self.folder, 0, self.what, todo=f"choose another {self.what}")  # tried: os.access lies to root
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fh = open(self.folder / ".hydro.lock", "a+")
@@ -282,21 +282,20 @@ def route_output_estimate(network: Path | None, lateral: Path, hours: float | No
     segments = (dims or {}).get("feature_id") or (dims or {}).get("link")
     if not segments:
         return 0, ""
-    if hours is None:
-        lateral = Path(lateral)
-        if lateral.is_dir():
-            hours = max(len([p for p in lateral.iterdir() if p.is_file()]), 1)
-        else:
-            try:
-                import numpy as np
-                import xarray as xr
+    lateral = Path(lateral)
+    if lateral.is_dir():
+        span = max(len([p for p in lateral.iterdir() if p.is_file()]), 1)
+    else:
+        try:
+            import numpy as np
+            import xarray as xr
 
-                with xr.open_dataset(lateral) as ds:
-                    t = ds["time"].values
-                hours = float((t[-1] - t[0]) / np.timedelta64(1, "h")) + 1.0
-            except Exception:  # noqa: BLE001 - see _netcdf_dimensions
-                return 0, ""
-    records = int(hours * 3600.0 // output_interval_s) + 1
+            with xr.open_dataset(lateral) as ds:
+                t = ds["time"].values
+            span = float((t[-1] - t[0]) / np.timedelta64(1, "h")) + 1.0
+        except Exception:  # noqa: BLE001 - see _netcdf_dimensions
+            return 0, ""
+    records = int(min(hours or span, span) * 3600.0 // output_interval_s) + 1  # no more than the forcing covers
     return segments * (records * 12 + 64), f"{segments:,} segments x {records:,} output times x 12 bytes"
 
 

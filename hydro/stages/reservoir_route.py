@@ -150,7 +150,6 @@ def route_reservoir(reservoir: Path, inflow: Path, output: Path, schedule: Path 
     elif not (math.isfinite(initial_level) and curves.level_m[0] <= initial_level <= curves.level_m[-1]):
         raise ConfigError(f"--initial-level {initial_level:g} m is outside {reservoir}'s curves "
                           f"[{curves.level_m[0]:g}, {curves.level_m[-1]:g}] m")
-    check_output_dir(output)
     t_in, q_in, zoned = read_series(inflow, "inflow_m3s", "inflow")
     if len(t_in) < 2:
         raise InputDataError(f"{inflow}: inflow needs at least two rows, got {len(t_in)}")

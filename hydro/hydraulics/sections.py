@@ -36,6 +36,7 @@ SLOT_WIDTH = 0.01  # [m]
 TABLE_DZ = 0.02  # [m] default stage step of the property tables
 MAX_LEVELS = 20_000
 STRUCTURE_LENGTH = 1.0  # [m] between a structure's upstream and downstream face nodes
+JOIN_SNAP = 1e-3  # [m] a junction this close to a surveyed section lies at that section
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,8 @@ class Reach:
     max_dx: float = 250.0
     table_dz: float = TABLE_DZ
     structures: list[Structure] = field(default_factory=list)
+    # chainages [m] that must be nodes (junctions of a network); one within JOIN_SNAP of a section is that section
+    extra_nodes: tuple[float, ...] = ()
     chainage: NDArray[np.float64] = field(init=False)  # [m]
     thalweg: NDArray[np.float64] = field(init=False)  # [m]
     top: NDArray[np.float64] = field(init=False)  # [m] lowest end of the (interpolated) section
@@ -284,7 +287,11 @@ class Reach:
                      for f in ((st.chainage - s.chainage) / length, (st.chainage + STRUCTURE_LENGTH - s.chainage) / length)]
             inner = [m / parts for m in range(1, parts)
                      if all(abs(m / parts - f) * length > 2 * STRUCTURE_LENGTH for f in faces)]
-            for w in sorted(inner + faces):
+            forced = [(x - s.chainage) / length for x in self.extra_nodes
+                      if s.chainage + JOIN_SNAP < x < nxt.chainage - JOIN_SNAP]
+            if forced:  # a forced node replaces the regular nodes less than a quarter spacing from it
+                inner = [w for w in inner if all(abs(w - f) * parts > 0.25 for f in forced)]
+            for w in sorted(inner + faces + forced):
                 nodes_x.append(s.chainage + w * (nxt.chainage - s.chainage))
                 nodes_t.append((1 - w) * s.thalweg + w * nxt.thalweg)
                 nodes_top.append((1 - w) * (s.top - s.thalweg) + w * (nxt.top - nxt.thalweg) + nodes_t[-1])

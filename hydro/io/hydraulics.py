@@ -21,6 +21,7 @@ import xarray as xr
 
 from ..core.errors import InputDataError, NumericalError
 from ..hydraulics.boundaries import Downstream, Lateral, TimeSeries
+from ..hydraulics.network import Junction, NetworkResult
 from ..hydraulics.sections import CrossSection, Structure
 from ..hydraulics.steady import SteadyProfile
 from ..hydraulics.unsteady import HydraulicsResult
@@ -66,9 +67,49 @@ def _numbers(df: pd.DataFrame, column: str, path: Path, label=None, allow_empty:
 def read_sections(path: str | Path) -> list[CrossSection]:
     """Cross-sections from SECTIONS.csv (module docstring), upstream first, chainage increasing."""
     path = Path(path)
-    df = _read_csv(path, SECTION_COLUMNS, "sections")
+    return _sections_from_frame(_read_csv(path, SECTION_COLUMNS, "sections"), path)
+
+
+def has_reach_column(path: str | Path) -> bool:
+    """Whether a CSV file's header names a ``reach`` column (the network form of a file)."""
+    try:
+        return "reach" in [str(c).strip() for c in pd.read_csv(path, nrows=0, skipinitialspace=True, comment="#").columns]
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError):
+        return False  # the reader proper says what is wrong with the file
+
+
+def _reach_ids(df: pd.DataFrame, path: Path) -> np.ndarray:
+    ids = df["reach"].astype(str).str.strip().to_numpy()
+    empty = np.flatnonzero(df["reach"].isna().to_numpy() | (ids == ""))
+    if empty.size:
+        raise InputDataError(f"{path}: reach is empty at row {int(empty[0]) + 2}; name the reach of every row")
+    return ids
+
+
+def read_network_sections(path: str | Path) -> dict[str, list[CrossSection]]:
+    """SECTIONS.csv with a ``reach`` column: each reach's sections (as ``read_sections``), reaches in the
+    order they first appear."""
+    path = Path(path)
+    df = _read_csv(path, ("reach", *SECTION_COLUMNS), "sections")
+    ids = _reach_ids(df, path)
+    order = list(dict.fromkeys(ids))
+    return {rid: _sections_from_frame(df[ids == rid], path, f" of reach {rid!r}") for rid in order}
+
+
+def read_junctions(path: str | Path) -> list[Junction]:
+    """JUNCTIONS.csv ``reach,joins,chainage_m``: reach ``reach`` ends into reach ``joins`` at that chainage."""
+    path = Path(path)
+    df = _read_csv(path, ("reach", "joins", "chainage_m"), "junctions")
+    reach = _reach_ids(df, path)
+    joins = _reach_ids(df.rename(columns={"reach": "_", "joins": "reach"}), path)
+    x = _numbers(df, "chainage_m", path, lambda k: f"row {k + 2} (reach {reach[k]!r})")
+    return [Junction(reach[k], joins[k], float(x[k]), str(path), k + 2) for k in range(len(df))]
+
+
+def _sections_from_frame(df: pd.DataFrame, path: Path, of: str = "") -> list[CrossSection]:
     names = df["section"].astype(str).str.strip().to_numpy()
-    label = lambda k: f"row {k + 2} (section {names[k]!r})"  # noqa: E731
+    rows = df.index.to_numpy() + 2  # file rows, the header being row 1
+    label = lambda k: f"row {rows[k]} (section {names[k]!r})"  # noqa: E731
     chain = _numbers(df, "chainage_m", path, label)
     station = _numbers(df, "station_m", path, label)
     elevation = _numbers(df, "elevation_m", path, label)
@@ -86,7 +127,8 @@ def read_sections(path: str | Path) -> list[CrossSection]:
     for a, b in zip(starts, ends, strict=True):
         name = names[a]
         if name in seen:
-            raise InputDataError(f"{path}: section {name!r} appears again at row {a + 2}; keep each section's rows together")
+            raise InputDataError(f"{path}: section {name!r}{of} appears again at row {rows[a]}; keep each section's rows "
+                                 "together")
         seen.add(name)
         c = chain[a:b]
         if np.ptp(c) > 0:
@@ -115,7 +157,7 @@ def read_sections(path: str | Path) -> list[CrossSection]:
                              f"{chainage[k - 1]:g} (section {sections[k - 1].name!r}); list sections upstream first "
                              "with chainage increasing downstream")
     if len(sections) < 2:
-        raise InputDataError(f"{path}: {len(sections)} section(s); a reach needs at least 2")
+        raise InputDataError(f"{path}: {len(sections)} section(s){of}; a reach needs at least 2")
     return sections
 
 
@@ -204,7 +246,34 @@ def read_lateral(path: str | Path) -> Lateral:
     """LATERAL.csv ``time,chainage_m,discharge_m3s``: one series per chainage, each checked as an inflow
     series, put on the union of their times (linear)."""
     path = Path(path)
-    df = _read_csv(path, ("time", "chainage_m", "discharge_m3s"), "lateral inflow")
+    return _lateral_from_frame(_read_csv(path, ("time", "chainage_m", "discharge_m3s"), "lateral inflow"), path)
+
+
+def read_network_lateral(path: str | Path) -> dict[str, Lateral]:
+    """LATERAL.csv with a ``reach`` column: each reach's lateral inflows (as ``read_lateral``)."""
+    path = Path(path)
+    df = _read_csv(path, ("reach", "time", "chainage_m", "discharge_m3s"), "lateral inflow")
+    ids = _reach_ids(df, path)
+    _times(df, path)  # every row checked here, so that a message names the file's row
+    _numbers(df, "chainage_m", path)
+    q = _numbers(df, "discharge_m3s", path)
+    if (q < 0).any():
+        k = int(np.flatnonzero(q < 0)[0])
+        raise InputDataError(f"{path}: discharge_m3s = {q[k]:g} at row {k + 2} (reach {ids[k]!r}) is negative")
+    return {rid: _lateral_from_frame(df[ids == rid].reset_index(drop=True), path) for rid in dict.fromkeys(ids)}
+
+
+def read_network_structures(path: str | Path) -> dict[str, list[Structure]]:
+    """STRUCTURES.csv with a ``reach`` column: each reach's structures (as ``read_structures``)."""
+    path = Path(path)
+    ids = _reach_ids(_read_csv(path, ("reach", "name", "chainage_m", "type"), "structures"), path)
+    out: dict[str, list[Structure]] = {}
+    for rid, st in zip(ids, read_structures(path), strict=True):
+        out.setdefault(rid, []).append(st)
+    return out
+
+
+def _lateral_from_frame(df: pd.DataFrame, path: Path) -> Lateral:
     t = _times(df, path)
     x = _numbers(df, "chainage_m", path)
     q = _numbers(df, "discharge_m3s", path)
@@ -339,9 +408,64 @@ def write_steady(path: str | Path, ds: xr.Dataset) -> Path:
     _check_finite(path, ds)
     if path.suffix.lower() == ".csv":
         table = pd.DataFrame({
-            "chainage_m": ds["chainage"].values, "section": ds["section"].values,
+            **({"reach": ds["reach"].values} if "reach" in ds.coords else {}), "chainage_m": ds["chainage"].values, "section": ds["section"].values,
             "thalweg_m": ds["thalweg"].values, "discharge_m3s": ds["discharge"].values,
             "water_level_m": ds["water_level"].values, "depth_m": ds["depth"].values,
             "velocity_ms": ds["velocity"].values, "froude": ds["froude"].values})
         return write_atomic(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6f"))
     return write_atomic(path, lambda tmp: ds.to_netcdf(tmp, format="NETCDF4"))
+
+
+_NETWORK_ATTRS = {
+    "node": {"long_name": "computational node of the network (the reaches one after the other, each upstream first; a "
+             "receiving reach's node at a junction appears twice: above and below the confluence)"},
+    "reach": {"long_name": "reach (main stem) of the node"},
+    "chainage": {"long_name": "distance downstream from the reach's upstream boundary", "units": "m"},
+}
+
+
+def network_hydraulics_dataset(result: NetworkResult, attrs: dict) -> xr.Dataset:
+    """A network run: ``discharge``, ``water_level``, ``depth`` over (time, node), with ``reach`` and
+    ``chainage`` coordinates per node, thalweg, surveyed flag and section names."""
+    dims = ("time", "node")
+    ds = xr.Dataset(
+        {
+            "discharge": (dims, result.discharge, _ATTRS["discharge"]),
+            "water_level": (dims, result.water_level, _ATTRS["water_level"]),
+            "depth": (dims, result.depth, _ATTRS["depth"]),
+            "thalweg": ("node", result.thalweg, _ATTRS["thalweg"]),
+            "surveyed": ("node", (result.surveyed >= 0).astype(np.int8), _ATTRS["surveyed"]),
+            "section": ("node", result.section.astype(str), {"long_name": "surveyed section name"}),
+        },
+        coords={"time": ("time", result.time, _ATTRS["time"]),
+                "node": ("node", np.arange(result.chainage.size, dtype=np.int32), _NETWORK_ATTRS["node"]),
+                "reach": ("node", result.reach.astype(str), _NETWORK_ATTRS["reach"]),
+                "chainage": ("node", result.chainage, _NETWORK_ATTRS["chainage"])},
+        attrs={"title": "hydro one-dimensional hydrodynamics of a network of main stems (Saint-Venant, Preissmann "
+               "scheme, junctions solved with the reaches)", **attrs},
+    )
+    cf_encode(ds)
+    for name in ("discharge", "water_level", "depth"):
+        ds[name].encoding.update(zlib=True, complevel=1)
+    return ds
+
+
+def network_steady_dataset(reach: np.ndarray, chainage: np.ndarray, section: np.ndarray, thalweg: np.ndarray,
+                           surveyed: np.ndarray, discharge: np.ndarray, water_level: np.ndarray, velocity: np.ndarray,
+                           froude: np.ndarray, attrs: dict) -> xr.Dataset:
+    ds = xr.Dataset(
+        {"discharge": ("node", discharge, _ATTRS["discharge"]),
+         "water_level": ("node", water_level, _ATTRS["water_level"]),
+         "depth": ("node", np.maximum(water_level - thalweg, 0.0), _ATTRS["depth"]),
+         "velocity": ("node", velocity, _ATTRS["velocity"]),
+         "froude": ("node", froude, _ATTRS["froude"]),
+         "thalweg": ("node", thalweg, _ATTRS["thalweg"]),
+         "surveyed": ("node", (surveyed >= 0).astype(np.int8), _ATTRS["surveyed"]),
+         "section": ("node", section.astype(str), {"long_name": "surveyed section name"})},
+        coords={"node": ("node", np.arange(chainage.size, dtype=np.int32), _NETWORK_ATTRS["node"]),
+                "reach": ("node", reach.astype(str), _NETWORK_ATTRS["reach"]),
+                "chainage": ("node", chainage, _NETWORK_ATTRS["chainage"])},
+        attrs={"title": "hydro steady profile of a network of main stems (standard step, junction levels matched)",
+               **attrs},
+    )
+    return cf_encode(ds)

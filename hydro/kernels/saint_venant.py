@@ -48,6 +48,7 @@ N_PROPERTIES = 5
 OK, NO_CONVERGENCE, DRY_BELOW_SLOT, SINGULAR = 0, 1, 2, 3
 DS_STAGE, DS_RATING, DS_NORMAL = 0, 1, 2
 CHANNEL, WEIR, GATE = 0, 1, 2  # what joins two nodes: a reach of channel or an internal structure
+BREAK = 3  # networks: two consecutive nodes in different branches (no equation joins them)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -409,28 +410,27 @@ def _reach_terms(a1, b1, k1, dk1, be1, dbe1, a2, b2, k2, dk2, be2, dbe2, z1, z2,
 
 
 @numba.njit(cache=True, nogil=True)
-def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y,
-             normal_root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new, sigma,
-             g_old, ab, rhs, sol, stats, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q):
-    """One Preissmann step of length ``h`` from state (zo, qo) at time ``t``; the Newton iterate is (z, q),
-    started from the caller's predictor. Returns (status, worst node)."""
-    n = zo.shape[0]
-    nr = n - 1
-    # old time level: node properties, LPI factor and spatial momentum terms per reach
-    _lateral_at(lat_t, lat_q, t, lat_old)
-    _lateral_at(lat_t, lat_q, t + h, lat_new)
-    for i in range(n):
-        a, b, k, dk, be, dbe, _ = lookup(table, z0, nlev, dz, i, zo[i])
+def _node_properties(table, z0, nlev, dz, z, work):
+    """Tabulated properties of every node at levels ``z`` into ``work`` (A, B, K, dK, beta, dbeta). Returns
+    the first node whose level lies below its slot (A <= 0), or -1."""
+    for i in range(z.shape[0]):
+        a, b, k, dk, be, dbe, _ = lookup(table, z0, nlev, dz, i, z[i])
         if a <= 0.0:
-            return DRY_BELOW_SLOT, i
-        a_old[i] = a
+            return i
         work[i, 0] = a
         work[i, 1] = b
         work[i, 2] = k
         work[i, 3] = dk
         work[i, 4] = be
         work[i, 5] = dbe
-    for j in range(nr):
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _old_level_terms(work, zo, qo, dx, reach_kind, lpi_m, g, sigma, g_old):
+    """Per reach at the old time level (``work`` holds the old node properties): the LPI factor and the
+    spatial momentum terms. A structure or a break between branches has neither."""
+    for j in range(dx.shape[0]):
         if reach_kind[j] != CHANNEL:
             sigma[j] = 0.0
             g_old[j] = 0.0
@@ -449,102 +449,140 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
         g_old[j] = _reach_terms(work[j, 0], work[j, 1], work[j, 2], work[j, 3], work[j, 4], work[j, 5],
                                 work[j + 1, 0], work[j + 1, 1], work[j + 1, 2], work[j + 1, 3], work[j + 1, 4],
                                 work[j + 1, 5], zo[j], zo[j + 1], qo[j], qo[j + 1], dx[j], sigma[j], g)[0]
+
+
+@numba.njit(cache=True, nogil=True)
+def _assemble_reaches(work, a_old, z, q, zo, qo, dx, h, t, theta, g, sigma, g_old, lat_old, lat_new, reach_kind,
+                      reach_crest, reach_cw, reach_gate, gate_t, gate_q, ab, rhs):
+    """Rows 2j+1 and 2j+2 of the Newton system for every reach j: the Preissmann continuity and momentum
+    equations of a channel reach, or a structure's Q_j = Q_j+1 and its flow law; nothing for a break
+    between two branches (their ends get boundary or junction rows)."""
+    for j in range(dx.shape[0]):
+        if reach_kind[j] == BREAK:
+            continue
+        if reach_kind[j] != CHANNEL:
+            # structure: no storage, Q_j = Q_j+1; Q_j = weir flow or the gate's scheduled release
+            r = 2 * j + 1
+            rhs[r] = -(q[j + 1] - q[j])
+            ab[r, 2 * j + 1 - r + 2] = -1.0
+            ab[r, 2 * j + 3 - r + 2] = 1.0
+            r = 2 * j + 2
+            ab[r, 2 * j + 1 - r + 2] = 1.0
+            if reach_kind[j] == WEIR:
+                f = weir_flow(z[j], z[j + 1], reach_crest[j], reach_cw[j])
+                eps = 1e-6
+                ab[r, 2 * j - r + 2] = -(weir_flow(z[j] + eps, z[j + 1], reach_crest[j], reach_cw[j])
+                                         - weir_flow(z[j] - eps, z[j + 1], reach_crest[j], reach_cw[j])) / (2 * eps)
+                ab[r, 2 * j + 2 - r + 2] = -(weir_flow(z[j], z[j + 1] + eps, reach_crest[j], reach_cw[j])
+                                             - weir_flow(z[j], z[j + 1] - eps, reach_crest[j], reach_cw[j])) / (2 * eps)
+                rhs[r] = -(q[j] - f)
+            else:
+                rhs[r] = -(q[j] - _interp(gate_t, gate_q[:, reach_gate[j]], t + h))
+            continue
+        c = 0.5 * dx[j] / h
+        a1 = work[j, 0]
+        a2 = work[j + 1, 0]
+        # continuity (times dx), row 2j+1, columns 2j .. 2j+3
+        lat = theta * lat_new[j] + (1.0 - theta) * lat_old[j]
+        r = 2 * j + 1
+        cont = (c * (a1 + a2 - a_old[j] - a_old[j + 1]) + theta * (q[j + 1] - q[j]) + (1.0 - theta) * (qo[j + 1] - qo[j]) - lat)
+        rhs[r] = -cont
+        ab[r, 2 * j - r + 2] = c * work[j, 1]
+        ab[r, 2 * j + 1 - r + 2] = -theta
+        ab[r, 2 * j + 2 - r + 2] = c * work[j + 1, 1]
+        ab[r, 2 * j + 3 - r + 2] = theta
+        # momentum (times dx), row 2j+2
+        gt, d_z1, d_q1, d_z2, d_q2 = _reach_terms(
+            a1, work[j, 1], work[j, 2], work[j, 3], work[j, 4], work[j, 5],
+            a2, work[j + 1, 1], work[j + 1, 2], work[j + 1, 3], work[j + 1, 4], work[j + 1, 5],
+            z[j], z[j + 1], q[j], q[j + 1], dx[j], sigma[j], g)
+        s = sigma[j]
+        r = 2 * j + 2
+        mom = s * c * (q[j] + q[j + 1] - qo[j] - qo[j + 1]) + theta * gt + (1.0 - theta) * g_old[j]
+        rhs[r] = -mom
+        ab[r, 2 * j - r + 2] = theta * d_z1
+        ab[r, 2 * j + 1 - r + 2] = s * c + theta * d_q1
+        ab[r, 2 * j + 2 - r + 2] = theta * d_z2
+        ab[r, 2 * j + 3 - r + 2] = s * c + theta * d_q2
+
+
+@numba.njit(cache=True, nogil=True)
+def _outlet_row(ab, rhs, last, z, q, work, ds_kind, ds_x, ds_y, z_ds, normal_root_slope):
+    """Row 2 last + 1: the downstream boundary on (Z, Q) of node ``last``."""
+    r = 2 * last + 1
+    if ds_kind == DS_STAGE:
+        ab[r, 2 * last - r + 2] = 1.0
+        rhs[r] = -(z[last] - z_ds)
+    elif ds_kind == DS_RATING:
+        qr, slope = _rating(ds_x, ds_y, z[last])
+        ab[r, 2 * last - r + 2] = -slope
+        ab[r, 2 * last + 1 - r + 2] = 1.0
+        rhs[r] = -(q[last] - qr)
+    else:  # normal depth: Q = K(Z) sqrt(S0)
+        ab[r, 2 * last - r + 2] = -work[last, 3] * normal_root_slope
+        ab[r, 2 * last + 1 - r + 2] = 1.0
+        rhs[r] = -(q[last] - work[last, 2] * normal_root_slope)
+
+
+@numba.njit(cache=True, nogil=True)
+def _apply_update(z, q, z0, dz, dzs, dqs, first, last):
+    """Add the Newton update (dzs, dqs) to nodes first .. last; returns (largest |dZ|, its node, largest
+    |dQ|), the node < 0 (-1 - node) where an update is not finite."""
+    max_dz = 0.0
+    max_dq = 0.0
+    worst = first
+    for i in range(first, last + 1):
+        dzi = dzs[i]
+        dqi = dqs[i]
+        if not (math.isfinite(dzi) and math.isfinite(dqi)):
+            return 0.0, -1 - i, 0.0
+        z_new = z[i] + dzi
+        if z_new < z0[i] + 0.25 * dz:  # an overshoot below the slot: go halfway down instead (damping)
+            z_new = 0.5 * (z[i] + z0[i] + 0.25 * dz)
+        z[i] = z_new
+        q[i] += dqi
+        if abs(dzi) > max_dz:
+            max_dz = abs(dzi)
+            worst = i
+        max_dq = max(max_dq, abs(dqi))
+    return max_dz, worst, max_dq
+
+
+@numba.njit(cache=True, nogil=True)
+def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y,
+             normal_root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new, sigma,
+             g_old, ab, rhs, sol, stats, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q):
+    """One Preissmann step of length ``h`` from state (zo, qo) at time ``t``; the Newton iterate is (z, q),
+    started from the caller's predictor. Returns (status, worst node)."""
+    n = zo.shape[0]
+    _lateral_at(lat_t, lat_q, t, lat_old)
+    _lateral_at(lat_t, lat_q, t + h, lat_new)
+    dry = _node_properties(table, z0, nlev, dz, zo, work)
+    if dry >= 0:
+        return DRY_BELOW_SLOT, dry
+    for i in range(n):
+        a_old[i] = work[i, 0]
+    _old_level_terms(work, zo, qo, dx, reach_kind, lpi_m, g, sigma, g_old)
     q_up = _interp(in_t, in_q, t + h)
     z_ds = _interp(ds_x, ds_y, t + h) if ds_kind == DS_STAGE else 0.0
     worst = 0
     for it in range(max_iter):
         stats[0] += 1.0
-        for i in range(n):
-            a, b, k, dk, be, dbe, _ = lookup(table, z0, nlev, dz, i, z[i])
-            if a <= 0.0:
-                return DRY_BELOW_SLOT, i
-            work[i, 0] = a
-            work[i, 1] = b
-            work[i, 2] = k
-            work[i, 3] = dk
-            work[i, 4] = be
-            work[i, 5] = dbe
+        dry = _node_properties(table, z0, nlev, dz, z, work)
+        if dry >= 0:
+            return DRY_BELOW_SLOT, dry
         ab[:, :] = 0.0
         # upstream boundary: Q_0 = inflow
         ab[0, 1 - 0 + 2] = 1.0
         rhs[0] = -(q[0] - q_up)
-        for j in range(nr):
-            if reach_kind[j] != CHANNEL:
-                # structure: no storage, Q_j = Q_j+1; Q_j = weir flow or the gate's scheduled release
-                r = 2 * j + 1
-                rhs[r] = -(q[j + 1] - q[j])
-                ab[r, 2 * j + 1 - r + 2] = -1.0
-                ab[r, 2 * j + 3 - r + 2] = 1.0
-                r = 2 * j + 2
-                ab[r, 2 * j + 1 - r + 2] = 1.0
-                if reach_kind[j] == WEIR:
-                    f = weir_flow(z[j], z[j + 1], reach_crest[j], reach_cw[j])
-                    eps = 1e-6
-                    ab[r, 2 * j - r + 2] = -(weir_flow(z[j] + eps, z[j + 1], reach_crest[j], reach_cw[j])
-                                             - weir_flow(z[j] - eps, z[j + 1], reach_crest[j], reach_cw[j])) / (2 * eps)
-                    ab[r, 2 * j + 2 - r + 2] = -(weir_flow(z[j], z[j + 1] + eps, reach_crest[j], reach_cw[j])
-                                                 - weir_flow(z[j], z[j + 1] - eps, reach_crest[j], reach_cw[j])) / (2 * eps)
-                    rhs[r] = -(q[j] - f)
-                else:
-                    rhs[r] = -(q[j] - _interp(gate_t, gate_q[:, reach_gate[j]], t + h))
-                continue
-            c = 0.5 * dx[j] / h
-            a1 = work[j, 0]
-            a2 = work[j + 1, 0]
-            # continuity (times dx), row 2j+1, columns 2j .. 2j+3
-            lat = theta * lat_new[j] + (1.0 - theta) * lat_old[j]
-            r = 2 * j + 1
-            cont = (c * (a1 + a2 - a_old[j] - a_old[j + 1]) + theta * (q[j + 1] - q[j]) + (1.0 - theta) * (qo[j + 1] - qo[j]) - lat)
-            rhs[r] = -cont
-            ab[r, 2 * j - r + 2] = c * work[j, 1]
-            ab[r, 2 * j + 1 - r + 2] = -theta
-            ab[r, 2 * j + 2 - r + 2] = c * work[j + 1, 1]
-            ab[r, 2 * j + 3 - r + 2] = theta
-            # momentum (times dx), row 2j+2
-            gt, d_z1, d_q1, d_z2, d_q2 = _reach_terms(
-                a1, work[j, 1], work[j, 2], work[j, 3], work[j, 4], work[j, 5],
-                a2, work[j + 1, 1], work[j + 1, 2], work[j + 1, 3], work[j + 1, 4], work[j + 1, 5],
-                z[j], z[j + 1], q[j], q[j + 1], dx[j], sigma[j], g)
-            s = sigma[j]
-            r = 2 * j + 2
-            mom = s * c * (q[j] + q[j + 1] - qo[j] - qo[j + 1]) + theta * gt + (1.0 - theta) * g_old[j]
-            rhs[r] = -mom
-            ab[r, 2 * j - r + 2] = theta * d_z1
-            ab[r, 2 * j + 1 - r + 2] = s * c + theta * d_q1
-            ab[r, 2 * j + 2 - r + 2] = theta * d_z2
-            ab[r, 2 * j + 3 - r + 2] = s * c + theta * d_q2
-        # downstream boundary, row 2n-1 on (Z_n-1, Q_n-1)
-        r = 2 * n - 1
-        if ds_kind == DS_STAGE:
-            ab[r, 2 * n - 2 - r + 2] = 1.0
-            rhs[r] = -(z[n - 1] - z_ds)
-        elif ds_kind == DS_RATING:
-            qr, slope = _rating(ds_x, ds_y, z[n - 1])
-            ab[r, 2 * n - 2 - r + 2] = -slope
-            ab[r, 2 * n - 1 - r + 2] = 1.0
-            rhs[r] = -(q[n - 1] - qr)
-        else:  # normal depth: Q = K(Z) sqrt(S0)
-            ab[r, 2 * n - 2 - r + 2] = -work[n - 1, 3] * normal_root_slope
-            ab[r, 2 * n - 1 - r + 2] = 1.0
-            rhs[r] = -(q[n - 1] - work[n - 1, 2] * normal_root_slope)
+        _assemble_reaches(work, a_old, z, q, zo, qo, dx, h, t, theta, g, sigma, g_old, lat_old, lat_new, reach_kind,
+                          reach_crest, reach_cw, reach_gate, gate_t, gate_q, ab, rhs)
+        _outlet_row(ab, rhs, n - 1, z, q, work, ds_kind, ds_x, ds_y, z_ds, normal_root_slope)
         if not _band_solve(ab, rhs, 2 * n, sol):
             return SINGULAR, 0
-        max_dz = 0.0
-        max_dq = 0.0
-        for i in range(n):
-            dzi = sol[2 * i]
-            dqi = sol[2 * i + 1]
-            if not (math.isfinite(dzi) and math.isfinite(dqi)):
-                return NO_CONVERGENCE, i
-            z_new = z[i] + dzi
-            if z_new < z0[i] + 0.25 * dz:  # an overshoot below the slot: go halfway down instead (damping)
-                z_new = 0.5 * (z[i] + z0[i] + 0.25 * dz)
-            z[i] = z_new
-            q[i] += dqi
-            if abs(dzi) > max_dz:
-                max_dz = abs(dzi)
-                worst = i
-            max_dq = max(max_dq, abs(dqi))
+        max_dz, worst, max_dq = _apply_update(z, q, z0, dz, sol[0::2], sol[1::2], 0, n - 1)
+        if worst < 0:
+            return NO_CONVERGENCE, -1 - worst
         if max_dz <= tol_z and max_dq <= tol_q:
             if it + 1 > stats[1]:
                 stats[1] = it + 1
@@ -636,6 +674,304 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
                 stats[2] += 1.0
                 vin += h * (theta * q[0] + (1.0 - theta) * qo[0])
                 vout += h * (theta * q[n - 1] + (1.0 - theta) * qo[n - 1])
+                for j in range(n - 1):
+                    if reach_kind[j] == CHANNEL:
+                        vlat += h * (theta * lat_new[j] + (1.0 - theta) * lat_old[j])
+            if status == OK:
+                for i in range(n):
+                    zp[i] = zs[i]
+                    qp[i] = qs[i]
+                volumes[0] += vin
+                volumes[1] += vlat
+                volumes[2] += vout
+                break
+            if n_sub >= 2 ** max_halvings:
+                return status
+            stats[3] += 1.0
+            n_sub *= 2
+            for i in range(n):
+                z[i] = zs[i]
+                q[i] = qs[i]
+        if (step + 1) % out_every == 0:
+            k_out += 1
+            for i in range(n):
+                z_out[k_out, i] = z[i]
+                q_out[k_out, i] = q[i]
+    return OK
+
+
+@numba.njit(cache=True, nogil=True)
+def _band_solve_columns(ab, rhs, n, x):
+    """As ``_band_solve``, for the columns of ``rhs`` (n, m) at once (one elimination): ``x`` (n, m)."""
+    kl = 2
+    span = 4
+    m = rhs.shape[1]
+    for k in range(n):
+        p = k
+        big = abs(ab[k, kl])
+        for r in range(k + 1, min(k + kl + 1, n)):
+            v = abs(ab[r, k - r + kl])
+            if v > big:
+                big = v
+                p = r
+        if big == 0.0:
+            return False
+        last = min(k + span, n - 1)
+        if p != k:
+            for c in range(k, last + 1):
+                tmp = ab[k, c - k + kl]
+                ab[k, c - k + kl] = ab[p, c - p + kl]
+                ab[p, c - p + kl] = tmp
+            for col in range(m):
+                tmp = rhs[k, col]
+                rhs[k, col] = rhs[p, col]
+                rhs[p, col] = tmp
+        piv = ab[k, kl]
+        for r in range(k + 1, min(k + kl + 1, n)):
+            f = ab[r, k - r + kl] / piv
+            if f != 0.0:
+                for c in range(k, last + 1):
+                    ab[r, c - r + kl] -= f * ab[k, c - k + kl]
+                for col in range(m):
+                    rhs[r, col] -= f * rhs[k, col]
+    for k in range(n - 1, -1, -1):
+        for col in range(m):
+            s = rhs[k, col]
+            for c in range(k + 1, min(k + span, n - 1) + 1):
+                s -= ab[k, c - k + kl] * x[c, col]
+            x[k, col] = s / ab[k, kl]
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _dense_solve(a, b, x):
+    """Solve the small dense system a x = b (Gaussian elimination, partial pivoting; a, b overwritten).
+    Returns False on a zero pivot."""
+    n = b.shape[0]
+    for k in range(n):
+        p = k
+        for r in range(k + 1, n):
+            if abs(a[r, k]) > abs(a[p, k]):
+                p = r
+        if a[p, k] == 0.0:
+            return False
+        if p != k:
+            for c in range(n):
+                tmp = a[k, c]
+                a[k, c] = a[p, c]
+                a[p, c] = tmp
+            tmp = b[k]
+            b[k] = b[p]
+            b[p] = tmp
+        for r in range(k + 1, n):
+            f = a[r, k] / a[k, k]
+            if f != 0.0:
+                for c in range(k, n):
+                    a[r, c] -= f * a[k, c]
+                b[r] -= f * b[k]
+    for k in range(n - 1, -1, -1):
+        s = b[k]
+        for c in range(k + 1, n):
+            s -= a[k, c] * x[c]
+        x[k] = s / a[k, k]
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _advance_network(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y,
+                     normal_root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new,
+                     sigma, g_old, ab, rhs, rhs3, sol3, stats, reach_kind, reach_crest, reach_cw, reach_gate, gate_t,
+                     gate_q, br_start, br_end, br_up, br_down, br_source, jn_ref, jmat, jrhs, jsol, q_src, dzs, dqs):
+    """One Preissmann step of a dendritic network of branches (see ``preissmann_network``), Newton on the
+    whole system: each branch's linearised equations are solved with its end stages as parameters (three
+    right-hand sides: the residual and a unit change of the stage at either end), which expresses its end
+    discharges as linear functions of the stages of the junctions at its ends; the junctions' mass balances
+    then give those stages (a small dense system), and every branch is back-substituted. Returns (status,
+    worst node)."""
+    n = zo.shape[0]
+    nb = br_start.shape[0]
+    nj = jn_ref.shape[0]
+    _lateral_at(lat_t, lat_q, t, lat_old)
+    _lateral_at(lat_t, lat_q, t + h, lat_new)
+    dry = _node_properties(table, z0, nlev, dz, zo, work)
+    if dry >= 0:
+        return DRY_BELOW_SLOT, dry
+    for i in range(n):
+        a_old[i] = work[i, 0]
+    _old_level_terms(work, zo, qo, dx, reach_kind, lpi_m, g, sigma, g_old)
+    for k in range(q_src.shape[0]):
+        q_src[k] = _interp(in_t, in_q[:, k], t + h)
+    z_ds = _interp(ds_x, ds_y, t + h) if ds_kind == DS_STAGE else 0.0
+    worst = 0
+    for it in range(max_iter):
+        stats[0] += 1.0
+        dry = _node_properties(table, z0, nlev, dz, z, work)
+        if dry >= 0:
+            return DRY_BELOW_SLOT, dry
+        ab[:, :] = 0.0
+        _assemble_reaches(work, a_old, z, q, zo, qo, dx, h, t, theta, g, sigma, g_old, lat_old, lat_new, reach_kind,
+                          reach_crest, reach_cw, reach_gate, gate_t, gate_q, ab, rhs)
+        rhs3[:, :] = 0.0
+        for b in range(nb):
+            s = br_start[b]
+            e = br_end[b]
+            r = 2 * s
+            if br_up[b] < 0:  # an upstream boundary: Q = its inflow
+                ab[r, 3] = 1.0
+                rhs[r] = -(q[s] - q_src[br_source[b]])
+            else:  # the stage of the junction above: dZ_s = Z_J - Z_s, Z_J = its reference + its unknown change
+                ab[r, 2] = 1.0
+                rhs[r] = z[jn_ref[br_up[b]]] - z[s]
+                rhs3[r, 1] = 1.0
+            r = 2 * e + 1
+            if br_down[b] < 0:
+                _outlet_row(ab, rhs, e, z, q, work, ds_kind, ds_x, ds_y, z_ds, normal_root_slope)
+            else:
+                ab[r, 1] = 1.0
+                rhs[r] = z[jn_ref[br_down[b]]] - z[e]
+                rhs3[r, 2] = 1.0
+            for i in range(2 * s, 2 * e + 2):
+                rhs3[i, 0] = rhs[i]
+            if not _band_solve_columns(ab[2 * s:2 * e + 2], rhs3[2 * s:2 * e + 2], 2 * (e - s + 1),
+                                       sol3[2 * s:2 * e + 2]):
+                return SINGULAR, s
+        # junctions: sum of the discharges in = the discharge out, each linear in the junction stages
+        jmat[:, :] = 0.0
+        jrhs[:] = 0.0
+        for b in range(nb):
+            s = br_start[b]
+            e = br_end[b]
+            ju = br_up[b]
+            jd = br_down[b]
+            if jd >= 0:  # the branch ends into junction jd
+                r = 2 * e + 1
+                jrhs[jd] -= q[e] + sol3[r, 0]
+                jmat[jd, jd] += sol3[r, 2]
+                if ju >= 0:
+                    jmat[jd, ju] += sol3[r, 1]
+            if ju >= 0:  # the branch leaves junction ju
+                r = 2 * s + 1
+                jrhs[ju] += q[s] + sol3[r, 0]
+                jmat[ju, ju] -= sol3[r, 1]
+                if jd >= 0:
+                    jmat[ju, jd] -= sol3[r, 2]
+        if nj > 0 and not _dense_solve(jmat, jrhs, jsol):
+            return SINGULAR, jn_ref[0]
+        for b in range(nb):
+            s = br_start[b]
+            e = br_end[b]
+            du = jsol[br_up[b]] if br_up[b] >= 0 else 0.0
+            dd = jsol[br_down[b]] if br_down[b] >= 0 else 0.0
+            for i in range(s, e + 1):
+                dzs[i] = sol3[2 * i, 0] + du * sol3[2 * i, 1] + dd * sol3[2 * i, 2]
+                dqs[i] = sol3[2 * i + 1, 0] + du * sol3[2 * i + 1, 1] + dd * sol3[2 * i + 1, 2]
+        # every branch end at a junction moves to the same level: its reference's old level + the junction's change
+        max_dz = 0.0
+        max_dq = 0.0
+        for b in range(nb):
+            mz, wb, mq = _apply_update(z, q, z0, dz, dzs, dqs, br_start[b], br_end[b])
+            if wb < 0:
+                return NO_CONVERGENCE, -1 - wb
+            if mz > max_dz:
+                max_dz = mz
+                worst = wb
+            max_dq = max(max_dq, mq)
+        if max_dz <= tol_z and max_dq <= tol_q:
+            if it + 1 > stats[1]:
+                stats[1] = it + 1
+            return OK, worst
+    return NO_CONVERGENCE, worst
+
+
+@numba.njit(cache=True, nogil=True)
+def preissmann_network(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y, normal_slope,
+                       theta, lpi_m, g, dt, n_steps, out_every, tol_z, tol_q, max_iter, max_halvings, z_out, q_out,
+                       volumes, stats, failure, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q,
+                       br_start, br_end, br_up, br_down, br_source, jn_ref):
+    """``preissmann`` on a dendritic network of branches, all solved together every step.
+
+    The nodes of all branches are concatenated (branch b: nodes br_start[b] .. br_end[b], upstream first);
+    ``reach_kind`` is BREAK between two branches (``dx`` there is unused). A branch starts at an upstream
+    boundary (br_up = -1; discharge = column br_source of in_q, at times in_t) or at junction br_up, and ends
+    at the outlet (br_down = -1; the downstream condition as in ``preissmann``; exactly one branch) or at
+    junction br_down. A junction has one outgoing branch, whose first node ``jn_ref[J]`` is its reference, and
+    any number of incoming ones. Junction conditions: equal water levels at every branch end meeting there,
+    and the discharges in summing to the discharge out (no storage).
+
+    Other arguments as ``preissmann``; ``lat_q`` has a column per link (zero at breaks), volumes =
+    [upstream inflows, lateral inflow, outflow] [m3]. Returns 0 (OK) or the failing step's status.
+    """
+    n = z.shape[0]
+    nb = br_start.shape[0]
+    nj = jn_ref.shape[0]
+    work = np.empty((n, 6))
+    a_old = np.empty(n)
+    lat_old = np.zeros(n - 1)
+    lat_new = np.zeros(n - 1)
+    sigma = np.empty(n - 1)
+    g_old = np.empty(n - 1)
+    ab = np.zeros((2 * n, 7))
+    rhs = np.zeros(2 * n)
+    rhs3 = np.zeros((2 * n, 3))
+    sol3 = np.zeros((2 * n, 3))
+    jmat = np.zeros((nj, nj))
+    jrhs = np.zeros(nj)
+    jsol = np.zeros(nj)
+    q_src = np.zeros(in_q.shape[1])
+    dzs = np.zeros(n)
+    dqs = np.zeros(n)
+    zo = z.copy()
+    qo = q.copy()
+    zs = z.copy()
+    qs = q.copy()
+    zp = z.copy()
+    qp = q.copy()
+    outlet = 0
+    for b in range(nb):
+        if br_down[b] < 0:
+            outlet = br_end[b]
+    root_slope = math.sqrt(normal_slope) if normal_slope > 0.0 else 0.0
+    k_out = 0
+    for i in range(n):
+        z_out[0, i] = z[i]
+        q_out[0, i] = q[i]
+    for step in range(n_steps):
+        t0 = step * dt
+        for i in range(n):
+            zs[i] = z[i]
+            qs[i] = q[i]
+        n_sub = 1
+        while True:
+            status = OK
+            worst = 0
+            h = dt / n_sub
+            vin = 0.0
+            vlat = 0.0
+            vout = 0.0
+            for s in range(n_sub):
+                t = t0 + s * h
+                for i in range(n):
+                    zo[i] = z[i]
+                    qo[i] = q[i]
+                if n_sub == 1 and step > 0:
+                    for i in range(n):
+                        z[i] = 2.0 * zo[i] - zp[i]
+                        q[i] = 2.0 * qo[i] - qp[i]
+                status, worst = _advance_network(
+                    table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y,
+                    root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new, sigma, g_old,
+                    ab, rhs, rhs3, sol3, stats, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q,
+                    br_start, br_end, br_up, br_down, br_source, jn_ref, jmat, jrhs, jsol, q_src, dzs, dqs)
+                if status != OK:
+                    failure[0] = worst
+                    failure[1] = t + h
+                    break
+                stats[2] += 1.0
+                for b in range(nb):
+                    if br_up[b] < 0:
+                        i = br_start[b]
+                        vin += h * (theta * q[i] + (1.0 - theta) * qo[i])
+                vout += h * (theta * q[outlet] + (1.0 - theta) * qo[outlet])
                 for j in range(n - 1):
                     if reach_kind[j] == CHANNEL:
                         vlat += h * (theta * lat_new[j] + (1.0 - theta) * lat_old[j])

@@ -87,11 +87,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
         return 0
     area = "" if info["area_km2"] is None else f", {info['cells']} cells ({info['area_km2']:,.0f} km2)"
     print(f"basin {info['basin']}: {info['segments']} segments, {info['lakes']} lakes{area}")
+    print(f"  upstream area: {info['upstream_area_source']}")
     for kind in ("outlets", "gauges", "reservoirs", "control_sections"):
         for item in info[kind]:
             a = item["upstream_area_km2"]
             print(f"  {kind[:-1]:<15s} {item.get('id', ''):<14s} segment {item['feature_id']:<8d} "
-                  f"{'?' if a is None else f'{a:,.1f}':>10s} km2")
+                  f"{'n/a' if a is None else f'{a:,.1f}':>10s} km2, {item['upstream_segments']:>6d} segments "
+                  f"{item['upstream_length_km']:>9,.1f} km upstream")
     return 0
 
 

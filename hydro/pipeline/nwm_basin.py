@@ -7,7 +7,10 @@ grid: its forcing is the NWM land model's lateral inflow (CHRTOUT ``qBucket + qS
 ``nwm_lateral``, hydro.io.chrtout), routed as given. The folder holds
 
 - ``network.nc``: the hydro network file (segments, NWM channel geometry, lakes, ``gage`` per segment, and each
-  lake's outlet segment ``lake_outlet_link`` for the warm start from NWM streamflow);
+  lake's outlet segment ``lake_outlet_link`` for the warm start from NWM streamflow); ``upstream_area`` [km2]
+  only when the RouteLink carries NHDPlus areas (``TotDASqKM`` / ``tot_drainage_areasqkm`` as given, else
+  per-segment ``AreaSqKM`` / ``areasqkm`` accumulated over the RouteLink's reaches; a lake node takes its outlet
+  segment's). The NWM's own RouteLink has none, and no area is guessed (``hydro basin info`` says so);
 - ``basin.toml``: name, description, the network (no reservoirs or control sections: NWM lakes are uncontrolled
   level pools; add operated dams and sections by hand);
 - ``gauges.csv``: the USGS gauges of the network (RouteLink ``gages``): station_id, feature_id, lat, lon;
@@ -68,6 +71,34 @@ def _lake_outlets(network, lake_ids: np.ndarray) -> np.ndarray:
     return out
 
 
+# NHDPlus area variables a RouteLink may carry (case-insensitive): total drainage area first, then catchment area
+TOTAL_AREA_VARIABLES = ("totdasqkm", "tot_drainage_areasqkm")
+CATCHMENT_AREA_VARIABLES = ("areasqkm",)
+
+
+def _routelink_upstream_area(routelink: Path, full) -> tuple[np.ndarray, str] | None:
+    """Upstream drainage area [km2] per reach of the RouteLink (``full``, in file order) and what it is, when the
+    file carries NHDPlus areas; None when it has none."""
+    import xarray as xr
+
+    with xr.open_dataset(routelink) as ds:
+        names = {str(v).lower(): str(v) for v in ds.data_vars}
+        found = next((names[k] for k in TOTAL_AREA_VARIABLES + CATCHMENT_AREA_VARIABLES if k in names), None)
+        if found is None:
+            return None
+        values = np.asarray(ds[found].values, np.float64).reshape(-1)
+    bad = ~np.isfinite(values) | (values < 0)
+    if values.size != full.size or bad.any():
+        where = f"{values.size} values for {full.size} reaches" if values.size != full.size else \
+            f"{float(values[bad][0])!r} at link {int(full.feature_id[np.flatnonzero(bad)[0]])} ({int(bad.sum())} reach(es))"
+        raise InputDataError(f"{routelink}: {found} = {where}: an area must be a finite number >= 0 km2 per reach; "
+                             "fix the file or remove the variable")
+    if found.lower() in TOTAL_AREA_VARIABLES:
+        return values, f"the RouteLink's total drainage area {found}"
+    return full.accumulate(values), (f"the RouteLink's catchment areas {found} accumulated over its {full.size} "
+                                     "reaches (areas above the RouteLink's headwaters are not in it)")
+
+
 def _toml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -109,6 +140,7 @@ def build_nwm_basin(routelink: Path, output: Path, lakeparm: Path | None = None,
                              "least 2 hours of lateral inflow")
     start = str(np.datetime64(inflow.time[0], "m"))
     gauges = network_gauges(routed)
+    areas = _routelink_upstream_area(routelink, full)
     observed = gauge_table(observations, routed) if observations is not None else None
 
     def fill(tmp: Path) -> None:
@@ -116,6 +148,13 @@ def build_nwm_basin(routelink: Path, output: Path, lakeparm: Path | None = None,
         if lakes is not None:
             ds["lake_outlet_link"] = ("lake", outlet_links, {
                 "long_name": "RouteLink segment at the lake's outlet (NWM reports the lake's outflow there)"})
+        if areas is not None:  # per routed node; a lake node takes its outlet segment's
+            by_link = dict(zip(full.feature_id.tolist(), areas[0].tolist(), strict=True))
+            outlet_of = dict(zip(lake_ids.tolist(), outlet_links.tolist(), strict=True))
+            ds["upstream_area"] = ("feature_id", np.array([by_link.get(outlet_of.get(f, f), np.nan)
+                                                           for f in routed.feature_id.tolist()]), {
+                "units": "km2", "long_name": "upstream drainage area at the segment's downstream end",
+                "comment": areas[1]})
         ds.attrs.update(source=str(routelink), lakeparm=str(lakeparm or "none"),
                         outlets=", ".join(map(str, outlets)) or "all reaches")
         ds.to_netcdf(tmp / "network.nc", format="NETCDF4")

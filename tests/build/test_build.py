@@ -275,4 +275,9 @@ def test_info_without_stored_areas_accumulates_them_from_the_rasters(utm_basin, 
     write_network(folder / "network.nc", network, lakes)
     stored, accumulated = info(capsys, utm_basin), info(capsys, folder)
     assert accumulated["outlets"] == stored["outlets"]
+    assert stored["upstream_area_source"].startswith("network.nc upstream_area")
+    assert accumulated["upstream_area_source"].startswith("accumulated from the sub-catchments of")
+    (outlet,) = stored["outlets"]  # every segment drains to the one outlet, and so does every metre of channel
+    assert outlet["upstream_segments"] == stored["segments"] == network.size
+    assert outlet["upstream_length_km"] == pytest.approx(network.length.sum() / 1000.0, abs=0.1)
     assert accumulated["cells"] == stored["cells"] and accumulated["segments"] == stored["segments"]

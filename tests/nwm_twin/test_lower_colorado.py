@@ -225,6 +225,58 @@ def test_outlet_subset_and_no_partial_folder(nwm_dir, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["austin", "runs"]  # no temporary folder either
 
 
+def test_info_says_the_nwm_network_has_no_areas_and_counts_what_it_has(twin, nwm_dir, capsys):
+    """The NWM RouteLink carries no catchment areas: `hydro basin info` says "not available" (never a blank or a
+    guess) and gives, for every point, the routed segments and channel length above it (lake members collapsed)."""
+    assert main(["basin", "info", str(twin["basin"]), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["upstream_area_source"].startswith("not available: network.nc has no upstream_area")
+    table = pd.read_parquet(nwm_dir / "channel_network.parquet")
+    routed = table[table.lake_id < 0]
+    (outlet,) = info["outlets"]
+    assert outlet["upstream_area_km2"] is None and outlet["upstream_segments"] == len(routed) == 10_877
+    assert outlet["upstream_length_km"] == pytest.approx(routed.length_m.sum() / 1000.0, abs=0.1)
+    assert len(info["gauges"]) == 76 and all(g["upstream_area_km2"] is None for g in info["gauges"])
+    assert main(["basin", "info", str(twin["basin"])]) == 0
+    text = capsys.readouterr().out
+    assert "upstream area: not available" in text and " n/a km2" in text and "?" not in text
+
+
+def test_routelink_areas_are_accumulated_when_it_carries_them(nwm_dir, tmp_path, capsys):
+    """A RouteLink with NHDPlus catchment areas (AreaSqKM): from-nwm accumulates them over its reaches (here
+    1 km2 per reach, so the area is the count of RouteLink reaches above, lake members included); a damaged
+    area is one line and leaves no folder."""
+    from hydro.core.errors import InputDataError
+    from hydro.pipeline.nwm_basin import build_nwm_basin
+
+    ds = xr.load_dataset(nwm_dir / "original/RouteLink.nc")
+    ds["AreaSqKM"] = ("feature_id", np.ones(ds.sizes["feature_id"]), {"units": "km2"})
+    ds.to_netcdf(tmp_path / "RouteLink.nc")
+    austin = 5781917
+    build_nwm_basin(tmp_path / "RouteLink.nc", tmp_path / "austin", nwm_dir / "original/LAKEPARM.nc",
+                    outlets=[austin], lateral=nwm_dir / "lateral_inflow.nc")
+    assert main(["basin", "info", str(tmp_path / "austin"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert "catchment areas AreaSqKM accumulated" in info["upstream_area_source"]
+    table = pd.read_parquet(nwm_dir / "channel_network.parquet")
+    feeders = table.groupby("to").link.apply(list).to_dict()
+
+    def reaches_above(link):
+        count, todo = 0, [link]
+        while todo:
+            count += 1
+            todo += feeders.get(todo.pop(), [])
+        return count
+    assert info["outlets"][0]["upstream_area_km2"] == reaches_above(austin) > info["outlets"][0]["upstream_segments"]
+    for gauge in info["gauges"]:
+        assert gauge["upstream_area_km2"] == reaches_above(gauge["feature_id"])
+    ds["AreaSqKM"][5] = np.nan
+    ds.to_netcdf(tmp_path / "damaged.nc")
+    with pytest.raises(InputDataError, match=r"AreaSqKM = nan at link \d+ \(1 reach\(es\)\)"):
+        build_nwm_basin(tmp_path / "damaged.nc", tmp_path / "bad", outlets=[austin], lateral=nwm_dir / "lateral_inflow.nc")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_two_cycles_of_3_hours_equal_one_of_6(twin, tmp_path):
     """The restart contract on the NWM basin: warm start, nudging and level pools carried bit for bit."""
     from hydro.pipeline.cycle import run_cycles

@@ -9,7 +9,6 @@ say. Example::
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from ..core.variables import check_range, to_canonical
 from ..runoff.record import CatchmentRecord, FloodEvent
 from .basin import read_toml_model
 from .netcdf import load_netcdf
+from .tables import read_table
 
 __all__ = ["CatchmentRecord", "CatchmentSpec", "FloodEvent", "find_events", "read_catchment", "read_catchment_spec",
            "read_events"]
@@ -105,16 +105,14 @@ def _events_file(path: Path) -> Path | None:
 def read_events(path: Path) -> list[FloodEvent]:
     """Flood windows from a CSV with columns event_id, start, end [, quality]."""
     events = []
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            fieldnames, rows = reader.fieldnames, list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputDataError(f"{path}: cannot read the flood-event table ({getattr(exc, 'strerror', None) or exc})") from None
+    table = read_table(path, "flood-event table")
     need = {"event_id", "start", "end"}
-    if fieldnames is None or not need <= set(fieldnames):
-        raise InputDataError(f"{path}: needs columns {sorted(need)}, found {fieldnames}")
-    for line, row in enumerate(rows, start=2):
+    if not need <= set(table.header):
+        raise InputDataError(f"{path}: needs columns {sorted(need)}, found {table.header}")
+    for line, row in table.records():  # line: the physical line, blank and comment lines counted
+        if row["start"] is None or row["end"] is None:
+            raise InputDataError(f"{path}:{line}: {len([v for v in row.values() if v is not None])} fields; expected "
+                                 f"{','.join(table.header)}")
         try:
             start, end = np.datetime64(row["start"], "ns"), np.datetime64(row["end"], "ns")
         except (ValueError, TypeError):

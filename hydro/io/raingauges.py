@@ -18,7 +18,6 @@ rows evenly spaced, no missing value.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import InputDataError
+from .tables import read_table
 
 MISSING = ("", "na", "nan", "n/a", "-")
 
@@ -51,20 +51,14 @@ class GaugeSeries:
     interval: np.timedelta64
 
 
-def _rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _rows(path: Path, what: str) -> tuple[list[str], list[tuple[int, list[str]]], list[str]]:
+    """The lower-cased header, the rows with their physical line numbers (hydro/io/tables.py) and the header
+    as written."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputDataError(f"{path}: {what} not found; check the path in the configuration")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = [(n, [c.strip() for c in row]) for n, row in enumerate(csv.reader(fh), start=1)
-                    if row and not row[0].lstrip().startswith("#")]
-    except (UnicodeDecodeError, csv.Error, OSError) as exc:
-        raise InputDataError(f"{path}: {what} cannot be read as UTF-8 CSV ({type(exc).__name__}: {exc}); "
-                             "save it as a plain CSV") from None
-    if not rows:
-        raise InputDataError(f"{path}: empty file; expected a header line")
-    return [c.lower() for c in rows[0][1]], rows[1:]
+    table = read_table(path, what)
+    return [c.lower() for c in table.header], [(row.line, row.fields) for row in table.rows], table.header
 
 
 def _time(text: str, path: Path, line: int) -> np.datetime64:
@@ -94,7 +88,7 @@ def _number(text: str, path: Path, line: int, what: str) -> float:
 def read_stations(path: Path) -> Stations:
     """The stations file ``id,lon,lat[,elevation_m]``."""
     path = Path(path)
-    header, rows = _rows(path, "stations file")
+    header, rows, _ = _rows(path, "stations file")
     if header[:3] != ["id", "lon", "lat"] or len(header) > 4 or (len(header) == 4 and header[3] != "elevation_m"):
         raise InputDataError(f"{path}: header {','.join(header)}; expected id,lon,lat[,elevation_m]")
     ids, lon, lat, elev = [], [], [], []
@@ -121,7 +115,7 @@ def read_stations(path: Path) -> Stations:
 def read_gauge_series(path: Path, interval_minutes: int) -> GaugeSeries:
     """The series file, long (``time,station,rain_mm``) or wide (``time,<id>,...``), checked for gaps."""
     path = Path(path)
-    header, rows = _rows(path, "rain-gauge series")
+    header, rows, written = _rows(path, "rain-gauge series")
     if not header or header[0] != "time":
         raise InputDataError(f"{path}: header {','.join(header)}; expected time,station,rain_mm or time,<id>,<id>...")
     values: dict[np.datetime64, dict[str, float]] = {}
@@ -138,8 +132,7 @@ def read_gauge_series(path: Path, interval_minutes: int) -> GaugeSeries:
             if station not in ids:
                 ids.append(station)
     else:
-        with open(path, encoding="utf-8-sig") as fh:  # station ids keep their case
-            ids = [c.strip() for c in next(r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#"))[1:]]
+        ids = written[1:]  # station ids keep their case
         if len(set(ids)) != len(ids) or "" in ids:
             raise InputDataError(f"{path}: station columns {','.join(ids)} repeat or are empty")
         for line, row in rows:
@@ -180,7 +173,7 @@ def _check_rain(value: float, path: Path, line: int, station: str) -> float:
 def read_pet_csv(path: Path) -> tuple[NDArray[np.datetime64], NDArray[np.datetime64], NDArray[np.float64]]:
     """``time,pet_mm`` -> (interval starts, interval ends, PET [mm h-1] over each interval)."""
     path = Path(path)
-    header, rows = _rows(path, "PET file")
+    header, rows, _ = _rows(path, "PET file")
     if header != ["time", "pet_mm"]:
         raise InputDataError(f"{path}: header {','.join(header)}; expected time,pet_mm")
     times, pet = [], []

@@ -21,7 +21,6 @@ major -> red (NWS Manual 10-950; shared/domain/warning.md section 3).
 
 from __future__ import annotations
 
-import csv
 import math
 import tomllib
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from ..core.errors import ConfigError
 from ..core.variables import unit_factor
+from .tables import read_table
 
 COLOURS = ("blue", "yellow", "orange", "red")
 _CANONICAL = {"discharge": "m3 s-1", "stage": "m"}  # converted through the one units layer (pint)
@@ -123,12 +123,8 @@ def read_thresholds(path: Path) -> list[UserThreshold]:
             raise ConfigError(f"{path}: expected [[threshold]] tables only, got keys {sorted(doc)}")
         rows = [(f"{path}: threshold[{k}]", row) for k, row in enumerate(doc["threshold"])]
     else:
-        with open(path, newline="") as fh:
-            lines = [(n, line) for n, line in enumerate(fh, start=1) if line.strip() and not line.lstrip().startswith("#")]
-        # one station per line (no line breaks inside quoted fields): row k is on file line lines[k + 1][0]
-        reader = csv.DictReader(line for _, line in lines)
-        rows = [(f"{path}: line {lines[k + 1][0]}", {key.strip(): value for key, value in row.items() if key is not None})
-                for k, row in enumerate(reader)]
+        table = read_table(path, "warning thresholds table", error_class=ConfigError)
+        rows = [(f"{path}: line {line}", row) for line, row in table.records()]
     stations = [_threshold(row, where) for where, row in rows]
     if not stations:
         raise ConfigError(f"{path}: no stations")

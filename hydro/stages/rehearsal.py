@@ -361,7 +361,7 @@ def read_schedule(path, basin: BasinSpec, times: NDArray[np.datetime64]) -> dict
         row = SimpleNamespace(**fields)
         where = f"{path} row {k}"
         if None in fields.values() or not row.time:  # a short row: pandas would have read NaT, a time nowhere
-            raise InputDataError(f"{where}: time {row.time!r} / release_m3s {row.release_m3s!r} is not a time and a "
+            raise InputDataError(f"{where}: time {row.time!r} / release_m3s {row.release_m3s} is not a time and a "
                                  "number")
         if row.reservoir not in known:
             raise InputDataError(f"{where}: reservoir {row.reservoir!r} is not in basin {basin.name} "
@@ -370,7 +370,7 @@ def read_schedule(path, basin: BasinSpec, times: NDArray[np.datetime64]) -> dict
             t = np.datetime64(pd.Timestamp(row.time).tz_localize(None).to_datetime64(), "m")
             q = float(row.release_m3s)
         except (ValueError, TypeError):
-            raise InputDataError(f"{where}: time {row.time!r} / release_m3s {row.release_m3s!r} is not a time and "
+            raise InputDataError(f"{where}: time {row.time!r} / release_m3s {row.release_m3s} is not a time and "
                                  "a number") from None
         if not np.isfinite(q) or q < 0.0:
             raise InputDataError(f"{where}: release_m3s {row.release_m3s} must be a finite number >= 0")

@@ -37,6 +37,7 @@ from pydantic import Field, model_validator
 
 from ..core.errors import ConfigError, InputDataError
 from ..io.atomic import check_output_dir, write_atomic
+from ..io.tables import read_table
 from ..io.basin import ReservoirSpec, read_toml_model
 from ..reservoir.operation import OperatingRules, operate
 
@@ -93,22 +94,18 @@ def read_series(path: Path, column: str, what: str) -> tuple[pd.DatetimeIndex, N
     """``time,<column>`` from a CSV: ISO times strictly increasing, finite non-negative values. Returns the
     times (UTC, naive), the values and whether the file's times carried a time zone."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputDataError(f"{path}: {what} not found")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputDataError(f"{path}: not a readable CSV ({str(exc).strip().splitlines()[0]})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in ("time", column) if c not in frame.columns]
-    if missing:
-        raise InputDataError(f"{path}: {what} needs columns time,{column}; missing {', '.join(missing)} "
-                             f"(found {', '.join(frame.columns) or 'none'})")
-    if len(frame) < 1:
+    table = read_table(path, what)
+    at = table.columns(("time", column), lower=False)
+    if not table.rows:
         raise InputDataError(f"{path}: {what} has no rows")
-    times, values, zoned = [], np.empty(len(frame)), set()
-    for i, (raw_t, raw_v) in enumerate(zip(frame["time"], frame[column])):
-        row = i + 2  # the header is line 1
+    times, values, zoned = [], np.empty(len(table.rows)), set()
+    for i, fields in enumerate(table.rows):
+        row = fields.line  # the physical line: the header is line 1, blank and comment lines count
+        if len(fields.fields) != len(table.header):
+            raise InputDataError(f"{path}: row {row}: {len(fields.fields)} fields, the header has {len(table.header)}")
+        raw_t, raw_v = fields.fields[at["time"]], fields.fields[at[column]]
         try:
             stamp = pd.Timestamp(str(raw_t).strip())
             if pd.isna(stamp):

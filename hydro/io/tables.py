@@ -99,7 +99,7 @@ def read_table(path: str | Path, what: str, comment: str = "#", error_class: typ
     except OSError as exc:
         raise error_class(f"{path}: {what} cannot be read ({exc.strerror or exc})") from None
     text = _decode(path, data, what, error_class)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: a quote left open is an error
     records: list[Row] = []
     end = 0  # the physical line the previous record ended on
     try:
@@ -109,7 +109,7 @@ def read_table(path: str | Path, what: str, comment: str = "#", error_class: typ
                 continue
             records.append(Row(start, [f.strip() for f in fields]))
     except csv.Error as exc:
-        raise error_class(f"{path}: line {reader.line_num}: {what} is not valid CSV ({exc}); check the quotes") from None
+        raise error_class(f"{path}: line {end + 1}: {what} is not valid CSV ({exc}); check the quotes") from None
     if not records:
         raise error_class(f"{path}: empty file; a {what} needs a header line")
     last = records[-1]

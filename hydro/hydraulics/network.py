@@ -75,8 +75,9 @@ class ReachNetwork:
     """Reaches joined at junctions (module docstring), checked, cut into branches and concatenated into the
     kernel's arrays."""
 
-    def __init__(self, sections: dict[str, list[CrossSection]], junctions: list[Junction], max_dx: float = 250.0,
-                 table_dz: float = 0.02, structures: dict[str, list[Structure]] | None = None, source: str = ""):
+    def __init__(self, sections: dict[str, list[CrossSection]], junctions: list[Junction],
+                 max_dx: float | dict[str, float] = 250.0, table_dz: float = 0.02,
+                 structures: dict[str, list[Structure]] | None = None, source: str = ""):
         if not sections:
             raise InputDataError(f"{source or 'sections'}: no reach")
         self.ids = list(sections)
@@ -125,7 +126,8 @@ class ReachNetwork:
                                      f"{hi:g} m, its last section excluded); give the chainage where {j.reach!r} "
                                      f"enters {j.joins!r}")
             extra[j.joins].append(j.chainage)
-        self.reaches = {r: Reach(list(sections[r]), max_dx=max_dx, table_dz=table_dz,
+        spacing = max_dx if isinstance(max_dx, dict) else dict.fromkeys(self.ids, max_dx)
+        self.reaches = {r: Reach(list(sections[r]), max_dx=spacing[r], table_dz=table_dz,
                                  structures=list(structures.get(r, [])), extra_nodes=tuple(extra[r])) for r in self.ids}
         self.table_dz = table_dz
         self._cut()

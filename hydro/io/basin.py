@@ -182,7 +182,8 @@ class DetentionBasinSpec(_Strict):
 class MainStemSpec(_Strict):
     """A main-stem reach run by the Saint-Venant solver in the twin (docs/hydraulics.md "Main stems in the
     twin"): the network segments it replaces, upstream first, each draining into the next, the last one
-    draining out of the network (one-way coupling), and its surveyed sections (SECTIONS.csv, relative to
+    draining out of the network (one-way coupling) or into another main stem's segment (a junction: the two
+    run as one network), and its surveyed sections (SECTIONS.csv, relative to
     the basin file). ``chainage_of_segments``: each segment's downstream end [m] in the sections' chainage
     (default: cumulative segment lengths of the network, scaled to the surveyed length)."""
 
@@ -315,12 +316,14 @@ def read_basin(path: Path) -> BasinSpec:
     for reservoir in spec.reservoirs:
         reservoir.rules().check(reservoir.curves())  # levels inside the curves and rising
     for stem in spec.main_stems:
-        stem._definition = main_stem_definition(stem, Path(path))
+        others = tuple((f, m.id) for m in spec.main_stems if m is not stem for f in m.segments)
+        stem._definition = main_stem_definition(stem, Path(path), others)
     return spec
 
 
-def main_stem_definition(stem: MainStemSpec, basin_file: Path):
-    """Read a main stem's sections (and rating) relative to ``basin_file``; errors name the file and stem."""
+def main_stem_definition(stem: MainStemSpec, basin_file: Path, other_stem_segments: tuple = ()):
+    """Read a main stem's sections (and rating) relative to ``basin_file``; errors name the file and stem.
+    ``other_stem_segments``: (feature id, main stem id) of the other main stems' segments (junctions)."""
     from ..hydraulics.network_coupling import MainStemDefinition
     from .hydraulics import read_downstream, read_sections
 
@@ -337,4 +340,4 @@ def main_stem_definition(stem: MainStemSpec, basin_file: Path):
         raise type(exc)(f"{where}: {exc}") from None
     chain = None if stem.chainage_of_segments is None else tuple(stem.chainage_of_segments)
     return MainStemDefinition(stem.id, tuple(stem.segments), sections, downstream, stem.dt_s, stem.inertia, stem.max_dx_m,
-                              chain, str(basin_file))
+                              chain, str(basin_file), other_stem_segments)

@@ -20,6 +20,7 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -84,6 +85,17 @@ def _route_model(model: MuskingumCunge, lateral: NDArray, initial: RoutingState 
     result = model.run(np.ascontiguousarray(lateral, np.float32), 3600.0, n_hours * steps_per_hour, initial, steps_per_hour)
     model.check_converged(result)
     return result.streamflow.astype(np.float64)
+
+
+def _route_model_state(model: MuskingumCunge, lateral: NDArray, initial: RoutingState | None = None) -> RoutingState | None:
+    """The state of ``model`` after routing hourly ``lateral`` from ``initial`` (cold when None)."""
+    if not lateral.shape[0]:
+        return initial
+    steps_per_hour = int(round(3600.0 / model.dt))
+    result = model.run(np.ascontiguousarray(lateral, np.float32), 3600.0, lateral.shape[0] * steps_per_hour, initial,
+                       steps_per_hour)
+    model.check_converged(result)
+    return result.final_state
 
 
 def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray[np.datetime64],
@@ -592,15 +604,17 @@ def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: OperatedNet
                 int(np.argmax(f1.reservoir_inflow[r.id][1:]))) for r in basin.reservoirs]
     sources += [(f"detention:{site.id}", routing.paths[f"detention:{site.id}"], site.position,
                  int(np.argmax(f1.flow[:, site.position]))) for site in sites]
-    for key, path, origin, at in sources:
+    for key, *_ in sources:
+        for section in basin.control_sections:
+            responses[(key, section.id)] = np.zeros(n)
+
+    def respond(key: str, path: NDArray[np.int64], origin: int, at: int) -> dict:
         last = path[-1] if path.size else origin
         if routing.down[last] >= 0 and routing.dam_node[routing.down[last]]:
             path = np.append(path, routing.down[last])  # the next dam's inflow responds too
-        for section in basin.control_sections:
-            responses[(key, section.id)] = np.zeros(n)
         hits = [j for j, node in enumerate(path) if node in targets]
         if not hits:
-            continue
+            return {}
         path = path[:hits[-1] + 1]
         in_path = np.zeros(network.size, bool)
         in_path[path] = True
@@ -619,12 +633,24 @@ def unit_responses(network: RiverNetwork, basin: BasinSpec, routing: OperatedNet
         initial = None if f1.initial is None else routing.sub_state(f1.initial, path, model)  # the issue-time channel
         # perturb downwards where the flow allows: the schedules that matter release less than F1
         step = -pulse if side[at, 0] > 2.0 * pulse else pulse
-        bumped = side.copy()
-        bumped[at, 0] += step
-        delta = (_route_model(model, bumped, initial) - _route_model(model, side, initial)) / step
-        for j in hits:
-            for name in targets[path[j]]:
-                responses[(key, name)] = np.concatenate([delta[at:, j], np.zeros(at)])[:n]
+        bumped = side[at:].copy()
+        bumped[0, 0] += step
+        # both runs are the same until the pulse: route that once and go on from its end (bit for bit one run)
+        before = _route_model_state(model, side[:at], initial)
+        delta = (_route_model(model, bumped, before) - _route_model(model, side[at:], before)) / step
+        return {(key, name): np.concatenate([delta[:, j], np.zeros(at)])[:n] for j in hits for name in targets[path[j]]}
+
+    # each source's path is routed on its own (numba releases the GIL): one thread per numba thread
+    workers = max(1, min(numba.get_num_threads(), len(sources)))
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            found = list(pool.map(lambda source: respond(*source), sources))
+    else:
+        found = [respond(*source) for source in sources]
+    for result in found:
+        responses.update(result)
     return responses
 
 

@@ -329,21 +329,25 @@ def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: Foreca
 def annual_maxima(basin: BasinModel, config: CycleConfig, config_path: Path) -> np.ndarray:
     """[years, n] annual maximum flows for the segment warnings: the basin's own file when it has one
     (``warning.climatology`` in the basin folder, annual_max(year, feature_id)), else the simulated
-    climatology, kept in the user cache (``hydro.core.workspace.cache_dir``) per basin content and model
-    configuration, and never written into the basin folder."""
+    climatology, kept in the user cache (``hydro.core.workspace.cache_dir``) per basin content, model
+    configuration and PET (the configured one, ``stages.climatology.climatology_pet``), and never written into
+    the basin folder."""
     import xarray as xr
 
-    from ..stages.climatology import METHOD, simulate_climatology
+    from ..stages.climatology import METHOD, climatology_pet, simulate_climatology
 
     own = basin.folder / config.warning.climatology
-    cached = cache_dir() / "climatology" / f"{basin.name}_{_basin_fingerprint(basin, config)}.nc"
+    pet = None if own.is_file() else climatology_pet(basin, config, config_path.parent)
+    cached = None if pet is None else \
+        cache_dir() / "climatology" / f"{basin.name}_{_basin_fingerprint(basin, config, pet.key())}.nc"
     path = own if own.is_file() else cached
     if not path.is_file():
-        annual_max = simulate_climatology(basin, config)
+        annual_max = simulate_climatology(basin, config, pet=pet)
         ds = xr.Dataset({"annual_max": (("year", "feature_id"), annual_max, {
             "units": "m3 s-1", "long_name": "annual maximum streamflow of the simulated climatology"})},
             coords={"year": np.arange(annual_max.shape[0]), "feature_id": basin.network.feature_id},
-            attrs={"title": f"hydro simulated climatology for basin {basin.name}", "method": METHOD})
+            attrs={"title": f"hydro simulated climatology for basin {basin.name}", "method": METHOD,
+                   "pet": pet.description, "forcing": f"{METHOD}; PET: {pet.description}"})
         path.parent.mkdir(parents=True, exist_ok=True)
         netcdf.write_dataset(path, ds)  # atomic: concurrent runs write the same numbers
     with xr.open_dataset(path) as ds:
@@ -356,7 +360,7 @@ def climatology_for(basin: BasinModel, config: CycleConfig, config_path: Path) -
     has no rain to simulate one from, so without its own file it has none (None: no return-period grades)."""
     import xarray as xr
 
-    from ..stages.climatology import METHOD
+    from ..stages.climatology import METHOD, climatology_pet
 
     own = basin.folder / config.warning.climatology
     if own.is_file():
@@ -369,14 +373,15 @@ def climatology_for(basin: BasinModel, config: CycleConfig, config_path: Path) -
         return None, (f"none: basin {basin.name} is forced by lateral inflow (no runoff grid), so no climatology can "
                       f"be simulated from rain, and {own} does not exist; segments get no return-period grade, "
                       "stations are graded on the user thresholds ([warning] thresholds)")
-    return annual_maxima(basin, config, config_path), f"simulated (synthetic, not observed): {METHOD}"
+    pet = climatology_pet(basin, config, config_path.parent).description
+    return annual_maxima(basin, config, config_path), f"simulated (synthetic, not observed): {METHOD}; PET: {pet}"
 
 
-def _basin_fingerprint(basin: BasinModel, config: CycleConfig) -> str:
-    """A hash of what the climatology depends on: the basin's files and the model configuration."""
+def _basin_fingerprint(basin: BasinModel, config: CycleConfig, pet_key: str = "") -> str:
+    """A hash of what the climatology depends on: the basin's files, the model configuration and its PET."""
     import hashlib
 
-    digest = hashlib.sha256(config.model_hash().encode())
+    digest = hashlib.sha256(config.model_hash().encode() + pet_key.encode())
     for path in sorted(p for p in basin.folder.iterdir() if p.is_file() and p.name != config.warning.climatology):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())

@@ -390,7 +390,8 @@ def _basin_fingerprint(basin: BasinModel, config: CycleConfig, pet_key: str = ""
 
 def inputs_from_files(out: Path, basin: BasinModel, config: CycleConfig, config_path: Path) -> RehearsalInputs:
     """For a ``--stage`` rerun: the issue-time state from its restart and the forecast lateral inflow from
-    forecast_qlat.nc; F1 is then routed again from them (the same numbers as forecast.nc)."""
+    forecast_qlat.nc; F1 is then routed again from them (the same numbers as forecast.nc), with the gauges' last
+    corrections carried as the forecast carried them ([assimilation] forecast_decay_minutes)."""
     w = window(config)
     qlat = out / "forecast_qlat.nc"
     if not qlat.is_file():
@@ -400,8 +401,14 @@ def inputs_from_files(out: Path, basin: BasinModel, config: CycleConfig, config_
         raise InputDataError(f"{path}: the issue-time restart is missing; run the forecast stage of this cycle first")
     state = _read_state(path, basin, config, w.issue)
     lateral, times, interval_s = read_forecast_lateral(qlat, basin.network)
-    return RehearsalInputs(basin.network, basin.spec, basin.routing, lateral, interval_s, times, state.dams,
-                           state.routing, source=str(out / "forecast.nc"))
+    inputs = RehearsalInputs(basin.network, basin.spec, basin.routing, lateral, interval_s, times, state.dams,
+                             state.routing, source=str(out / "forecast.nc"))
+    nudging = _nudging(config, config_path, basin, w.start)
+    if nudging is not None and nudging.forecast is not None:  # F1 nudged as the forecast was
+        run = basin.routing.run(np.asarray(lateral), interval_s, len(times), state.routing, state.dams,
+                                nudging_for=nudging.forecast, detention=state.detention or None)
+        inputs.f1 = score(basin.spec, basin.routing, run, times, state.routing)
+    return inputs
 
 
 def _forecast_flows(out: Path, fc: ForecastResult | None):

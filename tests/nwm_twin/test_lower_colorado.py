@@ -164,6 +164,19 @@ def test_forecast_carries_the_nudging_and_beats_forgetting_it(twin, tmp_path):
     assert np.all(np.diff(rmse["carried"]) > 0)  # the gain fades as the correction decays
 
 
+def test_a_stage_rerun_routes_f1_with_the_carried_nudging(twin):
+    """`--stage warning` (or rehearsal, plan) rebuilds F1 from the issue-time restart and forecast_qlat.nc: with
+    the carried nudging it is forecast.nc again, bit for bit."""
+    from hydro.io.config import load_config
+    from hydro.pipeline.cycle import inputs_from_files, load_basin
+
+    config = load_config(twin["config"])
+    basin = load_basin(config, twin["config"])
+    f1 = inputs_from_files(twin["out"], basin, config, twin["config"]).forward()
+    with xr.open_dataset(twin["out"] / "forecast.nc") as fc:
+        np.testing.assert_array_equal(f1.run.flow, fc.streamflow.values)
+
+
 def test_user_thresholds_graded_with_their_source(twin):
     out = twin["out"]
     levels = pd.read_csv(EXAMPLE.parent / "thresholds.csv", comment="#", dtype={"id": str})

@@ -14,12 +14,11 @@ season, an event) sets the level. The outputs state which PET it was.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-
-from dataclasses import dataclass
-from pathlib import Path
 
 from ..basin import RAIN_STEP_MIN, STEPS_PER_HOUR, BasinModel, advance, cold_state
 from ..io.config import CycleConfig
@@ -69,12 +68,11 @@ def climatology_pet(basin: BasinModel, config: CycleConfig, config_dir: Path) ->
         from ..core.errors import InputDataError
 
         raise InputDataError(f"{source}: no record; give a PET file with at least one interval")
-    grid = basin.grid
+    grid, cells = basin.grid, basin_cells(basin)
     rate = regrid(flux.frames, grid.shape, grid.transform, grid.crs)
-    check_basin_covered(rate, basin_cells(basin), flux.frames.times, source, "PET", "use a PET grid that covers the basin")
+    check_basin_covered(rate, cells, flux.frames.times, source, "PET", "use a PET grid that covers the basin")
     hours = (flux.frames.times.astype("datetime64[ns]") - flux.starts.astype("datetime64[ns]")) / np.timedelta64(1, "h")
-    field = np.tensordot(hours / hours.sum(), np.nan_to_num(rate, nan=0.0).astype(np.float64), axes=1)
-    cells = basin_cells(basin)
+    field = np.tensordot(hours / hours.sum(), np.nan_to_num(rate, nan=0.0).astype(np.float64), axes=1)  # time mean
     return ClimatologyPet(field, f"mean of {section.pet} ({flux.variable}) over its record "
                                  f"{str(flux.starts[0])[:16]} .. {str(flux.frames.times[-1])[:16]}, per cell "
                                  f"(basin mean {field.reshape(-1)[cells].mean():.4g} mm h-1)")

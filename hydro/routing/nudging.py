@@ -24,7 +24,8 @@ step, at each gauged segment,
     q <- q + w0 * exp(-a / T) * (q_last - q),
 
 with ``q_last`` the gauge's last observation at or before the issue time, ``a`` its age at the step's end,
-``T`` the decay time (t-route ``da_decay_coefficient``, minutes, default 120) and ``w0 = G * quality`` the
+``T`` the decay time (t-route ``da_decay_coefficient``, minutes, default 120 in
+src/troute-network/troute/DataAssimilation.py) and ``w0 = G * quality`` the
 weight that observation had in the analysis (1 for a best-quality observation with G = 1, where this is
 t-route's formula exactly). The forecast so starts at the last observation and relaxes to the model; the
 corrected flow feeds the segments below, as in the analysis (:class:`PersistedNudging`).

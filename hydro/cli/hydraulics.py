@@ -64,6 +64,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="m of the LPI factor 1 - Fr^m, Fr the larger of a reach's two nodes (default 4: 99 %% of the "
                    "inertia kept at Fr 0.3; 10 keeps more near Fr 1 but lets a hydraulic jump's toe hop between nodes)")
     _add_geometry_options(r)
+    r.add_argument("--initial-state", type=Path, metavar="STATE.nc",
+                   help="start from a state saved by --final-state (at its time, which the inflow series must cover) "
+                   "instead of the steady profile of the first inflow; same sections, junctions, --max-dx and --dt")
+    r.add_argument("--final-state", type=Path, metavar="STATE.nc",
+                   help="save the state at the end (water level and discharge per node, and one step before): a run "
+                   "continuing from it with --initial-state reproduces the uninterrupted run bit for bit")
     r.add_argument("--output", type=Path, required=True, help="OUT.nc (written atomically)")
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     r.set_defaults(func=_cmd_run)
@@ -140,10 +146,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ..hydraulics.sections import Reach
     from ..hydraulics.unsteady import SaintVenant, SolverOptions
     from ..io.atomic import check_output_dir
-    from ..io.hydraulics import (hydraulics_dataset, read_downstream, read_lateral, read_sections, read_series,
-                                 read_structures, write_hydraulics)
+    from ..io.hydraulics import (hydraulics_dataset, read_downstream, read_hydraulic_state, read_lateral, read_sections,
+                                 read_series, read_structures, write_hydraulic_state, write_hydraulics)
 
     check_output_dir(args.output)
+    if args.final_state:
+        check_output_dir(args.final_state)
     t0 = time.perf_counter()
     if len(args.upstream) != 1:
         raise ConfigError(f"--upstream given {len(args.upstream)} times: one reach takes one inflow file (a network of "
@@ -160,7 +168,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     hours = args.hours or (upstream.time[-1] - upstream.time[0]).astype("timedelta64[s]").astype(float) / 3600.0
     records = int(hours * 3600 // args.output_interval) + 1  # discharge, level, depth in float64 per node and record
     check_output_dir(args.output, reach.size * records * 24, f"{reach.size:,} nodes x {records:,} records x 24 bytes")
-    result = SaintVenant(reach, options).run(upstream, downstream, lateral, args.hours)
+    initial = read_hydraulic_state(args.initial_state) if args.initial_state else None
+    result = SaintVenant(reach, options).run(upstream, downstream, lateral, args.hours, initial)
     mb = result.mass_balance
     log.info("hydraulics: %d nodes (%d surveyed), %d steps of %g s, %.2f Newton iterations per step (at most %d); "
              "mass balance: inflow %.6g m3 + lateral %.6g m3 - outflow %.6g m3 - storage change %.6g m3 = %.3g m3 "
@@ -172,11 +181,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
              "inertia": args.inertia, "lpi_exponent": args.lpi_exponent, "max_dx_m": args.max_dx, "table_dz_m": args.table_dz,
              "downstream_boundary": args.downstream, "sections_file": str(args.sections),
              "upstream_file": str(args.upstream), "lateral_file": str(args.lateral or ""),
-             "structures_file": str(args.structures or ""),
+             "structures_file": str(args.structures or ""), "initial_state": str(args.initial_state or ""),
              "newton_iterations_mean": result.stats["mean_newton_iterations"],
              "comment": "chainage runs downstream from the upstream boundary; discharge positive downstream"}
     ds = hydraulics_dataset(result, [s.name for s in sections], attrs)
     write_hydraulics(args.output, ds)
+    if args.final_state:
+        write_hydraulic_state(args.final_state, result.final_state, {"sections_file": str(args.sections)})
     peaks = []
     for i in range(reach.size):
         if reach.surveyed[i] >= 0:
@@ -262,10 +273,12 @@ def _cmd_run_network(args: argparse.Namespace) -> int:
     from ..hydraulics.network import NetworkSaintVenant
     from ..hydraulics.unsteady import SolverOptions
     from ..io.atomic import check_output_dir
-    from ..io.hydraulics import (has_reach_column, network_hydraulics_dataset, read_downstream, read_network_lateral,
-                                 read_series, write_hydraulics)
+    from ..io.hydraulics import (has_reach_column, network_hydraulics_dataset, read_downstream, read_hydraulic_state,
+                                 read_network_lateral, read_series, write_hydraulic_state, write_hydraulics)
 
     check_output_dir(args.output)
+    if args.final_state:
+        check_output_dir(args.final_state)
     t0 = time.perf_counter()
     files = _reach_files(args.upstream, "--upstream")
     network = _read_network(args, structures=True)
@@ -280,7 +293,8 @@ def _cmd_run_network(args: argparse.Namespace) -> int:
         lateral = read_network_lateral(args.lateral)
     options = SolverOptions(dt=args.dt, output_interval=args.output_interval, theta=args.theta,
                             inertia=args.inertia, lpi_exponent=args.lpi_exponent)
-    result = NetworkSaintVenant(network, options).run(upstream, downstream, lateral, args.hours)
+    initial = read_hydraulic_state(args.initial_state) if args.initial_state else None
+    result = NetworkSaintVenant(network, options).run(upstream, downstream, lateral, args.hours, initial)
     mb = result.mass_balance
     log.info("hydraulics: %d reaches, %d junctions, %d nodes, %d steps of %g s, %.2f Newton iterations per step (at "
              "most %d); mass balance: inflow %.6g m3 + lateral %.6g m3 - outflow %.6g m3 - storage change %.6g m3 = "
@@ -293,12 +307,15 @@ def _cmd_run_network(args: argparse.Namespace) -> int:
              "table_dz_m": args.table_dz, "downstream_boundary": args.downstream, "outlet_reach": network.outlet,
              "sections_file": str(args.sections), "junctions_file": str(args.junctions or ""),
              "upstream_files": " ".join(args.upstream), "lateral_file": str(args.lateral or ""),
-             "structures_file": str(args.structures or ""),
+             "structures_file": str(args.structures or ""), "initial_state": str(args.initial_state or ""),
              "junction_condition": "equal water levels; discharges in = discharge out",
              "newton_iterations_mean": result.stats["mean_newton_iterations"],
              "comment": "chainage runs downstream from each reach's upstream boundary; discharge positive downstream; a "
                         "receiving reach's node at a junction appears twice (above and below the confluence)"}
     write_hydraulics(args.output, network_hydraulics_dataset(result, attrs))
+    if args.final_state:
+        write_hydraulic_state(args.final_state, result.final_state,
+                              {"sections_file": str(args.sections), "junctions_file": str(args.junctions or "")})
     peaks = []
     for i in range(network.size):
         if result.surveyed[i] >= 0:

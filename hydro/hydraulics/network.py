@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.errors import ConfigError, InputDataError, NumericalError
+from ..core.errors import InputDataError, NumericalError
 from ..kernels.saint_venant import (BREAK, CHANNEL, DRY_BELOW_SLOT, NO_CONVERGENCE, N_PROPERTIES, SINGULAR,
                                     lookup, mixed_regime, preissmann_network, standard_step, storage_volume)
 from .boundaries import Downstream, Lateral, TimeSeries
 from .sections import JOIN_SNAP, CrossSection, Reach, Structure
 from .steady import G
-from .unsteady import SolverOptions
+from .unsteady import HydraulicState, SolverOptions, run_window
 
 log = logging.getLogger(__name__)
 
@@ -359,6 +359,7 @@ class NetworkResult:
     mass_balance: dict[str, float] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
     above_top_nodes: int = 0
+    final_state: HydraulicState | None = None
 
 
 class NetworkSaintVenant:
@@ -370,7 +371,8 @@ class NetworkSaintVenant:
         self.last_kernel_seconds = 0.0
 
     def run(self, upstream: dict[str, TimeSeries], downstream: Downstream, lateral: dict[str, Lateral] | None = None,
-            hours: float | None = None) -> NetworkResult:
+            hours: float | None = None, initial_state: HydraulicState | None = None) -> NetworkResult:
+        """From the network's steady profile of the first flows, or from ``initial_state`` at its time."""
         net, opt = self.network, self.options
         lateral = lateral or {}
         for rid, series in upstream.items():
@@ -385,30 +387,34 @@ class NetworkSaintVenant:
             raise InputDataError(f"reach {missing[0]!r} has no upstream inflow: every reach not joined at its first "
                                  f"section ({', '.join(net.sources)}) needs one (--upstream {missing[0]}=FILE.csv)")
         series = [upstream[r] for r in net.sources]
-        start = max(s.time[0] for s in series)
-        if any(s.time[0] != start for s in series):
-            first = min(series, key=lambda s: s.time[0])
-            raise InputDataError(f"{first.source}: the inflow series start at different times ({_iso(first.time[0])} "
-                                 f"and {_iso(start)}); give every upstream inflow the same start")
-        span = float((min(s.time[-1] for s in series) - start) / np.timedelta64(1, "s"))
-        duration = span if hours is None else hours * 3600.0
-        if duration > span + 1e-6:
-            raise InputDataError(f"the inflow series cover {span / 3600:g} h together, less than the {duration / 3600:g} h asked")
-        out_every = int(round(opt.output_interval / opt.dt))
-        n_out = int(np.floor(duration / opt.output_interval + 1e-9))
-        if n_out < 1:
-            raise ConfigError(f"the run ({duration:g} s) is shorter than one output interval ({opt.output_interval:g} s)")
-        n_steps = n_out * out_every
+        first = max(series, key=lambda s: s.time[0])  # the latest start and the earliest end bound the run
+        if initial_state is None and any(s.time[0] != first.time[0] for s in series):
+            early = min(series, key=lambda s: s.time[0])
+            raise InputDataError(f"{early.source}: the inflow series start at different times ({_iso(early.time[0])} "
+                                 f"and {_iso(first.time[0])}); give every upstream inflow the same start")
+        shortest = min(series, key=lambda s: s.time[-1])
+        window = TimeSeries(np.array([first.time[0], shortest.time[-1]]), np.zeros(2),
+                            f"{first.source} and {shortest.source}" if first is not shortest else first.source)
+        start, n_out, n_steps = run_window(window, opt, hours, initial_state)
+        out_every = n_steps // n_out
         end = start + np.timedelta64(int(round(n_steps * opt.dt * 1e9)), "ns")
         stage = downstream.series
         if stage is not None and (stage.time[0] > start or stage.time[-1] < end):
             raise InputDataError(f"{stage.source}: the stage series ({_iso(stage.time[0])} .. {_iso(stage.time[-1])}) "
                                  f"does not cover the run ({_iso(start)} .. {_iso(end)})")
         lat_t, lat_q = net.lateral_links(lateral, start, end)
-        lat0 = np.array([np.interp(0.0, lat_t, lat_q[:, j]) for j in range(lat_q.shape[1])]) if lat_t.size else None
-        q = net.steady_discharge({r: float(s.values[0]) for r, s in upstream.items()}, lat0)
-        z, n_critical, _ = net.steady_profile(q, downstream, start, "mixed")
-        net.check_contained(z, "the initial (steady) profile's")
+        if initial_state is None:
+            lat0 = np.array([np.interp(0.0, lat_t, lat_q[:, j]) for j in range(lat_q.shape[1])]) if lat_t.size else None
+            q = net.steady_discharge({r: float(s.values[0]) for r, s in upstream.items()}, lat0)
+            z, n_critical, _ = net.steady_profile(q, downstream, start, "mixed")
+            net.check_contained(z, "the initial (steady) profile's")
+            z_prev, q_prev = z.copy(), q.copy()
+        else:
+            initial_state.check(net.chainage, opt.dt, net.node_reach.astype(str))
+            z, q = initial_state.water_level.astype(np.float64), initial_state.discharge.astype(np.float64)
+            z_prev = initial_state.previous_water_level.astype(np.float64)
+            q_prev = initial_state.previous_discharge.astype(np.float64)
+            n_critical = 0
         in_t = np.unique(np.concatenate([s.seconds_from(start) for s in series]))
         in_q = np.column_stack([np.interp(in_t, s.seconds_from(start), s.values) for s in series])
         ds_kind, ds_x, ds_y, slope = downstream.kernel_arguments(net.reaches[net.outlet], start)
@@ -424,7 +430,8 @@ class NetworkSaintVenant:
             np.asarray(ds_x, np.float64), np.asarray(ds_y, np.float64), slope, opt.theta, opt.sigma_exponent, G, opt.dt,
             n_steps, out_every, opt.tol_level, opt.tol_discharge * q_scale, opt.max_iterations, opt.max_halvings, z_out,
             q_out, volumes, stats, failure, net.reach_kind, net.reach_crest, net.reach_cw, net.reach_gate, gate_t, gate_q,
-            net.br_start, net.br_end, net.br_up, net.br_down, net.br_source, net.jn_ref)
+            net.br_start, net.br_end, net.br_up, net.br_down, net.br_source, net.jn_ref, z_prev, q_prev,
+            initial_state is not None)
         self.last_kernel_seconds = time.perf_counter() - clock
         if status:
             when = start + np.timedelta64(int(round(failure[1] * 1e9)), "ns")
@@ -454,7 +461,9 @@ class NetworkSaintVenant:
                    "newton_iterations": int(stats[0]), "max_newton_iterations": int(stats[1]),
                    "mean_newton_iterations": float(stats[0] / max(stats[2], 1)), "nodes": net.size,
                    "reaches": len(net.ids), "junctions": len(net.junction_keys), "initial_critical_nodes": n_critical},
-            above_top_nodes=above)
+            above_top_nodes=above,
+            final_state=HydraulicState(end, net.chainage.copy(), z.copy(), q.copy(), z_prev, q_prev, opt.dt,
+                                       net.node_reach.astype(str)))
 
 
 def _joined_at_head(net: ReachNetwork, rid: str) -> list[str]:

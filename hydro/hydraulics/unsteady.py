@@ -59,6 +59,37 @@ class SolverOptions:
         return {"lpi": self.lpi_exponent, "full": 0.0, "diffusive": -1.0}[self.inertia]
 
 
+@dataclass(frozen=True)
+class HydraulicState:
+    """The solver's state at ``time``: water level [m] and discharge [m3 s-1] at every node, and both one step
+    (``dt`` [s]) earlier, which the first step's predictor uses: a run started from this state continues bit
+    for bit the run that saved it. ``reach`` names each node's reach in a network (None: one reach)."""
+
+    time: np.datetime64
+    chainage: NDArray[np.float64]
+    water_level: NDArray[np.float64]
+    discharge: NDArray[np.float64]
+    previous_water_level: NDArray[np.float64]
+    previous_discharge: NDArray[np.float64]
+    dt: float
+    reach: NDArray | None = None
+    source: str = ""
+
+    def check(self, chainage: NDArray[np.float64], dt: float, reach: NDArray | None = None) -> None:
+        """Refuse a state saved on other nodes or with another step (one line)."""
+        where = f"{self.source or 'initial state'}"
+        if self.chainage.size != chainage.size or not np.allclose(self.chainage, chainage, rtol=0.0, atol=1e-6) or (
+                reach is not None and (self.reach is None or list(self.reach) != list(reach))):
+            raise InputDataError(f"{where}: the state holds {self.chainage.size} nodes, the run {chainage.size} (or at other "
+                                 "chainages or reaches): it was saved for other sections, junctions or --max-dx; use the "
+                                 "same geometry as the run that saved it")
+        if abs(self.dt - dt) > 1e-9:
+            raise InputDataError(f"{where}: the state was saved by a run with dt {self.dt:g} s, this run has dt {dt:g} s; "
+                                 f"continue with --dt {self.dt:g}")
+        if not (np.isfinite(self.water_level).all() and np.isfinite(self.discharge).all()):
+            raise InputDataError(f"{where}: water_level or discharge holds NaN")
+
+
 @dataclass
 class HydraulicsResult:
     time: NDArray[np.datetime64]
@@ -71,6 +102,27 @@ class HydraulicsResult:
     mass_balance: dict[str, float] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
     above_top_nodes: int = 0
+    final_state: HydraulicState | None = None
+
+
+def run_window(upstream: TimeSeries, options: SolverOptions, hours: float | None,
+               initial_state: HydraulicState | None) -> tuple[np.datetime64, int, int]:
+    """(start, output records, steps): from the initial state's time (else the inflow's start) over ``hours``
+    (else to the end of the inflow series)."""
+    start = upstream.time[0] if initial_state is None else np.datetime64(initial_state.time, "ns")
+    if initial_state is not None and not upstream.time[0] <= start < upstream.time[-1]:
+        raise InputDataError(f"{upstream.source}: the inflow series ({_iso(upstream.time[0])} .. {_iso(upstream.time[-1])}) "
+                             f"does not cover the initial state's time {_iso(start)} ({initial_state.source})")
+    span = float((upstream.time[-1] - start) / np.timedelta64(1, "s"))
+    duration = span if hours is None else hours * 3600.0
+    if duration > span + 1e-6:
+        raise InputDataError(f"{upstream.source}: the inflow covers {span / 3600:g} h from {_iso(start)}, less than the "
+                             f"{duration / 3600:g} h asked")
+    out_every = int(round(options.output_interval / options.dt))
+    n_out = int(np.floor(duration / options.output_interval + 1e-9))
+    if n_out < 1:
+        raise ConfigError(f"the run ({duration:g} s) is shorter than one output interval ({options.output_interval:g} s)")
+    return start, n_out, n_out * out_every
 
 
 class SaintVenant:
@@ -83,19 +135,12 @@ class SaintVenant:
         self.last_kernel_cpu_seconds = 0.0  # and its CPU time (the same on an idle machine)
 
     def run(self, upstream: TimeSeries, downstream: Downstream, lateral: Lateral | None = None,
-            hours: float | None = None) -> HydraulicsResult:
+            hours: float | None = None, initial_state: HydraulicState | None = None) -> HydraulicsResult:
+        """From the standard-step profile of the first flows at the inflow's start, or from ``initial_state``
+        at its time (the inflow and the other series must cover it)."""
         reach, opt = self.reach, self.options
-        start = upstream.time[0]
-        span = float((upstream.time[-1] - start) / np.timedelta64(1, "s"))
-        duration = span if hours is None else hours * 3600.0
-        if duration > span + 1e-6:
-            raise InputDataError(f"{upstream.source}: the inflow covers {span / 3600:g} h, less than the "
-                                 f"{duration / 3600:g} h asked")
-        out_every = int(round(opt.output_interval / opt.dt))
-        n_out = int(np.floor(duration / opt.output_interval + 1e-9))
-        if n_out < 1:
-            raise ConfigError(f"the run ({duration:g} s) is shorter than one output interval ({opt.output_interval:g} s)")
-        n_steps = n_out * out_every
+        start, n_out, n_steps = run_window(upstream, opt, hours, initial_state)
+        out_every = n_steps // n_out
         end = start + np.timedelta64(int(round(n_steps * opt.dt * 1e9)), "ns")
         stage = downstream.series
         if stage is not None and (stage.time[0] > start or stage.time[-1] < end):
@@ -110,12 +155,20 @@ class SaintVenant:
         else:
             lat_q = np.zeros((0, reach.size - 1))
             lat_t = np.zeros(0)
-        lat0 = None if lateral is None else _lateral_at(lat_t, lat_q, 0.0)
-        q_nodes = node_discharge(reach, float(upstream.values[0]), lat0)
-        initial = steady_profile(reach, q_nodes, downstream, start, "mixed")
-        check_contained(reach, initial.water_level, "the initial (steady) profile's")
-        z = initial.water_level.copy()
-        q = initial.discharge.copy()
+        if initial_state is None:
+            lat0 = None if lateral is None else _lateral_at(lat_t, lat_q, 0.0)
+            q_nodes = node_discharge(reach, float(upstream.values[0]), lat0)
+            initial = steady_profile(reach, q_nodes, downstream, start, "mixed")
+            check_contained(reach, initial.water_level, "the initial (steady) profile's")
+            z, q = initial.water_level.copy(), initial.discharge.copy()
+            z_prev, q_prev = z.copy(), q.copy()
+            n_critical = initial.critical_nodes
+        else:
+            initial_state.check(reach.chainage, opt.dt)
+            z, q = initial_state.water_level.astype(np.float64), initial_state.discharge.astype(np.float64)
+            z_prev = initial_state.previous_water_level.astype(np.float64)
+            q_prev = initial_state.previous_discharge.astype(np.float64)
+            n_critical = 0
         in_t = upstream.seconds_from(start)
         ds_kind, ds_x, ds_y, slope = downstream.kernel_arguments(reach, start)
         q_scale = max(float(np.max(upstream.values)), float(np.max(lat_q.sum(axis=1))) if lat_q.size else 0.0, 1e-3)
@@ -142,7 +195,8 @@ class SaintVenant:
                             np.asarray(ds_y, np.float64), slope, opt.theta, opt.sigma_exponent, G, opt.dt, n_steps,
                             out_every, opt.tol_level, opt.tol_discharge * q_scale, opt.max_iterations,
                             opt.max_halvings, z_out, q_out, volumes, stats, failure, reach.reach_kind,
-                            reach.reach_crest, reach.reach_cw, reach.reach_gate, gate_t, gate_q)
+                            reach.reach_crest, reach.reach_cw, reach.reach_gate, gate_t, gate_q, z_prev, q_prev,
+                            initial_state is not None)
         self.last_kernel_seconds = time.perf_counter() - clock
         self.last_kernel_cpu_seconds = time.process_time() - cpu
         if status:
@@ -182,8 +236,9 @@ class SaintVenant:
             stats={"steps": steps, "sub_steps": int(stats[2]), "steps_retried": int(stats[3]),
                    "newton_iterations": int(stats[0]), "max_newton_iterations": int(stats[1]),
                    "mean_newton_iterations": float(stats[0] / max(stats[2], 1)), "nodes": reach.size,
-                   "initial_critical_nodes": initial.critical_nodes},
-            above_top_nodes=above)
+                   "initial_critical_nodes": n_critical},
+            above_top_nodes=above,
+            final_state=HydraulicState(end, reach.chainage.copy(), z.copy(), q.copy(), z_prev, q_prev, opt.dt))
 
 
 def _iso(t: np.datetime64) -> str:

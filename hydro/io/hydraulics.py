@@ -24,7 +24,7 @@ from ..hydraulics.boundaries import Downstream, Lateral, TimeSeries
 from ..hydraulics.network import Junction, NetworkResult
 from ..hydraulics.sections import CrossSection, Structure
 from ..hydraulics.steady import SteadyProfile
-from ..hydraulics.unsteady import HydraulicsResult
+from ..hydraulics.unsteady import HydraulicsResult, HydraulicState
 from .atomic import write_atomic
 from .netcdf import cf_encode
 
@@ -469,3 +469,55 @@ def network_steady_dataset(reach: np.ndarray, chainage: np.ndarray, section: np.
                **attrs},
     )
     return cf_encode(ds)
+
+
+_STATE_VARIABLES = {
+    "water_level": {"long_name": "water surface elevation at the state's time", "units": "m",
+                    "standard_name": "water_surface_height_above_reference_datum"},
+    "discharge": {"long_name": "discharge (positive downstream) at the state's time", "units": "m3 s-1",
+                  "standard_name": "water_volume_transport_in_river_channel"},
+    "water_level_previous_step": {"long_name": "water surface elevation one solver step (dt_seconds) earlier", "units": "m"},
+    "discharge_previous_step": {"long_name": "discharge one solver step (dt_seconds) earlier", "units": "m3 s-1"},
+}
+
+
+def write_hydraulic_state(path: str | Path, state: HydraulicState, attrs: dict | None = None) -> Path:
+    """The solver's state (``--final-state``): per node water level and discharge at the state's time and one
+    step before, chainage (and reach) per node; CF NetCDF, doubles (a continuation is bit for bit)."""
+    path = Path(path)
+    data = {name: ("node", np.asarray(getattr(state, field), np.float64), meta) for (name, meta), field in zip(
+        _STATE_VARIABLES.items(), ("water_level", "discharge", "previous_water_level", "previous_discharge"), strict=True)}
+    coords = {"node": ("node", np.arange(state.chainage.size, dtype=np.int32), {"long_name": "computational node"}),
+              "chainage": ("node", state.chainage, _NETWORK_ATTRS["chainage"])}
+    if state.reach is not None:
+        coords["reach"] = ("node", np.asarray(state.reach).astype(str), _NETWORK_ATTRS["reach"])
+    ds = xr.Dataset(data, coords=coords, attrs={
+        "title": "hydro hydraulics state (hydro hydraulics run --initial-state continues from it)",
+        "valid_time": _iso(np.datetime64(state.time, "s")), "dt_seconds": float(state.dt), **(attrs or {})})
+    cf_encode(ds)
+    _check_finite(path, ds)
+    return write_atomic(path, lambda tmp: ds.to_netcdf(tmp, format="NETCDF4"))
+
+
+def read_hydraulic_state(path: str | Path) -> HydraulicState:
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: initial state file not found")
+    try:
+        with xr.open_dataset(path) as ds:
+            ds = ds.load()
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{path}: cannot read the state as NetCDF ({str(exc).splitlines()[0]})") from None
+    missing = [v for v in (*_STATE_VARIABLES, "chainage") if v not in ds.variables]
+    if missing or "valid_time" not in ds.attrs or "dt_seconds" not in ds.attrs:
+        raise InputDataError(f"{path}: not a hydraulics state (lacks {', '.join(missing) or 'valid_time/dt_seconds'}); "
+                             "give a file written by hydro hydraulics run --final-state")
+    try:
+        when = np.datetime64(pd.Timestamp(str(ds.attrs["valid_time"])).tz_localize(None), "ns")
+    except ValueError:
+        raise InputDataError(f"{path}: valid_time {ds.attrs['valid_time']!r} is not an ISO 8601 time") from None
+    reach = ds["reach"].values.astype(str) if "reach" in ds.variables else None
+    values = {v: ds[v].values.astype(np.float64) for v in _STATE_VARIABLES}
+    return HydraulicState(when, ds["chainage"].values.astype(np.float64), values["water_level"], values["discharge"],
+                          values["water_level_previous_step"], values["discharge_previous_step"],
+                          float(ds.attrs["dt_seconds"]), reach, str(path))

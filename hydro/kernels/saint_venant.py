@@ -593,7 +593,8 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
 @numba.njit(cache=True, nogil=True)
 def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y, normal_slope,
                theta, lpi_m, g, dt, n_steps, out_every, tol_z, tol_q, max_iter, max_halvings, z_out, q_out,
-               volumes, stats, failure, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q):
+               volumes, stats, failure, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q, z_prev, q_prev,
+               warm):
     """Integrate the Saint-Venant equations by the Preissmann scheme over ``n_steps`` steps of ``dt`` [s].
 
     Parameters
@@ -614,6 +615,10 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
         (release = column reach_gate of gate_q [m3 s-1] at times gate_t [s]); a structure's two equations
         are Q_j = Q_j+1 and Q_j = its flow, replacing the reach's continuity and momentum.
 
+    z_prev, q_prev : the state one step (dt) before (z, q), used by the predictor of the first step when
+        ``warm`` (a run continuing from a saved state: then it continues bit for bit); on return, the state one
+        step before the final one (what a continuation needs).
+
     Writes volumes = [upstream inflow, lateral inflow, outflow] [m3] (theta-weighted, as the scheme
     integrates them), stats = [Newton iterations, most in one step, sub-steps taken, steps retried] and on
     failure failure = [node, time s]. Returns 0 (OK) or the status code of the failing step.
@@ -632,8 +637,8 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
     qo = q.copy()
     zs = z.copy()
     qs = q.copy()
-    zp = z.copy()  # state one step back, for the predictor
-    qp = q.copy()
+    zp = z_prev.copy() if warm else z.copy()  # state one step back, for the predictor
+    qp = q_prev.copy() if warm else q.copy()
     root_slope = math.sqrt(normal_slope) if normal_slope > 0.0 else 0.0
     k_out = 0
     for i in range(n):
@@ -657,7 +662,7 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
                 for i in range(n):
                     zo[i] = z[i]
                     qo[i] = q[i]
-                if n_sub == 1 and step > 0:
+                if n_sub == 1 and (step > 0 or warm):
                     # predictor: linear extrapolation of the last two steps; on a smooth wave the first Newton
                     # update is then below the tolerance and one iteration does
                     for i in range(n):
@@ -697,6 +702,9 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
             for i in range(n):
                 z_out[k_out, i] = z[i]
                 q_out[k_out, i] = q[i]
+    for i in range(n):
+        z_prev[i] = zp[i]
+        q_prev[i] = qp[i]
     return OK
 
 
@@ -887,7 +895,7 @@ def _advance_network(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, la
 def preissmann_network(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y, normal_slope,
                        theta, lpi_m, g, dt, n_steps, out_every, tol_z, tol_q, max_iter, max_halvings, z_out, q_out,
                        volumes, stats, failure, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q,
-                       br_start, br_end, br_up, br_down, br_source, jn_ref):
+                       br_start, br_end, br_up, br_down, br_source, jn_ref, z_prev, q_prev, warm):
     """``preissmann`` on a dendritic network of branches, all solved together every step.
 
     The nodes of all branches are concatenated (branch b: nodes br_start[b] .. br_end[b], upstream first);
@@ -898,8 +906,8 @@ def preissmann_network(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, 
     any number of incoming ones. Junction conditions: equal water levels at every branch end meeting there,
     and the discharges in summing to the discharge out (no storage).
 
-    Other arguments as ``preissmann``; ``lat_q`` has a column per link (zero at breaks), volumes =
-    [upstream inflows, lateral inflow, outflow] [m3]. Returns 0 (OK) or the failing step's status.
+    Other arguments (z_prev, q_prev, warm included) as ``preissmann``; ``lat_q`` has a column per link (zero at
+    breaks), volumes = [upstream inflows, lateral inflow, outflow] [m3]. Returns 0 (OK) or the failing step's status.
     """
     n = z.shape[0]
     nb = br_start.shape[0]
@@ -924,8 +932,8 @@ def preissmann_network(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, 
     qo = q.copy()
     zs = z.copy()
     qs = q.copy()
-    zp = z.copy()
-    qp = q.copy()
+    zp = z_prev.copy() if warm else z.copy()
+    qp = q_prev.copy() if warm else q.copy()
     outlet = 0
     for b in range(nb):
         if br_down[b] < 0:
@@ -953,7 +961,7 @@ def preissmann_network(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, 
                 for i in range(n):
                     zo[i] = z[i]
                     qo[i] = q[i]
-                if n_sub == 1 and step > 0:
+                if n_sub == 1 and (step > 0 or warm):
                     for i in range(n):
                         z[i] = 2.0 * zo[i] - zp[i]
                         q[i] = 2.0 * qo[i] - qp[i]
@@ -995,4 +1003,7 @@ def preissmann_network(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, 
             for i in range(n):
                 z_out[k_out, i] = z[i]
                 q_out[k_out, i] = q[i]
+    for i in range(n):
+        z_prev[i] = zp[i]
+        q_prev[i] = qp[i]
     return OK

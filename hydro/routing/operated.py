@@ -20,8 +20,10 @@ bit: one run of N hours equals N runs of one hour, each started from the previou
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -153,6 +155,7 @@ class OperatedNetwork:
         topo_rank = np.empty(network.size, dtype=np.int64)
         topo_rank[network.topological_order()] = np.arange(network.size)
         self.dams = sorted(reservoirs, key=lambda r: topo_rank[position[r.feature_id]])
+        self._dam_by_id = {d.id: d for d in self.dams}
         self.down = network.downstream_index
         claimed = np.zeros(network.size, bool)
         self.zones: dict[str, NDArray[np.int64]] = {}
@@ -188,6 +191,7 @@ class OperatedNetwork:
                 node = self.down[node]
             self.paths[f"detention:{site.id}"] = np.array(path, np.int64)
         self._find_feeders()
+        self._plan_waves()
 
     def _find_feeders(self) -> None:
         """Per piece: ``reachable`` (mask over the network), the segments downstream, within their piece, of a
@@ -214,6 +218,24 @@ class OperatedNetwork:
         for _, idx in self.pieces:
             self._local[idx] = np.arange(idx.size)
 
+    def _plan_waves(self) -> None:
+        """``waves``: the pieces (their indices in ``pieces``) grouped so that a piece comes after every piece
+        whose dam releases into it; the pieces of one wave do not feed each other and can route at once."""
+        self._feeds_into = {}  # piece -> the piece its dam releases into
+        level = np.zeros(len(self.pieces), np.int64)
+        for k, (key, _) in enumerate(self.pieces):  # upstream first: a dam's piece precedes the one it feeds
+            if key and key in self.zones:
+                below = self.down[self.position[self._dam_by_id[key].feature_id]]
+                if below >= 0:
+                    target = int(self._piece_of[below])
+                    self._feeds_into[k] = target
+                    level[target] = max(level[target], level[k] + 1)
+        self.waves = [[k for k in range(len(self.pieces)) if level[k] == w] for w in range(int(level.max()) + 1 if level.size else 0)]
+
+    def __getstate__(self) -> dict:
+        """Pickled (dask) without the cache of partial models (rebuilt on use)."""
+        return {**self.__dict__, "_reach_cache": {}}
+
     def _reach_model(self, key: str, changed: NDArray[np.int64]):
         """What changes at network positions ``changed`` (all reachable, in piece ``key``) reach, and the model
         that routes just that: (segments routed, in the piece's own order; its model; the forced feeders'
@@ -226,7 +248,8 @@ class OperatedNetwork:
                 affected[node] = True
                 node = self.down[node]
         cache_key = (key, np.flatnonzero(affected).tobytes())
-        if cache_key not in self._reach_cache:
+        entry = self._reach_cache.get(cache_key)  # threads: dict get/set are atomic; a race builds a model twice
+        if entry is None:
             feeders = self.feeders[key]
             forced = feeders[~affected[feeders] & affected[self.down[feeders]]]
             routed = np.flatnonzero(affected)
@@ -243,11 +266,12 @@ class OperatedNetwork:
             # a forced channel feeder is not solved (its outflow is imposed); a forced lake keeps its slot
             channel = where[forced][model.lake_slot[model.inverse[where[forced]]] == -1]
             model.lake_slot[model.inverse[channel]] = FORCED_NODE
+            entry = (sub, model, where[forced], column[forced], routed, where[routed], record,
+                     where[feeders[record]], lakes_routed)
             if len(self._reach_cache) > 64:
                 self._reach_cache.clear()
-            self._reach_cache[cache_key] = (sub, model, where[forced], column[forced], routed, where[routed],
-                                            record, where[feeders[record]], lakes_routed)
-        return self._reach_cache[cache_key]
+            self._reach_cache[cache_key] = entry
+        return entry
 
     @property
     def lake_id(self) -> NDArray[np.int64]:
@@ -343,7 +367,10 @@ class OperatedNetwork:
         reusable = (reuse is not None and nudging_for is None and reuse.fits(lateral.shape, hours, state, self.dt, self.cold_state()))
         before = reuse.run.feeder_flow if reusable else None
         feeder_flow = {}
-        for key, idx in self.pieces:  # upstream first: each dam's zone already holds the releases from above
+
+        def route_piece(k: int) -> None:
+            """Route piece k into ``flow`` and the final state (its own columns and lakes only)."""
+            key, idx = self.pieces[k]
             model = self.models[key]
             slots = self.lake_slots(idx, model)
             changed = (idx[np.flatnonzero((lateral[:, idx] != reuse.run.lateral[:, idx]).any(axis=0))]
@@ -384,16 +411,43 @@ class OperatedNetwork:
                 streamflow[idx], depth[idx] = result.final_state.streamflow, result.final_state.depth
                 elev[slots] = result.final_state.water_sfc_elev
                 feeder_flow[key] = result.recorded
-            if not key:
-                continue
-            node, begin = self.position[dams_by_id[key].feature_id], dams[key]
-            inflow = np.concatenate([[state.streamflow[node]], flow[:, node]]).astype(np.float64)
-            op = operate(*self._tables[key], inflow, 3600.0, begin.level, schedules.get(key), begin.release,
-                         initial_storage=begin.storage)
-            operations[key], inflows[key] = op, inflow
-            final_dams[key] = DamStart(float(op.level[-1]), float(op.release[-1]), float(op.storage[-1]))
-            if self.down[node] >= 0:
-                lateral[:, self.down[node]] += np.repeat(op.release, per_hour).astype(np.float32)
+
+        # pieces of one wave route at once on threads (numba releases the GIL; each writes only its own columns);
+        # a piece on numba's own threads, or a nudged run, routes alone. Releases enter the segment below each
+        # dam just before the piece holding it routes, in the order one pass upstream-first adds them, so the
+        # lateral inflow and every number are the same whatever the threads.
+        workers = numba.get_num_threads() if nudging_for is None else 1
+        pending: dict[int, list[tuple[int, int, NDArray[np.float32]]]] = {}
+        pool = ThreadPoolExecutor(workers) if workers > 1 and len(self.pieces) > 1 else None
+        try:
+            for wave in self.waves:
+                for k in wave:
+                    for _, below, release in sorted(pending.pop(k, []), key=lambda entry: entry[0]):
+                        lateral[:, below] += release
+                alone = [k for k in wave if pool is None or getattr(self.models[self.pieces[k][0]], "parallel", True)]
+                together = [k for k in wave if k not in alone]
+                if len(together) > 1:
+                    list(pool.map(route_piece, together))
+                else:
+                    alone = sorted(alone + together)
+                for k in alone:
+                    route_piece(k)
+                for k in wave:  # the dams, in the pieces' order
+                    key = self.pieces[k][0]
+                    if not key:
+                        continue
+                    node, begin = self.position[dams_by_id[key].feature_id], dams[key]
+                    inflow = np.concatenate([[state.streamflow[node]], flow[:, node]]).astype(np.float64)
+                    op = operate(*self._tables[key], inflow, 3600.0, begin.level, schedules.get(key), begin.release,
+                                 initial_storage=begin.storage)
+                    operations[key], inflows[key] = op, inflow
+                    final_dams[key] = DamStart(float(op.level[-1]), float(op.release[-1]), float(op.storage[-1]))
+                    if self.down[node] >= 0:
+                        pending.setdefault(self._feeds_into[k], []).append(
+                            (k, int(self.down[node]), np.repeat(op.release, per_hour).astype(np.float32)))
+        finally:
+            if pool is not None:
+                pool.shutdown()
         final = RoutingState(streamflow, depth, elev)
         complete = all(key in feeder_flow for key, _ in self.pieces)
         return OperatedRun(flow, lateral, float(interval_s), operations, inflows, final, final_dams,

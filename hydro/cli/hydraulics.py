@@ -29,6 +29,12 @@ def _add_geometry_options(p: argparse.ArgumentParser) -> None:
                    help="stage step of the section property tables [m] (default 0.02)")
 
 
+def _add_junction_condition(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--junction-condition", default="level", choices=["level", "energy"],
+                   help="a network's junctions: level: equal water levels at the reach ends meeting there (default, "
+                   "HEC-RAS's default); energy: equal energy heads (level + velocity head, no junction loss)")
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("hydraulics", help="one-dimensional hydrodynamics of a main stem (Saint-Venant on surveyed sections)",
                        description="Saint-Venant equations on surveyed cross-sections. See docs/hydraulics.md.")
@@ -46,6 +52,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="INFLOW.csv: time,discharge_m3s (instantaneous, linear between); a network: REACH=INFLOW.csv for "
                    "every reach that starts at an upstream boundary (repeat the option)")
     r.add_argument("--junctions", type=Path, help=_JUNCTIONS_HELP)
+    _add_junction_condition(r)
     r.add_argument("--downstream", required=True, help=_DOWNSTREAM_HELP)
     r.add_argument("--lateral", type=Path, help="LATERAL.csv: [reach,]time,chainage_m,discharge_m3s (enters at the nearest "
                    "node; a network's file names the reach)")
@@ -85,6 +92,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="discharge [m3 s-1]; a network: REACH=Q for every reach that starts at an upstream boundary "
                    "(repeat the option), the reaches below carry the sum")
     s.add_argument("--junctions", type=Path, help=_JUNCTIONS_HELP)
+    _add_junction_condition(s)
     s.add_argument("--downstream", default="normal", help=_DOWNSTREAM_HELP + " (stage: the file's first level)")
     s.add_argument("--regime", default="mixed", choices=["mixed", "subcritical", "supercritical"],
                    help="mixed (default): subcritical from the outlet, supercritical below critical-depth controls, "
@@ -94,6 +102,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--output", type=Path, required=True, help="OUT.csv or OUT.nc (written atomically)")
     s.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     s.set_defaults(func=_cmd_steady)
+
+
+_JUNCTION_CONDITION = {"level": "equal water levels; discharges in = discharge out",
+                       "energy": "equal energy heads (level + alpha V^2 / 2g); discharges in = discharge out"}
 
 
 def _reach_value(text: str) -> tuple[str | None, float]:
@@ -264,7 +276,7 @@ def _read_network(args: argparse.Namespace, structures: bool = False):
     junctions = read_junctions(args.junctions) if args.junctions else []
     st = read_network_structures(args.structures) if structures and args.structures else {}
     return ReachNetwork(sections, junctions, max_dx=args.max_dx, table_dz=args.table_dz, structures=st,
-                        source=str(args.sections))
+                        source=str(args.sections), junction_condition=args.junction_condition)
 
 
 def _cmd_run_network(args: argparse.Namespace) -> int:
@@ -308,7 +320,7 @@ def _cmd_run_network(args: argparse.Namespace) -> int:
              "sections_file": str(args.sections), "junctions_file": str(args.junctions or ""),
              "upstream_files": " ".join(args.upstream), "lateral_file": str(args.lateral or ""),
              "structures_file": str(args.structures or ""), "initial_state": str(args.initial_state or ""),
-             "junction_condition": "equal water levels; discharges in = discharge out",
+             "junction_condition": _JUNCTION_CONDITION[args.junction_condition],
              "newton_iterations_mean": result.stats["mean_newton_iterations"],
              "comment": "chainage runs downstream from each reach's upstream boundary; discharge positive downstream; a "
                         "receiving reach's node at a junction appears twice (above and below the confluence)"}
@@ -376,7 +388,7 @@ def _cmd_steady_network(args: argparse.Namespace) -> int:
              "downstream_boundary": args.downstream, "outlet_reach": network.outlet,
              "upstream_discharge": " ".join(f"{r}={v:g}" for r, v in flows.items()),
              "sections_file": str(args.sections), "junctions_file": str(args.junctions or ""),
-             "junction_condition": "equal water levels; discharges in = discharge out"}
+             "junction_condition": _JUNCTION_CONDITION[args.junction_condition]}
     write_steady(args.output, network_steady_dataset(network.node_reach.astype(str), network.chainage,
                                                      network.section_names(), network.thalweg, network.surveyed, q, z,
                                                      velocity, froude, attrs))

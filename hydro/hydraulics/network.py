@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.errors import InputDataError, NumericalError
+from ..core.errors import ConfigError, InputDataError, NumericalError
 from ..kernels.saint_venant import (BREAK, CHANNEL, DRY_BELOW_SLOT, NO_CONVERGENCE, N_PROPERTIES, SINGULAR,
-                                    lookup, mixed_regime, preissmann_network, standard_step, storage_volume)
+                                    critical_stage, junction_head, lookup, mixed_regime, preissmann_network, standard_step, storage_volume)
 from .boundaries import Downstream, Lateral, TimeSeries
 from .sections import JOIN_SNAP, CrossSection, Reach, Structure
 from .steady import G
@@ -77,7 +77,12 @@ class ReachNetwork:
 
     def __init__(self, sections: dict[str, list[CrossSection]], junctions: list[Junction],
                  max_dx: float | dict[str, float] = 250.0, table_dz: float = 0.02,
-                 structures: dict[str, list[Structure]] | None = None, source: str = ""):
+                 structures: dict[str, list[Structure]] | None = None, source: str = "",
+                 junction_condition: str = "level"):
+        if junction_condition not in ("level", "energy"):
+            raise ConfigError(f"junction condition {junction_condition!r}: use level (equal water levels) or energy "
+                              "(equal energy heads)")
+        self.junction_condition = junction_condition
         if not sections:
             raise InputDataError(f"{source or 'sections'}: no reach")
         self.ids = list(sections)
@@ -315,7 +320,7 @@ class ReachNetwork:
                     ref = int(self.jn_ref[br.down])
                     if np.isnan(z[ref]):
                         continue
-                    boundary = float(z[ref])
+                    boundary = self._junction_level(br.end, float(q[br.end]), ref, float(z[ref]), float(q[ref]))
                 nodes, links = slice(br.start, br.end + 1), slice(br.start, br.end)
                 args = (np.ascontiguousarray(self.table[nodes]), self.z0[nodes].copy(), self.nlev[nodes].copy(),
                         self.table_dz, self.dx[links].copy(), q[nodes].copy(), self.thalweg[nodes].copy())
@@ -330,6 +335,27 @@ class ReachNetwork:
                 z[nodes] = zb
                 done.add(b)
         return z, n_critical, n_super
+
+    def _junction_level(self, node: int, q: float, ref: int, z_ref: float, q_ref: float) -> float:
+        """Level at branch end ``node`` carrying ``q`` that meets the junction condition with its reference node
+        (level: the same level; energy: the same energy head, on the subcritical side)."""
+        if self.junction_condition == "level":
+            return z_ref
+        args = (self.table, self.z0, self.nlev, self.table_dz)
+        head = junction_head(*args, ref, z_ref, q_ref, G, True)[0]
+        lo = max(critical_stage(*args, node, q, G), self.z0[node])
+        if junction_head(*args, node, lo, q, G, True)[0] >= head:
+            return lo  # no subcritical level carries that head: critical depth (as the standard step does)
+        hi = max(head, lo) + 1.0
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if junction_head(*args, node, mid, q, G, True)[0] < head:
+                lo = mid
+            else:
+                hi = mid
+            if hi - lo < 1e-10:
+                break
+        return 0.5 * (lo + hi)
 
     def check_contained(self, z: NDArray[np.float64], what: str) -> None:
         over = np.flatnonzero((z > self.top + 1e-9) & (self.surveyed >= 0))
@@ -431,7 +457,7 @@ class NetworkSaintVenant:
             n_steps, out_every, opt.tol_level, opt.tol_discharge * q_scale, opt.max_iterations, opt.max_halvings, z_out,
             q_out, volumes, stats, failure, net.reach_kind, net.reach_crest, net.reach_cw, net.reach_gate, gate_t, gate_q,
             net.br_start, net.br_end, net.br_up, net.br_down, net.br_source, net.jn_ref, z_prev, q_prev,
-            initial_state is not None)
+            initial_state is not None, net.junction_condition == "energy")
         self.last_kernel_seconds = time.perf_counter() - clock
         if status:
             when = start + np.timedelta64(int(round(failure[1] * 1e9)), "ns")

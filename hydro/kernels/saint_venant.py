@@ -786,10 +786,22 @@ def _dense_solve(a, b, x):
 
 
 @numba.njit(cache=True, nogil=True)
+def junction_head(table, z0, nlev, dz, i, z, q, g, energy):
+    """The head a junction equalises at node ``i``: the water level (``energy`` False), or the energy head
+    Z + alpha Q|Q| / (2 g A^2); with its derivatives in Z and Q (dalpha/dZ neglected)."""
+    if not energy:
+        return z, 1.0, 0.0
+    a, b, _, _, _, _, al = lookup(table, z0, nlev, dz, i, z)
+    v2 = al * q * abs(q) / (2.0 * g * a * a)
+    return z + v2, 1.0 - 2.0 * v2 * b / a, al * abs(q) / (g * a * a)
+
+
+@numba.njit(cache=True, nogil=True)
 def _advance_network(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y,
                      normal_root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new,
                      sigma, g_old, ab, rhs, rhs3, sol3, stats, reach_kind, reach_crest, reach_cw, reach_gate, gate_t,
-                     gate_q, br_start, br_end, br_up, br_down, br_source, jn_ref, jmat, jrhs, jsol, q_src, dzs, dqs):
+                     gate_q, br_start, br_end, br_up, br_down, br_source, jn_ref, jmat, jrhs, jsol, q_src, dzs, dqs,
+                     junction_energy):
     """One Preissmann step of a dendritic network of branches (see ``preissmann_network``), Newton on the
     whole system: each branch's linearised equations are solved with its end stages as parameters (three
     right-hand sides: the residual and a unit change of the stage at either end), which expresses its end
@@ -827,16 +839,24 @@ def _advance_network(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, la
             if br_up[b] < 0:  # an upstream boundary: Q = its inflow
                 ab[r, 3] = 1.0
                 rhs[r] = -(q[s] - q_src[br_source[b]])
-            else:  # the stage of the junction above: dZ_s = Z_J - Z_s, Z_J = its reference + its unknown change
-                ab[r, 2] = 1.0
-                rhs[r] = z[jn_ref[br_up[b]]] - z[s]
+            else:  # the junction above: H_s + dH_s = H_J, H_J = its reference's head + its unknown change
+                ref = jn_ref[br_up[b]]
+                h_ref = junction_head(table, z0, nlev, dz, ref, z[ref], q[ref], g, junction_energy)[0]
+                h_s, dh_dz, dh_dq = junction_head(table, z0, nlev, dz, s, z[s], q[s], g, junction_energy)
+                ab[r, 2] = dh_dz
+                ab[r, 3] = dh_dq
+                rhs[r] = h_ref - h_s
                 rhs3[r, 1] = 1.0
             r = 2 * e + 1
             if br_down[b] < 0:
                 _outlet_row(ab, rhs, e, z, q, work, ds_kind, ds_x, ds_y, z_ds, normal_root_slope)
             else:
-                ab[r, 1] = 1.0
-                rhs[r] = z[jn_ref[br_down[b]]] - z[e]
+                ref = jn_ref[br_down[b]]
+                h_ref = junction_head(table, z0, nlev, dz, ref, z[ref], q[ref], g, junction_energy)[0]
+                h_e, dh_dz, dh_dq = junction_head(table, z0, nlev, dz, e, z[e], q[e], g, junction_energy)
+                ab[r, 1] = dh_dz
+                ab[r, 2] = dh_dq
+                rhs[r] = h_ref - h_e
                 rhs3[r, 2] = 1.0
             for i in range(2 * s, 2 * e + 2):
                 rhs3[i, 0] = rhs[i]
@@ -895,7 +915,7 @@ def _advance_network(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, la
 def preissmann_network(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y, normal_slope,
                        theta, lpi_m, g, dt, n_steps, out_every, tol_z, tol_q, max_iter, max_halvings, z_out, q_out,
                        volumes, stats, failure, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q,
-                       br_start, br_end, br_up, br_down, br_source, jn_ref, z_prev, q_prev, warm):
+                       br_start, br_end, br_up, br_down, br_source, jn_ref, z_prev, q_prev, warm, junction_energy):
     """``preissmann`` on a dendritic network of branches, all solved together every step.
 
     The nodes of all branches are concatenated (branch b: nodes br_start[b] .. br_end[b], upstream first);
@@ -903,8 +923,9 @@ def preissmann_network(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, 
     boundary (br_up = -1; discharge = column br_source of in_q, at times in_t) or at junction br_up, and ends
     at the outlet (br_down = -1; the downstream condition as in ``preissmann``; exactly one branch) or at
     junction br_down. A junction has one outgoing branch, whose first node ``jn_ref[J]`` is its reference, and
-    any number of incoming ones. Junction conditions: equal water levels at every branch end meeting there,
-    and the discharges in summing to the discharge out (no storage).
+    any number of incoming ones. Junction conditions: equal water levels at every branch end meeting there
+    (``junction_energy`` False) or equal energy heads Z + alpha Q|Q| / (2 g A^2) (True: no junction loss), and
+    the discharges in summing to the discharge out (no storage).
 
     Other arguments (z_prev, q_prev, warm included) as ``preissmann``; ``lat_q`` has a column per link (zero at
     breaks), volumes = [upstream inflows, lateral inflow, outflow] [m3]. Returns 0 (OK) or the failing step's status.
@@ -969,7 +990,8 @@ def preissmann_network(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, 
                     table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y,
                     root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new, sigma, g_old,
                     ab, rhs, rhs3, sol3, stats, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q,
-                    br_start, br_end, br_up, br_down, br_source, jn_ref, jmat, jrhs, jsol, q_src, dzs, dqs)
+                    br_start, br_end, br_up, br_down, br_source, jn_ref, jmat, jrhs, jsol, q_src, dzs, dqs,
+                    junction_energy)
                 if status != OK:
                     failure[0] = worst
                     failure[1] = t + h

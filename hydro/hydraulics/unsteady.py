@@ -1,6 +1,7 @@
 """Unsteady main-stem hydrodynamics: the Saint-Venant equations by the Preissmann scheme (kernel
 hydro/kernels/saint_venant.py: Newton iteration on the full nonlinear system, local partial inertia for
-mixed and supercritical flow), started from the standard-step profile of the first inflow.
+mixed and supercritical flow), started from the standard-step profile of the first inflow or from a saved
+``HydraulicState`` (a restart, bit for bit).
 
 Contract: ``SaintVenant(reach, options).run(upstream, downstream, lateral)`` returns a
 ``HydraulicsResult`` (discharge, water level, depth per output time and node, the mass balance and the

@@ -800,3 +800,13 @@ def gather_columns(values, index, out):
         row = values[k]
         for i in range(index.size):
             out[k, i] = row[index[i]]
+
+
+@numba.njit(cache=True, nogil=True)
+def gather_columns_serial(values, index, out):
+    """:func:`gather_columns` on the calling thread: for models routed on worker threads (numba's workqueue
+    threading layer must not be entered from several threads at once, and small pieces gain nothing)."""
+    for k in range(out.shape[0]):
+        row = values[k]
+        for i in range(index.size):
+            out[k, i] = row[index[i]]

@@ -173,7 +173,8 @@ class MuskingumCunge:
             )
         ql = np.empty((needed, self.network.size), np.float32)
         index = self.layout if columns is None else np.ascontiguousarray(np.asarray(columns, np.int64)[self.layout])
-        kr.gather_columns(np.ascontiguousarray(qlat[:needed]), index, ql)
+        gather = kr.gather_columns if self.parallel else kr.gather_columns_serial  # serial models may run on threads
+        gather(np.ascontiguousarray(qlat[:needed]), index, ql)
         ql[:, self.lake_slot >= 0] = 0.0  # NWM drops lateral inflow on lakes
         q, d = self._to_layout(state if state is not None else self.cold_state())
         n_out = n_steps // output_every

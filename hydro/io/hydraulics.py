@@ -9,6 +9,11 @@ empty); banks default to the section's ends. INFLOW.csv ``time,discharge_m3s``; 
 initial_level_m,schedule`` (type weir: crest, width, coefficient; type gate: initial_level_m and schedule, a
 ``time,release_m3s`` CSV named relative to the structures file). Times are ISO 8601, UTC unless they carry an offset. Every problem is
 one InputDataError line naming the file, the section or row, and the value.
+
+Networks of reaches: SECTIONS.csv, LATERAL.csv and STRUCTURES.csv with a ``reach`` column, and JUNCTIONS.csv
+``reach,joins,chainage_m``; the output then runs over (time, node) with ``reach`` and ``chainage`` per node.
+A solver state (``--final-state`` / ``--initial-state``) is a NetCDF file of the node values at the state's
+time and one step before.
 """
 
 from __future__ import annotations

@@ -38,16 +38,19 @@ CYCLE = "out/cycle_20260701T0200"
 DATA = ("analysis.nc", "forecast.nc", "forecast_qlat.nc")  # the cycle folder's numbers (summary.json has timings)
 SECOND_CYCLE = ["run", "cycle.toml", "--stage", "forecast", "--start", "2026-07-01T01:00"]
 
-# Each run is a process of its own, forked from a parent that has imported hydro (its command line, the cycle and
-# the libraries they load) but run nothing: the same process a `hydro run` is once started, without paying the
-# imports (seconds on a loaded machine) seven times. The parent reports each run's pid and, when asked (after the
-# test has sent its signal: until then an ended run stays a zombie, so its pid cannot be reused), its exit
-# status (a negative signal number when killed, as subprocess gives it).
+# Each run is a process of its own, forked from a parent that has run the same cycle once in a folder of its own
+# (its imports done, numba's kernels loaded): the process a `hydro run` is once started, without paying seconds
+# of imports and kernel loading per run on a loaded machine, so the kills fall in the run's work. numba's
+# workqueue threading layer survives a fork (GNU OpenMP does not); the results are bit-identical across layers
+# (the next runs, in this process, are compared with them). The parent reports each run's pid and, when asked
+# (after the test has sent its signal: until then an ended run stays a zombie, so its pid cannot be reused),
+# its exit status (a negative signal number when killed, as subprocess gives it).
 FORKER = f"""
-import os, signal, sys
-from hydro.cli import build_parser, main
-import hydro.pipeline.cycle, hydro.stages.forecast, hydro.stages.forcing, xarray, netCDF4
-build_parser()
+import contextlib, os, signal, sys
+from hydro.cli import main
+os.chdir(sys.argv[1])
+with contextlib.redirect_stdout(sys.stderr):
+    assert main({SECOND_CYCLE!r}) == 0
 for line in sys.stdin:
     folder, err = line.rstrip("\\n").split("\\t")
     pid = os.fork()
@@ -98,8 +101,12 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def forker():
-    parent = subprocess.Popen([sys.executable, "-c", FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def forker(rolled, tmp_path_factory):
+    warm = tmp_path_factory.mktemp("warm") / "w"
+    shutil.copytree(rolled, warm)
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    parent = subprocess.Popen([sys.executable, "-c", FORKER, str(warm)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=env)
     yield parent
     parent.stdin.close()
     try:
@@ -146,20 +153,25 @@ def test_kills_at_random_moments_leave_the_state_intact_and_the_next_run_identic
 
     rng = random.Random(SEED)
     kills = rng.sample(KILLS, len(KILLS))
-    # half the moments over the whole locked span from the lock, half over the writing from its first file (a short
-    # part of the run, where the outputs and the restart are written: uniform moments alone would seldom land in it)
-    moments = [rng.uniform(0.0, work_s if k % 2 else work_s - first_write) for k in range(len(kills))]
-    for k, signum in enumerate(kills):
+    interrupted, attempts = 0, 0
+    while interrupted < len(kills):  # a signal that comes after the run ended is no kill: draw another moment
+        attempts += 1
+        assert attempts <= 3 * len(kills), f"only {interrupted} of {attempts - 1} signals came before the run ended"
+        k, signum = interrupted, kills[interrupted]
+        # half the moments over the whole locked span from the lock, half over the writing from its first file (a
+        # short part of the run, where the outputs and the restart are written: uniform moments would seldom hit it)
+        moment = rng.uniform(0.0, work_s if k % 2 else work_s - first_write)
         shutil.rmtree(folder)
         shutil.copytree(rolled, folder)
         run = Run(forker, folder, tmp_path / "stderr.txt")
         assert run.wait_for_lock(), run.wait()
         while k % 2 == 0 and not run.ended() and not ((folder / CYCLE).is_dir() and any((folder / CYCLE).iterdir())):
             time.sleep(0.001)  # a writing-phase kill: from this run's first write
-        time.sleep(moments[k])
+        time.sleep(moment)
         os.kill(run.pid, signum)  # not reaped yet: the pid is still the run's, even if it has ended
         code, err = run.wait()
-        where = f"kill {k} ({signum.name}, exit {code})"
+        interrupted += code != 0
+        where = f"kill {k} ({signum.name} {moment:.3f} s after the {'first write' if k % 2 == 0 else 'lock'}, exit {code})"
         if signum == signal.SIGKILL:
             assert code in (-signal.SIGKILL, 0), f"{where}: {err}"
         elif code == -signal.SIGTERM:  # only once main had returned: the run was complete

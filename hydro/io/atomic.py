@@ -8,6 +8,7 @@ writer's file and remove only the former (:func:`sweep_stale_temporaries`)."""
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -66,7 +67,7 @@ def sweep_stale_temporaries(folder: str | os.PathLike, older_than: float | None 
     writer's temporary (another command writing there now) is left alone. Returns what went."""
     folder = Path(folder)
     older_than = time.time() - STALE_UNNAMED_S if older_than is None else older_than
-    pattern = f".{name}.*.tmp"
+    pattern = f".{name if name == '*' else glob.escape(name)}.*.tmp"
     removed = []
     try:
         found = sorted(folder.rglob(pattern) if recursive else folder.glob(pattern))

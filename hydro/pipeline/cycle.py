@@ -436,9 +436,10 @@ def _folder_bytes(folder: Path) -> int:
 def _check_space(config: CycleConfig, config_path: Path, basin: BasinModel, out: Path, members: int) -> None:
     """Before any work: the state folder and the cycle folder can be written and their disks hold what this
     cycle writes. The estimates: the newest restart's size (a cold start: 88 bytes per runoff cell, 9 soil and
-    2 lag values, and 520 per segment, 64 hillslope slots and the flows, in float64); the largest complete
-    cycle folder beside ``out``, else 4 bytes per segment and hour of analysis and forecast (and member), 24 per
-    segment and hour of 10-minute forecast lateral inflow, and 1 MiB of plots and reports."""
+    2 lag values, and 520 per segment, 64 hillslope slots and the flows, in float64); the largest of the three
+    newest complete cycle folders beside ``out``, and at least 4 bytes per segment and hour of analysis and
+    forecast (and member), 24 per segment and hour of 10-minute forecast lateral inflow, and 1 MiB of plots and
+    reports."""
     import os
 
     from ..io.atomic import check_writable
@@ -449,11 +450,13 @@ def _check_space(config: CycleConfig, config_path: Path, basin: BasinModel, out:
     restart = restarts[-1].stat().st_size if restarts else cells * 88 + basin.network.size * 520
     restart_basis = f"the newest restart, {restarts[-1].name}" if restarts else \
         f"a restart of {cells:,} cells and {basin.network.size:,} segments"
-    done = [p.parent for p in out.parent.glob(f"cycle_*/{COMPLETE}")] if out.parent.is_dir() else []
+    # the newest complete cycle folders (names sort by issue time): a year of hourly cycles is not walked each run
+    done = sorted(p.parent for p in out.parent.glob(f"cycle_*/{COMPLETE}"))[-3:] if out.parent.is_dir() else []
     hours = config.cycle.hours + config.cycle.forecast_hours * (1 + members)
-    outputs = max((_folder_bytes(p) for p in done), default=basin.network.size * (hours * 4 + config.cycle.forecast_hours * 24)
-                  + (1 << 20))
-    basis = "the largest complete cycle folder beside it" if done else \
+    formula = basin.network.size * (hours * 4 + config.cycle.forecast_hours * 24) + (1 << 20)
+    earlier = max((_folder_bytes(p) for p in done), default=0)  # measured, but without this run's members maybe
+    outputs = max(formula, earlier)
+    basis = "the largest of the newest complete cycle folders beside it" if earlier >= formula else \
         f"{basin.network.size:,} segments x {hours} hours of flows, lateral inflow, plots and reports"
 
     def device(folder: Path) -> int:

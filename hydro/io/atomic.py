@@ -116,7 +116,7 @@ def check_writable(folder: str | os.PathLike, need_bytes: int = 0, what: str = "
     if not here.is_dir():
         raise InputDataError(f"{folder}: {what}: {here} is a file, not a folder; {todo}")
     try:
-        fd, probe = tempfile.mkstemp(prefix=_temporary_prefix(".hydro-probe"), suffix=".tmp", dir=here)
+        fd, probe = tempfile.mkstemp(prefix=_temporary_prefix("hydro-probe"), suffix=".tmp", dir=here)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

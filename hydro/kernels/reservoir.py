@@ -122,3 +122,118 @@ def storage_indication(inflow, dt, storage_table, outflow_table, storage0, outfl
         storage_out[j] = s2
         o1, s1 = o2, s2
     return off_table
+
+
+# --------------------------------------------------------------------------- operated dam (hydro.reservoir.operation)
+OP_RULE, OP_SCHEDULE, OP_FREE_SPILL = 0, 1, 2  # what sets the order
+WHY_RULE, WHY_SCHEDULE, WHY_DAM_SAFETY, WHY_RAMP, WHY_MINIMUM, WHY_CAPACITY = 0, 1, 2, 3, 4, 5
+OP_SUB_STEPS = 16  # sub-steps of a step whose storage dips, within it, to a level whose capacity is below the order
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _cap(v, s_tab, o_tab):
+    return np.interp(v, s_tab, o_tab)
+
+
+@numba.njit(cache=True, nogil=True)
+def _trapezoid(v1, i1, i2, order, dt, s_tab, o_tab, indication_table):
+    """One trapezoidal step with the release min(order, O_cap(V)) at both ends: (o1, o2, v2); v2 = inf above the
+    curve (the caller reports the overtopping)."""
+    o1 = min(order, _cap(v1, s_tab, o_tab))
+    if order < np.inf:  # the order held, if the capacity at the end-of-step storage allows it
+        v2 = v1 + 0.5 * dt * (i1 + i2 - o1 - order)
+        if order <= _cap(v2, s_tab, o_tab):
+            return o1, order, v2
+    indication = 2.0 * v1 / dt + i1 + i2 - o1  # 2 V2 / dt + O_cap(V2): storage indication
+    if indication > indication_table[-1]:
+        return o1, o_tab[-1], np.inf
+    o2 = np.interp(indication, indication_table, o_tab)
+    return o1, o2, 0.5 * dt * (indication - o2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _operated_step(v1, i1, i2, order, dt, s_tab, o_tab, table, sub_table):
+    """Integrate one step: (mean release, o1, o2, v2, lowest storage reached), sub-stepped where the storage
+    dips within the step to a level whose capacity is below the order."""
+    o1, o2, v2 = _trapezoid(v1, i1, i2, order, dt, s_tab, o_tab, table)
+    lowest = min(v1, v2)
+    if order < np.inf and np.isfinite(v2):
+        # storage is quadratic in time within the step: V(s) = V1 + dt (b s + a s^2 / 2), s in [0, 1]
+        a, b = (i2 - i1) - (o2 - o1), i1 - o1
+        if b < 0.0 < a and -b < a:
+            s = -b / a
+            v_min = v1 + dt * (b * s + 0.5 * a * s * s)
+            lowest = min(lowest, v_min)
+            if o1 + (o2 - o1) * s > _cap(v_min, s_tab, o_tab) * (1.0 + 1e-12):
+                h = dt / OP_SUB_STEPS
+                v, volume, lowest, first = v1, 0.0, v1, np.nan
+                for k in range(OP_SUB_STEPS):
+                    a_in = i1 + (i2 - i1) * k / OP_SUB_STEPS
+                    b_in = i1 + (i2 - i1) * (k + 1) / OP_SUB_STEPS
+                    o1, o2, v = _trapezoid(v, a_in, b_in, order, h, s_tab, o_tab, sub_table)
+                    first = o1 if k == 0 else first
+                    volume += 0.5 * h * (o1 + o2)
+                    lowest = min(lowest, v)
+                    if not np.isfinite(v):
+                        break
+                return volume / dt, first, o2, v, lowest
+    return 0.5 * (o1 + o2), o1, o2, v2, lowest
+
+
+@numba.njit(cache=True, nogil=True)
+def operate_dam(mode, s_tab, o_tab, table, sub_table, inflow, dt, storage0, schedule, previous, ramp, min_release,
+                safe_release, limit_storage, high_storage, target_storage, storage, release, outflow, wanted_out, why,
+                lowest_out):
+    """The step loop of :func:`hydro.reservoir.operation.operate` (see its module docstring): per step the order
+    from the zone rule, the schedule (dam safety overriding it) or a free spill, limited by the ramp (``previous``:
+    the gate setting before, NaN when unknown) and the minimum release, then the trapezoidal level-pool step.
+    ``table``, ``sub_table``: the storage-indication tables 2 V / h + O_cap for h = dt and dt / OP_SUB_STEPS.
+    Fills storage [n + 1], release [n], outflow [n + 1], wanted_out [n], why [n] (WHY_* codes) and lowest_out [n]
+    (lowest storage reached in each step). Returns 0, or the step (1-based) whose storage left the curve."""
+    n = inflow.size - 1
+    storage[0] = storage0
+    for t in range(n):
+        mean_in = 0.5 * (inflow[t] + inflow[t + 1])
+        if mode == OP_FREE_SPILL:
+            wanted, reason = np.inf, WHY_CAPACITY
+        elif mode == OP_SCHEDULE:
+            wanted, reason = schedule[t], WHY_SCHEDULE
+            # dam safety overrides a schedule: never hold water above the flood-control high level
+            keep_below = mean_in + (storage[t] - high_storage) / dt
+            if keep_below > wanted:
+                wanted, reason = keep_below, WHY_DAM_SAFETY
+        elif storage[t] <= limit_storage:
+            excess = (storage[t] - limit_storage) / dt
+            wanted, reason = min(mean_in + max(excess, 0.0), safe_release), WHY_RULE
+        elif storage[t] <= high_storage:
+            back_to_target = mean_in + (storage[t] - target_storage) / dt
+            wanted, reason = min(max(back_to_target, min_release), safe_release), WHY_RULE
+        else:
+            wanted, reason = np.inf, WHY_RULE  # protect the dam: all it can pass
+        wanted_out[t] = wanted
+        order = wanted
+        if mode != OP_FREE_SPILL:
+            if not np.isnan(previous) and np.isfinite(ramp):
+                if order > previous + ramp:
+                    order, reason = previous + ramp, WHY_RAMP
+                elif order < previous - ramp:
+                    order, reason = previous - ramp, WHY_RAMP
+            if order < min_release:
+                order, reason = min_release, WHY_MINIMUM
+        o, o1, o2, v2, lowest = _operated_step(storage[t], inflow[t], inflow[t + 1], order, dt, s_tab, o_tab, table,
+                                               sub_table)
+        if not v2 <= s_tab[-1]:
+            return t + 1
+        if o < order:
+            reason = WHY_CAPACITY
+        if v2 < 0.0:  # never release water the reservoir does not hold
+            o, o2, v2 = mean_in + storage[t] / dt, 0.0, 0.0
+        release[t] = o
+        storage[t + 1] = v2
+        if t == 0:
+            outflow[0] = o1
+        outflow[t + 1] = o2
+        why[t] = reason
+        lowest_out[t] = lowest
+        previous = o
+    return 0

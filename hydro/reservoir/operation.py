@@ -48,8 +48,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
+from ..kernels import reservoir as kr
 
-SUB_STEPS = 16  # sub-steps of a step whose storage dips, within it, to a level whose capacity is below the order
+SUB_STEPS = kr.OP_SUB_STEPS  # sub-steps of a step whose storage dips, within it, to a level whose capacity is below the order
+_WHY = {kr.WHY_RULE: "rule", kr.WHY_SCHEDULE: "schedule", kr.WHY_DAM_SAFETY: "dam safety", kr.WHY_RAMP: "ramp",
+        kr.WHY_MINIMUM: "minimum", kr.WHY_CAPACITY: "capacity"}  # the limit that set each step's order
 
 
 @dataclass(frozen=True)
@@ -160,67 +163,6 @@ class OperationResult:
     cannot_follow: list[CannotFollow] = field(default_factory=list)  # schedule steps not followed, and why
 
 
-class _Integrator:
-    """Trapezoidal level-pool steps on one reservoir's tables (indication tables built once per step length)."""
-
-    def __init__(self, curves: ReservoirCurves):
-        self.curves = curves
-        self._s, self._o = curves.storage_m3, curves.capacity_m3s
-        self._indication: dict[float, NDArray] = {}
-
-    def cap(self, storage: float) -> float:
-        return float(np.interp(storage, self._s, self._o))
-
-    def _table(self, dt: float) -> NDArray:
-        table = self._indication.get(dt)
-        if table is None:
-            table = self._indication[dt] = 2.0 * self._s / dt + self._o
-        return table
-
-    def trapezoid(self, v1: float, i1: float, i2: float, order: float, dt: float) -> tuple[float, float, float]:
-        """One trapezoidal step with the release min(order, O_cap(V)) at both ends: (o1, o2, v2)."""
-        o1 = min(order, self.cap(v1))
-        if order < np.inf:  # the order held, if the capacity at the end-of-step storage allows it
-            v2 = v1 + 0.5 * dt * (i1 + i2 - o1 - order)
-            if order <= self.cap(v2):
-                return o1, order, v2
-        indication = 2.0 * v1 / dt + i1 + i2 - o1  # 2 V2 / dt + O_cap(V2): storage indication
-        table = self._table(dt)
-        if indication > table[-1]:
-            return o1, float(self._o[-1]), np.inf  # above the curve: the caller reports the overtopping
-        o2 = float(np.interp(indication, table, self._o))
-        return o1, o2, 0.5 * dt * (indication - o2)
-
-    def step(self, v1: float, i1: float, i2: float, order: float, dt: float) -> tuple[float, float, float, float, float]:
-        """Integrate one step: (mean release, o1, o2, v2, lowest storage reached)."""
-        o1, o2, v2 = self.trapezoid(v1, i1, i2, order, dt)
-        lowest = min(v1, v2)
-        if order < np.inf and np.isfinite(v2):
-            # storage is quadratic in time within the step: V(s) = V1 + dt (b s + a s^2 / 2), s in [0, 1]
-            a, b = (i2 - i1) - (o2 - o1), i1 - o1
-            if b < 0.0 < a and -b < a:
-                s = -b / a
-                v_min = v1 + dt * (b * s + 0.5 * a * s * s)
-                lowest = min(lowest, v_min)
-                if o1 + (o2 - o1) * s > self.cap(v_min) * (1.0 + 1e-12):
-                    return self._sub_stepped(v1, i1, i2, order, dt)
-        return 0.5 * (o1 + o2), o1, o2, v2, lowest
-
-    def _sub_stepped(self, v1, i1, i2, order, dt):
-        h = dt / SUB_STEPS
-        v, volume, lowest, first = v1, 0.0, v1, None
-        for k in range(SUB_STEPS):
-            a_in = i1 + (i2 - i1) * k / SUB_STEPS
-            b_in = i1 + (i2 - i1) * (k + 1) / SUB_STEPS
-            o1, o2, v = self.trapezoid(v, a_in, b_in, order, h)
-            first = o1 if first is None else first
-            volume += 0.5 * h * (o1 + o2)
-            lowest = min(lowest, v)
-            if not np.isfinite(v):
-                break
-        return volume / dt, first, o2, v, lowest
-
-
 def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_s: float, initial_level: float,
             schedule: NDArray | None = None, initial_release: float | None = None,
             initial_storage: float | None = None, *, free_spill: bool = False) -> OperationResult:
@@ -250,63 +192,26 @@ def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_
     release = np.empty(n)
     outflow = np.empty(n + 1)
     wanted_out = np.empty(n)
-    storage[0] = curves.storage(initial_level) if initial_storage is None else float(initial_storage)
+    why = np.zeros(n, np.int64)
+    lowest = np.empty(n)
+    s_tab, o_tab = curves.storage_m3, curves.capacity_m3s
     target_storage = curves.storage(rules.end_target_level if rules.end_target_level is not None
                                     else rules.flood_limit_level)
-    limit_storage = curves.storage(rules.flood_limit_level)
-    high_storage = curves.storage(rules.flood_control_high_level)
-    step = _Integrator(curves)
-    binding: list[str] = []
-    events: list[CannotFollow] = []
-    previous = initial_release
-    for t in range(n):
-        mean_in = 0.5 * (inflow[t] + inflow[t + 1])
-        if free_spill:
-            wanted, why = np.inf, "capacity"
-        elif schedule is not None:
-            wanted, why = schedule[t], "schedule"
-            # dam safety overrides a schedule: never hold water above the flood-control high level
-            # (what the schedule did not foresee, e.g. a larger inflow, is passed on, up to capacity)
-            keep_below = mean_in + (storage[t] - high_storage) / dt_s
-            if keep_below > wanted:
-                wanted, why = keep_below, "dam safety"
-        elif storage[t] <= limit_storage:
-            # hold the flood-limit level (pass the inflow) while the river can take it; a flood beyond
-            # the safe discharge starts filling the flood-control storage
-            excess = (storage[t] - limit_storage) / dt_s
-            wanted, why = min(mean_in + max(excess, 0.0), rules.safe_release), "rule"
-        elif storage[t] <= high_storage:
-            # evacuate flood storage as fast as the downstream safe discharge allows, back to the target
-            back_to_target = mean_in + (storage[t] - target_storage) / dt_s
-            wanted, why = min(max(back_to_target, rules.min_release), rules.safe_release), "rule"
-        else:
-            wanted, why = np.inf, "rule"  # protect the dam: all it can pass
-        wanted_out[t] = wanted
-        order = wanted
-        if not free_spill:
-            if previous is not None and np.isfinite(ramp):
-                if order > previous + ramp:
-                    order, why = previous + ramp, "ramp"
-                elif order < previous - ramp:
-                    order, why = previous - ramp, "ramp"
-            if order < rules.min_release:
-                order, why = rules.min_release, "minimum"
-        o, o1, o2, v2, lowest = step.step(storage[t], inflow[t], inflow[t + 1], order, dt_s)
-        if not v2 <= curves.storage_m3[-1]:
-            raise InputDataError(f"{curves.name}: storage exceeds the level-storage curve at step {t + 1} "
-                                 f"(above {curves.level_m[-1]} m); extend the curve or the dam overtops")
-        if o < order:
-            why = "capacity"
-        if v2 < 0.0:  # never release water the reservoir does not hold
-            o, o2, v2 = mean_in + storage[t] / dt_s, 0.0, 0.0
-        release[t] = o
-        storage[t + 1] = v2
-        if t == 0:
-            outflow[0] = o1
-        outflow[t + 1] = o2
-        binding.append(why)
-        previous = o
-        if schedule is not None and abs(o - schedule[t]) > 1e-6 * max(schedule[t], 1.0):
-            events.append(CannotFollow(t, float(schedule[t]), float(o), why, step.cap(lowest), curves.level(lowest)))
+    mode = kr.OP_FREE_SPILL if free_spill else kr.OP_SCHEDULE if schedule is not None else kr.OP_RULE
+    over = kr.operate_dam(
+        mode, s_tab, o_tab, 2.0 * s_tab / dt_s + o_tab, 2.0 * s_tab / (dt_s / SUB_STEPS) + o_tab, inflow, float(dt_s),
+        curves.storage(initial_level) if initial_storage is None else float(initial_storage),
+        schedule if schedule is not None else np.zeros(n), np.nan if initial_release is None else float(initial_release),
+        float(ramp), float(rules.min_release), float(rules.safe_release), curves.storage(rules.flood_limit_level),
+        curves.storage(rules.flood_control_high_level), target_storage, storage, release, outflow, wanted_out, why, lowest)
+    if over:
+        raise InputDataError(f"{curves.name}: storage exceeds the level-storage curve at step {over} "
+                             f"(above {curves.level_m[-1]} m); extend the curve or the dam overtops")
+    binding = [_WHY[k] for k in why]
+    events = []
+    if schedule is not None:
+        for t in np.flatnonzero(np.abs(release - schedule) > 1e-6 * np.maximum(schedule, 1.0)):
+            events.append(CannotFollow(int(t), float(schedule[t]), float(release[t]), binding[t],
+                                       float(np.interp(lowest[t], s_tab, o_tab)), curves.level(lowest[t])))
     levels = np.interp(storage, curves.storage_m3, curves.level_m)
     return OperationResult(levels, storage, release, binding, outflow, wanted_out, events)

@@ -22,7 +22,7 @@ from ..core.errors import ConfigError, InputDataError
 from ..io.atomic import check_new_folder, write_folder_atomic
 from .points import Point, check_on_dem, parse_outlet, read_points_csv, read_reservoirs, section_fields, snap
 from .segments import Segments, channel_geometry, river_network, segment_streams
-from .terrain import Dem, RunoffGrid, flow_directions, read_dem, runoff_grid, to_lonlat
+from .terrain import Dem, RunoffGrid, StageClock, flow_directions, read_dem, runoff_grid, to_lonlat
 
 log = logging.getLogger("hydro")
 EDGE_CELLS = 5  # an outlet whose river leaves the DEM within this many DEM cells is refused
@@ -82,6 +82,7 @@ def _check_edge(point: Point, dem: Dem, flw_dem, grid: RunoffGrid) -> None:
 def build_basin(opts: BuildOptions) -> dict:
     """Build the basin folder ``opts.output``; returns a summary (also logged)."""
     t0 = time.perf_counter()
+    clock = StageClock()
     output = Path(opts.output)
     _check_output(output)
     if not opts.outlets:
@@ -90,8 +91,10 @@ def build_basin(opts: BuildOptions) -> dict:
     dem = read_dem(Path(opts.dem))
     for point in outlets:
         check_on_dem(point, dem)
-    flw_dem, filled = flow_directions(dem)
-    grid = runoff_grid(dem, flw_dem, filled, opts.grid_km)
+    clock.lap("read")
+    flw_dem, filled = flow_directions(dem, clock)
+    grid = runoff_grid(dem, flw_dem, filled, opts.grid_km, clock)
+    clock.lap("runoff grid")
     t_flow = time.perf_counter() - t0
     river = grid.valid & (grid.upstream_area_km2 >= opts.stream_area_km2)
     radius = opts.snap_km * 1000.0
@@ -109,16 +112,20 @@ def build_basin(opts: BuildOptions) -> dict:
                  f" (reported {point.area_km2:,.1f} km2: {100 * mismatch:+.2f} %)")
     _edge_warning(grid, basin)
     river &= basin
+    clock.lap("streams, snapping, basin")
     ends = np.array([p.cell for p in outlets + gauges + sections + reservoirs], np.int64)
     cell_m = _cell_size_m(dem, grid)
     segments = segment_streams(grid, river, ends, opts.segment_length_km * 1000.0, opts.min_slope, cell_m)
     lon, lat = to_lonlat(dem, *grid.xy(segments.mid_cell))
     network = river_network(segments, lon, lat, f"hydro basin build {opts.name} from {dem.path.name}")
+    clock.lap("segments")
     catchments = _catchments(grid, segments, river, basin)
+    clock.lap("sub-catchments")
     spec = _basin_document(opts, network, segments, outlets, sections, reservoirs)
     t_build = time.perf_counter() - t0
     write_folder_atomic(output, lambda tmp: _write_folder(tmp, opts, dem, grid, basin, river, segments, network,
                                                          catchments, spec, outlets + gauges + sections + reservoirs))
+    clock.lap("writing")
     cell_area = _cell_area_km2(dem, grid)
     summary = {
         "basin": opts.name, "output": str(output), "dem": str(dem.path), "dem_shape": list(dem.shape),
@@ -127,7 +134,7 @@ def build_basin(opts: BuildOptions) -> dict:
         "outlets": [_point_summary(p, segments) for p in outlets],
         "points": [_point_summary(p, segments) for p in gauges + sections + reservoirs],
         "seconds_flow": round(t_flow, 2), "seconds": round(time.perf_counter() - t0, 2),
-        "seconds_before_writing": round(t_build, 2),
+        "seconds_before_writing": round(t_build, 2), "stage_seconds": clock.seconds,
     }
     log.info("basin %s: %d segments, %d cells (%.0f km2) -> %s in %.1f s", opts.name, network.size, summary["cells"],
              summary["area_km2"], output, summary["seconds"])

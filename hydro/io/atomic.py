@@ -150,6 +150,7 @@ def check_new_folder(path: str | os.PathLike, what_to_do: str) -> Path:
         raise ConfigError(f"{path}: its parent folder {path.parent} does not exist; create it first")
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise ConfigError(f"{path}: exists and is not an empty folder; {what_to_do}")
+    check_writable(path.parent, 0, "parent folder", todo=what_to_do)  # writable, with a margin, before the build
     sweep_stale_temporaries(path.parent, name=path.name)  # a killed build's half-written copy
     return path
 

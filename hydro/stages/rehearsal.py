@@ -545,6 +545,8 @@ class InverseResult:
     # per control section, the volume above its target that neither the reservoirs nor every detention
     # basin can take [m3] (all zero when feasible): how much more storage would be needed
     missing_volume_m3: dict[str, float] = field(default_factory=dict)
+    # per main-stem section whose guaranteed stage the hydraulics put in reach: the discharge held there for it
+    stage_held: dict[str, float] = field(default_factory=dict)
 
     def full_schedule(self) -> dict[str, NDArray[np.float64]]:
         """Horizon and tail: what F2 runs."""
@@ -700,8 +702,45 @@ def _lower_toeplitz(response: NDArray) -> NDArray:
     return np.where(lag >= 0, response[np.clip(lag, 0, None)], 0.0)
 
 
-def forward_is_safe(basin: BasinSpec, f1: ForwardResult, margin_m3s: float) -> bool:
-    return (all(f1.section_discharge[s.id].max() <= s.target_discharge - margin_m3s for s in basin.control_sections)
+def section_targets(basin: BasinSpec, stage_targets: dict[str, float] | None = None) -> dict[str, float]:
+    """Each control section's discharge target for the inverse: its ``target_discharge``, or lower where
+    ``stage_targets`` (from :func:`stage_targets`) gives the discharge that keeps a main-stem section at its
+    guaranteed stage."""
+    return {s.id: min(s.target_discharge, (stage_targets or {}).get(s.id, np.inf)) for s in basin.control_sections}
+
+
+def stage_targets(basin: BasinSpec, result: ForwardResult, previous: dict[str, float] | None = None) -> dict[str, float]:
+    """Discharge targets that hold the stage: for every section whose stage the Saint-Venant hydraulics compute
+    (on a main stem) and which stands above its guaranteed stage in ``result``, the least discharge at which
+    ``result`` reaches that stage (the hydraulic stage-discharge pairs of the run itself, interpolated where an
+    hour's change crosses the stage; loops included, so the falling limb's lower discharge counts and the target
+    is on the safe side). Where a target was already in force (``previous``) and the stage still passed, the
+    LP's linearisation missed: the target also drops by half as much again as the discharge went over it (at
+    least 1 %), as the discharge margin does. Sections within their guaranteed stage keep ``previous``."""
+    targets = dict(previous or {})
+    for sec in basin.control_sections:
+        if not result.stage_source.get(sec.id, "").startswith("hydraulics"):
+            continue
+        h, q = result.section_stage[sec.id], result.section_discharge[sec.id]
+        g = sec.guaranteed_stage
+        above = h > g
+        if not above.any():
+            continue
+        reach = [float(q[above].min())]
+        for k in np.flatnonzero((h[:-1] - g) * (h[1:] - g) < 0.0):  # an hour whose change crosses g
+            reach.append(float(q[k] + (q[k + 1] - q[k]) * (g - h[k]) / (h[k + 1] - h[k])))
+        target = min(reach)
+        if sec.id in targets:
+            before = targets[sec.id]
+            over = float(q[above].max()) - before
+            target = min(target, before - max(over, 0.01 * before, 1.0))
+        targets[sec.id] = max(target, 0.0)
+    return targets
+
+
+def forward_is_safe(basin: BasinSpec, f1: ForwardResult, margin_m3s: float, targets: dict[str, float] | None = None) -> bool:
+    targets = targets or section_targets(basin)
+    return (all(f1.section_discharge[s.id].max() <= targets[s.id] - margin_m3s for s in basin.control_sections)
             and all(f1.reservoirs[r.id].level.max() <= r.flood_control_high_level for r in basin.reservoirs))
 
 
@@ -710,7 +749,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             routing: OperatedNetwork | None = None, pre_release: bool = False,
             storage_margin_m3: dict[str, float] | None = None, hold: tuple[str, ...] = (),
             start: dict[str, DamStart] | None = None, responses: dict | None = None,
-            horizon: int | None = None) -> InverseResult:
+            horizon: int | None = None, stage_held: dict[str, float] | None = None) -> InverseResult:
     """Releases that keep every control section at or below its target discharge (the safe discharge, or
     the rating's discharge at its target stage when lower) minus ``margin_m3s`` and
     every reservoir within its limits, by linear programming (HiGHS through scipy).
@@ -745,7 +784,10 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     a reservoir with an ``end_target_level`` must be at or below it at the horizon's end. min_peak and
     max_margin keep what they stored (the tail then holds the last release, and storage must stay below
     the flood-control high level through it); min_storage minimises the storage held, hour by hour, so
-    it returns toward the flood-limit level as fast as the sections allow."""
+    it returns toward the flood-limit level as fast as the sections allow.
+
+    ``stage_held``: per section, a discharge target lower than its own that holds its guaranteed stage where
+    the Saint-Venant hydraulics compute that stage (:func:`stage_targets`; the rehearsal sets it)."""
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
 
@@ -759,12 +801,14 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     T = T_all if horizon is None else int(horizon)
     hold_of = {r.id: (1 if r.id in hold else int(getattr(r, "hold_hours", 1))) for r in resv}
     f1_div = dict(f1.run.detention.diversion) if f1.run.detention is not None else {}
-    if forward_is_safe(basin, f1, margin_m3s):
+    targets = section_targets(basin, stage_held)
+    if forward_is_safe(basin, f1, margin_m3s, targets):
         full = {r.id: f1.reservoirs[r.id].release.copy() for r in resv}
         return InverseResult({k: v[:T] for k, v in full.items()}, True, 0.0, 0.0, [],
-                             _envelope(basin, f1, full, None, margin_m3s, T), objective, margin_m3s,
+                             _envelope(basin, f1, full, None, margin_m3s, T, targets), objective, margin_m3s,
                              {k: v[T:] for k, v in full.items()}, hold_of, T_all - T,
-                             {k: v.copy() for k, v in f1_div.items()}, {s.id: 0.0 for s in secs})
+                             {k: v.copy() for k, v in f1_div.items()}, {s.id: 0.0 for s in secs},
+                             dict(stage_held or {}))
     routing = routing or OperatedNetwork.for_basin(network, basin, None, dt)
     u = responses if responses is not None else unit_responses(network, basin, routing, f1)
     sites = routing.detention.sites if routing.detention is not None else []
@@ -833,7 +877,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         if objective == "max_margin":
             rows.append(t_idx), cols.append(np.full(T_all, ip)), vals.append(np.ones(T_all))  # Q + m <= Q_target
         rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-        ub.add(rows, cols, vals, sec.target_discharge - margin_m3s - const,
+        ub.add(rows, cols, vals, targets[sec.id] - margin_m3s - const,
                [f"section {sec.id} safe discharge at {t}" for t in stamp])
         if objective == "min_peak" and k == 0:
             keep = cols != s0_ + k * T_all + rows  # the same flow, without the slack, below the peak variable P
@@ -1026,13 +1070,15 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     # the physical limits first (storage, capacity, ramp, safe discharge), then the peak the objective set
     binding += sorted(active, key=lambda name: " peak at " in name)[:50]
     return InverseResult({k: v[:T] for k, v in full.items()}, bool(slack.max() <= 1e-6), float(slack.max()),
-                         float(slack.sum() * 3600.0), binding, _envelope(basin, f1, full, u, margin_m3s, T), objective,
+                         float(slack.sum() * 3600.0), binding, _envelope(basin, f1, full, u, margin_m3s, T, targets), objective,
                          float(x[ip]) if objective != "min_storage" else margin_m3s,
-                         {k: v[T:] for k, v in full.items()}, hold_of, T_all - T, detention, missing)
+                         {k: v[T:] for k, v in full.items()}, hold_of, T_all - T, detention, missing,
+                         dict(stage_held or {}))
 
 
 def _envelope(basin: BasinSpec, f1: ForwardResult, schedule: dict[str, NDArray], u: dict | None,
-              margin_m3s: float, horizon: int | None = None) -> dict[str, NDArray[np.float64]]:
+              margin_m3s: float, horizon: int | None = None,
+              targets: dict[str, float] | None = None) -> dict[str, NDArray[np.float64]]:
     """Each dam's allowable release per hour of the horizon: its schedule plus what the first control
     section's room below its target (after the schedule, tail included) would take from this dam alone."""
     main = basin.control_sections[0]
@@ -1042,7 +1088,7 @@ def _envelope(basin: BasinSpec, f1: ForwardResult, schedule: dict[str, NDArray],
         resp = u[(res.id, main.id)][:T] if u is not None else np.zeros(T)
         gain = float(resp.max())
         q_new = f1.section_discharge[main.id] + np.convolve(schedule[res.id] - f1.reservoirs[res.id].release, resp)[:T]
-        room = np.clip(main.target_discharge - margin_m3s - q_new, 0.0, None)
+        room = np.clip((targets or section_targets(basin))[main.id] - margin_m3s - q_new, 0.0, None)
         # a dam whose release does not reach the section is limited only by its discharge capacity
         envelope[res.id] = schedule[res.id] + room / gain if gain > 1e-9 else np.full(T, max(res.capacity_m3s))
     return {k: v[:horizon] for k, v in envelope.items()}
@@ -1071,7 +1117,9 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     high level, over the horizon and the routing tail (:func:`extend_f1`: F1 continued from its final
     state; in F2 each dam holds its last release through the tail); otherwise I runs again (bounded)
     with the section margin grown by the overshoot and an overshooting dam's storage bound lowered by its
-    overshoot. In F2 a dam follows its schedule except where dam safety overrides it (water the
+    overshoot. A section on a Saint-Venant main stem must also stay at or below its guaranteed stage by the
+    hydraulics: the LP holds it below the discharge that F1's hydraulics put at that stage (:func:`stage_targets`),
+    lowered on each try while F2 still finds the stage above. In F2 a dam follows its schedule except where dam safety overrides it (water the
     linearisation did not foresee above the flood-control high level is passed on), so F2 judges the
     sections with that water included. Levels are compared to 0.1 mm (the float noise of a level held at
     its limit). ``f1`` and its ``tail`` (which holds the unit responses) may be given when several
@@ -1087,9 +1135,12 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     inv, f2 = None, None
     margin, storage_margin = margin_m3s, {}
     last = None  # (margin, overshoot) of the previous try
+    # a main-stem section's guaranteed stage, judged by the hydraulics, enters the LP as the discharge that
+    # holds it (from F1's own stage-discharge pairs there), lowered while F2 still finds the stage above it
+    held = stage_targets(basin, f1x)
     for iteration in range(1, max_iterations + 1):
         inv = inverse(network, basin, lateral_all, f1x.times, f1x, objective, margin, dt, routing, pre_release,
-                      storage_margin, hold, start, tail.responses, horizon=T)
+                      storage_margin, hold, start, tail.responses, horizon=T, stage_held=held)
         f2, _ = verify_schedule(network, basin, routing, lateral, tail, inv.full_schedule(), start, initial, interval_s,
                                 inv.detention)
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
@@ -1103,8 +1154,8 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
             return RehearsalResult(f1, inv, f2, True, margin, iteration, f1x, T, tail.hours)
         if not inv.feasible:
             break
-        if stage_over and over <= 0.0 and not too_high:
-            break  # the inverse holds discharge targets only: it cannot lower that stage further; not accepted
+        if stage_over:  # the stage missed at the discharge held: hold less there
+            held = stage_targets(basin, f2, held)
         if over > 0.0:
             # the linearisation misses in proportion: after two tries, step the margin by the secant of
             # overshoot against margin (10 % beyond), before that by half as much again as the overshoot

@@ -77,3 +77,35 @@ def test_single_reservoir_without_lag_gives_the_analytic_flat_top():
     op = out.f2.reservoirs["dam"]
     assert op.storage.max() - op.storage[0] == pytest.approx(available, rel=0.01)
     assert out.f2.section_discharge["town"].max() == pytest.approx(qc, rel=0.02)
+
+
+def test_stage_targets_hold_the_guaranteed_stage_on_a_hydraulic_loop():
+    """A main-stem section's guaranteed stage enters the LP as a discharge: the least discharge at which the
+    hydraulics reached that stage, interpolated where an hour's change crosses it; the falling limb of a
+    looped rating (same stage at less discharge) counts, so the target is on the safe side; sections whose
+    stage comes from a rating, or that stay below, get none; a target already in force and still missed drops
+    by the discharge overshoot."""
+    from types import SimpleNamespace
+
+    from hydro.stages.rehearsal import section_targets, stage_targets
+
+    town = SimpleNamespace(id="town", guaranteed_stage=10.0, target_discharge=3000.0)
+    rated = SimpleNamespace(id="rated", guaranteed_stage=5.0, target_discharge=800.0)
+    basin = SimpleNamespace(control_sections=[town, rated])
+    q = np.array([500.0, 1000.0, 2000.0, 2500.0, 1800.0, 1200.0, 700.0])
+    h = np.array([6.0, 8.0, 11.0, 12.0, 11.0, 10.5, 9.0])  # the falling limb is higher at equal discharge
+    result = SimpleNamespace(stage_source={"town": "hydraulics (main stem s)", "rated": "rating (network discharge)"},
+                             section_stage={"town": h, "rated": np.full(7, 9.0)},
+                             section_discharge={"town": q, "rated": np.full(7, 900.0)})
+    held = stage_targets(basin, result)
+    # rising limb crosses 10 m at 1000 + 1000 * 2/3 = 1666.7; falling limb at 1200 + (700 - 1200) * 0.5/1.5 = 1033.3
+    assert held == {"town": pytest.approx(1200.0 + (700.0 - 1200.0) * 0.5 / 1.5)}
+    assert section_targets(basin, held) == {"town": pytest.approx(held["town"]), "rated": 800.0}
+    # F2 with that target still above: the discharge went 400 m3/s over the target -> 400 lower
+    f2 = SimpleNamespace(stage_source=result.stage_source, section_stage={"town": np.array([9.0, 10.2, 9.5]), "rated": np.zeros(3)},
+                         section_discharge={"town": np.array([900.0, 1433.3, 1000.0]), "rated": np.zeros(3)})
+    again = stage_targets(basin, f2, held)
+    assert again["town"] == pytest.approx(held["town"] - (1433.3 - held["town"]))
+    below = SimpleNamespace(stage_source=result.stage_source, section_stage={"town": np.full(3, 9.0), "rated": np.zeros(3)},
+                            section_discharge={"town": np.full(3, 900.0), "rated": np.zeros(3)})
+    assert stage_targets(basin, below, again) == again and stage_targets(basin, below) == {}

@@ -508,6 +508,8 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
         summary["inverse"] = {"objective": inv.objective, "feasible": inv.feasible,
                               "min_violation_m3s": inv.min_violation_m3s, "detention_needed_m3": inv.detention_needed_m3,
                               "missing_volume_m3": {k: round(v, 0) for k, v in inv.missing_volume_m3.items()},
+                              # discharge held at main-stem sections for their guaranteed stage (hydraulics)
+                              "stage_held_m3s": {k: round(v, 1) for k, v in inv.stage_held.items()},
                               "detention": detention_use(basin, f2.times, f2.run.detention.diversion, len(times))
                               if f2.run.detention is not None else [],
                               "binding": inv.binding, "schedule": {k: v.round(3).tolist() for k, v in inv.schedule.items()},

@@ -12,8 +12,8 @@ doi:10.1016/j.cageo.2013.04.024, "Priority-Flood: An optimal depression-filling 
 Algorithm 1) for the family. The result is pyflwdir's, bit for bit (tests/build/test_fill.py): the same cells are
 taken in the same order, because the queue orders them by the same key, (elevation, on-the-edge flag, row, column),
 which is unique per cell, so any exact priority queue pops the same sequence. Only the queue is different:
-pyflwdir's ``heapq`` of Python tuples inside numba costs about 3.5 us a cell; this binary heap of two flat arrays
-(float32 elevation, int64 tie-break) costs a fraction of that.
+pyflwdir's ``heapq`` of tuples (a numba reflected list); here a sorted array of the edge cells beside a 4-ary heap
+of uint64 keys for the inner cells.
 
 Barnes et al.'s faster variant (Algorithm 2/3, "+plain queue": cells raised inside a depression go on a FIFO queue
 instead of the heap) fills the same surface but takes the cells of a filled flat in another order, so it would
@@ -32,72 +32,53 @@ import numpy as np
 # (pyflwdir.core_d8._us)
 UPSTREAM_D8 = np.array([[2, 4, 8], [1, 0, 16], [128, 64, 32]], dtype=np.uint8)
 D8_NODATA = np.uint8(247)  # pyflwdir's code for cells without elevation
+MAX_CELLS = 2**32  # a queue key holds the flat cell index in 32 bits
 _DR = np.array([-1, -1, -1, 0, 0, 1, 1, 1], dtype=np.int64)  # pyflwdir's neighbour order (np.where(struct))
 _DC = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
+_SIGN = np.uint64(0x80000000)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_32 = np.uint64(32)
+_ARITY = 4  # a 4-ary heap: half the depth of a binary one, its four children in one cache line
+
+
+@numba.njit(cache=True, inline="always")
+def _key(bits, idx):
+    """Queue key of a cell: its elevation's float32 ``bits`` mapped to an unsigned integer that sorts as the float
+    does (no -0.0 here), then the flat index; so keys sort as pyflwdir's (elevation, row, column) tuples."""
+    u = np.uint64(bits)
+    u = (~u) & _LOW32 if u & _SIGN else u | _SIGN
+    return (u << _32) | np.uint64(idx)
 
 
 @numba.njit(cache=True)
-def _grow(hz, ht):
-    """The heap arrays at twice their size (the front of the flood outgrew them)."""
-    grown_z = np.empty(2 * hz.size, hz.dtype)
-    grown_t = np.empty(2 * ht.size, ht.dtype)
-    grown_z[:hz.size] = hz
-    grown_t[:ht.size] = ht
-    return grown_z, grown_t
-
-
-@numba.njit(cache=True, inline="always")
-def _sift_up(hz, ht, size, z, tie):
-    """Add (z, tie) to the binary heap of ``size`` entries (hz[0], ht[0] the least; capacity checked by the caller)."""
-    k = size
-    while k > 0:
-        parent = (k - 1) >> 1
-        if z < hz[parent] or (z == hz[parent] and tie < ht[parent]):
-            hz[k] = hz[parent]
-            ht[k] = ht[parent]
-            k = parent
-        else:
-            break
-    hz[k] = z
-    ht[k] = tie
-
-
-@numba.njit(cache=True, inline="always")
-def _remove_root(hz, ht, size):
-    """Remove the least entry of the binary heap of ``size`` entries (the caller has read it)."""
-    last = size - 1
-    z, tie = hz[last], ht[last]
-    k = 0
-    while True:
-        child = 2 * k + 1
-        if child >= last:
-            break
-        if child + 1 < last and (hz[child + 1] < hz[child] or (hz[child + 1] == hz[child] and ht[child + 1] < ht[child])):
-            child += 1
-        if hz[child] < z or (hz[child] == z and ht[child] < tie):
-            hz[k] = hz[child]
-            ht[k] = ht[child]
-            k = child
-        else:
-            break
-    hz[k] = z
-    ht[k] = tie
+def _grow(heap):
+    """The heap array at twice its size (the front of the flood outgrew it)."""
+    grown = np.empty(2 * heap.size, heap.dtype)
+    grown[:heap.size] = heap
+    return grown
 
 
 @numba.njit(cache=True)
 def priority_flood(elevation, nodata, upstream_d8):
-    """Fill every depression of ``elevation`` (2-D float32, ``nodata`` where not valid) from outlets at all edges of
-    the valid cells; returns (filled elevation float32, D8 uint8 with 0 at pits and 247 on nodata).
+    """Fill every depression of ``elevation`` (2-D float32, ``nodata`` where not valid, fewer than MAX_CELLS
+    cells) from outlets at all edges of the valid cells; returns (filled elevation float32, D8 uint8 with 0 at pits
+    and 247 on nodata).
 
     A cell is reached from the first popped neighbour, gets the D8 code pointing to it, and is raised to that
-    neighbour's (filled) elevation when lower. Edge cells enter the queue with their own elevation and a flag that
-    puts them after inner cells of the same elevation; an edge cell reached from a neighbour before it is popped
-    takes that neighbour's direction (and elevation), one popped first stays a pit (an outlet): pyflwdir's
-    neighbourhood includes the popped cell itself, which marks it done.
+    neighbour's (filled) elevation when lower. Edge cells (on the raster's border or next to nodata) are queued
+    with their own elevation, after inner cells of the same elevation; an edge cell reached from a neighbour before
+    it is popped takes that neighbour's direction (and elevation), one popped first stays a pit (an outlet):
+    pyflwdir's neighbourhood includes the popped cell itself, which marks it done.
+
+    The queue: edge cells are queued only at the start, so they wait in one sorted array; inner cells go on a
+    4-ary min-heap of uint64 keys (``_key``); the next cell is the lesser of the two heads, an inner cell first at
+    equal elevation.
     """
     nrow, ncol = elevation.shape
-    ncell = nrow * ncol
+    if nrow * ncol >= MAX_CELLS:
+        raise ValueError("priority_flood: too many cells for 32-bit cell indices")
     filled = elevation + np.float32(0.0)  # as pyflwdir's elevtn + delv (-0.0 becomes 0.0)
+    bits = filled.view(np.uint32)
     d8 = np.zeros((nrow, ncol), np.uint8)
     # state: 0 not reached, 1 reached (done), 2 queued but not reached (an edge cell), 3 queued and reached
     state = np.zeros((nrow, ncol), np.uint8)
@@ -107,16 +88,8 @@ def priority_flood(elevation, nodata, upstream_d8):
             if elevation[r, c] == nodata:
                 state[r, c] = 1
                 d8[r, c] = D8_NODATA
-    capacity = 1024 + 2 * (nrow + ncol)
-    hz = np.empty(capacity, np.float32)
-    ht = np.empty(capacity, np.int64)
-    size = 0
-    # outlets: valid cells on the raster's border or next to a nodata cell (pyflwdir.gis_utils.get_edge)
-    for r in range(nrow):
-        for c in range(ncol):
-            if elevation[r, c] == nodata:
                 continue
-            edge = r == 0 or r == nrow - 1 or c == 0 or c == ncol - 1
+            edge = r == 0 or r == nrow - 1 or c == 0 or c == ncol - 1  # pyflwdir.gis_utils.get_edge
             if not edge:
                 for k in range(8):
                     if elevation[r + _DR[k], c + _DC[k]] == nodata:
@@ -124,20 +97,51 @@ def priority_flood(elevation, nodata, upstream_d8):
                         break
             if edge:
                 state[r, c] = 2
-                if size == hz.size:
-                    hz, ht = _grow(hz, ht)
-                _sift_up(hz, ht, size, np.float32(elevation[r, c]), ncell + r * ncol + c)
-                size += 1
                 n_edge += 1
-    while size > 0:
-        z0 = hz[0]
-        idx0 = ht[0] % ncell
-        _remove_root(hz, ht, size)
-        size -= 1
-        r0 = idx0 // ncol
-        c0 = idx0 - r0 * ncol
-        if state[r0, c0] == 2:  # an edge cell popped before any neighbour reached it: an outlet (D8 0)
-            state[r0, c0] = 1
+    edges = np.empty(n_edge, np.uint64)
+    j = 0
+    for r in range(nrow):
+        for c in range(ncol):
+            if state[r, c] == 2:
+                edges[j] = _key(bits[r, c], r * ncol + c)
+                j += 1
+    edges.sort()
+    next_edge = 0
+    heap = np.empty(1024 + 2 * (nrow + ncol), np.uint64)
+    size = 0
+    while size > 0 or next_edge < n_edge:
+        if size > 0 and (next_edge == n_edge or (heap[0] >> _32) <= (edges[next_edge] >> _32)):
+            key = heap[0]
+            size -= 1
+            if size > 0:  # move the last entry down from the root
+                last = heap[size]
+                k = 0
+                while True:
+                    first = _ARITY * k + 1
+                    if first >= size:
+                        break
+                    best = first
+                    for child in range(first + 1, min(first + _ARITY, size)):
+                        if heap[child] < heap[best]:
+                            best = child
+                    if heap[best] < last:
+                        heap[k] = heap[best]
+                        k = best
+                    else:
+                        break
+                heap[k] = last
+            idx0 = np.int64(key & _LOW32)
+            r0 = idx0 // ncol
+            c0 = idx0 - r0 * ncol
+            z0 = filled[r0, c0]  # its queued elevation: an inner cell is never changed once queued
+        else:
+            idx0 = np.int64(edges[next_edge] & _LOW32)
+            next_edge += 1
+            r0 = idx0 // ncol
+            c0 = idx0 - r0 * ncol
+            z0 = elevation[r0, c0] + np.float32(0.0)  # its queued elevation, though a neighbour may have raised it
+            if state[r0, c0] == 2:  # popped before any neighbour reached it: an outlet (D8 0)
+                state[r0, c0] = 1
         for k in range(8):
             r = r0 + _DR[k]
             c = c0 + _DC[k]
@@ -152,9 +156,18 @@ def priority_flood(elevation, nodata, upstream_d8):
                 z1 = z1 + dz
                 filled[r, c] = z1
             if s == 0:
-                if size == hz.size:
-                    hz, ht = _grow(hz, ht)
-                _sift_up(hz, ht, size, z1, r * ncol + c)
+                if size == heap.size:
+                    heap = _grow(heap)
+                new = _key(bits[r, c], r * ncol + c)
+                m = size
+                while m > 0:
+                    parent = (m - 1) // _ARITY
+                    if new < heap[parent]:
+                        heap[m] = heap[parent]
+                        m = parent
+                    else:
+                        break
+                heap[m] = new
                 size += 1
                 state[r, c] = 1
             else:

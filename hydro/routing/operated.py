@@ -38,6 +38,9 @@ from .detention import DetentionBasins, DetentionRecord
 
 # numba threads pay only on large pieces: each parallel step has a fixed start-up cost
 PARALLEL_MIN_SEGMENTS = 4096
+# the most memory a run spends recording its feeders' outflow at every step (OperatedRun.feeder_flow); a longer
+# or larger run records nothing, and a later what-if copies or routes whole pieces instead (same numbers, slower)
+FEEDER_RECORD_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -367,6 +370,7 @@ class OperatedNetwork:
         reusable = (reuse is not None and nudging_for is None and reuse.fits(lateral.shape, hours, state, self.dt, self.cold_state()))
         before = reuse.run.feeder_flow if reusable else None
         feeder_flow = {}
+        record_feeders = sum(f.size for f in self.feeders.values()) * steps * 4 <= FEEDER_RECORD_BYTES
 
         def route_piece(k: int) -> None:
             """Route piece k into ``flow`` and the final state (its own columns and lakes only)."""
@@ -405,12 +409,13 @@ class OperatedNetwork:
                 nudging = nudging_for(self.network.feature_id[idx], 0) if nudging_for is not None else None
                 feeders = self.feeders[key]
                 result = model.run(lateral, interval_s, steps, piece_state, output_every=steps // hours,
-                                   nudging=nudging, columns=idx, record=self._local[feeders])
+                                   nudging=nudging, columns=idx, record=self._local[feeders] if record_feeders else None)
                 model.check_converged(result)
                 flow[:, idx] = result.streamflow
                 streamflow[idx], depth[idx] = result.final_state.streamflow, result.final_state.depth
                 elev[slots] = result.final_state.water_sfc_elev
-                feeder_flow[key] = result.recorded
+                if record_feeders:
+                    feeder_flow[key] = result.recorded
 
         # pieces of one wave route at once on threads (numba releases the GIL; each writes only its own columns);
         # a piece on numba's own threads, or a nudged run, routes alone. Releases enter the segment below each

@@ -87,3 +87,24 @@ def test_pieces_routed_on_threads_equal_one_thread_bit_for_bit():
     assert len(inputs.routing.waves[0]) > 1  # several zones route at once
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_run_too_long_to_record_its_feeders_falls_back_to_whole_pieces(monkeypatch):
+    """Past the recording budget a run keeps no feeder record: the what-if routes whole changed pieces, the same
+    numbers."""
+    import hydro.routing.operated as operated
+
+    case = synthetic_dam_basin(1500, 6, 24, seed=5)
+    monkeypatch.setattr(operated, "FEEDER_RECORD_BYTES", 0)
+    inputs = RehearsalInputs.of(case.network, case.basin, case.lateral, case.times)
+    tail = inputs.tail()
+    assert tail.f1.run.feeder_flow is None
+    schedule = {d.id: np.maximum(np.round(0.6 * tail.f1.reservoirs[d.id].release[:tail.horizon]), d.min_release)
+                for d in inputs.routing.dams}
+    whatif, _ = inputs.verify(schedule)
+    assert not inputs.routing._reach_cache
+    full = {k: np.concatenate([v, np.full(tail.hours, v[-1])]) for k, v in schedule.items()}
+    plain = forward(case.network, case.basin, np.concatenate([inputs.lateral, tail.lateral]), tail.f1.times,
+                    inputs.start, schedules=full, routing=inputs.routing, initial=inputs.initial,
+                    interval_s=inputs.interval_s)
+    np.testing.assert_array_equal(whatif.flow, plain.flow)

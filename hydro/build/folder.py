@@ -182,8 +182,9 @@ def _catchments(grid: RunoffGrid, segments: Segments, river: np.ndarray, basin: 
     """feature_id of the segment each basin cell drains to first (0 outside)."""
     cells = np.flatnonzero(river)
     ids = segments.feature_id[segments.segment_of_cell[cells]]
-    out = np.asarray(grid.flw.basins(idxs=cells, ids=ids.astype(np.int32)), np.int64).ravel()
-    return np.where(basin, out, 0).reshape(grid.shape)
+    out = np.asarray(grid.flw.basins(idxs=cells, ids=ids.astype(np.int32)), np.int32).ravel()
+    out[~basin] = 0  # in place: a 1e8-cell grid's int64 copies cost 0.8 GB each
+    return out.reshape(grid.shape)
 
 
 def _basin_document(opts: BuildOptions, network, segments: Segments, outlets, sections, reservoirs) -> dict:
@@ -224,9 +225,15 @@ def _write_folder(tmp: Path, opts: BuildOptions, dem: Dem, grid: RunoffGrid, bas
     from ..io.grid import ESRI_NODATA, write_raster
 
     ds = netcdf.network_dataset(network)
+    # the area of each sub-catchment, with as few grid-sized temporaries as possible (peak memory on large DEMs)
+    segment = catchments.ravel() - np.int64(1)
+    outside = segment < 0
+    segment[outside] = 0
     cell_area = _cell_area_km2(dem, grid)
-    local = np.bincount(np.maximum(catchments.ravel() - 1, 0), weights=np.where(catchments.ravel() > 0, cell_area, 0.0),
-                        minlength=network.size)
+    cell_area[outside] = 0.0
+    del outside
+    local = np.bincount(segment, weights=cell_area, minlength=network.size)
+    del segment, cell_area
     ds["upstream_area"] = ("feature_id", segments.upstream_area_km2, {
         "long_name": "drainage area upstream of the segment's downstream end", "units": "km2"})
     ds["local_area"] = ("feature_id", local, {"long_name": "area of the segment's own sub-catchment", "units": "km2"})
@@ -242,10 +249,13 @@ def _write_folder(tmp: Path, opts: BuildOptions, dem: Dem, grid: RunoffGrid, bas
     codes = np.asarray(grid.flw.to_array("d8"), np.uint8)
     codes[~basin.reshape(grid.shape)] = ESRI_NODATA
     write_raster(tmp / "flow_direction.tif", np.ascontiguousarray(codes[window]), transform, dem.crs, nodata=ESRI_NODATA)
-    channel = np.where(river, segments.feature_id[np.maximum(segments.segment_of_cell, 0)], 0).astype(np.int32)
-    write_raster(tmp / "channel_segments.tif", np.ascontiguousarray(channel.reshape(grid.shape)[window]), transform,
-                 dem.crs, nodata=0)
-    write_raster(tmp / "catchments.tif", np.ascontiguousarray(catchments.astype(np.int32)[window]), transform, dem.crs,
+    del codes
+    feature_ids = np.concatenate([segments.feature_id, [0]]).astype(np.int32)  # position -1 (no segment): 0
+    channel = feature_ids[segments.segment_of_cell.reshape(grid.shape)[window]]
+    channel[~river.reshape(grid.shape)[window]] = 0
+    write_raster(tmp / "channel_segments.tif", channel, transform, dem.crs, nodata=0)
+    del channel
+    write_raster(tmp / "catchments.tif", np.ascontiguousarray(catchments[window], np.int32), transform, dem.crs,
                  nodata=0)
     header = (f"# written by `hydro basin build` from {Path(opts.dem).resolve()}\n"
               "# channel geometry from upstream area (Bieger et al. 2015 bankfull curves, NWM-style compound channel);\n"

@@ -25,12 +25,20 @@ NODATA = -9999.0
 EARTH_RADIUS_M = 6_371_000.0  # the spherical Earth hydro.io.grid uses for cell sizes
 
 
+def _peak_rss_gb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # Linux: kB
+
+
 @dataclass
 class StageClock:
     """Wall and CPU seconds of the build's stages, for the summary and the bench (CPU time shows how much a shared
-    machine's load stretched the wall time)."""
+    machine's load stretched the wall time), and the process's peak resident memory at the end of each."""
 
-    seconds: dict = field(default_factory=dict)  # stage -> {"wall": s, "cpu": s}
+    seconds: dict = field(default_factory=dict)  # stage -> {"wall": s, "cpu": s, "peak_gb": GB}
     _wall: float = field(default_factory=time.perf_counter)
     _cpu: float = field(default_factory=time.process_time)
 
@@ -40,6 +48,7 @@ class StageClock:
         acc = self.seconds.setdefault(stage, {"wall": 0.0, "cpu": 0.0})
         acc["wall"] = round(acc["wall"] + wall - self._wall, 2)
         acc["cpu"] = round(acc["cpu"] + cpu - self._cpu, 2)
+        acc["peak_gb"] = _peak_rss_gb()
         self._wall, self._cpu = wall, cpu
 
 

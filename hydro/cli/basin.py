@@ -206,5 +206,5 @@ def _cmd_bench_build(args: argparse.Namespace) -> int:
           f"{result['flow_directions_s']} s), {result['segments']} segments, peak memory {result['peak_rss_gb']} GB; "
           f"load average {result['load_average']} on {result['cpus']} CPUs")
     for stage, t in stages.items():
-        print(f"  {stage:<26s} {t['wall']:8.2f} s wall {t['cpu']:8.2f} s CPU")
+        print(f"  {stage:<26s} {t['wall']:8.2f} s wall {t['cpu']:8.2f} s CPU, peak so far {t['peak_gb']} GB")
     return 0

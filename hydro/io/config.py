@@ -1,7 +1,9 @@
 """The cycle configuration (``hydro run CONFIG.toml``) and the forcing set-up, as validated schemas.
 
 Unknown keys, wrong types, values out of range and NaN are one-line errors naming the file and the key
-path (``read_toml_model``). Paths in a config are relative to the config file.
+path (``read_toml_model``). Types are strict: ``hours = "6"`` (a string where a number belongs) or ``true``
+for a number is refused, not coerced; only the times may be TOML datetimes or ISO strings. Paths in a config
+are relative to the config file.
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ from .basin import read_toml_model
 MOTION_SMOOTHING_KM = 25.0  # hydro.nowcast.MOTION_SMOOTHING_KM (io does not import the nowcast)
 
 
+MAX_PET_MM_H = 5.0  # about three times the highest hourly potential evaporation measured (~1.5 mm h-1 in hot deserts)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # strict: a quoted number is a typo or a unit left in, refused rather than coerced (an int is still a float)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class CycleSection(_Strict):
     basin: str  # a basin folder (holding basin.toml) relative to this file, or "demo" (the embedded demo basin)
-    start: datetime  # start of the analysis window (UTC)
+    start: datetime = Field(strict=False)  # start of the analysis window (UTC): a TOML datetime or an ISO string
     hours: int = Field(gt=0, le=24 * 14)  # analysis window; the next cycle starts at its end
     forecast_hours: int = Field(default=48, gt=0, le=24 * 10)
     nowcast_hours: float = Field(default=6.0, ge=0.0, le=6.0)
@@ -53,7 +59,7 @@ class ForcingSection(_Strict):
 class RunoffSection(_Strict):
     model: Literal["xaj"] = "xaj"
     parameters: str | None = None  # relative to this file, else packaged (hydro/data/models); default: the basin's
-    pet_mm_h: float = Field(default=0.1, ge=0.0)
+    pet_mm_h: float = Field(default=0.1, ge=0.0, le=MAX_PET_MM_H)  # constant PET when forcing.pet gives none
     initial_tension_fraction: float = Field(default=0.85, ge=0.0, le=1.0)
     initial_flow_mm_h: float = Field(default=0.02, ge=0.0)
 
@@ -135,7 +141,7 @@ class RainGaugeSetup(_Strict):
 class ForcingSetup(_Strict):
     kind: Literal["synthetic_storm", "radar", "raingauge", "nwm_lateral"]
     description: str = ""
-    start: datetime  # first 10-minute interval starts here
+    start: datetime = Field(strict=False)  # first 10-minute interval starts here (TOML datetime or ISO string)
     hours: int = Field(gt=0)
     seed: int = 1  # synthetic_storm
     peak_mm_h: float = Field(default=30.0, gt=0)

@@ -1,7 +1,9 @@
-"""Kills at random moments: ``hydro run`` (the forecast stage of a rolling cycle on the tiny basin, a real
-subprocess) is sent SIGKILL or SIGTERM at moments drawn from a seeded generator over the part of the run that
-holds the state lock (from the moment the lock is taken to the end of an unkilled run, measured first; before
-it nothing is written). After every kill:
+"""Kills at random moments: ``hydro run`` (the forecast stage of a rolling cycle on the tiny basin, a process
+of its own, see FORKER) is sent SIGKILL or SIGTERM at moments drawn from a seeded generator: half over the part
+of the run that holds the state lock (from the moment the lock is taken to the end of an unkilled run, measured
+first; before it nothing is written), half over its writing (from its first file in the cycle folder). A signal
+that comes after the run ended is no kill: another moment is drawn until six runs were interrupted. After every
+kill:
 
 * the previous restart is intact, byte for byte, and a new restart is either absent or complete (the
   reference's bytes);

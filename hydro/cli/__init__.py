@@ -746,6 +746,20 @@ def _command_modules() -> list:
     return [importlib.import_module(f"{__name__}.{name}") for name in names]
 
 
+def _check_output_is_no_input(args: argparse.Namespace) -> None:
+    """Every command: an ``--output`` file naming one of the paths the command reads is refused before any work
+    (io.atomic.check_output_not_input)."""
+    from ..io.atomic import check_output_not_input
+
+    output = getattr(args, "output", None)
+    if not isinstance(output, Path):
+        return
+    for name, value in vars(args).items():
+        for path in value if isinstance(value, list) else [value]:
+            if isinstance(path, Path) and not name.startswith("output"):  # --output-dir: a folder written into
+                check_output_not_input(output, {f"--{name.replace('_', '-')}": path})
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..core.workspace import keep_numba_cache_out_of_package
 
@@ -761,6 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="hydro: %(message)s", stream=sys.stderr
     )
     try:
+        _check_output_is_no_input(args)
         return args.func(args)
     except HydroError as exc:
         print(f"hydro: error: {exc}", file=sys.stderr)

@@ -125,6 +125,10 @@ INPUT_VARIABLES: dict[str, InputVariable] = {
                                "Amazon peak discharge ~3e5 m3 s-1"),
     "streamflow": InputVariable("m3 s-1", (0.0, 3e5), "refuse", "io.netcdf.read_state (initial state)",
                                 "Amazon peak discharge ~3e5 m3 s-1"),
+    "depth": InputVariable("m", (0.0, 500.0), "refuse", "stages.pipeline (initial state depth)",
+                           "the deepest river channels are ~200 m deep"),
+    "water_sfc_elev": InputVariable("m", (-450.0, 9000.0), "refuse", "stages.pipeline (initial lake elevation)",
+                                    "Dead Sea shore to Everest"),
     # reservoir curves (basin TOML; no units attribute there: the key names the unit)
     "reservoir_level": InputVariable("m", (-450.0, 9000.0), "refuse", "io.basin (level_m and characteristic levels)",
                                      "Dead Sea shore to Everest"),

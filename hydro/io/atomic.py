@@ -143,6 +143,26 @@ def check_output_dir(path: str | os.PathLike, need_bytes: int = 0, basis: str = 
     return path
 
 
+def check_output_not_input(output: str | os.PathLike | None, inputs: dict[str, str | os.PathLike | None]) -> None:
+    """Refuse an output file that is one of the command's inputs (the same path, or the same file through a link):
+    the atomic write would silently replace the input with the result. ``inputs``: option -> path given."""
+    if output is None:
+        return
+    out = Path(output)
+    for option, given in inputs.items():
+        if given is None:
+            continue
+        given = Path(given)
+        try:
+            same = os.path.samefile(out, given) if out.exists() and given.exists() else (
+                out.resolve() == given.resolve())
+        except OSError:  # a symlink loop or an unreadable path: its reader reports it
+            continue
+        if same:
+            raise ConfigError(f"{output}: the output is also the {option} input ({given}); writing it would replace "
+                              "the input: choose another output path")
+
+
 def check_new_folder(path: str | os.PathLike, what_to_do: str) -> Path:
     """Raise before any work is done unless ``path`` is a new (or empty) folder in an existing one."""
     path = Path(path)
@@ -287,13 +307,19 @@ def route_output_estimate(network: Path | None, lateral: Path, hours: float | No
     lateral = Path(lateral)
     if lateral.is_dir():
         span = max(len([p for p in lateral.iterdir() if p.is_file()]), 1)
+    elif not lateral.is_file():  # missing, a symlink loop: the reader reports it, in one line
+        return 0, ""
     else:
         try:
+            import warnings
+
             import numpy as np
             import xarray as xr
 
-            with xr.open_dataset(lateral) as ds:
-                t = ds["time"].values
+            with warnings.catch_warnings():  # xarray's engine guessing warns on a file no engine reads
+                warnings.simplefilter("ignore")
+                with xr.open_dataset(lateral) as ds:
+                    t = ds["time"].values
             span = float((t[-1] - t[0]) / np.timedelta64(1, "h")) + 1.0
         except Exception:  # noqa: BLE001 - see _netcdf_dimensions
             return 0, ""

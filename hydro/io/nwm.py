@@ -31,6 +31,8 @@ ROUTELINK_VARIABLES = {
     "top_width_cc": "TopWdthCC",
     "side_slope": "ChSlp",
 }
+_ROUTELINK_GEOMETRY = ("length", "slope", "mannings_n", "mannings_n_cc", "bottom_width", "top_width", "top_width_cc",
+                       "side_slope")
 LAKEPARM_VARIABLES = {
     "lake_id": "lake_id",
     "area_km2": "LkArea",
@@ -68,10 +70,39 @@ def _read_var(ds: netCDF4.Dataset, path: str | Path, name: str) -> NDArray:
     return np.asarray(data)
 
 
+def _in_canonical_units(ds: netCDF4.Dataset, path: str | Path, name: str, variable: str, values: NDArray) -> NDArray:
+    """``values`` of variable ``name`` converted from its ``units`` attribute to the canonical unit of
+    ``core.variables`` INPUT_VARIABLES[``variable``] (pint, as every reader converts). No attribute: the unit
+    the NWM format defines (RouteLink and LAKEPARM mostly carry none). Units that measure something else are
+    refused naming the file and variable; the plausible range is checked after, on the converted values."""
+    from ..core.variables import INPUT_VARIABLES, to_canonical, unit_factor
+
+    units = getattr(ds.variables[name], "units", None)
+    if units is None or not str(units).strip():
+        return values
+    text = str(units).strip()
+    try:
+        unit_factor(text, INPUT_VARIABLES[variable].units)
+    except ValueError:
+        if text.isalpha():  # a unit spelled out with a capital, as NWM's LAKEPARM writes Dam_Length 'Meters'
+            text = text.lower()
+    return to_canonical(np.asarray(values, np.float64), text, variable, f"{path}: {name}")
+
+
+def _units_label(ds: netCDF4.Dataset, name: str) -> str:
+    """``name``, with the units attribute it was converted from, for a range error."""
+    units = str(getattr(ds.variables[name], "units", "") or "").strip()
+    return f"{name} (converted from units {units!r})" if units else name
+
+
 def read_routelink(path: str | Path) -> RiverNetwork:
     """Read an NWM RouteLink NetCDF into a validated :class:`RiverNetwork`."""
     with _open(path, "RouteLink") as ds:
         kwargs = {field: _read_var(ds, path, var) for field, var in ROUTELINK_VARIABLES.items()}
+        for field, var in ROUTELINK_VARIABLES.items():  # geometry in the units of core.variables
+            if field in _ROUTELINK_GEOMETRY:
+                kwargs[field] = _in_canonical_units(ds, path, var, field, kwargs[field])
+        labels = {field: _units_label(ds, var) for field, var in ROUTELINK_VARIABLES.items()}
         optional = {}
         if "NHDWaterbodyComID" in ds.variables:
             optional["waterbody"] = _read_var(ds, path, "NHDWaterbodyComID")
@@ -91,7 +122,7 @@ def read_routelink(path: str | Path) -> RiverNetwork:
         optional["waterbody"] = np.where(wb <= 0, NO_WATERBODY, wb)
     network = RiverNetwork(source=str(path), **kwargs, **optional)
     # after the network's own checks (lengths > 0, ...), the plausible ranges of core.variables
-    check_geometry(kwargs, kwargs["feature_id"], str(path), ROUTELINK_VARIABLES)
+    check_geometry(kwargs, kwargs["feature_id"], str(path), labels)
     return network
 
 
@@ -164,6 +195,9 @@ def read_lakeparm(path: str | Path, lake_ids: NDArray[np.int64] | None = None) -
             if not found.all():
                 raise InputDataError(f"{path}: no LAKEPARM entry for lake(s) {lake_ids[~found][:8].tolist()}")
         kwargs = {field: _read_var(ds, path, var)[rows] for field, var in LAKEPARM_VARIABLES.items()}
+        for field, var in LAKEPARM_VARIABLES.items():  # LkArea in km2, elevations and lengths in m, ...
+            if field != "lake_id":
+                kwargs[field] = _in_canonical_units(ds, path, var, f"lake_{field}", kwargs[field])
     return check_lakes(LevelPoolParameters(source=str(path), **kwargs), str(path))
 
 
@@ -197,8 +231,15 @@ _CHRTOUT_NAME = re.compile(r"^(\d{12})\.CHRTOUT_DOMAIN\d+$")
 
 
 def _interval_s(times: NDArray[np.datetime64], source: str, labels: list[str]) -> int:
-    """The constant spacing of ``times`` [s]; a gap names the two records either side of it."""
+    """The constant spacing of ``times`` [s]; a gap names the two records either side of it, a repeated or
+    backward time the two records."""
     steps = np.diff(times).astype("timedelta64[s]").astype(np.int64)
+    if np.any(steps <= 0):
+        k = int(np.flatnonzero(steps <= 0)[0])
+        what = (f"time {labels[k + 1]} appears twice (records {k + 1} and {k + 2})" if steps[k] == 0 else
+                f"time {labels[k + 1]} (record {k + 2}) is earlier than {labels[k]} (record {k + 1})")
+        raise InputDataError(f"{source}: {what}; {int(np.sum(steps <= 0))} record(s) not after the one before: "
+                             "give each time once, in increasing order")
     interval = int(steps[0]) if steps.size else 3600
     if steps.size and np.any(steps != interval):
         k = int(np.flatnonzero(steps != interval)[0])
@@ -277,6 +318,26 @@ def read_chrtout_dir(path: str | Path, policy: str = "error") -> LateralInflow:
     return LateralInflow(times, feature_id, values, interval, str(path))
 
 
+def _qlat_times(ds: netCDF4.Dataset, path: str | Path) -> NDArray[np.datetime64]:
+    """The ``time`` coordinate decoded from its CF units and calendar (cftime), as datetime64[ns] UTC."""
+    if "time" not in ds.variables:
+        raise InputDataError(f"{path}: variable 'time' missing; qlat(time, feature_id) needs a CF time coordinate")
+    tvar = ds["time"]
+    units = getattr(tvar, "units", None)
+    calendar = getattr(tvar, "calendar", "standard")
+    try:
+        decoded = netCDF4.num2date(tvar[:], units, calendar) if units is not None else None
+        if decoded is None:
+            raise ValueError("no units attribute")
+        return np.array([np.datetime64(t.isoformat(), "ns") for t in np.atleast_1d(decoded)], "datetime64[ns]")
+    except (ValueError, TypeError, OverflowError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputDataError(
+            f"{path}: time units {units!r} (calendar {calendar!r}) cannot be decoded ({reason}); give CF time units "
+            "such as 'minutes since 1970-01-01 00:00:00'"
+        ) from None
+
+
 def read_qlat_netcdf(path: str | Path, policy: str = "error") -> LateralInflow:
     """Lateral inflow from a NetCDF holding ``qlat(time, feature_id)`` [m3 s-1]."""
     with _open(path, "lateral inflow") as ds:
@@ -287,9 +348,17 @@ def read_qlat_netcdf(path: str | Path, policy: str = "error") -> LateralInflow:
             raise InputDataError(f"{path}: qlat has dimensions {var.dimensions}, expected ('time', 'feature_id')")
         values = _lateral_m3s(ds, path, "qlat").astype(np.float32)
         feature_id = _read_var(ds, path, "feature_id").astype(np.int64)
-        tvar = ds["time"]
-        times = np.array(
-            [np.datetime64(t.isoformat(), "ns") for t in netCDF4.num2date(tvar[:], tvar.units, getattr(tvar, "calendar", "standard"))]
+        times = _qlat_times(ds, path)
+    if times.size == 0 or feature_id.size == 0:
+        raise InputDataError(f"{path}: qlat holds {times.size} time record(s) x {feature_id.size} feature(s); "
+                             "the file is empty: give lateral inflow for at least one time and every segment")
+    unique, first, counts = np.unique(feature_id, return_index=True, return_counts=True)
+    if np.any(counts > 1):
+        k = int(np.argmax(counts > 1))
+        rows = np.flatnonzero(feature_id == unique[k])[:2].tolist()
+        raise InputDataError(
+            f"{path}: feature_id {unique[k]} appears {counts[k]} times (indices {rows[0]} and {rows[1]}; "
+            f"{int(np.sum(counts > 1))} duplicated id(s)); each segment's lateral inflow must appear once"
         )
     interval = _interval_s(times, str(path), [str(t)[:19] for t in times])
     values = _check_values(values, times, feature_id, str(path), policy)
@@ -303,4 +372,7 @@ def read_lateral(path: str | Path, policy: str = "error") -> LateralInflow:
         return read_chrtout_dir(path, policy)
     if path.is_file():
         return read_qlat_netcdf(path, policy)
+    if path.is_symlink():
+        raise InputDataError(f"{path}: lateral inflow is a symbolic link to nothing readable (missing target or a "
+                             "loop); point it at the CHRTOUT directory or the qlat NetCDF file")
     raise InputDataError(f"{path}: lateral inflow not found (expected a CHRTOUT directory or a NetCDF file)")

@@ -133,10 +133,35 @@ class GaugeObservations:
                "give the observation's quality in percent (NWM: 0 = unusable, 100 = best)")
 
         frame = pd.DataFrame({"time": times.to_numpy(), "link": link, "q": flow, "w": quality / 100.0})
+        _refuse_conflicts(frame, path, row)
         pivot = frame.pivot_table(index="time", columns="link", values=["q", "w"], aggfunc="mean")
         links = pivot["q"].columns.to_numpy(np.int64)
         return cls(links, pivot.index.to_numpy().astype("datetime64[s]"), pivot["q"].to_numpy(float),
                    pivot["w"].reindex(columns=pivot["q"].columns).fillna(0.0).to_numpy(float), str(path))
+
+
+def _refuse_conflicts(frame, path: Path, row) -> None:
+    """A gauge observed twice at one time with different discharges (or qualities) is refused naming both rows:
+    which one is right cannot be guessed. The same row given twice is harmless and kept once."""
+    import pandas as pd
+
+    key = ["time", "link"]
+    repeated = frame.duplicated(key, keep=False).to_numpy()
+    if not repeated.any():
+        return
+    groups = frame[repeated].groupby(key)
+    differs = ((groups["q"].transform("nunique") > 1) | (groups["w"].transform("nunique") > 1))
+    if not differs.any():
+        return
+    first = frame[repeated][differs.to_numpy()]
+    i = int(first.index[0])
+    same = frame.index[(frame["time"] == frame.at[i, "time"]) & (frame["link"] == frame.at[i, "link"])]
+    j = int(next(k for k in same if k != i and (frame.at[k, "q"], frame.at[k, "w"]) != (frame.at[i, "q"], frame.at[i, "w"])))
+    pairs = int(first.groupby(key).ngroups)
+    raise InputDataError(
+        f"{path}: link {frame.at[i, 'link']} at {pd.Timestamp(frame.at[i, 'time']).isoformat()} is given twice with different values: "
+        f"discharge_m3s {frame.at[i, 'q']:g} at {row(i)} and {frame.at[j, 'q']:g} at {row(j)} ({pairs} such "
+        "(time, link) pair(s)); keep one observation per gauge and time")
 
 
 class Nudging:
@@ -157,6 +182,13 @@ class Nudging:
     @property
     def gauges(self) -> int:
         return int(self.positions.size)
+
+    def in_run(self, n_steps: int) -> tuple[int, int]:
+        """(usable observations, gauges having one) within ``tau`` of a step end of a run of ``n_steps`` steps:
+        what the run can nudge towards (an observation outside that window has no weight)."""
+        ends = (self.obs_s > self.dt - self.tau_s) & (self.obs_s < n_steps * self.dt + self.tau_s)
+        usable = ends[:, None] & np.isfinite(self.flow) & (self.quality > 0)
+        return int(usable.sum()), int(usable.any(axis=0).sum())
 
     def weights(self, step_end: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(weight, observation) per gauge for the step ending ``step_end`` steps after the start."""

@@ -127,7 +127,7 @@ def route(opts: RouteOptions) -> dict:
     lateral = nwm.read_lateral(opts.lateral, opts.bad_lateral)
     initial = None
     if opts.initial_state is not None:
-        initial = netcdf.read_state(opts.initial_state, network.feature_id, _lake_ids(network, lakes))
+        initial = read_initial_state(opts.initial_state, network.feature_id, _lake_ids(network, lakes))
     ds, summary = route_network(network, lakes, lateral, dt=opts.dt, method=opts.method, mc_solver=opts.mc_solver,
                                 upstream=opts.upstream, output_interval=opts.output_interval, hours=opts.hours,
                                 initial=initial, progress=opts.progress, nudge=opts.nudge,
@@ -143,9 +143,92 @@ def route(opts: RouteOptions) -> dict:
     return {"output": str(opts.output), **summary}
 
 
+def _state_header(path: Path) -> dict[str, tuple[tuple[str, ...], str | None]]:
+    """{variable: (dimensions, units attribute)} of an initial-state file; a missing, empty or unreadable file
+    is one line."""
+    import netCDF4
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: initial state file not found (or a symbolic link to nothing); give a NetCDF "
+                             "with streamflow(feature_id) or a previous route output")
+    if path.stat().st_size == 0:
+        raise InputDataError(f"{path}: initial state file is empty (0 bytes); give a NetCDF with streamflow(feature_id) "
+                             "or a previous route output")
+    try:
+        with netCDF4.Dataset(path) as ds:
+            return {name: (tuple(var.dimensions), getattr(var, "units", None)) for name, var in ds.variables.items()}
+    except OSError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputDataError(f"{path}: cannot read the initial state as NetCDF ({reason}); give a NetCDF with "
+                             "streamflow(feature_id) or a previous route output") from None
+
+
+def read_initial_state(path: Path, feature_id: NDArray[np.int64], lake_id: NDArray[np.int64]) -> tuple:
+    """``--initial-state``: (streamflow [m3 s-1], depth [m], lake water_sfc_elev [m] or None) aligned to
+    ``feature_id`` / ``lake_id`` (``netcdf.read_state``), each a vector of one value per segment or lake,
+    converted from its units attribute (none: the routing output's units) and within the plausible range of
+    core.variables; otherwise one line naming the file, variable and where."""
+    from ..core.variables import CF_ATTRS, check_range, to_canonical
+
+    header = _state_header(path)
+    q, d, elev = netcdf.read_state(path, feature_id, lake_id)
+    depth_given = "depth" in header
+    for name, values, ids, what in (("streamflow", q, feature_id, "feature_id"), ("depth", d, feature_id, "feature_id"),
+                                    ("water_sfc_elev", elev, lake_id, "lake_id")):
+        if values is None or (name == "depth" and not depth_given):
+            continue
+        if values.shape != (ids.size,):
+            dims = header.get(name, ((), None))[0]
+            raise InputDataError(
+                f"{path}: initial {name} has dimensions {dims} (shape {values.shape} after selecting the network's "
+                f"{what}s); expected one value per {what} ({ids.size}): give {name}({what}), or a route output "
+                "whose variables all share its time dimension")
+    out = []
+    for name, values, ids, what in (("streamflow", q, feature_id, "feature_id"), ("depth", d, feature_id, "feature_id"),
+                                    ("water_sfc_elev", elev, lake_id, "lake_id")):
+        if values is None or (name == "depth" and not depth_given):
+            out.append(values)
+            continue
+        converted = to_canonical(values, header[name][1], name, f"{path}: initial {name}",
+                                 default=CF_ATTRS[name]["units"])
+        converted = np.asarray(converted, np.float32)
+        check_range(converted, name, str(path), label=f"initial {name}",
+                    locate=lambda k, ids=ids, what=what: f"{what} {ids[k]}")
+        out.append(converted)
+    return tuple(out)
+
+
 def _lake_ids(network: RiverNetwork, lakes: LevelPoolParameters | None) -> NDArray[np.int64]:
     """Lake node ids in the routing model's order (what an initial state's water_sfc_elev follows)."""
     return MuskingumCunge(network, lakes, 300.0).lake_id if network.is_lake.any() else np.zeros(0, np.int64)
+
+
+# A routed flow above this is a blow-up, not a flood: 30 times the Amazon's peak (3e5 m3 s-1) and the ceiling
+# core.variables allows a reservoir's release (the synthetic national benchmark's storms need 4e6).
+ABSURD_FLOW_M3S = 1e7
+
+
+def _check_routed(network: RiverNetwork, lake_id: NDArray[np.int64], result) -> None:
+    """Refuse a routing result before anything is written: a streamflow that is not finite, negative or above
+    ABSURD_FLOW_M3S, or a lake level that is not finite (the output file's own check sees flows in m3 s-1 only,
+    and only NaN or negative ones), naming the first feature and time."""
+    from ..core.errors import NumericalError
+
+    def first(bad: NDArray[np.bool_], ids: NDArray[np.int64], values: NDArray, name: str, what: str) -> None:
+        if not bad.any():
+            return
+        t, i = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), bad.shape)
+        raise NumericalError(
+            f"routing: {name} = {values[t, i]:g} at {what} {ids[i]}, output record {t + 1} ({int(bad.sum())} value(s)); "
+            "nothing written: check the inputs that feed it (initial state, lateral inflow, geometry, lake parameters)")
+
+    q = np.asarray(result.streamflow)
+    with np.errstate(invalid="ignore"):
+        first(~np.isfinite(q) | (q < 0) | (q > ABSURD_FLOW_M3S), network.feature_id, q, "streamflow", "feature_id")
+    elev = np.asarray(result.water_sfc_elev)
+    if elev.size:
+        first(~np.isfinite(elev), lake_id, elev, "lake water_sfc_elev", "lake_id")
 
 
 def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, lateral: nwm.LateralInflow,
@@ -170,7 +253,10 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
         )
     n_steps = int(duration_s // (dt * steps_per_output)) * steps_per_output
     if n_steps == 0:
-        raise ConfigError("the run is shorter than one output interval")
+        span = (f"--hours {hours:g} asks for {duration_s / 3600:g} h" if hours is not None else
+                f"{lateral.source}: the forcing covers {duration_s / 3600:g} h")
+        raise ConfigError(f"{span}, shorter than one --output-interval of {output_interval:g} s; route at least "
+                          f"{output_interval / 3600:g} h or lower --output-interval")
     t0 = lateral.time[0]
     started = _time.perf_counter()
     bar, update = _progress_bar(n_steps, progress, "routing")
@@ -193,10 +279,22 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
         if nudge is not None:
             from ..routing.nudging import GaugeObservations, Nudging
 
-            nudging = Nudging(GaugeObservations.read(nudge), network.feature_id, t0, dt, nudge_coefficient, nudge_tau_s)
-            log.info("nudging %d gauged segments towards %s", nudging.gauges, nudge)
+            obs = GaugeObservations.read(nudge)
+            nudging = Nudging(obs, network.feature_id, t0, dt, nudge_coefficient, nudge_tau_s)
+            used, gauged = nudging.in_run(n_steps)
+            end = t0 + np.timedelta64(int(n_steps * dt), "s")
+            if used == 0:  # nothing to nudge towards: refused, not a run that says it nudged and did not
+                raise InputDataError(
+                    f"{nudge}: none of its observations ({str(obs.times.min())[:19]} .. {str(obs.times.max())[:19]}) "
+                    f"on the network's gauges falls within the run ({str(t0)[:19]} .. {str(end)[:19]}, +/- "
+                    f"--nudge-tau {nudge_tau_s:g} s); give observations of the run's period or leave out --nudge")
+            if gauged < nudging.gauges:
+                log.warning("%s: %d of %d gauged segments have no observation within the run (%s .. %s): not nudged",
+                            nudge, nudging.gauges - gauged, nudging.gauges, str(t0)[:19], str(end)[:19])
+            log.info("nudging %d gauged segments towards %s (%d observations within the run)", gauged, nudge, used)
         result = model.run(qlat, lateral.interval_s, n_steps, state, steps_per_output, progress=update, nudging=nudging)
         model.check_converged(result)
+        _check_routed(network, model.lake_id, result)
         nonconverged = result.nonconverged
         result_fields = dict(
             streamflow=result.streamflow, velocity=result.velocity, depth=result.depth,

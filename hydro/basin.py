@@ -60,11 +60,15 @@ class BasinState:
     dams: dict[str, DamStart] = field(default_factory=dict)  # storage, level and gate setting per reservoir
     # volume stored per detention basin [m3] (empty: all empty); restarts carry it
     detention: dict[str, float] = field(default_factory=dict)
+    # hydraulic state per Saint-Venant main stem (hydro.hydraulics.network_coupling.MainStemState, by id) at
+    # valid_time; empty: none (a cold start, or no main stems). Restarts carry it; the forecast stage advances it
+    main_stems: dict = field(default_factory=dict)
 
     def copy(self) -> BasinState:
         return BasinState(self.valid_time, self.runoff.copy(), None if self.hillslope is None else self.hillslope.copy(),
                           RoutingState(self.routing.streamflow.copy(), self.routing.depth.copy(),
-                                       self.routing.water_sfc_elev.copy()), dict(self.dams), dict(self.detention))
+                                       self.routing.water_sfc_elev.copy()), dict(self.dams), dict(self.detention),
+                          dict(self.main_stems))
 
 
 @dataclass
@@ -183,6 +187,7 @@ def _route(basin: BasinModel, state: BasinState, new: BasinState, lateral: NDArr
     timer["routing"] = timer.get("routing", 0.0) + time.perf_counter() - t0
     new.routing, new.dams = run.final, run.final_dams
     new.detention = run.detention.final if run.detention is not None else {}
+    new.main_stems = {}  # the main stems are not advanced here (the forecast stage runs them on ``run``)
     new.valid_time = state.valid_time + np.timedelta64(hours, "h")
     times = (state.valid_time + np.arange(1, hours + 1) * np.timedelta64(1, "h")).astype("datetime64[ns]")
     return Advanced(run, times, lateral), new

@@ -11,7 +11,13 @@ replace, upstream first, and surveyed cross-sections. After the operated network
   into it, less what detention basins take) plus the outflow of every tributary segment draining into it
   (a dam's segment is skipped: its release is in that lateral inflow);
 * downstream: normal depth, or a rating;
-* initial state: the standard-step profile of the first inflows (the solver's own start).
+* initial state: the main stem's hydraulic state at the run's start (:class:`MainStemState`, carried by the
+  cycle's restart: the analysis continues the previous cycle's state, the forecast and the rehearsal start from
+  the issue-time state), else the standard-step profile of the first inflows (the solver's own start).
+
+Newton's discharge tolerance is fixed per main stem (``MainStemState.discharge_scale``, set when a run starts
+from a steady profile and carried on), not taken from the largest inflow of each run's window as the command
+does: a cycle continued from its restart then equals one longer run bit for bit.
 
 The result is discharge and water level at each segment's downstream end (the computational node
 nearest its chainage) at every hour end of the run. One-way: the main stem's outflow is not fed back
@@ -21,20 +27,63 @@ attenuates is then nowhere counted twice. No file is opened here.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
 from ..network import RiverNetwork
+from ..routing.channel import RoutingState
 from .boundaries import Downstream, Lateral, TimeSeries
 from .network import Junction, NetworkSaintVenant, ReachNetwork
 from .sections import CrossSection, Reach
-from .unsteady import HydraulicsResult, SaintVenant, SolverOptions
+from .unsteady import HydraulicsResult, HydraulicState, SaintVenant, SolverOptions
 
 HOUR = np.timedelta64(3600, "s")
+
+
+@dataclass(frozen=True)
+class MainStemState:
+    """A main stem's hydraulic state between runs (restarts carry it): the solver's state (level and discharge
+    per node, and one step before for the predictor), Newton's discharge scale [m3 s-1] (the tolerance is
+    ``SolverOptions.tol_discharge`` times it) and the fingerprint of the geometry it was computed on."""
+
+    hydraulic: HydraulicState
+    discharge_scale: float
+    geometry: str
+    # [segments] m3 s-1: each segment's local lateral inflow over the network's last interval before the state's
+    # time (held over it), where the next run's lateral series starts (its first interval's value follows)
+    lateral: NDArray[np.float64] | None = None
+
+
+@dataclass
+class ChannelState(RoutingState):
+    """The network's routing state with, at the same time, each main stem's :class:`MainStemState` (by id): what
+    the rehearsal's runs (F1, F2, a what-if) start from, passed where a routing state goes."""
+
+    main_stems: dict[str, MainStemState] = field(default_factory=dict)
+
+
+def with_main_stems(routing: RoutingState | None, main_stems: dict | None) -> RoutingState | None:
+    """``routing`` carrying ``main_stems`` (a :class:`ChannelState`), or ``routing`` itself when there are none."""
+    if routing is None or not main_stems:
+        return routing
+    return ChannelState(routing.streamflow, routing.depth, routing.water_sfc_elev, dict(main_stems))
+
+
+def geometry_fingerprint(definition: MainStemDefinition) -> str:
+    """A hash of what fixes the main stem's computational nodes and their tables: every section (chainage,
+    points, Manning n, banks), ``max_dx_m`` and ``dt_s``; a state saved on another geometry does not fit."""
+    digest = hashlib.sha256(f"{definition.max_dx_m!r}|{definition.dt_s!r}".encode())
+    for s in definition.sections:
+        digest.update(f"|{s.name}|{s.chainage!r}|{s.left_bank!r}|{s.right_bank!r}|".encode())
+        for values in (s.station, s.elevation, s.manning):
+            digest.update(np.ascontiguousarray(values, np.float64).tobytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -69,6 +118,7 @@ class MainStemResult:
     inflow_volume_m3: float  # what the network delivered over the run: upstream, tributaries, local lateral
     upstream: TimeSeries
     lateral: Lateral
+    final_state: MainStemState | None = None  # at the run's end: where the next run continues
 
     def depth(self) -> NDArray[np.float64]:
         return np.maximum(self.water_level - self.thalweg[None, :], 0.0)
@@ -113,6 +163,7 @@ class CoupledMainStem:
         self.definition, self.network, self.where = d, network, where
         self._joined: tuple | None = None  # (ids, JoinedMainStems) where this main stem is the outlet of joined ones
         self.options = SolverOptions(dt=d.dt_s, output_interval=3600.0, inertia=d.inertia)
+        self.geometry = geometry_fingerprint(d)
         self.reach = Reach(list(d.sections), max_dx=d.max_dx_m)
         x0, x1 = float(self.reach.chainage[0]), float(self.reach.chainage[-1])
         if d.segment_chainage is None:
@@ -151,21 +202,69 @@ class CoupledMainStem:
     def id(self) -> str:
         return self.definition.id
 
-    def run(self, run, times: NDArray[np.datetime64], initial_flow: NDArray | None = None) -> MainStemResult:
+    def run(self, run, times: NDArray[np.datetime64], initial_flow: NDArray | None = None,
+            initial_state: MainStemState | None = None) -> MainStemResult:
         """Run the main stem on the operated network's ``run`` (:class:`OperatedRun`) over ``times`` (its hour
-        ends); ``initial_flow`` [n] is the routing state's streamflow at the start (None: the first hour's)."""
-        b = self.boundaries(run, times, initial_flow)
-        result = SaintVenant(self.reach, self.options).run(b.upstream, self.definition.downstream, b.lateral)
+        ends); ``initial_flow`` [n] is the routing state's streamflow at the start (None: the first hour's);
+        ``initial_state``: the hydraulic state at the start (None: the steady profile of the first flows)."""
+        b = self.boundaries(run, times, initial_flow, needs_upstream=initial_state is None,
+                            lateral_at_start=None if initial_state is None else initial_state.lateral)
+        if initial_state is not None:
+            self.check_state(initial_state, self.reach.chainage, initial_state.hydraulic.source, times)
+            scale = initial_state.discharge_scale
+        else:
+            scale = start_discharge_scale([b.upstream], [b.lateral])
+        lat_q = b.lateral.reach_matrix(self.reach)  # as SaintVenant.run scales its tolerance (see fixed_tolerance)
+        solver_scale = max(float(np.max(b.upstream.values)), float(np.max(lat_q.sum(axis=1))) if lat_q.size else 0.0, 1e-3)
+        options = fixed_tolerance(self.options, scale, solver_scale)
+        result = SaintVenant(self.reach, options).run(
+            b.upstream, self.definition.downstream, b.lateral,
+            initial_state=None if initial_state is None else initial_state.hydraulic)
         nodes = self.end_node
         return MainStemResult(self.id, np.asarray(self.definition.segments, np.int64), self.reach.chainage[nodes].copy(),
                               self.reach.thalweg[nodes].copy(), np.asarray(times), result.discharge[1:, nodes],
-                              result.water_level[1:, nodes], result, b.volume, b.upstream, b.lateral)
+                              result.water_level[1:, nodes], result, b.volume, b.upstream, b.lateral,
+                              MainStemState(result.final_state, scale, self.geometry, self.last_lateral(run)))
+
+    def last_lateral(self, run) -> NDArray[np.float64]:
+        """Each segment's local lateral inflow over ``run``'s last interval (where a continuation starts)."""
+        return np.asarray(run.lateral, np.float64)[-1, self.pos].copy()
+
+    def check_state(self, state: MainStemState, chainage: NDArray[np.float64], source: str,
+                    times: NDArray[np.datetime64] | None = None) -> None:
+        """Refuse (one line naming ``source`` and the main stem) a state saved on another geometry, step or node
+        set, one holding NaN, or one not at the start of ``times`` (hour ends)."""
+        where = f"{source}: main stem {self.id!r}"
+        h = state.hydraulic
+        if state.geometry != self.geometry:
+            raise InputDataError(f"{where}: the hydraulic state was computed on another geometry (fingerprint "
+                                 f"{state.geometry}, the basin's sections, max_dx_m and dt_s give {self.geometry}); start "
+                                 "cold (--cold) or restore the main stem's sections")
+        if abs(h.dt - self.options.dt) > 1e-9:
+            raise InputDataError(f"{where}: the hydraulic state was saved with dt {h.dt:g} s, the main stem has dt_s "
+                                 f"{self.options.dt:g}; start cold (--cold) or restore dt_s")
+        arrays = (h.water_level, h.discharge, h.previous_water_level, h.previous_discharge)
+        if any(a.shape != chainage.shape for a in arrays) or h.chainage.shape != chainage.shape or not np.allclose(
+                h.chainage, chainage, rtol=0.0, atol=1e-6):
+            raise InputDataError(f"{where}: the hydraulic state holds {h.chainage.size} nodes, the main stem has "
+                                 f"{chainage.size} (or at other chainages); start cold (--cold)")
+        if not all(np.isfinite(a).all() for a in arrays) or not state.discharge_scale > 0:
+            raise InputDataError(f"{where}: the hydraulic state holds NaN or inf (or a discharge scale "
+                                 f"{state.discharge_scale!r}); restore the file or start cold (--cold)")
+        if times is not None:
+            start = np.datetime64(times[0], "ns") - HOUR
+            if np.datetime64(h.time, "ns") != start:
+                raise InputDataError(f"{where}: the hydraulic state is valid at {str(h.time)[:16]}, the run starts at "
+                                     f"{str(start)[:16]}")
 
     def boundaries(self, run, times: NDArray[np.datetime64], initial_flow: NDArray | None = None,
-                   needs_upstream: bool = True) -> StemBoundaries:
+                   needs_upstream: bool = True, lateral_at_start: NDArray | None = None) -> StemBoundaries:
         """The series the network gives the main stem on ``run`` (see ``run``); ``needs_upstream``: refuse a
         zero inflow into the first segment at the start (a reach joined at its head by another main stem
-        takes it as lateral inflow instead)."""
+        takes it as lateral inflow instead). The local lateral inflow is held over each network interval,
+        reaching its value one second into the interval from the one before (``lateral_at_start`` [segments]
+        before the first: the previous run's last; None: the first interval's): the series at an interval's end
+        is that interval's value, so a run split there sees the same series as one uninterrupted run."""
         flow = np.asarray(run.flow, np.float64)
         hours = flow.shape[0]
         if len(times) != hours:
@@ -180,13 +279,17 @@ class CoupledMainStem:
                                  f"{str(start)[:16]} is {q_up[0]:g} m3/s; the run starts from a steady profile, which "
                                  "needs a flow: start the main stem below a tributary that carries a base flow")
         upstream = TimeSeries(hour_t, q_up, source=f"{self.where} (upstream inflow)", variable="discharge")
-        # lateral at 10-minute steps, held over each step: breakpoints at each step's start and 1 s before its end
+        # lateral at 10-minute steps, held over each step: breakpoints 1 s after each step's start and at its end
         lat = np.asarray(run.lateral, np.float64)[:, self.pos]  # [intervals, segments]
         step = float(run.interval_s)
         n_int = lat.shape[0]
         t_start = np.arange(n_int) * step
-        t_s = np.concatenate([np.column_stack([t_start, t_start + step - 1.0]).ravel(), [n_int * step]])
-        held = np.concatenate([np.repeat(lat, 2, axis=0), lat[-1:]])
+        t_s = np.concatenate([[0.0], np.column_stack([t_start + 1.0, t_start + step]).ravel()])
+        before = lat[:1] if lateral_at_start is None else np.asarray(lateral_at_start, np.float64)[None, :]
+        if before.shape[1] != lat.shape[1]:
+            raise InputDataError(f"{self.where}: the state's lateral inflow holds {before.shape[1]} segments, the main "
+                                 f"stem {lat.shape[1]}; start cold (--cold)")
+        held = np.concatenate([before, np.repeat(lat, 2, axis=0)])
         hour_s = np.arange(hours + 1) * 3600.0
         tributary = np.column_stack([np.interp(t_s, hour_s, hourly[:, f].sum(axis=1)) if f.size else np.zeros(t_s.size)
                                      for f in [np.zeros(0, np.int64), *self.feeders[1:]]])
@@ -203,6 +306,20 @@ class StemBoundaries:
     upstream: TimeSeries  # into the first segment
     lateral: Lateral  # one point per segment
     volume: float  # [m3] all the network delivers into the main stem over the run
+
+
+def start_discharge_scale(upstream: Sequence[TimeSeries], lateral: Sequence[Lateral]) -> float:
+    """Newton's discharge scale for a run started from a steady profile: all the water entering at the start
+    (upstream and lateral), at least 1e-3 m3/s as the solver's own. Carried on in the state, so every
+    continuation converges to the same tolerance as one uninterrupted run."""
+    total = sum(float(u.values[0]) for u in upstream) + sum(float(lat.discharge[0].sum()) for lat in lateral)
+    return max(total, 1e-3)
+
+
+def fixed_tolerance(options: SolverOptions, scale: float, solver_scale: float) -> SolverOptions:
+    """``options`` whose discharge tolerance is ``options.tol_discharge`` x ``scale`` although the solver
+    multiplies it by the largest inflow of the run's window (``solver_scale``, computed here as it does)."""
+    return dataclasses.replace(options, tol_discharge=options.tol_discharge * scale / solver_scale)
 
 
 class JoinedMainStems:
@@ -243,8 +360,19 @@ class JoinedMainStems:
             x = self.network.chainage[mine]
             self.end_nodes[s.id] = np.array([mine[int(np.argmin(np.abs(x - e)))] for e in s.end_chainage], np.int64)
 
-    def run(self, run, times: NDArray[np.datetime64], initial_flow: NDArray | None = None) -> dict[str, MainStemResult]:
-        series = {s.id: s.boundaries(run, times, initial_flow, needs_upstream=s.id not in self.head_joined)
+    def run(self, run, times: NDArray[np.datetime64], initial_flow: NDArray | None = None,
+            initial_states: dict[str, MainStemState] | None = None) -> dict[str, MainStemResult]:
+        """As :meth:`CoupledMainStem.run`, every joined main stem together; ``initial_states`` (by id) holds
+        all of them or none (None: the network's steady profile of the first flows)."""
+        initial_states = initial_states or {}
+        if initial_states and any(s.id not in initial_states for s in self.stems):
+            missing = next(s for s in self.stems if s.id not in initial_states)
+            source = next(iter(initial_states.values())).hydraulic.source
+            raise InputDataError(f"{source}: main stem {missing.id!r}: no hydraulic state, but the main stems joined to "
+                                 f"it have one; start cold (--cold)")
+        series = {s.id: s.boundaries(run, times, initial_flow,
+                                     needs_upstream=s.id not in self.head_joined and not initial_states,
+                                     lateral_at_start=initial_states[s.id].lateral if initial_states else None)
                   for s in self.stems}
         upstream = {sid: b.upstream for sid, b in series.items() if sid not in self.head_joined}
         lateral = {}
@@ -256,7 +384,33 @@ class JoinedMainStems:
                 lat = Lateral(lat.time, np.concatenate([[float(s.reach.chainage[0])], lat.chainage]),
                               np.column_stack([at, lat.discharge]), lat.source)
             lateral[s.id] = lat
-        result = NetworkSaintVenant(self.network, self.options).run(upstream, self.outlet.definition.downstream, lateral)
+        start = np.datetime64(times[0], "ns") - HOUR
+        state = None
+        if initial_states:
+            z, q, z_prev, q_prev = (np.empty(self.network.size) for _ in range(4))
+            for s in self.stems:
+                mine = self.network.node_reach == s.id
+                st = initial_states[s.id]
+                s.check_state(st, self.network.chainage[mine], st.hydraulic.source, times)
+                h = st.hydraulic
+                z[mine], q[mine], z_prev[mine], q_prev[mine] = (h.water_level, h.discharge, h.previous_water_level,
+                                                                h.previous_discharge)
+            scale = initial_states[self.outlet.id].discharge_scale
+            state = HydraulicState(start, self.network.chainage.copy(), z, q, z_prev, q_prev, self.options.dt,
+                                   self.network.node_reach.astype(str), initial_states[self.outlet.id].hydraulic.source)
+        else:
+            scale = start_discharge_scale(list(upstream.values()), list(lateral.values()))
+        # the solver's own tolerance scale, computed as NetworkSaintVenant.run does (see fixed_tolerance)
+        end = np.datetime64(times[-1], "ns")
+        sources = [upstream[r] for r in self.network.sources]
+        in_t = np.unique(np.concatenate([u.seconds_from(start) for u in sources]))
+        in_q = np.column_stack([np.interp(in_t, u.seconds_from(start), u.values) for u in sources])
+        _, lat_q = self.network.lateral_links(lateral, start, end)
+        solver_scale = max(float(in_q.sum(axis=1).max()), float(lat_q.sum(axis=1).max()) if lat_q.size else 0.0, 1e-3)
+        options = fixed_tolerance(self.options, scale, solver_scale)
+        result = NetworkSaintVenant(self.network, options).run(upstream, self.outlet.definition.downstream, lateral,
+                                                               initial_state=state)
+        final = result.final_state
         out = {}
         for s in self.stems:
             mine = np.flatnonzero(result.reach == s.id)
@@ -265,16 +419,17 @@ class JoinedMainStems:
                                      result.mass_balance, result.stats, result.above_top_nodes)
             nodes = self.end_nodes[s.id]
             b = series[s.id]
+            part = HydraulicState(final.time, final.chainage[mine], final.water_level[mine], final.discharge[mine],
+                                  final.previous_water_level[mine], final.previous_discharge[mine], final.dt)
             out[s.id] = MainStemResult(s.id, np.asarray(s.definition.segments, np.int64), result.chainage[nodes].copy(),
                                        result.thalweg[nodes].copy(), np.asarray(times), result.discharge[1:, nodes],
-                                       result.water_level[1:, nodes], whole, b.volume, b.upstream, lateral[s.id])
+                                       result.water_level[1:, nodes], whole, b.volume, b.upstream, lateral[s.id],
+                                       MainStemState(part, scale, s.geometry, s.last_lateral(run)))
         return out
 
 
-def run_main_stems(stems: Sequence[CoupledMainStem], run, times: NDArray[np.datetime64],
-                   initial_flow: NDArray | None = None) -> dict[str, MainStemResult]:
-    """Every main stem on one operated run: each alone where it ends at an outlet and none joins it, else with
-    the main stems it is joined to (:class:`JoinedMainStems`, one network per outlet)."""
+def _groups(stems: Sequence[CoupledMainStem]) -> dict[str, list[CoupledMainStem]]:
+    """The main stems by the outlet main stem they drain into (itself where it ends at an outlet)."""
     by_id = {s.id: s for s in stems}
     groups: dict[str, list[CoupledMainStem]] = {}
     for s in stems:
@@ -287,16 +442,57 @@ def run_main_stems(stems: Sequence[CoupledMainStem], run, times: NDArray[np.date
                 raise ConfigError(f"{s.where}: main stems {sorted(seen)} drain into each other in a loop")
             seen.add(root.id)
         groups.setdefault(root.id, []).append(s)
+    return groups
+
+
+def _joined(by_id: dict[str, CoupledMainStem], root_id: str, members: list[CoupledMainStem]) -> JoinedMainStems:
+    """The joined network of ``members`` (built once, kept on the outlet main stem)."""
+    key = tuple(m.id for m in members)
+    holder = by_id[root_id]
+    cached = holder._joined
+    if cached is None or cached[0] != key:
+        cached = (key, JoinedMainStems(members))
+        holder._joined = cached
+    return cached[1]
+
+
+def run_main_stems(stems: Sequence[CoupledMainStem], run, times: NDArray[np.datetime64],
+                   initial_flow: NDArray | None = None,
+                   initial_states: dict[str, MainStemState] | None = None) -> dict[str, MainStemResult]:
+    """Every main stem on one operated run: each alone where it ends at an outlet and none joins it, else with
+    the main stems it is joined to (:class:`JoinedMainStems`, one network per outlet). ``initial_states`` (by
+    id, e.g. a restart's): where each starts (a main stem without one: the steady profile of its first flows)."""
+    by_id = {s.id: s for s in stems}
+    initial_states = initial_states or {}
     out: dict[str, MainStemResult] = {}
-    for root_id, members in groups.items():
+    for root_id, members in _groups(stems).items():
         if len(members) == 1:
-            out[root_id] = members[0].run(run, times, initial_flow)
+            out[root_id] = members[0].run(run, times, initial_flow, initial_states.get(root_id))
             continue
-        key = tuple(m.id for m in members)
-        holder = by_id[root_id]
-        cached = holder._joined
-        if cached is None or cached[0] != key:
-            cached = (key, JoinedMainStems(members))
-            holder._joined = cached
-        out.update(cached[1].run(run, times, initial_flow))
+        mine = {m.id: initial_states[m.id] for m in members if m.id in initial_states}
+        out.update(_joined(by_id, root_id, members).run(run, times, initial_flow, mine or None))
     return {s.id: out[s.id] for s in stems}
+
+
+def check_main_stem_states(stems: Sequence[CoupledMainStem], states: dict[str, MainStemState], source: str) -> None:
+    """Refuse (one line naming ``source`` and the main stem) states that do not fit the basin's main stems: a
+    main stem the basin does not have, another geometry, step or node set, NaN; joined main stems all or none."""
+    by_id = {s.id: s for s in stems}
+    unknown = sorted(set(states) - set(by_id))
+    if unknown:
+        raise InputDataError(f"{source}: main stem {unknown[0]!r}: the restart holds its hydraulic state, but the basin "
+                             f"has no such main stem (it has {sorted(by_id) or 'none'}); start cold (--cold)")
+    for root_id, members in _groups(stems).items():
+        have = [m.id for m in members if m.id in states]
+        if not have:
+            continue
+        if len(members) == 1:
+            members[0].check_state(states[root_id], members[0].reach.chainage, source)
+            continue
+        if len(have) != len(members):
+            missing = next(m.id for m in members if m.id not in states)
+            raise InputDataError(f"{source}: main stem {missing!r}: no hydraulic state, but the main stems joined to it "
+                                 "have one; start cold (--cold)")
+        network = _joined(by_id, root_id, members).network
+        for m in members:
+            m.check_state(states[m.id], network.chainage[network.node_reach == m.id], source)

@@ -1,9 +1,12 @@
 """Restart files: the complete model state between forecast cycles, in one NetCDF.
 
-Holds the runoff state per grid cell, the hillslope water still in transit per segment, and the
-routing state (streamflow, depth, lake levels), with the valid time, the basin, a format version and
-the hash of the configuration that made it. A restart is accepted only by a cycle of the same basin
-and configuration, starting at its valid time; anything else, or a file that cannot be read, is a
+Holds the runoff state per grid cell, the hillslope water still in transit per segment, the
+routing state (streamflow, depth, lake levels) and each Saint-Venant main stem's hydraulic state (water
+level and discharge per computational node, and one solver step before, for the predictor; Newton's
+discharge scale; the geometry's fingerprint), with the valid time, the basin, a format version and
+the hash of the configuration that made it. The main-stem variables are optional (a restart written
+before main stems were carried has none: the cycle then starts them from a steady profile and says so).
+A restart is accepted only by a cycle of the same basin and configuration, starting at its valid time; anything else, or a file that cannot be read, is a
 one-line error and no state is touched. Written atomically (temp file, then rename), so a killed run
 leaves the previous restart intact.
 """
@@ -17,6 +20,8 @@ import xarray as xr
 
 from ..basin import BasinState
 from ..core.errors import InputDataError
+from ..hydraulics.network_coupling import MainStemState
+from ..hydraulics.unsteady import HydraulicState
 from ..reservoir.operation import DamStart
 from ..routing.channel import RoutingState
 from ..runoff import RunoffState
@@ -64,6 +69,8 @@ def write_restart(path: Path, state: BasinState, basin: str, config_hash: str) -
         data["detention_storage"] = (("detention_basin",), np.array([state.detention[b] for b in basins], float),
                                      {"units": "m3", "long_name": "water volume stored in the detention basin"})
         coords["detention_basin"] = ("detention_basin", np.array(basins, dtype=str), {"long_name": "detention basin id"})
+    if state.main_stems:
+        _main_stem_variables(state.main_stems, data, coords)
     ds = xr.Dataset(data, coords=coords,
                     attrs={"title": "hydro restart", "hydro_restart_version": RESTART_VERSION, "basin": basin,
                            "config_hash": config_hash, "valid_time": str(state.valid_time)[:19]})
@@ -123,7 +130,71 @@ def read_restart(path: Path, basin: str, config_hash: str, valid_time: np.dateti
                 raise InputDataError(f"{path}: restart detention basin {bid} holds {volume} m3 (not a volume); "
                                      "restore the file or start cold (--cold)")
             detention[str(bid)] = float(volume)
-    return BasinState(valid_time, runoff, hillslope, routing, dams, detention)
+    main_stems = _read_main_stems(ds, path, valid_time) if "main_stem" in ds.coords else {}
+    return BasinState(valid_time, runoff, hillslope, routing, dams, detention, main_stems)
+
+
+_NODE_VARIABLES = {  # restart variable: (HydraulicState field, attributes)
+    "main_stem_water_level": ("water_level", {"units": "m", "long_name": "main-stem water level at the valid time"}),
+    "main_stem_discharge": ("discharge", {"units": "m3 s-1", "long_name": "main-stem discharge at the valid time"}),
+    "main_stem_water_level_previous_step": ("previous_water_level", {
+        "units": "m", "long_name": "main-stem water level one solver step (main_stem_dt) before the valid time"}),
+    "main_stem_discharge_previous_step": ("previous_discharge", {
+        "units": "m3 s-1", "long_name": "main-stem discharge one solver step (main_stem_dt) before the valid time"}),
+}
+
+
+def _main_stem_variables(states: dict[str, MainStemState], data: dict, coords: dict) -> None:
+    """Each main stem's nodes one after the other along ``main_stem_node`` (``main_stem_of_node`` names the main
+    stem), per main stem its step, Newton discharge scale and geometry fingerprint."""
+    ids = sorted(states)
+    hs = [states[i].hydraulic for i in ids]
+    coords["main_stem"] = ("main_stem", np.array(ids, dtype=str), {"long_name": "main stem id (basin file [[main_stems]])"})
+    coords["main_stem_of_node"] = ("main_stem_node", np.concatenate([np.full(h.chainage.size, i) for i, h in
+                                                                      zip(ids, hs, strict=True)]).astype(str),
+                                   {"long_name": "main stem of the computational node"})
+    data["main_stem_chainage"] = ("main_stem_node", np.concatenate([h.chainage for h in hs]).astype(np.float64),
+                                  {"units": "m", "long_name": "chainage of the node from its main stem's first section"})
+    for name, (attr, meta) in _NODE_VARIABLES.items():
+        data[name] = ("main_stem_node", np.concatenate([getattr(h, attr) for h in hs]).astype(np.float64), meta)
+    data["main_stem_lateral"] = ("main_stem_segment", np.concatenate([states[i].lateral for i in ids]).astype(np.float64),
+                                 {"units": "m3 s-1", "long_name": "local lateral inflow into each main-stem segment "
+                                  "over the last network interval before the valid time"})
+    coords["main_stem_of_segment"] = ("main_stem_segment", np.concatenate([np.full(states[i].lateral.size, i)
+                                                                            for i in ids]).astype(str),
+                                      {"long_name": "main stem of the segment"})
+    data["main_stem_dt"] = ("main_stem", np.array([h.dt for h in hs], np.float64),
+                            {"units": "s", "long_name": "main-stem solver step of the state"})
+    data["main_stem_discharge_scale"] = ("main_stem", np.array([states[i].discharge_scale for i in ids], np.float64),
+                                         {"units": "m3 s-1", "long_name": "discharge the Newton tolerance is relative to"})
+    data["main_stem_geometry"] = ("main_stem", np.array([states[i].geometry for i in ids], dtype=str),
+                                  {"long_name": "fingerprint of the main stem's sections, max_dx_m and dt_s"})
+
+
+def _read_main_stems(ds: xr.Dataset, path: Path, valid_time: np.datetime64) -> dict[str, MainStemState]:
+    """The main stems' states (checked here for completeness and NaN; against the basin by the cycle)."""
+    needed = ["main_stem_of_node", "main_stem_chainage", *_NODE_VARIABLES, "main_stem_dt", "main_stem_discharge_scale",
+              "main_stem_geometry", "main_stem_of_segment", "main_stem_lateral"]
+    missing = [v for v in needed if v not in ds.variables]
+    if missing:
+        raise InputDataError(f"{path}: restart holds main stems but not {', '.join(missing)}; restore the file or "
+                             "start cold (--cold)")
+    of_node = ds["main_stem_of_node"].values.astype(str)
+    states = {}
+    for k, sid in enumerate(ds["main_stem"].values.astype(str)):
+        mine = of_node == sid
+        values = {attr: ds[name].values[mine].astype(np.float64) for name, (attr, _) in _NODE_VARIABLES.items()}
+        chainage = ds["main_stem_chainage"].values[mine].astype(np.float64)
+        lateral = ds["main_stem_lateral"].values[ds["main_stem_of_segment"].values.astype(str) == sid].astype(np.float64)
+        scale, dt = float(ds["main_stem_discharge_scale"].values[k]), float(ds["main_stem_dt"].values[k])
+        if not mine.any() or not all(np.isfinite(v).all() for v in (*values.values(), chainage, lateral)) or not (
+                np.isfinite(scale) and scale > 0 and np.isfinite(dt) and dt > 0):
+            raise InputDataError(f"{path}: restart main stem {sid!r}: its hydraulic state is empty or holds NaN or inf; "
+                                 "restore the file or start cold (--cold)")
+        hydraulic = HydraulicState(np.datetime64(valid_time, "ns"), chainage, values["water_level"], values["discharge"],
+                                   values["previous_water_level"], values["previous_discharge"], dt, source=str(path))
+        states[sid] = MainStemState(hydraulic, scale, str(ds["main_stem_geometry"].values[k]), lateral)
+    return states
 
 
 def prune_restarts(state_dir: Path, keep: int) -> list[Path]:

@@ -28,6 +28,7 @@ from ..core.errors import ConfigError, InputDataError
 from ..core.registry import get_method
 from ..core.times import utc_naive
 from ..core.workspace import cache_dir, resolve_asset, resolve_basin
+from ..hydraulics.network_coupling import with_main_stems
 from ..io import netcdf
 from ..io.basin import read_basin
 from ..io.atomic import sweep_stale_temporaries
@@ -130,6 +131,18 @@ def _read_state(path: Path, basin: BasinModel, config: CycleConfig, valid_time: 
         if volume > known[bid].capacity_m3 * (1 + 1e-9):
             raise InputDataError(f"{path}: restart detention basin {bid} holds {volume:.6g} m3, above its capacity "
                                  f"{known[bid].capacity_m3:.6g} m3; restore the file or start cold (--cold)")
+    if basin.spec.main_stems:  # Saint-Venant main stems: their hydraulic states must fit, or are missing (older file)
+        from ..hydraulics.network_coupling import check_main_stem_states
+
+        check_main_stem_states(coupled_main_stems(basin.spec, basin.routing), state.main_stems, str(path))
+        lacking = [m.id for m in basin.spec.main_stems if m.id not in state.main_stems]
+        if lacking:
+            log.warning("%s: the restart holds no hydraulic state for main stem(s) %s (written before restarts carried "
+                        "them, or the main stems were added since): the analysis runs them over its last hour only, "
+                        "from the steady profile of the flows then", path, ", ".join(lacking))
+    elif state.main_stems:
+        raise InputDataError(f"{path}: main stem {sorted(state.main_stems)[0]!r}: the restart holds its hydraulic state, "
+                             "but the basin has no main stems; start cold (--cold)")
     for dam in basin.routing.dams:
         curves, start = dam.curves(), state.dams[dam.id]
         if not curves.storage_m3[0] <= start.storage <= curves.storage_m3[-1]:
@@ -402,12 +415,12 @@ def inputs_from_files(out: Path, basin: BasinModel, config: CycleConfig, config_
     state = _read_state(path, basin, config, w.issue)
     lateral, times, interval_s = read_forecast_lateral(qlat, basin.network)
     inputs = RehearsalInputs(basin.network, basin.spec, basin.routing, lateral, interval_s, times, state.dams,
-                             state.routing, source=str(out / "forecast.nc"))
+                             with_main_stems(state.routing, state.main_stems), source=str(out / "forecast.nc"))
     nudging = _nudging(config, config_path, basin, w.start)
     if nudging is not None and nudging.forecast is not None:  # F1 nudged as the forecast was
         run = basin.routing.run(np.asarray(lateral), interval_s, len(times), state.routing, state.dams,
                                 nudging_for=nudging.forecast, detention=state.detention or None)
-        inputs.f1 = score(basin.spec, basin.routing, run, times, state.routing)
+        inputs.f1 = score(basin.spec, basin.routing, run, times, inputs.initial)
     return inputs
 
 
@@ -531,7 +544,8 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
             nudging = _nudging(config, config_path, basin, w.start)
             fc = run_forecast(config, basin, forcing, state, members, scheduler, nudging)
             # F1 scored first: the main stems' hydraulics (if any) go into forecast.nc
-            f1_scored = score(basin.spec, basin.routing, fc.forecast.run, fc.forecast.times, fc.issue_state.routing)
+            issue_channel = with_main_stems(fc.issue_state.routing, fc.issue_state.main_stems)  # with the hydraulics
+            f1_scored = score(basin.spec, basin.routing, fc.forecast.run, fc.forecast.times, issue_channel)
             write_forecast(out, basin, config, fc, started, f1_scored.main_stems)
             # the restart last: a run killed before this point leaves the previous state as it was
             state_dir = state_folder(config, config_path)
@@ -540,7 +554,7 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
             for old in prune_restarts(state_dir, config.cycle.keep_restarts):
                 log.info("pruned %s (keep_restarts = %d)", old.name, config.cycle.keep_restarts)
             inputs = RehearsalInputs(basin.network, basin.spec, basin.routing, fc.forecast.lateral, 600.0,
-                                     fc.forecast.times, fc.issue_state.dams, fc.issue_state.routing,
+                                     fc.forecast.times, fc.issue_state.dams, issue_channel,
                                      f1_scored, str(out / "forecast.nc"))
             summary["forecast_stage"] = {
                 "start": started, "restart": str(restart_out), "analysis_hours": config.cycle.hours,

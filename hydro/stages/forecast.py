@@ -138,6 +138,7 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
     pet_analysis = config.runoff.pet_mm_h if pet is None else pet(w.start, w.issue, config.runoff.pet_mm_h)
     pet_forecast = config.runoff.pet_mm_h if pet is None else pet(w.issue, w.end, config.runoff.pet_mm_h)
     analysis, issue_state = advance(basin, state, rain, pet_analysis, timer=timer, nudging_for=nudging_for)
+    issue_state.main_stems = main_stems_at_issue(basin, state, analysis, timer)
     n_now = int(round(config.cycle.nowcast_hours * STEPS_PER_HOUR))
     n_fc = config.cycle.forecast_hours * STEPS_PER_HOUR
     history = forcing.rain(max(forcing.start, w.issue - np.timedelta64(3 * RAIN_STEP_MIN, "m")), w.issue)
@@ -204,12 +205,47 @@ def _run_forecast_lateral(config: CycleConfig, basin: BasinModel, forcing, state
     step_s = RAIN_STEP_MIN * 60
     analysis, issue_state = advance_lateral(basin, state, inflow.lateral(w.start, w.issue, step_s), timer=timer,
                                             nudging_for=nudging_for)
+    issue_state.main_stems = main_stems_at_issue(basin, state, analysis, timer)
     forecast, forecast_end = advance_lateral(basin, issue_state, inflow.lateral(w.issue, w.end, step_s), timer=timer,
                                              nudging_for=getattr(nudging_for, "forecast", None))
     timer["total"] = time.perf_counter() - t0
     return ForecastResult(w, analysis, issue_state, forecast, None, 0.0, 0.0, timer,
                           water_balance=_with_nudging(water_balance(basin, issue_state, forecast_end, None, forecast),
                                                       nudging_for))
+
+
+def main_stems_at_issue(basin: BasinModel, state: BasinState, analysis: Advanced, timer: dict) -> dict:
+    """The Saint-Venant main stems' states at the issue time, by id (where the forecast and the rehearsal start
+    them and the restart carries them): the analysis window run on its operated run from ``state``'s hydraulic
+    states (the previous cycle's). Without them (a cold start, an older restart) only the window's last hour is
+    run, from the steady profile of the flows an hour before the issue time: a steady start needs a flow, and one
+    from the near-empty channels of a cold start would have to wet the main stem during the storm."""
+    if not getattr(basin.spec, "main_stems", None):
+        return {}
+    import time
+
+    from ..hydraulics.network_coupling import run_main_stems
+    from .rehearsal import coupled_main_stems
+
+    t0 = time.perf_counter()
+    stems = coupled_main_stems(basin.spec, basin.routing)
+    run, times, start_flow = analysis.run, analysis.times, state.routing.streamflow
+    if not state.main_stems and len(times) > 1:
+        per_hour = int(round(3600.0 / run.interval_s))
+        run = _LastHour(run.flow[-1:], run.lateral[-per_hour:], run.interval_s)
+        times, start_flow = times[-1:], analysis.run.flow[-2]
+    runs = run_main_stems(stems, run, times, start_flow, state.main_stems or None)
+    timer["main_stems_analysis"] = timer.get("main_stems_analysis", 0.0) + time.perf_counter() - t0
+    return {sid: r.final_state for sid, r in runs.items()}
+
+
+@dataclass(frozen=True)
+class _LastHour:
+    """The last hour of an operated run, as the main stems read it (hydro.hydraulics.network_coupling)."""
+
+    flow: NDArray  # [1, n] at the hour's end
+    lateral: NDArray  # [steps of the hour, n]
+    interval_s: float
 
 
 def _with_nudging(balance: dict, nudging_for) -> dict:

@@ -136,7 +136,8 @@ def score(basin: BasinSpec, routing: OperatedNetwork, run: OperatedRun, times: N
         from ..hydraulics.network_coupling import run_main_stems
 
         stems = run_main_stems(coupled_main_stems(basin, routing), run, times,
-                               None if initial is None else initial.streamflow)
+                               None if initial is None else initial.streamflow,
+                               getattr(initial, "main_stems", None))  # the issue-time hydraulics (ChannelState)
     on_stem = {int(f): (sid, k) for sid, r in stems.items() for k, f in enumerate(r.feature_id)}
     stage_source: dict[str, str] = {}
     stem = None
@@ -285,6 +286,10 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None, s
         state = cycle["state"]
         routing.check_state(state.routing, cycle["path"])
         initial, dams = state.routing, {k: v for k, v in state.dams.items() if k in routing.zones}
+        if basin.main_stems:  # the main stems start from the issue-time hydraulic state where the restart has it
+            from ..hydraulics.network_coupling import with_main_stems
+
+            initial = with_main_stems(initial, state.main_stems)
     dams.update(start or {})
     return RehearsalInputs(network, basin, routing, np.asarray(lateral, np.float32), interval_s, times, dams, initial,
                            source=str(forecast_file))

@@ -77,3 +77,40 @@ def test_the_restart_rolls_on_when_intact(rolled, tmp_path, capsys):
     code, err = run_cli(capsys, "run", work / "cycle.toml", "--stage", "forecast", "--start", "2026-07-01T01:00")
     assert code == 0, err
     assert (work / "state" / "restart_2026-07-01T0200.nc").is_file()
+
+
+@pytest.fixture(scope="module")
+def rolled_main_stem(tmp_path_factory):
+    """A copy of the demo basin with a Saint-Venant main stem after one 3-hour cycle's forecast stage: its restart
+    carries the main stem's hydraulic state."""
+    from hydro.cli import main
+    from tests.hydraulics.test_mainstem_restart import demo_with_main_stem
+
+    folder = tmp_path_factory.mktemp("rolled_main_stem")
+    demo_with_main_stem(folder)
+    (folder / "cycle.toml").write_text('[cycle]\nbasin = "basin"\nstart = "2026-07-01T00:00:00"\nhours = 3\n'
+                                       'forecast_hours = 2\nnowcast_hours = 1\noutput_dir = "out"\nstate_dir = "state"\n'
+                                       '[forcing]\nsetup = "demo_storm.toml"\n')
+    assert main(["run", str(folder / "cycle.toml"), "--stage", "forecast", "--cold"]) == 0
+    return folder
+
+
+@pytest.mark.parametrize("variable", ["main_stem_water_level", "main_stem_discharge_previous_step", "main_stem_lateral"])
+def test_flipped_main_stem_state_is_refused_by_the_checksum(variable, rolled_main_stem, tmp_path, capsys):
+    """64 bytes flipped in a main stem's hydraulic state: the next cycle stops with one line, nothing changes."""
+    import h5py
+
+    work = tmp_path / "work"
+    shutil.copytree(rolled_main_stem, work)
+    path = work / "state" / "restart_2026-07-01T0300.nc"
+    with h5py.File(path, "r") as h5:
+        offset, size = h5[variable].id.get_offset(), h5[variable].id.get_storage_size()
+    assert offset is not None and size > 0, f"{variable} is stored chunked or empty"
+    data = bytearray(path.read_bytes())
+    for i in range(offset, offset + min(64, size)):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    before = {"state": restarts(work), "out": listing(work / "out")}
+    code, err = run_cli(capsys, "run", work / "cycle.toml", "--stage", "forecast", "--start", "2026-07-01T03:00")
+    assert_refused(code, err, [path.name, "checksum"], expected_codes=(3,))
+    assert restarts(work) == before["state"] and listing(work / "out") == before["out"]

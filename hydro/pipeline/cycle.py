@@ -585,7 +585,8 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
             annual_max, climatology = climatology_for(basin, config, config_path)
             wrn = grade_forecast(config.warning.scheme, config.warning.frequency, config.warning.approach_fraction,
                                  basin.spec, basin.network.feature_id, inputs.times, flow,
-                                 annual_max, f1.section_discharge, f1.section_stage, members_flow, f1.stage_source)
+                                 annual_max, f1.section_discharge, f1.section_stage, members_flow, f1.stage_source,
+                                 fc.members_stage if fc is not None else None)
             wrn.climatology = climatology
             if config.warning.thresholds:  # the centre's own levels per gauge or section, with their source
                 from ..io.thresholds import read_thresholds

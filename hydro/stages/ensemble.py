@@ -1,7 +1,9 @@
 """Ensemble members as tasks on dask.distributed: a LocalCluster by default, or an existing scheduler.
 
 Each member (its rain [steps, ny, nx]) runs runoff, hillslope and the operated network (dams on their
-rules) from the same issue-time state. Workers are processes with one thread each and ``NUMBA_NUM_THREADS`` set per worker, so the
+rules) from the same issue-time state, and the basin's Saint-Venant main stems on its run from the issue-time
+hydraulic state, as the deterministic forecast (F1) does, so a control section on a main stem grades each
+member by the hydraulics' stage. Workers are processes with one thread each and ``NUMBA_NUM_THREADS`` set per worker, so the
 ``nogil`` kernels do not oversubscribe the cores; the numba caches (``cache=True``, in the package's
 __pycache__) are shared by the workers, so they load compiled kernels instead of compiling them.
 """
@@ -17,10 +19,21 @@ from numpy.typing import NDArray
 log = logging.getLogger("hydro")
 
 
-def _member(basin, state, rain: NDArray, pet_mm_h: float) -> NDArray[np.float32]:
+def _member(basin, state, rain: NDArray, pet_mm_h: float) -> tuple[NDArray[np.float32], dict[str, NDArray]]:
+    """A member's hourly streamflow [hours, n] and the stage [hours] of every control section whose stage the
+    main stems' hydraulics give (scored as F1 is: :func:`hydro.stages.rehearsal.score`)."""
     from ..basin import advance
 
-    return advance(basin, state, rain, pet_mm_h)[0].streamflow
+    result = advance(basin, state, rain, pet_mm_h)[0]
+    stages = {}
+    if getattr(basin.spec, "main_stems", None):
+        from ..hydraulics.network_coupling import with_main_stems
+        from .rehearsal import score
+
+        scored = score(basin.spec, basin.routing, result.run, result.times, with_main_stems(state.routing, state.main_stems))
+        stages = {sid: scored.section_stage[sid] for sid, source in scored.stage_source.items()
+                  if source.startswith("hydraulics")}
+    return result.streamflow, stages
 
 
 def client_for(scheduler: str | None, workers: int | None = None):
@@ -35,14 +48,18 @@ def client_for(scheduler: str | None, workers: int | None = None):
     return Client(cluster), cluster
 
 
-def run_members(basin, state, rains: NDArray, pet_mm_h: float, scheduler: str | None = None) -> NDArray[np.float32]:
-    """Hourly streamflow [members, hours, n] of every member through the current operating rules, as dask tasks."""
+def run_members(basin, state, rains: NDArray, pet_mm_h: float,
+                scheduler: str | None = None) -> tuple[NDArray[np.float32], dict[str, NDArray[np.float64]]]:
+    """Hourly streamflow [members, hours, n] of every member through the current operating rules, and per control
+    section on a Saint-Venant main stem the members' stage [members, hours], as dask tasks."""
     client, cluster = client_for(scheduler)
     try:
         log.info("ensemble: %d members on %s", rains.shape[0], client.dashboard_link or client.scheduler.address)
         basin_f, state_f = client.scatter(basin, broadcast=True), client.scatter(state, broadcast=True)
         futures = [client.submit(_member, basin_f, state_f, rains[m], pet_mm_h, pure=False) for m in range(rains.shape[0])]
-        return np.stack(client.gather(futures))
+        members = client.gather(futures)
+        stages = {sid: np.stack([m[1][sid] for m in members]) for sid in members[0][1]} if members else {}
+        return np.stack([m[0] for m in members]), stages
     finally:
         client.close()
         if cluster is not None:

@@ -88,6 +88,8 @@ class ForecastResult:
     qpf_rain_mm: float = 0.0  # basin-mean QPF after the nowcast [mm]
     rain_after_nowcast: str = "none (no QPF)"
     water_balance: dict | None = None  # the forecast window's land and channel balance [m3] (stages.water_balance)
+    # per control section on a Saint-Venant main stem: the members' stage by the hydraulics [members, hours]
+    members_stage: dict[str, NDArray[np.float64]] | None = None
 
 
 def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 1, cell_km: float = 1.0,
@@ -151,7 +153,7 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
     qpf_rain = getattr(forcing, "qpf_rain", None)
     qpf = None if qpf_rain is None or n_now >= n_fc else qpf_rain(w.issue, w.issue + n_now * np.timedelta64(RAIN_STEP_MIN, "m"),
                                                                   w.end)
-    members_flow = None
+    members_flow, members_stage = None, None
     if members:
         from ..core.memory import require_memory
         from .ensemble import run_members
@@ -164,7 +166,7 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
         rains[:, :n_now] = now
         if qpf is not None:
             rains[:, n_now:] = qpf
-        members_flow = run_members(basin, issue_state, rains, pet_forecast, scheduler)
+        members_flow, members_stage = run_members(basin, issue_state, rains, pet_forecast, scheduler)
         rain_fc = np.median(rains, axis=0)  # the forecast (and F1): the member-median rain
     else:
         rain_fc = np.zeros((n_fc,) + basin.grid.shape, np.float32)
@@ -180,7 +182,7 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
                           qpf_rain_mm=0.0 if qpf is None else basin_total(basin, qpf, 0),
                           rain_after_nowcast=getattr(forcing, "qpf_source", "none (no QPF)"),
                           water_balance=_with_nudging(water_balance(basin, issue_state, forecast_end, rain_fc, forecast),
-                                                      nudging_for))
+                                                      nudging_for), members_stage=members_stage)
 
 
 def _run_forecast_lateral(config: CycleConfig, basin: BasinModel, forcing, state: BasinState, members: int,

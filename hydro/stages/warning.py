@@ -258,14 +258,17 @@ class ForecastWarnings:
 
 def grade_forecast(scheme: str, frequency: str, approach_fraction: float, spec, feature_id: NDArray[np.int64],
                    times: NDArray, flow: NDArray, annual_max: NDArray, section_flow: dict, section_stage: dict,
-                   members_flow: NDArray | None = None, stage_source: dict | None = None) -> ForecastWarnings:
+                   members_flow: NDArray | None = None, stage_source: dict | None = None,
+                   members_stage: dict | None = None) -> ForecastWarnings:
     """Grade a forecast: every segment of ``flow`` [hours, n] against return-period flows fitted to
     ``annual_max`` [years, n] (``frequency``), and every control section of ``spec`` on its stage
     (``section_stage``, the forecast through the current reservoir rules) by the MWR four colours or the
     NWS categories (``scheme``). With ``members_flow`` [members, hours, n] each grade carries its
-    probability, each member read through the same rules and the section's rating. ``stage_source`` (section
-    id -> text, the rehearsal's ``ForwardResult.stage_source``) is written per station when a section's stage
-    comes from a Saint-Venant main stem (the members' probabilities are then still read by the rating)."""
+    probability, each member read through the same rules, its stage by the section's rating or, with
+    ``members_stage`` (section id -> [members, hours], the members' main-stem hydraulics), by the hydraulics.
+    ``stage_source`` (section id -> text, the rehearsal's ``ForwardResult.stage_source``) is written per station
+    when a section's stage comes from a Saint-Venant main stem (saying when the members' is still the rating's:
+    a warning stage rerun from files, which keep no member stage)."""
     hydraulic = {k: v for k, v in (stage_source or {}).items() if v.startswith("hydraulics")}
     # no climatology (a basin forced by lateral inflow cannot simulate one): segments get no return-period grade
     thresholds = (np.full((3, len(feature_id)), np.nan) if annual_max is None
@@ -303,7 +306,10 @@ def grade_forecast(scheme: str, frequency: str, approach_fraction: float, spec, 
         wrn = station_grade(h)
         probability = {}
         if members_flow is not None:  # each member through the current reservoir rules, as the forecast
-            ranks = np.array([names.index(station_grade(section.stage(m[:, j])).grade) for m in members_flow])
+            # the member's stage: by the main stem's hydraulics where they give it (members_stage), else the rating
+            by_hydraulics = (members_stage or {}).get(section.id)
+            member_stages = by_hydraulics if by_hydraulics is not None else [section.stage(m[:, j]) for m in members_flow]
+            ranks = np.array([names.index(station_grade(s).grade) for s in member_stages])
             probability = {f"p_{g}": round(float((ranks >= k).mean()), 3) for k, g in enumerate(names) if k}
         stations.append({"kind": "station", "id": section.id, "grade": wrn.grade, "trigger": wrn.trigger, **probability,
                          "first_crossing": wrn.first_crossing or "", "peak_m3s": round(float(q.max()), 2),
@@ -312,7 +318,7 @@ def grade_forecast(scheme: str, frequency: str, approach_fraction: float, spec, 
                          "guaranteed_stage": section.guaranteed_stage,
                          **({"stage_source": (stage_source or {}).get(section.id, "rating (network discharge)")
                              + ("; member probabilities by the rating" if probability and section.id in hydraulic
-                                else "")} if hydraulic else {})})
+                                and section.id not in (members_stage or {}) else "")} if hydraulic else {})})
         station_series[section.id] = (times, h, section)
     all_rows = stations + sorted(rows, key=lambda r: -GRADES.index(r["grade"]) if r["grade"] in GRADES else 0)
     return ForecastWarnings(scheme, times, seg, thresholds, all_rows, stations, station_series,

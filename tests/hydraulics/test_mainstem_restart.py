@@ -209,3 +209,45 @@ def test_changed_sections_refuse_the_saved_state(rolled_copy):
         _continue(rolled_copy)
     text = str(err.value)
     assert MIDDLE in text and "town_reach" in text and "another geometry" in text and "\n" not in text
+
+
+def test_ensemble_members_grade_a_main_stem_section_by_the_hydraulics(cycles):
+    """A member runs the main stems on its own run from the issue-time hydraulic state, as F1 does: a member with
+    F1's rain gives F1's hydraulic stage bit for bit (not the rating's), and the warning grades its members by that
+    stage (and says so)."""
+    from hydro.basin import advance
+    from hydro.hydraulics.network_coupling import with_main_stems
+    from hydro.io.config import load_config
+    from hydro.io.restart import read_restart
+    from hydro.pipeline.cycle import load_basin
+    from hydro.stages.ensemble import _member
+    from hydro.stages.rehearsal import score
+    from hydro.stages.warning import grade_forecast
+
+    warm, _, _ = cycles
+    path = _cycle(warm, 3, "2026-07-01T03:00:00")
+    config = load_config(path)
+    basin = load_basin(config, path)
+    state = read_restart(warm / "state" / WARM, basin.name, config.model_hash(), np.datetime64("2026-07-01T03:00", "m"))
+    assert state.main_stems
+    rain = np.full((18,) + basin.grid.shape, 4.0, np.float32)  # 3 h of 24 mm/h over the basin
+    flow, stages = _member(basin, state, rain, 0.0)
+    f1 = advance(basin, state, rain, 0.0)[0]
+    scored = score(basin.spec, basin.routing, f1.run, f1.times, with_main_stems(state.routing, state.main_stems))
+    town = basin.spec.control_sections[0]
+    assert list(stages) == [town.id]
+    np.testing.assert_array_equal(stages[town.id], scored.section_stage[town.id])
+    np.testing.assert_array_equal(flow, f1.streamflow)
+    j = int(np.flatnonzero(basin.network.feature_id == town.feature_id)[0])
+    by_rating = town.stage(flow[:, j])
+    assert np.abs(stages[town.id] - by_rating).max() > 0.05  # the hydraulics, not the rating
+    members_flow = np.stack([flow, flow])
+    common = ("mwr", "gev", 0.8, basin.spec, basin.network.feature_id, f1.times, flow, None,
+              scored.section_discharge, scored.section_stage, members_flow, scored.stage_source)
+    by_hydraulics = grade_forecast(*common, members_stage={town.id: np.stack([stages[town.id]] * 2)}).stations[0]
+    rated = grade_forecast(*common).stations[0]
+    # members equal to F1: each grade's probability is 1 up to F1's own grade, 0 above it
+    grades = ["blue", "yellow", "orange", "red"]
+    reached = grades.index(by_hydraulics["grade"]) + 1 if by_hydraulics["grade"] in grades else 0
+    assert [by_hydraulics[f"p_{g}"] for g in grades] == [1.0] * reached + [0.0] * (4 - reached)
+    assert "by the rating" not in by_hydraulics["stage_source"] and "by the rating" in rated["stage_source"]

@@ -147,9 +147,12 @@ def flow_directions(dem: Dem, clock: StageClock | None = None):
     queues the filling's cells as Python tuples and loops over the distances in the interpreter."""
     import pyflwdir
 
-    from ..kernels.terrain import UPSTREAM_D8, distance_to_outlet, priority_flood
+    from ..kernels.terrain import MAX_CELLS, UPSTREAM_D8, distance_to_outlet, priority_flood
 
     clock = clock or StageClock()
+    if dem.elevation.size >= MAX_CELLS:
+        raise InputDataError(f"{dem.path}: {dem.shape[0]} x {dem.shape[1]} cells, more than the build's 2^32; cut the "
+                             "DEM to the basin (gdalwarp -te) or coarsen it, and rerun")
     filled, d8 = priority_flood(np.ascontiguousarray(dem.elevation, np.float32), np.float32(NODATA), UPSTREAM_D8)
     clock.lap("fill and D8")
     flw = pyflwdir.from_array(d8, ftype="d8", transform=dem.transform, latlon=dem.latlon, check_ftype=False, cache=True)

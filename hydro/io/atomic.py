@@ -156,7 +156,7 @@ def check_output_not_input(output: str | os.PathLike | None, inputs: dict[str, s
         try:
             same = os.path.samefile(out, given) if out.exists() and given.exists() else (
                 out.resolve() == given.resolve())
-        except OSError:  # a symlink loop or an unreadable path: its reader reports it
+        except (OSError, RuntimeError):  # a symlink loop (pathlib: RuntimeError) or unreadable: its reader reports it
             continue
         if same:
             raise ConfigError(f"{output}: the output is also the {option} input ({given}); writing it would replace "

@@ -107,6 +107,9 @@ def read_restart(path: Path, basin: str, config_hash: str, valid_time: np.dateti
     if np.datetime64(attrs.get("valid_time")) != valid_time:
         raise InputDataError(f"{path}: restart is valid at {attrs.get('valid_time')}, the cycle starts at "
                              f"{str(valid_time)[:19]}")
+    from .restart_checks import check_restart_values  # every variable present, finite, plausible (one line each)
+
+    check_restart_values(ds, path)
     runoff = RunoffState({k[len("runoff_"):]: ds[k].values.astype(np.float64) for k in ds.data_vars
                           if k.startswith("runoff_")})
     hillslope = ds["hillslope_water"].values if "hillslope_water" in ds else None

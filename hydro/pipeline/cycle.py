@@ -113,6 +113,9 @@ def state_folder(config: CycleConfig, config_path: Path) -> Path:
 
 def _read_state(path: Path, basin: BasinModel, config: CycleConfig, valid_time: np.datetime64) -> BasinState:
     """A restart, checked against this basin's shapes as well as its name, config and time."""
+    from ..io.restart_checks import check_restart_against_basin, check_restart_file
+
+    check_restart_file(path)  # empty, a folder, a symlink loop, not NetCDF: one line before netCDF's own errors
     state = read_restart(path, basin.name, config.model_hash(), valid_time)
     basin.routing.check_state(state.routing, str(path))
     cells = {k: v.shape[0] for k, v in state.runoff.arrays.items()}
@@ -143,13 +146,18 @@ def _read_state(path: Path, basin: BasinModel, config: CycleConfig, valid_time: 
     elif state.main_stems:
         raise InputDataError(f"{path}: main stem {sorted(state.main_stems)[0]!r}: the restart holds its hydraulic state, "
                              "but the basin has no main stems; start cold (--cold)")
-    for dam in basin.routing.dams:
-        curves, start = dam.curves(), state.dams[dam.id]
-        if not curves.storage_m3[0] <= start.storage <= curves.storage_m3[-1]:
-            raise InputDataError(f"{path}: restart reservoir {dam.id} storage {start.storage:.6g} m3 (level "
-                                 f"{start.level:.6g} m) is outside its level-storage curve; restore the file or "
-                                 "start cold (--cold)")
+    # hillslope slots, soil stores, each dam's level and storage on its curve and consistent, its gate release
+    check_restart_against_basin(state, basin, path)
     return state
+
+
+def _started_from(folder: Path) -> str | None:
+    """How the cycle in ``folder`` last started (its summary's forecast_stage.start: "cold..." or a restart's
+    path), or None when it has not run or its summary cannot be read."""
+    try:
+        return str(json.loads((folder / "summary.json").read_text())["forecast_stage"]["start"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def start_state(config: CycleConfig, config_path: Path, basin: BasinModel, w: Window, cold: bool) -> tuple[BasinState, str]:
@@ -157,13 +165,22 @@ def start_state(config: CycleConfig, config_path: Path, basin: BasinModel, w: Wi
     folder without any restart). A restart missing in the middle of a roll is an error, not a cold start."""
     state_dir = state_folder(config, config_path)
     path = restart_path(state_dir, w.start)
-    if not cold and path.exists():  # a folder or unreadable file of that name is refused, not a cold start
+    if not cold and (path.exists() or path.is_symlink()):  # a folder, a link loop or a damaged file: refused
         return _read_state(path, basin, config, w.start), str(path)
     if not cold:
-        earlier = sorted(p for p in state_dir.glob("restart_*.nc") if p.name < path.name)
+        restarts = sorted(state_dir.glob("restart_*.nc")) if state_dir.is_dir() else []
+        earlier = [p for p in restarts if p.name < path.name]
         if earlier:  # a roll is under way and its link to this cycle is missing
             raise InputDataError(f"{path}: no restart for the analysis start {str(w.start)[:16]} in {state_dir} "
                                  f"(latest before it: {earlier[-1].name}); start the cycle at a restart's time or give --cold")
+        redone = _started_from(cycle_folder(config, config_path)) if restarts else None
+        if redone is not None and not redone.startswith("cold"):
+            # only later restarts, and this cycle once started from a restart now gone: a cold start would replace
+            # a warm cycle and the roll's later state (a rerun of a roll's first, cold, cycle is still allowed)
+            raise InputDataError(f"{path}: no restart for the analysis start {str(w.start)[:16]} in {state_dir}, but "
+                                 f"this cycle last started from {Path(redone).name} and the folder holds later restarts "
+                                 f"(first: {restarts[0].name}) that a cold start would replace; restore the restart "
+                                 "or give --cold")
         log.info("no restart in %s: cold start at %s", state_dir, str(w.start)[:16])
     return cold_state(basin, w.start, config.runoff.initial_flow_mm_h, config.runoff.initial_tension_fraction), "cold"
 
@@ -460,7 +477,10 @@ def _check_space(config: CycleConfig, config_path: Path, basin: BasinModel, out:
     state_dir = state_folder(config, config_path)
     restarts = sorted(state_dir.glob("restart_*.nc")) if state_dir.is_dir() else []
     cells = basin.mapping.n_cells if basin.mapping is not None else 0
-    restart = restarts[-1].stat().st_size if restarts else cells * 88 + basin.network.size * 520
+    try:
+        restart = restarts[-1].stat().st_size if restarts else cells * 88 + basin.network.size * 520
+    except OSError:  # a dangling link or a link loop: the reader refuses it; estimate as for a cold start
+        restarts, restart = [], cells * 88 + basin.network.size * 520
     restart_basis = f"the newest restart, {restarts[-1].name}" if restarts else \
         f"a restart of {cells:,} cells and {basin.network.size:,} segments"
     # the newest complete cycle folders (names sort by issue time): a year of hourly cycles is not walked each run
@@ -493,8 +513,19 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
     config = load_config(config_path)
     if overrides:
         config = CycleConfig.model_validate({**config.model_dump(), "cycle": {**config.cycle.model_dump(), **overrides}})
-    with FolderLock(state_folder(config, config_path), "state folder"):
-        return _run_cycle(config_path, config, stage, cold, members, scheduler)
+    state_dir = state_folder(config, config_path)
+    new_state_dir = not state_dir.exists()
+    try:
+        with FolderLock(state_dir, "state folder"):
+            return _run_cycle(config_path, config, stage, cold, members, scheduler)
+    except BaseException:
+        if new_state_dir:  # made only for the lock: a refused or failed run leaves no new folder
+            (state_dir / ".hydro.lock").unlink(missing_ok=True)
+            try:
+                state_dir.rmdir()  # only if nothing else was written into it
+            except OSError:
+                pass
+        raise
 
 
 def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: bool, members: int,
@@ -510,42 +541,58 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
         raise ConfigError(f"unknown stage {stage!r}; choose {', '.join(STAGES)}")
     basin = load_basin(config, config_path)
     out = cycle_folder(config, config_path)
-    _check_space(config, config_path, basin, out, members if stage in (None, "forecast") else 0)
-    out.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temporaries(out, recursive=True)  # a killed run's temporary files (not a live writer's)
-    # the folder is complete only once COMPLETE is written, last; a run killed before that leaves it
-    # visibly incomplete (no marker, no report), never a folder mixing two runs behind an old report
-    (out / COMPLETE).unlink(missing_ok=True)
+    w = window(config)
+    # every check that can refuse this run comes before any folder is made or changed: the start state (the
+    # restart read and checked), the forcing and the observations, or for a later stage the forecast's files.
+    # A refused run leaves no new folder, and an earlier complete cycle folder keeps its COMPLETE and report.
+    t_prepare = time.perf_counter()
+    inputs: RehearsalInputs | None = None  # the issue-time state, the forecast lateral inflow and F1
     if stage in (None, "forecast"):
-        (out / "report.html").unlink(missing_ok=True)
+        forcing = Forcing(resolve_asset(config.forcing.setup, config_path, "forcing", "forcing.setup"), basin,
+                          config.forcing, config_path.parent)
+        state, started = start_state(config, config_path, basin, w, cold)
+        inflow = forcing.lateral_inflow  # NWM lateral inflow (no runoff grid), else None
+        nudging = _nudging(config, config_path, basin, w.start)
+    else:
+        inputs = inputs_from_files(out, basin, config, config_path)
+    prepare_s = time.perf_counter() - t_prepare
+    _check_space(config, config_path, basin, out, members if stage in (None, "forecast") else 0)
+    writing = []
+
+    def begin_writing() -> None:
+        """Just before the first output is written (a run failing in its computation changes nothing): the folder
+        made, and marked incomplete. The folder is complete only once COMPLETE is written, last; a run killed
+        after this leaves it visibly incomplete (no marker, no report), never two runs mixed behind an old report."""
+        if writing:
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temporaries(out, recursive=True)  # a killed run's temporary files (not a live writer's)
+        (out / COMPLETE).unlink(missing_ok=True)
+        if stage in (None, "forecast"):
+            (out / "report.html").unlink(missing_ok=True)
+        writing.append(True)
     summary_path = out / "summary.json"
     # a rerun of a later stage keeps what the earlier stages reported; a new forecast starts afresh
     keep = stage not in (None, "forecast") and summary_path.is_file()
     summary = json.loads(summary_path.read_text()) if keep else {}
-    w = window(config)
     summary.update({"basin": basin.name, "config": str(config_path), "config_hash": config.model_hash(),
                     "analysis": f"{str(w.start)[:16]} .. {str(w.issue)[:16]}",
                     "forecast": f"{str(w.issue)[:16]} .. {str(w.end)[:16]}", "folder": str(out)})
     timings = summary.setdefault("seconds", {})
     numerics = summary.setdefault("numerics", {})
     fc: ForecastResult | None = None
-    inputs: RehearsalInputs | None = None  # the issue-time state, the forecast lateral inflow and F1
     known = {}  # the rehearsal's result, reused by the plan
     for name in STAGES if stage is None else (stage,):
         t0 = time.perf_counter()
-        if name == "forecast":
-            state, started = start_state(config, config_path, basin, w, cold)
-            forcing = Forcing(resolve_asset(config.forcing.setup, config_path, "forcing", "forcing.setup"), basin,
-                              config.forcing, config_path.parent)
-            inflow = forcing.lateral_inflow  # NWM lateral inflow (no runoff grid), else None
+        if name == "forecast":  # state, forcing and nudging were prepared (and checked) above
             if started == "cold" and inflow is not None and forcing.setup.warm_start:
                 if inflow.warm_start(state.routing, w.start):
                     started = "cold; channels warm-started from the NWM streamflow at the start"
-            nudging = _nudging(config, config_path, basin, w.start)
             fc = run_forecast(config, basin, forcing, state, members, scheduler, nudging)
             # F1 scored first: the main stems' hydraulics (if any) go into forecast.nc
             issue_channel = with_main_stems(fc.issue_state.routing, fc.issue_state.main_stems)  # with the hydraulics
             f1_scored = score(basin.spec, basin.routing, fc.forecast.run, fc.forecast.times, issue_channel)
+            begin_writing()
             write_forecast(out, basin, config, fc, started, f1_scored.main_stems)
             # the restart last: a run killed before this point leaves the previous state as it was
             state_dir = state_folder(config, config_path)
@@ -573,10 +620,11 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                 summary["forecast_stage"].update(rain=forcing.rain_source, rain_after_nowcast=fc.rain_after_nowcast,
                                                  qpf_rain_mm=round(fc.qpf_rain_mm, 1), pet=forcing.pet_source)
             numerics["forecast"] = {"dt_s": fc.forecast.run.dt, "solver": fc.forecast.run.solver}
-            timings[name] = round(time.perf_counter() - t0, 2)
+            timings[name] = round(time.perf_counter() - t0 + prepare_s, 2)  # with the state and forcing read above
             continue
         if inputs is None:
             inputs = inputs_from_files(out, basin, config, config_path)
+        begin_writing()
         if name == "warning":
             flow, members_flow = _forecast_flows(out, fc)
             f1 = inputs.forward()
@@ -617,6 +665,7 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
         timings[name] = round(time.perf_counter() - t0, 2)
     from ..io.atomic import write_atomic
 
+    begin_writing()
     write_atomic(summary_path, lambda tmp: tmp.write_text(json.dumps(summary, indent=1, default=str)))
     write_report(out, summary)
     write_atomic(out / COMPLETE, lambda tmp: tmp.write_text(json.dumps(

@@ -117,6 +117,7 @@ def read_routelink(path: str | Path) -> RiverNetwork:
             if raw.ndim == 2:  # NWM stores gages as char(feature_id, IDLength): join each row's characters
                 raw = netCDF4.chartostring(raw)
             optional["gage"] = np.array([g.decode().strip() if isinstance(g, bytes) else str(g).strip() for g in raw])
+    _check_coordinates(path, kwargs["feature_id"], optional.get("latitude"), optional.get("longitude"))
     wb = optional.get("waterbody")
     if wb is not None:
         optional["waterbody"] = np.where(wb <= 0, NO_WATERBODY, wb)
@@ -157,6 +158,22 @@ class FeatureAttributes:
         return out
 
 
+def _check_coordinates(path: str | Path, ids: NDArray, lat: NDArray | None, lon: NDArray | None,
+                       key: str = "feature_id") -> None:
+    """Latitude within -90 .. 90 and longitude within -180 .. 360 degrees (NaN: unknown), or one line naming the
+    file, variable, feature and value: they are published in every routing output."""
+    for name, values, lo, hi in (("lat", lat, -90.0, 90.0), ("lon", lon, -180.0, 360.0)):
+        if values is None:
+            continue
+        values = np.asarray(values, np.float64)
+        with np.errstate(invalid="ignore"):
+            bad = (values < lo) | (values > hi)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise InputDataError(f"{path}: {name} = {values[k]:g} degrees at {key} {ids[k]} is outside [{lo:g}, {hi:g}] "
+                                 f"({int(bad.sum())} value(s)); fix the coordinates (degrees north / east)")
+
+
 def _optional(ds: netCDF4.Dataset, name: str, n: int, dtype, fill) -> NDArray:
     if name not in ds.variables:
         return np.full(n, fill, dtype)
@@ -168,10 +185,12 @@ def read_feature_attributes(path: str | Path) -> FeatureAttributes:
     with _open(path, "RouteLink") as ds:
         link = _read_var(ds, path, "link").astype(np.int64)
         n = link.size
-        return FeatureAttributes(link, _optional(ds, "lat", n, np.float32, np.nan),
-                                 _optional(ds, "lon", n, np.float32, np.nan),
-                                 _optional(ds, "order", n, np.int32, -9999),
-                                 _optional(ds, "alt", n, np.float32, np.nan))
+        out = FeatureAttributes(link, _optional(ds, "lat", n, np.float32, np.nan),
+                                _optional(ds, "lon", n, np.float32, np.nan),
+                                _optional(ds, "order", n, np.int32, -9999),
+                                _optional(ds, "alt", n, np.float32, np.nan))
+    _check_coordinates(path, link, out.latitude, out.longitude)
+    return out
 
 
 def read_lake_attributes(path: str | Path) -> FeatureAttributes:
@@ -181,7 +200,8 @@ def read_lake_attributes(path: str | Path) -> FeatureAttributes:
         out = FeatureAttributes.empty(ids)
         out.latitude[:] = _optional(ds, "lat", ids.size, np.float32, np.nan)
         out.longitude[:] = _optional(ds, "lon", ids.size, np.float32, np.nan)
-        return out
+    _check_coordinates(path, ids, out.latitude, out.longitude, "lake_id")
+    return out
 
 
 def read_lakeparm(path: str | Path, lake_ids: NDArray[np.int64] | None = None) -> LevelPoolParameters:
@@ -198,7 +218,15 @@ def read_lakeparm(path: str | Path, lake_ids: NDArray[np.int64] | None = None) -
         for field, var in LAKEPARM_VARIABLES.items():  # LkArea in km2, elevations and lengths in m, ...
             if field != "lake_id":
                 kwargs[field] = _in_canonical_units(ds, path, var, f"lake_{field}", kwargs[field])
-    return check_lakes(LevelPoolParameters(source=str(path), **kwargs), str(path))
+    lakes = check_lakes(LevelPoolParameters(source=str(path), **kwargs), str(path))
+    above = lakes.orifice_elevation > lakes.max_elevation  # the level pool's orifice head would be NaN
+    if above.any():
+        k = int(np.flatnonzero(above)[0])
+        raise InputDataError(
+            f"{path}: OrificeE = {lakes.orifice_elevation[k]:g} m at lake_id {lakes.lake_id[k]} is above its LkMxE "
+            f"{lakes.max_elevation[k]:g} m ({int(above.sum())} lake(s)); the orifice lies at or below the lake's "
+            "maximum elevation: check LAKEPARM")
+    return lakes
 
 
 # --------------------------------------------------------------------------- lateral inflow

@@ -54,6 +54,9 @@ def load_network(routelink: Path | None, network_file: Path | None, lakeparm: Pa
     if lakeparm is not None:
         all_lakes = nwm.read_lakeparm(lakeparm)
         in_network = np.intersect1d(np.unique(network.waterbody), all_lakes.lake_id)
+        if in_network.size == 0:  # routed without lakes: say so, the count alone is easy to miss
+            log.warning("%s: none of its %d lake_id(s) is a waterbody of the network (%s): routing without lakes",
+                        lakeparm, all_lakes.size, "NHDWaterbodyComID" if routelink is not None else "waterbody")
         lakes = all_lakes.select(in_network)
     full = network
     features = nwm.read_feature_attributes(routelink) if routelink is not None else _network_features(network)

@@ -163,6 +163,38 @@ def test_units_attributes_that_cannot_hold_are_refused(path, variable, units, na
     assert listing(work / "out") == {}
 
 
+def test_an_orifice_above_the_lake_is_refused(work, capsys):
+    """route_lk_orificee_above_max: the level pool's head over the orifice made the lake level NaN."""
+    with netCDF4.Dataset("LAKEPARM.nc", "a") as ds:
+        ds["OrificeE"][:] = [115.0]
+    code, err = _route(capsys)
+    assert_refused(code, err, ["LAKEPARM.nc", "OrificeE = 115 m at lake_id 77", "LkMxE 110 m"], expected_codes=(3,))
+    assert listing(work / "out") == {}
+
+
+@pytest.mark.parametrize("path,variable,key", [("RouteLink.nc", "lat", "feature_id 2"), ("LAKEPARM.nc", "lon", "lake_id 77")])
+def test_coordinates_off_the_globe_are_refused(path, variable, key, work, capsys):
+    """route_rl_lat_999: a latitude of 999 was published in the output."""
+    with netCDF4.Dataset(path, "a") as ds:
+        n = ds.dimensions["feature_id"].size
+        values = np.full(n, 30.0)
+        values[1 if n > 1 else 0] = 999.0
+        ds.createVariable(variable, "f4", ("feature_id",))[:] = values
+    code, err = _route(capsys)
+    assert_refused(code, err, [path, f"{variable} = 999 degrees", key], expected_codes=(3,))
+    assert listing(work / "out") == {}
+
+
+def test_a_lakeparm_matching_no_waterbody_is_warned(work, capsys, caplog):
+    """route_lk_ids_unmatched: the LAKEPARM was ignored with no word but the lake count."""
+    with netCDF4.Dataset("LAKEPARM.nc", "a") as ds:
+        ds["lake_id"][:] = [78]
+    caplog.set_level(logging.INFO, logger="hydro")
+    code, err = _route(capsys)
+    assert code == 0, err
+    assert "LAKEPARM.nc: none of its 1 lake_id(s) is a waterbody of the network" in caplog.text, caplog.text
+
+
 # --------------------------------------------------------------------------- --initial-state
 def _initial_state(capsys, edit) -> None:
     """init.nc: a route output (its last time is the state), edited by ``edit(ds)``."""

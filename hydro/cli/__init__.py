@@ -221,7 +221,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if len(args.radar) != len(args.issue_times):
         raise ConfigError("give one --issue-times per --radar")
     cases = [(radar, [t.strip() for t in times.split(",") if t.strip()]) for radar, times in zip(args.radar, args.issue_times, strict=True)]
+    for (radar, times), given in zip(cases, args.issue_times, strict=True):
+        if not times:
+            raise ConfigError(f"--issue-times {given!r} for --radar {radar}: no issue time; give comma-separated ISO "
+                              "times, e.g. 2010-08-26T00:30,2010-08-26T01:00")
+        repeated = sorted({t for t in times if times.count(t) > 1})
+        if repeated:  # scored twice it would count twice in the pooled scores
+            raise ConfigError(f"--issue-times for --radar {radar}: {repeated[0]} is given {times.count(repeated[0])} "
+                              "times; give each issue time once")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        raise ConfigError(f"--methods {args.methods!r}: no method; give e.g. sprog,extrapolation,persistence")
     results = run_verification(cases, args.lead_minutes, methods, args.levels, args.members, qc=_qc_policy(args),
                                motion_smoothing_km=args.motion_smoothing_km)
     if args.plot:
@@ -647,7 +657,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
+    from ..io.atomic import check_writable
 
+    check_writable(args.output_dir, what="demo output folder", todo="choose another --output-dir")  # before any work
     run_demo(args.output_dir)
     return 0
 

@@ -333,3 +333,18 @@ def test_a_run_shorter_than_one_output_interval_names_both_options(work, capsys)
     code, err = _route(capsys, "--hours", "0.5")
     assert_refused(code, err, ["--hours 0.5", "--output-interval of 3600 s"], expected_codes=(2,))
     assert listing(work / "out") == {}
+
+
+@pytest.mark.parametrize("args,names", [
+    (["verify", "--radar", "radar.nc", "--issue-times", "", "--methods", "persistence"],
+     ["--issue-times ''", "radar.nc", "no issue time"]),  # verify_times_empty: numpy's ValueError escaped
+    (["verify", "--radar", "radar.nc", "--issue-times", "2026-01-01T00:30,2026-01-01T00:30", "--methods", "persistence"],
+     ["radar.nc", "2026-01-01T00:30 is given 2 times"]),  # verify_dup_times: scored and pooled twice
+    (["demo", "--output-dir", "res.toml"], ["res.toml", "is a file, not a folder", "--output-dir"]),  # demo_out_is_file
+])
+def test_other_commands_refuse_before_any_work(args, names, workspace, monkeypatch, capsys):
+    monkeypatch.chdir(workspace)
+    before = listing(workspace)
+    code, err = run_cli(capsys, *args)
+    assert_refused(code, err, names)
+    assert listing(workspace) == before

@@ -314,11 +314,33 @@ def _dam_starts(items: list[str]) -> dict:
     return starts
 
 
+def _check_dam_starts(basin_file: Path, basin, items: list[str]) -> None:
+    """``--initial-level ID=LEVEL[:RELEASE]`` on the reservoir's curves: the level within its level-storage table,
+    the gate release within 0 .. the outlet's largest capacity (an infeasible start otherwise ends in an
+    optimiser's message that names neither)."""
+    from ..core.errors import ConfigError
+
+    reservoirs = {r.id: r for r in basin.reservoirs}
+    for rid, start in _dam_starts(items).items():
+        if rid not in reservoirs:
+            continue  # the rehearsal names an unknown reservoir itself
+        res = reservoirs[rid]
+        lo, hi = min(res.level_m), max(res.level_m)
+        if not lo <= start.level <= hi:
+            raise ConfigError(f"--initial-level {rid}={start.level:g}: outside the level-storage curve of reservoir "
+                              f"{rid} in {basin_file} ({lo:g} .. {hi:g} m); give a level on the curve")
+        top = max(res.capacity_m3s)
+        if start.release is not None and not 0.0 <= start.release <= top:
+            raise ConfigError(f"--initial-level {rid}={start.level:g}:{start.release:g}: the gate release is outside "
+                              f"0 .. {top:g} m3/s (the largest outlet capacity of {rid} in {basin_file})")
+
+
 def _cmd_rehearse(args: argparse.Namespace) -> int:
     from ..stages.rehearsal import load_rehearsal_inputs, read_schedule, run_rehearsal, run_whatif
 
     inputs = load_rehearsal_inputs(args.basin, args.forecast, args.hours, _dam_starts(args.initial_level), args.dt,
                                    args.mc_solver)
+    _check_dam_starts(args.basin, inputs.basin, args.initial_level)
     if args.output_dir is not None:  # before the rehearsal runs: f1, f2 (or whatif) files and their plots
         _check_scheme_output(args.output_dir, inputs, 1 if args.schedule is not None else 2, "--output-dir")
     if args.schedule is not None:
@@ -456,6 +478,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     inputs = load_rehearsal_inputs(args.basin, args.forecast, start=_dam_starts(args.initial_level), dt=args.dt,
                                    solver=args.mc_solver)
+    _check_dam_starts(args.basin, inputs.basin, args.initial_level)
     # before the schemes are rehearsed: rules, three inverse objectives, pre-release, one per large dam, own ones
     _check_scheme_output(args.output_dir, inputs, 5 + len(inputs.basin.reservoirs) + len(args.scheme), "--output-dir")
     own = {}

@@ -348,3 +348,22 @@ def test_other_commands_refuse_before_any_work(args, names, workspace, monkeypat
     code, err = run_cli(capsys, *args)
     assert_refused(code, err, names)
     assert listing(workspace) == before
+
+
+@pytest.mark.parametrize("start,names", [
+    ("dam=1000", ["--initial-level dam=1000", "level-storage curve", "basin.toml"]),  # rehearse_cli_init_1000
+    ("dam=113:-5", ["--initial-level dam=113:-5", "gate release", "0 .. "]),  # rehearse_cli_init_release_neg
+    ("dam=113:1e9", ["--initial-level dam=113:1e+09", "gate release"]),  # rehearse_cli_init_release_huge
+])
+def test_dam_start_off_its_curves_is_refused(start, names, whatif_basin, capsys):
+    code, err = run_cli(capsys, "rehearse", whatif_basin / "basin.toml", "--forecast", whatif_basin / "forecast.nc",
+                        "--initial-level", start, "--output-dir", whatif_basin / "out")
+    assert_refused(code, err, names, expected_codes=(2,))
+    assert not (whatif_basin / "out").exists()
+
+
+@pytest.fixture
+def whatif_basin(tmp_path):
+    from tests.io.test_cli_whatif import basin
+
+    return basin.__wrapped__(tmp_path)

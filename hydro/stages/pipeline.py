@@ -176,26 +176,19 @@ def read_initial_state(path: Path, feature_id: NDArray[np.int64], lake_id: NDArr
 
     header = _state_header(path)
     q, d, elev = netcdf.read_state(path, feature_id, lake_id)
-    depth_given = "depth" in header
-    for name, values, ids, what in (("streamflow", q, feature_id, "feature_id"), ("depth", d, feature_id, "feature_id"),
-                                    ("water_sfc_elev", elev, lake_id, "lake_id")):
-        if values is None or (name == "depth" and not depth_given):
-            continue
-        if values.shape != (ids.size,):
-            dims = header.get(name, ((), None))[0]
-            raise InputDataError(
-                f"{path}: initial {name} has dimensions {dims} (shape {values.shape} after selecting the network's "
-                f"{what}s); expected one value per {what} ({ids.size}): give {name}({what}), or a route output "
-                "whose variables all share its time dimension")
     out = []
     for name, values, ids, what in (("streamflow", q, feature_id, "feature_id"), ("depth", d, feature_id, "feature_id"),
                                     ("water_sfc_elev", elev, lake_id, "lake_id")):
-        if values is None or (name == "depth" and not depth_given):
+        if values is None or name not in header:  # no depth: read_state's zeros; no lakes: the cold state
             out.append(values)
             continue
-        converted = to_canonical(values, header[name][1], name, f"{path}: initial {name}",
-                                 default=CF_ATTRS[name]["units"])
-        converted = np.asarray(converted, np.float32)
+        if values.shape != (ids.size,):
+            raise InputDataError(
+                f"{path}: initial {name} has dimensions {header[name][0]} (shape {values.shape} after selecting the "
+                f"network's {what}s); expected one value per {what} ({ids.size}): give {name}({what}), or a route "
+                "output whose variables all share its time dimension")
+        converted = np.asarray(to_canonical(values, header[name][1], name, f"{path}: initial {name}",
+                                            default=CF_ATTRS[name]["units"]), np.float32)
         check_range(converted, name, str(path), label=f"initial {name}",
                     locate=lambda k, ids=ids, what=what: f"{what} {ids[k]}")
         out.append(converted)
@@ -212,7 +205,7 @@ def _lake_ids(network: RiverNetwork, lakes: LevelPoolParameters | None) -> NDArr
 ABSURD_FLOW_M3S = 1e7
 
 
-def _check_routed(network: RiverNetwork, lake_id: NDArray[np.int64], result) -> None:
+def _check_routed(network: RiverNetwork, streamflow: NDArray, lake_id: NDArray[np.int64], water_sfc_elev: NDArray) -> None:
     """Refuse a routing result before anything is written: a streamflow that is not finite, negative or above
     ABSURD_FLOW_M3S, or a lake level that is not finite (the output file's own check sees flows in m3 s-1 only,
     and only NaN or negative ones), naming the first feature and time."""
@@ -226,10 +219,10 @@ def _check_routed(network: RiverNetwork, lake_id: NDArray[np.int64], result) -> 
             f"routing: {name} = {values[t, i]:g} at {what} {ids[i]}, output record {t + 1} ({int(bad.sum())} value(s)); "
             "nothing written: check the inputs that feed it (initial state, lateral inflow, geometry, lake parameters)")
 
-    q = np.asarray(result.streamflow)
+    q = np.asarray(streamflow)
     with np.errstate(invalid="ignore"):
         first(~np.isfinite(q) | (q < 0) | (q > ABSURD_FLOW_M3S), network.feature_id, q, "streamflow", "feature_id")
-    elev = np.asarray(result.water_sfc_elev)
+    elev = np.asarray(water_sfc_elev)
     if elev.size:
         first(~np.isfinite(elev), lake_id, elev, "lake water_sfc_elev", "lake_id")
 
@@ -267,6 +260,7 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
         if initial is not None:
             raise ConfigError("--initial-state is supported for muskingum_cunge only")
         q = Muskingum(network, dt).run(qlat, lateral.interval_s, n_steps, steps_per_output)
+        _check_routed(network, q, np.zeros(0, np.int64), np.zeros((q.shape[0], 0)))
         nan = np.full(q.shape, np.nan, np.float32)
         result_fields = dict(streamflow=q, velocity=nan, depth=nan, lake_id=np.zeros(0, np.int64), water_sfc_elev=np.zeros((q.shape[0], 0)))
         nonconverged = 0
@@ -297,7 +291,7 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
             log.info("nudging %d gauged segments towards %s (%d observations within the run)", gauged, nudge, used)
         result = model.run(qlat, lateral.interval_s, n_steps, state, steps_per_output, progress=update, nudging=nudging)
         model.check_converged(result)
-        _check_routed(network, model.lake_id, result)
+        _check_routed(network, result.streamflow, model.lake_id, result.water_sfc_elev)
         nonconverged = result.nonconverged
         result_fields = dict(
             streamflow=result.streamflow, velocity=result.velocity, depth=result.depth,

@@ -259,10 +259,10 @@ def test_routed_result_is_checked_before_writing(field, value, names):
 
     network = make_network([1, 2, 3], [3, 3, 0])
     result = SimpleNamespace(streamflow=np.ones((3, 3), np.float32), water_sfc_elev=np.full((3, 1), 105.0, np.float32))
-    _check_routed(network, np.array([77]), result)  # a sound result passes
+    _check_routed(network, result.streamflow, np.array([77]), result.water_sfc_elev)  # a sound result passes
     getattr(result, field)[1, -1] = value
     with pytest.raises(NumericalError) as info:
-        _check_routed(network, np.array([77]), result)
+        _check_routed(network, result.streamflow, np.array([77]), result.water_sfc_elev)
     assert all(name in str(info.value) for name in names), str(info.value)
 
 

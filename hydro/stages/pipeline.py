@@ -184,9 +184,10 @@ def read_initial_state(path: Path, feature_id: NDArray[np.int64], lake_id: NDArr
             continue
         if values.shape != (ids.size,):
             raise InputDataError(
-                f"{path}: initial {name} has dimensions {header[name][0]} (shape {values.shape} after selecting the "
-                f"network's {what}s); expected one value per {what} ({ids.size}): give {name}({what}), or a route "
-                "output whose variables all share its time dimension")
+                f"{path}: initial {name} has dimensions {header[name][0]} while streamflow has "
+                f"{header['streamflow'][0]} (shape {values.shape} after selecting the network's {what}s); expected one "
+                f"value per {what} ({ids.size}): give {name}({what}) beside streamflow(feature_id), or a route output "
+                "whose variables all share its time dimension")
         converted = np.asarray(to_canonical(values, header[name][1], name, f"{path}: initial {name}",
                                             default=CF_ATTRS[name]["units"]), np.float32)
         check_range(converted, name, str(path), label=f"initial {name}",

@@ -214,7 +214,7 @@ INITIAL_CASES = {
     "route_init_lake_huge": (lambda ds: ds.assign(water_sfc_elev=_last(ds, "water_sfc_elev") + 1e6),
                              ["init.nc", "initial water_sfc_elev", "lake_id 77", "1e+06"], 3),
     "route_init_units_cfs": (lambda ds: ds.assign(streamflow=_last(ds, "streamflow")), ["init.nc", "initial depth",
-                                                                                       "('time', 'feature_id')"], 3),
+                                                                                       "('time', 'feature_id') while streamflow has ('feature_id',)"], 3),
     "route_init_empty": (None, ["init.nc", "empty"], 3),
     "route_init_negative_depth": (lambda ds: ds.isel(time=-1).assign(depth=-_last(ds, "depth") - 1.0),
                                   ["init.nc", "initial depth", "feature_id 1"], 3),

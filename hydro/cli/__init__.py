@@ -473,9 +473,18 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from ..stages.plan import run_plan
     from ..stages.rehearsal import load_rehearsal_inputs
 
+    import re
+
     from ..core.errors import ConfigError
     from ..stages.rehearsal import read_schedule
 
+    names = [item.partition("=")[0] for item in args.scheme]
+    for name in names:  # a scheme's name becomes its file name, scheme_<name>.nc in --output-dir
+        if name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+            raise ConfigError(f"--scheme {name}=...: a scheme name is 1 to 64 letters, digits, '_', '-' or '.', starting "
+                              "with a letter or digit (it names the file scheme_<name>.nc)")
+        if names.count(name) > 1:
+            raise ConfigError(f"--scheme {name}=... is given {names.count(name)} times; give each scheme its own name")
     inputs = load_rehearsal_inputs(args.basin, args.forecast, start=_dam_starts(args.initial_level), dt=args.dt,
                                    solver=args.mc_solver)
     _check_dam_starts(args.basin, inputs.basin, args.initial_level)

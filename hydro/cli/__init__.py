@@ -469,6 +469,33 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_plan)
 
 
+def _check_scheduler(address: str | None) -> None:
+    """A ``--scheduler tcp://HOST:PORT`` that nothing answers at is refused in a few seconds, before any work
+    (distributed would wait 30 s and raise its own traceback)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from ..core.errors import ConfigError
+
+    if not address:
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme != "tcp":
+        return  # tls://, ucx://: left to distributed
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise ConfigError(f"--scheduler {address!r}: expected tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786")
+    try:
+        socket.create_connection((host, port), timeout=5.0).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"--scheduler {address}: no dask scheduler answers there ({reason}); start one (dask "
+                          "scheduler) or leave out --scheduler for a local cluster") from None
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     from ..stages.plan import run_plan
     from ..stages.rehearsal import load_rehearsal_inputs
@@ -478,6 +505,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from ..core.errors import ConfigError
     from ..stages.rehearsal import read_schedule
 
+    _check_scheduler(args.scheduler)
     names = [item.partition("=")[0] for item in args.scheme]
     for name in names:  # a scheme's name becomes its file name, scheme_<name>.nc in --output-dir
         if name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):

@@ -372,13 +372,14 @@ def whatif_basin(tmp_path):
 @pytest.mark.parametrize("schemes,names", [
     (["../../escape=hold.csv"], ["--scheme ../../escape", "scheme name"]),  # plan_scheme_path_traversal
     (["a=hold.csv", "a=hold.csv"], ["--scheme a=", "given 2 times"]),  # plan_scheme_dup_names
+    (["--scheduler", "tcp://127.0.0.1:9"], ["--scheduler tcp://127.0.0.1:9", "no dask scheduler"]),  # plan_scheduler_dead
 ])
 def test_plan_scheme_names_that_cannot_name_a_file_are_refused(schemes, names, whatif_basin, capsys):
     (whatif_basin / "hold.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,250\n")
     args = ["plan", whatif_basin / "basin.toml", "--forecast", whatif_basin / "forecast.nc", "--output-dir",
             whatif_basin / "plan"]
     for scheme in schemes:
-        args += ["--scheme", scheme]
+        args += ["--scheme", scheme] if "=" in scheme else [scheme]
     code, err = run_cli(capsys, *args)
     assert_refused(code, err, names, expected_codes=(2,))
     assert not (whatif_basin / "plan").exists()

@@ -87,7 +87,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", default="nse", choices=["nse", "kge", "nse_events", "kge_events"], help="objective to maximise on the calibration period (default nse); *_events scores only the flood-event windows flagged ok")
     p.add_argument("--bounds", type=Path, help="search ranges TOML (default: the packaged models/<model>/hourly.toml or daily.toml, by the data step)")
     p.add_argument("--evaluations", type=arg.int_range(1, 10_000_000), default=10_000, help="model runs (default 10000)")
-    p.add_argument("--batch", type=arg.int_range(1, 4096), default=16, help="parameter sets run in parallel per DDS iteration (default 16)")
+    p.add_argument("--batch", type=arg.int_range(1, 4096), help="parameter sets run in parallel per DDS iteration (default 16, at most --evaluations)")
     p.add_argument("--seed", type=arg.non_negative_int, default=1, help="random seed (default 1)")
     p.add_argument("--events", type=Path, help="flood-event CSV (event_id,start,end[,quality]); default: the *_events.csv beside the data, else detected")
     p.add_argument("--output", type=Path, help="calibrated parameter file; event PNGs go beside it (default ./<data stem>_<model>.toml)")
@@ -105,13 +105,19 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from ..stages.calibrate import CalibrateOptions, default_output, run_calibration
 
     _set_threads(args.threads)
+    if args.batch is not None and args.batch > args.evaluations:  # one batch would use the budget: no search
+        from ..core.errors import ConfigError
+
+        raise ConfigError(f"--batch {args.batch} is more than --evaluations {args.evaluations}: each search iteration "
+                          "runs one batch; give --batch at most --evaluations")
+    batch = args.batch if args.batch is not None else min(16, args.evaluations)
     output = args.output or default_output(args.data, args.model)
     check_writable(output.parent, 0 if args.no_plots else 20 * 150 * 1024, basis="event plots of 150 KiB, up to 20",
                    todo="choose another --output")  # before any work
     summary = run_calibration(CalibrateOptions(
         data=args.data, model=args.model, warmup=args.warmup, calibration=args.calibration,
         validation=args.validation, objective=args.objective, bounds=args.bounds, evaluations=args.evaluations,
-        batch=args.batch, seed=args.seed, output=args.output, events=args.events, plots=not args.no_plots,
+        batch=batch, seed=args.seed, output=args.output, events=args.events, plots=not args.no_plots,
         progress=not args.no_progress and not args.json, catchment=args.catchment, use_catchment=not args.no_catchment,
     ))
     if args.json:

@@ -341,6 +341,9 @@ def test_a_run_shorter_than_one_output_interval_names_both_options(work, capsys)
     (["verify", "--radar", "radar.nc", "--issue-times", "2026-01-01T00:30,2026-01-01T00:30", "--methods", "persistence"],
      ["radar.nc", "2026-01-01T00:30 is given 2 times"]),  # verify_dup_times: scored and pooled twice
     (["demo", "--output-dir", "res.toml"], ["res.toml", "is a file, not a folder", "--output-dir"]),  # demo_out_is_file
+    (["calibrate", "--data", "record.nc", "--model", "gr4j", "--warmup", "2020-01-01/2020-01-10", "--calibration",
+      "2020-01-11/2020-02-28", "--evaluations", "50", "--batch", "500", "--no-plots", "--output", "out/p.toml"],
+     ["--batch 500 is more than --evaluations 50"]),  # calibrate_cli_batch_gt_evals: the defaults came back
 ])
 def test_other_commands_refuse_before_any_work(args, names, workspace, monkeypatch, capsys):
     monkeypatch.chdir(workspace)

@@ -326,6 +326,8 @@ def _check_dam_starts(basin_file: Path, basin, items: list[str]) -> None:
     optimiser's message that names neither)."""
     from ..core.errors import ConfigError
 
+    if not items:
+        return
     reservoirs = {r.id: r for r in basin.reservoirs}
     for rid, start in _dam_starts(items).items():
         if rid not in reservoirs:

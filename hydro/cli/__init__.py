@@ -437,6 +437,17 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..pipeline.cycle import run_basins, summary_lines
 
+    if args.start is not None:  # refused here, before any work (numpy's ValueError otherwise escapes mid-run)
+        import numpy as np
+
+        from ..core.errors import ConfigError
+
+        try:
+            np.datetime64(args.start, "m")
+        except ValueError:
+            raise ConfigError(f"--start {args.start!r}: not an ISO time; give e.g. --start 2024-07-01T00:00") from None
+    if args.members or args.dask or len(args.config) > 1:
+        _check_scheduler(args.scheduler)  # an unreachable scheduler is refused before anything is written
     folders = {k: str(Path(v).resolve()) for k, v in (("output_dir", args.output_dir), ("state_dir", args.state_dir)) if v}
     summaries = run_basins(args.config, args.dask, args.scheduler, cycles=args.cycles, start=args.start,
                            hours=args.hours, cold=args.cold, stage=args.stage, members=args.members, folders=folders)

@@ -41,7 +41,13 @@ def client_for(scheduler: str | None, workers: int | None = None):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler), None
+        from ..core.errors import ConfigError
+
+        try:  # a dead scheduler fails in 10 s, not distributed's 30, and as one line
+            return Client(scheduler, timeout="10s"), None
+        except (OSError, ValueError, TimeoutError) as exc:
+            raise ConfigError(f"--scheduler {scheduler}: cannot connect to a dask scheduler there ({exc}); start one "
+                              "(dask scheduler) or leave out --scheduler for a local cluster") from None
     n = workers or max(1, os.cpu_count() or 1)
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                            env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})

@@ -348,8 +348,12 @@ def _lateral_file(path):
     from pathlib import Path
 
     path = Path(path)
-    cycle_qlat = (path if path.is_dir() else path.parent) / "forecast_qlat.nc"
+    folder = path if path.is_dir() else path.parent
+    cycle_qlat = folder / "forecast_qlat.nc"
     if cycle_qlat.is_file() and (path.is_dir() or path.name == "forecast.nc"):
+        if not (folder / "COMPLETE").is_file():  # hydro run writes COMPLETE last: without it a run died mid-way
+            raise InputDataError(f"{folder}: this hydro run cycle did not complete (no COMPLETE marker; its files may "
+                                 "be from a killed run); rerun the cycle (hydro run) before rehearsing from it")
         return cycle_qlat
     return path
 
@@ -394,15 +398,19 @@ def read_schedule(path, basin: BasinSpec, times: NDArray[np.datetime64]) -> dict
         if t < starts[0] or t > starts[-1]:
             raise InputDataError(f"{where}: time {row.time} is outside the forecast ({str(starts[0])[:16]} .. "
                                  f"{str(starts[-1])[:16]}, hour starts)")
-        rows.setdefault(row.reservoir, []).append((t, q))
+        for t_seen, q_seen, k_seen in rows.get(row.reservoir, ()):  # which of two releases holds is not ours to guess
+            if t_seen == t and q_seen != q:
+                raise InputDataError(f"{path} rows {k_seen} and {k}: two releases for {row.reservoir} at "
+                                     f"{str(t)[:16]} ({q_seen:g} and {q:g} m3/s); keep one of the two rows")
+        rows.setdefault(row.reservoir, []).append((t, q, k))
     schedules = {}
     for rid, items in rows.items():
         items.sort(key=lambda item: item[0])
         if items[0][0] != starts[0]:
             raise InputDataError(f"{path}: {rid}'s first release is at {str(items[0][0])[:16]}, after the forecast "
                                  f"start {str(starts[0])[:16]}; give its release from the start")
-        when = np.array([t for t, _ in items])
-        value = np.array([q for _, q in items])
+        when = np.array([t for t, _, _ in items])
+        value = np.array([q for _, q, _ in items])
         schedules[rid] = value[np.searchsorted(when, starts, side="right") - 1]
     return schedules
 

@@ -34,3 +34,47 @@ def test_run_refuses_bad_start_or_scheduler(tmp_path, capsys, option, value):
     code, err = run_cli(capsys, "run", tmp_path / "cycle.toml", "--stage", "forecast", "--members", "2", option, value)
     assert_refused(code, err, [option, value], expected_codes=(2,))
     assert listing(tmp_path) == before and sorted(tmp_path.rglob("*")) == [tmp_path / "cycle.toml"]
+
+
+@pytest.fixture
+def whatif_basin(tmp_path):
+    from tests.io.test_cli_whatif import basin
+
+    return basin.__wrapped__(tmp_path)
+
+
+def test_schedule_with_two_releases_for_one_reservoir_and_time_is_refused(whatif_basin, capsys):
+    (whatif_basin / "s.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,20\n"
+                                        "2026-07-01T06:00,dam,250\n2026-07-01T06:00,dam,100\n")
+    code, err = run_cli(capsys, "rehearse", whatif_basin / "basin.toml", "--forecast", whatif_basin / "forecast.nc",
+                        "--schedule", whatif_basin / "s.csv", "--output-dir", whatif_basin / "out")
+    assert_refused(code, err, ["s.csv", "rows 3 and 4", "two releases for dam at 2026-07-01T06:00"], expected_codes=(3,))
+    assert not (whatif_basin / "out").exists()
+
+
+def test_the_same_release_given_twice_is_accepted(whatif_basin, capsys):
+    """A repeated identical row is no conflict (a schedule pasted together from two sheets)."""
+    from hydro.io.basin import read_basin
+    from hydro.stages.rehearsal import read_forecast_lateral, read_schedule
+    from hydro.io.netcdf import read_network
+
+    (whatif_basin / "s.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,20\n"
+                                        "2026-07-01T06:00,dam,250\n2026-07-01T06:00,dam,250\n")
+    network, _ = read_network(whatif_basin / "network.nc")
+    _, times, _ = read_forecast_lateral(whatif_basin / "forecast.nc", network)
+    release = read_schedule(whatif_basin / "s.csv", read_basin(whatif_basin / "basin.toml"), times)["dam"]
+    assert list(release[:8]) == [20.0] * 6 + [250.0] * 2
+
+
+def test_rehearsal_from_a_cycle_folder_without_complete_is_refused(whatif_basin, capsys):
+    """A cycle folder that a killed hydro run left: its files, but no COMPLETE marker (written last)."""
+    import shutil
+
+    cycle = whatif_basin / "cycle_20260701T0000"
+    cycle.mkdir()
+    shutil.copy(whatif_basin / "forecast.nc", cycle / "forecast.nc")
+    shutil.copy(whatif_basin / "forecast.nc", cycle / "forecast_qlat.nc")
+    code, err = run_cli(capsys, "rehearse", whatif_basin / "basin.toml", "--forecast", cycle, "--output-dir",
+                        whatif_basin / "out")
+    assert_refused(code, err, [str(cycle), "did not complete", "rerun the cycle"], expected_codes=(3,))
+    assert not (whatif_basin / "out").exists()

@@ -29,7 +29,16 @@ def demo_basin_dir() -> Path:
 
     keep_numba_cache_out_of_package()
 
-    return cached_build(demo_basin_folder(), ensure_demo_basin)
+    return cached_build(demo_basin_folder(), ensure_demo_basin, verify=_readable_basin)
+
+
+def _readable_basin(folder: Path) -> None:
+    """Raises unless the cached demo basin's basin.toml and network read (a cut or flipped cache file)."""
+    from .io.basin import read_basin
+    from .io.netcdf import read_network
+
+    basin = read_basin(folder / "basin.toml")
+    read_network(folder / basin.network)
 
 
 def demo_config() -> Path:
@@ -51,9 +60,16 @@ def run_demo(output_dir: Path) -> dict:
     output_dir = Path(output_dir).resolve()
     basin = demo_basin_dir()
     log.info("demo basin: %s", basin)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    summary = run_cycle(demo_config(), cold=True,
-                        overrides={"output_dir": str(output_dir), "state_dir": str(output_dir / "state")})
+    made = not output_dir.exists()
+    try:
+        summary = run_cycle(demo_config(), cold=True,
+                            overrides={"output_dir": str(output_dir), "state_dir": str(output_dir / "state")})
+    except BaseException:
+        if made:  # the demo is all or nothing: a refused or failed run leaves no folder of its own making
+            import shutil
+
+            shutil.rmtree(output_dir, ignore_errors=True)
+        raise
     for line in summary_lines(summary):
         print(f"demo: {line}")
     folder = Path(summary["folder"])

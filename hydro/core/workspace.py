@@ -153,14 +153,44 @@ def demo_basin_folder() -> Path:
     return cache_dir() / f"basins_v{DEMO_BASIN_VERSION}" / DEMO
 
 
-def cached_build(folder: Path, build: Callable[[Path], object]) -> Path:
+def cache_unusable(path: Path, exc: OSError) -> ConfigError:
+    """The one-line refusal for a user cache hydro cannot write: a file where a folder belongs, a
+    read-only or full disk, no permission."""
+    reason = exc.strerror or type(exc).__name__
+    return ConfigError(f"{path}: the hydro user cache cannot be written there ({reason}); set HYDRO_CACHE_DIR to a "
+                       "writable folder (or remove what is in the way: the cache only holds what hydro rebuilds)")
+
+
+def cached_build(folder: Path, build: Callable[[Path], object],
+                 verify: Callable[[Path], object] | None = None) -> Path:
     """``folder``, built by ``build(tmp)`` into a temporary sibling and renamed into place when absent.
     The rename is atomic: a killed run leaves only a temporary folder (removed by a later build once
-    stale), and of two concurrent builds the first rename wins and the other's copy is discarded."""
+    stale), and of two concurrent builds the first rename wins and the other's copy is discarded.
+    With ``verify``, a cached folder that it refuses (raises) is damaged: a cache is rebuildable, so it is
+    logged as a WARNING, removed and built again. A cache that cannot be written is a ConfigError."""
+    import logging
+
     folder = Path(folder)
     if folder.is_dir():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
+        if verify is None:
+            return folder
+        try:
+            verify(folder)
+            return folder
+        except Exception as exc:  # noqa: BLE001  (any refusal of a cached copy means: rebuild it)
+            logging.getLogger("hydro").warning("%s: the cached copy is damaged (%s); rebuilding it", folder,
+                                               str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        try:  # renamed aside first: a concurrent reader never sees a half-removed folder
+            aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.damaged.", dir=folder.parent))
+            os.rename(folder, aside / folder.name)
+            shutil.rmtree(aside, ignore_errors=True)
+        except OSError as exc:
+            if folder.is_dir():
+                raise cache_unusable(folder, exc) from None
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cache_unusable(folder.parent, exc) from None
     prefix = f".{folder.name}.building."
     for old in folder.parent.glob(prefix + "*"):
         try:
@@ -168,9 +198,15 @@ def cached_build(folder: Path, build: Callable[[Path], object]) -> Path:
                 shutil.rmtree(old, ignore_errors=True)
         except OSError:
             pass
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=folder.parent))
     try:
-        build(tmp)
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=folder.parent))
+    except OSError as exc:
+        raise cache_unusable(folder.parent, exc) from None
+    try:
+        try:
+            build(tmp)
+        except OSError as exc:  # the cache's disk full or gone read-only mid-build
+            raise cache_unusable(folder.parent, exc) from None
         os.chmod(tmp, DIR_MODE)  # mkdtemp makes it private (0700); a cache folder gets the usual mode
         try:
             os.rename(tmp, folder)

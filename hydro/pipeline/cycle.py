@@ -371,6 +371,14 @@ def annual_maxima(basin: BasinModel, config: CycleConfig, config_path: Path) -> 
     cached = None if pet is None else \
         cache_dir() / "climatology" / f"{basin.name}_{_basin_fingerprint(basin, config, pet.key())}.nc"
     path = own if own.is_file() else cached
+    if path == cached and path.is_file():
+        try:  # the cache is rebuildable: a damaged copy (a killed writer, a full disk, bit rot) is built again
+            with xr.open_dataset(path) as ds:
+                ds["annual_max"].sel(feature_id=basin.network.feature_id).values
+        except Exception as exc:  # noqa: BLE001  (whatever refuses the cached copy: rebuild it)
+            log.warning("%s: the cached climatology is damaged (%s); rebuilding it", path,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            path.unlink(missing_ok=True)
     if not path.is_file():
         annual_max = simulate_climatology(basin, config, pet=pet)
         ds = xr.Dataset({"annual_max": (("year", "feature_id"), annual_max, {
@@ -378,8 +386,13 @@ def annual_maxima(basin: BasinModel, config: CycleConfig, config_path: Path) -> 
             coords={"year": np.arange(annual_max.shape[0]), "feature_id": basin.network.feature_id},
             attrs={"title": f"hydro simulated climatology for basin {basin.name}", "method": METHOD,
                    "pet": pet.description, "forcing": f"{METHOD}; PET: {pet.description}"})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        netcdf.write_dataset(path, ds)  # atomic: concurrent runs write the same numbers
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            netcdf.write_dataset(path, ds)  # atomic: concurrent runs write the same numbers
+        except OSError as exc:
+            from ..core.workspace import cache_unusable
+
+            raise cache_unusable(path.parent, exc) from None
     with xr.open_dataset(path) as ds:
         return ds["annual_max"].sel(feature_id=basin.network.feature_id).values
 

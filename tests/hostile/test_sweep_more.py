@@ -78,3 +78,59 @@ def test_rehearsal_from_a_cycle_folder_without_complete_is_refused(whatif_basin,
                         whatif_basin / "out")
     assert_refused(code, err, [str(cycle), "did not complete", "rerun the cycle"], expected_codes=(3,))
     assert not (whatif_basin / "out").exists()
+
+
+# --------------------------------------------------------------------------- the user cache (demo basin)
+def test_demo_refuses_a_cache_that_is_a_file(tmp_path, capsys, monkeypatch):
+    (tmp_path / "cachefile").write_text("x")
+    monkeypatch.setenv("HYDRO_CACHE_DIR", str(tmp_path / "cachefile"))
+    code, err = run_cli(capsys, "demo", "--output-dir", tmp_path / "d")
+    assert_refused(code, err, [str(tmp_path / "cachefile"), "HYDRO_CACHE_DIR", "writable folder"], expected_codes=(2,))
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "cachefile"]
+
+
+def test_a_cache_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    """A read-only cache (a read-only mount: root ignores a folder's mode, so the refusal of the file system is
+    what is simulated here) is a ConfigError naming it, not a traceback from mkdtemp."""
+    import errno
+    import tempfile
+
+    from hydro.core.errors import ConfigError
+    from hydro.core.workspace import cached_build
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    with pytest.raises(ConfigError, match=r"ro: the hydro user cache cannot be written there \(Read-only file system\)"):
+        cached_build(tmp_path / "ro" / "demo", lambda tmp: None)
+    assert not (tmp_path / "ro" / "demo").exists()
+
+
+def test_a_damaged_cached_folder_is_rebuilt_with_a_warning(tmp_path, caplog):
+    from hydro.core.workspace import cached_build
+
+    def build(folder):
+        (folder / "value.txt").write_text("42")
+
+    def verify(folder):
+        if (folder / "value.txt").read_text() != "42":
+            raise ValueError("value.txt is cut")
+
+    folder = cached_build(tmp_path / "demo", build, verify)
+    (folder / "value.txt").write_text("4")  # cut
+    with caplog.at_level("WARNING", logger="hydro"):
+        assert cached_build(tmp_path / "demo", build, verify) == folder
+    assert (folder / "value.txt").read_text() == "42"
+    assert any("damaged (value.txt is cut); rebuilding it" in r.getMessage() for r in caplog.records)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # no aside or building folder left
+
+
+def test_the_demo_basin_check_refuses_a_cut_network(whatif_basin):
+    from hydro.demo import _readable_basin
+
+    _readable_basin(whatif_basin)
+    data = (whatif_basin / "network.nc").read_bytes()
+    (whatif_basin / "network.nc").write_bytes(data[: len(data) // 2])
+    with pytest.raises(Exception, match="network.nc"):
+        _readable_basin(whatif_basin)

@@ -106,7 +106,13 @@ def check_restart_values(ds, path) -> None:
         return f"cell {index[0]}" + (f", column {index[1]}" if len(index) > 1 else "")
 
     _check_range(path, ds, "streamflow", *INPUT_VARIABLES["streamflow"].valid_range, "m3 s-1", segment)
-    _check_range(path, ds, "depth", 0.0, MAX_DEPTH_M, "m", segment)
+    # a lake node carries no channel depth (NaN; its level is water_sfc_elev): exactly one NaN per lake
+    _check_range(path, ds, "depth", 0.0, MAX_DEPTH_M, "m", segment, nan_ok=True)
+    n_nan, n_lakes = int(np.isnan(ds["depth"].values).sum()), int(ds["water_sfc_elev"].size)
+    if n_nan != n_lakes:
+        index, value = _first_bad(np.asarray(ds["depth"].values, np.float64), np.isnan(ds["depth"].values))
+        raise _fail(path, f"restart variable depth at {segment(index)} is {value:g} m (not finite: {n_nan} NaN "
+                          f"depths for {n_lakes} lake(s), a NaN depth marks a lake node only)")
     _check_range(path, ds, "water_sfc_elev", *INPUT_VARIABLES["lake_max_elevation"].valid_range, "m",
                  lambda i: f"lake #{i[0]}")
     if "hillslope_water" in ds.variables:
@@ -132,6 +138,11 @@ def check_restart_against_basin(state, basin, path) -> None:
     hillslope, runoff model and reservoir curves allow. Segments are named by feature_id here."""
     from ..basin import RAIN_STEP_MIN
 
+    lake_depth = np.isnan(state.routing.depth)
+    if not np.array_equal(lake_depth, basin.network.is_lake):
+        j = int(np.flatnonzero(lake_depth != basin.network.is_lake)[0])
+        raise _fail(path, f"restart variable depth at feature_id {int(basin.network.feature_id[j])} is "
+                          f"{state.routing.depth[j]:g} m ({'NaN on a channel segment' if lake_depth[j] else 'a depth on a lake node'})")
     if state.hillslope is not None and basin.mapping is not None:
         # the slots a 10-minute step needs for the slowest cell (CellMapping.lateral): fewer drops the water in
         # the missing slots, more was written for other travel times

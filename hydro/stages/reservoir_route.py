@@ -27,6 +27,7 @@ the header being line 1) and the value; the output is written atomically.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -106,10 +107,8 @@ def read_series(path: Path, column: str, what: str) -> tuple[pd.DatetimeIndex, N
         if len(fields.fields) != len(table.header):
             raise InputDataError(f"{path}: row {row}: {len(fields.fields)} fields, the header has {len(table.header)}")
         raw_t, raw_v = fields.fields[at["time"]], fields.fields[at[column]]
-        try:
-            stamp = pd.Timestamp(str(raw_t).strip())
-            if pd.isna(stamp):
-                raise ValueError
+        try:  # ISO 8601 only: pandas alone reads '01 00:00:00' as the year 1
+            stamp = pd.Timestamp(datetime.fromisoformat(str(raw_t).strip()))
         except (ValueError, TypeError):
             raise InputDataError(f"{path}: row {row}: time {raw_t!r} is not an ISO time "
                                  "(e.g. 2024-07-01T06:00)") from None

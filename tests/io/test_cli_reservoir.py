@@ -115,6 +115,7 @@ BAD = [
     ("inflow_text", 3, ["in.csv", "row 4", "'abc'", "not a number"]),
     ("inflow_negative", 3, ["in.csv", "row 3", "'-5'"]),
     ("inflow_time", 3, ["in.csv", "row 3", "'yesterday'", "ISO time"]),
+    ("inflow_time_not_iso", 3, ["in.csv", "row 3", "'01 01:00:00'", "ISO time"]),  # pandas alone: year 1
     ("inflow_order", 3, ["in.csv", "row 4", "not after"]),
     ("inflow_columns", 3, ["in.csv", "time,inflow_m3s", "missing inflow_m3s"]),
     ("toml_unknown_key", 2, ["res.toml", "colour", "unknown key"]),
@@ -140,6 +141,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, case, exit_c
         inflow.write_text(inflow.read_text().replace(",100.0", ",-5"))
     elif case == "inflow_time":
         inflow.write_text(inflow.read_text().replace("2024-07-01T01:00:00", "yesterday"))
+    elif case == "inflow_time_not_iso":
+        inflow.write_text(inflow.read_text().replace("2024-07-01T01:00:00", "01 01:00:00"))
     elif case == "inflow_order":
         inflow.write_text(inflow.read_text().replace("2024-07-01T02:00:00", "2024-07-01T00:30:00"))
     elif case == "inflow_columns":

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, InputDataError
 from ..core.paths import BASINS_DIR
 from ..core.registry import get_method
 from ..core.workspace import packaged
@@ -64,6 +64,9 @@ def parse_period(text: str, option: str) -> tuple[np.datetime64, np.datetime64]:
     whole_day = len(end_s.strip()) == 10
     return start, end + (np.timedelta64(1, "D") if whole_day else np.timedelta64(1, "s"))
 
+
+# the fewest finite observed discharges a calibration or validation period is scored on
+MIN_SCORED_STEPS = 10
 
 def _model(name: str, dt_hours: float) -> RunoffModel:
     import hydro.runoff  # noqa: F401  (registers the runoff models)
@@ -128,6 +131,15 @@ def run_calibration(opts: CalibrateOptions) -> dict:
         if text is not None:
             start, end = parse_period(text, f"--{name}")
             windows[name] = record.index(start, end, f"--{name} {text}")
+    for name in ("calibration", "validation"):  # a period that cannot be scored gives NSE nan or -inf
+        if name in windows:
+            obs = record.discharge[windows[name]]
+            finite = obs[np.isfinite(obs)]
+            if finite.size < MIN_SCORED_STEPS or np.ptp(finite) <= 0.0:
+                raise InputDataError(
+                    f"{opts.data}: --{name} {getattr(opts, name)}: {finite.size} finite discharge value(s) in it"
+                    + (", all equal" if finite.size and np.ptp(finite) <= 0.0 else "")
+                    + f"; NSE and KGE need at least {MIN_SCORED_STEPS} that vary: choose a period with observed discharge")
     periods = Periods(windows["warmup"], windows["calibration"], windows.get("validation"))
     output = opts.output or default_output(opts.data, model.name)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -121,3 +121,21 @@ def test_catchment_description_moves_rain_back_and_bad_keys_are_named(tmp_path):
     spec.write_text('name = "x"\nprecipitation_lead_steps = -1\n')
     with pytest.raises(ConfigError, match=r"precipitation_lead_steps: "):
         read_catchment_spec(spec)
+
+
+def test_a_period_that_cannot_be_scored_is_refused(catchments_dir, tmp_path):
+    """A calibration period whose discharge is all missing, or one hour long, gave NSE nan or -inf and wrote a
+    parameter file (found by the independent sweep): refused in one line, nothing written."""
+    def blank(ds):
+        ds["discharge"][:] = np.nan
+
+    path = _bad_record(tmp_path, catchments_dir, blank)
+    code, _, stderr = _calibrate("--data", str(path), "--model", "gr4j", "--warmup", "1992-01-01/1992-01-31",
+                                 "--calibration", "1992-02-01/1992-06-30", "--output", str(tmp_path / "p.toml"))
+    _assert_one_line_error(code, stderr, "--calibration 1992-02-01/1992-06-30", "0 finite discharge")
+    assert code == 3 and not (tmp_path / "p.toml").exists()
+    data = catchments_dir / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc"
+    code, _, stderr = _calibrate("--data", str(data), "--model", "gr4j", "--warmup", "1992-01-01/1992-03-31",
+                                 "--calibration", "1992-04-01T00:00/1992-04-01T00:00", "--output", str(tmp_path / "p.toml"))
+    _assert_one_line_error(code, stderr, "--calibration 1992-04-01T00:00/1992-04-01T00:00", "1 finite discharge")
+    assert code == 3 and not (tmp_path / "p.toml").exists()

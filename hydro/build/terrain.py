@@ -84,10 +84,14 @@ def read_dem(path: Path) -> Dem:
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"{path}: DEM not found")
+    import warnings
+
     try:
-        with rasterio.open(path) as src:
-            elevation = src.read(1, masked=True)
-            transform, crs = src.transform, src.crs
+        with warnings.catch_warnings():  # a file without georeferencing warns; its missing CRS is refused below
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                elevation = src.read(1, masked=True)
+                transform, crs = src.transform, src.crs
     except (rasterio.errors.RasterioError, OSError, *_GDAL_ERRORS) as exc:
         raise InputDataError(f"{path}: cannot read the DEM ({str(exc).splitlines()[0]}); is it a GeoTIFF?") from None
     if crs is None:

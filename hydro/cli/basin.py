@@ -13,6 +13,13 @@ from pathlib import Path
 from . import _types as arg
 
 
+def _basin_name(text: str) -> str:
+    """A basin name: not empty, no path separator (it names files and appears in every output)."""
+    if not text.strip() or "/" in text or "\\" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a basin name: give a non-empty name without / or \\")
+    return text.strip()
+
+
 def _add_build(bsub: argparse._SubParsersAction) -> None:
     p = bsub.add_parser(
         "build", help="build a basin folder from a DEM (pyflwdir D8, segments, snapped gauges/reservoirs/sections)",
@@ -24,7 +31,7 @@ def _add_build(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--dem", type=Path, required=True, help="elevation GeoTIFF with a CRS (lat/lon or metres)")
     p.add_argument("--outlet", action="append", required=True, metavar="LON,LAT[,AREA_KM2]",
                    help="basin outlet in degrees, optionally with its reported drainage area (repeatable; a west longitude needs the = form: --outlet=-97.3,32.7)")
-    p.add_argument("--name", required=True, help="basin name")
+    p.add_argument("--name", required=True, type=_basin_name, help="basin name")
     p.add_argument("--output", type=Path, required=True, help="new (or empty) basin folder")
     p.add_argument("--stream-area-km2", type=arg.float_range(0.0, 1e7, lo_open=True), default=10.0,
                    help="upstream area where a river starts (default 10)")

@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from ..core.errors import InputDataError, NumericalError
+from ..core.variables import INPUT_VARIABLES
 from ..hydraulics.boundaries import Downstream, Lateral, TimeSeries
 from ..hydraulics.network import Junction, NetworkResult
 from ..hydraulics.sections import CrossSection, Structure
@@ -121,6 +122,12 @@ def _sections_from_frame(df: pd.DataFrame, path: Path, of: str = "") -> list[Cro
     # the last point of a section needs no n (it starts no segment)
     last_of_section = np.append(names[1:] != names[:-1], True)
     manning = _numbers(df, "manning_n", path, label, allow_empty=last_of_section)
+    n_hi = INPUT_VARIABLES["mannings_n"].valid_range[1]
+    implausible = np.flatnonzero(np.isfinite(manning) & (manning > n_hi))
+    if implausible.size:
+        k = int(implausible[0])
+        raise InputDataError(f"{path}: {label(k)}{of}: manning_n {manning[k]:g} is above {n_hi:g} s m-1/3, no channel "
+                             f"or floodplain is that rough (0.01-0.2 in practice); check the value and its units")
     banks = {}
     for col in ("left_bank_m", "right_bank_m"):
         if col in df.columns:

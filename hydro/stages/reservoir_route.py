@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from pydantic import Field, model_validator
 
 from ..core.errors import ConfigError, InputDataError
+from ..core.variables import INPUT_VARIABLES
 from ..io.atomic import check_output_dir, write_atomic
 from ..io.tables import read_table
 from ..io.basin import ReservoirSpec, read_toml_model
@@ -91,6 +92,9 @@ def read_reservoir(path: Path) -> ReservoirRouteSpec:
     return spec
 
 
+MAX_DISCHARGE_M3S = INPUT_VARIABLES["streamflow"].valid_range[1]
+
+
 def read_series(path: Path, column: str, what: str) -> tuple[pd.DatetimeIndex, NDArray[np.float64], bool]:
     """``time,<column>`` from a CSV: ISO times strictly increasing, finite non-negative values. Returns the
     times (UTC, naive), the values and whether the file's times carried a time zone."""
@@ -122,6 +126,9 @@ def read_series(path: Path, column: str, what: str) -> tuple[pd.DatetimeIndex, N
             raise InputDataError(f"{path}: row {row}: {column} {raw_v!r} is not a number") from None
         if not math.isfinite(value) or value < 0:
             raise InputDataError(f"{path}: row {row}: {column} {raw_v!r} must be finite and >= 0")
+        if value > MAX_DISCHARGE_M3S:  # beyond any river's flood: a unit or a typing error
+            raise InputDataError(f"{path}: row {row}: {column} {raw_v!r} is above {MAX_DISCHARGE_M3S:g} m3 s-1, more "
+                                 "than any river carries; check the value and its units")
         if times and stamp <= times[-1]:
             raise InputDataError(f"{path}: row {row}: time {raw_t!r} is not after the previous row's "
                                  f"{times[-1].isoformat()}; times must increase")

@@ -50,6 +50,10 @@ def read_catchment(path: Path) -> CatchmentRecord:
     if missing:
         raise InputDataError(f"{path}: missing variable(s) {', '.join(missing)}; a catchment record needs "
                              "precipitation and pet [mm per step] and discharge [m3 s-1] on dimension time")
+    other_dims = [f"{v}{ds[v].dims}" for v in ("precipitation", "pet", "discharge") if ds[v].dims != ("time",)]
+    if other_dims:
+        raise InputDataError(f"{path}: {other_dims[0]}: a catchment record's variables are series on dimension time "
+                             "only (one catchment per file)")
     try:
         area = float(ds.attrs["catchment_area_km2"])
     except (KeyError, ValueError):

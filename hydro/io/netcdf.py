@@ -92,7 +92,7 @@ def load_netcdf(path: str | Path, what: str) -> xr.Dataset:
     try:
         return xr.load_dataset(path)
     except (OSError, ValueError) as exc:
-        raise InputDataError(f"{path}: cannot read {what} ({exc})") from None
+        raise InputDataError(f"{path}: cannot read {what} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
 
 
 def check_geometry(fields: dict[str, NDArray], feature_id: NDArray, source: str, names: dict[str, str] | None = None) -> None:

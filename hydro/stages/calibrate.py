@@ -55,10 +55,14 @@ class CalibrateOptions:
 
 def parse_period(text: str, option: str) -> tuple[np.datetime64, np.datetime64]:
     """``2001-01-01/2001-12-31`` -> [start, end + 1 day) when END is a date, [start, end] + 1 s otherwise."""
+    import warnings
+
     try:
         start_s, end_s = text.split("/")
-        start = np.datetime64(start_s.strip(), "ns")
-        end = np.datetime64(end_s.strip(), "ns")
+        with warnings.catch_warnings():  # numpy applies a UTC offset and warns that it keeps no zone
+            warnings.simplefilter("ignore", UserWarning)
+            start = np.datetime64(start_s.strip(), "ns")
+            end = np.datetime64(end_s.strip(), "ns")
     except ValueError:
         raise ConfigError(f"{option} {text!r}: expected START/END as ISO dates, e.g. 1992-01-01/1992-03-31") from None
     whole_day = len(end_s.strip()) == 10
@@ -140,6 +144,9 @@ def run_calibration(opts: CalibrateOptions) -> dict:
                     f"{opts.data}: --{name} {getattr(opts, name)}: {finite.size} finite discharge value(s) in it"
                     + (", all equal" if finite.size and np.ptp(finite) <= 0.0 else "")
                     + f"; NSE and KGE need at least {MIN_SCORED_STEPS} that vary: choose a period with observed discharge")
+            if finite.size < obs.size:
+                log.info("--%s: %d of its %d steps have no observed discharge; the scores leave them out", name,
+                         obs.size - finite.size, obs.size)
     periods = Periods(windows["warmup"], windows["calibration"], windows.get("validation"))
     output = opts.output or default_output(opts.data, model.name)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -139,3 +139,15 @@ def test_a_period_that_cannot_be_scored_is_refused(catchments_dir, tmp_path):
                                  "--calibration", "1992-04-01T00:00/1992-04-01T00:00", "--output", str(tmp_path / "p.toml"))
     _assert_one_line_error(code, stderr, "--calibration 1992-04-01T00:00/1992-04-01T00:00", "1 finite discharge")
     assert code == 3 and not (tmp_path / "p.toml").exists()
+
+
+def test_a_record_of_several_stations_is_refused(catchments_dir, tmp_path):
+    """discharge(station, time) raised an IndexError deep in the scoring (found by the independent sweep)."""
+    def two_stations(ds):
+        ds["discharge"] = ds["discharge"].expand_dims(station=2).copy()
+
+    path = _bad_record(tmp_path, catchments_dir, two_stations)
+    code, _, stderr = _calibrate("--data", str(path), "--model", "gr4j", "--warmup", "1992-01-01/1992-01-31",
+                                 "--calibration", "1992-02-01/1992-06-30", "--output", str(tmp_path / "p.toml"))
+    _assert_one_line_error(code, stderr, "bad.nc", "discharge('station', 'time')", "dimension time only")
+    assert code == 3 and not (tmp_path / "p.toml").exists()

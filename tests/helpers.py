@@ -17,3 +17,18 @@ def make_network(feature_id, to, **overrides) -> RiverNetwork:
     )
     fields.update(overrides)
     return RiverNetwork(feature_id=np.asarray(feature_id), to=np.asarray(to), source="test network", **fields)
+
+
+# a two-hour cycle of the embedded demo basin (analysis 2 h, forecast 2 h): the small cycle tests run
+DEMO_CYCLE_2H = """[cycle]
+basin = "demo"
+start = "2026-07-01T00:00:00"
+hours = 2
+forecast_hours = 2
+nowcast_hours = 1
+output_dir = "out"
+state_dir = "state"
+
+[forcing]
+setup = "demo_storm.toml"
+"""

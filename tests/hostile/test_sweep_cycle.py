@@ -13,20 +13,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from tests.helpers import DEMO_CYCLE_2H
+
 from .conftest import listing, run_cli
 
-CONFIG = """[cycle]
-basin = "demo"
-start = "2026-07-01T00:00:00"
-hours = 2
-forecast_hours = 2
-nowcast_hours = 1
-output_dir = "out"
-state_dir = "state"
-
-[forcing]
-setup = "demo_storm.toml"
-"""
+CONFIG = DEMO_CYCLE_2H
 RESTART = "restart_2026-07-01T0200.nc"
 DONE = "out/cycle_20260701T0200"  # the complete cycle folder the cold run made
 

@@ -7,20 +7,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import DEMO_CYCLE_2H
+
 from .conftest import assert_refused, listing, run_cli
 
-CONFIG = """[cycle]
-basin = "demo"
-start = "2026-07-01T00:00:00"
-hours = 2
-forecast_hours = 2
-nowcast_hours = 1
-output_dir = "out"
-state_dir = "state"
-
-[forcing]
-setup = "demo_storm.toml"
-"""
+CONFIG = DEMO_CYCLE_2H
 
 
 @pytest.mark.parametrize(("option", "value"), [

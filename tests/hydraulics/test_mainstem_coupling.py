@@ -247,23 +247,18 @@ def _demo_sections(path, net):
     path.write_text("\n".join(rows) + "\n")
 
 
-def test_demo_cycle_with_a_main_stem(tmp_path):
-    """The demo basin (a copy) with a main stem down to its outlet town: forecast.nc carries the hydraulics,
-    the town's stage and its warning come from them (the warning stage run on its own, from forecast.nc), and
-    the rehearsal's F2 judges the guaranteed stage by them."""
+def demo_with_main_stem(folder, stem_extra: str = ""):
+    """``folder``/basin: the demo basin with a main stem down to its outlet town."""
     import shutil
-
-    import xarray as xr
 
     from hydro.core.workspace import demo_basin_folder
     from hydro.io.netcdf import read_network
-    from hydro.pipeline.cycle import run_cycle
     from hydro.synthetic import ensure_demo_basin
 
     demo = demo_basin_folder()
     if not (demo / "basin.toml").is_file():
         ensure_demo_basin(demo)
-    basin = tmp_path / "basin"
+    basin = folder / "basin"
     shutil.copytree(demo, basin)
     net, _ = read_network(basin / "network.nc")
     _demo_sections(basin / "sections.csv", net)
@@ -273,7 +268,19 @@ def test_demo_cycle_with_a_main_stem(tmp_path):
 id = "town_reach"
 segments = {DEMO_STEM}
 sections = "sections.csv"
-""")
+{stem_extra}""")
+    return basin
+
+
+def test_demo_cycle_with_a_main_stem(tmp_path):
+    """The demo basin (a copy) with a main stem down to its outlet town: forecast.nc carries the hydraulics,
+    the town's stage and its warning come from them (the warning stage run on its own, from forecast.nc), and
+    the rehearsal's F2 judges the guaranteed stage by them."""
+    import xarray as xr
+
+    from hydro.pipeline.cycle import run_cycle
+
+    demo_with_main_stem(tmp_path)
     (tmp_path / "cycle.toml").write_text(DEMO_CYCLE)
     run_cycle(tmp_path / "cycle.toml", cold=True, stage="forecast")
     summary = run_cycle(tmp_path / "cycle.toml", stage="warning")  # reads forecast.nc back: F1 scored again

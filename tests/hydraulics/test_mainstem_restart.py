@@ -14,7 +14,7 @@ import xarray as xr
 
 from hydro.core.errors import InputDataError
 
-from .test_mainstem_coupling import DEMO_STEM, _demo_sections
+from .test_mainstem_coupling import demo_with_main_stem
 
 CYCLE = """
 [cycle]
@@ -31,29 +31,6 @@ setup = "demo_storm.toml"
 WARM = "restart_2026-07-01T0300.nc"  # the warm-up cycle's: where both runs start
 MIDDLE = "restart_2026-07-01T0600.nc"
 END = "restart_2026-07-01T0900.nc"
-
-
-def demo_with_main_stem(folder, stem_extra: str = ""):
-    """``folder``/basin: the demo basin with a main stem down to its outlet town."""
-    from hydro.core.workspace import demo_basin_folder
-    from hydro.io.netcdf import read_network
-    from hydro.synthetic import ensure_demo_basin
-
-    demo = demo_basin_folder()
-    if not (demo / "basin.toml").is_file():
-        ensure_demo_basin(demo)
-    basin = folder / "basin"
-    shutil.copytree(demo, basin)
-    net, _ = read_network(basin / "network.nc")
-    _demo_sections(basin / "sections.csv", net)
-    text = (basin / "basin.toml").read_text().replace("guaranteed_stage = 7.5\n", "guaranteed_stage = 7.5\nbed_datum_m = 0.5\n")
-    (basin / "basin.toml").write_text(text + f"""
-[[main_stems]]
-id = "town_reach"
-segments = {DEMO_STEM}
-sections = "sections.csv"
-{stem_extra}""")
-    return basin
 
 
 def _cycle(folder, hours, start="2026-07-01T03:00:00"):

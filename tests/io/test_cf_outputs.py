@@ -20,22 +20,11 @@ import xarray as xr
 
 from hydro.cli import main
 from hydro.core.variables import FLOAT_FILL_VALUE, TIME_ENCODING
+from tests.helpers import DEMO_CYCLE_2H
 
 REPO = Path(__file__).resolve().parents[2]
 CF_TABLES = REPO.parent / "shared" / "data" / "cf"
-CYCLE = """
-[cycle]
-basin = "demo"
-start = "2026-07-01T00:00:00"
-hours = 2
-forecast_hours = 2
-nowcast_hours = 1
-output_dir = "out"
-state_dir = "state"
-
-[forcing]
-setup = "demo_storm.toml"
-"""
+CYCLE = DEMO_CYCLE_2H
 # written by hydro/stages/rehearsal.py scheme_dataset (f1/f2, plan schemes): not yet CF-clean (vlen strings)
 SCHEMES = ("rehearsal/f1.nc", "rehearsal/f2.nc", "plan/scheme_rules.nc")
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from .. import __version__
@@ -148,7 +149,7 @@ def _add_nowcast(sub: argparse._SubParsersAction) -> None:
         "rate over the 10 minutes ending then); NaN where the radar never measured.",
     )
     p.add_argument("--radar", type=Path, required=True, help="radar file with the frames up to the issue time, or a directory of one-frame files (ODIM, KNMI HDF5, GeoTIFF, GIF, PGM)")
-    p.add_argument("--issue-time", required=True, help="ISO time of the last observed frame, e.g. 2010-08-26T00:30")
+    p.add_argument("--issue-time", type=arg.iso_time, required=True, help="ISO time of the last observed frame, e.g. 2010-08-26T00:30 (an offset is converted to UTC)")
     p.add_argument("--lead-minutes", type=arg.int_range(10, 360), default=60, help="forecast length (default 60, up to 360)")
     p.add_argument("--output", type=Path, required=True, help="output NetCDF (written atomically)")
     p.add_argument("--method", default="sprog", choices=["sprog", "extrapolation", "persistence"], help="deterministic method (default sprog)")
@@ -186,7 +187,10 @@ def _cmd_nowcast(args: argparse.Namespace) -> int:
     from ..io.atomic import check_output_dir, nowcast_output_estimate
     from ..stages.nowcast import NowcastOptions, run_nowcast
 
-    check_output_dir(args.output, *nowcast_output_estimate(args.radar, args.lead_minutes))  # before any work
+    with warnings.catch_warnings():  # rasterio warns on a GIF or PGM frame (no geotransform) sized for the estimate
+        warnings.simplefilter("ignore")
+        estimate = nowcast_output_estimate(args.radar, args.lead_minutes)
+    check_output_dir(args.output, *estimate)  # before any work
     summary = run_nowcast(NowcastOptions(
         radar=args.radar, issue_time=args.issue_time, lead_minutes=args.lead_minutes, output=args.output,
         method=args.method, levels=args.levels, members=args.members, seed=args.seed,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 
 from ..core.memory import available_memory_bytes, require_memory  # noqa: F401 - the CLI's memory checks
@@ -67,6 +68,30 @@ def float_range(lo: float | None = None, hi: float | None = None, lo_open: bool 
 
     parse.__name__ = "number"
     return parse
+
+
+def iso_time(text: str) -> str:
+    """An ISO 8601 time between the years 1900 and 2200 (numpy's nanosecond times overflow past 2262 without a
+    word: 99999-01-01 became 1793), with a UTC offset converted, never stripped; returned as naive UTC
+    ``YYYY-MM-DDTHH:MM:SS``."""
+    from datetime import datetime
+
+    from ..core.times import utc_naive
+
+    long_year = re.match(r"\s*[+-]?(\d{5,})-", text)  # ISO 8601 expanded years: datetime takes 4 digits only
+    try:
+        when = utc_naive(datetime.fromisoformat(text.strip()))
+    except ValueError:
+        if long_year:
+            raise argparse.ArgumentTypeError(f"{text!r}: year {int(long_year.group(1))} is out of range: must be in "
+                                             "[1900, 2200]") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time (e.g. 2010-08-26T00:30)") from None
+    if not 1900 <= when.year <= 2200:
+        raise argparse.ArgumentTypeError(f"{text!r}: year {when.year} is out of range: must be in [1900, 2200]")
+    return when.isoformat(timespec="seconds")
+
+
+iso_time.__name__ = "time"
 
 
 positive_int = int_range(1)

@@ -92,6 +92,31 @@ class Downstream:
             if q[0] < 0:
                 raise InputDataError(f"{self.source}: rating discharge_m3s {q[0]:g} < 0 at row 2")
 
+    def check_outlet(self, reach: Reach) -> None:
+        """A stage or rating level below the outlet section's thalweg or above its highest point is refused,
+        naming the file, its row and the section's range: such a level is in another datum (a gauge height
+        rather than an elevation) or belongs to another place, and the solver would carry it into a profile
+        that blames an upstream section."""
+        if self.kind == "normal":
+            return
+        outlet = reach.sections[-1]
+        bed, crest = outlet.thalweg, float(outlet.elevation.max())
+        if self.kind == "stage":
+            assert self.series is not None
+            levels, column = self.series.values, "water_level_m"
+        else:
+            assert self.level is not None
+            levels, column = self.level, "water_level_m"
+        outside = np.flatnonzero((levels < bed) | (levels > crest))
+        if outside.size:
+            k = int(outside[0])
+            where = "below the outlet section's thalweg" if levels[k] < bed else "above the outlet section's highest point"
+            what = "stage" if self.kind == "stage" else "rating"
+            raise InputDataError(
+                f"{self.source}: {what} {column} {levels[k]:g} m at row {k + 2} is {where}: section "
+                f"{outlet.name!r} (chainage {outlet.chainage:g} m in {outlet.source}) spans {bed:g} .. {crest:g} m; give "
+                "levels in the sections' datum (elevations, not gauge heights) within that range")
+
     def outlet_slope(self, reach: Reach) -> float:
         slope = reach.outlet_slope if self.slope is None else self.slope
         if not slope > 0:
@@ -102,6 +127,7 @@ class Downstream:
 
     def kernel_arguments(self, reach: Reach, start: np.datetime64) -> tuple[int, NDArray, NDArray, float]:
         """(kind code, x, y, normal slope) as ``preissmann`` takes them."""
+        self.check_outlet(reach)
         if self.kind == "stage":
             assert self.series is not None
             return DS_STAGE, self.series.seconds_from(start), self.series.values, 0.0
@@ -111,6 +137,7 @@ class Downstream:
 
     def steady_level(self, reach: Reach, q: float, when: np.datetime64) -> float:
         """Water level at the outlet for a steady discharge ``q`` [m3 s-1] at time ``when``."""
+        self.check_outlet(reach)
         if self.kind == "stage":
             assert self.series is not None
             return self.series.at(when)

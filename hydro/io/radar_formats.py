@@ -17,6 +17,7 @@ Z-R: Z = a R^b with Z in mm6 m-3 (Marshall-Palmer a = 200, b = 1.6 by default, c
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ from ..core.errors import InputDataError
 from ..core.variables import check_range, to_canonical
 from ..nowcast.frames import RadarFrames
 
+log = logging.getLogger("hydro")
 RATE_QUANTITIES = ("RATE", "ACRR", "DBZH", "TH", "DBZ")
 
 
@@ -80,15 +82,22 @@ def read_cf_netcdf(path: Path, variable: str = "rainfall_rate",
         y, x = ds["y"].values.astype(np.float64), ds["x"].values.astype(np.float64)
         if len(x) < 2 or len(y) < 2:
             raise InputDataError(f"{path}: grid needs at least 2 x 2 cells")
-        dx, dy = x[1] - x[0], y[1] - y[0]
+        dx = _regular_spacing(path, "x", x, str(ds["x"].attrs.get("units", "")))
+        dy = _regular_spacing(path, "y", y, str(ds["y"].attrs.get("units", "")))
         transform = Affine(dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2)
         grid_mapping = da.attrs.get("grid_mapping") or ("crs" if "crs" in ds else None)
         crs = _crs_from_attrs(ds[grid_mapping].attrs) if grid_mapping in ds else _crs_from_attrs(ds.attrs)
         if crs is None:
             raise InputDataError(f"{path}: no readable projection (grid_mapping crs_wkt / proj4); cannot place the grid")
         times = ds["time"].values.astype("datetime64[ns]")
+        if np.isnat(times).any():
+            k = int(np.flatnonzero(np.isnat(times))[0])
+            raise InputDataError(f"{path}: time [{k}] is missing (NaT); every frame needs its time")
+        keep = _unique_frames(path, variable, da, times)
         if window is not None:
-            keep = np.flatnonzero((times > window[0]) & (times <= window[1]))
+            check_issue_in_span(path, window[1], times)
+            keep = keep[(times[keep] > window[0]) & (times[keep] <= window[1])]
+        if keep.size < times.size:
             da, times = da.isel(time=keep), times[keep]
         # mm h-1, or anything pint converts to it (m s-1, kg m-2 s-1 as water); refused otherwise
         rate = to_canonical(da.values.astype(np.float32), da.attrs.get("units"), "rainfall_rate",
@@ -97,6 +106,59 @@ def read_cf_netcdf(path: Path, variable: str = "rainfall_rate",
         f"time {str(times[k // (rate.shape[1] * rate.shape[2])])[:19]}, "
         f"cell (y {k // rate.shape[2] % rate.shape[1]}, x {k % rate.shape[2]})"))
     return RadarFrames(str(path), rate, times, crs, transform, "RATE")
+
+
+def _regular_spacing(path: Path, name: str, coord: np.ndarray, units: str) -> float:
+    """The constant step of a cell-centre coordinate; refused when not finite, or when any step departs from
+    the typical (median) step by more than 0.1 % of it (float32 coordinates of a 1 km grid keep far below
+    that): the motion estimate, the advection and the output's grid mapping all assume one cell size."""
+    if not np.isfinite(coord).all():
+        k = int(np.flatnonzero(~np.isfinite(coord))[0])
+        raise InputDataError(f"{path}: coordinate {name}[{k}] is {coord[k]:g}; the grid's coordinates must be finite")
+    steps = np.diff(coord)
+    step = float(np.median(steps))
+    if step == 0:
+        k = int(np.flatnonzero(steps == 0)[0])
+        raise InputDataError(f"{path}: the {name} coordinate repeats {coord[k]:g} ({name}[{k}] and [{k + 1}]); cell "
+                             "centres must advance by one cell size")
+    deviation = np.abs(steps - step)
+    k = int(np.argmax(deviation))
+    if deviation[k] > 1e-3 * abs(step):
+        unit = f" {units}" if units else ""
+        raise InputDataError(
+            f"{path}: the {name} coordinate is not evenly spaced: largest deviation {deviation[k]:g}{unit} from its "
+            f"{step:g}{unit} step, between {name}[{k}] = {coord[k]:g} and {name}[{k + 1}] = {coord[k + 1]:g}; the "
+            "nowcast needs a regular grid: regrid the frames to one cell size")
+    return step
+
+
+def _unique_frames(path: Path, variable: str, da: xr.DataArray, times: np.ndarray) -> np.ndarray:
+    """Indices of the frames to keep: a time given twice is refused unless the two frames are identical,
+    in which case the repeat is dropped with a WARNING (a file concatenated with an overlap)."""
+    values, first, counts = np.unique(times, return_index=True, return_counts=True)
+    if (counts == 1).all():
+        return np.arange(times.size)
+    drop = []
+    for t in values[counts > 1]:
+        at = np.flatnonzero(times == t)
+        reference = da.isel(time=int(at[0])).values
+        for k in at[1:]:
+            if not np.array_equal(reference, da.isel(time=int(k)).values, equal_nan=True):
+                raise InputDataError(
+                    f"{path}: time {str(t)[:19]} is given twice (time [{at[0]}] and [{k}]) with different "
+                    f"{variable} frames; every frame needs its own time: correct or remove the duplicate")
+            drop.append(int(k))
+    log.warning("%s: %d frame(s) repeated with the same time and identical %s (first at %s) dropped", path, len(drop),
+                variable, str(times[drop[0]])[:19])
+    return np.setdiff1d(np.arange(times.size), drop)
+
+
+def check_issue_in_span(path: Path | str, issue: np.datetime64, times: np.ndarray) -> None:
+    """A nowcast issued outside the radar's frames (e.g. a day after them) is refused with the span."""
+    first, last = times.min(), times.max()
+    if not first <= issue <= last:
+        raise InputDataError(f"{path}: the issue time {str(issue)[:16]} is outside the radar's time span "
+                             f"{str(first)[:16]} .. {str(last)[:16]}; choose an issue time within it")
 
 
 def read_any(path: Path, zr: ZR = MARSHALL_PALMER, quantity: str | None = None,
@@ -336,7 +398,13 @@ def read_mch_gif(path: Path) -> RadarFrames:
     if not match:
         raise InputDataError(f"{path}: MeteoSwiss file name must start AQCyydddHHMM to give the time")
     yy, doy, hh, mm = map(int, match.groups())
-    time = np.datetime64(f"{2000 + yy}-01-01T{hh:02d}:{mm:02d}", "ns") + np.timedelta64(doy - 1, "D")
+    year = 2000 + yy
+    days = 366 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 365
+    if not (1 <= doy <= days and hh < 24 and mm < 60):
+        raise InputDataError(f"{path}: file name gives an impossible time (year {year}, day of year {doy:03d}, "
+                             f"{hh:02d}:{mm:02d}): AQCyydddHHMM needs a day 001-{days}, hour 00-23 and minute 00-59; "
+                             "rename the file to its scan time")
+    time = np.datetime64(f"{year}-01-01T{hh:02d}:{mm:02d}", "ns") + np.timedelta64(doy - 1, "D")
     try:
         with Image.open(path) as im:
             if im.mode != "P":

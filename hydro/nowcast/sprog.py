@@ -38,6 +38,9 @@ from . import MOTION_SMOOTHING_KM
 
 RAIN_THRESHOLD_MM_H = 0.1
 ZERO_DB = -15.0  # dBR assigned to dry and unobserved cells (10 log10 0.1 - 5)
+# OpenCV's DIS optical flow refuses smaller images (it needs 12 cells one way and 8 the other); a square
+# minimum keeps the rule simple, and motion over fewer cells would say little anyway
+MIN_MOTION_CELLS = 12
 
 
 def to_db(rate: NDArray) -> NDArray[np.float64]:
@@ -58,6 +61,11 @@ def estimate_motion(frames: NDArray, cell_km: float = 1.0, smoothing_km: float =
 
     if len(frames) < 2:
         raise InputDataError("motion estimation needs at least two frames")
+    ny, nx = np.shape(frames)[1:]
+    if min(ny, nx) < MIN_MOTION_CELLS:
+        raise InputDataError(f"the --radar grid of {ny} x {nx} cells is too small for the optical-flow motion estimate "
+                             f"(at least {MIN_MOTION_CELLS} x {MIN_MOTION_CELLS} cells); give a larger radar domain, or "
+                             "use --method persistence")
     images = [np.clip((to_db(f) - ZERO_DB) * (255.0 / 60.0), 0, 255).astype(np.uint8) for f in frames]
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     flows = [dis.calc(a, b, None) for a, b in zip(images[:-1], images[1:], strict=False)]

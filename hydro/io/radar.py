@@ -19,7 +19,7 @@ from ..core.errors import InputDataError
 from ..nowcast.frames import RadarFrames
 from .atomic import write_atomic
 from .netcdf import _attrs, cf_encode
-from .radar_formats import check_issue_in_span, read_any, read_cf_netcdf
+from .radar_formats import check_window, read_any, read_cf_netcdf
 
 __all__ = ["RadarFrames", "read_cf_netcdf", "read_radar", "write_cf_netcdf"]
 
@@ -84,8 +84,8 @@ def write_cf_netcdf(path: Path, frames: RadarFrames, reference_time: np.datetime
 
 def read_radar(path: Path, window: tuple[np.datetime64, np.datetime64] | None = None) -> RadarFrames:
     """Read any supported radar file (by content) into the common layout; ``window`` limits a
-    multi-frame file to the frames in (start, end], ``end`` being the nowcast's issue time (refused when
-    outside the frames' span). A directory is read as one frame per file."""
+    multi-frame file to the frames in (start, end] (refused with the frames' span when it keeps fewer than
+    two and ``end`` lies outside them). A directory is read as one frame per file."""
     path = Path(path)
     if not path.is_dir():
         return read_any(path, window=window)
@@ -106,7 +106,7 @@ def read_radar(path: Path, window: tuple[np.datetime64, np.datetime64] | None = 
     rate = np.concatenate([p.rate for p in parts])[order]
     frames = replace(first, source=str(path), rate=rate, times=times[order])
     if window is not None:
-        check_issue_in_span(path, window[1], frames.times)
+        check_window(path, window, frames.times)
         keep = (frames.times > window[0]) & (frames.times <= window[1])
         frames = replace(frames, rate=frames.rate[keep], times=frames.times[keep])
     return frames

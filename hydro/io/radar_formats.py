@@ -95,7 +95,7 @@ def read_cf_netcdf(path: Path, variable: str = "rainfall_rate",
             raise InputDataError(f"{path}: time [{k}] is missing (NaT); every frame needs its time")
         keep = _unique_frames(path, variable, da, times)
         if window is not None:
-            check_issue_in_span(path, window[1], times)
+            check_window(path, window, times)
             keep = keep[(times[keep] > window[0]) & (times[keep] <= window[1])]
         if keep.size < times.size:
             da, times = da.isel(time=keep), times[keep]
@@ -153,12 +153,18 @@ def _unique_frames(path: Path, variable: str, da: xr.DataArray, times: np.ndarra
     return np.setdiff1d(np.arange(times.size), drop)
 
 
-def check_issue_in_span(path: Path | str, issue: np.datetime64, times: np.ndarray) -> None:
-    """A nowcast issued outside the radar's frames (e.g. a day after them) is refused with the span."""
+def check_window(path: Path | str, window: tuple[np.datetime64, np.datetime64], times: np.ndarray) -> None:
+    """A window (start, end] that keeps fewer than the two frames every reader's caller needs, with its end
+    outside the frames' span (a nowcast issued a day after the data, a forcing period in another year), is
+    refused with the span, rather than as 'need at least two frames, found 0'."""
+    start, end = window
+    kept = int(np.count_nonzero((times > start) & (times <= end)))
     first, last = times.min(), times.max()
-    if not first <= issue <= last:
-        raise InputDataError(f"{path}: the issue time {str(issue)[:16]} is outside the radar's time span "
-                             f"{str(first)[:16]} .. {str(last)[:16]}; choose an issue time within it")
+    if kept < 2 and not first <= end <= last:
+        minutes = int((end - start) / np.timedelta64(1, "m"))
+        raise InputDataError(f"{path}: {str(end)[:16]} is outside the radar's time span {str(first)[:16]} .. "
+                             f"{str(last)[:16]} ({kept} frame(s) in the {minutes} minutes up to it); choose an issue "
+                             "time (or forcing period) within the span")
 
 
 def read_any(path: Path, zr: ZR = MARSHALL_PALMER, quantity: str | None = None,

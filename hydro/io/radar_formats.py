@@ -82,13 +82,14 @@ def read_cf_netcdf(path: Path, variable: str = "rainfall_rate",
         y, x = ds["y"].values.astype(np.float64), ds["x"].values.astype(np.float64)
         if len(x) < 2 or len(y) < 2:
             raise InputDataError(f"{path}: grid needs at least 2 x 2 cells")
-        dx = _regular_spacing(path, "x", x, str(ds["x"].attrs.get("units", "")))
-        dy = _regular_spacing(path, "y", y, str(ds["y"].attrs.get("units", "")))
-        transform = Affine(dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2)
         grid_mapping = da.attrs.get("grid_mapping") or ("crs" if "crs" in ds else None)
         crs = _crs_from_attrs(ds[grid_mapping].attrs) if grid_mapping in ds else _crs_from_attrs(ds.attrs)
         if crs is None:
             raise InputDataError(f"{path}: no readable projection (grid_mapping crs_wkt / proj4); cannot place the grid")
+        unit = "m" if crs.is_projected and crs.linear_units in ("metre", "meter") else ""
+        dx = _regular_spacing(path, "x", x, str(ds["x"].attrs.get("units", unit)))
+        dy = _regular_spacing(path, "y", y, str(ds["y"].attrs.get("units", unit)))
+        transform = Affine(dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2)
         times = ds["time"].values.astype("datetime64[ns]")
         if np.isnat(times).any():
             k = int(np.flatnonzero(np.isnat(times))[0])

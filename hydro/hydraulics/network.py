@@ -453,8 +453,8 @@ class NetworkSaintVenant:
         clock = time.perf_counter()
         status = preissmann_network(
             net.table, net.z0, net.nlev, net.table_dz, net.dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
-            np.asarray(ds_x, np.float64), np.asarray(ds_y, np.float64), slope, opt.theta, opt.sigma_exponent, G, opt.dt,
-            n_steps, out_every, opt.tol_level, opt.tol_discharge * q_scale, opt.max_iterations, opt.max_halvings, z_out,
+            np.asarray(ds_x, np.float64), np.asarray(ds_y, np.float64), slope, opt.theta, opt.network_sigma_exponent, G,
+            opt.dt, n_steps, out_every, opt.tol_level, opt.tol_discharge * q_scale, opt.max_iterations, opt.max_halvings, z_out,
             q_out, volumes, stats, failure, net.reach_kind, net.reach_crest, net.reach_cw, net.reach_gate, gate_t, gate_q,
             net.br_start, net.br_end, net.br_up, net.br_down, net.br_source, net.jn_ref, z_prev, q_prev,
             initial_state is not None, net.junction_condition == "energy")

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import InputDataError
-from ..kernels.saint_venant import mixed_regime, standard_step
+from ..kernels.saint_venant import critical_stage, mixed_regime, specific_force, standard_step
 from .boundaries import Downstream, normal_level
 from .sections import Reach
 
@@ -43,7 +43,9 @@ def steady_profile(reach: Reach, discharge: NDArray[np.float64], downstream: Dow
                    when: np.datetime64 | None = None, regime: str = "subcritical",
                    upstream_level: float | None = None) -> SteadyProfile:
     """Standard-step profile for ``discharge`` per node [m3 s-1]. Subcritical and mixed need ``downstream``;
-    supercritical takes ``upstream_level`` [m] (default: normal depth on the first reach's bed slope)."""
+    supercritical takes ``upstream_level`` [m] (default: normal depth on the first reach's bed slope). In the
+    mixed regime an ``upstream_level`` below critical depth at the first node is a supercritical inflow: its
+    march starts there and is kept where its specific force exceeds the subcritical profile's."""
     q = np.asarray(discharge, np.float64)
     if not (q > 0).all():
         k = int(np.flatnonzero(~(q > 0))[0])
@@ -75,7 +77,17 @@ def steady_profile(reach: Reach, discharge: NDArray[np.float64], downstream: Dow
                                float(boundary), supercritical, G, z, reach.reach_kind, reach.reach_crest, reach.reach_cw,
                                reach.reach_level, critical)
     n_super = 0
-    if regime == "mixed" and n_critical:
+    start_super = False
+    if regime == "mixed" and upstream_level is not None:
+        z_crit = critical_stage(reach.table, reach.z0, reach.nlev, reach.table_dz, 0, float(q[0]), G)
+        def force(level: float) -> float:
+            return specific_force(reach.table, reach.z0, reach.nlev, reach.table_dz, 0, level, float(q[0]), G)
+        start_super = upstream_level < z_crit and force(upstream_level) > force(float(z[0]))
+    if regime == "mixed" and (n_critical or start_super):
+        if start_super:  # a supercritical inflow: a control at the first node, at the given level
+            z[0] = upstream_level
+            n_critical += 1 - critical[0]
+            critical[0] = 1
         z_sub = z.copy()
         n_super = mixed_regime(reach.table, reach.z0, reach.nlev, reach.table_dz, reach.dx, q, reach.thalweg, G,
                                reach.reach_kind, z_sub, critical, z)

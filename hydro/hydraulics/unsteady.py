@@ -19,12 +19,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError, NumericalError
-from ..kernels.saint_venant import DRY_BELOW_SLOT, NO_CONVERGENCE, SINGULAR, preissmann, storage_volume
+from ..kernels.saint_venant import (DRY_BELOW_SLOT, FULL_INERTIA, NO_CONVERGENCE, NO_INERTIA, SINGULAR,
+                                     TRANSCRITICAL, preissmann, storage_volume)
 from .boundaries import Downstream, Lateral, TimeSeries
 from .sections import Reach
 from .steady import G, check_contained, node_discharge, steady_profile
 
 log = logging.getLogger(__name__)
+INERTIA_MODES = ("transcritical", "lpi", "full", "diffusive")
+NETWORK_LPI_EXPONENT = 10.0
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,9 @@ class SolverOptions:
     dt: float = 30.0  # [s] internal step
     output_interval: float = 300.0  # [s], a multiple of dt
     theta: float = 0.6  # Preissmann time weight, 0.5 .. 1
-    inertia: str = "lpi"  # lpi: sigma = 1 - Fr^m (Fread et al. 1996); full: sigma = 1; diffusive: sigma = 0
+    # transcritical: full inertia, critical controls, supercritical reaches marching downstream, jumps (one
+    # reach; a network runs LPI); lpi: sigma = 1 - Fr^m (Fread et al. 1996); full: sigma = 1; diffusive: sigma = 0
+    inertia: str = "transcritical"
     lpi_exponent: float = 4.0  # m; 10 (more inertia kept near Fr 1) lets a hydraulic jump's toe hop between nodes
     tol_level: float = 1e-5  # [m] Newton: largest level update
     tol_discharge: float = 1e-6  # relative to the largest boundary inflow: largest discharge update
@@ -49,15 +54,22 @@ class SolverOptions:
         ratio = self.output_interval / self.dt
         if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
             raise ConfigError(f"output interval {self.output_interval:g} s is not a whole multiple of dt {self.dt:g} s")
-        if self.inertia not in ("lpi", "full", "diffusive"):
-            raise ConfigError(f"inertia {self.inertia!r}: use lpi, full or diffusive")
+        if self.inertia not in INERTIA_MODES:
+            raise ConfigError(f"inertia {self.inertia!r}: use {', '.join(INERTIA_MODES)}")
         if not self.lpi_exponent > 0:
             raise ConfigError(f"lpi exponent {self.lpi_exponent:g} must be > 0")
 
     @property
     def sigma_exponent(self) -> float:
-        """The kernel's ``lpi_m``: the exponent, 0 for full inertia, -1 for none."""
-        return {"lpi": self.lpi_exponent, "full": 0.0, "diffusive": -1.0}[self.inertia]
+        """The kernel's ``lpi_m``: the exponent, or FULL_INERTIA, NO_INERTIA, TRANSCRITICAL."""
+        return {"lpi": self.lpi_exponent, "full": FULL_INERTIA, "diffusive": NO_INERTIA,
+                "transcritical": TRANSCRITICAL}[self.inertia]
+
+    @property
+    def network_sigma_exponent(self) -> float:
+        """``sigma_exponent`` for a network of reaches, whose kernel has no transcritical treatment: there LPI
+        with HEC-RAS's m = 10 (full inertia to 1e-7 in subcritical flow at Fr 0.2, as one reach has it)."""
+        return NETWORK_LPI_EXPONENT if self.inertia == "transcritical" else self.sigma_exponent
 
 
 @dataclass(frozen=True)
@@ -136,9 +148,12 @@ class SaintVenant:
         self.last_kernel_cpu_seconds = 0.0  # and its CPU time (the same on an idle machine)
 
     def run(self, upstream: TimeSeries, downstream: Downstream, lateral: Lateral | None = None,
-            hours: float | None = None, initial_state: HydraulicState | None = None) -> HydraulicsResult:
+            hours: float | None = None, initial_state: HydraulicState | None = None,
+            upstream_level: float | None = None) -> HydraulicsResult:
         """From the standard-step profile of the first flows at the inflow's start, or from ``initial_state``
-        at its time (the inflow and the other series must cover it)."""
+        at its time (the inflow and the other series must cover it). ``upstream_level`` [m]: the level at the
+        first node while the inflow there is supercritical (the second upstream condition such a flow needs;
+        default critical depth); used by the transcritical treatment and the initial mixed-regime profile."""
         reach, opt = self.reach, self.options
         start, n_out, n_steps = run_window(upstream, opt, hours, initial_state)
         out_every = n_steps // n_out
@@ -159,7 +174,7 @@ class SaintVenant:
         if initial_state is None:
             lat0 = None if lateral is None else _lateral_at(lat_t, lat_q, 0.0)
             q_nodes = node_discharge(reach, float(upstream.values[0]), lat0)
-            initial = steady_profile(reach, q_nodes, downstream, start, "mixed")
+            initial = steady_profile(reach, q_nodes, downstream, start, "mixed", upstream_level)
             check_contained(reach, initial.water_level, "the initial (steady) profile's")
             z, q = initial.water_level.copy(), initial.discharge.copy()
             z_prev, q_prev = z.copy(), q.copy()
@@ -197,7 +212,7 @@ class SaintVenant:
                             out_every, opt.tol_level, opt.tol_discharge * q_scale, opt.max_iterations,
                             opt.max_halvings, z_out, q_out, volumes, stats, failure, reach.reach_kind,
                             reach.reach_crest, reach.reach_cw, reach.reach_gate, gate_t, gate_q, z_prev, q_prev,
-                            initial_state is not None)
+                            initial_state is not None, np.nan if upstream_level is None else float(upstream_level))
         self.last_kernel_seconds = time.perf_counter() - clock
         self.last_kernel_cpu_seconds = time.process_time() - cpu
         if status:

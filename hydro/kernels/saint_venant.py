@@ -49,6 +49,14 @@ OK, NO_CONVERGENCE, DRY_BELOW_SLOT, SINGULAR = 0, 1, 2, 3
 DS_STAGE, DS_RATING, DS_NORMAL = 0, 1, 2
 CHANNEL, WEIR, GATE = 0, 1, 2  # what joins two nodes: a reach of channel or an internal structure
 BREAK = 3  # networks: two consecutive nodes in different branches (no equation joins them)
+# lpi_m values that are not LPI exponents: full inertia, none (diffusive wave), and full inertia with the
+# transcritical treatment (``_regimes``: one reach only)
+FULL_INERTIA, NO_INERTIA, TRANSCRITICAL = 0.0, -1.0, -2.0
+SUPER_FROUDE = 1.0 + 1e-6  # a node is supercritical above this Froude number (a critical control sits at 1)
+# a jump moves to the next reach only where the branch it would give way to has this much more specific
+# force: where the two are about equal (a jump at a node) it stays put rather than hop between two reaches
+JUMP_HYSTERESIS = 1.01
+KL_REACH = 3  # sub-diagonals of the one-reach Newton system (the transcritical row shift adds one)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -195,21 +203,9 @@ def standard_step(table, z0, nlev, dz, dx, q, thalweg, z_boundary, supercritical
                         break
                 z_out[i] = 0.5 * (lo + hi)
                 continue
-            a, _, k, _, _, _, al = lookup(table, z0, nlev, dz, i + 1, z_out[i + 1])
-            head = z_out[i + 1] + al * q[i + 1] ** 2 / (2.0 * g * a * a)
-            zc = critical_stage(table, z0, nlev, dz, i, q[i], g)
-            f_lo = _energy_residual(table, z0, nlev, dz, i, zc, q[i], head, q[i + 1], k, dx[i], 1.0, g)
-            if f_lo >= 0.0:
-                z_out[i] = zc
-                critical_out[i] = 1
-                n_critical += 1
-                continue
-            lo, hi = zc, max(zc, z_out[i + 1]) + 1.0
-            f_hi = _energy_residual(table, z0, nlev, dz, i, hi, q[i], head, q[i + 1], k, dx[i], 1.0, g)
-            while f_hi < 0.0:
-                hi += 2.0 * (hi - lo)
-                f_hi = _energy_residual(table, z0, nlev, dz, i, hi, q[i], head, q[i + 1], k, dx[i], 1.0, g)
-            z_out[i] = _bracketed_root(table, z0, nlev, dz, i, q[i], head, q[i + 1], k, dx[i], 1.0, g, lo, hi, f_lo, f_hi)
+            z_out[i], crit = _subcritical_step(table, z0, nlev, dz, dx, q, g, i, z_out[i + 1])
+            critical_out[i] = crit
+            n_critical += crit
     else:
         z_out[0] = z_boundary
         critical_out[0] = 0
@@ -218,6 +214,24 @@ def standard_step(table, z0, nlev, dz, dx, q, thalweg, z_boundary, supercritical
             critical_out[i] = crit
             n_critical += crit
     return n_critical
+
+
+@numba.njit(cache=True, nogil=True)
+def _subcritical_step(table, z0, nlev, dz, dx, q, g, i, z_next):
+    """Subcritical stage at node ``i`` from node i + 1 at ``z_next`` by the energy equation; critical depth
+    where no subcritical root exists. Returns (stage, 1 if set to critical else 0)."""
+    a, _, k, _, _, _, al = lookup(table, z0, nlev, dz, i + 1, z_next)
+    head = z_next + al * q[i + 1] ** 2 / (2.0 * g * a * a)
+    zc = critical_stage(table, z0, nlev, dz, i, q[i], g)
+    f_lo = _energy_residual(table, z0, nlev, dz, i, zc, q[i], head, q[i + 1], k, dx[i], 1.0, g)
+    if f_lo >= 0.0:
+        return zc, 1
+    lo, hi = zc, max(zc, z_next) + 1.0
+    f_hi = _energy_residual(table, z0, nlev, dz, i, hi, q[i], head, q[i + 1], k, dx[i], 1.0, g)
+    while f_hi < 0.0:
+        hi += 2.0 * (hi - lo)
+        f_hi = _energy_residual(table, z0, nlev, dz, i, hi, q[i], head, q[i + 1], k, dx[i], 1.0, g)
+    return _bracketed_root(table, z0, nlev, dz, i, q[i], head, q[i + 1], k, dx[i], 1.0, g, lo, hi, f_lo, f_hi), 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -347,11 +361,11 @@ def _lateral_at(lat_t, lat_q, t, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def _band_solve(ab, rhs, n, x):
-    """Solve a banded system (2 sub-, 2 super-diagonals, 2 more for pivot fill) by Gaussian elimination
-    with partial pivoting. ``ab[r, c - r + 2]`` holds entry (r, c). Returns False on a zero pivot."""
-    kl = 2
-    span = 4  # kl + ku: how far right a pivot row reaches after fill
+def _band_solve(ab, rhs, n, x, kl):
+    """Solve a banded system (``kl`` sub-, 2 super-diagonals, ``kl`` more for pivot fill) by Gaussian
+    elimination with partial pivoting. ``ab[r, c - r + kl]`` holds entry (r, c). Returns False on a zero
+    pivot."""
+    span = kl + 2  # kl + ku: how far right a pivot row reaches after fill
     for k in range(n):
         p = k
         big = abs(ab[k, kl])
@@ -442,7 +456,7 @@ def _old_level_terms(work, zo, qo, dx, reach_kind, lpi_m, g, sigma, g_old):
             fr2 = abs(qo[j + 1]) / work[j + 1, 0] * math.sqrt(work[j + 1, 1] / (g * work[j + 1, 0]))
             fr = max(fr1, fr2)
             sigma[j] = 1.0 - fr ** lpi_m if fr < 1.0 else 0.0
-        elif lpi_m == 0.0:
+        elif lpi_m == FULL_INERTIA or lpi_m == TRANSCRITICAL:
             sigma[j] = 1.0
         else:
             sigma[j] = 0.0
@@ -453,27 +467,29 @@ def _old_level_terms(work, zo, qo, dx, reach_kind, lpi_m, g, sigma, g_old):
 
 @numba.njit(cache=True, nogil=True)
 def _assemble_reaches(work, a_old, z, q, zo, qo, dx, h, t, theta, g, sigma, g_old, lat_old, lat_new, reach_kind,
-                      reach_crest, reach_cw, reach_gate, gate_t, gate_q, ab, rhs):
-    """Rows 2j+1 and 2j+2 of the Newton system for every reach j: the Preissmann continuity and momentum
-    equations of a channel reach, or a structure's Q_j = Q_j+1 and its flow law; nothing for a break
-    between two branches (their ends get boundary or junction rows)."""
+                      reach_crest, reach_cw, reach_gate, gate_t, gate_q, ab, rhs, kl, row, drop):
+    """Rows row[j] and row[j] + 1 (2j+1 and 2j+2 but where the transcritical treatment shifts them) of the
+    Newton system for every reach j, stored with ``kl`` sub-diagonals: the Preissmann continuity and
+    momentum equations of a channel reach (the momentum one left out where ``drop[j]``: the reach holding a
+    hydraulic jump), or a structure's Q_j = Q_j+1 and its flow law; nothing for a break between two
+    branches (their ends get boundary or junction rows)."""
     for j in range(dx.shape[0]):
         if reach_kind[j] == BREAK:
             continue
         if reach_kind[j] != CHANNEL:
             # structure: no storage, Q_j = Q_j+1; Q_j = weir flow or the gate's scheduled release
-            r = 2 * j + 1
+            r = row[j]
             rhs[r] = -(q[j + 1] - q[j])
-            ab[r, 2 * j + 1 - r + 2] = -1.0
-            ab[r, 2 * j + 3 - r + 2] = 1.0
-            r = 2 * j + 2
-            ab[r, 2 * j + 1 - r + 2] = 1.0
+            ab[r, 2 * j + 1 - r + kl] = -1.0
+            ab[r, 2 * j + 3 - r + kl] = 1.0
+            r = row[j] + 1
+            ab[r, 2 * j + 1 - r + kl] = 1.0
             if reach_kind[j] == WEIR:
                 f = weir_flow(z[j], z[j + 1], reach_crest[j], reach_cw[j])
                 eps = 1e-6
-                ab[r, 2 * j - r + 2] = -(weir_flow(z[j] + eps, z[j + 1], reach_crest[j], reach_cw[j])
+                ab[r, 2 * j - r + kl] = -(weir_flow(z[j] + eps, z[j + 1], reach_crest[j], reach_cw[j])
                                          - weir_flow(z[j] - eps, z[j + 1], reach_crest[j], reach_cw[j])) / (2 * eps)
-                ab[r, 2 * j + 2 - r + 2] = -(weir_flow(z[j], z[j + 1] + eps, reach_crest[j], reach_cw[j])
+                ab[r, 2 * j + 2 - r + kl] = -(weir_flow(z[j], z[j + 1] + eps, reach_crest[j], reach_cw[j])
                                              - weir_flow(z[j], z[j + 1] - eps, reach_crest[j], reach_cw[j])) / (2 * eps)
                 rhs[r] = -(q[j] - f)
             else:
@@ -484,43 +500,45 @@ def _assemble_reaches(work, a_old, z, q, zo, qo, dx, h, t, theta, g, sigma, g_ol
         a2 = work[j + 1, 0]
         # continuity (times dx), row 2j+1, columns 2j .. 2j+3
         lat = theta * lat_new[j] + (1.0 - theta) * lat_old[j]
-        r = 2 * j + 1
+        r = row[j]
         cont = (c * (a1 + a2 - a_old[j] - a_old[j + 1]) + theta * (q[j + 1] - q[j]) + (1.0 - theta) * (qo[j + 1] - qo[j]) - lat)
         rhs[r] = -cont
-        ab[r, 2 * j - r + 2] = c * work[j, 1]
-        ab[r, 2 * j + 1 - r + 2] = -theta
-        ab[r, 2 * j + 2 - r + 2] = c * work[j + 1, 1]
-        ab[r, 2 * j + 3 - r + 2] = theta
+        ab[r, 2 * j - r + kl] = c * work[j, 1]
+        ab[r, 2 * j + 1 - r + kl] = -theta
+        ab[r, 2 * j + 2 - r + kl] = c * work[j + 1, 1]
+        ab[r, 2 * j + 3 - r + kl] = theta
+        if drop[j]:
+            continue
         # momentum (times dx), row 2j+2
         gt, d_z1, d_q1, d_z2, d_q2 = _reach_terms(
             a1, work[j, 1], work[j, 2], work[j, 3], work[j, 4], work[j, 5],
             a2, work[j + 1, 1], work[j + 1, 2], work[j + 1, 3], work[j + 1, 4], work[j + 1, 5],
             z[j], z[j + 1], q[j], q[j + 1], dx[j], sigma[j], g)
         s = sigma[j]
-        r = 2 * j + 2
+        r = row[j] + 1
         mom = s * c * (q[j] + q[j + 1] - qo[j] - qo[j + 1]) + theta * gt + (1.0 - theta) * g_old[j]
         rhs[r] = -mom
-        ab[r, 2 * j - r + 2] = theta * d_z1
-        ab[r, 2 * j + 1 - r + 2] = s * c + theta * d_q1
-        ab[r, 2 * j + 2 - r + 2] = theta * d_z2
-        ab[r, 2 * j + 3 - r + 2] = s * c + theta * d_q2
+        ab[r, 2 * j - r + kl] = theta * d_z1
+        ab[r, 2 * j + 1 - r + kl] = s * c + theta * d_q1
+        ab[r, 2 * j + 2 - r + kl] = theta * d_z2
+        ab[r, 2 * j + 3 - r + kl] = s * c + theta * d_q2
 
 
 @numba.njit(cache=True, nogil=True)
-def _outlet_row(ab, rhs, last, z, q, work, ds_kind, ds_x, ds_y, z_ds, normal_root_slope):
-    """Row 2 last + 1: the downstream boundary on (Z, Q) of node ``last``."""
+def _outlet_row(ab, rhs, last, z, q, work, ds_kind, ds_x, ds_y, z_ds, normal_root_slope, kl):
+    """Row 2 last + 1: the downstream boundary on (Z, Q) of node ``last`` (``kl`` sub-diagonals)."""
     r = 2 * last + 1
     if ds_kind == DS_STAGE:
-        ab[r, 2 * last - r + 2] = 1.0
+        ab[r, 2 * last - r + kl] = 1.0
         rhs[r] = -(z[last] - z_ds)
     elif ds_kind == DS_RATING:
         qr, slope = _rating(ds_x, ds_y, z[last])
-        ab[r, 2 * last - r + 2] = -slope
-        ab[r, 2 * last + 1 - r + 2] = 1.0
+        ab[r, 2 * last - r + kl] = -slope
+        ab[r, 2 * last + 1 - r + kl] = 1.0
         rhs[r] = -(q[last] - qr)
     else:  # normal depth: Q = K(Z) sqrt(S0)
-        ab[r, 2 * last - r + 2] = -work[last, 3] * normal_root_slope
-        ab[r, 2 * last + 1 - r + 2] = 1.0
+        ab[r, 2 * last - r + kl] = -work[last, 3] * normal_root_slope
+        ab[r, 2 * last + 1 - r + kl] = 1.0
         rhs[r] = -(q[last] - work[last, 2] * normal_root_slope)
 
 
@@ -549,9 +567,104 @@ def _apply_update(z, q, z0, dz, dzs, dqs, first, last):
 
 
 @numba.njit(cache=True, nogil=True)
+def _regimes(table, z0, nlev, dz, dx, zo, qo, z, work, reach_kind, g, z_low, z_up, supercritical, row, drop,
+             control):
+    """The transcritical treatment (after Sart, Baume, Malaterre & Guinot 2010): which equations hold the
+    Newton system's rows for a step, from the flow regime at its start (``work`` holds the old nodes'
+    properties). A supercritical region takes two conditions at its upstream end and none at its
+    downstream end, so:
+
+    * a node is supercritical where Fr = Q sqrt(B / (g A^3)) > SUPER_FROUDE (never next to a structure);
+    * where subcritical flow turns supercritical (node i subcritical, i + 1 supercritical) node i is a
+      critical control: Fr = 1 there (``control[i]`` = 1) takes the row 2i + 1, and the reaches below it
+      (rows shifted down by one: each reach's equations then give its downstream node) march downstream;
+      a supercritical first node takes Z = ``z_up`` (``control`` = 2; critical depth where ``z_up`` is NaN);
+    * where supercritical flow meets subcritical flow (node i supercritical, i + 1 subcritical: a hydraulic
+      jump in reach i) the reach keeps its continuity equation (mass is conserved) and drops its momentum
+      equation (``drop[i]``), and the rows below go back to their places; the jump moves one reach down
+      when the supercritical continuation of node i (energy equation) has the larger specific force at
+      i + 1, or one reach up when the subcritical continuation of node i + 1 has it at i (HEC-RAS's
+      mixed-regime test), and the Newton iterate of the node that changes side starts on its new branch;
+    * a supercritical last node takes no downstream condition.
+
+    Writes the row of each reach's first equation into ``row``; returns the number of rows before the
+    outlet's: 2n - 1 (the outlet row follows) or 2n (a supercritical outlet)."""
+    n = zo.shape[0]
+    limit = SUPER_FROUDE * SUPER_FROUDE
+    for i in range(n):
+        a = work[i, 0]
+        supercritical[i] = 1 if qo[i] > 0.0 and qo[i] * qo[i] * work[i, 1] > limit * g * a * a * a else 0
+        control[i] = 0
+    if not math.isnan(z_up):  # the given inflow level decides the inflow's regime
+        a, b, _, _, _, _, _ = lookup(table, z0, nlev, dz, 0, z_up)
+        supercritical[0] = 1 if qo[0] > 0.0 and qo[0] * qo[0] * b > limit * g * a * a * a else 0
+    for j in range(n - 1):
+        if reach_kind[j] != CHANNEL:
+            supercritical[j] = 0
+            supercritical[j + 1] = 0
+    j = 0
+    while j < n - 1:
+        if supercritical[j] == 1 and supercritical[j + 1] == 0:
+            # the two branches at the jump's nodes, continued from the nodes beside them (the jump's own two
+            # nodes may hold intermediate, smeared values)
+            s_j, s_crit = zo[j], 0
+            if j >= 1:
+                s_j, s_crit = _supercritical_step(table, z0, nlev, dz, dx, qo, z_low, g, j, zo[j - 1])
+            s_next, s_next_crit = _supercritical_step(table, z0, nlev, dz, dx, qo, z_low, g, j + 1, s_j)
+            u_next, u_next_crit = zo[j + 1], 0
+            if j + 2 <= n - 1:
+                u_next, u_next_crit = _subcritical_step(table, z0, nlev, dz, dx, qo, g, j + 1, zo[j + 2])
+            u_j, u_crit = _subcritical_step(table, z0, nlev, dz, dx, qo, g, j, u_next)
+            if s_next_crit == 0 and specific_force(table, z0, nlev, dz, j + 1, s_next, qo[j + 1], g) > \
+                    JUMP_HYSTERESIS * specific_force(table, z0, nlev, dz, j + 1, u_next, qo[j + 1], g):
+                supercritical[j + 1] = 1  # the jump moves one reach down
+                z[j + 1] = s_next
+            elif u_crit == 0 and specific_force(table, z0, nlev, dz, j, u_j, qo[j], g) > \
+                    JUMP_HYSTERESIS * specific_force(table, z0, nlev, dz, j, s_j, qo[j], g):
+                supercritical[j] = 0  # one reach up
+                z[j] = u_j
+            j += 2
+        else:
+            j += 1
+    r = 1
+    if supercritical[0] == 1:
+        control[0] = 1 if math.isnan(z_up) else 2
+        r = 2
+    for j in range(n - 1):
+        if supercritical[j] == 0 and supercritical[j + 1] == 1:
+            control[j] = 1
+            r += 1
+        row[j] = r
+        drop[j] = 1 if supercritical[j] == 1 and supercritical[j + 1] == 0 else 0
+        r += 2 - drop[j]
+    return r
+
+
+@numba.njit(cache=True, nogil=True)
+def _control_rows(ab, rhs, control, z, q, work, g, z_up, kl):
+    """Row 2i + 1 at each control node i: critical flow, Fr^2 = Q^2 B / (g A^3) = 1 (dB/dZ left out of the
+    Jacobian), or the given inflow level Z = ``z_up``."""
+    for i in range(control.shape[0]):
+        if control[i] == 0:
+            continue
+        r = 2 * i + 1
+        if control[i] == 2:
+            ab[r, 2 * i - r + kl] = 1.0
+            rhs[r] = -(z[i] - z_up)
+            continue
+        a = work[i, 0]
+        b = work[i, 1]
+        fr2 = q[i] * q[i] * b / (g * a * a * a)
+        ab[r, 2 * i - r + kl] = -3.0 * fr2 * b / a
+        ab[r, 2 * i + 1 - r + kl] = 2.0 * q[i] * b / (g * a * a * a)
+        rhs[r] = -(fr2 - 1.0)
+
+
+@numba.njit(cache=True, nogil=True)
 def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y,
              normal_root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new, sigma,
-             g_old, ab, rhs, sol, stats, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q):
+             g_old, ab, rhs, sol, stats, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q, z_low, z_up,
+             supercritical, row, drop, control):
     """One Preissmann step of length ``h`` from state (zo, qo) at time ``t``; the Newton iterate is (z, q),
     started from the caller's predictor. Returns (status, worst node)."""
     n = zo.shape[0]
@@ -563,6 +676,10 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
     for i in range(n):
         a_old[i] = work[i, 0]
     _old_level_terms(work, zo, qo, dx, reach_kind, lpi_m, g, sigma, g_old)
+    n_rows = 2 * n - 1
+    if lpi_m == TRANSCRITICAL:
+        n_rows = _regimes(table, z0, nlev, dz, dx, zo, qo, z, work, reach_kind, g, z_low, z_up, supercritical, row,
+                          drop, control)
     q_up = _interp(in_t, in_q, t + h)
     z_ds = _interp(ds_x, ds_y, t + h) if ds_kind == DS_STAGE else 0.0
     worst = 0
@@ -573,12 +690,15 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
             return DRY_BELOW_SLOT, dry
         ab[:, :] = 0.0
         # upstream boundary: Q_0 = inflow
-        ab[0, 1 - 0 + 2] = 1.0
+        ab[0, 1 + KL_REACH] = 1.0
         rhs[0] = -(q[0] - q_up)
         _assemble_reaches(work, a_old, z, q, zo, qo, dx, h, t, theta, g, sigma, g_old, lat_old, lat_new, reach_kind,
-                          reach_crest, reach_cw, reach_gate, gate_t, gate_q, ab, rhs)
-        _outlet_row(ab, rhs, n - 1, z, q, work, ds_kind, ds_x, ds_y, z_ds, normal_root_slope)
-        if not _band_solve(ab, rhs, 2 * n, sol):
+                          reach_crest, reach_cw, reach_gate, gate_t, gate_q, ab, rhs, KL_REACH, row, drop)
+        if lpi_m == TRANSCRITICAL:
+            _control_rows(ab, rhs, control, z, q, work, g, z_up, KL_REACH)
+        if n_rows == 2 * n - 1:
+            _outlet_row(ab, rhs, n - 1, z, q, work, ds_kind, ds_x, ds_y, z_ds, normal_root_slope, KL_REACH)
+        if not _band_solve(ab, rhs, 2 * n, sol, KL_REACH):
             return SINGULAR, 0
         max_dz, worst, max_dq = _apply_update(z, q, z0, dz, sol[0::2], sol[1::2], 0, n - 1)
         if worst < 0:
@@ -594,7 +714,7 @@ def _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat
 def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind, ds_x, ds_y, normal_slope,
                theta, lpi_m, g, dt, n_steps, out_every, tol_z, tol_q, max_iter, max_halvings, z_out, q_out,
                volumes, stats, failure, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q, z_prev, q_prev,
-               warm):
+               warm, z_up):
     """Integrate the Saint-Venant equations by the Preissmann scheme over ``n_steps`` steps of ``dt`` [s].
 
     Parameters
@@ -606,7 +726,11 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
     lat_t, lat_q : lateral inflow per reach [m3 s-1] at times lat_t [s], shape (len(lat_t), n_nodes - 1).
     ds_kind : 0 stage hydrograph (ds_x times [s], ds_y levels [m]), 1 rating (ds_x levels [m] increasing,
         ds_y discharges [m3 s-1]), 2 normal depth Q = K sqrt(normal_slope).
-    theta : Preissmann time weight (0.5 .. 1); lpi_m : LPI exponent (0: full inertia everywhere, < 0: none).
+    theta : Preissmann time weight (0.5 .. 1); lpi_m : LPI exponent > 0, or FULL_INERTIA (sigma = 1),
+        NO_INERTIA (sigma = 0, the diffusive wave) or TRANSCRITICAL (sigma = 1 and the regime-dependent
+        equations of ``_regimes``: critical controls, supercritical reaches marching downstream, jumps).
+    z_up : [m] level imposed at the first node while the inflow there is supercritical (TRANSCRITICAL; NaN:
+        critical depth).
     out_every : steps between output records; z_out, q_out (n_steps // out_every + 1, n_nodes) get the
         state at t = 0 and every out_every steps.
     tol_z [m], tol_q [m3 s-1] : Newton convergence on the largest update; max_iter per step; a step that
@@ -630,9 +754,14 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
     lat_new = np.zeros(n - 1)
     sigma = np.empty(n - 1)
     g_old = np.empty(n - 1)
-    ab = np.zeros((2 * n, 7))
+    ab = np.zeros((2 * n, 2 * KL_REACH + 3))
     rhs = np.empty(2 * n)
     sol = np.empty(2 * n)
+    z_low = z0 + 0.25 * dz  # where a supercritical energy step brackets its root from below
+    supercritical = np.zeros(n, np.int64)
+    control = np.zeros(n, np.int64)
+    row = 2 * np.arange(n - 1) + 1
+    drop = np.zeros(n - 1, np.int64)
     zo = z.copy()
     qo = q.copy()
     zs = z.copy()
@@ -671,7 +800,8 @@ def preissmann(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, ds_kind,
                 status, worst = _advance(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, lat_t, lat_q,
                                          ds_kind, ds_x, ds_y, root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter,
                                          work, a_old, lat_old, lat_new, sigma, g_old, ab, rhs, sol, stats,
-                                         reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q)
+                                         reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q, z_low, z_up,
+                                         supercritical, row, drop, control)
                 if status != OK:
                     failure[0] = worst
                     failure[1] = t + h
@@ -801,7 +931,7 @@ def _advance_network(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, la
                      normal_root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new,
                      sigma, g_old, ab, rhs, rhs3, sol3, stats, reach_kind, reach_crest, reach_cw, reach_gate, gate_t,
                      gate_q, br_start, br_end, br_up, br_down, br_source, jn_ref, jmat, jrhs, jsol, q_src, dzs, dqs,
-                     junction_energy):
+                     junction_energy, row, drop):
     """One Preissmann step of a dendritic network of branches (see ``preissmann_network``), Newton on the
     whole system: each branch's linearised equations are solved with its end stages as parameters (three
     right-hand sides: the residual and a unit change of the stage at either end), which expresses its end
@@ -830,7 +960,7 @@ def _advance_network(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, la
             return DRY_BELOW_SLOT, dry
         ab[:, :] = 0.0
         _assemble_reaches(work, a_old, z, q, zo, qo, dx, h, t, theta, g, sigma, g_old, lat_old, lat_new, reach_kind,
-                          reach_crest, reach_cw, reach_gate, gate_t, gate_q, ab, rhs)
+                          reach_crest, reach_cw, reach_gate, gate_t, gate_q, ab, rhs, 2, row, drop)
         rhs3[:, :] = 0.0
         for b in range(nb):
             s = br_start[b]
@@ -849,7 +979,7 @@ def _advance_network(table, z0, nlev, dz, dx, zo, qo, z, q, t, h, in_t, in_q, la
                 rhs3[r, 1] = 1.0
             r = 2 * e + 1
             if br_down[b] < 0:
-                _outlet_row(ab, rhs, e, z, q, work, ds_kind, ds_x, ds_y, z_ds, normal_root_slope)
+                _outlet_row(ab, rhs, e, z, q, work, ds_kind, ds_x, ds_y, z_ds, normal_root_slope, 2)
             else:
                 ref = jn_ref[br_down[b]]
                 h_ref = junction_head(table, z0, nlev, dz, ref, z[ref], q[ref], g, junction_energy)[0]
@@ -949,6 +1079,8 @@ def preissmann_network(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, 
     q_src = np.zeros(in_q.shape[1])
     dzs = np.zeros(n)
     dqs = np.zeros(n)
+    row = 2 * np.arange(n - 1) + 1  # the network keeps every reach's rows in place (LPI, no transcritical rows)
+    drop = np.zeros(n - 1, np.int64)
     zo = z.copy()
     qo = q.copy()
     zs = z.copy()
@@ -991,7 +1123,7 @@ def preissmann_network(table, z0, nlev, dz, dx, z, q, in_t, in_q, lat_t, lat_q, 
                     root_slope, theta, lpi_m, g, tol_z, tol_q, max_iter, work, a_old, lat_old, lat_new, sigma, g_old,
                     ab, rhs, rhs3, sol3, stats, reach_kind, reach_crest, reach_cw, reach_gate, gate_t, gate_q,
                     br_start, br_end, br_up, br_down, br_source, jn_ref, jmat, jrhs, jsol, q_src, dzs, dqs,
-                    junction_energy)
+                    junction_energy, row, drop)
                 if status != OK:
                     failure[0] = worst
                     failure[1] = t + h

@@ -34,10 +34,10 @@ def macdonald(h_of_x, dh_of_x, q, length, n_nodes, bottom, side, n, z_end=0.0, f
     b = bottom + 2 * side * h
     p = bottom + 2 * h * np.sqrt(1 + side**2)
     k = a * (a / p) ** (2 / 3) / n
-    dzdx = -(q / k) ** 2 + q**2 * b * dh / (G * a**3)
-    surface = np.concatenate([[0.0], np.cumsum(0.5 * (dzdx[1:] + dzdx[:-1]) * np.diff(x))])
-    surface += z_end - surface[-1]
-    bed = surface - h
+    # the bed slope dZ/dx - h'(x) (finite across a jump in h, where the surface itself jumps)
+    slope = -(q / k) ** 2 + q**2 * b * dh / (G * a**3) - dh
+    bed = np.concatenate([[0.0], np.cumsum(0.5 * (slope[1:] + slope[:-1]) * np.diff(x))])
+    bed += z_end - h[-1] - bed[-1]
     idx = np.linspace(0, fine - 1, n_nodes).round().astype(int)
     sections = [trapezoid(f"s{m}", float(x[i]), float(bed[i]), bottom, side, n) for m, i in enumerate(idx)]
     return sections, x[idx], h[idx]
@@ -73,3 +73,67 @@ def swashes_classic(kind, n_nodes):
         h = lambda x: hc * (1 - 0.2 * np.exp(-36 * (x / L - 0.5) ** 2))  # noqa: E731
         dh = lambda x: -hc * 0.2 * np.exp(-36 * (x / L - 0.5) ** 2) * (-72 * (x / L - 0.5) / L)  # noqa: E731
     return macdonald(h, dh, q, L, n_nodes, width, 0.0, 0.033), q
+
+
+# SWASHES (Delestre et al. 2013, section 3.1) MacDonald forms on a 10 m rectangle, q per metre of width, 1 km
+# unless said; HC = critical depth for q = 2 m2/s. Each returns (h(x), h'(x), unit discharge, n, length).
+HC = (4.0 / G) ** (1 / 3)
+
+
+def _bump(a, c, sign):
+    return (lambda x: HC * (1 + sign * a * np.exp(-c * (x / 1000 - 0.5) ** 2)),  # noqa: E731
+            lambda x: HC * sign * a * np.exp(-c * (x / 1000 - 0.5) ** 2) * (-2 * c * (x / 1000 - 0.5) / 1000))
+
+
+def _sub_to_super():
+    def h(x):
+        u = x / 1000 - 0.5
+        return HC * np.where(x <= 500, 1 - np.tanh(3 * u) / 3, 1 - np.tanh(6 * u) / 6)
+
+    def dh(x):
+        u = x / 1000 - 0.5
+        return HC * np.where(x <= 500, -1 / np.cosh(3 * u) ** 2, -1 / np.cosh(6 * u) ** 2) / 1000
+    return h, dh
+
+
+_JUMP_A = (-0.348427, 0.552264, -0.55558, 0.0891794)
+
+
+def _jump():
+    """Supercritical inflow (h(0) = 0.73 HC), jump at x = 500 m, subcritical outflow."""
+    def h(x):
+        u = x / 1000 - 0.5
+        sub = 1 + sum(a * np.exp(-20 * (k + 1) * u) for k, a in enumerate(_JUMP_A[:3])) + 0.8 * np.exp(x / 1000 - 1)
+        return HC * np.where(x < 500, 0.9 - np.exp(-x / 250) / 6, sub)
+
+    def dh(x):
+        u = x / 1000 - 0.5
+        sub = sum(a * (-0.02 * (k + 1)) * np.exp(-20 * (k + 1) * u) for k, a in enumerate(_JUMP_A[:3])) \
+            + 0.8e-3 * np.exp(x / 1000 - 1)
+        return HC * np.where(x < 500, np.exp(-x / 250) / 1500, sub)
+    return h, dh
+
+
+def swashes(kind, n_nodes, width=10.0):
+    """SWASHES MacDonald case ``kind`` on a ``width`` m rectangle: sections, node chainage, exact depth, total
+    discharge. subcritical: Fr 0.54 .. 0.99 (q 2, n 0.033); supercritical: Fr 1.25 .. 1.75, a supercritical
+    inflow (q 2.5, n 0.04); long_subcritical: 5 km, h = 9/8 + sin(pi x / 500) / 4 (q 2, n 0.03); transcritical:
+    subcritical to supercritical through critical depth at 500 m (q 2, n 0.0218); jump: supercritical inflow,
+    hydraulic jump at 500 m, subcritical outflow (q 2, n 0.0218)."""
+    length, q, n = 1000.0, 2.0, 0.0218
+    if kind == "subcritical":
+        (h, dh), n = _bump(0.5, 16, 1), 0.033
+    elif kind == "supercritical":
+        (h, dh), q, n = _bump(0.2, 36, -1), 2.5, 0.04
+    elif kind == "long_subcritical":
+        length, n = 5000.0, 0.03
+        h = lambda x: 9 / 8 + np.sin(np.pi * x / 500) / 4  # noqa: E731
+        dh = lambda x: np.pi / 2000 * np.cos(np.pi * x / 500)  # noqa: E731
+    elif kind == "transcritical":
+        h, dh = _sub_to_super()
+    elif kind == "jump":
+        h, dh = _jump()
+    else:
+        raise ValueError(kind)
+    sections, x, depth = macdonald(h, dh, q * width, length, n_nodes, width, 0.0, n)
+    return sections, x, depth, q * width

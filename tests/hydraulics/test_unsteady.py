@@ -157,17 +157,17 @@ def test_internal_gate_releases_its_schedule_and_stores_the_rest():
     assert abs(result.mass_balance["mass_balance_relative_error"]) < 1e-6
 
 
-def test_near_critical_subcritical_profile_needs_full_inertia():
-    """SWASHES's own subcritical MacDonald form (Fr up to 0.99 at the ends). With full inertia the run
-    settles on it (L1 0.007 %); the default LPI (sigma = 1 - Fr^4) drops most of the inertia near Fr 1
-    and settles 0.54 % off, which docs/hydraulics.md states (use --inertia full for such reaches)."""
+def test_near_critical_subcritical_profile_by_default():
+    """SWASHES's own subcritical MacDonald form (Fr up to 0.99 at the ends). The default (full inertia with the
+    transcritical treatment) settles on it (L1 0.007 %, as --inertia full); LPI (sigma = 1 - Fr^4) drops most
+    of the inertia near Fr 1 and settles 0.54 % off, which docs/hydraulics.md states."""
     from .cases import swashes_classic
 
     (sections, _, h), q = swashes_classic("subcritical", 101)
     reach = Reach(sections, max_dx=1e9)
     outlet = Downstream("stage", series=series([0, 4], [sections[-1].thalweg + h[-1]] * 2, "water_level_m"))
     inflow = series([0, 0.5, 3], [0.8 * q, q, q])
-    full = SaintVenant(reach, SolverOptions(dt=5.0, output_interval=600.0, inertia="full")).run(inflow, outlet)
-    assert np.abs(full.depth[-1] - h).sum() / h.sum() < 1e-3
-    lpi = SaintVenant(reach, SolverOptions(dt=5.0, output_interval=600.0)).run(inflow, outlet)
+    default = SaintVenant(reach, SolverOptions(dt=5.0, output_interval=600.0)).run(inflow, outlet)
+    assert np.abs(default.depth[-1] - h).sum() / h.sum() < 1e-3
+    lpi = SaintVenant(reach, SolverOptions(dt=5.0, output_interval=600.0, inertia="lpi")).run(inflow, outlet)
     assert 2e-3 < np.abs(lpi.depth[-1] - h).sum() / h.sum() < 1e-2

@@ -857,27 +857,25 @@ def _check_output_is_no_input(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from ..core.workspace import keep_numba_cache_out_of_package
+    from ._interrupt import signals_stop_at_own_code
 
     keep_numba_cache_out_of_package()  # before any kernel module is imported: numba picks its cache folder then
-    import signal
-
-    def _terminated(signum, frame):  # SIGTERM as SIGINT: the same clean stop, no partial output
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminated)
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="hydro: %(message)s", stream=sys.stderr
-    )
-    try:
-        _check_output_is_no_input(args)
-        return args.func(args)
-    except HydroError as exc:
-        print(f"hydro: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("hydro: interrupted", file=sys.stderr)
-        return 130
+    # SIGTERM as SIGINT: the same clean stop, no partial output; raised in hydro's code only, never inside a
+    # library holding a lock (a stop that hung, issue 17)
+    with signals_stop_at_own_code():
+        try:
+            args = build_parser().parse_args(argv)
+            logging.basicConfig(
+                level=logging.DEBUG if args.verbose else logging.INFO, format="hydro: %(message)s", stream=sys.stderr
+            )
+            _check_output_is_no_input(args)
+            return args.func(args)
+        except HydroError as exc:
+            print(f"hydro: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("hydro: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ kill:
 * the next run succeeds, sweeps the dead run's temporary files and writes outputs bit-identical to the
   unkilled reference run.
 
-A SIGTERM is the clean stop (exit 130, "hydro: interrupted", no traceback) once hydro's handler is in place."""
+A SIGTERM is the clean stop (exit 130, "hydro: interrupted", no traceback) once hydro's handler is in place, and
+it ends the run: a run still alive a minute after its signal fails the test with its Python stack (faulthandler).
+That once hung here: a SIGTERM raised inside xarray's lock handling left netCDF4's lock taken and the cleanup waited
+on it forever; hydro now raises the stop in its own code only (hydro.cli._interrupt, issue 17)."""
 
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ PREVIOUS, NEW = "restart_2026-07-01T0100.nc", "restart_2026-07-01T0200.nc"
 CYCLE = "out/cycle_20260701T0200"
 DATA = ("analysis.nc", "forecast.nc", "forecast_qlat.nc")  # the cycle folder's numbers (summary.json has timings)
 SECOND_CYCLE = ["run", "cycle.toml", "--stage", "forecast", "--start", "2026-07-01T01:00"]
+DEADLINE_S = 60.0  # a run (0.3 s unkilled) not ended this long after its start or its signal hangs
 
 # Each run is a process of its own, forked from a parent that has run the same cycle once in a folder of its own
 # (its imports done, numba's kernels loaded): the process a `hydro run` is once started, without paying seconds
@@ -48,7 +52,7 @@ SECOND_CYCLE = ["run", "cycle.toml", "--stage", "forecast", "--start", "2026-07-
 # (after the test has sent its signal: until then an ended run stays a zombie, so its pid cannot be reused),
 # its exit status (a negative signal number when killed, as subprocess gives it).
 FORKER = f"""
-import contextlib, os, signal, sys
+import contextlib, faulthandler, os, signal, sys
 from hydro.cli import main
 os.chdir(sys.argv[1])
 with contextlib.redirect_stdout(sys.stderr):
@@ -60,6 +64,7 @@ for line in sys.stdin:
         os.chdir(folder)
         null, log = os.open(os.devnull, os.O_WRONLY), os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(null, 0); os.dup2(null, 1); os.dup2(log, 2)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test's view of a run that does not end
         code = main({SECOND_CYCLE!r})
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # main has returned: a process exiting, as hydro's does
         sys.stdout.flush(); sys.stderr.flush()
@@ -86,17 +91,33 @@ class Run:
 
     def wait_for_lock(self) -> bool:
         """Until the run holds the state lock (its pid in .hydro.lock); False if it ended first."""
+        deadline = time.monotonic() + DEADLINE_S
         while not self.ended():
             try:
                 if f"pid {self.pid} since" in self.lock.read_text():
                     return True
             except OSError:
                 pass
+            self.fail_if_past(deadline, "taking the state lock")
             time.sleep(0.002)
         return False
 
+    def fail_if_past(self, deadline: float, doing: str) -> None:
+        """A run alive past ``deadline`` hangs: its Python stack (faulthandler, to its stderr), then SIGKILL."""
+        if time.monotonic() < deadline:
+            return
+        os.kill(self.pid, signal.SIGUSR1)
+        time.sleep(1.0)
+        os.kill(self.pid, signal.SIGKILL)
+        _, err = self.wait()
+        pytest.fail(f"run {self.pid} hangs ({doing}, {DEADLINE_S:g} s); its stderr and stack:\n{err}")
+
     def wait(self) -> tuple[int, str]:
         """Reap the run: its exit status and its stderr."""
+        deadline = time.monotonic() + DEADLINE_S
+        while not self.ended():
+            self.fail_if_past(deadline, "ending")
+            time.sleep(0.002)
         self.forker.stdin.write("reap\n")
         self.forker.stdin.flush()
         return int(self.forker.stdout.readline()), self.err.read_text()
@@ -135,9 +156,6 @@ def rolled(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.mark.skip(reason="a child forked from the test's parent process sometimes hangs at its start (futex wait, 0 s "
-                  "CPU; seen 3 times in 8 runs on 2026-11-28, also with one numba thread): the test would hang the suite; "
-                  "open in issue 17 until the fork hazard is found")
 def test_kills_at_random_moments_leave_the_state_intact_and_the_next_run_identical(rolled, forker, tmp_path,
                                                                                     monkeypatch):
     previous = (rolled / "state" / PREVIOUS).read_bytes()
@@ -147,9 +165,11 @@ def test_kills_at_random_moments_leave_the_state_intact_and_the_next_run_identic
     run = Run(forker, folder, tmp_path / "stderr.txt")
     assert run.wait_for_lock(), run.wait()
     locked, first_write = time.perf_counter(), None
+    deadline = time.monotonic() + DEADLINE_S
     while not run.ended():  # when the cycle folder gets its first (temporary) file: the outputs are being written
         if first_write is None and (folder / CYCLE).is_dir() and any((folder / CYCLE).iterdir()):
             first_write = time.perf_counter() - locked
+        run.fail_if_past(deadline, "the unkilled run")
         time.sleep(0.002)
     work_s = time.perf_counter() - locked  # from the lock to the end: where files change
     code, err = run.wait()
@@ -170,7 +190,9 @@ def test_kills_at_random_moments_leave_the_state_intact_and_the_next_run_identic
         shutil.copytree(rolled, folder)
         run = Run(forker, folder, tmp_path / "stderr.txt")
         assert run.wait_for_lock(), run.wait()
+        deadline = time.monotonic() + DEADLINE_S
         while k % 2 == 0 and not run.ended() and not ((folder / CYCLE).is_dir() and any((folder / CYCLE).iterdir())):
+            run.fail_if_past(deadline, "before its first write")
             time.sleep(0.001)  # a writing-phase kill: from this run's first write
         time.sleep(moment)
         os.kill(run.pid, signum)  # not reaped yet: the pid is still the run's, even if it has ended

@@ -181,6 +181,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     records = int(hours * 3600 // args.output_interval) + 1  # discharge, level, depth in float64 per node and record
     check_output_dir(args.output, reach.size * records * 24, f"{reach.size:,} nodes x {records:,} records x 24 bytes")
     initial = read_hydraulic_state(args.initial_state) if args.initial_state else None
+    if initial is not None:
+        _check_state_above_bed(initial, reach, args.initial_state)
     result = SaintVenant(reach, options).run(upstream, downstream, lateral, args.hours, initial)
     mb = result.mass_balance
     log.info("hydraulics: %d nodes (%d surveyed), %d steps of %g s, %.2f Newton iterations per step (at most %d); "
@@ -266,6 +268,23 @@ def _cmd_steady(args: argparse.Namespace) -> int:
               f"{summary['upstream_water_level_m']} m upstream, {summary['downstream_water_level_m']} m at the outlet, "
               f"Froude up to {summary['max_froude']}, {profile.critical_nodes} node(s) at critical depth -> {args.output}")
     return 0
+
+
+def _check_state_above_bed(state, reach, path: Path) -> None:
+    """A state whose water level lies below a node's dry-channel slot was saved on other sections (or another
+    datum): refused naming the node, not left to fail the first step as a numerical error. The node count
+    and chainages are the solver's own check (HydraulicState.check)."""
+    from ..core.errors import InputDataError
+    from ..hydraulics.sections import SLOT_DEPTH
+
+    if state.water_level.shape != reach.thalweg.shape:
+        return
+    below = reach.thalweg - SLOT_DEPTH - state.water_level
+    k = int(below.argmax())
+    if below[k] > 1e-6:
+        raise InputDataError(f"{path}: water_level {state.water_level[k]:.3f} m at {reach.where(k)} lies "
+                             f"{below[k] + SLOT_DEPTH:.3f} m below the bed there ({reach.thalweg[k]:.3f} m): the state was "
+                             "saved for other sections or another datum; use the geometry of the run that saved it")
 
 
 def _read_network(args: argparse.Namespace, structures: bool = False):

@@ -235,6 +235,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if not times:
             raise ConfigError(f"--issue-times {given!r} for --radar {radar}: no issue time; give comma-separated ISO "
                               "times, e.g. 2010-08-26T00:30,2010-08-26T01:00")
+        for k, text in enumerate(times):  # as --issue-time: ISO 8601, years 1900-2200, offsets converted to UTC
+            try:
+                times[k] = arg.iso_time(text)
+            except argparse.ArgumentTypeError as exc:
+                raise ConfigError(f"--issue-times for --radar {radar}: {exc}") from None
         repeated = sorted({t for t in times if times.count(t) > 1})
         if repeated:  # scored twice it would count twice in the pooled scores
             raise ConfigError(f"--issue-times for --radar {radar}: {repeated[0]} is given {times.count(repeated[0])} "

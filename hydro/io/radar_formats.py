@@ -90,6 +90,9 @@ def read_cf_netcdf(path: Path, variable: str = "rainfall_rate",
         dx = _regular_spacing(path, "x", x, str(ds["x"].attrs.get("units", unit)))
         dy = _regular_spacing(path, "y", y, str(ds["y"].attrs.get("units", unit)))
         transform = Affine(dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2)
+        if "time" not in ds.variables or not np.issubdtype(ds["time"].dtype, np.datetime64):
+            raise InputDataError(f"{path}: variable time is not a time coordinate (no CF units such as 'minutes since "
+                                 "1970-01-01'); give time its units")
         times = ds["time"].values.astype("datetime64[ns]")
         if np.isnat(times).any():
             k = int(np.flatnonzero(np.isnat(times))[0])
@@ -208,6 +211,18 @@ def _text(value) -> str:
     return str(value)
 
 
+def _number(attrs: dict, key: str, path: Path) -> float:
+    """A finite number from an HDF5 attribute (scalar, one-element array or text); KeyError when absent."""
+    value = attrs[key]
+    try:
+        number = float(_text(value)) if isinstance(value, bytes | np.bytes_ | str) else float(np.ravel(value)[0])
+    except (ValueError, TypeError, IndexError):
+        raise InputDataError(f"{path}: attribute {key} = {_text(value)[:40]!r} is not a number") from None
+    if not np.isfinite(number):
+        raise InputDataError(f"{path}: attribute {key} = {number:g}; a finite number is needed")
+    return number
+
+
 def _crs(text: str, path: Path) -> CRS:
     try:
         return CRS.from_user_input(text)
@@ -247,8 +262,8 @@ def read_odim(path: Path, zr: ZR = MARSHALL_PALMER, quantity: str | None = None)
 
 
 def _odim_frames(path: Path, raw: np.ndarray, what: dict, where: dict, quantity: str, zr: ZR) -> RadarFrames:
-    gain = float(what.get("gain", 1.0))
-    offset = float(what.get("offset", 0.0))
+    gain = _number(what, "gain", path) if "gain" in what else 1.0
+    offset = _number(what, "offset", path) if "offset" in what else 0.0
     nodata = what.get("nodata")
     undetect = what.get("undetect")
     not_measured = raw == nodata if nodata is not None else np.zeros(raw.shape, bool)
@@ -269,10 +284,12 @@ def _odim_frames(path: Path, raw: np.ndarray, what: dict, where: dict, quantity:
     rate[not_measured] = np.nan
     try:
         projdef = _text(where["projdef"])
-        xscale, yscale = float(where["xscale"]), float(where["yscale"])
-        ul_lon, ul_lat = float(where["UL_lon"]), float(where["UL_lat"])
+        xscale, yscale = _number(where, "xscale", path), _number(where, "yscale", path)
+        ul_lon, ul_lat = _number(where, "UL_lon", path), _number(where, "UL_lat", path)
     except KeyError as exc:
         raise InputDataError(f"{path}: ODIM where/{exc.args[0]} missing; cannot place the grid") from None
+    if not (xscale > 0 and yscale > 0):
+        raise InputDataError(f"{path}: ODIM where/xscale {xscale:g}, yscale {yscale:g}: cell sizes must be > 0 m")
     crs = _crs(projdef, path)
     xs, ys = warp_points("EPSG:4326", crs, [ul_lon], [ul_lat])
     transform = Affine(xscale, 0.0, xs[0], 0.0, -yscale, ys[0])
@@ -324,10 +341,13 @@ def read_knmi_hdf5(path: Path) -> RadarFrames:
     proj_m = re.sub(r"\+a=([0-9.]+)", lambda m: f"+a={float(m.group(1)) * 1000:g}", proj4)
     proj_m = re.sub(r"\+b=([0-9.]+)", lambda m: f"+b={float(m.group(1)) * 1000:g}", proj_m)
     crs = _crs(proj_m, path)
-    dx = float(np.ravel(geo["geo_pixel_size_x"])[0]) * 1000.0
-    dy = float(np.ravel(geo["geo_pixel_size_y"])[0]) * 1000.0
-    x0 = float(np.ravel(geo["geo_column_offset"])[0]) * 1000.0
-    y0 = -float(np.ravel(geo["geo_row_offset"])[0]) * 1000.0
+    try:  # km in the file
+        dx = _number(geo, "geo_pixel_size_x", path) * 1000.0
+        dy = _number(geo, "geo_pixel_size_y", path) * 1000.0
+        x0 = _number(geo, "geo_column_offset", path) * 1000.0
+        y0 = -_number(geo, "geo_row_offset", path) * 1000.0
+    except KeyError as exc:
+        raise InputDataError(f"{path}: KNMI HDF5 geographic/{exc.args[0]} missing; cannot place the grid") from None
     transform = Affine(dx, 0.0, x0, 0.0, dy, y0)
     return RadarFrames(str(path), rate[None].astype(np.float32), np.array([end]), crs, transform, "ACRR")
 
@@ -376,7 +396,10 @@ def read_geotiff(path: Path, zr: ZR = MARSHALL_PALMER) -> RadarFrames:
     stamp = meta.get("Observation time")
     if stamp is None:
         raise InputDataError(f"{path}: no 'Observation time' in the GDAL metadata")
-    time = np.datetime64(datetime.strptime(stamp, "%Y%m%d%H%M"), "ns")
+    try:
+        time = np.datetime64(datetime.strptime(stamp.strip(), "%Y%m%d%H%M"), "ns")
+    except ValueError:
+        raise InputDataError(f"{path}: GDAL metadata 'Observation time' {stamp!r} is not a time YYYYMMDDhhmm") from None
     return RadarFrames(str(path), rate[None].astype(np.float32), np.array([time]), crs, transform, quantity)
 
 
@@ -445,7 +468,9 @@ def read_fmi_pgm(path: Path, zr: ZR = MARSHALL_PALMER) -> RadarFrames:
     tokens: list[int] = []
     pos = 2
     while len(tokens) < 3:
-        end = data.index(b"\n", pos)
+        end = data.find(b"\n", pos)
+        if end < 0:
+            raise InputDataError(f"{path}: PGM header ends before its width, height and maximum value; truncated file?")
         line = data[pos:end].strip()
         pos = end + 1
         if line.startswith(b"#"):
@@ -453,11 +478,20 @@ def read_fmi_pgm(path: Path, zr: ZR = MARSHALL_PALMER) -> RadarFrames:
             if len(parts) == 2:
                 meta[parts[0]] = parts[1]
         elif line:
-            tokens.extend(int(t) for t in line.split())
+            try:
+                tokens.extend(int(t) for t in line.split())
+            except ValueError:
+                raise InputDataError(f"{path}: PGM header line {line[:40].decode(errors='replace')!r} should hold whole "
+                                     "numbers (width, height, maximum value)") from None
     nx, ny, maxval = tokens[:3]
-    raw = np.frombuffer(data, dtype=np.uint8 if maxval < 256 else ">u2", count=nx * ny, offset=pos)
-    if raw.size != nx * ny:
-        raise InputDataError(f"{path}: PGM holds {raw.size} values, header says {nx} x {ny}; truncated file?")
+    if nx < 1 or ny < 1 or not 0 < maxval < 65536:
+        raise InputDataError(f"{path}: PGM header gives {nx} x {ny} pixels of maximum {maxval}; expected a positive size "
+                             "and a maximum in 1 .. 65535")
+    dtype = np.dtype(np.uint8 if maxval < 256 else ">u2")
+    available = (len(data) - pos) // dtype.itemsize
+    if available < nx * ny:
+        raise InputDataError(f"{path}: PGM holds {available} values, header says {nx} x {ny}; truncated file?")
+    raw = np.frombuffer(data, dtype=dtype, count=nx * ny, offset=pos)
     raw = raw.reshape(ny, nx)
     try:
         lon0 = float(meta["centrallongitude"])

@@ -40,10 +40,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        description="Saint-Venant equations on surveyed cross-sections. See docs/hydraulics.md.")
     hsub = p.add_subparsers(dest="hydraulics_command", required=True)
     r = hsub.add_parser(
-        "run", help="unsteady flow: Preissmann four-point scheme, Newton iteration, local partial inertia",
+        "run", help="unsteady flow: Preissmann four-point scheme, Newton iteration, transcritical treatment",
         description="Route an upstream discharge hydrograph (and lateral inflows) down a main stem by the full "
-        "Saint-Venant equations (Preissmann scheme, Newton iteration per step, local partial inertia for mixed and "
-        "supercritical flow), from the standard-step steady profile of the first inflow. Writes OUT.nc: "
+        "Saint-Venant equations (Preissmann scheme, Newton iteration per step; critical controls, supercritical reaches and "
+        "hydraulic jumps treated by default), from the standard-step steady profile of the first inflow. Writes OUT.nc: "
         "discharge, water_level, depth (time, chainage), CF-1.11, atomically; the mass balance goes to the log and "
         "the file's attributes. A step that does not converge (after halving it 5 times) stops the run naming the "
         "section and time; nothing is written.")
@@ -64,9 +64,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="seconds between output records, a multiple of --dt (default 300)")
     r.add_argument("--hours", type=arg.positive_float, help="hours to run (default: the whole inflow series)")
     r.add_argument("--theta", type=arg.float_range(0.5, 1.0), default=0.6, help="Preissmann time weight (default 0.6)")
-    r.add_argument("--inertia", default="lpi", choices=["lpi", "full", "diffusive"],
-                   help="lpi: local partial inertia, the inertia terms times 1 - Fr^m, none where Fr >= 1 (Fread et al. "
-                   "1996; default); full: full dynamic wave (subcritical reaches only); diffusive: no inertia terms")
+    r.add_argument("--inertia", default="transcritical", choices=["transcritical", "lpi", "full", "diffusive"],
+                   help="transcritical (default): full dynamic wave, critical depth at subcritical-to-supercritical "
+                   "controls, supercritical reaches from upstream, jumps placed by specific force (a network: LPI with "
+                   "m = 10); lpi: local partial inertia, the inertia terms times 1 - Fr^m, none where Fr >= 1 (Fread et "
+                   "al. 1996); full: full dynamic wave (subcritical reaches only); diffusive: no inertia terms")
+    r.add_argument("--upstream-stage", type=arg.float_range(),
+                   help="water level at the first section [m] while the inflow there is supercritical (its second "
+                   "condition; default critical depth); one reach, --inertia transcritical")
     r.add_argument("--lpi-exponent", type=arg.float_range(0.1, 100.0), default=4.0,
                    help="m of the LPI factor 1 - Fr^m, Fr the larger of a reach's two nodes (default 4: 99 %% of the "
                    "inertia kept at Fr 0.3; 10 keeps more near Fr 1 but lets a hydraulic jump's toe hop between nodes)")
@@ -97,7 +102,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--regime", default="mixed", choices=["mixed", "subcritical", "supercritical"],
                    help="mixed (default): subcritical from the outlet, supercritical below critical-depth controls, "
                    "jumps placed by specific force; subcritical; supercritical from --upstream-stage")
-    s.add_argument("--upstream-stage", type=arg.float_range(), help="water level at the first section [m] (supercritical)")
+    s.add_argument("--upstream-stage", type=arg.float_range(),
+                   help="water level at the first section [m]: supercritical regime; mixed: a supercritical inflow "
+                   "(below critical depth)")
     _add_geometry_options(s)
     s.add_argument("--output", type=Path, required=True, help="OUT.csv or OUT.nc (written atomically)")
     s.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -183,7 +190,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     initial = read_hydraulic_state(args.initial_state) if args.initial_state else None
     if initial is not None:
         _check_state_above_bed(initial, reach, args.initial_state)
-    result = SaintVenant(reach, options).run(upstream, downstream, lateral, args.hours, initial)
+    result = SaintVenant(reach, options).run(upstream, downstream, lateral, args.hours, initial, args.upstream_stage)
     mb = result.mass_balance
     log.info("hydraulics: %d nodes (%d surveyed), %d steps of %g s, %.2f Newton iterations per step (at most %d); "
              "mass balance: inflow %.6g m3 + lateral %.6g m3 - outflow %.6g m3 - storage change %.6g m3 = %.3g m3 "
@@ -300,7 +307,7 @@ def _read_network(args: argparse.Namespace, structures: bool = False):
 
 def _cmd_run_network(args: argparse.Namespace) -> int:
     """``hydro hydraulics run`` on a network of reaches joined at junctions (all solved together)."""
-    from ..core.errors import InputDataError
+    from ..core.errors import ConfigError, InputDataError
     from ..hydraulics.network import NetworkSaintVenant
     from ..hydraulics.unsteady import SolverOptions
     from ..io.atomic import check_output_dir
@@ -310,6 +317,8 @@ def _cmd_run_network(args: argparse.Namespace) -> int:
     check_output_dir(args.output)
     if args.final_state:
         check_output_dir(args.final_state)
+    if args.upstream_stage is not None:
+        raise ConfigError("--upstream-stage is for one reach (a network runs local partial inertia, which takes none)")
     t0 = time.perf_counter()
     files = _reach_files(args.upstream, "--upstream")
     network = _read_network(args, structures=True)

@@ -626,6 +626,24 @@ def _regimes(table, z0, nlev, dz, dx, zo, qo, z, work, reach_kind, g, z_low, z_u
             j += 2
         else:
             j += 1
+    # a critical control (subcritical node k, supercritical k + 1) moves one node up where the subcritical
+    # flow cannot reach it (no subcritical root of the energy equation at k - 1 from k), one node down where
+    # the supercritical flow cannot leave it (no supercritical root at k + 1): the standard step's controls
+    k = 1
+    while k < n - 1:
+        if supercritical[k] == 0 and supercritical[k + 1] == 1 and supercritical[k - 1] == 0 \
+                and reach_kind[k - 1] == CHANNEL:
+            _, no_root = _subcritical_step(table, z0, nlev, dz, dx, qo, g, k - 1, zo[k])
+            if no_root == 1:
+                supercritical[k] = 1
+                k += 2
+                continue
+            _, no_root = _supercritical_step(table, z0, nlev, dz, dx, qo, z_low, g, k + 1, zo[k])
+            if no_root == 1 and (k + 2 > n - 1 or supercritical[k + 2] == 1):
+                supercritical[k + 1] = 0
+                k += 2
+                continue
+        k += 1
     r = 1
     if supercritical[0] == 1:
         control[0] = 1 if math.isnan(z_up) else 2

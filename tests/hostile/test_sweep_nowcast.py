@@ -205,3 +205,118 @@ def test_an_outlet_rating_inside_the_section_runs(tmp_path, capsys):
     with xr.open_dataset(tmp_path / "out" / "h.nc") as ds:
         assert np.isfinite(ds.water_level.values).all()
         assert 98.0 < float(ds.water_level[:, -1].min()) and float(ds.water_level[:, -1].max()) < 103.0
+
+
+# --------------------------------------------------------------------------- round 3: radar formats, verify, states
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "rd"
+    folder.mkdir()
+    return folder
+
+
+def test_a_geotiff_observation_time_at_minute_99_is_refused(tmp_path, capsys):
+    """FMI-style GeoTIFF whose GDAL metadata gives 201609281699: strptime's ValueError escaped as a traceback."""
+    import rasterio
+    from rasterio.transform import Affine
+
+    meta = ('<GDALMetadata>\n<Item name="Observation time" format="YYYYMMDDhhmm">201609281699</Item>\n'
+            '<Item name="Quantity" unit="dBZ">Corrected reflectivity</Item>\n<Item name="Gain">0.5</Item>\n'
+            '<Item name="Offset">-32.0</Item>\n<Item name="Nodata">255</Item>\n</GDALMetadata>')
+    path = _folder(tmp_path) / "201609281605_FINUTM.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=16, height=16, count=1, dtype="uint8", crs="EPSG:3067",
+                       transform=Affine(1000.0, 0.0, 300_000.0, 0.0, -1000.0, 7_000_000.0)) as dst:
+        dst.write(np.full((1, 16, 16), 100, np.uint8))
+        dst.update_tags(GDAL_METADATA=meta)
+    code, err = run_cli(capsys, *nowcast(tmp_path, path.parent, "2016-09-28T16:05"))
+    assert_one_line(code, err, 3, "201609281605_FINUTM.tif", "'Observation time' '201609281699'", "YYYYMMDDhhmm")
+    assert nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize(("header", "needle"), [
+    (b"P5\n# obstime 201609281605\n760 1226", "header ends before its width, height and maximum value"),
+    (b"P5\n# obstime 201609281605\nwide tall\n255\n", "'wide tall' should hold whole numbers"),
+    (b"P5\n# obstime 201609281605\n16 16\n255\n" + bytes(100), "holds 100 values, header says 16 x 16"),
+])
+def test_a_damaged_pgm_header_is_refused(tmp_path, capsys, header, needle):
+    """A PGM header without a line end (ValueError from bytes.index), numbers written as words (int()) or too
+    few pixels (numpy's frombuffer): tracebacks before."""
+    path = _folder(tmp_path) / "201609281605_fmi.radar.composite.lowest_FIN_SUOMI1.pgm"
+    path.write_bytes(header)
+    code, err = run_cli(capsys, *nowcast(tmp_path, path.parent, "2016-09-28T16:05"))
+    assert_one_line(code, err, 3, "FIN_SUOMI1.pgm", needle)
+    assert nothing_written(tmp_path)
+
+
+def test_an_odim_cell_size_written_as_text_is_refused(tmp_path, capsys):
+    """where/xscale = '2km': float() raised a ValueError traceback."""
+    import h5py
+
+    path = _folder(tmp_path) / "T_PAAH22_C_EUOC_20241126010000.hdf"
+    with h5py.File(path, "w") as h5:
+        h5.attrs["Conventions"] = np.bytes_(b"ODIM_H5/V2_2")
+        what = h5.create_group("what")
+        what.attrs.update({"date": np.bytes_(b"20241126"), "time": np.bytes_(b"010000"), "quantity": np.bytes_(b"RATE")})
+        where = h5.create_group("where")
+        where.attrs.update({"projdef": np.bytes_(b"+proj=laea +lat_0=55 +lon_0=10 +ellps=WGS84"),
+                            "xscale": np.bytes_(b"2km"), "yscale": 2000.0, "UL_lon": 0.0, "UL_lat": 60.0})
+        h5.create_dataset("dataset1/data1/data", data=np.zeros((16, 16), np.uint8))
+    code, err = run_cli(capsys, *nowcast(tmp_path, path.parent, "2024-11-26T01:00"))
+    assert_one_line(code, err, 3, "T_PAAH22_C_EUOC_20241126010000.hdf", "xscale = '2km' is not a number")
+    assert nothing_written(tmp_path)
+
+
+def test_a_knmi_file_without_its_pixel_size_is_refused(tmp_path, capsys, radar_dir):
+    """geographic/geo_pixel_size_x deleted: a KeyError traceback."""
+    import shutil
+
+    import h5py
+
+    source = sorted((radar_dir / "original" / "knmi_hdf5").iterdir())[-1]
+    path = _folder(tmp_path) / source.name
+    shutil.copy(source, path)
+    path.chmod(0o644)
+    with h5py.File(path, "a") as h5:
+        del h5["geographic"].attrs["geo_pixel_size_x"]
+    code, err = run_cli(capsys, *nowcast(tmp_path, path.parent, "2010-08-26T03:35"))
+    assert_one_line(code, err, 3, source.name, "geographic/geo_pixel_size_x missing")
+    assert nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["no_units", "missing_value"])
+def test_a_cf_time_without_units_or_value_is_refused(tmp_path, capsys, damage):
+    """time as plain numbers was read as nanoseconds after 1970; a NaT time passed the reader."""
+    ds = radar_dataset()
+    if damage == "no_units":
+        ds = ds.assign_coords(time=np.arange(ds.sizes["time"]) * 5)
+        needle = "variable time is not a time coordinate"
+    else:
+        ds = ds.assign_coords(time=np.where(np.arange(ds.sizes["time"]) == 8, np.datetime64("NaT", "ns"), ds.time.values))
+        needle = "time [8] is missing (NaT)"
+    radar = write_radar(tmp_path / "radar.nc", ds)
+    code, err = run_cli(capsys, *nowcast(tmp_path, radar))
+    assert_one_line(code, err, 3, "radar.nc", needle)
+    assert nothing_written(tmp_path)
+
+
+def test_verify_refuses_an_issue_time_in_year_99999(tmp_path, capsys):
+    radar = write_radar(tmp_path / "radar.nc", radar_dataset())
+    code, err = run_cli(capsys, "verify", "--radar", radar, "--issue-times", "2010-08-26T00:15,99999-01-01T00:00",
+                        "--lead-minutes", "10", "--methods", "persistence")
+    assert_one_line(code, err, 2, "--issue-times", "year 99999 is out of range")
+
+
+def test_an_initial_state_from_other_sections_is_refused(tmp_path, capsys):
+    """A state saved on sections 50 m lower (same chainages) failed the first step as a numerical error naming
+    the upstream section; it is the state that lies below the bed."""
+    args = _reach(tmp_path)
+    sections = (tmp_path / "s.csv").read_text()
+    lowered = [sections.splitlines()[0]] + [
+        ",".join(p[:3] + [f"{float(p[3]) - 50.0:g}"] + p[4:]) for p in (line.split(",") for line in sections.splitlines()[1:])]
+    (tmp_path / "low.csv").write_text("\n".join(lowered) + "\n")
+    code, err = run_cli(capsys, "hydraulics", "run", "--sections", tmp_path / "low.csv", "--upstream", tmp_path / "q.csv",
+                        "--downstream", "normal", "--hours", "1", "--output", tmp_path / "low.nc",
+                        "--final-state", tmp_path / "state.nc")
+    assert code == 0, err
+    code, err = run_cli(capsys, *args, "--downstream", "normal", "--initial-state", tmp_path / "state.nc")
+    assert_one_line(code, err, 3, "state.nc", "below the bed there", "saved for other sections")
+    assert nothing_written(tmp_path)

@@ -182,12 +182,19 @@ def _route(basin: BasinModel, state: BasinState, new: BasinState, lateral: NDArr
     part has already advanced) gets the routing state at the end."""
     hours = lateral.shape[0] // STEPS_PER_HOUR
     t0 = time.perf_counter()
-    run = basin.routing.run(lateral, RAIN_STEP_MIN * 60.0, hours, state.routing, state.dams, nudging_for=nudging_for,
+    start = state.routing
+    if state.main_stems:  # main stems feeding the segments below them run in place (two-way coupling)
+        from .hydraulics.network_coupling import with_main_stems
+
+        start = with_main_stems(state.routing, state.main_stems)
+    run = basin.routing.run(lateral, RAIN_STEP_MIN * 60.0, hours, start, state.dams, nudging_for=nudging_for,
                             detention=state.detention or None)
     timer["routing"] = timer.get("routing", 0.0) + time.perf_counter() - t0
-    new.routing, new.dams = run.final, run.final_dams
+    final = run.final
+    new.routing, new.dams = RoutingState(final.streamflow, final.depth, final.water_sfc_elev), run.final_dams
     new.detention = run.detention.final if run.detention is not None else {}
-    new.main_stems = {}  # the main stems are not advanced here (the forecast stage runs them on ``run``)
+    # the main stems the network ran in place are advanced; the others are run by the forecast stage on ``run``
+    new.main_stems = dict(getattr(final, "main_stems", None) or {})
     new.valid_time = state.valid_time + np.timedelta64(hours, "h")
     times = (state.valid_time + np.arange(1, hours + 1) * np.timedelta64(1, "h")).astype("datetime64[ns]")
     return Advanced(run, times, lateral), new

@@ -20,9 +20,15 @@ from a steady profile and carried on), not taken from the largest inflow of each
 does: a cycle continued from its restart then equals one longer run bit for bit.
 
 The result is discharge and water level at each segment's downstream end (the computational node
-nearest its chainage) at every hour end of the run. One-way: the main stem's outflow is not fed back
-into the network, so a main stem must end at an outlet of the network (checked); water it delays or
-attenuates is then nowhere counted twice. No file is opened here.
+nearest its chainage) at every hour end of the run.
+
+Two-way where a main stem ends inside the network (:class:`StemOutlet`): when a run starts with the main
+stem's hydraulic state, the operated network runs it in place (:meth:`hydro.routing.operated.OperatedNetwork.run`):
+the network upstream of its last segment is routed first, the main stem runs on that, and the segments below
+it are routed with the last segment's outflow set, at every routing step, to the hydraulics' discharge there,
+so the water a main stem delays or attenuates reaches the reservoirs and sections below as the hydraulics
+deliver it. A run without the state (a cold start's analysis window) runs the main stem afterwards, one-way,
+on the Muskingum-Cunge flows. No file is opened here.
 """
 
 from __future__ import annotations
@@ -119,6 +125,9 @@ class MainStemResult:
     upstream: TimeSeries
     lateral: Lateral
     final_state: MainStemState | None = None  # at the run's end: where the next run continues
+    # [outputs] m3 s-1 at the last segment's downstream end at every output of the run (the routing step when
+    # run in the network: what the segments below receive), the start excluded
+    outflow: NDArray[np.float64] | None = None
 
     def depth(self) -> NDArray[np.float64]:
         return np.maximum(self.water_level - self.thalweg[None, :], 0.0)
@@ -152,14 +161,15 @@ class CoupledMainStem:
                 raise ConfigError(f"{where}: segment {f} is a lake; end the main stem above the lake or start it below")
         others = dict(d.other_stem_segments)
         self.joins: tuple[str, int] | None = None  # (main stem, its segment) the last segment drains into
+        # network position of the segment below the last one when that is a plain network segment (the main
+        # stem's outflow is fed to it: StemOutlet), else -1 (an outlet, or another main stem: a junction)
+        self.below = -1
         if down[self.pos[-1]] >= 0:
             into = int(network.to[self.pos[-1]])
-            if into not in others:
-                raise ConfigError(f"{where}: the last segment {d.segments[-1]} drains into {into}, not out of the network "
-                                  "nor into another main stem; the coupling is one-way (the main stem's outflow is not "
-                                  "fed back into the network), so a main stem must end at an outlet or in a segment of "
-                                  "another main stem (a junction): extend it down")
-            self.joins = (others[into], into)
+            if into in others:
+                self.joins = (others[into], into)
+            else:
+                self.below = int(down[self.pos[-1]])
         self.definition, self.network, self.where = d, network, where
         self._joined: tuple | None = None  # (ids, JoinedMainStems) where this main stem is the outlet of joined ones
         self.options = SolverOptions(dt=d.dt_s, output_interval=3600.0, inertia=d.inertia)
@@ -203,10 +213,11 @@ class CoupledMainStem:
         return self.definition.id
 
     def run(self, run, times: NDArray[np.datetime64], initial_flow: NDArray | None = None,
-            initial_state: MainStemState | None = None) -> MainStemResult:
+            initial_state: MainStemState | None = None, output_interval: float = 3600.0) -> MainStemResult:
         """Run the main stem on the operated network's ``run`` (:class:`OperatedRun`) over ``times`` (its hour
         ends); ``initial_flow`` [n] is the routing state's streamflow at the start (None: the first hour's);
-        ``initial_state``: the hydraulic state at the start (None: the steady profile of the first flows)."""
+        ``initial_state``: the hydraulic state at the start (None: the steady profile of the first flows).
+        ``output_interval`` [s] (dividing an hour): of ``hydraulics`` and ``outflow``; the solution is the same."""
         b = self.boundaries(run, times, initial_flow, needs_upstream=initial_state is None,
                             lateral_at_start=None if initial_state is None else initial_state.lateral)
         if initial_state is not None:
@@ -216,15 +227,16 @@ class CoupledMainStem:
             scale = start_discharge_scale([b.upstream], [b.lateral])
         lat_q = b.lateral.reach_matrix(self.reach)  # as SaintVenant.run scales its tolerance (see fixed_tolerance)
         solver_scale = max(float(np.max(b.upstream.values)), float(np.max(lat_q.sum(axis=1))) if lat_q.size else 0.0, 1e-3)
-        options = fixed_tolerance(self.options, scale, solver_scale)
+        options = dataclasses.replace(fixed_tolerance(self.options, scale, solver_scale), output_interval=output_interval)
         result = SaintVenant(self.reach, options).run(
             b.upstream, self.definition.downstream, b.lateral,
             initial_state=None if initial_state is None else initial_state.hydraulic)
-        nodes = self.end_node
+        nodes, hourly = self.end_node, _hour_ends(output_interval)
         return MainStemResult(self.id, np.asarray(self.definition.segments, np.int64), self.reach.chainage[nodes].copy(),
-                              self.reach.thalweg[nodes].copy(), np.asarray(times), result.discharge[1:, nodes],
-                              result.water_level[1:, nodes], result, b.volume, b.upstream, b.lateral,
-                              MainStemState(result.final_state, scale, self.geometry, self.last_lateral(run)))
+                              self.reach.thalweg[nodes].copy(), np.asarray(times), result.discharge[hourly][:, nodes],
+                              result.water_level[hourly][:, nodes], result, b.volume, b.upstream, b.lateral,
+                              MainStemState(result.final_state, scale, self.geometry, self.last_lateral(run)),
+                              result.discharge[1:, nodes[-1]].copy())
 
     def last_lateral(self, run) -> NDArray[np.float64]:
         """Each segment's local lateral inflow over ``run``'s last interval (where a continuation starts)."""
@@ -361,7 +373,8 @@ class JoinedMainStems:
             self.end_nodes[s.id] = np.array([mine[int(np.argmin(np.abs(x - e)))] for e in s.end_chainage], np.int64)
 
     def run(self, run, times: NDArray[np.datetime64], initial_flow: NDArray | None = None,
-            initial_states: dict[str, MainStemState] | None = None) -> dict[str, MainStemResult]:
+            initial_states: dict[str, MainStemState] | None = None,
+            output_interval: float = 3600.0) -> dict[str, MainStemResult]:
         """As :meth:`CoupledMainStem.run`, every joined main stem together; ``initial_states`` (by id) holds
         all of them or none (None: the network's steady profile of the first flows)."""
         initial_states = initial_states or {}
@@ -407,9 +420,10 @@ class JoinedMainStems:
         in_q = np.column_stack([np.interp(in_t, u.seconds_from(start), u.values) for u in sources])
         _, lat_q = self.network.lateral_links(lateral, start, end)
         solver_scale = max(float(in_q.sum(axis=1).max()), float(lat_q.sum(axis=1).max()) if lat_q.size else 0.0, 1e-3)
-        options = fixed_tolerance(self.options, scale, solver_scale)
+        options = dataclasses.replace(fixed_tolerance(self.options, scale, solver_scale), output_interval=output_interval)
         result = NetworkSaintVenant(self.network, options).run(upstream, self.outlet.definition.downstream, lateral,
                                                                initial_state=state)
+        hourly = _hour_ends(output_interval)
         final = result.final_state
         out = {}
         for s in self.stems:
@@ -422,10 +436,20 @@ class JoinedMainStems:
             part = HydraulicState(final.time, final.chainage[mine], final.water_level[mine], final.discharge[mine],
                                   final.previous_water_level[mine], final.previous_discharge[mine], final.dt)
             out[s.id] = MainStemResult(s.id, np.asarray(s.definition.segments, np.int64), result.chainage[nodes].copy(),
-                                       result.thalweg[nodes].copy(), np.asarray(times), result.discharge[1:, nodes],
-                                       result.water_level[1:, nodes], whole, b.volume, b.upstream, lateral[s.id],
-                                       MainStemState(part, scale, s.geometry, s.last_lateral(run)))
+                                       result.thalweg[nodes].copy(), np.asarray(times), result.discharge[hourly][:, nodes],
+                                       result.water_level[hourly][:, nodes], whole, b.volume, b.upstream, lateral[s.id],
+                                       MainStemState(part, scale, s.geometry, s.last_lateral(run)),
+                                       result.discharge[1:, nodes[-1]].copy())
         return out
+
+
+def _hour_ends(output_interval: float) -> slice:
+    """The outputs (the initial state first) at the hour ends of a run with ``output_interval`` [s]."""
+    per_hour = 3600.0 / output_interval
+    if output_interval <= 0 or abs(per_hour - round(per_hour)) > 1e-9:
+        raise ConfigError(f"main stem output interval {output_interval:g} s does not divide an hour")
+    per_hour = int(round(per_hour))
+    return slice(per_hour, None, per_hour)
 
 
 def _groups(stems: Sequence[CoupledMainStem]) -> dict[str, list[CoupledMainStem]]:
@@ -458,7 +482,8 @@ def _joined(by_id: dict[str, CoupledMainStem], root_id: str, members: list[Coupl
 
 def run_main_stems(stems: Sequence[CoupledMainStem], run, times: NDArray[np.datetime64],
                    initial_flow: NDArray | None = None,
-                   initial_states: dict[str, MainStemState] | None = None) -> dict[str, MainStemResult]:
+                   initial_states: dict[str, MainStemState] | None = None,
+                   output_interval: float = 3600.0) -> dict[str, MainStemResult]:
     """Every main stem on one operated run: each alone where it ends at an outlet and none joins it, else with
     the main stems it is joined to (:class:`JoinedMainStems`, one network per outlet). ``initial_states`` (by
     id, e.g. a restart's): where each starts (a main stem without one: the steady profile of its first flows)."""
@@ -467,11 +492,81 @@ def run_main_stems(stems: Sequence[CoupledMainStem], run, times: NDArray[np.date
     out: dict[str, MainStemResult] = {}
     for root_id, members in _groups(stems).items():
         if len(members) == 1:
-            out[root_id] = members[0].run(run, times, initial_flow, initial_states.get(root_id))
+            out[root_id] = members[0].run(run, times, initial_flow, initial_states.get(root_id), output_interval)
             continue
         mine = {m.id: initial_states[m.id] for m in members if m.id in initial_states}
-        out.update(_joined(by_id, root_id, members).run(run, times, initial_flow, mine or None))
+        out.update(_joined(by_id, root_id, members).run(run, times, initial_flow, mine or None, output_interval))
     return {s.id: out[s.id] for s in stems}
+
+
+@dataclass(frozen=True)
+class _RunSoFar:
+    """What an operated run holds while it routes (hydro.routing.operated): hourly flow and lateral inflow of
+    the whole network, filled for the pieces routed so far (a main stem reads only its own zone's columns)."""
+
+    flow: NDArray[np.float32]
+    lateral: NDArray[np.float32]
+    interval_s: float
+
+
+class StemOutlet:
+    """Main stems whose outlet main stem ends inside the network (its last segment drains into a plain
+    segment, ``below``), with the main stems joined to it: the operated network runs them in place when a run
+    starts with all their hydraulic states (module docstring), through :meth:`run` and :meth:`start_outflow`."""
+
+    def __init__(self, members: Sequence[CoupledMainStem], joined: JoinedMainStems | None):
+        self.members, self.joined = list(members), joined
+        self.outlet = joined.outlet if joined is not None else self.members[0]
+        self.ids = tuple(m.id for m in self.members)
+        self.position = int(self.outlet.pos[-1])  # network position of the last segment
+        self.below = self.outlet.below
+
+    def runs_with(self, states: dict | None) -> bool:
+        """Whether ``states`` (id -> MainStemState) holds every member's: the main stems then run in place."""
+        return bool(states) and all(i in states for i in self.ids)
+
+    def _outlet_node(self) -> int:
+        if self.joined is None:
+            return int(self.outlet.end_node[-1])
+        return int(self.joined.end_nodes[self.outlet.id][-1])
+
+    def start_outflow(self, states: dict) -> float:
+        """The discharge [m3 s-1] leaving the last segment in the hydraulic state at the run's start (the inflow
+        the segment below saw at the previous routing step)."""
+        node = self._outlet_node()
+        if self.joined is None:
+            return float(states[self.outlet.id].hydraulic.discharge[node])
+        own = np.flatnonzero(self.joined.network.node_reach == self.outlet.id)
+        return float(states[self.outlet.id].hydraulic.discharge[int(np.searchsorted(own, node))])
+
+    def run(self, flow: NDArray, lateral: NDArray, interval_s: float, hours: int, initial_flow: NDArray,
+            states: dict, step_s: float) -> tuple[dict[str, MainStemResult], NDArray[np.float64]]:
+        """The main stems over ``hours`` from ``states`` on the network's ``flow`` [hours, n] and ``lateral``
+        routed so far: their results (by id) and the last segment's outflow at every routing step ``step_s``."""
+        start = np.datetime64(states[self.outlet.id].hydraulic.time, "ns")
+        times = start + np.arange(1, hours + 1) * HOUR
+        mine = {i: states[i] for i in self.ids}
+        results = run_main_stems(self.members, _RunSoFar(flow, lateral, interval_s), times, initial_flow, mine,
+                                 output_interval=step_s)
+        return results, results[self.outlet.id].outflow
+
+
+def stem_outlets(stems: Sequence[CoupledMainStem], routing_dt: float) -> list[StemOutlet]:
+    """The groups of ``stems`` whose outlet main stem feeds the network below it (:class:`StemOutlet`); their
+    ``dt_s`` must divide the routing step ``routing_dt`` [s] (the segments below get the outflow at every one)."""
+    by_id = {s.id: s for s in stems}
+    out = []
+    for root_id, members in _groups(stems).items():
+        outlet = by_id[root_id]
+        if outlet.below < 0:
+            continue
+        ratio = routing_dt / outlet.options.dt
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ConfigError(f"{outlet.where}: dt_s {outlet.options.dt:g} s does not divide the routing step "
+                              f"{routing_dt:g} s; the segments below the main stem receive its outflow at every "
+                              "routing step: give a dt_s that divides it (e.g. 30)")
+        out.append(StemOutlet(members, _joined(by_id, root_id, members) if len(members) > 1 else None))
+    return out
 
 
 def check_main_stem_states(stems: Sequence[CoupledMainStem], states: dict[str, MainStemState], source: str) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numba
 import numpy as np
@@ -64,6 +64,9 @@ class OperatedRun:
     # that drain into a segment a release or diversion can reach (OperatedNetwork.feeders): what a later run
     # that changes only releases and diversions needs to route just the segments they reach (see Reusable)
     feeder_flow: dict[str, NDArray[np.float32]] | None = field(default=None)
+    # main stems run in place (OperatedNetwork.attach_main_stems), by id: their results
+    # (hydro.hydraulics.network_coupling.MainStemResult); their final states are in ``final.main_stems``
+    main_stems: dict = field(default_factory=dict)
 
     def streamflow(self) -> NDArray[np.float32]:
         """[hours, n] what leaves each segment: the channel outflow, on a dam's segment its release over the
@@ -110,6 +113,9 @@ class Reusable:
         """Whether the run covers the same window at the same step from ``state`` (``cold``: the cold state)."""
         run, start = self.run, self.start if self.start is not None else cold
         if run.lateral.shape != lateral_shape or run.flow.shape[0] != hours or run.dt != dt:
+            return False
+        stems_then, stems_now = getattr(start, "main_stems", None) or {}, getattr(state, "main_stems", None) or {}
+        if stems_then.keys() != stems_now.keys() or any(stems_then[k] is not stems_now[k] for k in stems_now):
             return False
         return all(np.array_equal(a, b, equal_nan=True) for a, b in (
             (start.streamflow, state.streamflow), (start.depth, state.depth),
@@ -195,7 +201,17 @@ class OperatedNetwork:
             self.paths[f"detention:{site.id}"] = np.array(path, np.int64)
         self._find_feeders()
         self._plan_waves()
+        self.stem_outlets: list = []
+        self._stage_cache: dict = {}
 
+    def attach_main_stems(self, outlets: Sequence) -> None:
+        """Main stems that feed the network below them, run in place when a run starts with their hydraulic
+        states (``hydro.hydraulics.network_coupling.StemOutlet``: ``position`` of the last segment, ``ids``,
+        ``runs_with``, ``start_outflow``, ``run``). In their piece the segments are routed in stages: those no
+        such main stem's outflow reaches, then each main stem, then the segments below it with the last
+        segment's outflow set to the hydraulics' at every step (``route_mc``'s forced nodes)."""
+        self.stem_outlets = list(outlets)
+        self._stage_cache = {}
     def _find_feeders(self) -> None:
         """Per piece: ``reachable`` (mask over the network), the segments downstream, within their piece, of a
         segment where a release or a diversion enters (the segment below a dam or a detention inlet), and
@@ -276,6 +292,92 @@ class OperatedNetwork:
             self._reach_cache[cache_key] = entry
         return entry
 
+    def _stem_stages(self, k: int, outlets: tuple) -> list:
+        """Piece ``k`` routed in stages around the main stems ``outlets`` (StemOutlets in it, running): a
+        segment's stage is the largest number of those main stems on any path from it upstream (their last
+        segments counted below themselves). Per stage: (segments routed, in the piece's order, with the forced
+        ones: those of earlier stages draining into it; its model; the forced ones' places; the forced network
+        positions; routed positions; their places; recorded places and positions (what later stages force);
+        its lakes routed; the outlets run after it). Cached per piece and set of outlets."""
+        cache_key = (k, tuple(o.position for o in outlets))
+        cached = self._stage_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        key, idx = self.pieces[k]
+        n = self.network.size
+        rank = np.empty(n, np.int64)
+        rank[self.network.topological_order()] = np.arange(n)
+        is_outlet = np.zeros(n, np.int64)
+        is_outlet[[o.position for o in outlets]] = 1
+        stage = np.zeros(n, np.int64)
+        for node in idx[np.argsort(rank[idx], kind="stable")]:  # upstream first
+            below = self.down[node]
+            if below >= 0 and self._piece_of[below] == k:
+                stage[below] = max(stage[below], stage[node] + is_outlet[node])
+        in_piece = np.zeros(n, bool)
+        in_piece[idx] = True
+        stages = []
+        for j in range(int(stage[idx].max()) + 1):
+            routed = idx[stage[idx] == j]
+            into = np.flatnonzero(in_piece & (self.down >= 0))
+            into = into[in_piece[self.down[into]] & (stage[self.down[into]] == j) & (stage[into] < j)]
+            sub = np.union1d(routed, into)
+            sub = sub[np.argsort(self._local[sub], kind="stable")]  # the piece's own order
+            model = type(self.models[key])(self.network.take(sub), self.lakes, self.dt, solver=self.solver,
+                                           parallel=sub.size > PARALLEL_MIN_SEGMENTS)
+            where = np.full(n, -1, np.int64)
+            where[sub] = np.arange(sub.size)
+            channel = where[into][model.lake_slot[model.inverse[where[into]]] == -1]
+            model.lake_slot[model.inverse[channel]] = FORCED_NODE  # imposed, not solved
+            later = routed[(self.down[routed] >= 0)]
+            later = later[in_piece[self.down[later]] & (stage[self.down[later]] > j)]
+            lakes_routed = np.isin(model.lake_node_index, where[routed])
+            run_after = tuple(i for i, o in enumerate(outlets) if stage[o.position] == j)
+            stages.append((sub, model, where[into], into, routed, where[routed], where[later], later, lakes_routed,
+                           run_after))
+        if len(self._stage_cache) > 16:
+            self._stage_cache.clear()
+        self._stage_cache[cache_key] = stages
+        return stages
+
+    def _route_stages(self, k: int, outlets: tuple, lateral: NDArray, interval_s: float, steps: int, hours: int,
+                      start: RoutingState, stem_states: dict, flow: NDArray, streamflow: NDArray, depth: NDArray,
+                      elev: NDArray, nudging_for, stem_results: dict, stem_finals: dict) -> None:
+        """Route piece ``k`` in stages around the running main stems ``outlets`` (:meth:`_stem_stages`), each
+        main stem run as soon as its zone is routed, into ``flow`` and the final state, ``stem_results`` and
+        ``stem_finals``."""
+        outflow: dict[int, NDArray[np.float32]] = {}  # network position -> outflow after every step
+        start_q = {o.position: np.float32(o.start_outflow(stem_states)) for o in outlets}
+        for sub, model, forced_at, forced, routed, routed_at, record_at, record, lakes_routed, run_after in \
+                self._stem_stages(k, outlets):
+            slots = self.lake_slots(sub, model)
+            sub_start = RoutingState(streamflow[sub], depth[sub], elev[slots])
+            for place, node in zip(forced_at, forced, strict=True):
+                if int(node) in start_q:  # the segment below saw the hydraulics' outflow at the previous step
+                    sub_start.streamflow[place] = start_q[int(node)]
+            nudging = None
+            if nudging_for is not None:
+                ids = self.network.feature_id[sub].copy()
+                ids[forced_at] = -1  # a forced segment's outflow is imposed: never nudged here
+                nudging = nudging_for(ids, 0)
+            forced_q = (np.column_stack([outflow[int(node)] for node in forced]) if forced.size
+                        else np.zeros((steps, 0), np.float32))
+            result = model.run(lateral, interval_s, steps, sub_start, output_every=steps // hours, columns=sub,
+                               record=record_at, forced=(forced_at, forced_q), nudging=nudging)
+            model.check_converged(result)
+            flow[:, routed] = result.streamflow[:, routed_at]
+            streamflow[routed] = result.final_state.streamflow[routed_at]
+            depth[routed] = result.final_state.depth[routed_at]
+            elev[slots[lakes_routed]] = result.final_state.water_sfc_elev[lakes_routed]
+            for c, node in enumerate(record):
+                outflow[int(node)] = result.recorded[:, c]
+            for i in run_after:
+                o = outlets[i]
+                results, q = o.run(flow, lateral, interval_s, hours, start.streamflow, stem_states, self.dt)
+                outflow[o.position] = np.asarray(q, np.float32)
+                for sid, r in results.items():
+                    stem_results[sid], stem_finals[sid] = r, r.final_state
+
     @property
     def lake_id(self) -> NDArray[np.int64]:
         return self.network.feature_id[self.lake_position]
@@ -352,6 +454,10 @@ class OperatedNetwork:
                               f"for {hours} h at {interval_s:g} s")
         state = state if state is not None else self.cold_state()
         self.check_state(state, "initial state")
+        stem_states = getattr(state, "main_stems", None) or {}
+        running = [o for o in self.stem_outlets if o.runs_with(stem_states)]
+        stem_results: dict = {}
+        stem_finals: dict = {}
         dams = {**self.cold_dams(), **(dams or {})}
         unknown = set(dams) - set(self.zones)
         if unknown:
@@ -379,6 +485,7 @@ class OperatedNetwork:
             slots = self.lake_slots(idx, model)
             changed = (idx[np.flatnonzero((lateral[:, idx] != reuse.run.lateral[:, idx]).any(axis=0))]
                        if reusable else None)
+            stems_here = tuple(o for o in running if self._piece_of[o.position] == k)
             if changed is not None and not changed.size:
                 # same start, same inflow: the earlier run's numbers are this piece's, bit for bit
                 flow[:, idx] = reuse.run.flow[:, idx]
@@ -386,6 +493,13 @@ class OperatedNetwork:
                 elev[slots] = reuse.run.final.water_sfc_elev[slots]
                 if before is not None and key in before:
                     feeder_flow[key] = before[key]
+                for sid in (sid for o in stems_here for sid in o.ids):
+                    stem_results[sid], stem_finals[sid] = reuse.run.main_stems[sid], reuse.run.final.main_stems[sid]
+            elif stems_here:
+                # main stems feeding the segments below them: routed in stages (their feeders are not recorded,
+                # so a later what-if routes this piece whole)
+                self._route_stages(k, stems_here, lateral, interval_s, steps, hours, state, stem_states, flow,
+                                   streamflow, depth, elev, nudging_for, stem_results, stem_finals)
             elif changed is not None and before is not None and self.reachable[changed].all():
                 # changed only where releases or diversions enter: route what that reaches, copy the rest
                 sub, sub_model, forced_at, forced_col, routed, routed_at, record, record_at, lakes_routed = \
@@ -454,7 +568,9 @@ class OperatedNetwork:
             if pool is not None:
                 pool.shutdown()
         final = RoutingState(streamflow, depth, elev)
+        if stem_finals:  # the state type that carries main stems (hydro.hydraulics.network_coupling.ChannelState)
+            final = replace(state, streamflow=streamflow, depth=depth, water_sfc_elev=elev, main_stems=stem_finals)
         complete = all(key in feeder_flow for key, _ in self.pieces)
         return OperatedRun(flow, lateral, float(interval_s), operations, inflows, final, final_dams,
                            {d.id: self.position[d.feature_id] for d in self.dams}, self.dt, self.solver,
-                           feeder_flow=feeder_flow if complete else None)
+                           feeder_flow=feeder_flow if complete else None, main_stems=stem_results)

@@ -230,15 +230,16 @@ def main_stems_at_issue(basin: BasinModel, state: BasinState, analysis: Advanced
     from .rehearsal import coupled_main_stems
 
     t0 = time.perf_counter()
-    stems = coupled_main_stems(basin.spec, basin.routing)
+    in_place = dict(getattr(analysis.run.final, "main_stems", None) or {})  # run by the network (two-way)
+    stems = [m for m in coupled_main_stems(basin.spec, basin.routing) if m.id not in in_place]
     run, times, start_flow = analysis.run, analysis.times, state.routing.streamflow
     if not state.main_stems and len(times) > 1:
         per_hour = int(round(3600.0 / run.interval_s))
         run = _LastHour(run.flow[-1:], run.lateral[-per_hour:], run.interval_s)
         times, start_flow = times[-1:], analysis.run.flow[-2]
-    runs = run_main_stems(stems, run, times, start_flow, state.main_stems or None)
+    runs = run_main_stems(stems, run, times, start_flow, state.main_stems or None) if stems else {}
     timer["main_stems_analysis"] = timer.get("main_stems_analysis", 0.0) + time.perf_counter() - t0
-    return {sid: r.final_state for sid, r in runs.items()}
+    return {**in_place, **{sid: r.final_state for sid, r in runs.items()}}
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     by their trigger rules, or by ``diversions`` [n_hours] for the basins it names; ``detention`` is the volume
     [m3] each holds at the start (empty when None). ``reuse``: an earlier run from the same start whose
     unaffected pieces are copied, not routed again (:class:`hydro.routing.operated.Reusable`)."""
-    routing = routing or OperatedNetwork.for_basin(network, basin, None, dt, solver)
+    routing = routing or operated_network(network, basin, None, dt, solver)
     run = routing.run(np.asarray(lateral), interval_s, len(times), initial, start, schedules,
                       diversions=diversions, detention=detention, reuse=reuse)
     return score(basin, routing, run, times, initial)
@@ -131,13 +131,13 @@ def score(basin: BasinSpec, routing: OperatedNetwork, run: OperatedRun, times: N
         if section.feature_id not in position:
             raise ConfigError(f"{basin.name}: {section.id} sits on feature_id {section.feature_id}, "
                               "which is not in the network")
-    stems = {}
-    if basin.main_stems:  # Saint-Venant main stems on this run (F1, F2, a what-if alike)
+    stems = dict(run.main_stems)  # main stems the network ran in place (feeding the segments below them)
+    if basin.main_stems and len(stems) < len(basin.main_stems):  # the others run on this run (F1, F2, a what-if)
         from ..hydraulics.network_coupling import run_main_stems
 
-        stems = run_main_stems(coupled_main_stems(basin, routing), run, times,
-                               None if initial is None else initial.streamflow,
-                               getattr(initial, "main_stems", None))  # the issue-time hydraulics (ChannelState)
+        rest = [m for m in coupled_main_stems(basin, routing) if m.id not in stems]
+        stems.update(run_main_stems(rest, run, times, None if initial is None else initial.streamflow,
+                                    getattr(initial, "main_stems", None)))  # the issue-time hydraulics (ChannelState)
     on_stem = {int(f): (sid, k) for sid, r in stems.items() for k, f in enumerate(r.feature_id)}
     stage_source: dict[str, str] = {}
     stem = None
@@ -197,8 +197,9 @@ _COUPLED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def coupled_main_stems(basin: BasinSpec, routing: OperatedNetwork) -> list:
-    """The basin's main stems checked against ``routing``'s network and dams, built once per operated network."""
-    from ..hydraulics.network_coupling import CoupledMainStem
+    """The basin's main stems checked against ``routing``'s network and dams, built once per operated network;
+    those feeding the segments below them are attached to it (run in place: two-way coupling)."""
+    from ..hydraulics.network_coupling import CoupledMainStem, stem_outlets
 
     key = tuple(m.id for m in basin.main_stems)
     cached = _COUPLED.get(routing)
@@ -206,7 +207,17 @@ def coupled_main_stems(basin: BasinSpec, routing: OperatedNetwork) -> list:
         dams = [d.feature_id for d in routing.dams]
         cached = (key, [CoupledMainStem(routing.network, m.definition, dams) for m in basin.main_stems])
         _COUPLED[routing] = cached
+        routing.attach_main_stems(stem_outlets(cached[1], routing.dt))
     return cached[1]
+
+
+def operated_network(network: RiverNetwork, basin: BasinSpec, lakes=None, dt: float = 300.0,
+                     solver: str = "nwm") -> OperatedNetwork:
+    """The basin's operated network with its main stems attached (:func:`coupled_main_stems`)."""
+    routing = OperatedNetwork.for_basin(network, basin, lakes, dt, solver)
+    if getattr(basin, "main_stems", None):
+        coupled_main_stems(basin, routing)
+    return routing
 
 
 @dataclass
@@ -233,7 +244,7 @@ class RehearsalInputs:
            start: dict[str, DamStart] | None = None, initial: RoutingState | None = None, dt: float = 300.0,
            solver: str = "nwm", source: str = "") -> RehearsalInputs:
         """Inputs from arrays: the network is cut at the basin's dams with ``dt`` and ``solver``."""
-        return cls(network, basin, OperatedNetwork.for_basin(network, basin, None, dt, solver),
+        return cls(network, basin, operated_network(network, basin, None, dt, solver),
                    np.asarray(lateral, np.float32), interval_s, times, dict(start or {}), initial, source=source)
 
     def tail(self) -> Tail:
@@ -280,7 +291,7 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None, s
     numerics = cycle["numerics"] if cycle else {}
     dt = dt if dt is not None else numerics.get("dt_s", 300.0)
     solver = solver if solver is not None else numerics.get("solver", "nwm")
-    routing = OperatedNetwork.for_basin(network, basin, lakes if network.is_lake.any() else None, dt, solver)
+    routing = operated_network(network, basin, lakes if network.is_lake.any() else None, dt, solver)
     initial, dams = None, {}
     if cycle:
         state = cycle["state"]
@@ -824,7 +835,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
                              {k: v[T:] for k, v in full.items()}, hold_of, T_all - T,
                              {k: v.copy() for k, v in f1_div.items()}, {s.id: 0.0 for s in secs},
                              dict(stage_held or {}))
-    routing = routing or OperatedNetwork.for_basin(network, basin, None, dt)
+    routing = routing or operated_network(network, basin, None, dt)
     u = responses if responses is not None else unit_responses(network, basin, routing, f1)
     sites = routing.detention.sites if routing.detention is not None else []
     B = len(sites)
@@ -1140,7 +1151,7 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     its limit). ``f1`` and its ``tail`` (which holds the unit responses) may be given when several
     rehearsals share them (the plan's schemes); ``responses`` is accepted for a tail-less call and ignored
     when ``tail`` is given."""
-    routing = routing or OperatedNetwork.for_basin(network, basin, None, dt)
+    routing = routing or operated_network(network, basin, None, dt)
     if f1 is None:
         f1 = forward(network, basin, lateral, times, start, routing=routing, initial=initial, interval_s=interval_s)
     if tail is None:

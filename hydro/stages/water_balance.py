@@ -23,10 +23,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def channel_storage_m3(network, depth: NDArray) -> float:
+def channel_storage_m3(network, depth: NDArray, skip: NDArray[np.bool_] | None = None) -> float:
     """Water in the channels [m3]: NWM's trapezoid of bottom width ``bw``, side slope ``z`` (= 1/ChSlp) up to
     the bankfull depth ``(tw - bw) / (2 z)``, the compound channel of width ``twcc`` above it (the trapezoid
-    extended when there is no floodplain), times the segment length. Lake nodes (depth NaN) hold none."""
+    extended when there is no floodplain), times the segment length. Lake nodes (depth NaN) hold none, nor
+    the segments ``skip`` marks."""
     if network.bottom_width is None or network.top_width is None or network.side_slope is None:
         return float("nan")
     h = np.asarray(depth, np.float64)
@@ -39,7 +40,8 @@ def channel_storage_m3(network, depth: NDArray) -> float:
     h_lt = np.where(no_cc, h, np.minimum(bfd, h))
     h_gt = np.where(no_cc, 0.0, np.maximum(h - bfd, 0.0))
     area = (bw + h_lt * z) * h_lt + twcc * h_gt
-    return float(np.nansum(area * network.length.astype(np.float64)))
+    volume = area * network.length.astype(np.float64)
+    return float(np.nansum(volume if skip is None else volume[~skip]))
 
 
 def _lake_storage_m3(routing, elevation: NDArray) -> float:
@@ -99,7 +101,13 @@ def water_balance(basin, start, end, rain_mm: NDArray, advanced) -> dict:
             first[j] = start.dams[rid].release
     outlet_q = np.vstack([first[outlets][None, :], run.streamflow()[:, outlets].astype(np.float64)])
     outflow = float(np.trapezoid(outlet_q.sum(axis=1), dx=3600.0)) if hours else 0.0
-    channel = channel_storage_m3(network, end.routing.depth) - channel_storage_m3(network, start.routing.depth)
+    # main stems the network ran in place hold their water in the hydraulics (their segments' Muskingum-Cunge
+    # routing delivers nothing downstream): their storage change replaces those segments'
+    in_place = list(getattr(run, "main_stems", None) or {})
+    skip = np.isin(network.feature_id, np.concatenate([run.main_stems[i].feature_id for i in in_place])) if in_place else None
+    channel = channel_storage_m3(network, end.routing.depth, skip) - channel_storage_m3(network, start.routing.depth, skip)
+    balances = {id(run.main_stems[i].hydraulics.mass_balance): run.main_stems[i].hydraulics.mass_balance for i in in_place}
+    channel += sum(float(b["storage_change_m3"]) for b in balances.values())  # joined main stems share one
     lake = _lake_storage_m3(routing, end.routing.water_sfc_elev) - _lake_storage_m3(routing, start.routing.water_sfc_elev)
     dams = _dam_storage_m3(routing, end.dams) - _dam_storage_m3(routing, start.dams)
     detention = 0.0

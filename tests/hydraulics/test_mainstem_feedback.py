@@ -1,0 +1,178 @@
+"""Two-way coupling: a main stem ending inside the network feeds the segments below it
+(hydro/hydraulics/network_coupling.py StemOutlet, hydro/routing/operated.py attach_main_stems). The chain of
+tests/hydraulics/test_mainstem_coupling.py (1 -> 2 -> ... -> 6 -> outlet, tributary 7 -> 4) with the main stem on
+segments 2..5, so segment 6 lies below it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hydro.core.errors import ConfigError
+from hydro.hydraulics.network_coupling import ChannelState, CoupledMainStem, run_main_stems, stem_outlets
+from hydro.routing.channel import RoutingState
+from hydro.routing.operated import OperatedNetwork, Reusable
+
+from .test_mainstem_coupling import INTERVAL, START, definition, lateral_series, network
+
+SEGMENTS = (2, 3, 4, 5)
+BELOW = 5  # network position of segment 6
+
+
+def _pulse(t):
+    return 400.0 * np.exp(-(((t - 2.0) / 0.7) ** 2))
+
+
+def _times(start, hours):
+    return start + np.arange(1, hours + 1) * np.timedelta64(1, "h")
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory):
+    """The network with the main stem attached, warmed to steady state by Muskingum-Cunge alone, the main stem's
+    state at the warm run's end (run afterwards on the warm run, one-way, as a cold start builds it), and the
+    network without the main stem attached."""
+    net = network()
+    stem = CoupledMainStem(net, definition(tmp_path_factory.mktemp("feedback"), segments=SEGMENTS))
+    two_way = OperatedNetwork(net, dt=300.0)
+    two_way.attach_main_stems(stem_outlets([stem], 300.0))
+    one_way = OperatedNetwork(net, dt=300.0)
+    warm = one_way.run(lateral_series(6, 5.0, 40.0), INTERVAL, 6)
+    last = run_main_stems([stem], warm, _times(START, 6))  # from the steady profile of the first hour's flows
+    start = ChannelState(warm.final.streamflow, warm.final.depth, warm.final.water_sfc_elev,
+                         {stem.id: last[stem.id].final_state})
+    return net, stem, two_way, one_way, start
+
+
+def test_the_segment_below_gets_the_main_stems_outflow(twin):
+    """Routed in place, the main stem gives the same numbers as run afterwards on the same run (the coupling
+    changes only what the segments below see), and segment 6 follows the hydraulics' outflow (its peak in the
+    same or the next hour), not Muskingum-Cunge's through the same 8 km; its volume is what the main stem
+    delivered plus its own lateral inflow."""
+    net, stem, two_way, one_way, start = twin
+    lateral = lateral_series(8, 5.0, 40.0, _pulse)
+    run = two_way.run(lateral, INTERVAL, 8, start)
+    mc = one_way.run(lateral, INTERVAL, 8, start)
+    stem_start = START + np.timedelta64(6, "h")
+    after = run_main_stems([stem], run, _times(stem_start, 8), start.streamflow, start.main_stems)[stem.id]
+    r = run.main_stems[stem.id]
+    np.testing.assert_array_equal(r.discharge, after.discharge)
+    np.testing.assert_array_equal(r.water_level, after.water_level)
+    np.testing.assert_array_equal(r.final_state.hydraulic.discharge, run.final.main_stems[stem.id].hydraulic.discharge)
+    # upstream of the main stem's end nothing changes; below it the flow is the hydraulics', one segment later
+    np.testing.assert_array_equal(run.flow[:, :BELOW], mc.flow[:, :BELOW])
+    assert np.abs(run.flow[:, BELOW] - mc.flow[:, BELOW]).max() > 5.0
+    outflow = r.outflow  # every routing step
+    assert outflow.size == 8 * 12 and outflow[11::12] == pytest.approx(r.discharge[:, -1], abs=0)
+    hyd_peak, below_peak = int(np.argmax(r.discharge[:, -1])), int(np.argmax(run.flow[:, BELOW]))
+    assert below_peak - hyd_peak in (0, 1)
+    # water: segment 6 passes what the main stem delivered plus its own lateral inflow (hour ends interpolated;
+    # it stores little and ends near where it started)
+    delivered = float(outflow.sum() * 300.0) + float(lateral[:, BELOW].sum() * INTERVAL)
+    passed = float(np.interp(np.arange(1, 97) * 300.0, np.arange(0, 9) * 3600.0,
+                             np.concatenate([[start.streamflow[BELOW]], run.flow[:, BELOW]])).sum() * 300.0)
+    assert passed == pytest.approx(delivered, rel=0.02)
+
+
+def test_a_run_continued_from_its_final_state_equals_one_run(twin):
+    """Two 4-hour runs, the second from the first's final state (main stem state included), equal one 8-hour
+    run bit for bit: the segment below, the main stem and the final states."""
+    net, stem, two_way, _, start = twin
+    lateral = lateral_series(8, 5.0, 40.0, _pulse)
+    whole = two_way.run(lateral, INTERVAL, 8, start)
+    first = two_way.run(lateral[:24], INTERVAL, 4, start)
+    second = two_way.run(lateral[24:], INTERVAL, 4, first.final)
+    np.testing.assert_array_equal(np.vstack([first.flow, second.flow]), whole.flow)
+    np.testing.assert_array_equal(np.concatenate([first.main_stems[stem.id].discharge, second.main_stems[stem.id].discharge]),
+                                  whole.main_stems[stem.id].discharge)
+    for name in ("streamflow", "depth", "water_sfc_elev"):
+        np.testing.assert_array_equal(getattr(second.final, name), getattr(whole.final, name))
+    a, b = second.final.main_stems[stem.id].hydraulic, whole.final.main_stems[stem.id].hydraulic
+    for name in ("water_level", "discharge", "previous_water_level", "previous_discharge"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_a_what_if_reusing_the_run_copies_it(twin):
+    """A later run from the same start with the same inflow copies the earlier run, main stem included; another
+    inflow routes again (and differs)."""
+    net, stem, two_way, _, start = twin
+    lateral = lateral_series(8, 5.0, 40.0, _pulse)
+    run = two_way.run(lateral, INTERVAL, 8, start)
+    again = two_way.run(lateral, INTERVAL, 8, start, reuse=Reusable(run, start))
+    assert again.main_stems[stem.id] is run.main_stems[stem.id]
+    np.testing.assert_array_equal(again.flow, run.flow)
+    other = two_way.run(lateral * np.float32(1.1), INTERVAL, 8, start, reuse=Reusable(run, start))
+    assert np.abs(other.flow[:, BELOW] - run.flow[:, BELOW]).max() > 1.0
+    moved = dataclasses.replace(start, streamflow=start.streamflow * np.float32(1.01))
+    assert not Reusable(run, start).fits(lateral.shape, 8, moved, 300.0, two_way.cold_state())
+
+
+def test_without_the_hydraulic_state_the_network_routes_it_by_muskingum_cunge(twin):
+    """A run that starts without the main stem's state (a cold start's analysis window) routes the whole network
+    by Muskingum-Cunge, exactly as without the main stem."""
+    net, _, two_way, one_way, start = twin
+    lateral = lateral_series(4, 5.0, 40.0, _pulse)
+    plain = RoutingState(start.streamflow, start.depth, start.water_sfc_elev)
+    a, b = two_way.run(lateral, INTERVAL, 4, plain), one_way.run(lateral, INTERVAL, 4, plain)
+    np.testing.assert_array_equal(a.flow, b.flow)
+    assert not a.main_stems
+
+
+def test_the_twin_with_a_main_stem_above_its_town(tmp_path):
+    """The demo basin (a copy) with its main stem ending three segments above the outlet town: after a warm-up
+    cycle from a cold start, two 3-hour cycles equal one 6-hour cycle bit for bit (the main stem runs in place
+    in the analysis and the forecast); the town's forecast flow is the network's routing of the hydraulics'
+    outflow (not Muskingum-Cunge's through the main stem), and the rehearsal's F1 is the forecast."""
+    import shutil
+
+    import xarray as xr
+
+    from hydro.pipeline.cycle import run_cycle, run_cycles
+
+    from .test_mainstem_coupling import DEMO_STEM, demo_with_main_stem
+    from .test_mainstem_restart import END, _cycle
+
+    warm = tmp_path / "warm"
+    demo_with_main_stem(warm, segments=DEMO_STEM[:6])
+    run_cycle(_cycle(warm, 3, "2026-07-01T00:00:00"), cold=True, stage="forecast")
+    rolled, double = tmp_path / "rolled", tmp_path / "double"
+    for folder in (rolled, double):
+        shutil.copytree(warm / "basin", folder / "basin")
+        shutil.copytree(warm / "state", folder / "state")
+    run_cycles(_cycle(rolled, 3), cycles=2, stage="forecast")
+    run_cycle(_cycle(double, 6), stage="forecast")
+    with xr.open_dataset(rolled / "state" / END) as r, xr.open_dataset(double / "state" / END) as d:
+        for name in d.data_vars:
+            np.testing.assert_array_equal(r[name].values, d[name].values, err_msg=name)
+    out = double / "out" / "cycle_20260701T0900"
+    with xr.open_dataset(rolled / "out" / out.name / "forecast.nc") as a, xr.open_dataset(out / "forecast.nc") as b:
+        np.testing.assert_array_equal(a.streamflow.values, b.streamflow.values)
+        town = b.streamflow.sel(feature_id=DEMO_STEM[-1]).values
+        stem_out = b.main_stem_discharge.values[:, -1]
+        np.testing.assert_array_equal(b.streamflow.sel(feature_id=DEMO_STEM[5]).values, stem_out.astype(np.float32))
+    rehearsal = run_cycle(double / "cycle.toml", stage="rehearsal")["rehearsal"]
+    f1_town = rehearsal["f1"]["control_sections"][0]
+    assert f1_town["peak_discharge"] == pytest.approx(float(town.max()), rel=1e-6)
+    # one-way (the main stem not fed back), the town would see Muskingum-Cunge's flow through the main stem
+    from hydro.routing.operated import OperatedNetwork
+
+    one_way = tmp_path / "one_way"
+    shutil.copytree(warm / "basin", one_way / "basin")
+    shutil.copytree(warm / "state", one_way / "state")
+    attach = OperatedNetwork.attach_main_stems
+    try:
+        OperatedNetwork.attach_main_stems = lambda self, outlets: None
+        run_cycle(_cycle(one_way, 6), stage="forecast")
+    finally:
+        OperatedNetwork.attach_main_stems = attach
+    with xr.open_dataset(one_way / "out" / out.name / "forecast.nc") as c:
+        assert np.abs(c.streamflow.sel(feature_id=DEMO_STEM[-1]).values - town).max() > 10.0
+
+
+def test_a_main_stem_step_not_dividing_the_routing_step_is_refused(tmp_path):
+    stem = CoupledMainStem(network(), definition(tmp_path, segments=SEGMENTS, dt_s=45.0))
+    with pytest.raises(ConfigError) as err:
+        stem_outlets([stem], 300.0)
+    assert "basin.toml: main stem 'lower': dt_s 45 s does not divide the routing step 300 s" in str(err.value)

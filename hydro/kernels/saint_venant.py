@@ -615,12 +615,17 @@ def _regimes(table, z0, nlev, dz, dx, zo, qo, z, work, reach_kind, g, z_low, z_u
             if j + 2 <= n - 1:
                 u_next, u_next_crit = _subcritical_step(table, z0, nlev, dz, dx, qo, g, j + 1, zo[j + 2])
             u_j, u_crit = _subcritical_step(table, z0, nlev, dz, dx, qo, g, j, u_next)
+            # the hysteresis grows with the jump's strength (upstream Fr 1 .. 1.2): a weak, near-critical
+            # "jump" (a transient's leftover) moves freely and washes out
+            a, b, _, _, _, _, _ = lookup(table, z0, nlev, dz, j, s_j)
+            strength = min(1.0, max(0.0, (abs(qo[j]) * math.sqrt(b / (g * a * a * a)) - 1.0) / 0.2))
+            hysteresis = 1.0 + (JUMP_HYSTERESIS - 1.0) * strength
             if s_next_crit == 0 and specific_force(table, z0, nlev, dz, j + 1, s_next, qo[j + 1], g) > \
-                    JUMP_HYSTERESIS * specific_force(table, z0, nlev, dz, j + 1, u_next, qo[j + 1], g):
+                    hysteresis * specific_force(table, z0, nlev, dz, j + 1, u_next, qo[j + 1], g):
                 supercritical[j + 1] = 1  # the jump moves one reach down
                 z[j + 1] = s_next
             elif u_crit == 0 and specific_force(table, z0, nlev, dz, j, u_j, qo[j], g) > \
-                    JUMP_HYSTERESIS * specific_force(table, z0, nlev, dz, j, s_j, qo[j], g):
+                    hysteresis * specific_force(table, z0, nlev, dz, j, s_j, qo[j], g):
                 supercritical[j] = 0  # one reach up
                 z[j] = u_j
             j += 2

@@ -309,12 +309,22 @@ def main_stem_dataset(main_stems: dict):
                     "units": "m", "long_name": "lowest bed level of the section at that node"})})
 
 
+def _with_main_stems(ds, main_stems: dict):
+    """``ds`` (a streamflow dataset whose main-stem segments hold the Saint-Venant discharge) with the main stems'
+    variables and that said in streamflow's comment."""
+    ds = netcdf.cf_encode(ds.merge(main_stem_dataset(main_stems)))
+    ds["streamflow"].attrs["comment"] += ("; at the segments of a main stem (main_stem_feature_id): the "
+                                          "Saint-Venant discharge at the segment's downstream end")
+    return ds
+
+
 def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: ForecastResult, started: str,
                    main_stems: dict | None = None) -> None:
     """analysis.nc, forecast.nc (the forecast through the current rules: F1), forecast_qlat.nc (its lateral
     inflow at 10 minutes) and, with members, ensemble.nc. ``main_stems`` (id -> MainStemResult, the
     Saint-Venant main stems run on F1): their discharge and water level go into forecast.nc, and its
-    streamflow at the segments they replace is their discharge."""
+    streamflow at the segments they replace is their discharge; analysis.nc likewise with the main stems over
+    the analysis window (``fc.analysis_main_stems``; none after a cold start)."""
     import xarray as xr
 
     from ..core.variables import CF_ATTRS
@@ -322,9 +332,16 @@ def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: Foreca
     w = fc.window
     numerics = {"routing_dt_s": basin.routing.dt, "routing_solver": basin.routing.solver,
                 "reservoirs": "operated by their current rules (streamflow at a dam's feature_id is its release)"}
-    netcdf.write_dataset(out / "analysis.nc", streamflow_dataset(
-        basin, fc.analysis.times, fc.analysis.streamflow, f"hydro analysis for basin {basin.name}",
-        {"start": started, "config_hash": config.model_hash(), **numerics}, fc.analysis.run))
+    analysis_stems = getattr(fc, "analysis_main_stems", None) or {}
+    analysis_flow = fc.analysis.streamflow
+    if analysis_stems:
+        analysis_flow = main_stem_streamflow(basin, analysis_flow, analysis_stems)
+    analysis_ds = streamflow_dataset(
+        basin, fc.analysis.times, analysis_flow, f"hydro analysis for basin {basin.name}",
+        {"start": started, "config_hash": config.model_hash(), **numerics}, fc.analysis.run)
+    if analysis_stems:
+        analysis_ds = _with_main_stems(analysis_ds, analysis_stems)
+    netcdf.write_dataset(out / "analysis.nc", analysis_ds)
     forecast_flow = fc.forecast.streamflow
     if main_stems:
         forecast_flow = main_stem_streamflow(basin, forecast_flow, main_stems)
@@ -334,9 +351,7 @@ def write_forecast(out: Path, basin: BasinModel, config: CycleConfig, fc: Foreca
          "rain_after_nowcast": fc.rain_after_nowcast, "members": 0 if fc.members_flow is None else fc.members_flow.shape[0],
          **numerics, **balance_attributes(fc.water_balance or {})}, fc.forecast.run)
     if main_stems:
-        forecast_ds = netcdf.cf_encode(forecast_ds.merge(main_stem_dataset(main_stems)))
-        forecast_ds["streamflow"].attrs["comment"] += ("; at the segments of a main stem (main_stem_feature_id): the "
-                                                       "Saint-Venant discharge at the segment's downstream end")
+        forecast_ds = _with_main_stems(forecast_ds, main_stems)
     netcdf.write_dataset(out / "forecast.nc", forecast_ds)
     lateral = fc.forecast.lateral
     lateral_times = (w.issue + np.arange(lateral.shape[0]) * np.timedelta64(10, "m")).astype("datetime64[ns]")

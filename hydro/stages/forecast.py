@@ -16,7 +16,7 @@ Also: grid runoff generation aggregated to segment lateral inflow for a lumped r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -90,6 +90,9 @@ class ForecastResult:
     water_balance: dict | None = None  # the forecast window's land and channel balance [m3] (stages.water_balance)
     # per control section on a Saint-Venant main stem: the members' stage by the hydraulics [members, hours]
     members_stage: dict[str, NDArray[np.float64]] | None = None
+    # the Saint-Venant main stems over the analysis window (id -> MainStemResult); empty after a cold start,
+    # where only the window's last hour is run to build their issue-time state
+    analysis_main_stems: dict = field(default_factory=dict)
 
 
 def nowcast_rain(history_mm: NDArray, steps: int, members: int = 0, seed: int = 1, cell_km: float = 1.0,
@@ -140,7 +143,7 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
     pet_analysis = config.runoff.pet_mm_h if pet is None else pet(w.start, w.issue, config.runoff.pet_mm_h)
     pet_forecast = config.runoff.pet_mm_h if pet is None else pet(w.issue, w.end, config.runoff.pet_mm_h)
     analysis, issue_state = advance(basin, state, rain, pet_analysis, timer=timer, nudging_for=nudging_for)
-    issue_state.main_stems = main_stems_at_issue(basin, state, analysis, timer)
+    issue_state.main_stems, analysis_stems = main_stems_at_issue(basin, state, analysis, timer)
     n_now = int(round(config.cycle.nowcast_hours * STEPS_PER_HOUR))
     n_fc = config.cycle.forecast_hours * STEPS_PER_HOUR
     history = forcing.rain(max(forcing.start, w.issue - np.timedelta64(3 * RAIN_STEP_MIN, "m")), w.issue)
@@ -182,7 +185,8 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
                           qpf_rain_mm=0.0 if qpf is None else basin_total(basin, qpf, 0),
                           rain_after_nowcast=getattr(forcing, "qpf_source", "none (no QPF)"),
                           water_balance=_with_nudging(water_balance(basin, issue_state, forecast_end, rain_fc, forecast),
-                                                      nudging_for), members_stage=members_stage)
+                                                      nudging_for), members_stage=members_stage,
+                          analysis_main_stems=analysis_stems)
 
 
 def _run_forecast_lateral(config: CycleConfig, basin: BasinModel, forcing, state: BasinState, members: int,
@@ -207,23 +211,25 @@ def _run_forecast_lateral(config: CycleConfig, basin: BasinModel, forcing, state
     step_s = RAIN_STEP_MIN * 60
     analysis, issue_state = advance_lateral(basin, state, inflow.lateral(w.start, w.issue, step_s), timer=timer,
                                             nudging_for=nudging_for)
-    issue_state.main_stems = main_stems_at_issue(basin, state, analysis, timer)
+    issue_state.main_stems, analysis_stems = main_stems_at_issue(basin, state, analysis, timer)
     forecast, forecast_end = advance_lateral(basin, issue_state, inflow.lateral(w.issue, w.end, step_s), timer=timer,
                                              nudging_for=getattr(nudging_for, "forecast", None))
     timer["total"] = time.perf_counter() - t0
     return ForecastResult(w, analysis, issue_state, forecast, None, 0.0, 0.0, timer,
                           water_balance=_with_nudging(water_balance(basin, issue_state, forecast_end, None, forecast),
-                                                      nudging_for))
+                                                      nudging_for), analysis_main_stems=analysis_stems)
 
 
-def main_stems_at_issue(basin: BasinModel, state: BasinState, analysis: Advanced, timer: dict) -> dict:
+def main_stems_at_issue(basin: BasinModel, state: BasinState, analysis: Advanced, timer: dict) -> tuple[dict, dict]:
     """The Saint-Venant main stems' states at the issue time, by id (where the forecast and the rehearsal start
-    them and the restart carries them): the analysis window run on its operated run from ``state``'s hydraulic
-    states (the previous cycle's). Without them (a cold start, an older restart) only the window's last hour is
-    run, from the steady profile of the flows an hour before the issue time: a steady start needs a flow, and one
-    from the near-empty channels of a cold start would have to wet the main stem during the storm."""
+    them and the restart carries them), and their results over the analysis window (empty after a cold start):
+    the analysis window run on its operated run from ``state``'s hydraulic states (the previous cycle's; a main
+    stem feeding the network below it was run in place by the network). Without them (a cold start, an older
+    restart) only the window's last hour is run, from the steady profile of the flows an hour before the issue
+    time: a steady start needs a flow, and one from the near-empty channels of a cold start would have to wet
+    the main stem during the storm."""
     if not getattr(basin.spec, "main_stems", None):
-        return {}
+        return {}, {}
     import time
 
     from ..hydraulics.network_coupling import run_main_stems
@@ -239,7 +245,8 @@ def main_stems_at_issue(basin: BasinModel, state: BasinState, analysis: Advanced
         times, start_flow = times[-1:], analysis.run.flow[-2]
     runs = run_main_stems(stems, run, times, start_flow, state.main_stems or None) if stems else {}
     timer["main_stems_analysis"] = timer.get("main_stems_analysis", 0.0) + time.perf_counter() - t0
-    return {**in_place, **{sid: r.final_state for sid, r in runs.items()}}
+    finals = {**in_place, **{sid: r.final_state for sid, r in runs.items()}}
+    return finals, ({**analysis.run.main_stems, **runs} if state.main_stems else {})
 
 
 @dataclass(frozen=True)

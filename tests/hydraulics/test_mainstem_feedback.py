@@ -152,6 +152,9 @@ def test_the_twin_with_a_main_stem_above_its_town(tmp_path):
         town = b.streamflow.sel(feature_id=DEMO_STEM[-1]).values
         stem_out = b.main_stem_discharge.values[:, -1]
         np.testing.assert_array_equal(b.streamflow.sel(feature_id=DEMO_STEM[5]).values, stem_out.astype(np.float32))
+    with xr.open_dataset(out / "analysis.nc") as an:  # the analysis window's main stem (run in place) likewise
+        np.testing.assert_array_equal(an.streamflow.sel(feature_id=DEMO_STEM[:6]).values,
+                                      an.main_stem_discharge.values.astype(np.float32))
     rehearsal = run_cycle(double / "cycle.toml", stage="rehearsal")["rehearsal"]
     f1_town = rehearsal["f1"]["control_sections"][0]
     assert f1_town["peak_discharge"] == pytest.approx(float(town.max()), rel=1e-6)

@@ -211,14 +211,15 @@ def _text(value) -> str:
     return str(value)
 
 
-def _number(attrs: dict, key: str, path: Path) -> float:
-    """A finite number from an HDF5 attribute (scalar, one-element array or text); KeyError when absent."""
+def _number(attrs: dict, key: str, path: Path, finite: bool = True) -> float:
+    """A number (finite unless ``finite`` is False: a float raster's nodata may be NaN) from an HDF5 attribute or
+    GDAL metadata item (scalar, one-element array or text); KeyError when absent."""
     value = attrs[key]
     try:
         number = float(_text(value)) if isinstance(value, bytes | np.bytes_ | str) else float(np.ravel(value)[0])
     except (ValueError, TypeError, IndexError):
         raise InputDataError(f"{path}: attribute {key} = {_text(value)[:40]!r} is not a number") from None
-    if not np.isfinite(number):
+    if finite and not np.isfinite(number):
         raise InputDataError(f"{path}: attribute {key} = {number:g}; a finite number is needed")
     return number
 
@@ -374,10 +375,10 @@ def read_geotiff(path: Path, zr: ZR = MARSHALL_PALMER) -> RadarFrames:
     meta = dict(re.findall(r'<Item name="([^"]+)"[^>]*>([^<]*)</Item>', tags.get("GDAL_METADATA", "")))
     quantity_unit = re.search(r'<Item name="Quantity" unit="([^"]*)"', tags.get("GDAL_METADATA", ""))
     unit = quantity_unit.group(1) if quantity_unit else ""
-    gain = float(meta.get("Gain", 1.0))
-    offset = float(meta.get("Offset", 0.0))
-    nodata = meta.get("Nodata", nodata_attr)
-    undetect = meta.get("Undetect")
+    gain = _number(meta, "Gain", path) if "Gain" in meta else 1.0
+    offset = _number(meta, "Offset", path) if "Offset" in meta else 0.0
+    nodata = _number(meta, "Nodata", path, finite=False) if "Nodata" in meta else nodata_attr
+    undetect = _number(meta, "Undetect", path) if "Undetect" in meta else None
     value = raw.astype(np.float64) * gain + offset
     if unit.lower() == "dbz":
         rate = zr.rate(value)

@@ -214,13 +214,18 @@ def _folder(tmp_path: Path) -> Path:
     return folder
 
 
-def test_a_geotiff_observation_time_at_minute_99_is_refused(tmp_path, capsys):
-    """FMI-style GeoTIFF whose GDAL metadata gives 201609281699: strptime's ValueError escaped as a traceback."""
+@pytest.mark.parametrize(("time", "gain", "needles"), [
+    ("201609281699", "0.5", ["'Observation time' '201609281699'", "YYYYMMDDhhmm"]),
+    ("201609281605", "half_dbz", ["attribute Gain = 'half_dbz' is not a number"]),
+])
+def test_a_geotiff_with_unreadable_metadata_is_refused(tmp_path, capsys, time, gain, needles):
+    """FMI-style GeoTIFF whose GDAL metadata gives the time 201609281699 or a Gain in words: strptime's and
+    float()'s ValueError escaped as tracebacks."""
     import rasterio
     from rasterio.transform import Affine
 
-    meta = ('<GDALMetadata>\n<Item name="Observation time" format="YYYYMMDDhhmm">201609281699</Item>\n'
-            '<Item name="Quantity" unit="dBZ">Corrected reflectivity</Item>\n<Item name="Gain">0.5</Item>\n'
+    meta = (f'<GDALMetadata>\n<Item name="Observation time" format="YYYYMMDDhhmm">{time}</Item>\n'
+            f'<Item name="Quantity" unit="dBZ">Corrected reflectivity</Item>\n<Item name="Gain">{gain}</Item>\n'
             '<Item name="Offset">-32.0</Item>\n<Item name="Nodata">255</Item>\n</GDALMetadata>')
     path = _folder(tmp_path) / "201609281605_FINUTM.tif"
     with rasterio.open(path, "w", driver="GTiff", width=16, height=16, count=1, dtype="uint8", crs="EPSG:3067",
@@ -228,7 +233,7 @@ def test_a_geotiff_observation_time_at_minute_99_is_refused(tmp_path, capsys):
         dst.write(np.full((1, 16, 16), 100, np.uint8))
         dst.update_tags(GDAL_METADATA=meta)
     code, err = run_cli(capsys, *nowcast(tmp_path, path.parent, "2016-09-28T16:05"))
-    assert_one_line(code, err, 3, "201609281605_FINUTM.tif", "'Observation time' '201609281699'", "YYYYMMDDhhmm")
+    assert_one_line(code, err, 3, "201609281605_FINUTM.tif", *needles)
     assert nothing_written(tmp_path)
 
 

@@ -44,6 +44,107 @@ def channel_storage_m3(network, depth: NDArray, skip: NDArray[np.bool_] | None =
     return float(np.nansum(volume if skip is None else volume[~skip]))
 
 
+def _cunge(network, h: NDArray, q: NDArray, dt: float) -> tuple[NDArray, NDArray, NDArray]:
+    """NWM Muskingum-Cunge's K [s] and X and Manning's normal flow Qn [m3 s-1] at depth h [m] with reference flow
+    q (arrays [..., n] over the network's nodes), float64, as in hydro/kernels/routing.py ``_secant_eval32``."""
+    f = np.float64
+    dx, bw, tw, twcc = (np.asarray(getattr(network, k), f) for k in ("length", "bottom_width", "top_width", "top_width_cc"))
+    n, ncc, cs, s0 = (np.asarray(getattr(network, k), f) for k in ("mannings_n", "mannings_n_cc", "side_slope", "slope"))
+    z = np.where(cs == 0.0, 1.0, 1.0 / np.where(cs == 0.0, 1.0, cs))
+    sqrt_1z2, sqrt_s0 = np.sqrt(1.0 + z * z), np.sqrt(s0)
+    bfd = np.where(bw > tw, bw / 1e-5, np.where(bw == tw, bw / (2.0 * z), (tw - bw) / (2.0 * z)))
+    no_cc = twcc <= 0.0
+    wet = h > 0.0
+    h_gt = np.where(no_cc, 0.0, np.maximum(h - bfd, 0.0))
+    h_lt = np.where(no_cc, h, np.minimum(bfd, h))
+    area, areac = (bw + h_lt * z) * h_lt, twcc * h_gt
+    wp = bw + 2.0 * h_lt * sqrt_1z2
+    wpc = np.where(h_gt > 0.0, twcc + 2.0 * h_gt, 0.0)
+    overbank = wet & (h > bfd) & (twcc > 0.0) & (ncc > 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(wet, (area + areac) / (wp + wpc), 0.0)
+        r23 = r ** (2.0 / 3.0)
+        ck_main = (sqrt_s0 / n) * (5.0 / 3.0 * r23 - 2.0 / 3.0 * r * r23
+                                   * (2.0 * sqrt_1z2 / (bw + 2.0 * np.where(overbank, bfd, h) * z)))
+        ck_over = (ck_main * area + (sqrt_s0 / np.where(ncc > 0.0, ncc, 1.0)) * 5.0 / 3.0 * h_gt ** (2.0 / 3.0)
+                   * areac) / (area + areac)
+        ck = np.where(wet, np.maximum(0.0, np.where(overbank, ck_over, ck_main)), 0.0)
+        k = np.where(ck > 0.0, np.maximum(dt, dx / np.where(ck > 0.0, ck, 1.0)), dt)
+        width = np.where(overbank, twcc, bw + 2.0 * z * h)
+        x = np.where(ck > 0.0, np.clip(0.5 * (1.0 - q / (2.0 * width * s0 * ck * dx)), 0.25, 0.5), 0.5)
+        n_eff = (wp * n + wpc * ncc) / (wp + wpc)
+        qn = np.where(wet, (area + areac) * r23 * sqrt_s0 / n_eff, 0.0)
+    return k, x, qn
+
+
+def _normal_depth(network, q: NDArray, h_hint: NDArray) -> NDArray:
+    """The depth at which Manning's normal flow is q (bisection, to 1e-9 of the depth)."""
+    hi = np.maximum(np.nan_to_num(h_hint), 0.01)
+    for _ in range(60):  # bracket
+        short = _cunge(network, hi, q, 300.0)[2] < q
+        if not short.any():
+            break
+        hi = np.where(short, 2.0 * hi, hi)
+    lo = np.zeros_like(hi)
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        short = _cunge(network, mid, q, 300.0)[2] < q
+        lo, hi = np.where(short, mid, lo), np.where(short, hi, mid)
+    return np.where(q > 0.0, hi, 0.0)
+
+
+PATH_POINTS = 64  # depths along the normal-flow path of the storage integral (second order; kinks at bankfull)
+
+
+def _path_integral(network, h_end: NDArray, q_end: NDArray, dt: float, wedge: bool) -> NDArray:
+    """int_0^q_end w(Q) dQ along normal flow up to depth h_end, w = K (1 - X) (or K X when ``wedge``), trapezoidal
+    in the flow over PATH_POINTS depths; the last piece from Qn(h_end) to q_end at h_end's weight."""
+    h = h_end[None, :] * np.linspace(0.0, 1.0, PATH_POINTS + 1)[:, None]
+    qn = _cunge(network, h, np.zeros_like(h), dt)[2]
+    k, x, qn = _cunge(network, h, qn, dt)
+    w = k * (x if wedge else 1.0 - x)
+    k_end, x_end, _ = _cunge(network, h_end, q_end, dt)
+    w_end = k_end * (x_end if wedge else 1.0 - x_end)
+    return (0.5 * (w[1:] + w[:-1]) * np.diff(qn, axis=0)).sum(axis=0) + w_end * (q_end - qn[-1])
+
+
+def muskingum_cunge_storage_m3(network, streamflow: NDArray, depth: NDArray, dt: float, upstream: str = "previous",
+                               delivers: NDArray[np.bool_] | None = None,
+                               skip: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
+    """The water NWM Muskingum-Cunge carries in each node [m3, n] at one time: outflow ``streamflow`` and depth
+    ``depth`` (NaN on lake nodes), routing step ``dt`` [s].
+
+    Each step the scheme solves Muskingum's continuity ``S2 - S1 = dt (I1 + I2)/2 - dt (O1 + O2)/2 + ql dt``
+    for ``S = K [X I + (1 - X) O]`` (that is what C1..C4 are), with Cunge's K and X at the depth it solves for
+    (shared/domain/routing-nwm-mc.md). Under the NWM upstream convention (``upstream='previous'``) a segment's
+    inflow over a step is its upstream segments' outflow at the step's start (I1 = I2), so its own balance is
+    ``K (1 - X) (O2 - O1) = dt I1 - dt (O1 + O2)/2 + ql dt``: the water it holds grows by ``K (1 - X) dO``, and
+    holding outflow O it holds ``int_0^O K (1 - X) dQ`` (K, X along normal flow: the depths the solve finds),
+    not K (1 - X) O (K falls as the flow rises) nor the depth's prism, ``int_0^O dx / Ck dQ`` (X is 0.25 to 0.5,
+    and K is at least dt). The segment below receives ``dt O1`` of what left as ``dt (O1 + O2)/2``, so ``dt/2 O``
+    is in transit on every link where the outflow enters another node of the model (``delivers``, default:
+    every node with a node below). Under t-route's convention (``'current'``) the inflow's wedge
+    ``int_0^I K X dQ`` (I the summed outflow of the delivering upstream nodes at the same time) is added and
+    there is no transit. What the scheme does not conserve: its K and X change within the path (a step takes
+    them at its end), the solve's 1 % depth tolerance, NWM's clamps. Lake nodes carry only the transit (their
+    level pool is counted apart); ``skip`` marks nodes counted nowhere."""
+    q = np.nan_to_num(np.asarray(streamflow, np.float64))
+    h = np.asarray(depth, np.float64)
+    channel = np.isfinite(h)  # lake nodes: NaN
+    h = np.where(channel, np.maximum(h, 0.0), 0.0)
+    delivers = network.downstream_index >= 0 if delivers is None else np.asarray(delivers, bool)
+    storage = np.where(channel, _path_integral(network, h, q, dt, False), 0.0)
+    if upstream == "previous":
+        storage += np.where(delivers, 0.5 * dt * q, 0.0)
+    elif upstream == "current":
+        inflow = np.zeros(q.size)
+        np.add.at(inflow, network.downstream_index[delivers], q[delivers])
+        h_in = _normal_depth(network, inflow, h)
+        storage += np.where(channel, _path_integral(network, h_in, inflow, dt, True), 0.0)
+    else:
+        raise ValueError(f"unknown upstream-inflow convention {upstream!r}")
+    return storage if skip is None else np.where(skip, 0.0, storage)
+
 def _lake_storage_m3(routing, elevation: NDArray) -> float:
     """Level-pool lakes: area [km2] x water level [m] (NWM's level pool has a constant area)."""
     if routing.lakes is None or not np.size(elevation):
@@ -105,9 +206,16 @@ def water_balance(basin, start, end, rain_mm: NDArray, advanced) -> dict:
     # routing delivers nothing downstream): their storage change replaces those segments'
     in_place = list(getattr(run, "main_stems", None) or {})
     skip = np.isin(network.feature_id, np.concatenate([run.main_stems[i].feature_id for i in in_place])) if in_place else None
-    channel = channel_storage_m3(network, end.routing.depth, skip) - channel_storage_m3(network, start.routing.depth, skip)
+    # what Muskingum-Cunge carries (muskingum_cunge_storage_m3); a dam's segment delivers its outflow to the dam
+    upstream = getattr(next(iter(getattr(routing, "models", {}).values()), None), "upstream", "previous")
+    delivers = (network.downstream_index >= 0) & ~np.asarray(getattr(routing, "dam_node", np.zeros(network.size, bool)))
+    carried = [float(muskingum_cunge_storage_m3(network, s.routing.streamflow, s.routing.depth, run.dt, upstream,
+                                                delivers, skip).sum()) for s in (start, end)]
+    channel = carried[1] - carried[0]
+    prism = channel_storage_m3(network, end.routing.depth, skip) - channel_storage_m3(network, start.routing.depth, skip)
     balances = {id(run.main_stems[i].hydraulics.mass_balance): run.main_stems[i].hydraulics.mass_balance for i in in_place}
-    channel += sum(float(b["storage_change_m3"]) for b in balances.values())  # joined main stems share one
+    stems = sum(float(b["storage_change_m3"]) for b in balances.values())  # joined main stems share one
+    channel, prism = channel + stems, prism + stems
     lake = _lake_storage_m3(routing, end.routing.water_sfc_elev) - _lake_storage_m3(routing, start.routing.water_sfc_elev)
     dams = _dam_storage_m3(routing, end.dams) - _dam_storage_m3(routing, start.dams)
     detention = 0.0
@@ -116,7 +224,7 @@ def water_balance(basin, start, end, rain_mm: NDArray, advanced) -> dict:
     residual = inflow - dropped - outflow - channel - lake - dams - detention
     out["channels"] = {
         "lateral_inflow_m3": inflow, "lateral_dropped_on_lakes_m3": dropped, "outlet_outflow_m3": outflow,
-        "channel_storage_change_m3": channel, "lake_storage_change_m3": lake,
+        "channel_storage_change_m3": channel, "depth_prism_storage_change_m3": prism, "lake_storage_change_m3": lake,
         "reservoir_storage_change_m3": dams, "detention_storage_change_m3": detention, "residual_m3": residual,
         "residual_percent_of_inflow": 100.0 * residual / inflow if inflow > 0 else 0.0,
         "outlets": int(outlets.size)}
@@ -131,11 +239,13 @@ def balance_attributes(balance: dict, prefix: str = "water_balance_") -> dict[st
 
 def route_water_balance(network, lakes, qlat: NDArray, interval_s: float, duration_s: float, times_s: NDArray,
                         streamflow: NDArray, depth: NDArray, elevation: NDArray, lake_id: NDArray,
-                        initial: tuple | None) -> tuple[dict, NDArray, NDArray]:
+                        initial: tuple | None, dt: float = 300.0, upstream: str = "previous") -> tuple[dict, NDArray, NDArray]:
     """The balance of a ``hydro route`` run [m3] and its storage series: (balance, channel storage [n_out],
     lake storage [n_out]). ``qlat`` [intervals, n] m3 s-1 held over ``interval_s``; ``streamflow``, ``depth``
     [n_out, n] and lake ``elevation`` [n_out, lakes] at ``times_s`` (seconds after the start) in network order;
-    ``initial`` the (streamflow, depth, lake elevation) it started from (None: cold, empty channels)."""
+    ``initial`` the (streamflow, depth, lake elevation) it started from (None: cold, empty channels); ``dt`` and
+    ``upstream`` the routing step [s] and upstream convention. Channel storage: what Muskingum-Cunge carries
+    (:func:`muskingum_cunge_storage_m3`); the depth prism's change is reported beside it."""
     steps = int(round(duration_s / interval_s))
     lateral = np.asarray(qlat[:steps], np.float64)
     inflow = float(lateral[:, ~network.is_lake].sum() * interval_s)  # lake nodes' lateral: dropped (NWM)
@@ -143,8 +253,9 @@ def route_water_balance(network, lakes, qlat: NDArray, interval_s: float, durati
     q0 = np.zeros(network.size) if initial is None else np.asarray(initial[0], np.float64)
     series = np.concatenate([[q0[outlets].sum()], np.asarray(streamflow, np.float64)[:, outlets].sum(axis=1)])
     outflow = float(np.trapezoid(series, np.concatenate([[0.0], times_s])))
-    channel = np.array([channel_storage_m3(network, d) for d in depth])
-    channel0 = 0.0 if initial is None else channel_storage_m3(network, initial[1])
+    channel = np.array([muskingum_cunge_storage_m3(network, q, d, dt, upstream).sum() for q, d in zip(streamflow, depth)])
+    channel0 = 0.0 if initial is None else float(muskingum_cunge_storage_m3(network, initial[0], initial[1], dt, upstream).sum())
+    prism = channel_storage_m3(network, depth[-1]) - (0.0 if initial is None else channel_storage_m3(network, initial[1]))
     area = (np.zeros(0) if lakes is None or not np.size(lake_id)
             else lakes.select(np.asarray(lake_id)).area_km2.astype(np.float64) * 1e6)
     lake = np.asarray(elevation, np.float64) @ area if area.size else np.zeros(len(depth))
@@ -153,7 +264,7 @@ def route_water_balance(network, lakes, qlat: NDArray, interval_s: float, durati
                                  if area.size else 0.0))
     residual = inflow - outflow - (channel[-1] - channel0) - (lake[-1] - lake0)
     balance = {"lateral_inflow_m3": inflow, "outlet_outflow_m3": outflow,
-               "channel_storage_change_m3": float(channel[-1] - channel0),
+               "channel_storage_change_m3": float(channel[-1] - channel0), "depth_prism_storage_change_m3": prism,
                "lake_storage_change_m3": float(lake[-1] - lake0), "residual_m3": residual,
                "residual_percent_of_inflow": 100.0 * residual / inflow if inflow > 0 else 0.0}
     return balance, channel, lake

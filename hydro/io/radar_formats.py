@@ -87,8 +87,8 @@ def read_cf_netcdf(path: Path, variable: str = "rainfall_rate",
         if crs is None:
             raise InputDataError(f"{path}: no readable projection (grid_mapping crs_wkt / proj4); cannot place the grid")
         unit = "m" if crs.is_projected and crs.linear_units in ("metre", "meter") else ""
-        dx = _regular_spacing(path, "x", x, str(ds["x"].attrs.get("units", unit)))
-        dy = _regular_spacing(path, "y", y, str(ds["y"].attrs.get("units", unit)))
+        dx = _regular_spacing(path, "x", x, str(ds["x"].attrs.get("units", unit)), ds["x"].dtype.type)
+        dy = _regular_spacing(path, "y", y, str(ds["y"].attrs.get("units", unit)), ds["y"].dtype.type)
         transform = Affine(dx, 0.0, x[0] - dx / 2, 0.0, dy, y[0] - dy / 2)
         if "time" not in ds.variables or not np.issubdtype(ds["time"].dtype, np.datetime64):
             raise InputDataError(f"{path}: variable time is not a time coordinate (no CF units such as 'minutes since "
@@ -112,10 +112,11 @@ def read_cf_netcdf(path: Path, variable: str = "rainfall_rate",
     return RadarFrames(str(path), rate, times, crs, transform, "RATE")
 
 
-def _regular_spacing(path: Path, name: str, coord: np.ndarray, units: str) -> float:
+def _regular_spacing(path: Path, name: str, coord: np.ndarray, units: str, stored=np.float64) -> float:
     """The constant step of a cell-centre coordinate; refused when not finite, or when any step departs from
-    the typical (median) step by more than 0.1 % of it (float32 coordinates of a 1 km grid keep far below
-    that): the motion estimate, the advection and the output's grid mapping all assume one cell size."""
+    the typical (median) step by more than 0.1 % of it plus the rounding of the ``stored`` type (float32
+    northings near 7,000 km round to 0.5 m, 0.2 % of a 250 m cell): the motion estimate, the advection and
+    the output's grid mapping all assume one cell size."""
     if not np.isfinite(coord).all():
         k = int(np.flatnonzero(~np.isfinite(coord))[0])
         raise InputDataError(f"{path}: coordinate {name}[{k}] is {coord[k]:g}; the grid's coordinates must be finite")
@@ -127,13 +128,14 @@ def _regular_spacing(path: Path, name: str, coord: np.ndarray, units: str) -> fl
                              "centres must advance by one cell size")
     deviation = np.abs(steps - step)
     k = int(np.argmax(deviation))
-    if deviation[k] > 1e-3 * abs(step):
+    rounding = 2.0 * float(np.spacing(np.abs(coord).max().astype(stored))) if np.issubdtype(stored, np.floating) else 0.0
+    if deviation[k] > 1e-3 * abs(step) + rounding:
         unit = f" {units}" if units else ""
         raise InputDataError(
             f"{path}: the {name} coordinate is not evenly spaced: largest deviation {deviation[k]:g}{unit} from its "
             f"{step:g}{unit} step, between {name}[{k}] = {coord[k]:g} and {name}[{k + 1}] = {coord[k + 1]:g}; the "
             "nowcast needs a regular grid: regrid the frames to one cell size")
-    return step
+    return float(coord[-1] - coord[0]) / (coord.size - 1)  # the mean step: rounded coordinates' best estimate
 
 
 def _unique_frames(path: Path, variable: str, da: xr.DataArray, times: np.ndarray) -> np.ndarray:

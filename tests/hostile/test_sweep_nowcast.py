@@ -325,3 +325,18 @@ def test_an_initial_state_from_other_sections_is_refused(tmp_path, capsys):
     code, err = run_cli(capsys, *args, "--downstream", "normal", "--initial-state", tmp_path / "state.nc")
     assert_one_line(code, err, 3, "state.nc", "below the bed there", "saved for other sections")
     assert nothing_written(tmp_path)
+
+
+def test_float32_coordinates_of_a_regular_grid_are_taken(tmp_path):
+    """The regularity check allows the rounding of float32 storage: northings near 7,600 km round to 0.5 m,
+    0.2 % of a 250 m cell (FMI's 250.004 m grid), and the cell size is the mean step, not a rounded one."""
+    from hydro.io.radar import read_radar
+
+    ds = radar_dataset(ny=600, nx=16, frames=2)
+    y = (7_600_000.0 - 125.0 - 250.004 * np.arange(ds.sizes["y"])).astype(np.float32)
+    steps = np.diff(y.astype(np.float64))
+    assert np.abs(steps - np.median(steps)).max() > 0.25  # rounding beyond 0.1 % of a cell
+    ds = ds.assign_coords(y=("y", y, {"units": "m"}), x=("x", (ds.x.values * 0.250004).astype(np.float32), {"units": "m"}))
+    frames = read_radar(write_radar(tmp_path / "radar.nc", ds))
+    assert frames.transform.e == pytest.approx(-250.004, abs=0.02)
+    assert frames.transform.a == pytest.approx(250.004, abs=1e-3)

@@ -332,7 +332,7 @@ def read_knmi_hdf5(path: Path) -> RadarFrames:
         raise InputDataError(f"{path}: calibration formula {formula!r} is not GEO = a*PV + b")
     a = float(match.group(1))
     b = float(match.group(2).replace(" ", "")) if match.group(2) else 0.0
-    missing = int(np.ravel(calibration.get("calibration_missing_data", 65535))[0])
+    missing = _number(calibration, "calibration_missing_data", path) if "calibration_missing_data" in calibration else 65535
     start = _knmi_time(overview, "product_datetime_start", path)
     end = _knmi_time(overview, "product_datetime_end", path)
     hours = (end - start) / np.timedelta64(1, "h")

@@ -207,6 +207,9 @@ class CoupledMainStem:
         for p in self.pos:
             into = np.flatnonzero(down == p)
             self.feeders.append(np.array([j for j in into if j not in on_stem and j not in dam_pos], np.int64))
+        # a dam releasing into the first segment (a main stem starting below a dam): the first segment's lateral
+        # inflow, which holds the release, enters at the top as upstream inflow, not at the segment's middle
+        self.release_at_top = bool(np.isin(np.flatnonzero(down == self.pos[0]), list(dam_pos)).any())
 
     @property
     def id(self) -> str:
@@ -286,7 +289,7 @@ class CoupledMainStem:
         hourly = np.vstack([first[None, :], flow])  # [hours + 1, n] at start and each hour end
         hour_t = start + (np.arange(hours + 1) * 3600).astype("timedelta64[s]")
         q_up = hourly[:, self.feeders[0]].sum(axis=1)
-        if needs_upstream and not q_up[0] > 0:
+        if needs_upstream and not q_up[0] > 0 and not self.release_at_top:
             raise InputDataError(f"{self.where}: the flow entering segment {self.definition.segments[0]} at "
                                  f"{str(start)[:16]} is {q_up[0]:g} m3/s; the run starts from a steady profile, which "
                                  "needs a flow: start the main stem below a tributary that carries a base flow")
@@ -303,6 +306,17 @@ class CoupledMainStem:
                                  f"stem {lat.shape[1]}; start cold (--cold)")
         held = np.concatenate([before, np.repeat(lat, 2, axis=0)])
         hour_s = np.arange(hours + 1) * 3600.0
+        if self.release_at_top:  # the release (with the first segment's local inflow) enters at the top
+            top = np.interp(t_s, hour_s, q_up) + held[:, 0]
+            held = held.copy()
+            held[:, 0] = 0.0
+            if needs_upstream and not top[0] > 0:
+                raise InputDataError(f"{self.where}: the flow entering segment {self.definition.segments[0]} at "
+                                     f"{str(start)[:16]} is {top[0]:g} m3/s (the dam's release included); the run "
+                                     "starts from a steady profile, which needs a flow")
+            upstream = TimeSeries(start + (t_s * 1e9).astype("timedelta64[ns]"), top,
+                                  source=f"{self.where} (upstream inflow: the dam's release and the first segment's "
+                                         "inflow)", variable="discharge")
         tributary = np.column_stack([np.interp(t_s, hour_s, hourly[:, f].sum(axis=1)) if f.size else np.zeros(t_s.size)
                                      for f in [np.zeros(0, np.int64), *self.feeders[1:]]])
         lateral = Lateral(start + (t_s * 1e9).astype("timedelta64[ns]"), self.mid_chainage.copy(), held + tributary,

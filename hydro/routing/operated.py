@@ -351,7 +351,8 @@ class OperatedNetwork:
         for sub, model, forced_at, forced, routed, routed_at, record_at, record, lakes_routed, run_after in \
                 self._stem_stages(k, outlets):
             slots = self.lake_slots(sub, model)
-            sub_start = RoutingState(streamflow[sub], depth[sub], elev[slots])
+            # from the run's start (earlier stages have already written their segments' final state)
+            sub_start = RoutingState(start.streamflow[sub], start.depth[sub], start.water_sfc_elev[slots])
             for place, node in zip(forced_at, forced, strict=True):
                 if int(node) in start_q:  # the segment below saw the hydraulics' outflow at the previous step
                     sub_start.streamflow[place] = start_q[int(node)]
@@ -466,7 +467,7 @@ class OperatedNetwork:
         schedules = schedules or {}
         # the releases enter the segments below the dams as lateral inflow: a copy when there are dams
         lateral = np.array(lateral, dtype=np.float32) if self.dams else np.asarray(lateral, np.float32)
-        flow = np.empty((hours, n), np.float32)
+        flow = np.zeros((hours, n), np.float32)  # zeros: a main stem run in place reads it before all is routed
         streamflow = state.streamflow.copy()
         depth = state.depth.copy()
         elev = state.water_sfc_elev.copy()
@@ -486,6 +487,9 @@ class OperatedNetwork:
             changed = (idx[np.flatnonzero((lateral[:, idx] != reuse.run.lateral[:, idx]).any(axis=0))]
                        if reusable else None)
             stems_here = tuple(o for o in running if self._piece_of[o.position] == k)
+            if stems_here and changed is not None and not all(  # the earlier run lacks their results (a joined run)
+                    sid in reuse.run.main_stems for o in stems_here for sid in o.ids):
+                changed = None
             if changed is not None and not changed.size:
                 # same start, same inflow: the earlier run's numbers are this piece's, bit for bit
                 flow[:, idx] = reuse.run.flow[:, idx]

@@ -103,17 +103,17 @@ class Downstream:
         bed, crest = outlet.thalweg, float(outlet.elevation.max())
         if self.kind == "stage":
             assert self.series is not None
-            levels, column = self.series.values, "water_level_m"
+            levels = self.series.values
         else:
             assert self.level is not None
-            levels, column = self.level, "water_level_m"
+            levels = self.level
         outside = np.flatnonzero((levels < bed) | (levels > crest))
         if outside.size:
             k = int(outside[0])
             where = "below the outlet section's thalweg" if levels[k] < bed else "above the outlet section's highest point"
             what = "stage" if self.kind == "stage" else "rating"
             raise InputDataError(
-                f"{self.source}: {what} {column} {levels[k]:g} m at row {k + 2} is {where}: section "
+                f"{self.source}: {what} water_level_m {levels[k]:g} m at row {k + 2} is {where}: section "
                 f"{outlet.name!r} (chainage {outlet.chainage:g} m in {outlet.source}) spans {bed:g} .. {crest:g} m; give "
                 "levels in the sections' datum (elevations, not gauge heights) within that range")
 

@@ -141,7 +141,7 @@ def _regular_spacing(path: Path, name: str, coord: np.ndarray, units: str, store
 def _unique_frames(path: Path, variable: str, da: xr.DataArray, times: np.ndarray) -> np.ndarray:
     """Indices of the frames to keep: a time given twice is refused unless the two frames are identical,
     in which case the repeat is dropped with a WARNING (a file concatenated with an overlap)."""
-    values, first, counts = np.unique(times, return_index=True, return_counts=True)
+    values, counts = np.unique(times, return_counts=True)
     if (counts == 1).all():
         return np.arange(times.size)
     drop = []

@@ -1363,11 +1363,23 @@ def tail_summary(rehearsal: RehearsalResult, basin: BasinSpec) -> dict:
            "hold_hours": rehearsal.inverse.hold_hours if rehearsal.inverse else {}}
     if f2 is not None:
         out["f2_storage_at_horizon"] = storage_at_horizon(f2, basin, T)
-        out["f2_peak_in_tail"] = {s.id: round(float(f2.section_discharge[s.id][T:].max()), 1)
-                                  if rehearsal.tail_hours else None for s in basin.control_sections}
+        out["f2_peak_in_tail"] = _tail_peaks(f2, basin, T, rehearsal.tail_hours, "section_discharge")
+        out["f2_peak_stage_in_tail"] = _tail_peaks(f2, basin, T, rehearsal.tail_hours, "section_stage", 3)
     if rehearsal.f1_tail is not None:
         out["f1_storage_at_horizon"] = storage_at_horizon(rehearsal.f1_tail, basin, T)
+        # what the current rules do once the forecast ends: F1's own indicators stop at the horizon
+        out["f1_peak_in_tail"] = _tail_peaks(rehearsal.f1_tail, basin, T, rehearsal.tail_hours, "section_discharge")
+        out["f1_peak_stage_in_tail"] = _tail_peaks(rehearsal.f1_tail, basin, T, rehearsal.tail_hours, "section_stage", 3)
     return out
+
+
+def _tail_peaks(result: ForwardResult, basin: BasinSpec, horizon: int, tail_hours: int, series: str,
+                digits: int = 1) -> dict:
+    """Per control section, the peak of ``result``'s ``series`` (section_discharge or section_stage) in the
+    tail (None without one)."""
+    values = getattr(result, series)
+    return {s.id: round(float(values[s.id][horizon:].max()), digits) if tail_hours and values[s.id][horizon:].size
+            else None for s in basin.control_sections}
 
 def scheme_dataset(result: ForwardResult, basin: BasinSpec, scheme: str, horizon: int | None = None):
     """One scheme as CF NetCDF content: section discharge/stage (time, section), reservoir level, storage,

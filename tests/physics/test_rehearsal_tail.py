@@ -12,7 +12,7 @@ import pytest
 from hydro.io.basin import BasinSpec
 from hydro.routing.operated import OperatedNetwork
 from hydro.stages.rehearsal import (TAIL_MAX_HOURS, extend_f1, forward, forward_is_safe, inverse, rehearse,
-                                    scheme_dataset, verify_schedule)
+                                    scheme_dataset, tail_summary, verify_schedule)
 from tests.helpers import make_network
 
 # headwater 1 -> dam 2 -> reach 3 -> reach 4 -> town 5: 60 km below the dam, hours of travel
@@ -79,6 +79,11 @@ def test_a_schedule_safe_until_the_horizon_but_not_in_the_tail_is_rejected():
     assert ds.sizes["time"] == len(times)  # the horizon reads as the forecast does, time for time
     np.testing.assert_array_equal(ds["discharge_tail"].sel(section="town").values,
                                   out.f2.section_discharge["town"][len(times):])
+    # the summary gives the tail's peaks of both runs: F1 (the current rules) and F2
+    summary = tail_summary(out, basin)
+    assert summary["f2_peak_in_tail"]["town"] == round(float(out.f2.section_discharge["town"][T:].max()), 1)
+    assert summary["f1_peak_in_tail"]["town"] == round(float(out.f1_tail.section_discharge["town"][T:].max()), 1)
+    assert summary["f1_peak_stage_in_tail"]["town"] == round(float(out.f1_tail.section_stage["town"][T:].max()), 3)
 
 
 @pytest.mark.parametrize("hold_hours", [1, 3, 4])

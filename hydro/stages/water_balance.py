@@ -93,19 +93,22 @@ def _normal_depth(network, q: NDArray, h_hint: NDArray) -> NDArray:
     return np.where(q > 0.0, hi, 0.0)
 
 
-PATH_POINTS = 64  # depths along the normal-flow path of the storage integral (second order; kinks at bankfull)
+PATH_POINTS = 64  # depth intervals along the normal-flow path of the storage integral (second order; kink at bankfull)
 
 
 def _path_integral(network, h_end: NDArray, q_end: NDArray, dt: float, wedge: bool) -> NDArray:
-    """int_0^q_end w(Q) dQ along normal flow up to depth h_end, w = K (1 - X) (or K X when ``wedge``), trapezoidal
-    in the flow over PATH_POINTS depths; the last piece from Qn(h_end) to q_end at h_end's weight."""
-    h = h_end[None, :] * np.linspace(0.0, 1.0, PATH_POINTS + 1)[:, None]
-    qn = _cunge(network, h, np.zeros_like(h), dt)[2]
-    k, x, qn = _cunge(network, h, qn, dt)
+    """int_0^q_end w(Q) dQ along normal flow up to depth h_end, w = K (1 - X) (or K X when ``wedge``): over
+    PATH_POINTS equal depth intervals, each's flow increment at its mid-depth weight (K grows without bound as
+    the depth goes to 0, where NWM sets it to dt: an end-point rule would miss that); the last piece, from
+    Qn(h_end) to q_end, at h_end's weight."""
+    edges = h_end[None, :] * np.linspace(0.0, 1.0, PATH_POINTS + 1)[:, None]
+    mid = 0.5 * (edges[1:] + edges[:-1])
+    qn_edges = _cunge(network, edges, np.zeros_like(edges), dt)[2]
+    k, x, _ = _cunge(network, mid, _cunge(network, mid, np.zeros_like(mid), dt)[2], dt)
     w = k * (x if wedge else 1.0 - x)
     k_end, x_end, _ = _cunge(network, h_end, q_end, dt)
     w_end = k_end * (x_end if wedge else 1.0 - x_end)
-    return (0.5 * (w[1:] + w[:-1]) * np.diff(qn, axis=0)).sum(axis=0) + w_end * (q_end - qn[-1])
+    return (w * np.diff(qn_edges, axis=0)).sum(axis=0) + w_end * (q_end - qn_edges[-1])
 
 
 def muskingum_cunge_storage_m3(network, streamflow: NDArray, depth: NDArray, dt: float, upstream: str = "previous",

@@ -280,7 +280,8 @@ def _cmd_steady(args: argparse.Namespace) -> int:
 def _check_state_above_bed(state, reach, path: Path) -> None:
     """A state whose water level lies below a node's dry-channel slot was saved on other sections (or another
     datum): refused naming the node, not left to fail the first step as a numerical error. The node count
-    and chainages are the solver's own check (HydraulicState.check)."""
+    and chainages are the solver's own check (HydraulicState.check). ``reach``: a Reach or a ReachNetwork
+    (both give ``thalweg`` per node and ``where``)."""
     from ..core.errors import InputDataError
     from ..hydraulics.sections import SLOT_DEPTH
 
@@ -334,6 +335,8 @@ def _cmd_run_network(args: argparse.Namespace) -> int:
     options = SolverOptions(dt=args.dt, output_interval=args.output_interval, theta=args.theta,
                             inertia=args.inertia, lpi_exponent=args.lpi_exponent)
     initial = read_hydraulic_state(args.initial_state) if args.initial_state else None
+    if initial is not None:
+        _check_state_above_bed(initial, network, args.initial_state)
     result = NetworkSaintVenant(network, options).run(upstream, downstream, lateral, args.hours, initial)
     mb = result.mass_balance
     log.info("hydraulics: %d reaches, %d junctions, %d nodes, %d steps of %g s, %.2f Newton iterations per step (at "

@@ -340,3 +340,20 @@ def test_float32_coordinates_of_a_regular_grid_are_taken(tmp_path):
     frames = read_radar(write_radar(tmp_path / "radar.nc", ds))
     assert frames.transform.e == pytest.approx(-250.004, abs=0.02)
     assert frames.transform.a == pytest.approx(250.004, abs=1e-3)
+
+
+def test_a_network_state_from_other_sections_is_refused(tmp_path, capsys):
+    """The same for a network of main stems (tests/data/hydraulics/swmm_y): the state names the reach."""
+    data = Path(__file__).resolve().parents[1] / "data" / "hydraulics" / "swmm_y"
+    text = (data / "sections.csv").read_text().splitlines()
+    lowered = [text[0]] + [",".join(p[:4] + [f"{float(p[4]) - 50.0:g}"] + p[5:]) for p in (r.split(",") for r in text[1:])]
+    (tmp_path / "low.csv").write_text("\n".join(lowered) + "\n")
+    common = ["--junctions", data / "junctions.csv", "--upstream", f"main={data / 'inflow_main.csv'}",
+              "--upstream", f"trib={data / 'inflow_trib.csv'}", "--downstream", "normal"]
+    code, err = run_cli(capsys, "hydraulics", "run", "--sections", tmp_path / "low.csv", *common, "--hours", "1",
+                        "--output", tmp_path / "low.nc", "--final-state", tmp_path / "state.nc")
+    assert code == 0, err
+    code, err = run_cli(capsys, "hydraulics", "run", "--sections", data / "sections.csv", *common, "--hours", "2",
+                        "--output", tmp_path / "out" / "h.nc", "--initial-state", tmp_path / "state.nc")
+    assert_one_line(code, err, 3, "state.nc", "reach 'trib' section 'T000'", "below the bed there")
+    assert nothing_written(tmp_path)

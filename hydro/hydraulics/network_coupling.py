@@ -101,7 +101,7 @@ class MainStemDefinition:
     sections: list[CrossSection]
     downstream: Downstream
     dt_s: float = 30.0
-    inertia: str = "lpi"
+    inertia: str = "transcritical"
     max_dx_m: float = 250.0
     segment_chainage: tuple[float, ...] | None = None  # [m] each segment's downstream end; None: by lengths
     source: str = ""  # the basin file, for messages

@@ -182,8 +182,8 @@ class DetentionBasinSpec(_Strict):
 class MainStemSpec(_Strict):
     """A main-stem reach run by the Saint-Venant solver in the twin (docs/hydraulics.md "Main stems in the
     twin"): the network segments it replaces, upstream first, each draining into the next, the last one
-    draining out of the network (one-way coupling) or into another main stem's segment (a junction: the two
-    run as one network), and its surveyed sections (SECTIONS.csv, relative to
+    draining out of the network, into a plain segment (its outflow fed to it) or into another main stem's
+    segment (a junction: the two run as one network), and its surveyed sections (SECTIONS.csv, relative to
     the basin file). ``chainage_of_segments``: each segment's downstream end [m] in the sections' chainage
     (default: cumulative segment lengths of the network, scaled to the surveyed length)."""
 
@@ -193,7 +193,8 @@ class MainStemSpec(_Strict):
     chainage_of_segments: list[float] | None = None
     downstream: str = "normal"  # normal, normal:SLOPE or rating:FILE.csv (relative to the basin file)
     dt_s: float = Field(default=30.0, gt=0)
-    inertia: Literal["lpi", "full", "diffusive"] = "lpi"
+    # as `hydro hydraulics run`: full inertia with the transcritical treatment (joined main stems: HEC-RAS's LPI)
+    inertia: Literal["transcritical", "lpi", "full", "diffusive"] = "transcritical"
     max_dx_m: float = Field(default=250.0, gt=0)
     _definition: object = PrivateAttr(default=None)  # hydro.hydraulics.network_coupling.MainStemDefinition
 

@@ -252,8 +252,8 @@ class OperatedNetwork:
         self.waves = [[k for k in range(len(self.pieces)) if level[k] == w] for w in range(int(level.max()) + 1 if level.size else 0)]
 
     def __getstate__(self) -> dict:
-        """Pickled (dask) without the cache of partial models (rebuilt on use)."""
-        return {**self.__dict__, "_reach_cache": {}}
+        """Pickled (dask) without the caches of partial and staged models (rebuilt on use)."""
+        return {**self.__dict__, "_reach_cache": {}, "_stage_cache": {}}
 
     def _reach_model(self, key: str, changed: NDArray[np.int64]):
         """What changes at network positions ``changed`` (all reachable, in piece ``key``) reach, and the model

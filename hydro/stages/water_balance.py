@@ -9,12 +9,14 @@ Channels (network, lakes, dams, detention basins), every term measured on its ow
 lateral inflow - lateral dropped on lake nodes (NWM's convention) - outflow at the outlets
 = change in channel storage + change in lake storage + change in reservoir storage + change in detention
 storage + residual.
-Channel storage is the Muskingum-Cunge cross-section at each segment's depth (NWM's trapezoid with its
-compound floodplain) times the segment length; lake storage the level-pool area times the change in water
-level; reservoir storage the dams' own storage. Outlet outflow is integrated by the trapezoidal rule over the
-hourly outputs. The residual is what NWM Muskingum-Cunge does not conserve (its storage is not a state
-variable of the scheme: Cunge's diffusion-matched coefficients change with depth every step, and the
-secant solve stops at a tolerance), plus the error of the hourly outflow integration.
+Channel storage is the water NWM Muskingum-Cunge carries (:func:`muskingum_cunge_storage_m3`: int K (1 - X) dQ
+along the depths the solve passes through, plus dt/2 Q in transit on each link under the NWM convention), not
+the prism of the depth (``depth_prism_storage_change_m3``, reported beside it: 1.4 to 2.7 times as much water,
+which left a third of a rising flood's inflow unexplained); lake storage the level-pool area times the change
+in water level; reservoir storage the dams' own storage. Outlet outflow is integrated by the trapezoidal rule
+over the hourly outputs. The residual is what NWM Muskingum-Cunge does not conserve (its K and X follow the
+depth every step, and rising from near-empty channels the secant stops at its 1 cm tolerance far below normal
+depth, where K is large), plus the error of the hourly outflow integration (docs/robustness.md).
 """
 
 from __future__ import annotations
@@ -93,23 +95,24 @@ def _normal_depth(network, q: NDArray, h_hint: NDArray) -> NDArray:
     return np.where(q > 0.0, hi, 0.0)
 
 
-PATH_POINTS = 64  # depth intervals along the normal-flow path of the storage integral (second order; kink at bankfull)
+PATH_POINTS = 128  # depth intervals along the path of the storage integral (second order; kinks at bankfull)
 
 
 def _path_integral(network, h_end: NDArray, q_end: NDArray, dt: float, wedge: bool) -> NDArray:
-    """int_0^q_end w(Q) dQ along normal flow up to depth h_end, w = K (1 - X) (or K X when ``wedge``): over
-    PATH_POINTS equal depth intervals, each's flow increment at its mid-depth weight (K grows without bound as
-    the depth goes to 0, where NWM sets it to dt: an end-point rule would miss that); the last piece, from
-    Qn(h_end) to q_end, at h_end's weight."""
+    """int_0^q_end w dQ, w = K (1 - X) (or K X when ``wedge``), along the depths the solve passes through as the
+    flow rises to q_end, its depth now h_end: over PATH_POINTS equal depth intervals up to h_end each interval's
+    gain of normal flow at its mid-depth weight (K grows without bound as the depth goes to 0, where NWM sets
+    it to dt: an end-point rule would miss that), up to q_end. Normal flow only counts where it exceeds all
+    below (the compound channel's may fall just above bankfull, and the solve then jumps to the floodplain at
+    the same flow). A depth still below the normal one (the solve's 1 cm tolerance, rising from near empty)
+    carries the rest of the flow at h_end's weight."""
     edges = h_end[None, :] * np.linspace(0.0, 1.0, PATH_POINTS + 1)[:, None]
     mid = 0.5 * (edges[1:] + edges[:-1])
-    qn_edges = _cunge(network, edges, np.zeros_like(edges), dt)[2]
+    reached = np.minimum(np.maximum.accumulate(_cunge(network, edges, np.zeros_like(edges), dt)[2], axis=0), q_end)
     k, x, _ = _cunge(network, mid, _cunge(network, mid, np.zeros_like(mid), dt)[2], dt)
-    w = k * (x if wedge else 1.0 - x)
     k_end, x_end, _ = _cunge(network, h_end, q_end, dt)
-    w_end = k_end * (x_end if wedge else 1.0 - x_end)
-    return (w * np.diff(qn_edges, axis=0)).sum(axis=0) + w_end * (q_end - qn_edges[-1])
-
+    w, w_end = (k * x, k_end * x_end) if wedge else (k * (1.0 - x), k_end * (1.0 - x_end))
+    return (w * np.diff(reached, axis=0)).sum(axis=0) + w_end * (q_end - reached[-1])
 
 def muskingum_cunge_storage_m3(network, streamflow: NDArray, depth: NDArray, dt: float, upstream: str = "previous",
                                delivers: NDArray[np.bool_] | None = None,
@@ -122,9 +125,9 @@ def muskingum_cunge_storage_m3(network, streamflow: NDArray, depth: NDArray, dt:
     (shared/domain/routing-nwm-mc.md). Under the NWM upstream convention (``upstream='previous'``) a segment's
     inflow over a step is its upstream segments' outflow at the step's start (I1 = I2), so its own balance is
     ``K (1 - X) (O2 - O1) = dt I1 - dt (O1 + O2)/2 + ql dt``: the water it holds grows by ``K (1 - X) dO``, and
-    holding outflow O it holds ``int_0^O K (1 - X) dQ`` (K, X along normal flow: the depths the solve finds),
-    not K (1 - X) O (K falls as the flow rises) nor the depth's prism, ``int_0^O dx / Ck dQ`` (X is 0.25 to 0.5,
-    and K is at least dt). The segment below receives ``dt O1`` of what left as ``dt (O1 + O2)/2``, so ``dt/2 O``
+    holding outflow O it holds ``int_0^O K (1 - X) dQ`` (K, X at the depths the solve finds: normal depth, or
+    the depth now where it still lags below; :func:`_path_integral`), not K (1 - X) O (K falls as the flow
+    rises) nor the depth's prism, ``int_0^O dx / Ck dQ`` (X is 0.25 to 0.5, and K is at least dt). The segment below receives ``dt O1`` of what left as ``dt (O1 + O2)/2``, so ``dt/2 O``
     is in transit on every link where the outflow enters another node of the model (``delivers``, default:
     every node with a node below). Under t-route's convention (``'current'``) the inflow's wedge
     ``int_0^I K X dQ`` (I the summed outflow of the delivering upstream nodes at the same time) is added and

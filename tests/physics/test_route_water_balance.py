@@ -45,7 +45,7 @@ def test_a_drained_pulse_reports_the_muskingum_cunge_residual():
 
 def test_mid_event_route_closes_with_what_muskingum_cunge_carries():
     """A 6-hour pulse of 1 m3 s-1 per segment from empty channels, balanced at its end: the channels hold about
-    half of it. What NWM MC carries leaves -1.2 % (the cold start's shallow depth solves and the hourly outlet
+    half of it. What NWM MC carries leaves +0.9 % (the cold start's shallow depth solves and the hourly outlet
     integration); the depth's prism, reported beside it, would leave -78 %."""
     net = make_network(list(range(1, 9)), list(range(2, 9)) + [0])
     values = np.zeros((6 * 6, 8))

@@ -49,7 +49,7 @@ def test_steady_state_closes_exactly():
 def test_a_rising_flood_closes_with_what_muskingum_cunge_carries(top):
     """From steady 2 m3 s-1 per segment the lateral inflow rises to ``top`` over 6 h and stays 6 h: the channels
     keep a sixth of the inflow. What NWM MC carries (int K (1 - X) dQ + dt/2 Q in transit) closes
-    the balance to 0.1 % (measured +0.08 % and +0.01 %: the scheme's K and X change within a step, and the
+    the balance to 0.3 % (measured +0.25 % and +0.03 %: the scheme's K and X change within a step, and the
     outlet is integrated hourly); the depth's prism, ~1.6 to 1.9 times as much water, would leave -10 to -17 %."""
     net = make_network(list(range(1, 9)), list(range(2, 9)) + [0])
     _, spun = _balance(net, np.full((6 * 96, 8), 2.0, np.float32), 96)
@@ -57,7 +57,7 @@ def test_a_rising_flood_closes_with_what_muskingum_cunge_carries(top):
     lateral[:36] = np.linspace(2.0, top, 36)[:, None]
     balance, _ = _balance(net, lateral, 12, spun.final)
     assert balance["channel_storage_change_m3"] > 0.15 * balance["lateral_inflow_m3"]
-    assert abs(balance["residual_percent_of_inflow"]) < 0.1
+    assert abs(balance["residual_percent_of_inflow"]) < 0.3
     prism = balance["lateral_inflow_m3"] - balance["outlet_outflow_m3"] - balance["depth_prism_storage_change_m3"]
     assert prism < -0.09 * balance["lateral_inflow_m3"]
 
@@ -85,7 +85,7 @@ def test_carried_storage_is_the_muskingum_integral_by_hand():
     expected = q[0] * k[0] * (1 - x[0]) + np.sum(km * (1 - xm) * np.diff(q))
     flow = np.array([q[-1], q[-1]])
     carried = muskingum_cunge_storage_m3(net, flow, np.array([h_end, h_end]), dt)
-    assert carried[1] == pytest.approx(expected, rel=1e-3)  # 64 depth intervals; the outlet: nothing in transit
+    assert carried[1] == pytest.approx(expected, rel=1e-3)  # 128 depth intervals; the outlet: nothing in transit
     assert carried[0] == pytest.approx(expected + 0.5 * dt * q[-1], rel=1e-3)
     assert channel_storage_m3(net, np.array([h_end, np.nan])) > 1.3 * expected  # the prism holds more
 
@@ -135,7 +135,7 @@ def test_cycle_writes_its_water_balance(tmp_path):
 
 def test_demo_cycle_balance_closes_mid_flood(tmp_path):
     """The demo basin's 6-hour cycle (cold start, forecast window in the rising flood, a dam): the channels keep
-    most of the 1.2e8 m3 of lateral inflow. What NWM MC carries leaves a residual of -2.7 % (MC's own
+    most of the 1.2e8 m3 of lateral inflow. What NWM MC carries leaves a residual of +0.1 % (MC's own
     non-conservation and the hourly integration of the outlet and the dam's inflow); the depth's prism as
     channel storage left -33.5 %."""
     import shutil
@@ -155,7 +155,7 @@ def test_demo_cycle_balance_closes_mid_flood(tmp_path):
     channels = json.loads((out / "summary.json").read_text())["forecast_stage"]["water_balance"]["channels"]
     inflow = channels["lateral_inflow_m3"]
     assert channels["channel_storage_change_m3"] > 0.5 * inflow
-    assert abs(channels["residual_percent_of_inflow"]) < 3.0
+    assert abs(channels["residual_percent_of_inflow"]) < 1.0
     prism = (inflow - channels["outlet_outflow_m3"] - channels["depth_prism_storage_change_m3"]
              - channels["reservoir_storage_change_m3"])
     assert prism < -0.25 * inflow

@@ -70,8 +70,14 @@ class ReservoirCurves:
             raise InputDataError(f"{self.name}: level, storage and capacity tables need one common length >= 2")
         if not (np.isfinite(z).all() and np.isfinite(v).all() and np.isfinite(o).all()) or o[0] < 0:
             raise InputDataError(f"{self.name}: level, storage and capacity tables must be finite, capacity >= 0")
-        if not (np.all(np.diff(z) > 0) and np.all(np.diff(v) > 0) and np.all(np.diff(o) >= 0)):
-            raise InputDataError(f"{self.name}: level and storage must increase, capacity must not decrease")
+        for values, label, strict in ((z, "level_m", True), (v, "storage_m3", True), (o, "capacity_m3s", False)):
+            step = np.diff(values)
+            bad = np.flatnonzero(step <= 0 if strict else step < 0)
+            if bad.size:
+                k = int(bad[0])
+                raise InputDataError(f"{self.name}: {label}[{k + 1}] = {values[k + 1]:g} after {label}[{k}] = "
+                                     f"{values[k]:g} (points counted from 0): level and storage must increase, "
+                                     "capacity must not decrease; fix the table")
         object.__setattr__(self, "level_m", z)
         object.__setattr__(self, "storage_m3", v)
         object.__setattr__(self, "capacity_m3s", o)

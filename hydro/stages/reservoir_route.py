@@ -167,6 +167,9 @@ def route_reservoir(reservoir: Path, inflow: Path, output: Path, schedule: Path 
     releases = None
     if schedule is not None:
         t_s, q_s, _ = read_series(schedule, "release_m3s", "release schedule")
+        if t_s[0] > times[-1]:
+            raise InputDataError(f"{schedule}: every release ({t_s[0].isoformat()} .. {t_s[-1].isoformat()}) is after the "
+                                 f"inflow's end {times[-1].isoformat()}; the schedule is for another period")
         if t_s[0] > times[0]:
             raise InputDataError(f"{schedule}: row 2: the first release is at {t_s[0].isoformat()}, after the first "
                                  f"inflow time {times[0].isoformat()}; give the release from the start")

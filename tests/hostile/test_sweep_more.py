@@ -125,3 +125,39 @@ def test_the_demo_basin_check_refuses_a_cut_network(whatif_basin):
     (whatif_basin / "network.nc").write_bytes(data[: len(data) // 2])
     with pytest.raises(Exception, match="network.nc"):
         _readable_basin(whatif_basin)
+
+
+def test_a_release_no_river_carries_is_refused(whatif_basin, capsys):
+    """1e6 m3/s in a dispatcher's schedule was capped at the capacity and reported; hydro reservoir route refused
+    the same value: both refuse it now (sweep round 3)."""
+    (whatif_basin / "s.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,20\n"
+                                        "2026-07-01T01:00,dam,1e6\n")
+    code, err = run_cli(capsys, "rehearse", whatif_basin / "basin.toml", "--forecast", whatif_basin / "forecast.nc",
+                        "--schedule", whatif_basin / "s.csv", "--output-dir", whatif_basin / "out")
+    assert_refused(code, err, ["s.csv", "release_m3s 1e6", "more than any river carries"], expected_codes=(3,))
+    assert not (whatif_basin / "out").exists()
+
+
+def test_a_reservoir_table_names_the_point_that_does_not_increase(tmp_path, capsys):
+    from tests.io.test_cli_reservoir import PROB_822
+
+    text = PROB_822.replace("81.0e6", "75.0e6")
+    assert text != PROB_822
+    (tmp_path / "res.toml").write_text(text)
+    (tmp_path / "in.csv").write_text("time,inflow_m3s\n2024-07-01T00:00,60\n2024-07-01T01:00,80\n")
+    code, err = run_cli(capsys, "reservoir", "route", tmp_path / "res.toml", "--inflow", tmp_path / "in.csv",
+                        "--output", tmp_path / "o.csv")
+    assert_refused(code, err, ["res.toml", "storage_m3[1] = 7.5e+07 after storage_m3[0] = 7.5e+07"])
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_schedule_for_another_period_is_refused(tmp_path, capsys):
+    from tests.io.test_cli_reservoir import GATED
+
+    (tmp_path / "res.toml").write_text(GATED)
+    (tmp_path / "in.csv").write_text("time,inflow_m3s\n2024-07-01T00:00,60\n2024-07-01T06:00,80\n")
+    (tmp_path / "s.csv").write_text("time,release_m3s\n2024-07-05T00:00,50\n2024-07-05T06:00,60\n")
+    code, err = run_cli(capsys, "reservoir", "route", tmp_path / "res.toml", "--inflow", tmp_path / "in.csv",
+                        "--output", tmp_path / "o.csv", "--schedule", tmp_path / "s.csv")
+    assert_refused(code, err, ["s.csv", "every release", "after the inflow's end"], expected_codes=(3,))
+    assert not (tmp_path / "o.csv").exists()

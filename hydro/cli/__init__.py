@@ -242,8 +242,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 raise ConfigError(f"--issue-times for --radar {radar}: {exc}") from None
         repeated = sorted({t for t in times if times.count(t) > 1})
         if repeated:  # scored twice it would count twice in the pooled scores
-            raise ConfigError(f"--issue-times for --radar {radar}: {repeated[0]} is given {times.count(repeated[0])} "
-                              "times; give each issue time once")
+            raise ConfigError(f"--issue-times for --radar {radar}: {str(repeated[0])[:16]} is given "
+                              f"{times.count(repeated[0])} times; give each issue time once")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise ConfigError(f"--methods {args.methods!r}: no method; give e.g. sprog,extrapolation,persistence")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..core.errors import InputDataError, NumericalError
+from ..core.errors import HydroError, InputDataError, NumericalError
 from ..core.variables import INPUT_VARIABLES
 from ..hydraulics.boundaries import Downstream, Lateral, TimeSeries
 from ..hydraulics.network import Junction, NetworkResult
@@ -33,26 +33,35 @@ from ..hydraulics.steady import SteadyProfile
 from ..hydraulics.unsteady import HydraulicsResult, HydraulicState
 from .atomic import write_atomic
 from .netcdf import cf_encode
+from .tables import read_table
 
 SECTION_COLUMNS = ("section", "chainage_m", "station_m", "elevation_m", "manning_n")
 
 
 def _read_csv(path: str | Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"{path}: {what} file not found")
-    try:
-        df = pd.read_csv(path, skipinitialspace=True, comment="#")
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise InputDataError(f"{path}: cannot read {what} as CSV ({str(exc).splitlines()[0]})") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in columns if c not in df.columns]
+    """The table (hydro.io.tables.read_table: a missing, binary, cut or malformed file refused naming its line) as
+    text, empty fields NaN; the index is the physical line minus 2, so ``_row`` gives a row's line in the file
+    (the header is line 1; comment and blank lines count)."""
+    table = read_table(path, what)
+    path = table.source
+    missing = [c for c in columns if c not in table.header]
     if missing:
-        raise InputDataError(f"{path}: {what} lacks column(s) {', '.join(missing)} (has {', '.join(df.columns)}); "
+        raise InputDataError(f"{path}: {what} lacks column(s) {', '.join(missing)} (has {', '.join(table.header)}); "
                              f"expected {','.join(columns)}")
-    if df.empty:
+    if not table.rows:
         raise InputDataError(f"{path}: {what} has no rows")
-    return df
+    width = len(table.header)
+    for row in table.rows:
+        if len(row.fields) > width and any(f for f in row.fields[width:]):
+            raise InputDataError(f"{path}: row {row.line}: {len(row.fields)} fields, the header has {width}; check "
+                                 "the separators")
+    cells = [[(f if f != "" else np.nan) for f in (row.fields + [""] * width)[:width]] for row in table.rows]
+    return pd.DataFrame(cells, columns=table.header, index=[row.line - 2 for row in table.rows], dtype=object)
+
+
+def _row(df: pd.DataFrame, k: int) -> int:
+    """The file line of ``df``'s k-th row (see ``_read_csv``)."""
+    return int(df.index[k]) + 2
 
 
 def _numbers(df: pd.DataFrame, column: str, path: Path, label=None, allow_empty: np.ndarray | None = None) -> np.ndarray:
@@ -62,7 +71,7 @@ def _numbers(df: pd.DataFrame, column: str, path: Path, label=None, allow_empty:
         bad &= ~allow_empty
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        where = label(k) if label else f"row {k + 2}"
+        where = label(k) if label else f"row {_row(df, k)}"
         raw = df[column].iloc[k]
         shown = "empty" if pd.isna(raw) else f"{raw!r}"
         raise InputDataError(f"{path}: {column} is {shown} at {where}, not a number; {int(bad.sum())} such value(s): "
@@ -79,8 +88,8 @@ def read_sections(path: str | Path) -> list[CrossSection]:
 def has_reach_column(path: str | Path) -> bool:
     """Whether a CSV file's header names a ``reach`` column (the network form of a file)."""
     try:
-        return "reach" in [str(c).strip() for c in pd.read_csv(path, nrows=0, skipinitialspace=True, comment="#").columns]
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError):
+        return "reach" in read_table(path, "table").header
+    except HydroError:
         return False  # the reader proper says what is wrong with the file
 
 
@@ -88,7 +97,7 @@ def _reach_ids(df: pd.DataFrame, path: Path) -> np.ndarray:
     ids = df["reach"].astype(str).str.strip().to_numpy()
     empty = np.flatnonzero(df["reach"].isna().to_numpy() | (ids == ""))
     if empty.size:
-        raise InputDataError(f"{path}: reach is empty at row {int(empty[0]) + 2}; name the reach of every row")
+        raise InputDataError(f"{path}: reach is empty at row {_row(df, int(empty[0]))}; name the reach of every row")
     return ids
 
 
@@ -108,8 +117,8 @@ def read_junctions(path: str | Path) -> list[Junction]:
     df = _read_csv(path, ("reach", "joins", "chainage_m"), "junctions")
     reach = _reach_ids(df, path)
     joins = _reach_ids(df.rename(columns={"reach": "_", "joins": "reach"}), path)
-    x = _numbers(df, "chainage_m", path, lambda k: f"row {k + 2} (reach {reach[k]!r})")
-    return [Junction(reach[k], joins[k], float(x[k]), str(path), k + 2) for k in range(len(df))]
+    x = _numbers(df, "chainage_m", path, lambda k: f"row {_row(df, k)} (reach {reach[k]!r})")
+    return [Junction(reach[k], joins[k], float(x[k]), str(path), _row(df, k)) for k in range(len(df))]
 
 
 def _sections_from_frame(df: pd.DataFrame, path: Path, of: str = "") -> list[CrossSection]:
@@ -179,10 +188,10 @@ def _times(df: pd.DataFrame, path: Path, column: str = "time") -> np.ndarray:
     except (ValueError, TypeError):
         parsed = pd.to_datetime(df[column].astype(str).str.strip(), utc=True, errors="coerce", format="ISO8601")
         k = int(np.flatnonzero(parsed.isna().to_numpy())[0]) if parsed.isna().any() else 0
-        raise InputDataError(f"{path}: time {df[column].iloc[k]!r} at row {k + 2} is not an ISO 8601 time") from None
+        raise InputDataError(f"{path}: time {df[column].iloc[k]!r} at row {_row(df, k)} is not an ISO 8601 time") from None
     if t.isna().any():
         k = int(np.flatnonzero(t.isna().to_numpy())[0])
-        raise InputDataError(f"{path}: time is empty at row {k + 2}; fill it or remove the row")
+        raise InputDataError(f"{path}: time is empty at row {_row(df, k)}; fill it or remove the row")
     return t.dt.tz_convert(None).to_numpy("datetime64[ns]")
 
 
@@ -190,22 +199,23 @@ def _iso(t: np.datetime64) -> str:
     return np.datetime_as_string(t, unit="s") + "Z"
 
 
-def _check_regular(path: Path, t: np.ndarray, what: str) -> None:
-    """Strictly increasing, and no missing record: no interval longer than 1.5 x the usual one."""
+def _check_regular(path: Path, t: np.ndarray, what: str, lines: np.ndarray) -> None:
+    """Strictly increasing, and no missing record: no interval longer than 1.5 x the usual one (``lines``: each
+    time's line in the file)."""
     if t.size < 2:
         raise InputDataError(f"{path}: {what} has {t.size} time(s); give at least 2")
     step = np.diff(t) / np.timedelta64(1, "s")
     back = np.flatnonzero(step <= 0)
     if back.size:
         k = int(back[0]) + 1
-        raise InputDataError(f"{path}: {what} time {_iso(t[k])} at row {k + 2} does not follow {_iso(t[k - 1])}; times "
+        raise InputDataError(f"{path}: {what} time {_iso(t[k])} at row {lines[k]} does not follow {_iso(t[k - 1])}; times "
                              "must increase")
     usual = float(np.median(step))
     gap = np.flatnonzero(step > 1.5 * usual)
     if gap.size:
         k = int(gap[0])
         raise InputDataError(f"{path}: {what} has a gap: {step[k] / 60:g} min between {_iso(t[k])} and {_iso(t[k + 1])} (rows "
-                             f"{k + 2}-{k + 3}) where the series steps {usual / 60:g} min; fill the missing records")
+                             f"{lines[k]}-{lines[k + 1]}) where the series steps {usual / 60:g} min; fill the missing records")
 
 
 def read_series(path: str | Path, column: str, what: str, non_negative: bool, regular: bool = True) -> TimeSeries:
@@ -214,13 +224,13 @@ def read_series(path: str | Path, column: str, what: str, non_negative: bool, re
     path = Path(path)
     df = _read_csv(path, ("time", column), what)
     t = _times(df, path)
-    label = lambda k: f"row {k + 2} ({df['time'].iloc[k]})"  # noqa: E731
+    label = lambda k: f"row {_row(df, k)} ({df['time'].iloc[k]})"  # noqa: E731
     v = _numbers(df, column, path, label)
     if non_negative and (v < 0).any():
         k = int(np.flatnonzero(v < 0)[0])
         raise InputDataError(f"{path}: {column} = {v[k]:g} at {label(k)} is negative")
     if regular:
-        _check_regular(path, t, what)
+        _check_regular(path, t, what, df.index.to_numpy() + 2)
     elif t.size < 2 or (np.diff(t) <= np.timedelta64(0, "ns")).any():
         raise InputDataError(f"{path}: {what} needs at least 2 rows with increasing times")
     return TimeSeries(t, v, str(path), column)
@@ -271,8 +281,8 @@ def read_network_lateral(path: str | Path) -> dict[str, Lateral]:
     q = _numbers(df, "discharge_m3s", path)
     if (q < 0).any():
         k = int(np.flatnonzero(q < 0)[0])
-        raise InputDataError(f"{path}: discharge_m3s = {q[k]:g} at row {k + 2} (reach {ids[k]!r}) is negative")
-    return {rid: _lateral_from_frame(df[ids == rid].reset_index(drop=True), path) for rid in dict.fromkeys(ids)}
+        raise InputDataError(f"{path}: discharge_m3s = {q[k]:g} at row {_row(df, k)} (reach {ids[k]!r}) is negative")
+    return {rid: _lateral_from_frame(df[ids == rid], path) for rid in dict.fromkeys(ids)}
 
 
 def read_network_structures(path: str | Path) -> dict[str, list[Structure]]:
@@ -291,14 +301,14 @@ def _lateral_from_frame(df: pd.DataFrame, path: Path) -> Lateral:
     q = _numbers(df, "discharge_m3s", path)
     if (q < 0).any():
         k = int(np.flatnonzero(q < 0)[0])
-        raise InputDataError(f"{path}: discharge_m3s = {q[k]:g} at row {k + 2} (chainage {x[k]:g} m) is negative")
+        raise InputDataError(f"{path}: discharge_m3s = {q[k]:g} at row {_row(df, k)} (chainage {x[k]:g} m) is negative")
     chainages = np.unique(x)
     union = np.unique(t)
     out = np.empty((union.size, chainages.size))
     for m, c in enumerate(chainages):
         rows = np.flatnonzero(x == c)
         tc = t[rows]
-        _check_regular(path, tc, f"lateral inflow at chainage {c:g} m")
+        _check_regular(path, tc, f"lateral inflow at chainage {c:g} m", (df.index.to_numpy() + 2)[rows])
         if tc[0] > union[0] or tc[-1] < union[-1]:
             raise InputDataError(f"{path}: lateral inflow at chainage {c:g} m covers {_iso(tc[0])} .. {_iso(tc[-1])}, "
                                  f"not the file's {_iso(union[0])} .. {_iso(union[-1])}; give every chainage the same period")

@@ -161,3 +161,31 @@ def test_a_schedule_for_another_period_is_refused(tmp_path, capsys):
                         "--output", tmp_path / "o.csv", "--schedule", tmp_path / "s.csv")
     assert_refused(code, err, ["s.csv", "every release", "after the inflow's end"], expected_codes=(3,))
     assert not (tmp_path / "o.csv").exists()
+
+
+def _reach_files(tmp_path, inflow_text):
+    rows = ["section,chainage_m,station_m,elevation_m,manning_n"]
+    for k, x in enumerate((0.0, 1000.0, 2000.0)):
+        for st, el in ((0.0, 105.0), (1.0, 100.0), (21.0, 100.0), (22.0, 105.0)):
+            rows.append(f"XS{k},{x},{st},{el - 0.001 * x},{0.03 if st < 22.0 else ''}")
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "q.csv").write_text(inflow_text)
+    return ["hydraulics", "run", "--sections", tmp_path / "s.csv", "--upstream", tmp_path / "q.csv",
+            "--downstream", "normal", "--output", tmp_path / "out.nc"]
+
+
+def test_a_hydraulics_inflow_cut_while_written_is_refused(tmp_path, capsys):
+    """The hydraulics' CSV files are read by the shared table reader: an inflow file cut in its last value (80
+    read as 8) was a silently wrong flood; it is refused naming the line."""
+    args = _reach_files(tmp_path, "time,discharge_m3s\n2024-07-01T00:00,50\n2024-07-01T03:00,60\n2024-07-01T06:00,8")
+    code, err = run_cli(capsys, *args)
+    assert_refused(code, err, ["q.csv", "line 4", "cut off while being written"], expected_codes=(3,))
+    assert not (tmp_path / "out.nc").exists()
+
+
+def test_a_hydraulics_file_names_the_line_an_editor_shows(tmp_path, capsys):
+    """Comment and blank lines count: the bad value is named at its physical line."""
+    args = _reach_files(tmp_path, "time,discharge_m3s\n# gauge 12\n\n2024-07-01T00:00,50\n2024-07-01T03:00,x\n"
+                                  "2024-07-01T06:00,80\n")
+    code, err = run_cli(capsys, *args)
+    assert_refused(code, err, ["q.csv", "discharge_m3s is 'x' at row 5"], expected_codes=(3,))

@@ -8,7 +8,6 @@ river cell (the larger river on a tie). Positions are those of the cells' outlet
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import tomllib
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ConfigError, InputDataError
+from ..io.tables import read_table
 from .terrain import Dem, RunoffGrid, distance_m, to_dem_xy
 
 log = logging.getLogger("hydro")
@@ -80,20 +80,17 @@ def read_points_csv(path: Path, kind: str, extra: tuple[str, ...] = ()) -> list[
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: {kind} file not found")
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-            header = [] if not rows else list(rows[0])
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputDataError(f"{path}: cannot read the {kind} CSV ({exc})") from None
+    table = read_table(path, f"{kind} CSV")  # a binary, cut or malformed file refused naming its line
+    header, rows = table.header, table.records()
     missing = [c for c in ("id", "lon", "lat", *extra) if c not in header]
     if not rows or missing:
         raise InputDataError(f"{path}: need a header with columns id,lon,lat[,area_km2]"
                              f"{''.join(',' + c for c in extra)} and one row per {kind}"
                              + (f"; missing {', '.join(missing)}" if rows else "; the file has no rows"))
     points, seen = [], set()
-    for k, row in enumerate(rows, start=2):
-        where = f"{path} row {k}"
+    for k, row in rows:
+        where = f"{path} row {k}"  # the physical line (comment and blank lines count)
+        row = {c: (v or "") for c, v in row.items()}
         pid = (row.get("id") or "").strip()
         if not pid or pid in seen:
             raise InputDataError(f"{where}: {'empty' if not pid else 'duplicate'} id {pid!r}; give each {kind} its own id")

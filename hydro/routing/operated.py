@@ -212,6 +212,7 @@ class OperatedNetwork:
         segment's outflow set to the hydraulics' at every step (``route_mc``'s forced nodes)."""
         self.stem_outlets = list(outlets)
         self._stage_cache = {}
+
     def _find_feeders(self) -> None:
         """Per piece: ``reachable`` (mask over the network), the segments downstream, within their piece, of a
         segment where a release or a diversion enters (the segment below a dam or a detention inlet), and

@@ -46,12 +46,20 @@ def channel_storage_m3(network, depth: NDArray, skip: NDArray[np.bool_] | None =
     return float(np.nansum(volume if skip is None else volume[~skip]))
 
 
-def _cunge(network, h: NDArray, q: NDArray, dt: float) -> tuple[NDArray, NDArray, NDArray]:
+_GEOMETRY = ("length", "bottom_width", "top_width", "top_width_cc", "mannings_n", "mannings_n_cc", "side_slope", "slope")
+STORAGE_CHUNK = 32768  # nodes per block of the storage integral (its arrays are PATH_POINTS times the block)
+
+
+def _geometry(network, part: slice = slice(None)) -> tuple[NDArray, ...]:
+    """The Muskingum-Cunge channel fields of the network's nodes ``part``, float64."""
+    return tuple(np.asarray(getattr(network, k), np.float64)[part] for k in _GEOMETRY)
+
+
+def _cunge(geometry: tuple, h: NDArray, q: NDArray, dt: float) -> tuple[NDArray, NDArray, NDArray]:
     """NWM Muskingum-Cunge's K [s] and X and Manning's normal flow Qn [m3 s-1] at depth h [m] with reference flow
-    q (arrays [..., n] over the network's nodes), float64, as in hydro/kernels/routing.py ``_secant_eval32``."""
-    f = np.float64
-    dx, bw, tw, twcc = (np.asarray(getattr(network, k), f) for k in ("length", "bottom_width", "top_width", "top_width_cc"))
-    n, ncc, cs, s0 = (np.asarray(getattr(network, k), f) for k in ("mannings_n", "mannings_n_cc", "side_slope", "slope"))
+    q (arrays [..., n] over the nodes of ``geometry``, :func:`_geometry`), float64, as in
+    hydro/kernels/routing.py ``_secant_eval32``."""
+    dx, bw, tw, twcc, n, ncc, cs, s0 = geometry
     z = np.where(cs == 0.0, 1.0, 1.0 / np.where(cs == 0.0, 1.0, cs))
     sqrt_1z2, sqrt_s0 = np.sqrt(1.0 + z * z), np.sqrt(s0)
     bfd = np.where(bw > tw, bw / 1e-5, np.where(bw == tw, bw / (2.0 * z), (tw - bw) / (2.0 * z)))
@@ -79,18 +87,18 @@ def _cunge(network, h: NDArray, q: NDArray, dt: float) -> tuple[NDArray, NDArray
     return k, x, qn
 
 
-def _normal_depth(network, q: NDArray, h_hint: NDArray) -> NDArray:
-    """The depth at which Manning's normal flow is q (bisection, to 1e-9 of the depth)."""
+def _normal_depth(geometry: tuple, q: NDArray, h_hint: NDArray) -> NDArray:
+    """The depth at which Manning's normal flow is q (bisection, to 1e-12 of the depth; dt plays no part)."""
     hi = np.maximum(np.nan_to_num(h_hint), 0.01)
     for _ in range(60):  # bracket
-        short = _cunge(network, hi, q, 300.0)[2] < q
+        short = _cunge(geometry, hi, q, 300.0)[2] < q
         if not short.any():
             break
         hi = np.where(short, 2.0 * hi, hi)
     lo = np.zeros_like(hi)
     for _ in range(40):
         mid = 0.5 * (lo + hi)
-        short = _cunge(network, mid, q, 300.0)[2] < q
+        short = _cunge(geometry, mid, q, 300.0)[2] < q
         lo, hi = np.where(short, mid, lo), np.where(short, hi, mid)
     return np.where(q > 0.0, hi, 0.0)
 
@@ -98,27 +106,47 @@ def _normal_depth(network, q: NDArray, h_hint: NDArray) -> NDArray:
 PATH_POINTS = 128  # depth intervals along the path of the storage integral (second order; kinks at bankfull)
 
 
-def _path_integral(network, h_end: NDArray, q_end: NDArray, dt: float, wedge: bool) -> NDArray:
-    """int_0^q_end w dQ, w = K (1 - X) (or K X when ``wedge``), along the depths the solve passes through as the
-    flow rises to q_end, its depth now h_end: over PATH_POINTS equal depth intervals up to h_end each interval's
-    gain of normal flow at its mid-depth weight (K grows without bound as the depth goes to 0, where NWM sets
-    it to dt: an end-point rule would miss that), up to q_end. Normal flow only counts where it exceeds all
-    below (the compound channel's may fall just above bankfull, and the solve then jumps to the floodplain at
-    the same flow). A depth still below the normal one (the solve's 1 cm tolerance, rising from near empty)
-    carries the rest of the flow at h_end's weight."""
-    edges = h_end[None, :] * np.linspace(0.0, 1.0, PATH_POINTS + 1)[:, None]
+def _path_tables(geometry: tuple, h_top: NDArray, dt: float) -> tuple[NDArray, NDArray, NDArray]:
+    """The path along which the solve takes a segment as its flow rises, over PATH_POINTS equal depth intervals
+    from 0 to ``h_top`` [n]: (normal flow reached at each interval's ends [PATH_POINTS + 1, n], K (1 - X) and
+    K X at each interval's mid-depth [PATH_POINTS, n]). Normal flow only counts where it exceeds all below (the
+    compound channel's may fall just above bankfull, and the solve then jumps to the floodplain at the same
+    flow); mid-depth weights, because K grows without bound as the depth goes to 0 (where NWM sets it to dt)."""
+    edges = h_top[None, :] * np.linspace(0.0, 1.0, PATH_POINTS + 1)[:, None]
     mid = 0.5 * (edges[1:] + edges[:-1])
-    reached = np.minimum(np.maximum.accumulate(_cunge(network, edges, np.zeros_like(edges), dt)[2], axis=0), q_end)
-    k, x, _ = _cunge(network, mid, _cunge(network, mid, np.zeros_like(mid), dt)[2], dt)
-    k_end, x_end, _ = _cunge(network, h_end, q_end, dt)
-    w, w_end = (k * x, k_end * x_end) if wedge else (k * (1.0 - x), k_end * (1.0 - x_end))
-    return (w * np.diff(reached, axis=0)).sum(axis=0) + w_end * (q_end - reached[-1])
+    reached = np.maximum.accumulate(_cunge(geometry, edges, np.zeros_like(edges), dt)[2], axis=0)
+    k, x, _ = _cunge(geometry, mid, _cunge(geometry, mid, np.zeros_like(mid), dt)[2], dt)
+    return reached, k * (1.0 - x), k * x
+
+
+def _path_integral(h_top: NDArray, reached: NDArray, w: NDArray, h: NDArray, q: NDArray,
+                   w_now: NDArray) -> NDArray:
+    """int_0^q w dQ along the path of :func:`_path_tables` (built up to ``h_top`` >= h) for segments now at
+    outflow q and depth h [..., n], ``w_now`` their weight at (h, q): up to q where the path passes q below h;
+    else the whole path up to h and the rest of the flow at h's weight (a depth still below the normal one:
+    the solve's 1 cm tolerance, rising from near empty)."""
+    m, cols = w.shape[0], np.arange(w.shape[1])
+    cum = np.concatenate([np.zeros((1, w.shape[1])), np.cumsum(w * np.diff(reached, axis=0), axis=0)])
+    u = np.where(h_top > 0.0, h / np.where(h_top > 0.0, h_top, 1.0), 0.0) * m
+    j = np.clip(np.floor(u).astype(np.int64), 0, m - 1)
+    frac = np.clip(u - j, 0.0, 1.0)
+    reached_h = reached[j, cols] + frac * (reached[j + 1, cols] - reached[j, cols])
+    cum_h = cum[j, cols] + frac * (cum[j + 1, cols] - cum[j, cols])
+    lo, hi = np.zeros_like(j), np.full_like(j, m)  # the last path point whose flow is at most q
+    for _ in range(int(np.ceil(np.log2(m + 1))) + 1):
+        probe = (lo + hi + 1) // 2
+        up = reached[probe, cols] <= q
+        lo, hi = np.where(up, probe, lo), np.where(up, hi, probe - 1)
+    i = np.minimum(lo, m - 1)
+    passed = cum[i, cols] + w[i, cols] * (q - reached[i, cols])
+    return np.where(q >= reached_h, cum_h + w_now * (q - reached_h), passed)
+
 
 def muskingum_cunge_storage_m3(network, streamflow: NDArray, depth: NDArray, dt: float, upstream: str = "previous",
                                delivers: NDArray[np.bool_] | None = None,
                                skip: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
-    """The water NWM Muskingum-Cunge carries in each node [m3, n] at one time: outflow ``streamflow`` and depth
-    ``depth`` (NaN on lake nodes), routing step ``dt`` [s].
+    """The water NWM Muskingum-Cunge carries in each node [m3; n, or times x n] at one or several times: outflow
+    ``streamflow`` and depth ``depth`` ([n] or [times, n]; NaN depth on lake nodes), routing step ``dt`` [s].
 
     Each step the scheme solves Muskingum's continuity ``S2 - S1 = dt (I1 + I2)/2 - dt (O1 + O2)/2 + ql dt``
     for ``S = K [X I + (1 - X) O]`` (that is what C1..C4 are), with Cunge's K and X at the depth it solves for
@@ -127,29 +155,47 @@ def muskingum_cunge_storage_m3(network, streamflow: NDArray, depth: NDArray, dt:
     ``K (1 - X) (O2 - O1) = dt I1 - dt (O1 + O2)/2 + ql dt``: the water it holds grows by ``K (1 - X) dO``, and
     holding outflow O it holds ``int_0^O K (1 - X) dQ`` (K, X at the depths the solve finds: normal depth, or
     the depth now where it still lags below; :func:`_path_integral`), not K (1 - X) O (K falls as the flow
-    rises) nor the depth's prism, ``int_0^O dx / Ck dQ`` (X is 0.25 to 0.5, and K is at least dt). The segment below receives ``dt O1`` of what left as ``dt (O1 + O2)/2``, so ``dt/2 O``
-    is in transit on every link where the outflow enters another node of the model (``delivers``, default:
-    every node with a node below). Under t-route's convention (``'current'``) the inflow's wedge
-    ``int_0^I K X dQ`` (I the summed outflow of the delivering upstream nodes at the same time) is added and
-    there is no transit. What the scheme does not conserve: its K and X change within the path (a step takes
-    them at its end), the solve's 1 % depth tolerance, NWM's clamps. Lake nodes carry only the transit (their
-    level pool is counted apart); ``skip`` marks nodes counted nowhere."""
-    q = np.nan_to_num(np.asarray(streamflow, np.float64))
-    h = np.asarray(depth, np.float64)
+    rises) nor the depth's prism, ``int_0^O dx / Ck dQ`` (X is 0.25 to 0.5, and K is at least dt). The segment
+    below receives ``dt O1`` of what left as ``dt (O1 + O2)/2``, so ``dt/2 O`` is in transit on every link where
+    the outflow enters another node of the model (``delivers``, default: every node with a node below). Under
+    t-route's convention (``'current'``) the inflow's wedge ``int_0^I K X dQ`` (I the summed outflow of the
+    delivering upstream nodes at the same time) is added and there is no transit. What the scheme does not
+    conserve: its K and X change within the path (a step takes them at its end), the solve's 1 % depth
+    tolerance, NWM's clamps. Lake nodes carry only the transit (their level pool is counted apart); ``skip``
+    marks nodes counted nowhere. The path is built once for all the times given (up to the deepest)."""
+    if upstream not in ("previous", "current"):
+        raise ValueError(f"unknown upstream-inflow convention {upstream!r}")
+    q = np.atleast_2d(np.nan_to_num(np.asarray(streamflow, np.float64)))
+    h = np.atleast_2d(np.asarray(depth, np.float64))
     channel = np.isfinite(h)  # lake nodes: NaN
     h = np.where(channel, np.maximum(h, 0.0), 0.0)
     delivers = network.downstream_index >= 0 if delivers is None else np.asarray(delivers, bool)
-    storage = np.where(channel, _path_integral(network, h, q, dt, False), 0.0)
+    inflow = np.zeros_like(q)
+    if upstream == "current":
+        for row, flow in zip(inflow, q):
+            np.add.at(row, network.downstream_index[delivers], flow[delivers])
+    storage = np.empty_like(q)
+    for start in range(0, q.shape[1], STORAGE_CHUNK):
+        part = slice(start, start + STORAGE_CHUNK)
+        geometry = _geometry(network, part)
+        h_in = (np.array([_normal_depth(geometry, i, d) for i, d in zip(inflow[:, part], h[:, part])])
+                if upstream == "current" else np.zeros_like(h[:, part]))
+        h_top = np.maximum(h[:, part].max(axis=0), h_in.max(axis=0))
+        reached, w_out, w_in = _path_tables(geometry, h_top, dt)
+        k, x, _ = _cunge(geometry, h[:, part], q[:, part], dt)
+        storage[:, part] = [_path_integral(h_top, reached, w_out, hh, qq, ww)
+                            for hh, qq, ww in zip(h[:, part], q[:, part], k * (1.0 - x))]
+        if upstream == "current":
+            k, x, _ = _cunge(geometry, h_in, inflow[:, part], dt)
+            storage[:, part] += [_path_integral(h_top, reached, w_in, hh, qq, ww)
+                                 for hh, qq, ww in zip(h_in, inflow[:, part], k * x)]
+    storage = np.where(channel, storage, 0.0)
     if upstream == "previous":
         storage += np.where(delivers, 0.5 * dt * q, 0.0)
-    elif upstream == "current":
-        inflow = np.zeros(q.size)
-        np.add.at(inflow, network.downstream_index[delivers], q[delivers])
-        h_in = _normal_depth(network, inflow, h)
-        storage += np.where(channel, _path_integral(network, h_in, inflow, dt, True), 0.0)
-    else:
-        raise ValueError(f"unknown upstream-inflow convention {upstream!r}")
-    return storage if skip is None else np.where(skip, 0.0, storage)
+    if skip is not None:
+        storage = np.where(skip, 0.0, storage)
+    return storage if np.ndim(streamflow) > 1 else storage[0]
+
 
 def _lake_storage_m3(routing, elevation: NDArray) -> float:
     """Level-pool lakes: area [km2] x water level [m] (NWM's level pool has a constant area)."""
@@ -215,9 +261,9 @@ def water_balance(basin, start, end, rain_mm: NDArray, advanced) -> dict:
     # what Muskingum-Cunge carries (muskingum_cunge_storage_m3); a dam's segment delivers its outflow to the dam
     upstream = getattr(next(iter(getattr(routing, "models", {}).values()), None), "upstream", "previous")
     delivers = (network.downstream_index >= 0) & ~np.asarray(getattr(routing, "dam_node", np.zeros(network.size, bool)))
-    carried = [float(muskingum_cunge_storage_m3(network, s.routing.streamflow, s.routing.depth, run.dt, upstream,
-                                                delivers, skip).sum()) for s in (start, end)]
-    channel = carried[1] - carried[0]
+    carried = muskingum_cunge_storage_m3(network, [start.routing.streamflow, end.routing.streamflow],
+                                         [start.routing.depth, end.routing.depth], run.dt, upstream, delivers, skip)
+    channel = float(carried[1].sum() - carried[0].sum())
     prism = channel_storage_m3(network, end.routing.depth, skip) - channel_storage_m3(network, start.routing.depth, skip)
     balances = {id(run.main_stems[i].hydraulics.mass_balance): run.main_stems[i].hydraulics.mass_balance for i in in_place}
     stems = sum(float(b["storage_change_m3"]) for b in balances.values())  # joined main stems share one
@@ -259,8 +305,12 @@ def route_water_balance(network, lakes, qlat: NDArray, interval_s: float, durati
     q0 = np.zeros(network.size) if initial is None else np.asarray(initial[0], np.float64)
     series = np.concatenate([[q0[outlets].sum()], np.asarray(streamflow, np.float64)[:, outlets].sum(axis=1)])
     outflow = float(np.trapezoid(series, np.concatenate([[0.0], times_s])))
-    channel = np.array([muskingum_cunge_storage_m3(network, q, d, dt, upstream).sum() for q, d in zip(streamflow, depth)])
-    channel0 = 0.0 if initial is None else float(muskingum_cunge_storage_m3(network, initial[0], initial[1], dt, upstream).sum())
+    q_all, d_all = np.asarray(streamflow, np.float64), np.asarray(depth, np.float64)
+    if initial is not None:
+        q_all = np.vstack([np.asarray(initial[0], np.float64)[None, :], q_all])
+        d_all = np.vstack([np.asarray(initial[1], np.float64)[None, :], d_all])
+    carried = muskingum_cunge_storage_m3(network, q_all, d_all, dt, upstream).sum(axis=1)
+    channel0, channel = (0.0, carried) if initial is None else (float(carried[0]), carried[1:])
     prism = channel_storage_m3(network, depth[-1]) - (0.0 if initial is None else channel_storage_m3(network, initial[1]))
     area = (np.zeros(0) if lakes is None or not np.size(lake_id)
             else lakes.select(np.asarray(lake_id)).area_km2.astype(np.float64) * 1e6)

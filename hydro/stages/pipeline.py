@@ -332,10 +332,10 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
         times_s = np.arange(1, n_steps // steps_per_output + 1) * steps_per_output * float(dt)
         balance, channel, lake = route_water_balance(
             network, lakes, qlat, lateral.interval_s, n_steps * dt, times_s, result.streamflow, result.depth,
-            result.water_sfc_elev, model.lake_id, initial)
+            result.water_sfc_elev, model.lake_id, initial, dt=float(dt), upstream=upstream)
         ds["channel_storage"] = ("time", channel, {
-            "long_name": "water in the channels of the routed network (NWM trapezoid and compound channel at each "
-                         "segment's depth, times its length)", "units": "m3"})
+            "long_name": "water in the channels of the routed network: the storage Muskingum-Cunge carries "
+                         "(hydro.stages.water_balance.muskingum_cunge_storage_m3)", "units": "m3"})
         ds["lake_storage"] = ("time", lake, {"long_name": "water in the level-pool lakes above zero elevation "
                                                           "(lake area times water surface elevation)", "units": "m3"})
         ds.attrs.update(balance_attributes({"route": balance}))

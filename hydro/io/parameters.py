@@ -49,11 +49,11 @@ def read_parameter_space(path: Path, model: str, names: list[str]) -> ParameterS
     low, high, default = [], [], []
     for name in names:
         entry = table[name]
-        if isinstance(entry, (int, float)):
-            lo = hi = de = float(entry)
+        if isinstance(entry, (int, float)) and not isinstance(entry, bool):
+            lo = hi = de = _number(path, name, None, entry)
         elif isinstance(entry, dict) and {"low", "high"} <= set(entry) and set(entry) <= {"low", "high", "default"}:
-            lo, hi = float(entry["low"]), float(entry["high"])
-            de = float(entry.get("default", 0.5 * (lo + hi)))
+            lo, hi = _number(path, name, "low", entry["low"]), _number(path, name, "high", entry["high"])
+            de = _number(path, name, "default", entry.get("default", 0.5 * (lo + hi)))
         else:
             raise ConfigError(f"{path}: parameters.{name} must be a number or {{ low, high, default }}, got {entry!r}")
         if not lo <= de <= hi:
@@ -62,6 +62,16 @@ def read_parameter_space(path: Path, model: str, names: list[str]) -> ParameterS
         high.append(hi)
         default.append(de)
     return ParameterSpace(str(path), list(names), np.array(low), np.array(high), np.array(default))
+
+
+def _number(path, name: str, key: str | None, value) -> float:
+    """A finite TOML number; a quoted "1.0", a boolean or nan/inf is refused rather than coerced."""
+    where = f"parameters.{name}" + (f".{key}" if key else "")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{path}: {where} = {value!r} is not a number; write a bare TOML number (no quotes)")
+    if not np.isfinite(value):
+        raise ConfigError(f"{path}: {where} = {value!r} is not finite; give a finite bound")
+    return float(value)
 
 
 def read_parameter_set(path: Path, model: str, names: list[str]) -> NDArray[np.float64]:

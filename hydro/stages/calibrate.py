@@ -164,6 +164,12 @@ def run_calibration(opts: CalibrateOptions) -> dict:
         bar.set_postfix({opts.objective: f"{best:.4f}"})
 
     events, events_source = _events(record, opts.events)
+    outside = [e for e in events if e.end < record.times[0] or e.start > record.times[-1]]
+    if outside:  # a table for another record (or another datum of time): say so instead of empty statistics
+        log.warning("%s: %d of %d flood event(s) lie outside the record (%s .. %s), e.g. %r (%s .. %s); they are "
+                    "left out of the event statistics", events_source, len(outside), len(events),
+                    str(record.times[0])[:16], str(record.times[-1])[:16], outside[0].event_id,
+                    str(outside[0].start)[:16], str(outside[0].end)[:16])
     objective, _, where = opts.objective.partition("_")
     scored_steps = None
     if where == "events":  # event calibration: score only the 'ok' flood windows

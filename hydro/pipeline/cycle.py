@@ -717,6 +717,8 @@ def run_basins(configs: list[Path], dask: bool = False, scheduler: str | None = 
     """Rolling cycles for several independent basins (one config each): in turn, or as one dask task per
     basin on a LocalCluster (``dask``) or the scheduler at ``scheduler``. A basin's own ensemble members
     then run inside its task."""
+    for c in configs:  # every configuration is read first: a bad second one is refused before the first runs
+        load_config(Path(c))
     if len(configs) > 1 and (dask or scheduler):
         from ..stages.ensemble import client_for
 

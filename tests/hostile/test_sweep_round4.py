@@ -47,3 +47,20 @@ def test_flood_events_outside_the_record_are_logged(catchments_dir, tmp_path, ca
     with caplog.at_level(logging.WARNING, logger="hydro"):
         run_calibration(opts)
     assert any("ev.csv: 1 of 1 flood event(s) lie outside the record" in r.getMessage() for r in caplog.records)
+
+
+def test_a_bad_second_config_is_refused_before_the_first_runs(tmp_path, capsys, monkeypatch):
+    """hydro run good.toml bad.toml ran (and wrote) the first basin's cycle, then refused bad.toml."""
+    from hydro.cli import main
+
+    repo = Path(__file__).resolve().parents[2]
+    good = tmp_path / "cycle.toml"
+    good.write_text((repo / "basins" / "demo" / "cycle.toml").read_text())
+    (tmp_path / "bad.toml").write_text("[cycle]\nbasin = 3\n")
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "cycle.toml", "bad.toml", "--output-dir", "runs", "--state-dir", "state"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hydro: error: bad.toml: cycle.basin"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "cycle.toml"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from .core.errors import ConfigError
+from .core.errors import ConfigError, InputDataError
 from .network import RiverNetwork
 from .reservoir.operation import DamStart
 from .routing.channel import RoutingState
@@ -186,6 +186,11 @@ def _route(basin: BasinModel, state: BasinState, new: BasinState, lateral: NDArr
     if state.main_stems:  # main stems feeding the segments below them run in place (two-way coupling)
         from .hydraulics.network_coupling import with_main_stems
 
+        for sid, stem in state.main_stems.items():
+            if np.datetime64(stem.hydraulic.time, "m") != np.datetime64(state.valid_time, "m"):
+                raise InputDataError(f"{stem.hydraulic.source or 'state'}: main stem {sid!r}: the hydraulic state is "
+                                     f"valid at {str(stem.hydraulic.time)[:16]}, the basin state at "
+                                     f"{str(state.valid_time)[:16]}; start cold (--cold)")
         start = with_main_stems(state.routing, state.main_stems)
     run = basin.routing.run(lateral, RAIN_STEP_MIN * 60.0, hours, start, state.dams, nudging_for=nudging_for,
                             detention=state.detention or None)

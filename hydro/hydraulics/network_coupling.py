@@ -243,7 +243,7 @@ class CoupledMainStem:
 
     def last_lateral(self, run) -> NDArray[np.float64]:
         """Each segment's local lateral inflow over ``run``'s last interval (where a continuation starts)."""
-        return np.asarray(run.lateral, np.float64)[-1, self.pos].copy()
+        return np.asarray(run.lateral[-1, self.pos], np.float64)
 
     def check_state(self, state: MainStemState, chainage: NDArray[np.float64], source: str,
                     times: NDArray[np.datetime64] | None = None) -> None:
@@ -280,22 +280,27 @@ class CoupledMainStem:
         reaching its value one second into the interval from the one before (``lateral_at_start`` [segments]
         before the first: the previous run's last; None: the first interval's): the series at an interval's end
         is that interval's value, so a run split there sees the same series as one uninterrupted run."""
-        flow = np.asarray(run.flow, np.float64)
-        hours = flow.shape[0]
+        hours = run.flow.shape[0]
         if len(times) != hours:
             raise ConfigError(f"{self.where}: {len(times)} times for a run of {hours} hours")
         start = (np.asarray(times[0]).astype("datetime64[ns]") - HOUR).astype("datetime64[ns]")
-        first = flow[0] if initial_flow is None else np.asarray(initial_flow, np.float64)
-        hourly = np.vstack([first[None, :], flow])  # [hours + 1, n] at start and each hour end
+        first = run.flow[0] if initial_flow is None else initial_flow
+
+        def hourly_sum(columns: NDArray[np.int64]) -> NDArray[np.float64]:
+            """[hours + 1] the summed flow of network ``columns`` at the start and each hour end (only those
+            columns copied: the network may be national)."""
+            q = np.vstack([np.asarray(first, np.float64)[columns][None, :], np.asarray(run.flow[:, columns], np.float64)])
+            return q.sum(axis=1)
+
         hour_t = start + (np.arange(hours + 1) * 3600).astype("timedelta64[s]")
-        q_up = hourly[:, self.feeders[0]].sum(axis=1)
+        q_up = hourly_sum(self.feeders[0])
         if needs_upstream and not q_up[0] > 0 and not self.release_at_top:
             raise InputDataError(f"{self.where}: the flow entering segment {self.definition.segments[0]} at "
                                  f"{str(start)[:16]} is {q_up[0]:g} m3/s; the run starts from a steady profile, which "
                                  "needs a flow: start the main stem below a tributary that carries a base flow")
         upstream = TimeSeries(hour_t, q_up, source=f"{self.where} (upstream inflow)", variable="discharge")
         # lateral at 10-minute steps, held over each step: breakpoints 1 s after each step's start and at its end
-        lat = np.asarray(run.lateral, np.float64)[:, self.pos]  # [intervals, segments]
+        lat = np.asarray(run.lateral[:, self.pos], np.float64)  # [intervals, segments]
         step = float(run.interval_s)
         n_int = lat.shape[0]
         t_start = np.arange(n_int) * step
@@ -317,13 +322,13 @@ class CoupledMainStem:
             upstream = TimeSeries(start + (t_s * 1e9).astype("timedelta64[ns]"), top,
                                   source=f"{self.where} (upstream inflow: the dam's release and the first segment's "
                                          "inflow)", variable="discharge")
-        tributary = np.column_stack([np.interp(t_s, hour_s, hourly[:, f].sum(axis=1)) if f.size else np.zeros(t_s.size)
+        tributary = np.column_stack([np.interp(t_s, hour_s, hourly_sum(f)) if f.size else np.zeros(t_s.size)
                                      for f in [np.zeros(0, np.int64), *self.feeders[1:]]])
         lateral = Lateral(start + (t_s * 1e9).astype("timedelta64[ns]"), self.mid_chainage.copy(), held + tributary,
                           source=f"{self.where} (lateral inflow)")
         trapezoid = lambda t, v: float(np.sum(0.5 * (v[1:] + v[:-1]) * np.diff(t)))  # noqa: E731
         volume = trapezoid(hour_s, q_up) + float(lat.sum() * step) + sum(
-            trapezoid(hour_s, hourly[:, f].sum(axis=1)) for f in self.feeders[1:] if f.size)
+            trapezoid(hour_s, hourly_sum(f)) for f in self.feeders[1:] if f.size)
         return StemBoundaries(upstream, lateral, volume)
 
 
@@ -534,6 +539,7 @@ class StemOutlet:
         self.ids = tuple(m.id for m in self.members)
         self.position = int(self.outlet.pos[-1])  # network position of the last segment
         self.below = self.outlet.below
+        self.segment_positions = np.concatenate([m.pos for m in self.members])  # every main stem's segments
 
     def runs_with(self, states: dict | None) -> bool:
         """Whether ``states`` (id -> MainStemState) holds every member's: the main stems then run in place."""
@@ -555,9 +561,15 @@ class StemOutlet:
 
     def run(self, flow: NDArray, lateral: NDArray, interval_s: float, hours: int, initial_flow: NDArray,
             states: dict, step_s: float) -> tuple[dict[str, MainStemResult], NDArray[np.float64]]:
-        """The main stems over ``hours`` from ``states`` on the network's ``flow`` [hours, n] and ``lateral``
-        routed so far: their results (by id) and the last segment's outflow at every routing step ``step_s``."""
+        """The main stems over ``hours`` from ``states`` (all valid at one time: the run's start) on the network's
+        ``flow`` [hours, n] and ``lateral`` routed so far: their results (by id) and the last segment's outflow at
+        every routing step ``step_s``."""
         start = np.datetime64(states[self.outlet.id].hydraulic.time, "ns")
+        for i in self.ids:
+            if np.datetime64(states[i].hydraulic.time, "ns") != start:
+                raise InputDataError(f"{states[i].hydraulic.source}: main stem {i!r}: the hydraulic state is valid at "
+                                     f"{str(states[i].hydraulic.time)[:16]}, main stem {self.outlet.id!r}'s at "
+                                     f"{str(start)[:16]}; start cold (--cold)")
         times = start + np.arange(1, hours + 1) * HOUR
         mine = {i: states[i] for i in self.ids}
         results = run_main_stems(self.members, _RunSoFar(flow, lateral, interval_s), times, initial_flow, mine,

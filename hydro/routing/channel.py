@@ -210,6 +210,7 @@ class MuskingumCunge:
                 if nudging is not None:
                     nudging(step + steps_per_call, q)
                     out_q[j] = q
+                    recorded[step] = q[record_node]  # what the segments below see: the nudged outflow
             kr.velocity_field(out_d[j], bw, cs, mn, s0, self.lake_slot, out_v[j])
             if progress is not None:
                 progress(output_every)

@@ -10,6 +10,9 @@ network whatever the number of dams. Detention basins (:mod:`hydro.routing.deten
 end of their segments: the segment below receives it less as lateral inflow, by a trigger rule or a given
 schedule (:meth:`OperatedNetwork.run`).
 
+Main stems that end inside the network (:meth:`OperatedNetwork.attach_main_stems`) run in place: their piece
+is routed in stages around them, the segments below them getting the hydraulics' outflow at every step.
+
 State: the channel state of the whole network (:class:`RoutingState`, network order; lake levels in
 the order of :attr:`OperatedNetwork.lake_id`) and per dam its storage, level and gate setting
 (:class:`DamStart`). A dam segment's channel outflow (its inflow) stays in the routing state; the
@@ -62,7 +65,8 @@ class OperatedRun:
     detention: DetentionRecord | None = field(default=None)
     # per piece (dam id, '' for the rest): outflow [steps, r] after every routing step of the piece's segments
     # that drain into a segment a release or diversion can reach (OperatedNetwork.feeders): what a later run
-    # that changes only releases and diversions needs to route just the segments they reach (see Reusable)
+    # that changes only releases and diversions needs to route just the segments they reach (see Reusable);
+    # a piece routed in stages around a main stem, or beyond the memory budget, records none
     feeder_flow: dict[str, NDArray[np.float32]] | None = field(default=None)
     # main stems run in place (OperatedNetwork.attach_main_stems), by id: their results
     # (hydro.hydraulics.network_coupling.MainStemResult); their final states are in ``final.main_stems``
@@ -115,11 +119,24 @@ class Reusable:
         if run.lateral.shape != lateral_shape or run.flow.shape[0] != hours or run.dt != dt:
             return False
         stems_then, stems_now = getattr(start, "main_stems", None) or {}, getattr(state, "main_stems", None) or {}
-        if stems_then.keys() != stems_now.keys() or any(stems_then[k] is not stems_now[k] for k in stems_now):
+        if stems_then.keys() != stems_now.keys() or not all(_same_stem_state(stems_then[k], stems_now[k])
+                                                            for k in stems_now):
             return False
         return all(np.array_equal(a, b, equal_nan=True) for a, b in (
             (start.streamflow, state.streamflow), (start.depth, state.depth),
             (start.water_sfc_elev, state.water_sfc_elev)))
+
+
+def _same_stem_state(a, b) -> bool:
+    """Whether two main-stem states (hydro.hydraulics.network_coupling.MainStemState) are the same: the same
+    object, or equal in every field (a copy sent to a dask worker)."""
+    if a is b:
+        return True
+    ha, hb = a.hydraulic, b.hydraulic
+    arrays = ("chainage", "water_level", "discharge", "previous_water_level", "previous_discharge")
+    return (a.discharge_scale == b.discharge_scale and a.geometry == b.geometry and ha.time == hb.time
+            and ha.dt == hb.dt and all(np.array_equal(getattr(ha, n), getattr(hb, n)) for n in arrays)
+            and (a.lateral is None) == (b.lateral is None) and (a.lateral is None or np.array_equal(a.lateral, b.lateral)))
 
 
 class OperatedNetwork:
@@ -349,6 +366,7 @@ class OperatedNetwork:
         ``stem_finals``."""
         outflow: dict[int, NDArray[np.float32]] = {}  # network position -> outflow after every step
         start_q = {o.position: np.float32(o.start_outflow(stem_states)) for o in outlets}
+        on_stems = np.concatenate([o.segment_positions for o in outlets])
         for sub, model, forced_at, forced, routed, routed_at, record_at, record, lakes_routed, run_after in \
                 self._stem_stages(k, outlets):
             slots = self.lake_slots(sub, model)
@@ -361,6 +379,7 @@ class OperatedNetwork:
             if nudging_for is not None:
                 ids = self.network.feature_id[sub].copy()
                 ids[forced_at] = -1  # a forced segment's outflow is imposed: never nudged here
+                ids[np.isin(sub, on_stems)] = -1  # nor a main stem's: its network flow is not used
                 nudging = nudging_for(ids, 0)
             forced_q = (np.column_stack([outflow[int(node)] for node in forced]) if forced.size
                         else np.zeros((steps, 0), np.float32))
@@ -505,7 +524,7 @@ class OperatedNetwork:
                 # so a later what-if routes this piece whole)
                 self._route_stages(k, stems_here, lateral, interval_s, steps, hours, state, stem_states, flow,
                                    streamflow, depth, elev, nudging_for, stem_results, stem_finals)
-            elif changed is not None and before is not None and self.reachable[changed].all():
+            elif changed is not None and before is not None and key in before and self.reachable[changed].all():
                 # changed only where releases or diversions enter: route what that reaches, copy the rest
                 sub, sub_model, forced_at, forced_col, routed, routed_at, record, record_at, lakes_routed = \
                     self._reach_model(key, changed)
@@ -575,7 +594,6 @@ class OperatedNetwork:
         final = RoutingState(streamflow, depth, elev)
         if stem_finals:  # the state type that carries main stems (hydro.hydraulics.network_coupling.ChannelState)
             final = replace(state, streamflow=streamflow, depth=depth, water_sfc_elev=elev, main_stems=stem_finals)
-        complete = all(key in feeder_flow for key, _ in self.pieces)
         return OperatedRun(flow, lateral, float(interval_s), operations, inflows, final, final_dams,
                            {d.id: self.position[d.feature_id] for d in self.dams}, self.dt, self.solver,
-                           feeder_flow=feeder_flow if complete else None, main_stems=stem_results)
+                           feeder_flow=feeder_flow or None, main_stems=stem_results)

@@ -207,9 +207,25 @@ def coupled_main_stems(basin: BasinSpec, routing: OperatedNetwork) -> list:
     if cached is None or cached[0] != key:
         dams = [d.feature_id for d in routing.dams]
         cached = (key, [CoupledMainStem(routing.network, m.definition, dams) for m in basin.main_stems])
+        _check_detention_off_main_stems(basin, cached[1])
         _COUPLED[routing] = cached
         routing.attach_main_stems(stem_outlets(cached[1], routing.dt))
     return cached[1]
+
+
+def _check_detention_off_main_stems(basin: BasinSpec, stems: list) -> None:
+    """Refuse a detention basin whose inlet, or whose trigger section, is on a main stem: its trigger and
+    intake read the Muskingum-Cunge flow there, which the main stem's hydraulics replace."""
+    on_stem = {int(f): s.id for s in stems for f in s.definition.segments}
+    sections = {c.id: c.feature_id for c in basin.control_sections}
+    for d in getattr(basin, "detention_basins", ()):
+        for what, feature in (("its inlet segment", d.feature_id), (f"its trigger section {d.trigger_section!r}",
+                                                                     sections.get(d.trigger_section))):
+            if feature is not None and int(feature) in on_stem:
+                raise ConfigError(f"{basin.name}: detention basin {d.id!r}: {what} ({feature}) is on main stem "
+                                  f"{on_stem[int(feature)]!r}, whose hydraulics replace the network flow there that "
+                                  "the basin's trigger and intake read; place the inlet and trigger below or above "
+                                  "the main stem")
 
 
 def operated_network(network: RiverNetwork, basin: BasinSpec, lakes=None, dt: float = 300.0,
@@ -1242,7 +1258,7 @@ def _join_runs(a: OperatedRun, b: OperatedRun) -> OperatedRun:
                                     a.detention.position, {k: v and b.detention.rule[k] for k, v in a.detention.rule.items()})
     feeders = None
     if a.feeder_flow is not None and b.feeder_flow is not None:
-        feeders = {k: np.vstack([v, b.feeder_flow[k]]) for k, v in a.feeder_flow.items()}
+        feeders = {k: np.vstack([v, b.feeder_flow[k]]) for k, v in a.feeder_flow.items() if k in b.feeder_flow}
     return OperatedRun(np.vstack([a.flow, b.flow]), np.vstack([a.lateral, b.lateral]), a.interval_s, ops, inflow,
                        b.final, b.final_dams, a.dam_position, a.dt, a.solver, detention, feeders)
 

@@ -290,25 +290,31 @@ class OperatedNetwork:
             feeders = self.feeders[key]
             forced = feeders[~affected[feeders] & affected[self.down[feeders]]]
             routed = np.flatnonzero(affected)
-            sub = np.union1d(routed, forced)
-            sub = sub[np.argsort(self._local[sub], kind="stable")]  # the piece's own order: the same upstream sums
-            model = type(self.models[key])(self.network.take(sub), self.lakes, self.dt, solver=self.solver,
-                                           parallel=sub.size > PARALLEL_MIN_SEGMENTS)
-            where = np.full(self.network.size, -1, np.int64)
-            where[sub] = np.arange(sub.size)
+            sub, model, where, lakes_routed = self._part_model(key, routed, forced)
             column = np.full(self.network.size, -1, np.int64)
             column[feeders] = np.arange(feeders.size)
             record = np.flatnonzero(affected[feeders])  # the feeder columns this run changes
-            lakes_routed = np.isin(model.lake_node_index, where[routed])  # a forced feeder's lake is not routed
-            # a forced channel feeder is not solved (its outflow is imposed); a forced lake keeps its slot
-            channel = where[forced][model.lake_slot[model.inverse[where[forced]]] == -1]
-            model.lake_slot[model.inverse[channel]] = FORCED_NODE
             entry = (sub, model, where[forced], column[forced], routed, where[routed], record,
                      where[feeders[record]], lakes_routed)
             if len(self._reach_cache) > 64:
                 self._reach_cache.clear()
             self._reach_cache[cache_key] = entry
         return entry
+
+    def _part_model(self, key: str, routed: NDArray[np.int64], forced: NDArray[np.int64]):
+        """A model of part of piece ``key``: the segments ``routed`` and the ``forced`` ones draining into them
+        (their outflow imposed, not solved; a forced lake keeps its slot, its level not taken back), in the
+        piece's own order, so every segment sums its upstream inflows in the same order as the whole piece.
+        Returns (its segments, the model, network position -> place in it, which of its lakes are routed)."""
+        sub = np.union1d(routed, forced)
+        sub = sub[np.argsort(self._local[sub], kind="stable")]
+        model = type(self.models[key])(self.network.take(sub), self.lakes, self.dt, solver=self.solver,
+                                       parallel=sub.size > PARALLEL_MIN_SEGMENTS)
+        where = np.full(self.network.size, -1, np.int64)
+        where[sub] = np.arange(sub.size)
+        channel = where[forced][model.lake_slot[model.inverse[where[forced]]] == -1]
+        model.lake_slot[model.inverse[channel]] = FORCED_NODE
+        return sub, model, where, np.isin(model.lake_node_index, where[routed])
 
     def _stem_stages(self, k: int, outlets: tuple) -> list:
         """Piece ``k`` routed in stages around the main stems ``outlets`` (StemOutlets in it, running): a
@@ -339,17 +345,9 @@ class OperatedNetwork:
             routed = idx[stage[idx] == j]
             into = np.flatnonzero(in_piece & (self.down >= 0))
             into = into[in_piece[self.down[into]] & (stage[self.down[into]] == j) & (stage[into] < j)]
-            sub = np.union1d(routed, into)
-            sub = sub[np.argsort(self._local[sub], kind="stable")]  # the piece's own order
-            model = type(self.models[key])(self.network.take(sub), self.lakes, self.dt, solver=self.solver,
-                                           parallel=sub.size > PARALLEL_MIN_SEGMENTS)
-            where = np.full(n, -1, np.int64)
-            where[sub] = np.arange(sub.size)
-            channel = where[into][model.lake_slot[model.inverse[where[into]]] == -1]
-            model.lake_slot[model.inverse[channel]] = FORCED_NODE  # imposed, not solved
+            sub, model, where, lakes_routed = self._part_model(key, routed, into)
             later = routed[(self.down[routed] >= 0)]
             later = later[in_piece[self.down[later]] & (stage[self.down[later]] > j)]
-            lakes_routed = np.isin(model.lake_node_index, where[routed])
             run_after = tuple(i for i, o in enumerate(outlets) if stage[o.position] == j)
             stages.append((sub, model, where[into], into, routed, where[routed], where[later], later, lakes_routed,
                            run_after))

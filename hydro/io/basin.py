@@ -314,8 +314,11 @@ def read_toml_model(path: Path, model: type[BaseModel], what: str):
 def read_basin(path: Path) -> BasinSpec:
     """Read and validate a basin TOML; one ConfigError listing every problem with its key path."""
     spec = read_toml_model(path, BasinSpec, "basin file")
-    for reservoir in spec.reservoirs:
-        reservoir.rules().check(reservoir.curves())  # levels inside the curves and rising
+    for k, reservoir in enumerate(spec.reservoirs):
+        try:
+            reservoir.rules().check(reservoir.curves())  # levels inside the curves and rising
+        except ConfigError as exc:  # name the file and the key path, as the other checks of the file do
+            raise ConfigError(f"{path}: reservoirs.{k}: {exc}") from None
     for stem in spec.main_stems:
         others = tuple((f, m.id) for m in spec.main_stems if m is not stem for f in m.segments)
         stem._definition = main_stem_definition(stem, Path(path), others)

@@ -1085,6 +1085,15 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         c[v0_:v0_ + n_v] += 1.0 / (3600.0 * T_all)
     res_lp = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.concatenate(b_eq) if R else None, bounds=bounds,
                      method="highs")
+    if res_lp.status == 2:  # infeasible: say which limits cannot all hold, not only the solver's word
+        empty = [res.id for res in resv if res.flood_control_high_level <= res.flood_limit_level and res.id not in hold]
+        why = (f"reservoir(s) {', '.join(empty)} have no flood-control zone (flood_control_high_level = "
+               "flood_limit_level), so their storage cannot rise above the flood-limit level; raise "
+               "flood_control_high_level in the basin file" if empty else
+               "no release schedule keeps every reservoir at or below its flood-control high level within its "
+               "minimum release and ramp limit; check flood_control_high_level, min_release and "
+               "max_ramp_per_hour in the basin file")
+        raise ConfigError(f"{basin.name}: the inverse dispatch has no feasible schedule: {why}")
     if res_lp.status != 0:
         raise ConfigError(f"{basin.name}: inverse LP failed ({res_lp.message})")
     x = res_lp.x

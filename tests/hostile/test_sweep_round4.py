@@ -64,3 +64,31 @@ def test_a_bad_second_config_is_refused_before_the_first_runs(tmp_path, capsys, 
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("hydro: error: bad.toml: cycle.basin"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "cycle.toml"]
+
+
+def test_reservoir_levels_out_of_order_name_the_basin_file(tmp_path):
+    """The refusal named the reservoir only ('demo_dam: characteristic levels must rise')."""
+    from hydro.io.basin import read_basin
+
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "basins" / "demo" / "basin.toml").read_text()
+    assert "flood_limit_level = 110.0" in text
+    path = tmp_path / "basin.toml"
+    path.write_text(text.replace("flood_limit_level = 110.0", "flood_limit_level = 125.0"))
+    with pytest.raises(ConfigError, match=r"basin\.toml: reservoirs\.0: demo_dam: characteristic levels must rise"):
+        read_basin(path)
+
+
+def test_a_reservoir_without_flood_control_zone_is_named_when_no_dispatch_exists():
+    """flood_control_high_level = flood_limit_level (allowed) under an inflow above the outlet's capacity at the
+    flood-limit level: the inverse ended in 'inverse LP failed (The problem is infeasible ...)'."""
+    from hydro.io.basin import BasinSpec
+    from hydro.stages.rehearsal import forward, inverse
+    from tests.physics.test_rehearsal_inverse import NETWORK, RESERVOIR, TOWN, _flood
+
+    dam = {**RESERVOIR, "flood_control_high_level": 110.0, "capacity_m3s": [0, 1000, 10000, 15000, 20000]}
+    basin = BasinSpec(name="b", reservoirs=[dam], control_sections=[TOWN])
+    lateral, times = _flood()
+    f1 = forward(NETWORK, basin, lateral, times)
+    with pytest.raises(ConfigError, match=r"reservoir\(s\) dam have no flood-control zone .* raise flood_control_high_level"):
+        inverse(NETWORK, basin, lateral, times, f1)

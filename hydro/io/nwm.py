@@ -247,8 +247,9 @@ class LateralInflow:
         required = ~found if optional is None else ~found & ~optional
         if required.any():
             raise InputDataError(
-                f"{self.source}: no lateral inflow for {required.sum()} segment(s), e.g. "
-                f"{feature_id[required][:8].tolist()}"
+                f"{self.source}: no lateral inflow for {required.sum()} segment(s), e.g. feature_id "
+                f"{feature_id[required][:8].tolist()}; its feature_id must list every segment of the network "
+                "(a lateral inflow file for this RouteLink)"
             )
         out = self.values[:, idx]
         out[:, ~found] = 0.0

@@ -58,7 +58,8 @@ class LevelPoolParameters:
                 raise InputDataError(f"{self.source}: {f.name} has shape {value.shape}, expected ({n},)")
             bad = np.isnan(value)
             if bad.any():
-                raise InputDataError(f"{self.source}: {f.name} is NaN for lake(s) {self.lake_id[bad][:8].tolist()}")
+                raise InputDataError(f"{self.source}: {f.name} is NaN for lake(s) {self.lake_id[bad][:8].tolist()}; "
+                                     "every lake needs a value: correct the file")
         bad = self.area_km2 <= 0
         if bad.any():
             raise InputDataError(f"{self.source}: LkArea must be > 0; lake(s) {self.lake_id[bad][:8].tolist()}")

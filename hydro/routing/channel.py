@@ -248,7 +248,8 @@ class Muskingum:
 
     def __init__(self, network: RiverNetwork, dt: float = 300.0) -> None:
         if network.is_lake.any():
-            raise ConfigError("linear Muskingum has no lake model; route without lake parameters")
+            raise ConfigError("--method muskingum (linear Muskingum) has no lake model, and the network has lakes: "
+                              "route it with --method muskingum_cunge, or without --lakeparm")
         if network.musk_k is None or network.musk_x is None:
             raise InputDataError(f"{network.source}: linear Muskingum needs musk_k and musk_x (RouteLink MusK, MusX)")
         self.network = network

@@ -192,6 +192,12 @@ def read_initial_state(path: Path, feature_id: NDArray[np.int64], lake_id: NDArr
                                             default=CF_ATTRS[name]["units"]), np.float32)
         check_range(converted, name, str(path), label=f"initial {name}",
                     locate=lambda k, ids=ids, what=what: f"{what} {ids[k]}")
+        missing = np.isnan(converted)
+        if name != "depth" and missing.any():  # depth is NaN on lake nodes by convention; flow and level never
+            raise InputDataError(
+                f"{path}: initial {name} is NaN at {what} {ids[int(np.flatnonzero(missing)[0])]} "
+                f"({int(missing.sum())} value(s)); give a value for every {what} (e.g. the last record of a hydro "
+                "route output), or leave --initial-state out for a cold start")
         out.append(converted)
     return tuple(out)
 
@@ -246,7 +252,8 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
     duration_s = available_s if hours is None else hours * 3600.0
     if duration_s > available_s:
         raise InputDataError(
-            f"{lateral.source}: forcing covers {available_s / 3600:g} h but {duration_s / 3600:g} h were requested"
+            f"{lateral.source}: forcing covers {available_s / 3600:g} h but {duration_s / 3600:g} h were requested "
+            f"(--hours); ask for at most {available_s / 3600:g} h, or give a longer forcing"
         )
     n_steps = int(duration_s // (dt * steps_per_output)) * steps_per_output
     if n_steps == 0:

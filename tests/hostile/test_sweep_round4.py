@@ -92,3 +92,68 @@ def test_a_reservoir_without_flood_control_zone_is_named_when_no_dispatch_exists
     f1 = forward(NETWORK, basin, lateral, times)
     with pytest.raises(ConfigError, match=r"reservoir\(s\) dam have no flood-control zone .* raise flood_control_high_level"):
         inverse(NETWORK, basin, lateral, times, f1)
+
+
+# --------------------------------------------------------------------------- hydro route: messages that name and advise
+@pytest.fixture
+def route_work(tmp_path, monkeypatch) -> Path:
+    from tests.hostile.test_sweep_route import _lake_network
+
+    _lake_network(tmp_path)
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _netcdf_edit(path: str, edit) -> None:
+    import xarray as xr
+
+    with xr.open_dataset(path) as ds:
+        ds = edit(ds.load())
+    Path(path).unlink()
+    ds.to_netcdf(path)
+
+
+def _nan_ifd():
+    import netCDF4
+
+    with netCDF4.Dataset("LAKEPARM.nc", "a") as ds:
+        ds["ifd"][:] = [float("nan")]
+
+
+ROUTE_CASES = {
+    # sweep case: (edit of the inputs, extra arguments, words the one error line must hold)
+    "route_init_lake_nan": (lambda: _netcdf_edit("init.nc", lambda ds: ds.assign(
+        water_sfc_elev=ds["water_sfc_elev"] * float("nan"))), ["--initial-state", "init.nc"],
+        ["init.nc: initial water_sfc_elev is NaN at lake_id 77", "cold start"]),
+    "route_qlat_half_ids": (lambda: _netcdf_edit("qlat.nc", lambda ds: ds.isel(feature_id=[0, 1])), [],
+                            ["qlat.nc: no lateral inflow for 2 segment(s), e.g. feature_id [3, 4]", "every segment"]),
+    "route_lk_ifd_nan": (_nan_ifd, [],
+                         ["LAKEPARM.nc: initial_fraction_depth is NaN for lake(s) [77]", "correct the file"]),
+    "route_cli_hours_29": (None, ["--hours", "7"], ["qlat.nc: forcing covers 6 h but 7 h were requested (--hours)",
+                                                     "at most 6 h"]),
+    "route_cli_method_muskingum": (None, ["--method", "muskingum"], ["--method muskingum", "--method muskingum_cunge"]),
+}
+
+
+@pytest.mark.parametrize("case", ROUTE_CASES)
+def test_route_refusals_name_the_input_and_what_to_do(case, route_work, capsys):
+    import xarray as xr
+
+    from tests.hostile.conftest import assert_refused, run_cli
+
+    args = ["route", "--routelink", "RouteLink.nc", "--lakeparm", "LAKEPARM.nc", "--lateral", "qlat.nc",
+            "--output", "out/route.nc", "--no-progress"]
+    edit, extra, names = ROUTE_CASES[case]
+    if "init.nc" in extra:  # a route output's last record as the state
+        code, err = run_cli(capsys, *args)
+        assert code == 0, err
+        with xr.open_dataset("out/route.nc") as ds:
+            ds.isel(time=-1).load().to_netcdf("init.nc")
+        Path("out/route.nc").unlink()
+    if edit is not None:
+        edit()
+    code, err = run_cli(capsys, *args, *extra)
+    assert_refused(code, err, names)
+    assert len(err.strip().splitlines()) == 1, err
+    assert list((route_work / "out").iterdir()) == []

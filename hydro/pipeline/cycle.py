@@ -542,18 +542,35 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
     if overrides:
         config = CycleConfig.model_validate({**config.model_dump(), "cycle": {**config.cycle.model_dump(), **overrides}})
     state_dir = state_folder(config, config_path)
-    new_state_dir = not state_dir.exists()
+    # the output folder is locked too: two runs with different state folders must not write one cycle folder
+    output_root = cycle_folder(config, config_path).parent
+    made = [(folder, _topmost_missing(folder)) for folder in dict.fromkeys((state_dir, output_root))
+            if not folder.exists()]
     try:
         with FolderLock(state_dir, "state folder"):
-            return _run_cycle(config_path, config, stage, cold, members, scheduler)
+            if output_root == state_dir:
+                return _run_cycle(config_path, config, stage, cold, members, scheduler)
+            with FolderLock(output_root, "output folder"):
+                return _run_cycle(config_path, config, stage, cold, members, scheduler)
     except BaseException:
-        if new_state_dir:  # made only for the lock: a refused or failed run leaves no new folder
-            (state_dir / ".hydro.lock").unlink(missing_ok=True)
+        for folder, top in sorted(made, key=lambda m: -len(m[0].parts)):  # made only for the locks: a refused or failed run leaves no new folder
+            (folder / ".hydro.lock").unlink(missing_ok=True)
             try:
-                state_dir.rmdir()  # only if nothing else was written into it
+                while True:  # up to the first that existed, each only if nothing else was written into it
+                    folder.rmdir()
+                    if folder == top:
+                        break
+                    folder = folder.parent
             except OSError:
                 pass
         raise
+
+
+def _topmost_missing(folder: Path) -> Path:
+    """The highest of ``folder`` and its parents that does not exist (what making ``folder`` creates)."""
+    while not folder.parent.exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
 
 
 def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: bool, members: int,

@@ -157,3 +157,21 @@ def test_route_refusals_name_the_input_and_what_to_do(case, route_work, capsys):
     assert_refused(code, err, names)
     assert len(err.strip().splitlines()) == 1, err
     assert list((route_work / "out").iterdir()) == []
+
+
+def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path, capsys, monkeypatch):
+    """Two runs with different state folders and one output folder both wrote the same cycle folder, unwarned
+    (cycle_concurrent_other_state_same_output): the output folder is locked like the state folder."""
+    from hydro.cli import main
+    from hydro.io.atomic import FolderLock
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "cycle.toml").write_text((repo / "basins" / "demo" / "cycle.toml").read_text())
+    monkeypatch.chdir(tmp_path)
+    with FolderLock(tmp_path / "runs", "output folder"):  # the other run, mid-cycle
+        code = main(["run", "cycle.toml", "--output-dir", "runs", "--state-dir", "state2", "--stage", "forecast"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 3 and len(lines) == 1 and "runs: output folder is in use by pid" in lines[0], err
+    assert not (tmp_path / "state2").exists()  # the refused run leaves no new state folder
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [".hydro.lock"]

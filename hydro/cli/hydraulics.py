@@ -159,6 +159,7 @@ def add_benchmarks(bench: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    _check_output_interval(args)
     if _is_network(args):
         return _cmd_run_network(args)
     from ..core.errors import ConfigError
@@ -304,6 +305,16 @@ def _read_network(args: argparse.Namespace, structures: bool = False):
     st = read_network_structures(args.structures) if structures and args.structures else {}
     return ReachNetwork(sections, junctions, max_dx=args.max_dx, table_dz=args.table_dz, structures=st,
                         source=str(args.sections), junction_condition=args.junction_condition)
+
+
+def _check_output_interval(args: argparse.Namespace) -> None:
+    """--output-interval a whole multiple of --dt, refused naming both options (the solver knows no options)."""
+    from ..core.errors import ConfigError
+
+    ratio = args.output_interval / args.dt
+    if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
+        raise ConfigError(f"--output-interval {args.output_interval:g} s is not a whole multiple of --dt {args.dt:g} s; "
+                          f"give e.g. --output-interval {max(1, round(ratio)) * args.dt:g}")
 
 
 def _cmd_run_network(args: argparse.Namespace) -> int:

@@ -175,3 +175,17 @@ def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path, capsys, mon
     assert code == 3 and len(lines) == 1 and "runs: output folder is in use by pid" in lines[0], err
     assert not (tmp_path / "state2").exists()  # the refused run leaves no new state folder
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [".hydro.lock"]
+
+
+@pytest.mark.parametrize("interval, suggestion", [("45", "60"), ("10", "30")])
+def test_an_output_interval_off_the_step_names_both_options(tmp_path, capsys, interval, suggestion):
+    """'output interval 45 s is not a whole multiple of dt 30 s' named neither option (hydraulics_cli_oi_45)."""
+    from hydro.cli import main
+
+    code = main(["hydraulics", "run", "--sections", str(tmp_path / "s.csv"), "--upstream", str(tmp_path / "q.csv"),
+                 "--downstream", "normal", "--output", str(tmp_path / "out.nc"), "--output-interval", interval])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, lines
+    assert f"--output-interval {interval} s is not a whole multiple of --dt 30 s" in lines[0]
+    assert f"give e.g. --output-interval {suggestion}" in lines[0]
+    assert not (tmp_path / "out.nc").exists()

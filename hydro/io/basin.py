@@ -85,6 +85,9 @@ class ReservoirSpec(_Strict):
     def _tables(self) -> ReservoirSpec:
         if not len(self.level_m) == len(self.storage_m3) == len(self.capacity_m3s):
             raise ValueError("level_m, storage_m3 and capacity_m3s must have the same length")
+        if max(self.capacity_m3s) <= 0:  # routed, it overtops at the first step with a message about the curve
+            raise ValueError(f"{self.id}: capacity_m3s is 0 at every level, so the dam can release nothing; give the "
+                             "outlets' discharge capacity at each level")
         try:
             for key, variable in (("level_m", "reservoir_level"), ("storage_m3", "reservoir_storage"),
                                   ("capacity_m3s", "reservoir_capacity"), ("safe_release", "reservoir_capacity")):

@@ -189,3 +189,17 @@ def test_an_output_interval_off_the_step_names_both_options(tmp_path, capsys, in
     assert f"--output-interval {interval} s is not a whole multiple of --dt 30 s" in lines[0]
     assert f"give e.g. --output-interval {suggestion}" in lines[0]
     assert not (tmp_path / "out.nc").exists()
+
+
+def test_a_dam_that_can_release_nothing_is_refused_naming_its_file(tmp_path):
+    """capacity_m3s all zero was routed to 'storage exceeds the level-storage curve at step 1 ... the dam
+    overtops', naming neither res.toml nor the capacity (reservoir_toml_all_zero_capacity)."""
+    import re
+
+    from hydro.stages.reservoir_route import read_reservoir
+    from tests.io.test_cli_reservoir import PROB_822
+
+    path = tmp_path / "res.toml"
+    path.write_text(re.sub(r"capacity_m3s = \[[^\]]*\]", "capacity_m3s = [0, 0, 0, 0, 0]", PROB_822))
+    with pytest.raises(ConfigError, match=r"res\.toml: .*capacity_m3s is 0 at every level"):
+        read_reservoir(path)

@@ -203,3 +203,18 @@ def test_a_dam_that_can_release_nothing_is_refused_naming_its_file(tmp_path):
     path.write_text(re.sub(r"capacity_m3s = \[[^\]]*\]", "capacity_m3s = [0, 0, 0, 0, 0]", PROB_822))
     with pytest.raises(ConfigError, match=r"res\.toml: .*capacity_m3s is 0 at every level"):
         read_reservoir(path)
+
+
+def test_a_control_section_off_the_network_names_the_basin_file(tmp_path):
+    """'demo: outlet_town sits on feature_id 999999, which is not in the network' named neither the basin file
+    nor the key (rehearse_basin_section_fid_unknown)."""
+    from hydro.stages.rehearsal import load_rehearsal_inputs
+
+    demo = Path(__file__).resolve().parents[2] / "basins" / "demo"
+    text = (demo / "basin.toml").read_text()
+    assert "feature_id = 2961" in text
+    (tmp_path / "basin.toml").write_text(text.replace("feature_id = 2961", "feature_id = 999999"))
+    (tmp_path / "network.nc").symlink_to(demo / "network.nc")
+    with pytest.raises(ConfigError, match=r"basin\.toml: control_sections\.0 \(\w+\): feature_id 999999 is not a "
+                                          r"segment of the network network\.nc"):
+        load_rehearsal_inputs(tmp_path / "basin.toml", tmp_path / "no_forecast.nc")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -542,39 +543,22 @@ def run_cycle(config_path: Path, stage: str | None = None, cold: bool = False, m
     if overrides:
         config = CycleConfig.model_validate({**config.model_dump(), "cycle": {**config.cycle.model_dump(), **overrides}})
     state_dir = state_folder(config, config_path)
-    # the output folder is locked too: two runs with different state folders must not write one cycle folder
-    output_root = cycle_folder(config, config_path).parent
-    made = [(folder, _topmost_missing(folder)) for folder in dict.fromkeys((state_dir, output_root))
-            if not folder.exists()]
+    new_state_dir = not state_dir.exists()
     try:
-        with FolderLock(state_dir, "state folder"):
-            if output_root == state_dir:
-                return _run_cycle(config_path, config, stage, cold, members, scheduler)
-            with FolderLock(output_root, "output folder"):
-                return _run_cycle(config_path, config, stage, cold, members, scheduler)
+        with FolderLock(state_dir, "state folder"), ExitStack() as locks:
+            return _run_cycle(config_path, config, stage, cold, members, scheduler, locks)
     except BaseException:
-        for folder, top in sorted(made, key=lambda m: -len(m[0].parts)):  # made only for the locks: a refused or failed run leaves no new folder
-            (folder / ".hydro.lock").unlink(missing_ok=True)
+        if new_state_dir:  # made only for the lock: a refused or failed run leaves no new folder
+            (state_dir / ".hydro.lock").unlink(missing_ok=True)
             try:
-                while True:  # up to the first that existed, each only if nothing else was written into it
-                    folder.rmdir()
-                    if folder == top:
-                        break
-                    folder = folder.parent
+                state_dir.rmdir()  # only if nothing else was written into it
             except OSError:
                 pass
         raise
 
 
-def _topmost_missing(folder: Path) -> Path:
-    """The highest of ``folder`` and its parents that does not exist (what making ``folder`` creates)."""
-    while not folder.parent.exists() and folder.parent != folder:
-        folder = folder.parent
-    return folder
-
-
 def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: bool, members: int,
-               scheduler: str | None) -> dict:
+               scheduler: str | None, locks: ExitStack | None = None) -> dict:
     from ..report.warnings import write_warnings
     from ..stages.forcing import Forcing
     from ..stages.forecast import run_forecast
@@ -610,6 +594,12 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
         after this leaves it visibly incomplete (no marker, no report), never two runs mixed behind an old report."""
         if writing:
             return
+        if locks is not None and out.parent != state_folder(config, config_path):
+            # the output folder is locked from here to the run's end, as the state folder is for the whole run:
+            # two runs with different state folders must not write one cycle folder at the same time
+            from ..io.atomic import FolderLock
+
+            locks.enter_context(FolderLock(out.parent, "output folder"))
         out.mkdir(parents=True, exist_ok=True)
         sweep_stale_temporaries(out, recursive=True)  # a killed run's temporary files (not a live writer's)
         (out / COMPLETE).unlink(missing_ok=True)

@@ -161,7 +161,8 @@ def test_route_refusals_name_the_input_and_what_to_do(case, route_work, capsys):
 
 def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path, capsys, monkeypatch):
     """Two runs with different state folders and one output folder both wrote the same cycle folder, unwarned
-    (cycle_concurrent_other_state_same_output): the output folder is locked like the state folder."""
+    (cycle_concurrent_other_state_same_output): the output folder is locked while a run writes its cycle folder
+    (a run refused earlier leaves no lock file there)."""
     from hydro.cli import main
     from hydro.io.atomic import FolderLock
 
@@ -174,7 +175,7 @@ def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path, capsys, mon
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 3 and len(lines) == 1 and "runs: output folder is in use by pid" in lines[0], err
     assert not (tmp_path / "state2").exists()  # the refused run leaves no new state folder
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [".hydro.lock"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [".hydro.lock"]  # the other run's cycle untouched
 
 
 @pytest.mark.parametrize("interval, suggestion", [("45", "60"), ("10", "30")])
@@ -218,3 +219,17 @@ def test_a_control_section_off_the_network_names_the_basin_file(tmp_path):
     with pytest.raises(ConfigError, match=r"basin\.toml: control_sections\.0 \(\w+\): feature_id 999999 is not a "
                                           r"segment of the network network\.nc"):
         load_rehearsal_inputs(tmp_path / "basin.toml", tmp_path / "no_forecast.nc")
+
+
+def test_toml_with_a_byte_order_mark_reads_and_latin1_says_utf8(tmp_path):
+    """A basin or cycle TOML saved with a UTF-8 BOM was 'not valid TOML (Invalid statement (at line 1, column 1))'
+    (cycle_cfg_bom, rehearse_basin_bom); Latin-1 text now says to save it as UTF-8."""
+    from hydro.io.config import load_config
+
+    demo = Path(__file__).resolve().parents[2] / "basins" / "demo" / "cycle.toml"
+    text = demo.read_text()
+    (tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert load_config(tmp_path / "bom.toml") == load_config(demo)
+    (tmp_path / "latin1.toml").write_bytes(("# crue d'été\n" + text).encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1\.toml: not valid TOML .*not UTF-8 \(save the file as UTF-8\)"):
+        load_config(tmp_path / "latin1.toml")

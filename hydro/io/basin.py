@@ -286,6 +286,19 @@ class BasinSpec(_Strict):
                                  f"{dams[b.feature_id]}'s segment; put the inlet on a river segment")
 
 
+def toml_text(path: Path) -> dict:
+    """A TOML file's table. A UTF-8 byte-order mark (Windows editors write one) is dropped, as TOML's UTF-8
+    allows; text in another encoding is a UnicodeDecodeError whose message says to save it as UTF-8."""
+    with open(path, "rb") as fh:  # an OSError goes to the caller
+        data = fh.read()
+    try:
+        text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnicodeDecodeError(exc.encoding, exc.object, exc.start, exc.end,
+                                 f"{exc.reason}: not UTF-8 (save the file as UTF-8)") from None
+    return tomllib.loads(text)
+
+
 def read_toml_model(path: Path, model: type[BaseModel], what: str):
     """Read a TOML file into a pydantic ``model``; one ConfigError naming the file and every problem with
     its key path (unknown keys, missing keys, wrong types, failed checks)."""
@@ -293,8 +306,7 @@ def read_toml_model(path: Path, model: type[BaseModel], what: str):
     if not path.is_file():
         raise ConfigError(f"{path}: {what} not found{' (that is a folder)' if path.is_dir() else ''}")
     try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
+        doc = toml_text(path)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     except OSError as exc:  # no read permission, a folder of that name, an I/O error

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from ..core.errors import ConfigError
 from ..runoff.parameter_space import ParameterSpace
 from .atomic import write_atomic
+from .basin import toml_text
 
 __all__ = ["ParameterSpace", "read_parameter_set", "read_parameter_space", "write_parameter_set"]
 
@@ -24,8 +25,7 @@ def _read_toml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: parameter file not found")
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        return toml_text(path)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     except OSError as exc:  # no read permission, an I/O error

@@ -191,6 +191,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     initial = read_hydraulic_state(args.initial_state) if args.initial_state else None
     if initial is not None:
         _check_state_above_bed(initial, reach, args.initial_state)
+    elif not upstream.values[0] > 0:  # the solver would blame the sections file's first section
+        from ..core.errors import InputDataError
+
+        raise InputDataError(f"{args.upstream}: discharge_m3s {upstream.values[0]:g} at its first time "
+                             f"{str(upstream.time[0])[:19]}; a run starts from the steady profile of its first "
+                             "inflow, which needs Q > 0: give a base flow, or an --initial-state")
     result = SaintVenant(reach, options).run(upstream, downstream, lateral, args.hours, initial, args.upstream_stage)
     mb = result.mass_balance
     log.info("hydraulics: %d nodes (%d surveyed), %d steps of %g s, %.2f Newton iterations per step (at most %d); "

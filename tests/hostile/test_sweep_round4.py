@@ -233,3 +233,21 @@ def test_toml_with_a_byte_order_mark_reads_and_latin1_says_utf8(tmp_path):
     (tmp_path / "latin1.toml").write_bytes(("# crue d'été\n" + text).encode("latin-1"))
     with pytest.raises(ConfigError, match=r"latin1\.toml: not valid TOML .*not UTF-8 \(save the file as UTF-8\)"):
         load_config(tmp_path / "latin1.toml")
+
+
+def test_a_zero_inflow_at_the_start_names_the_inflow_file(tmp_path, capsys):
+    """An all-zero inflow was blamed on the sections file's first section (hydraulics_inflow_zero_flow)."""
+    from hydro.cli import main
+
+    rows = ["section,chainage_m,station_m,elevation_m,manning_n"]
+    for k, x in enumerate((0.0, 1000.0, 2000.0)):
+        for st, el in ((0.0, 105.0), (1.0, 100.0), (21.0, 100.0), (22.0, 105.0)):
+            rows.append(f"XS{k},{x},{st},{el - 0.001 * x},{0.03 if st < 22.0 else ''}")
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "q.csv").write_text("time,discharge_m3s\n2024-07-01T00:00,0\n2024-07-01T06:00,0\n")
+    code = main(["hydraulics", "run", "--sections", str(tmp_path / "s.csv"), "--upstream", str(tmp_path / "q.csv"),
+                 "--downstream", "normal", "--output", str(tmp_path / "out.nc")])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 3 and len(lines) == 1, lines
+    assert "q.csv: discharge_m3s 0 at its first time 2024-07-01T00:00:00" in lines[0] and "give a base flow" in lines[0]
+    assert not (tmp_path / "out.nc").exists()

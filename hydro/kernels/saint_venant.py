@@ -602,6 +602,36 @@ def _regimes(table, z0, nlev, dz, dx, zo, qo, z, work, reach_kind, g, z_low, z_u
         if reach_kind[j] != CHANNEL:
             supercritical[j] = 0
             supercritical[j + 1] = 0
+    # a supercritical island of one or two nodes inside subcritical flow (a transient's overshoot past Fr 1
+    # in near-critical flow) is drowned where the subcritical profile passes it: the energy equation has a
+    # subcritical root at each of its nodes and at the node above, marching up from the node below; its
+    # nodes then start on that profile (a critical control and a jump around it would not wash out)
+    i = 1
+    while i < n - 1:
+        if supercritical[i] == 0 or supercritical[i - 1] == 1:
+            i += 1
+            continue
+        last = i
+        while last + 1 < n and supercritical[last + 1] == 1:
+            last += 1
+        if last - i <= 1 and last + 1 < n:
+            z_next = zo[last + 1]
+            passes = True
+            for k in range(last, i - 2, -1):
+                if reach_kind[k] != CHANNEL:
+                    passes = False
+                    break
+                z_next, no_root = _subcritical_step(table, z0, nlev, dz, dx, qo, g, k, z_next)
+                if no_root == 1:
+                    passes = False
+                    break
+            if passes:
+                z_next = zo[last + 1]
+                for k in range(last, i - 1, -1):
+                    z_next, _ = _subcritical_step(table, z0, nlev, dz, dx, qo, g, k, z_next)
+                    supercritical[k] = 0
+                    z[k] = z_next
+        i = last + 1
     j = 0
     while j < n - 1:
         if supercritical[j] == 1 and supercritical[j + 1] == 0:

@@ -178,6 +178,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                           "reaches needs a reach column in the sections file and --junctions)")
     args.upstream = Path(args.upstream[0])
     sections = read_sections(args.sections)
+    _check_upstream_stage(args, sections)
     upstream = read_series(args.upstream, "discharge_m3s", "inflow series", True)
     downstream = read_downstream(args.downstream)
     lateral = read_lateral(args.lateral) if args.lateral else None
@@ -256,6 +257,7 @@ def _cmd_steady(args: argparse.Namespace) -> int:
                           "sections file and --junctions)")
     args.discharge = args.discharge[0][1]
     sections = read_sections(args.sections)
+    _check_upstream_stage(args, sections)
     reach = Reach(sections, max_dx=args.max_dx, table_dz=args.table_dz)
     downstream = read_downstream(args.downstream) if args.regime != "supercritical" else None
     when = downstream.series.time[0] if downstream is not None and downstream.series is not None else None
@@ -311,6 +313,21 @@ def _read_network(args: argparse.Namespace, structures: bool = False):
     st = read_network_structures(args.structures) if structures and args.structures else {}
     return ReachNetwork(sections, junctions, max_dx=args.max_dx, table_dz=args.table_dz, structures=st,
                         source=str(args.sections), junction_condition=args.junction_condition)
+
+
+def _check_upstream_stage(args: argparse.Namespace, sections: list) -> None:
+    """--upstream-stage between the first section's thalweg and its lower end, refused naming the option (the
+    profile would blame the section for a level it was given)."""
+    from ..core.errors import ConfigError
+
+    if args.upstream_stage is None:
+        return
+    first = sections[0]
+    bed, top = float(first.elevation.min()), float(min(first.elevation[0], first.elevation[-1]))
+    if not bed < args.upstream_stage <= top:
+        raise ConfigError(f"--upstream-stage {args.upstream_stage:g} m is outside the first section '{first.name}' of "
+                          f"{args.sections} ({bed:g} m thalweg .. {top:g} m lower end); give a water level in the "
+                          "sections' datum within it")
 
 
 def _check_output_interval(args: argparse.Namespace) -> None:

@@ -251,3 +251,23 @@ def test_a_zero_inflow_at_the_start_names_the_inflow_file(tmp_path, capsys):
     assert code == 3 and len(lines) == 1, lines
     assert "q.csv: discharge_m3s 0 at its first time 2024-07-01T00:00:00" in lines[0] and "give a base flow" in lines[0]
     assert not (tmp_path / "out.nc").exists()
+
+
+@pytest.mark.parametrize("stage", ["1e9", "99"])
+def test_an_upstream_stage_outside_the_first_section_names_the_option(tmp_path, capsys, stage):
+    """--upstream-stage 1e9 was refused as the steady level being above XS000's lower end, naming the section
+    file but not the option (hydraulics_steady_upstream_stage_1e9)."""
+    from hydro.cli import main
+
+    rows = ["section,chainage_m,station_m,elevation_m,manning_n"]
+    for k, x in enumerate((0.0, 1000.0, 2000.0)):
+        for st, el in ((0.0, 105.0), (1.0, 100.0), (21.0, 100.0), (22.0, 106.0)):
+            rows.append(f"XS{k},{x},{st},{el - 0.01 * x},{0.03 if st < 22.0 else ''}")
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    code = main(["hydraulics", "steady", "--sections", str(tmp_path / "s.csv"), "--discharge", "50", "--regime",
+                 "supercritical", "--upstream-stage", stage, "--output", str(tmp_path / "p.csv")])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, lines
+    assert f"--upstream-stage {float(stage):g} m is outside the first section 'XS0'" in lines[0]
+    assert "(100 m thalweg .. 105 m lower end)" in lines[0]
+    assert not (tmp_path / "p.csv").exists()

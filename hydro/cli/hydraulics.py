@@ -162,7 +162,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _check_output_interval(args)
     if _is_network(args):
         return _cmd_run_network(args)
-    from ..core.errors import ConfigError
+    from ..core.errors import ConfigError, InputDataError
     from ..hydraulics.sections import Reach
     from ..hydraulics.unsteady import SaintVenant, SolverOptions
     from ..io.atomic import check_output_dir
@@ -186,15 +186,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = SolverOptions(dt=args.dt, output_interval=args.output_interval, theta=args.theta,
                             inertia=args.inertia, lpi_exponent=args.lpi_exponent)
     reach = Reach(sections, max_dx=args.max_dx, table_dz=args.table_dz, structures=structures)
-    hours = args.hours or (upstream.time[-1] - upstream.time[0]).astype("timedelta64[s]").astype(float) / 3600.0
+    span_h = (upstream.time[-1] - upstream.time[0]).astype("timedelta64[s]").astype(float) / 3600.0
+    if args.hours is not None and args.initial_state is None and args.hours > span_h + 1e-9:
+        # named here with the option, before the output's size is estimated from it
+        raise InputDataError(f"--hours {args.hours:g}: {args.upstream} covers {span_h:g} h from "
+                             f"{str(upstream.time[0])[:19]}; ask for at most {span_h:g} h, or give a longer inflow")
+    hours = args.hours or span_h
     records = int(hours * 3600 // args.output_interval) + 1  # discharge, level, depth in float64 per node and record
     check_output_dir(args.output, reach.size * records * 24, f"{reach.size:,} nodes x {records:,} records x 24 bytes")
     initial = read_hydraulic_state(args.initial_state) if args.initial_state else None
     if initial is not None:
         _check_state_above_bed(initial, reach, args.initial_state)
     elif not upstream.values[0] > 0:  # the solver would blame the sections file's first section
-        from ..core.errors import InputDataError
-
         raise InputDataError(f"{args.upstream}: discharge_m3s {upstream.values[0]:g} at its first time "
                              f"{str(upstream.time[0])[:19]}; a run starts from the steady profile of its first "
                              "inflow, which needs Q > 0: give a base flow, or an --initial-state")

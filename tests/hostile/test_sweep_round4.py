@@ -235,7 +235,7 @@ def test_toml_with_a_byte_order_mark_reads_and_latin1_says_utf8(tmp_path):
         load_config(tmp_path / "latin1.toml")
 
 
-def test_a_zero_inflow_at_the_start_names_the_inflow_file(tmp_path, capsys):
+def test_a_zero_inflow_at_the_start_or_hours_beyond_it_name_the_inflow_file(tmp_path, capsys):
     """An all-zero inflow was blamed on the sections file's first section (hydraulics_inflow_zero_flow)."""
     from hydro.cli import main
 
@@ -250,6 +250,14 @@ def test_a_zero_inflow_at_the_start_names_the_inflow_file(tmp_path, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 3 and len(lines) == 1, lines
     assert "q.csv: discharge_m3s 0 at its first time 2024-07-01T00:00:00" in lines[0] and "give a base flow" in lines[0]
+    assert not (tmp_path / "out.nc").exists()
+    # --hours beyond the inflow: named with the option (it was the solver's 'less than the 1e+06 h asked')
+    (tmp_path / "q.csv").write_text("time,discharge_m3s\n2024-07-01T00:00,50\n2024-07-01T06:00,80\n")
+    code = main(["hydraulics", "run", "--sections", str(tmp_path / "s.csv"), "--upstream", str(tmp_path / "q.csv"),
+                 "--downstream", "normal", "--output", str(tmp_path / "out.nc"), "--hours", "1e6"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 3 and len(lines) == 1, lines
+    assert "--hours 1e+06: " in lines[0] and "q.csv covers 6 h from 2024-07-01T00:00:00; ask for at most 6 h" in lines[0]
     assert not (tmp_path / "out.nc").exists()
 
 

@@ -241,7 +241,9 @@ def read_state(path: str | Path, feature_id: NDArray[np.int64], lake_id: NDArray
     missing = ~np.isin(feature_id, have)
     if missing.any():
         raise InputDataError(
-            f"{path}: initial state lacks {missing.sum()} network feature(s), e.g. {feature_id[missing][:8].tolist()}"
+            f"{path}: initial state lacks {missing.sum()} network feature(s), e.g. feature_id "
+            f"{feature_id[missing][:8].tolist()}; give a state of this network (a hydro route output on the same "
+            "RouteLink), or leave --initial-state out for a cold start"
         )
     sel = ds.sel(feature_id=feature_id)
     q = sel["streamflow"].values.astype(np.float32)

@@ -126,6 +126,9 @@ ROUTE_CASES = {
     "route_init_lake_nan": (lambda: _netcdf_edit("init.nc", lambda ds: ds.assign(
         water_sfc_elev=ds["water_sfc_elev"] * float("nan"))), ["--initial-state", "init.nc"],
         ["init.nc: initial water_sfc_elev is NaN at lake_id 77", "cold start"]),
+    "route_init_half_ids": (lambda: _netcdf_edit("init.nc", lambda ds: ds.isel(feature_id=[0, 1])),
+                            ["--initial-state", "init.nc"],
+                            ["init.nc: initial state lacks 3 network feature(s), e.g. feature_id [3, 4, 77]", "cold start"]),
     "route_qlat_half_ids": (lambda: _netcdf_edit("qlat.nc", lambda ds: ds.isel(feature_id=[0, 1])), [],
                             ["qlat.nc: no lateral inflow for 2 segment(s), e.g. feature_id [3, 4]", "every segment"]),
     "route_lk_ifd_nan": (_nan_ifd, [],

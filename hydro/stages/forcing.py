@@ -292,6 +292,11 @@ class Forcing:
     def rain(self, start: np.datetime64, end: np.datetime64) -> NDArray[np.float32]:
         """[n_steps, ny, nx] mm per 10-minute step for the intervals in [start, end)."""
         self.check_covers(start, end, "cycle")
+        if (start - self.start) % STEP:  # the index below would floor it: rain shifted, unsaid
+            before = self.start + (start - self.start) // STEP * STEP
+            raise ConfigError(f"the cycle starts at {str(start)[:16]}, between the {RAIN_STEP_MIN}-minute rain steps "
+                              f"of {self.path} (from {str(self.start)[:16]}); start it on a step, e.g. "
+                              f"{str(before)[:16]} (cycle.start or --start)")
         i0 = int((start - self.start) / np.timedelta64(RAIN_STEP_MIN, "m"))
         i1 = int((end - self.start) / np.timedelta64(RAIN_STEP_MIN, "m"))
         return self._field()[i0:i1]

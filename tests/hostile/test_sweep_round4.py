@@ -282,3 +282,20 @@ def test_an_upstream_stage_outside_the_first_section_names_the_option(tmp_path, 
     assert f"--upstream-stage {float(stage):g} m is outside the first section 'XS0'" in lines[0]
     assert "(100 m thalweg .. 105 m lower end)" in lines[0]
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_cycle_between_rain_steps_is_refused(tmp_path, capsys, monkeypatch):
+    """--start 00:07 ran on the rain of 00:00 .. (the forcing's step index floored), labelled 00:07
+    (cycle_cfg_start_odd_minute)."""
+    from hydro.cli import main
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "cycle.toml").write_text((repo / "basins" / "demo" / "cycle.toml").read_text())
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "cycle.toml", "--start", "2026-07-01T00:07", "--stage", "forecast", "--output-dir", "runs",
+                 "--state-dir", "state"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert code == 2 and len(lines) == 1, lines
+    assert "the cycle starts at 2026-07-01T00:07, between the 10-minute rain steps of" in lines[0]
+    assert "e.g. 2026-07-01T00:00 (cycle.start or --start)" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cycle.toml"]

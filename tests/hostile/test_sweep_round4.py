@@ -178,7 +178,12 @@ def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path, capsys, mon
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 3 and len(lines) == 1 and "runs: output folder is in use by pid" in lines[0], err
     assert not (tmp_path / "state2").exists()  # the refused run leaves no new state folder
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [".hydro.lock"]  # the other run's cycle untouched
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [".hydro.lock"]  # the holder's lock stays
+    # refused on its configuration (cycle.start between rain steps): nothing of it stays
+    code = main(["run", "cycle.toml", "--output-dir", "new/runs", "--state-dir", "state3", "--stage", "forecast",
+                 "--start", "2026-07-01T00:07"])
+    assert code == 2, capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cycle.toml", "runs"]
 
 
 @pytest.mark.parametrize("interval, suggestion", [("45", "60"), ("10", "30")])

@@ -568,6 +568,7 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
 
     if stage is not None and stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; choose {', '.join(STAGES)}")
+    began = time.time()
     basin = load_basin(config, config_path)
     out = cycle_folder(config, config_path)
     w = window(config)
@@ -600,6 +601,11 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
             from ..io.atomic import FolderLock
 
             locks.enter_context(FolderLock(out.parent, "output folder"))
+        done = out / COMPLETE
+        if done.is_file() and done.stat().st_mtime > began:  # not a rerun: a run beside this one finished it
+            raise InputDataError(f"{out}: another run (another state folder) completed this cycle folder while this "
+                                 "one was computing; nothing was written: rerun to replace its results, or give "
+                                 "each run its own --output-dir")
         out.mkdir(parents=True, exist_ok=True)
         sweep_stale_temporaries(out, recursive=True)  # a killed run's temporary files (not a live writer's)
         (out / COMPLETE).unlink(missing_ok=True)

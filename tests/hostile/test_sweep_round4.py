@@ -304,3 +304,29 @@ def test_a_cycle_between_rain_steps_is_refused(tmp_path, capsys, monkeypatch):
     assert "the cycle starts at 2026-07-01T00:07, between the 10-minute rain steps of" in lines[0]
     assert "e.g. 2026-07-01T00:00 (cycle.start or --start)" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cycle.toml"]
+
+
+def test_a_cycle_folder_completed_by_a_run_beside_is_not_overwritten(tmp_path, capsys, monkeypatch):
+    """Two runs with different state folders on one output folder: the one that writes second found the cycle
+    folder completed while it computed and overwrote it without a word (cycle_concurrent_other_state_same_output).
+    The other run's COMPLETE is stamped after this run began (a future mtime stands for it)."""
+    import os
+    import time
+
+    from hydro.cli import main
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "cycle.toml").write_text((repo / "basins" / "demo" / "cycle.toml").read_text())
+    folder = tmp_path / "runs" / "cycle_20260701T0400"
+    folder.mkdir(parents=True)
+    (folder / "COMPLETE").write_text("the other run's\n")
+    later = time.time() + 3600.0
+    os.utime(folder / "COMPLETE", (later, later))
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "cycle.toml", "--output-dir", "runs", "--state-dir", "state2", "--stage", "forecast"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert code == 3 and len(lines) == 1, lines
+    assert "cycle_20260701T0400: another run (another state folder) completed this cycle folder" in lines[0]
+    assert sorted(p.name for p in folder.iterdir()) == ["COMPLETE"]
+    assert (folder / "COMPLETE").read_text() == "the other run's\n"
+    assert not (tmp_path / "state2").exists()

@@ -285,6 +285,11 @@ def _lateral_m3s(ds: netCDF4.Dataset, path: str | Path, name: str, default: str 
     from ..core.variables import to_canonical
 
     var = ds.variables[name]
+    kind = getattr(np.dtype(var.dtype), "kind", "O") if var.dtype is not str else "U"
+    if kind not in "fiu":  # text (or anything else) that happens to parse is not a flow a model wrote
+        stored = "text" if kind in "USO" else f"type {np.dtype(var.dtype).name}"
+        raise InputDataError(f"{path}: {name} is stored as {stored}, not as numbers; write it as a float variable "
+                             "in m3 s-1")
     values = np.ma.filled(var[:].astype(np.float64), np.nan)
     return to_canonical(values, getattr(var, "units", None), "lateral_inflow", f"{path}: {name}", default=default)
 

@@ -113,6 +113,9 @@ LATERAL_CASES = {
     "route_qlat_zero_steps": (lambda: _edit_qlat(lambda ds: ds.isel(time=slice(0, 0))), "qlat.nc",
                               ["qlat.nc", "0 time record(s)", "empty"]),
     "route_lateral_symlink_loop": (_symlink_loop, "loop_a.nc", ["loop_a.nc", "symbolic link", "loop"]),
+    # flows written as text parse, but no model writes them so: refused (round 4 flagged it as accepted)
+    "route_qlat_string_var": (lambda: _edit_qlat(lambda ds: ds.assign(qlat=ds["qlat"].astype(str).assign_attrs(
+        units="m3 s-1"))), "qlat.nc", ["qlat.nc", "qlat is stored as text"]),
 }
 
 

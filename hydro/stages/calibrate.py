@@ -72,6 +72,7 @@ def parse_period(text: str, option: str) -> tuple[np.datetime64, np.datetime64]:
 # the fewest finite observed discharges a calibration or validation period is scored on
 MIN_SCORED_STEPS = 10
 
+
 def _model(name: str, dt_hours: float) -> RunoffModel:
     import hydro.runoff  # noqa: F401  (registers the runoff models)
 

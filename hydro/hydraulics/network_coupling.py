@@ -519,9 +519,10 @@ def run_main_stems(stems: Sequence[CoupledMainStem], run, times: NDArray[np.date
 
 
 @dataclass(frozen=True)
-class _RunSoFar:
-    """What an operated run holds while it routes (hydro.routing.operated): hourly flow and lateral inflow of
-    the whole network, filled for the pieces routed so far (a main stem reads only its own zone's columns)."""
+class NetworkFlows:
+    """What a main stem reads of an operated run (the ``run`` its methods take): hourly flow [hours, n] and
+    lateral inflow [intervals, n] of the whole network, at ``interval_s``; e.g. part of a run (its last hour), or
+    a run still routing (filled for the pieces routed so far: a main stem reads only its own zone's columns)."""
 
     flow: NDArray[np.float32]
     lateral: NDArray[np.float32]
@@ -572,7 +573,7 @@ class StemOutlet:
                                      f"{str(start)[:16]}; start cold (--cold)")
         times = start + np.arange(1, hours + 1) * HOUR
         mine = {i: states[i] for i in self.ids}
-        results = run_main_stems(self.members, _RunSoFar(flow, lateral, interval_s), times, initial_flow, mine,
+        results = run_main_stems(self.members, NetworkFlows(flow, lateral, interval_s), times, initial_flow, mine,
                                  output_interval=step_s)
         return results, results[self.outlet.id].outflow
 

@@ -232,7 +232,7 @@ def main_stems_at_issue(basin: BasinModel, state: BasinState, analysis: Advanced
         return {}, {}
     import time
 
-    from ..hydraulics.network_coupling import run_main_stems
+    from ..hydraulics.network_coupling import NetworkFlows, run_main_stems
     from .rehearsal import coupled_main_stems
 
     t0 = time.perf_counter()
@@ -241,21 +241,12 @@ def main_stems_at_issue(basin: BasinModel, state: BasinState, analysis: Advanced
     run, times, start_flow = analysis.run, analysis.times, state.routing.streamflow
     if not state.main_stems and len(times) > 1:
         per_hour = int(round(3600.0 / run.interval_s))
-        run = _LastHour(run.flow[-1:], run.lateral[-per_hour:], run.interval_s)
+        run = NetworkFlows(run.flow[-1:], run.lateral[-per_hour:], run.interval_s)  # the last hour
         times, start_flow = times[-1:], analysis.run.flow[-2]
     runs = run_main_stems(stems, run, times, start_flow, state.main_stems or None) if stems else {}
     timer["main_stems_analysis"] = timer.get("main_stems_analysis", 0.0) + time.perf_counter() - t0
     finals = {**in_place, **{sid: r.final_state for sid, r in runs.items()}}
     return finals, ({**analysis.run.main_stems, **runs} if state.main_stems else {})
-
-
-@dataclass(frozen=True)
-class _LastHour:
-    """The last hour of an operated run, as the main stems read it (hydro.hydraulics.network_coupling)."""
-
-    flow: NDArray  # [1, n] at the hour's end
-    lateral: NDArray  # [steps of the hour, n]
-    interval_s: float
 
 
 def _with_nudging(balance: dict, nudging_for) -> dict:

@@ -25,13 +25,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
-from ..core.variables import INPUT_VARIABLES
 from ..io.basin import BasinSpec
 from ..network import RiverNetwork
 from ..reservoir.operation import DamStart, OperationResult
 from ..routing.channel import MuskingumCunge, RoutingState
 from ..routing.detention import DetentionRecord
 from ..routing.operated import OperatedNetwork, OperatedRun, Reusable
+from .reservoir_route import MAX_DISCHARGE_M3S
 
 
 @dataclass
@@ -429,10 +429,9 @@ def read_schedule(path, basin: BasinSpec, times: NDArray[np.datetime64]) -> dict
                                  "a number") from None
         if not np.isfinite(q) or q < 0.0:
             raise InputDataError(f"{where}: release_m3s {row.release_m3s} must be a finite number >= 0")
-        most = INPUT_VARIABLES["streamflow"].valid_range[1]
-        if q > most:  # beyond any river's flood: a unit or a typing error (as hydro reservoir route)
-            raise InputDataError(f"{where}: release_m3s {row.release_m3s} is above {most:g} m3 s-1, more than any "
-                                 "river carries; check the value and its units")
+        if q > MAX_DISCHARGE_M3S:  # beyond any river's flood: a unit or a typing error (as hydro reservoir route)
+            raise InputDataError(f"{where}: release_m3s {row.release_m3s} is above {MAX_DISCHARGE_M3S:g} m3 s-1, more "
+                                 "than any river carries; check the value and its units")
         if t < starts[0] or t > starts[-1]:
             raise InputDataError(f"{where}: time {row.time} is outside the forecast ({str(starts[0])[:16]} .. "
                                  f"{str(starts[-1])[:16]}, hour starts)")

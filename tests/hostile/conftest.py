@@ -37,6 +37,16 @@ def run_cli(capsys, *args) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+def write_small_reach_sections(path: Path) -> Path:
+    """A sections file for a 2 km reach of three 20 m trapezoids (1 m walls to 5 m), bed slope 0.001, n 0.03."""
+    rows = ["section,chainage_m,station_m,elevation_m,manning_n"]
+    for k, x in enumerate((0.0, 1000.0, 2000.0)):
+        for st, el in ((0.0, 105.0), (1.0, 100.0), (21.0, 100.0), (22.0, 105.0)):
+            rows.append(f"XS{k},{x},{st},{el - 0.001 * x},{0.03 if st < 22.0 else ''}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
 def assert_refused(code: int, stderr: str, names: str | list[str], expected_codes=(2, 3)) -> None:
     """Exit ``expected_codes``, exactly one error line naming each of ``names``, no traceback (the caller
     checks that nothing was written)."""

@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import DEMO_CYCLE_2H
 
-from .conftest import assert_refused, listing, run_cli
+from .conftest import assert_refused, listing, run_cli, write_small_reach_sections
 
 CONFIG = DEMO_CYCLE_2H
 
@@ -34,11 +34,16 @@ def whatif_basin(tmp_path):
     return basin.__wrapped__(tmp_path)
 
 
+def _rehearse_schedule(basin, capsys, schedule: str) -> tuple[int, str]:
+    """``hydro rehearse`` of the what-if basin with ``schedule`` (CSV text) as s.csv."""
+    (basin / "s.csv").write_text(schedule)
+    return run_cli(capsys, "rehearse", basin / "basin.toml", "--forecast", basin / "forecast.nc",
+                   "--schedule", basin / "s.csv", "--output-dir", basin / "out")
+
+
 def test_schedule_with_two_releases_for_one_reservoir_and_time_is_refused(whatif_basin, capsys):
-    (whatif_basin / "s.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,20\n"
-                                        "2026-07-01T06:00,dam,250\n2026-07-01T06:00,dam,100\n")
-    code, err = run_cli(capsys, "rehearse", whatif_basin / "basin.toml", "--forecast", whatif_basin / "forecast.nc",
-                        "--schedule", whatif_basin / "s.csv", "--output-dir", whatif_basin / "out")
+    code, err = _rehearse_schedule(whatif_basin, capsys, "time,reservoir,release_m3s\n2026-07-01T00:00,dam,20\n"
+                                   "2026-07-01T06:00,dam,250\n2026-07-01T06:00,dam,100\n")
     assert_refused(code, err, ["s.csv", "rows 3 and 4", "two releases for dam at 2026-07-01T06:00"], expected_codes=(3,))
     assert not (whatif_basin / "out").exists()
 
@@ -130,10 +135,8 @@ def test_the_demo_basin_check_refuses_a_cut_network(whatif_basin):
 def test_a_release_no_river_carries_is_refused(whatif_basin, capsys):
     """1e6 m3/s in a dispatcher's schedule was capped at the capacity and reported; hydro reservoir route refused
     the same value: both refuse it now (sweep round 3)."""
-    (whatif_basin / "s.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,20\n"
-                                        "2026-07-01T01:00,dam,1e6\n")
-    code, err = run_cli(capsys, "rehearse", whatif_basin / "basin.toml", "--forecast", whatif_basin / "forecast.nc",
-                        "--schedule", whatif_basin / "s.csv", "--output-dir", whatif_basin / "out")
+    code, err = _rehearse_schedule(whatif_basin, capsys, "time,reservoir,release_m3s\n2026-07-01T00:00,dam,20\n"
+                                   "2026-07-01T01:00,dam,1e6\n")
     assert_refused(code, err, ["s.csv", "release_m3s 1e6", "more than any river carries"], expected_codes=(3,))
     assert not (whatif_basin / "out").exists()
 
@@ -164,11 +167,7 @@ def test_a_schedule_for_another_period_is_refused(tmp_path, capsys):
 
 
 def _reach_files(tmp_path, inflow_text):
-    rows = ["section,chainage_m,station_m,elevation_m,manning_n"]
-    for k, x in enumerate((0.0, 1000.0, 2000.0)):
-        for st, el in ((0.0, 105.0), (1.0, 100.0), (21.0, 100.0), (22.0, 105.0)):
-            rows.append(f"XS{k},{x},{st},{el - 0.001 * x},{0.03 if st < 22.0 else ''}")
-    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    write_small_reach_sections(tmp_path / "s.csv")
     (tmp_path / "q.csv").write_text(inflow_text)
     return ["hydraulics", "run", "--sections", tmp_path / "s.csv", "--upstream", tmp_path / "q.csv",
             "--downstream", "normal", "--output", tmp_path / "out.nc"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from hydro.cli import main
+from .conftest import run_cli
 
 T0 = np.datetime64("2010-08-26T00:00", "ns")
 STEP = np.timedelta64(5, "m")
@@ -22,15 +22,6 @@ STEP = np.timedelta64(5, "m")
 @pytest.fixture(autouse=True)
 def _output_folder(tmp_path):
     (tmp_path / "out").mkdir()
-
-
-def run_cli(capsys, *args) -> tuple[int, str]:
-    """``hydro ARGS`` in this process: (exit code, stderr); argparse refusals exit through SystemExit."""
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr().err
 
 
 def assert_one_line(code: int, err: str, expected_code: int, *needles: str) -> None:

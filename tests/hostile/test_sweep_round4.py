@@ -10,6 +10,8 @@ import pytest
 
 from hydro.core.errors import ConfigError
 
+from .conftest import write_small_reach_sections
+
 
 def _bounds(tmp_path: Path, x3: str) -> Path:
     path = tmp_path / "b.toml"
@@ -247,11 +249,7 @@ def test_a_zero_inflow_at_the_start_or_hours_beyond_it_name_the_inflow_file(tmp_
     """An all-zero inflow was blamed on the sections file's first section (hydraulics_inflow_zero_flow)."""
     from hydro.cli import main
 
-    rows = ["section,chainage_m,station_m,elevation_m,manning_n"]
-    for k, x in enumerate((0.0, 1000.0, 2000.0)):
-        for st, el in ((0.0, 105.0), (1.0, 100.0), (21.0, 100.0), (22.0, 105.0)):
-            rows.append(f"XS{k},{x},{st},{el - 0.001 * x},{0.03 if st < 22.0 else ''}")
-    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    write_small_reach_sections(tmp_path / "s.csv")
     (tmp_path / "q.csv").write_text("time,discharge_m3s\n2024-07-01T00:00,0\n2024-07-01T06:00,0\n")
     code = main(["hydraulics", "run", "--sections", str(tmp_path / "s.csv"), "--upstream", str(tmp_path / "q.csv"),
                  "--downstream", "normal", "--output", str(tmp_path / "out.nc")])

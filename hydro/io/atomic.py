@@ -116,9 +116,10 @@ def check_writable(folder: str | os.PathLike, need_bytes: int = 0, what: str = "
     if not here.is_dir():
         raise InputDataError(f"{folder}: {what}: {here} is a file, not a folder; {todo}")
     try:
-        fd, probe = tempfile.mkstemp(prefix=_temporary_prefix("hydro-probe"), suffix=".tmp", dir=here)
-        os.close(fd)
-        os.unlink(probe)
+        # an unnamed file where the system allows it (Linux O_TMPFILE): a run killed here leaves nothing behind
+        with tempfile.TemporaryFile(prefix=_temporary_prefix("hydro-probe"), suffix=".tmp", dir=here):
+            pass
+        sweep_stale_temporaries(here, name="hydro-probe")  # elsewhere: a killed run's named probe
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise InputDataError(f"{folder}: {what} cannot be written ({reason}); nothing was done: make {here} writable "

@@ -2,7 +2,7 @@
 naming the output, no partial or temporary file, earlier outputs and the restart folder unchanged.
 
 The machine's tests may run as root, for whom a read-only folder is writable; the file system's refusal is
-therefore simulated where it happens (tempfile.mkstemp, the NetCDF writer), as the errors the OS and
+therefore simulated where it happens (tempfile's file makers, the NetCDF writer), as the errors the OS and
 netCDF4 raise."""
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ ROUTE = ["route", "--network", "net.nc", "--lateral", "qlat.nc", "--output", "ou
 
 def _read_only(*args, **kwargs):
     raise PermissionError(errno.EACCES, "Permission denied")
+
+
+def _make_read_only(monkeypatch):
+    """Every temporary file refused: the writability probe's unnamed file and the atomic writes' named ones."""
+    monkeypatch.setattr(tempfile, "mkstemp", _read_only)
+    monkeypatch.setattr(tempfile, "TemporaryFile", _read_only)
 
 
 def _disk_fills(self, path=None, *args, **kwargs):
@@ -46,7 +52,7 @@ def in_workspace(workspace, monkeypatch):
 def test_route_output_cannot_be_written(failure, in_workspace, monkeypatch, capsys):
     (in_workspace / "out" / "out.nc").write_bytes(b"an earlier output")  # must survive the failed run
     if failure == "read_only":
-        monkeypatch.setattr(tempfile, "mkstemp", _read_only)
+        _make_read_only(monkeypatch)
     else:
         monkeypatch.setattr(xr.Dataset, "to_netcdf", _disk_fills if failure == "disk_full" else _hdf_error)
     code, err = run_cli(capsys, *ROUTE)
@@ -84,7 +90,7 @@ def test_cycle_that_cannot_write_keeps_the_state(failure, rolled, monkeypatch, c
     capsys.readouterr()
     before = _restarts(rolled)
     if failure == "outputs_read_only":
-        monkeypatch.setattr(tempfile, "mkstemp", _read_only)
+        _make_read_only(monkeypatch)
     else:
         import hydro.io.restart as restart
 

@@ -70,10 +70,10 @@ def test_a_bad_second_config_is_refused_before_the_first_runs(tmp_path, capsys, 
 
 def test_reservoir_levels_out_of_order_name_the_basin_file(tmp_path):
     """The refusal named the reservoir only ('demo_dam: characteristic levels must rise')."""
+    from hydro.demo import demo_basin_dir
     from hydro.io.basin import read_basin
 
-    repo = Path(__file__).resolve().parents[2]
-    text = (repo / "basins" / "demo" / "basin.toml").read_text()
+    text = (demo_basin_dir() / "basin.toml").read_text()  # generated on first use: a clean clone has no basins/demo
     assert "flood_limit_level = 110.0" in text
     path = tmp_path / "basin.toml"
     path.write_text(text.replace("flood_limit_level = 110.0", "flood_limit_level = 125.0"))
@@ -219,9 +219,10 @@ def test_a_dam_that_can_release_nothing_is_refused_naming_its_file(tmp_path):
 def test_a_control_section_off_the_network_names_the_basin_file(tmp_path):
     """'demo: outlet_town sits on feature_id 999999, which is not in the network' named neither the basin file
     nor the key (rehearse_basin_section_fid_unknown)."""
+    from hydro.demo import demo_basin_dir
     from hydro.stages.rehearsal import load_rehearsal_inputs
 
-    demo = Path(__file__).resolve().parents[2] / "basins" / "demo"
+    demo = demo_basin_dir()  # generated on first use: a clean clone has no basins/demo
     text = (demo / "basin.toml").read_text()
     assert "feature_id = 2961" in text
     (tmp_path / "basin.toml").write_text(text.replace("feature_id = 2961", "feature_id = 999999"))

@@ -190,9 +190,10 @@ def _nudging(config: CycleConfig, config_path: Path, basin: BasinModel, start: n
     """Per network piece, the nudging towards the configured gauge flows (None without observations)."""
     if not config.assimilation.observations:
         return None
-    from ..routing.nudging import GaugeObservations, Nudging, PersistedNudging
+    from ..io.observations import read_gauge_observations
+    from ..routing.nudging import Nudging, PersistedNudging
 
-    obs = GaugeObservations.read(config_path.parent / config.assimilation.observations, basin.network.feature_id)
+    obs = read_gauge_observations(config_path.parent / config.assimilation.observations, basin.network.feature_id)
     if not np.isin(obs.feature_id, basin.network.feature_id).any():
         raise InputDataError(f"{obs.source}: none of the {obs.feature_id.size} gauges is on the network")
 

@@ -8,13 +8,8 @@ end, the modelled outflow moves towards the observation:
 with d the time between the step's end and the nearest observation (the Cressman-type time weight of
 the WRF-Hydro / NWM nudging, Gochis et al., WRF-Hydro Technical Description, section on streamflow
 nudging) and G the nudging coefficient (NWM default 1). The nudged outflow then feeds the segments
-below, so ungauged reaches downstream of a gauge are corrected too. Observations are read from a
-table with columns ``time, link, discharge_m3s`` and optional ``quality`` (0-100; USGS timeslice and
-the NWM lastobs layout). Discharge is in m3 s-1, as the column name says (the table carries no units
-attribute). Every row is checked: a time that does not parse, a link that is not a positive whole number
-(or not a segment of the network, when the reader is given it), a discharge that is missing, not a number
-or outside the plausible range of ``core.variables`` (0 .. 3e5 m3 s-1), a quality outside 0 .. 100 is one
-InputDataError naming the file, the row and the value. A gauge without an observation at a time has no row.
+below, so ungauged reaches downstream of a gauge are corrected too. The observations
+(:class:`GaugeObservations`) are read from their table by :func:`hydro.io.observations.read_gauge_observations`.
 
 In the forecast (after the issue time no observation is known) the correction is carried, as t-route carries
 the NWM's streamflow nudging into its forecasts (``simple_da`` / ``obs_persist_shift``,
@@ -34,134 +29,23 @@ corrected flow feeds the segments below, as in the analysis (:class:`PersistedNu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
 from ..core.ids import lookup
-from ..core.variables import check_range
-
-
-def _read_errors() -> tuple[type[BaseException], ...]:
-    """What a damaged table raises: pandas' parser errors are ValueErrors, pyarrow has its own."""
-    try:
-        from pyarrow.lib import ArrowException
-    except ImportError:  # parquet needs pyarrow; without it a CSV is all that can be read
-        return (OSError, ValueError)
-    return (OSError, ValueError, ArrowException)
 
 
 @dataclass
 class GaugeObservations:
+    """Observed discharge at gauged segments (read by hydro.io.observations.read_gauge_observations)."""
+
     feature_id: NDArray[np.int64]  # segment of each gauge
     times: NDArray[np.datetime64]  # [n_times]
     flow: NDArray[np.float64]  # [n_times, n_gauges] m3 s-1, NaN = none
     quality: NDArray[np.float64]  # [n_times, n_gauges] 0..1
     source: str = "observations"
-
-    @classmethod
-    def read(cls, path: Path, feature_id: NDArray[np.int64] | None = None) -> GaugeObservations:
-        """The table at ``path`` (parquet, else CSV); with ``feature_id`` (the network's segments) a link
-        off the network is refused too."""
-        import pandas as pd
-
-        path = Path(path)
-        if path.is_dir():
-            raise InputDataError(f"{path}: is a folder, not a gauge observation table; give the CSV or parquet "
-                                 "file (columns time, link, discharge_m3s[, quality])")
-        if not path.is_file():
-            raise InputDataError(f"{path}: gauge observation file not found")
-        if path.stat().st_size == 0:
-            raise InputDataError(f"{path}: gauge observation file is empty; give a table with columns time, link, "
-                                 "discharge_m3s (m3 s-1)[, quality]")
-        csv = path.suffix != ".parquet"
-        try:
-            table = pd.read_csv(path, dtype=str, keep_default_na=False) if csv else pd.read_parquet(path)
-        except _read_errors() as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputDataError(f"{path}: cannot read gauge observations ({reason}); the file is damaged or not a "
-                                 f"{'CSV' if csv else 'parquet'} table, rewrite it") from None
-        missing = {"time", "link", "discharge_m3s"} - set(table.columns)
-        if missing:
-            raise InputDataError(f"{path}: gauge observations need columns time, link, discharge_m3s (m3 s-1)"
-                                 f"[, quality]; missing {sorted(missing)}, found {sorted(map(str, table.columns))[:6]}")
-        if table.empty:
-            raise InputDataError(f"{path}: gauge observation table has no rows; give at least one observation "
-                                 "or remove [assimilation] observations")
-
-        def row(i: int) -> str:  # 1-based data row; in a CSV also its line (the header is line 1)
-            return f"row {i + 1} (line {i + 2})" if csv else f"row {i + 1}"
-
-        def refuse(column: str, bad, what: str, todo: str) -> None:
-            bad = np.asarray(bad, bool)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise InputDataError(f"{path}: {column} = {table[column].iloc[i]!r} at {row(i)} {what} "
-                                     f"({int(bad.sum())} row(s)); {todo}")
-
-        times = table["time"]
-        if not pd.api.types.is_datetime64_any_dtype(times):
-            times = pd.to_datetime(times.astype(str).str.strip(), format="ISO8601", utc=True, errors="coerce")
-        if getattr(times.dt, "tz", None) is not None:
-            times = times.dt.tz_convert("UTC").dt.tz_localize(None)
-        refuse("time", times.isna(), "is not a time", "write ISO 8601 times in UTC, e.g. 2026-07-01T00:15:00")
-
-        def numbers(column: str) -> NDArray[np.float64]:
-            values = pd.to_numeric(table[column].astype(str).str.strip() if csv else table[column], errors="coerce")
-            text = table[column].astype(str).str.strip()
-            blank = text.isin(["", "nan", "NaN", "NA", "N/A", "null", "None", "<NA>"])
-            refuse(column, values.isna() & blank, "is missing",
-                   "delete the row (a gauge without an observation at a time has no row)")
-            refuse(column, values.isna(), "is not a number", "fix the value or delete the row")
-            return values.to_numpy(np.float64)
-
-        link = numbers("link")
-        not_id = ~np.isfinite(link) | (link <= 0) | (link >= 2.0**63) | (link != np.round(link))
-        refuse("link", not_id, "is not a segment id",
-               "give the network's feature_id (a positive whole number) of the gauged segment")
-        link = link.astype(np.int64)
-        if feature_id is not None:
-            refuse("link", ~np.isin(link, np.asarray(feature_id, np.int64)), "is not a segment of the network",
-                   "place the gauge on a feature_id of the network, or delete its rows")
-
-        flow = numbers("discharge_m3s")
-        check_range(flow, "discharge", str(path), locate=row, label="discharge_m3s")
-        quality = numbers("quality") if "quality" in table else np.full(flow.size, 100.0)
-        refuse("quality", ~((quality >= 0) & (quality <= 100)), "is outside 0 .. 100",
-               "give the observation's quality in percent (NWM: 0 = unusable, 100 = best)")
-
-        frame = pd.DataFrame({"time": times.to_numpy(), "link": link, "q": flow, "w": quality / 100.0})
-        _refuse_conflicts(frame, path, row)
-        pivot = frame.pivot_table(index="time", columns="link", values=["q", "w"], aggfunc="mean")
-        links = pivot["q"].columns.to_numpy(np.int64)
-        return cls(links, pivot.index.to_numpy().astype("datetime64[s]"), pivot["q"].to_numpy(float),
-                   pivot["w"].reindex(columns=pivot["q"].columns).fillna(0.0).to_numpy(float), str(path))
-
-
-def _refuse_conflicts(frame, path: Path, row) -> None:
-    """A gauge observed twice at one time with different discharges (or qualities) is refused naming both rows:
-    which one is right cannot be guessed. The same row given twice is harmless and kept once."""
-    import pandas as pd
-
-    key = ["time", "link"]
-    repeated = frame.duplicated(key, keep=False).to_numpy()
-    if not repeated.any():
-        return
-    groups = frame[repeated].groupby(key)
-    differs = ((groups["q"].transform("nunique") > 1) | (groups["w"].transform("nunique") > 1))
-    if not differs.any():
-        return
-    first = frame[repeated][differs.to_numpy()]
-    i = int(first.index[0])
-    same = frame.index[(frame["time"] == frame.at[i, "time"]) & (frame["link"] == frame.at[i, "link"])]
-    j = int(next(k for k in same if k != i and (frame.at[k, "q"], frame.at[k, "w"]) != (frame.at[i, "q"], frame.at[i, "w"])))
-    pairs = int(first.groupby(key).ngroups)
-    raise InputDataError(
-        f"{path}: link {frame.at[i, 'link']} at {pd.Timestamp(frame.at[i, 'time']).isoformat()} is given twice with different values: "
-        f"discharge_m3s {frame.at[i, 'q']:g} at {row(i)} and {frame.at[j, 'q']:g} at {row(j)} ({pairs} such "
-        "(time, link) pair(s)); keep one observation per gauge and time")
 
 
 class Nudging:

@@ -282,9 +282,10 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
             state = RoutingState(q0, d0, elev if elev is not None else model.cold_state().water_sfc_elev)
         nudging = None
         if nudge is not None:
-            from ..routing.nudging import GaugeObservations, Nudging
+            from ..io.observations import read_gauge_observations
+            from ..routing.nudging import Nudging
 
-            obs = GaugeObservations.read(nudge)
+            obs = read_gauge_observations(nudge)
             nudging = Nudging(obs, network.feature_id, t0, dt, nudge_coefficient, nudge_tau_s)
             used, gauged = nudging.in_run(n_steps)
             end = t0 + np.timedelta64(int(n_steps * dt), "s")

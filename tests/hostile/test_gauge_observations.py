@@ -1,4 +1,4 @@
-"""Gauge observations (the cycle's [assimilation] observations, hydro.routing.nudging.GaugeObservations.read)
+"""Gauge observations (the cycle's [assimilation] observations, hydro.io.observations.read_gauge_observations)
 damaged or implausible, and a nowcast ensemble too large for memory: each is one line naming the file (or the
 option), the row and the value, exit 3 (input data) or 2 (a request too large), no traceback, nothing written."""
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hydro.core.errors import InputDataError
-from hydro.routing.nudging import GaugeObservations
+from hydro.io.observations import read_gauge_observations
 
 from .conftest import DAMAGE, assert_refused, damage_ids, listing, run_cli
 
@@ -41,7 +41,7 @@ def refused_run(capsys, workspace: Path, names) -> str:
 
 
 def test_valid_observations_are_read_in_order(cycle_with_gauges):
-    obs = GaugeObservations.read(Path("gauges.csv"), np.arange(1, 26))
+    obs = read_gauge_observations(Path("gauges.csv"), np.arange(1, 26))
     assert obs.feature_id.tolist() == [3, 5]
     assert obs.times[0] == np.datetime64("2026-07-01T00:00:00") and obs.times.size == 4
     assert np.all(obs.flow == [1.25, 0.75]) and np.all(obs.quality == 1.0)
@@ -83,7 +83,40 @@ def test_a_link_off_the_network_is_named(tmp_path):
     path = tmp_path / "gauges.csv"
     path.write_text(HEADER + "".join(ROWS) + "2026-07-01T00:15:00,4711,1.0,100\n")
     with pytest.raises(InputDataError, match=r"gauges.csv: link = '4711' at row 9 \(line 10\) is not a segment"):
-        GaugeObservations.read(path, np.arange(1, 26))
+        read_gauge_observations(path, np.arange(1, 26))
+
+
+def test_a_csv_cut_while_being_written_is_refused_naming_its_last_line(tmp_path):
+    """Cut in the middle of the last discharge (no final newline): 0.7 read from 0.750 would be a wrong number
+    that looks right. The line counts the comment and blank lines an editor shows (the shared CSV reader)."""
+    path = tmp_path / "gauges.csv"
+    text = "# USGS timeslices\n" + HEADER + "\n" + "".join(ROWS)
+    path.write_text(text[:-7])  # ...,5,0.750,100\n cut to ...,5,0.7
+    with pytest.raises(InputDataError) as refused:
+        read_gauge_observations(path, np.arange(1, 26))
+    message = str(refused.value)
+    assert message.startswith(f"{path}: line 11: ") and "discharge_m3s '0.7'" in message and "cut off" in message
+    assert "\n" not in message
+    # the complete file is read; its rows are named by their physical lines
+    path.write_text(text)
+    assert read_gauge_observations(path, np.arange(1, 26)).flow.shape == (4, 2)
+    path.write_text(text + "2026-07-01T00:15:00,4711,1.0,100\n")
+    with pytest.raises(InputDataError, match=r"link = '4711' at row 9 \(line 12\)"):
+        read_gauge_observations(path, np.arange(1, 26))
+
+
+@pytest.mark.parametrize("damage", ["nul", "latin1"])
+def test_a_binary_observation_file_is_refused_naming_the_line(damage, tmp_path):
+    path = tmp_path / "gauges.csv"
+    rows = (HEADER + "".join(ROWS)).encode()
+    bad = b"\x00\x01\x02" if damage == "nul" else "Höhe".encode("latin-1")
+    at = rows.index(b"\n", rows.index(b"\n") + 1) + 1  # the start of line 3
+    path.write_bytes(rows[:at] + bad + rows[at:])
+    with pytest.raises(InputDataError) as refused:
+        read_gauge_observations(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: line 3: gauge observation table") and "\n" not in message
+    assert ("NUL bytes" if damage == "nul" else "not UTF-8") in message
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "empty"])
@@ -94,10 +127,10 @@ def test_damaged_parquet_is_one_line(damage, tmp_path):
     frame = pd.DataFrame({"time": pd.date_range("2026-07-01", periods=200, freq="15min"), "link": 3,
                           "discharge_m3s": np.linspace(1.0, 5.0, 200), "quality": 100})
     frame.to_parquet(path)
-    assert GaugeObservations.read(path).flow.shape == (200, 1)
+    assert read_gauge_observations(path).flow.shape == (200, 1)
     DAMAGE[damage](path)
     try:
-        obs = GaugeObservations.read(path)
+        obs = read_gauge_observations(path)
     except InputDataError as exc:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc)
     else:  # flipped bytes that parquet's decoder did not notice must at least leave plausible values

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from hydro.io.observations import read_gauge_observations
 from hydro.routing.nudging import GaugeObservations
 from hydro.stages.pipeline import RouteOptions, route
 
@@ -37,7 +38,7 @@ def test_nudging_improves_held_out_gauges_downstream(nwm_dir, tmp_path):
     from hydro.stages.pipeline import load_network
 
     obs_file = nwm_dir / "usgs_observations.parquet"
-    obs = GaugeObservations.read(obs_file)
+    obs = read_gauge_observations(obs_file)
     network, _ = load_network(nwm_dir / "original/RouteLink.nc", None, nwm_dir / "original/LAKEPARM.nc")
     on_net = obs.feature_id[np.isin(obs.feature_id, network.feature_id)]
     # hold out every gauge fed by another gauge with no reservoir between them (a level-pool lake holds

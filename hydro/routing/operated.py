@@ -71,6 +71,9 @@ class OperatedRun:
     # main stems run in place (OperatedNetwork.attach_main_stems), by id: their results
     # (hydro.hydraulics.network_coupling.MainStemResult); their final states are in ``final.main_stems``
     main_stems: dict = field(default_factory=dict)
+    # the nudgings (hydro.routing.nudging.Nudging) this run made, one per piece or stage routed with gauges:
+    # what a water balance of the run counts as the water nudging put in (stages.water_balance)
+    nudgings: list = field(default_factory=list)
 
     def streamflow(self) -> NDArray[np.float32]:
         """[hours, n] what leaves each segment: the channel outflow, on a dam's segment its release over the
@@ -473,6 +476,15 @@ class OperatedNetwork:
                               f"for {hours} h at {interval_s:g} s")
         state = state if state is not None else self.cold_state()
         self.check_state(state, "initial state")
+        nudgings: list = []  # those of this run (a detention basin's cut routes again, with new ones)
+        if nudging_for is not None:
+            make_nudging = nudging_for
+
+            def nudging_for(feature_ids, hour):
+                made = make_nudging(feature_ids, hour)
+                if made is not None:
+                    nudgings.append(made)
+                return made
         stem_states = getattr(state, "main_stems", None) or {}
         running = [o for o in self.stem_outlets if o.runs_with(stem_states)]
         stem_results: dict = {}
@@ -594,4 +606,4 @@ class OperatedNetwork:
             final = replace(state, streamflow=streamflow, depth=depth, water_sfc_elev=elev, main_stems=stem_finals)
         return OperatedRun(flow, lateral, float(interval_s), operations, inflows, final, final_dams,
                            {d.id: self.position[d.feature_id] for d in self.dams}, self.dt, self.solver,
-                           feeder_flow=feeder_flow or None, main_stems=stem_results)
+                           feeder_flow=feeder_flow or None, main_stems=stem_results, nudgings=nudgings)

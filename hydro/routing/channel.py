@@ -188,6 +188,10 @@ class MuskingumCunge:
         use_parallel = self.parallel and self.upstream == "previous" and numba.get_num_threads() > 1
         if nudging is not None:
             nudging.layout_positions = self.inverse[nudging.positions]
+            if self.upstream == "current":  # the inflow wedge below a gauge holds water too (its water balance)
+                below = self._net.downstream_index[nudging.layout_positions]
+                nudging.below = (below, self.up_ptr, self.up_idx)
+                nudging.below_ids = np.where(below >= 0, self._net.feature_id[np.maximum(below, 0)], -1)
         steps_per_call = 1 if nudging is not None else output_every  # nudged after every step
         record_node = self.inverse[np.asarray(record, np.int64)] if record is not None else np.zeros(0, np.int64)
         recorded = np.empty((n_steps, record_node.size), np.float32)
@@ -208,7 +212,7 @@ class MuskingumCunge:
                     record_node, recorded[step : step + steps_per_call], forced_node, forced_q[step : step + steps_per_call],
                 )
                 if nudging is not None:
-                    nudging(step + steps_per_call, q)
+                    nudging(step + steps_per_call, q, d)  # d: the depth it leaves (lake slots: levels)
                     out_q[j] = q
                     recorded[step] = q[record_node]  # what the segments below see: the nudged outflow
             kr.velocity_field(out_d[j], bw, cs, mn, s0, self.lake_slot, out_v[j])

@@ -57,11 +57,22 @@ class Nudging:
         if not found.any():
             raise InputDataError(f"{obs.source}: none of the {obs.feature_id.size} gauges is on the network")
         self.positions = pos[found]  # network order
+        self.gauge_ids = np.asarray(feature_id, np.int64)[self.positions]
         self.flow, self.quality = obs.flow[:, found], obs.quality[:, found]
         self.obs_s = (obs.times - np.datetime64(start, "s")).astype(np.float64)
         self.dt, self.coefficient, self.tau_s = float(dt), float(coefficient), float(tau_s)
         self.layout_positions = self.positions  # set by the model to its internal order
         self.applied = 0
+        # per application, per gauge (float32, as the state): outflow before and after the correction and the
+        # depth the correction leaves in place; what the water balance measures the nudging's water on
+        # (hydro.stages.water_balance.nudging_water_m3)
+        self.corrections: list[tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]] = []
+        # under t-route's convention the model sets ``below`` = (its index of the segment below each gauge, or -1;
+        # its upstream CSR) and ``below_ids``; each application then records the summed outflow into those
+        # segments before and after (their inflow wedge holds water too)
+        self.below: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]] | None = None
+        self.below_ids = np.full(self.gauges, -1, np.int64)
+        self.inflow_below: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []
 
     @property
     def gauges(self) -> int:
@@ -91,14 +102,27 @@ class Nudging:
                 weight[have], value[have], best[have] = w[have], self.flow[i][have], d
         return weight * self.coefficient, value
 
-    def __call__(self, step_end: int, q: NDArray[np.float32]) -> None:
-        """Nudge the state ``q`` (the model's internal order) in place."""
+    def __call__(self, step_end: int, q: NDArray[np.float32], depth: NDArray[np.float32] | None = None) -> None:
+        """Nudge the state ``q`` (the model's internal order) in place; ``depth`` (same order; the model's
+        depth, which the correction does not change) is recorded with the outflows before and after."""
         weight, value = self.weights(step_end)
         use = weight > 0
         if use.any():
+            before = q[self.layout_positions]
+            inflow = self._inflow_below(q) if self.below is not None else None
             at = self.layout_positions[use]
             q[at] = (q[at] + weight[use] * (value[use] - q[at])).astype(np.float32)
             self.applied += int(use.sum())
+            h = (np.full(self.gauges, np.nan, np.float32) if depth is None
+                 else np.asarray(depth[self.layout_positions], np.float32))
+            self.corrections.append((before, q[self.layout_positions], h))
+            if inflow is not None:
+                self.inflow_below.append((inflow, self._inflow_below(q)))
+
+    def _inflow_below(self, q: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Per gauge, the summed outflow ``q`` into the segment below it (0 where none is in the model)."""
+        below, ptr, idx = self.below
+        return np.array([q[idx[ptr[b]:ptr[b + 1]]].sum(dtype=np.float64) if b >= 0 else 0.0 for b in below])
 
 
 class PersistedNudging(Nudging):
@@ -131,15 +155,7 @@ class PersistedNudging(Nudging):
         age = self.last_age_s + step_end * self.dt
         return self.last_weight * np.exp(-age / self.decay_s), self.last_flow
 
-    def __call__(self, step_end: int, q: NDArray[np.float32]) -> None:
+    def __call__(self, step_end: int, q: NDArray[np.float32], depth: NDArray[np.float32] | None = None) -> None:
         before = q[self.layout_positions].astype(np.float64)
-        super().__call__(step_end, q)
+        super().__call__(step_end, q, depth)
         self.increments.append(q[self.layout_positions].astype(np.float64) - before)
-
-
-def added_water_m3(nudgings) -> float:
-    """Water the ``nudgings`` (PersistedNudging, one per network piece) put into the channels [m3]: the sum of
-    their corrections to the gauged outflows times the step (negative where they took water out). Nudging is
-    not mass-conservative; a water balance of a nudged run holds this in its residual."""
-    return float(sum(np.sum(n.increments) * n.dt for n in nudgings if n.increments))
-

@@ -184,8 +184,8 @@ def run_forecast(config: CycleConfig, basin: BasinModel, forcing, state: BasinSt
                           basin_total(basin, now, members), timer,
                           qpf_rain_mm=0.0 if qpf is None else basin_total(basin, qpf, 0),
                           rain_after_nowcast=getattr(forcing, "qpf_source", "none (no QPF)"),
-                          water_balance=_with_nudging(water_balance(basin, issue_state, forecast_end, rain_fc, forecast),
-                                                      nudging_for), members_stage=members_stage,
+                          water_balance=water_balance(basin, issue_state, forecast_end, rain_fc, forecast),
+                          members_stage=members_stage,
                           analysis_main_stems=analysis_stems)
 
 
@@ -216,8 +216,8 @@ def _run_forecast_lateral(config: CycleConfig, basin: BasinModel, forcing, state
                                              nudging_for=getattr(nudging_for, "forecast", None))
     timer["total"] = time.perf_counter() - t0
     return ForecastResult(w, analysis, issue_state, forecast, None, 0.0, 0.0, timer,
-                          water_balance=_with_nudging(water_balance(basin, issue_state, forecast_end, None, forecast),
-                                                      nudging_for), analysis_main_stems=analysis_stems)
+                          water_balance=water_balance(basin, issue_state, forecast_end, None, forecast),
+                          analysis_main_stems=analysis_stems)
 
 
 def main_stems_at_issue(basin: BasinModel, state: BasinState, analysis: Advanced, timer: dict) -> tuple[dict, dict]:
@@ -247,13 +247,3 @@ def main_stems_at_issue(basin: BasinModel, state: BasinState, analysis: Advanced
     timer["main_stems_analysis"] = timer.get("main_stems_analysis", 0.0) + time.perf_counter() - t0
     finals = {**in_place, **{sid: r.final_state for sid, r in runs.items()}}
     return finals, ({**analysis.run.main_stems, **runs} if state.main_stems else {})
-
-
-def _with_nudging(balance: dict, nudging_for) -> dict:
-    """The forecast's balance with the water its carried nudging added at the gauges (part of the residual)."""
-    carried = getattr(getattr(nudging_for, "forecast", None), "made", None)
-    if carried:
-        from ..routing.nudging import added_water_m3
-
-        balance["channels"]["nudging_added_m3"] = added_water_m3(carried)
-    return balance

@@ -340,7 +340,7 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
         times_s = np.arange(1, n_steps // steps_per_output + 1) * steps_per_output * float(dt)
         balance, channel, lake = route_water_balance(
             network, lakes, qlat, lateral.interval_s, n_steps * dt, times_s, result.streamflow, result.depth,
-            result.water_sfc_elev, model.lake_id, initial, dt=float(dt), upstream=upstream)
+            result.water_sfc_elev, model.lake_id, initial, dt=float(dt), upstream=upstream, nudging=nudging)
         ds["channel_storage"] = ("time", channel, {
             "long_name": "water in the channels of the routed network: the storage Muskingum-Cunge carries "
                          "(hydro.stages.water_balance.muskingum_cunge_storage_m3)", "units": "m3"})
@@ -349,8 +349,8 @@ def route_network(network: RiverNetwork, lakes: LevelPoolParameters | None, late
         ds.attrs.update(balance_attributes({"route": balance}))
         ds.attrs["water_balance_note"] = (
             "lateral inflow (lake nodes' dropped, as NWM) - outlet outflow - storage change = residual; NWM "
-            "Muskingum-Cunge is not mass-conservative by construction (docs/robustness.md); nudging adds or removes "
-            "water" if nudge else "lateral inflow (lake nodes' dropped, as NWM) - outlet outflow - storage change = "
+            "Muskingum-Cunge is not mass-conservative by construction (docs/robustness.md); + nudging_added (the "
+            "change of channel storage the gauge corrections made) on the inflow side" if nudge else "lateral inflow (lake nodes' dropped, as NWM) - outlet outflow - storage change = "
             "residual; NWM Muskingum-Cunge is not mass-conservative by construction (docs/robustness.md)")
         summary["water_balance"] = {k: round(v, 3) for k, v in balance.items()}
         netcdf.cf_encode(ds)  # the new variables get the one encoding every writer uses

@@ -67,6 +67,7 @@ class Nudging:
         # depth the correction leaves in place; what the water balance measures the nudging's water on
         # (hydro.stages.water_balance.nudging_water_m3)
         self.corrections: list[tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]] = []
+        self.correction_steps: list[int] = []  # the step each correction ended (counted from the run's start)
         # under t-route's convention the model sets ``below`` = (its index of the segment below each gauge, or -1;
         # its upstream CSR) and ``below_ids``; each application then records the summed outflow into those
         # segments before and after (their inflow wedge holds water too)
@@ -116,6 +117,7 @@ class Nudging:
             h = (np.full(self.gauges, np.nan, np.float32) if depth is None
                  else np.asarray(depth[self.layout_positions], np.float32))
             self.corrections.append((before, q[self.layout_positions], h))
+            self.correction_steps.append(int(step_end))
             if inflow is not None:
                 self.inflow_below.append((inflow, self._inflow_below(q)))
 

@@ -198,11 +198,15 @@ def muskingum_cunge_storage_m3(network, streamflow: NDArray, depth: NDArray, dt:
 
 
 def nudging_water_m3(network, nudgings, dt: float, upstream: str = "previous",
-                     delivers: NDArray[np.bool_] | None = None, skip: NDArray[np.bool_] | None = None) -> float:
+                     delivers: NDArray[np.bool_] | None = None, skip: NDArray[np.bool_] | None = None,
+                     final_step: int | None = None) -> float:
     """The water the ``nudgings`` (hydro.routing.nudging.Nudging, as the run made them) put into the channels [m3],
     measured as the balance measures channel storage: at every application, at every gauged segment, the change
     of :func:`muskingum_cunge_storage_m3` (the same network, step, convention, ``delivers`` and ``skip``) from
-    the outflow before the correction to the outflow after it, at the depth the correction leaves in place.
+    the outflow before the correction to the outflow after it, at the depth the correction leaves in place
+    (where that depth lies below the corrected flow's normal depth, rising from near-empty channels, at the
+    normal depth, where the next step solves; a correction at ``final_step``, the run's last step, at the
+    depth left, as the balance measures the end state).
 
     A correction d to an outflow moves what Muskingum-Cunge carries there by about (K (1 - X) + dt/2) d, not
     d dt, and it is made again at every step against a model that relaxes back: the sum of the corrections
@@ -228,7 +232,16 @@ def nudging_water_m3(network, nudgings, dt: float, upstream: str = "previous",
         depth = np.where(network.is_lake[pos], np.nan, depth)  # a lake node: its level pool is counted apart
         n = before.shape[0]
         part = network.take(pos)
-        stored = muskingum_cunge_storage_m3(part, np.vstack([before, after]), np.vstack([depth, depth]), dt,
+        # after the correction: at the depth kept, unless it lies below the corrected flow's normal depth (rising
+        # from near-empty channels): the next step solves near that depth and takes K and X there, so the water
+        # it carries is the path's up to the corrected flow. A correction at the run's last step is measured as
+        # the end state is (kept depth), so the books close by construction.
+        normal = _normal_depth(_geometry(part), after, np.nan_to_num(depth))
+        depth_after = np.where(np.isfinite(depth), np.maximum(depth, normal), depth)
+        if final_step is not None:
+            last = np.asarray(nudging.correction_steps) == final_step
+            depth_after[last] = depth[last]
+        stored = muskingum_cunge_storage_m3(part, np.vstack([before, after]), np.vstack([depth, depth_after]), dt,
                                             "previous", delivers[pos], None if skip is None else skip[pos])
         if upstream == "current":  # no transit; the own outflow's part as above, and the wedge below
             stored -= np.where(delivers[pos], 0.5 * dt * np.vstack([before, after]), 0.0)
@@ -340,7 +353,8 @@ def water_balance(basin, start, end, rain_mm: NDArray, advanced) -> dict:
         detention = float(sum(v[-1] - v[0] for v in run.detention.storage.values()))
     # the water the run's nudging put in, on the same storage measure (nudging_water_m3): an inflow of the balance
     nudgings = getattr(run, "nudgings", None) or []
-    nudged = nudging_water_m3(network, nudgings, run.dt, upstream, delivers, skip) if nudgings else 0.0
+    final_step = int(round(hours * 3600.0 / run.dt))
+    nudged = nudging_water_m3(network, nudgings, run.dt, upstream, delivers, skip, final_step) if nudgings else 0.0
     residual = inflow + nudged - dropped - outflow - channel - lake - dams - detention
     out["channels"] = {
         "lateral_inflow_m3": inflow, "lateral_dropped_on_lakes_m3": dropped, "outlet_outflow_m3": outflow,
@@ -391,7 +405,8 @@ def route_water_balance(network, lakes, qlat: NDArray, interval_s: float, durati
     lake0 = (float(np.asarray(initial[2], np.float64) @ area) if initial is not None and initial[2] is not None
              and area.size else (float(lakes.select(np.asarray(lake_id)).initial_elevation().astype(np.float64) @ area)
                                  if area.size else 0.0))
-    nudged = nudging_water_m3(network, [nudging], dt, upstream) if nudging is not None else 0.0
+    nudged = (nudging_water_m3(network, [nudging], dt, upstream, final_step=int(round(duration_s / dt)))
+              if nudging is not None else 0.0)
     residual = inflow + nudged - outflow - (channel[-1] - channel0) - (lake[-1] - lake0)
     balance = {"lateral_inflow_m3": inflow, "outlet_outflow_m3": outflow,
                "channel_storage_change_m3": float(channel[-1] - channel0), "depth_prism_storage_change_m3": prism,

@@ -6,11 +6,13 @@ before to the outflow after, at the depth the correction leaves in place.
 Truth: (1) one small correction at a steady state moves that storage by (K (1 - X) + dt/2) d, K and X Cunge's at
 the segment's depth; (2) conservation: a nudged run's balance, with the nudging's water an inflow, leaves the
 residual of the same run without nudging, up to the scheme's own non-conservation on the states the corrections
-leave (outflow moved, depth kept, so the next step starts off the solve's path). Measured on the tree below
-(previous-step upstream inflow, NWM's): the residuals differ by 5.4 % of the nudging water in the analysis (every
-step pulled 40 % above the model) and by 6.5 % in the carried forecast; the test allows 10 %. The sum of the
-corrections times the step (what the forecast reported before) misses by 92 % and 93 %: the test requires it to
-miss by more than half, so it tells the two apart."""
+leave (outflow moved, depth kept, so the next step starts off the solve's path and takes K and X at the depth it
+solves). Measured on the tree below (previous-step upstream inflow, NWM's): the residuals differ by 6.9 % of the
+nudging water in the analysis (every step pulled 40 % above the model) and by 9.5 % in the carried forecast; the
+test allows 15 %. (On the Lower Colorado: 2.5 % for the carried forecast, 2.2 % for a cold-start `hydro route
+--nudge`, tests/nwm_twin and tests/regression.) The sum of the corrections times the step (what the forecast
+reported before) misses by 92 % and 93 %: the test requires it to miss by more than half, so it tells the two
+apart."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from tests.helpers import make_network
 T0 = np.datetime64("2026-07-01T00:00", "s")
 DT = 300.0
 HOURS = 24
-TOLERANCE = 0.10  # of the nudging water (module docstring: measured 5.4 % and 6.5 %)
+TOLERANCE = 0.15  # of the nudging water (module docstring: measured 6.9 % and 9.5 %)
 
 
 def _tree():

@@ -177,6 +177,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--upstream given {len(args.upstream)} times: one reach takes one inflow file (a network of "
                           "reaches needs a reach column in the sections file and --junctions)")
     args.upstream = Path(args.upstream[0])
+    if args.upstream_stage is not None and args.inertia != "transcritical":
+        # the other kernels have no supercritical inflow condition: the level would be dropped without a word
+        raise ConfigError(f"--upstream-stage is the supercritical inflow's level of --inertia transcritical; --inertia "
+                          f"{args.inertia} takes none: leave --upstream-stage out or run --inertia transcritical")
     sections = read_sections(args.sections)
     _check_upstream_stage(args, sections)
     upstream = read_series(args.upstream, "discharge_m3s", "inflow series", True)

@@ -172,6 +172,10 @@ class CoupledMainStem:
                 self.below = int(down[self.pos[-1]])
         self.definition, self.network, self.where = d, network, where
         self._joined: tuple | None = None  # (ids, JoinedMainStems) where this main stem is the outlet of joined ones
+        ratio = 3600.0 / d.dt_s
+        if abs(ratio - round(ratio)) > 1e-9:  # the solver's own message named neither the basin nor dt_s
+            raise ConfigError(f"{where}: dt_s {d.dt_s:g} s does not divide the hour (the main stem reports at every "
+                              "hour end); give a dt_s that divides 3600 s and the routing step (e.g. 30)")
         self.options = SolverOptions(dt=d.dt_s, output_interval=3600.0, inertia=d.inertia)
         self.geometry = geometry_fingerprint(d)
         self.reach = Reach(list(d.sections), max_dx=d.max_dx_m)
@@ -185,7 +189,7 @@ class CoupledMainStem:
             if ends.size != len(d.segments):
                 raise ConfigError(f"{where}: chainage_of_segments has {ends.size} values for {len(d.segments)} segments")
             if not (np.diff(ends) > 0).all() or ends[0] <= x0 or abs(ends[-1] - x1) > 1e-6 * max(1.0, x1):
-                raise ConfigError(f"{where}: chainage_of_segments {list(ends)} must increase from above the first "
+                raise ConfigError(f"{where}: chainage_of_segments [{', '.join(f'{e:g}' for e in ends)}] must increase from above the first "
                                   f"section ({x0:g} m) and end at the last section ({x1:g} m)")
         starts = np.concatenate([[x0], ends[:-1]])
         self.start_chainage, self.end_chainage, self.mid_chainage = starts, ends, 0.5 * (starts + ends)

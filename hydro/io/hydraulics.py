@@ -521,6 +521,26 @@ def write_hydraulic_state(path: str | Path, state: HydraulicState, attrs: dict |
     return write_atomic(path, lambda tmp: ds.to_netcdf(tmp, format="NETCDF4"))
 
 
+def _state_values(ds: xr.Dataset, name: str, units: str, path: Path) -> np.ndarray:
+    """``name`` in the units hydro writes it in: another length or flow unit (a state edited or converted by
+    another tool, e.g. levels in ft) is converted, a unit of something else refused naming the file and variable
+    (it was read as metres or m3 s-1 before: a state in ft started the run 250 m too high)."""
+    from ..core.variables import unit_factor
+
+    values = ds[name].values.astype(np.float64)
+    given = str(ds[name].attrs.get("units", units)).strip() or units
+    if given == units:
+        return values
+    try:
+        factor = unit_factor(given, units)
+    except ValueError:
+        factor = None
+    if factor is None:
+        raise InputDataError(f"{path}: {name} in {given!r} cannot be converted to {units}; give a state written by "
+                             "hydro hydraulics run --final-state (or fix the units attribute)")
+    return values * factor
+
+
 def read_hydraulic_state(path: str | Path) -> HydraulicState:
     path = Path(path)
     if not path.is_file():
@@ -539,7 +559,8 @@ def read_hydraulic_state(path: str | Path) -> HydraulicState:
     except ValueError:
         raise InputDataError(f"{path}: valid_time {ds.attrs['valid_time']!r} is not an ISO 8601 time") from None
     reach = ds["reach"].values.astype(str) if "reach" in ds.variables else None
-    values = {v: ds[v].values.astype(np.float64) for v in _STATE_VARIABLES}
-    return HydraulicState(when, ds["chainage"].values.astype(np.float64), values["water_level"], values["discharge"],
+    values = {v: _state_values(ds, v, meta["units"], path) for v, meta in
+              {**_STATE_VARIABLES, "chainage": _NETWORK_ATTRS["chainage"]}.items()}
+    return HydraulicState(when, values["chainage"], values["water_level"], values["discharge"],
                           values["water_level_previous_step"], values["discharge_previous_step"],
                           float(ds.attrs["dt_seconds"]), reach, str(path))

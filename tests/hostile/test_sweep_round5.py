@@ -1,0 +1,87 @@
+"""Cases of the independent hostile sweep, round 5 (issue 17): each fixed failure refused in one line naming the
+file, option or value, or converted and the result right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from hydro.core.errors import ConfigError
+
+from .conftest import assert_refused, run_cli, write_small_reach_sections
+
+INFLOW = "time,discharge_m3s\n2024-01-01T00:00:00Z,20\n2024-01-01T02:00:00Z,60\n2024-01-01T04:00:00Z,20\n"
+
+
+def _reach(tmp_path):
+    write_small_reach_sections(tmp_path / "sec.csv")
+    (tmp_path / "in.csv").write_text(INFLOW)
+    return ["hydraulics", "run", "--sections", tmp_path / "sec.csv", "--upstream", tmp_path / "in.csv",
+            "--downstream", "normal", "--dt", "60", "--output-interval", "600"]
+
+
+def _edit_state(path, edit):
+    with xr.open_dataset(path) as ds:
+        ds = ds.load()
+    edit(ds)
+    path.unlink()
+    ds.to_netcdf(path)
+
+
+def test_an_initial_state_in_feet_is_converted(tmp_path, capsys):
+    """A --final-state whose levels were converted to ft (units attribute "ft") was read as metres: the run
+    started 250 m above the sections and routed 93,000 m3/s. Now converted: the continuation is the same."""
+    run = _reach(tmp_path)
+    assert run_cli(capsys, *run, "--hours", "1", "--output", tmp_path / "a.nc", "--final-state", tmp_path / "s.nc")[0] == 0
+    more = [*run, "--hours", "2", "--initial-state", tmp_path / "s.nc"]
+    assert run_cli(capsys, *more, "--output", tmp_path / "clean.nc")[0] == 0
+
+    def to_feet(ds):
+        for name in ("water_level", "water_level_previous_step"):
+            ds[name] = (ds[name] / 0.3048).assign_attrs(ds[name].attrs, units="ft")
+        ds["discharge"] = (ds["discharge"] * 35.3146667).assign_attrs(ds["discharge"].attrs, units="ft3 s-1")
+    _edit_state(tmp_path / "s.nc", to_feet)
+    assert run_cli(capsys, *more, "--output", tmp_path / "feet.nc")[0] == 0
+    with xr.open_dataset(tmp_path / "clean.nc") as a, xr.open_dataset(tmp_path / "feet.nc") as b:
+        np.testing.assert_allclose(b.water_level.values, a.water_level.values, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(b.discharge.values, a.discharge.values, rtol=1e-6, atol=1e-6)
+
+
+def test_an_initial_state_in_another_quantity_is_refused(tmp_path, capsys):
+    run = _reach(tmp_path)
+    assert run_cli(capsys, *run, "--hours", "1", "--output", tmp_path / "a.nc", "--final-state", tmp_path / "s.nc")[0] == 0
+    _edit_state(tmp_path / "s.nc", lambda ds: ds["water_level"].attrs.update(units="degC"))
+    code, err = run_cli(capsys, *run, "--hours", "2", "--initial-state", tmp_path / "s.nc", "--output", tmp_path / "b.nc")
+    assert_refused(code, err, ["s.nc", "water_level", "degC"])
+    assert not (tmp_path / "b.nc").exists()
+
+
+def test_upstream_stage_with_another_inertia_is_refused(tmp_path, capsys):
+    """--upstream-stage with --inertia lpi ran and dropped the level without a word (only the transcritical
+    kernel has a supercritical inflow condition)."""
+    code, err = run_cli(capsys, *_reach(tmp_path), "--upstream-stage", "102", "--inertia", "lpi",
+                        "--output", tmp_path / "h.nc")
+    assert_refused(code, err, ["--upstream-stage", "--inertia lpi"], expected_codes=(2,))
+    assert not (tmp_path / "h.nc").exists()
+
+
+def test_a_main_stem_step_that_does_not_divide_the_hour_is_refused(tmp_path):
+    """dt_s = 7 in a basin's [[main_stems]] ended in the solver's 'output interval 3600 s is not a whole multiple
+    of dt 7 s', naming neither the basin file nor the main stem nor dt_s."""
+    from hydro.hydraulics.network_coupling import CoupledMainStem
+    from tests.hydraulics.test_mainstem_coupling import definition, network
+
+    with pytest.raises(ConfigError) as err:
+        CoupledMainStem(network(), definition(tmp_path, dt_s=7.0))
+    text = str(err.value)
+    assert "basin.toml: main stem 'lower'" in text and "dt_s 7 s does not divide the hour" in text and "\n" not in text
+
+
+def test_chainage_of_segments_is_printed_as_numbers(tmp_path):
+    from hydro.hydraulics.network_coupling import CoupledMainStem
+    from tests.hydraulics.test_mainstem_coupling import definition, network
+
+    with pytest.raises(ConfigError) as err:
+        CoupledMainStem(network(), definition(tmp_path, segment_chainage=(2000.0, 4000.0, 3000.0, 8000.0)))
+    assert "chainage_of_segments [2000, 4000, 3000, 8000] must increase" in str(err.value)

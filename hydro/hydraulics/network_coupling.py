@@ -228,7 +228,8 @@ class CoupledMainStem:
         b = self.boundaries(run, times, initial_flow, needs_upstream=initial_state is None,
                             lateral_at_start=None if initial_state is None else initial_state.lateral)
         if initial_state is not None:
-            self.check_state(initial_state, self.reach.chainage, initial_state.hydraulic.source, times)
+            self.check_state(initial_state, self.reach.chainage, initial_state.hydraulic.source, times,
+                             thalweg=self.reach.thalweg)
             scale = initial_state.discharge_scale
         else:
             scale = start_discharge_scale([b.upstream], [b.lateral])
@@ -250,9 +251,10 @@ class CoupledMainStem:
         return np.asarray(run.lateral[-1, self.pos], np.float64)
 
     def check_state(self, state: MainStemState, chainage: NDArray[np.float64], source: str,
-                    times: NDArray[np.datetime64] | None = None) -> None:
+                    times: NDArray[np.datetime64] | None = None, thalweg: NDArray[np.float64] | None = None) -> None:
         """Refuse (one line naming ``source`` and the main stem) a state saved on another geometry, step or node
-        set, one holding NaN, or one not at the start of ``times`` (hour ends)."""
+        set, one holding NaN, a level below a node's dry-channel slot or deeper than any river (``thalweg``, per
+        node), a discharge beyond any river's, or one not at the start of ``times`` (hour ends)."""
         where = f"{source}: main stem {self.id!r}"
         h = state.hydraulic
         if state.geometry != self.geometry:
@@ -270,6 +272,7 @@ class CoupledMainStem:
         if not all(np.isfinite(a).all() for a in arrays) or not state.discharge_scale > 0:
             raise InputDataError(f"{where}: the hydraulic state holds NaN or inf (or a discharge scale "
                                  f"{state.discharge_scale!r}); restore the file or start cold (--cold)")
+        _check_state_values(h, chainage, thalweg, where)
         if times is not None:
             start = np.datetime64(times[0], "ns") - HOUR
             if np.datetime64(h.time, "ns") != start:
@@ -427,7 +430,7 @@ class JoinedMainStems:
             for s in self.stems:
                 mine = self.network.node_reach == s.id
                 st = initial_states[s.id]
-                s.check_state(st, self.network.chainage[mine], st.hydraulic.source, times)
+                s.check_state(st, self.network.chainage[mine], st.hydraulic.source, times, thalweg=self.network.thalweg[mine])
                 h = st.hydraulic
                 z[mine], q[mine], z_prev[mine], q_prev[mine] = (h.water_level, h.discharge, h.previous_water_level,
                                                                 h.previous_discharge)
@@ -600,6 +603,35 @@ def stem_outlets(stems: Sequence[CoupledMainStem], routing_dt: float) -> list[St
     return out
 
 
+def _check_state_values(h, chainage: NDArray[np.float64], thalweg: NDArray[np.float64] | None, where: str) -> None:
+    """Finite values no river holds (a restart edited with its checksum recomputed, or another datum) refused
+    naming the node; the solver would fail the first step blaming its step and sections."""
+    from ..core.variables import INPUT_VARIABLES
+    from .sections import SLOT_DEPTH
+
+    q_max = INPUT_VARIABLES["streamflow"].valid_range[1]
+    for name, q in (("discharge", h.discharge), ("discharge one step before", h.previous_discharge)):
+        k = int(np.argmax(np.abs(q)))
+        if abs(q[k]) > q_max:
+            raise InputDataError(f"{where}: the hydraulic state's {name} at chainage {chainage[k]:g} m is {q[k]:g} "
+                                 f"m3 s-1, beyond any river's ({q_max:g}); restore the file or start cold (--cold)")
+    if thalweg is None or thalweg.shape != chainage.shape:
+        return
+    depth_max = INPUT_VARIABLES["depth"].valid_range[1]
+    for name, z in (("water level", h.water_level), ("water level one step before", h.previous_water_level)):
+        depth = z - thalweg
+        k = int(np.argmin(depth))
+        if depth[k] < -SLOT_DEPTH - 1e-6:
+            raise InputDataError(f"{where}: the hydraulic state's {name} at chainage {chainage[k]:g} m is {z[k]:.3f} m, "
+                                 f"{-depth[k]:.3f} m below the bed there ({thalweg[k]:.3f} m): it was saved for other "
+                                 "sections or another datum; restore the file or start cold (--cold)")
+        k = int(np.argmax(depth))
+        if depth[k] > depth_max:
+            raise InputDataError(f"{where}: the hydraulic state's {name} at chainage {chainage[k]:g} m is {z[k]:.6g} m, "
+                                 f"{depth[k]:.6g} m above the bed there ({thalweg[k]:.3f} m), deeper than any river "
+                                 f"({depth_max:g} m); restore the file or start cold (--cold)")
+
+
 def check_main_stem_states(stems: Sequence[CoupledMainStem], states: dict[str, MainStemState], source: str) -> None:
     """Refuse (one line naming ``source`` and the main stem) states that do not fit the basin's main stems: a
     main stem the basin does not have, another geometry, step or node set, NaN; joined main stems all or none."""
@@ -613,7 +645,7 @@ def check_main_stem_states(stems: Sequence[CoupledMainStem], states: dict[str, M
         if not have:
             continue
         if len(members) == 1:
-            members[0].check_state(states[root_id], members[0].reach.chainage, source)
+            members[0].check_state(states[root_id], members[0].reach.chainage, source, thalweg=members[0].reach.thalweg)
             continue
         if len(have) != len(members):
             missing = next(m.id for m in members if m.id not in states)
@@ -621,4 +653,5 @@ def check_main_stem_states(stems: Sequence[CoupledMainStem], states: dict[str, M
                                  "have one; start cold (--cold)")
         network = _joined(by_id, root_id, members).network
         for m in members:
-            m.check_state(states[m.id], network.chainage[network.node_reach == m.id], source)
+            mine = network.node_reach == m.id
+            m.check_state(states[m.id], network.chainage[mine], source, thalweg=network.thalweg[mine])

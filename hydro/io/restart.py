@@ -184,7 +184,7 @@ def _read_main_stems(ds: xr.Dataset, path: Path, valid_time: np.datetime64) -> d
                              "start cold (--cold)")
     of_node = ds["main_stem_of_node"].values.astype(str)
     states = {}
-    for k, sid in enumerate(ds["main_stem"].values.astype(str)):
+    for k, sid in enumerate(map(str, ds["main_stem"].values.astype(str))):  # str: np.str_'s repr in messages
         mine = of_node == sid
         values = {attr: ds[name].values[mine].astype(np.float64) for name, (attr, _) in _NODE_VARIABLES.items()}
         chainage = ds["main_stem_chainage"].values[mine].astype(np.float64)

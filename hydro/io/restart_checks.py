@@ -37,6 +37,15 @@ _STORE_COLUMNS = {
 }
 _NON_NEGATIVE_RUNOFF = ("runoff_lag", "runoff_uh")  # runoff in transit through a lag or unit hydrograph [mm]
 _NETCDF_MAGIC = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
+# the units io.restart.write_restart gives each variable: the checksum covers values, not attributes, so a file
+# edited or converted by another tool (streamflow in ft3 s-1, levels in ft) would be read as these units
+RESTART_UNITS = {
+    "hillslope_water": "m3", "streamflow": "m3 s-1", "depth": "m", "water_sfc_elev": "m", "reservoir_level": "m",
+    "reservoir_storage": "m3", "reservoir_release": "m3 s-1", "detention_storage": "m3", "main_stem_chainage": "m",
+    "main_stem_water_level": "m", "main_stem_discharge": "m3 s-1", "main_stem_water_level_previous_step": "m",
+    "main_stem_discharge_previous_step": "m3 s-1", "main_stem_lateral": "m3 s-1", "main_stem_dt": "s",
+    "main_stem_discharge_scale": "m3 s-1",
+}
 
 
 def _fail(path, text: str) -> InputDataError:
@@ -84,6 +93,11 @@ def _check_range(path, ds, name: str, lo: float, hi: float, unit: str, where, na
 def check_restart_values(ds, path) -> None:
     """Every variable a restart must hold, with consistent shapes and plausible finite values (segments are
     named by their position in the basin network's order, which the restart keeps)."""
+    for name, units in RESTART_UNITS.items():
+        given = str(ds[name].attrs.get("units", units)).strip() if name in ds.variables else units
+        if given and given != units:
+            raise _fail(path, f"restart variable {name} is in {given!r}; hydro writes restarts in {units} (the file "
+                              "was edited or converted by another tool)")
     needed = ["streamflow", "depth", "water_sfc_elev"]
     if "reservoir" in ds.coords:
         needed += ["reservoir_level", "reservoir_storage", "reservoir_release"]

@@ -85,3 +85,53 @@ def test_chainage_of_segments_is_printed_as_numbers(tmp_path):
     with pytest.raises(ConfigError) as err:
         CoupledMainStem(network(), definition(tmp_path, segment_chainage=(2000.0, 4000.0, 3000.0, 8000.0)))
     assert "chainage_of_segments [2000, 4000, 3000, 8000] must increase" in str(err.value)
+
+
+def _stem_state(tmp_path, edit=None):
+    """The chain's main stem (tests/hydraulics/test_mainstem_coupling.py) and a plausible state of it: 1 m of
+    water over the bed, 10 m3/s; ``edit(level, discharge)`` damages it in place."""
+    from hydro.hydraulics.network_coupling import CoupledMainStem, MainStemState
+    from hydro.hydraulics.unsteady import HydraulicState
+    from tests.hydraulics.test_mainstem_coupling import definition, network
+
+    stem = CoupledMainStem(network(), definition(tmp_path))
+    level, discharge = stem.reach.thalweg + 1.0, np.full(stem.reach.size, 10.0)
+    if edit:
+        edit(level, discharge)
+    hydraulic = HydraulicState(np.datetime64("2026-07-01T03:00", "ns"), stem.reach.chainage, level, discharge,
+                               level.copy(), discharge.copy(), stem.options.dt)
+    return stem, MainStemState(hydraulic, 10.0, stem.geometry, np.zeros(4))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda z, q: z.__setitem__(3, 1e6), "deeper than any river"),
+    (lambda z, q: z.__setitem__(3, -500.0), "below the bed there"),
+    (lambda z, q: q.__setitem__(3, -1e6), "beyond any river's"),
+])
+def test_a_main_stem_state_no_river_holds_is_refused(tmp_path, edit, message):
+    """A restart's main-stem level of 1e6 m or -500 m, or a discharge of -1e6 m3/s (checksum recomputed), went
+    to the solver, which failed the first step blaming --dt and the sections ('did not converge', 'fell below the
+    dry-channel slot')."""
+    from hydro.core.errors import InputDataError
+    from hydro.hydraulics.network_coupling import check_main_stem_states
+
+    stem, state = _stem_state(tmp_path)
+    check_main_stem_states([stem], {"lower": state}, "r.nc")  # the plausible one passes
+    stem, state = _stem_state(tmp_path, edit)
+    with pytest.raises(InputDataError) as err:
+        check_main_stem_states([stem], {"lower": state}, "r.nc")
+    text = str(err.value)
+    assert text.startswith("r.nc: main stem 'lower'") and message in text and "chainage" in text and "\n" not in text
+
+
+@pytest.mark.parametrize("name, units", [("streamflow", "ft3 s-1"), ("reservoir_level", "ft"),
+                                         ("main_stem_water_level", "ft"), ("main_stem_discharge", "ft3 s-1")])
+def test_a_restart_variable_in_other_units_is_refused(name, units):
+    """The checksum covers values, not attributes: a restart converted to ft / ft3 s-1 was read as m / m3 s-1
+    (a main stem in ft started 230 m too high and the cycle ended exit 0)."""
+    from hydro.core.errors import InputDataError
+    from hydro.io.restart_checks import check_restart_values
+
+    ds = xr.Dataset({name: ("n", np.ones(3), {"units": units})})
+    with pytest.raises(InputDataError, match=rf"r\.nc: restart variable {name} is in '{units}'; hydro writes restarts in"):
+        check_restart_values(ds, "r.nc")

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from ..core.errors import InputDataError, NumericalError
 from ..core.variables import (CF_ATTRS, CONVENTIONS, FLOAT_FILL_VALUE, INPUT_VARIABLES, INT_FILL_VALUE, TIME_ENCODING,
-                               check_range)
+                               check_range, to_canonical)
 from ..network import RiverNetwork
 from ..reservoir.levelpool import LevelPoolParameters
 from .atomic import write_atomic
@@ -114,13 +114,24 @@ def check_lakes(lakes: LevelPoolParameters, source: str) -> LevelPoolParameters:
     return lakes
 
 
+def _canonical(ds: xr.Dataset, name: str, variable: str, path) -> NDArray:
+    """``name``'s values in the unit core.variables gives ``variable``: a network file whose lengths are in km or
+    ft (edited, or written by another tool) is converted, one in a unit of something else refused (both were
+    read as metres: a basin in km routed 3,600 m3/s off)."""
+    values = ds[name].values
+    units = str(ds[name].attrs.get("units", "")).strip()
+    if not units or variable not in INPUT_VARIABLES or units == INPUT_VARIABLES[variable].units:
+        return values
+    return to_canonical(np.asarray(values, np.float64), units, variable, str(path)).astype(values.dtype)
+
+
 def read_network(path: str | Path) -> tuple[RiverNetwork, LevelPoolParameters | None]:
     """Read a network file written by :func:`write_network`."""
     ds = load_netcdf(path, "network")
     for required in ("feature_id", "to", "length", "slope"):
         if required not in ds.variables:
             raise InputDataError(f"{path}: variable {required!r} missing; is this a hydro network file?")
-    kwargs = {name: ds[name].values for name in _NETWORK_FLOATS if name in ds}
+    kwargs = {name: _canonical(ds, name, name, path) for name in _NETWORK_FLOATS if name in ds}
     network = RiverNetwork(
         feature_id=ds["feature_id"].values,
         to=ds["to"].values,
@@ -134,7 +145,8 @@ def read_network(path: str | Path) -> tuple[RiverNetwork, LevelPoolParameters | 
     lakes = None
     if "lake_id" in ds.coords:
         lakes = check_lakes(LevelPoolParameters(
-            lake_id=ds["lake_id"].values, source=str(path), **{n: ds[f"lake_{n}"].values for n in _LAKE_FIELDS}
+            lake_id=ds["lake_id"].values, source=str(path),
+            **{n: _canonical(ds, f"lake_{n}", f"lake_{n}", path) for n in _LAKE_FIELDS}
         ), str(path))
     return network, lakes
 

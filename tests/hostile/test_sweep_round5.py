@@ -135,3 +135,31 @@ def test_a_restart_variable_in_other_units_is_refused(name, units):
     ds = xr.Dataset({name: ("n", np.ones(3), {"units": units})})
     with pytest.raises(InputDataError, match=rf"r\.nc: restart variable {name} is in '{units}'; hydro writes restarts in"):
         check_restart_values(ds, "r.nc")
+
+
+def _network_file(tmp_path, units, scale):
+    from hydro.io.netcdf import write_network
+    from tests.helpers import make_network
+
+    write_network(tmp_path / "net.nc", make_network([1, 2, 3], [3, 3, 0]))
+    _edit_state(tmp_path / "net.nc", lambda ds: ds.__setitem__(
+        "length", (ds["length"] * scale).assign_attrs(ds["length"].attrs, units=units)))
+    return tmp_path / "net.nc"
+
+
+def test_a_network_file_in_km_is_converted(tmp_path):
+    """A basin's network.nc with length in km (units "km") was read as metres: the demo what-if routed 3,570 m3/s
+    off the same basin in metres."""
+    from hydro.io.netcdf import read_network
+    from tests.helpers import make_network
+
+    net, _ = read_network(_network_file(tmp_path, "km", 1e-3))
+    np.testing.assert_allclose(net.length, make_network([1, 2, 3], [3, 3, 0]).length, rtol=1e-12)
+
+
+def test_a_network_length_in_another_quantity_is_refused(tmp_path):
+    from hydro.core.errors import InputDataError
+    from hydro.io.netcdf import read_network
+
+    with pytest.raises(InputDataError, match=r"net\.nc: length.*'kg' cannot be converted to m"):
+        read_network(_network_file(tmp_path, "kg", 1.0))

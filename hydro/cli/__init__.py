@@ -76,7 +76,8 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
         "warm-up start; warm-up is never scored. Prints NSE, KGE and the GB/T 22482-2008 event statistics "
         "(DC, peak / peak-time / runoff-depth qualified rates, QR, grade) for calibration and validation, and "
         "writes the calibrated set to --output (default <data stem>_<model>.toml in the current directory) with "
-        "event hydrograph PNGs beside it. Search ranges default to the packaged models/<model>/hourly.toml or "
+        "its run over the record (<output stem>_simulation.nc, CF: simulated and observed discharge, rain, PET, "
+        "the period of each step) and event hydrograph PNGs beside it. Search ranges default to the packaged models/<model>/hourly.toml or "
         "daily.toml. A catchment description (--catchment, or basins/catchments/<data stem>.toml of a source "
         "checkout where present) corrects what the record gets wrong, such as precipitation stamped a step late.",
     )
@@ -91,7 +92,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=arg.int_range(1, 4096), help="parameter sets run in parallel per DDS iteration (default 16, at most --evaluations)")
     p.add_argument("--seed", type=arg.non_negative_int, default=1, help="random seed (default 1)")
     p.add_argument("--events", type=Path, help="flood-event CSV (event_id,start,end[,quality]); default: the *_events.csv beside the data, else detected")
-    p.add_argument("--output", type=Path, help="calibrated parameter file; event PNGs go beside it (default ./<data stem>_<model>.toml)")
+    p.add_argument("--output", type=Path, help="calibrated parameter file; its simulation NetCDF and event PNGs go beside it (default ./<data stem>_<model>.toml)")
     p.add_argument("--catchment", type=Path, help="catchment description TOML (default basins/catchments/<data stem>.toml of a source checkout, where present)")
     p.add_argument("--no-catchment", action="store_true", help="ignore the catchment description: the record exactly as stamped")
     p.add_argument("--no-plots", action="store_true", help="do not write event hydrograph PNGs")

@@ -65,6 +65,20 @@ CF_ATTRS: dict[str, dict[str, str]] = {
     "projection_x": {"long_name": "x coordinate of projection", "units": "m", "standard_name": "projection_x_coordinate"},
     "projection_y": {"long_name": "y coordinate of projection", "units": "m", "standard_name": "projection_y_coordinate"},
     "time_bounds": {"long_name": "averaging interval of each field"},
+    # hydro calibrate's simulation file: the calibrated set run over warm-up, calibration and validation
+    "discharge_simulated": {"long_name": "simulated discharge at the catchment outlet (calibrated parameter set)",
+                            "units": "m3 s-1", "standard_name": "water_volume_transport_in_river_channel"},
+    "discharge_observed": {"long_name": "observed discharge at the catchment outlet (the record's; missing where "
+                                        "it has none)", "units": "m3 s-1",
+                           "standard_name": "water_volume_transport_in_river_channel",
+                           "coverage_content_type": "physicalMeasurement"},
+    "precipitation_amount": {"long_name": "catchment precipitation over the record step stamped at each time (as "
+                                          "the model was given it)", "units": "mm",
+                             "standard_name": "lwe_thickness_of_precipitation_amount"},
+    "potential_evapotranspiration_amount": {"long_name": "potential evapotranspiration over the record step stamped "
+                                                         "at each time", "units": "mm"},
+    "calibration_period": {"long_name": "split-sample period of each step (warm-up steps are simulated, not scored)",
+                           "flag_meanings": "warmup calibration validation unscored"},
 }
 
 # One encoding of times and one fill value for floats across every output file (route, nowcast, the

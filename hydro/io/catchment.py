@@ -20,7 +20,7 @@ from ..core.errors import InputDataError
 from ..core.variables import check_range, to_canonical
 from ..runoff.record import CatchmentRecord, FloodEvent
 from .basin import read_toml_model
-from .netcdf import load_netcdf
+from .netcdf import _attrs, cf_encode, load_netcdf, write_dataset
 from .tables import read_table
 
 __all__ = ["CatchmentRecord", "CatchmentSpec", "FloodEvent", "find_events", "read_catchment", "read_catchment_spec",
@@ -154,3 +154,34 @@ def find_events(times: NDArray[np.datetime64], q: NDArray[np.float64], dt_hours:
             end = i + int(below[0])
         events.append(FloodEvent(str(times[i])[:13], times[start], times[end]))
     return events
+
+
+def write_calibration_series(path: Path, record: CatchmentRecord, start: int, simulated: NDArray[np.float64],
+                             periods: dict[str, slice], attrs: dict) -> Path:
+    """The calibrated set's continuous run as CF NetCDF, atomically: ``discharge_simulated`` beside the record's
+    ``discharge_observed``, ``precipitation_amount`` and ``potential_evapotranspiration_amount`` over ``time`` (the
+    record's stamps) from the warm-up start (``start``, a step of the record) to the end of the last period, and
+    ``calibration_period`` flagging each step (``periods``: name -> slice of the record, of warmup, calibration,
+    validation; a step between two periods is 'unscored'). ``attrs``: global attributes (model, parameters, scores). For plotting and checking the scores
+    with other tools."""
+    import xarray as xr
+
+    window = slice(start, start + simulated.size)
+    flags = np.full(simulated.size, 3, np.int8)  # between periods: simulated, in no period
+    for code, name in enumerate(("warmup", "calibration", "validation")):
+        if periods.get(name) is not None:
+            flags[periods[name].start - start:periods[name].stop - start] = code
+    ds = xr.Dataset(
+        {"discharge_simulated": ("time", np.asarray(simulated, np.float64), _attrs("discharge_simulated")),
+         "discharge_observed": ("time", record.discharge[window].astype(np.float64), _attrs("discharge_observed")),
+         "precipitation_amount": ("time", record.precipitation[window].astype(np.float64),
+                                  _attrs("precipitation_amount")),
+         "potential_evapotranspiration_amount": ("time", record.pet[window].astype(np.float64),
+                                                 _attrs("potential_evapotranspiration_amount")),
+         "calibration_period": ("time", flags, _attrs("calibration_period"))},
+        coords={"time": ("time", record.times[window].astype("datetime64[ns]"), _attrs("time"))},
+        attrs={"title": "hydro calibrate: the calibrated parameter set run over the record",
+               "source": str(record.source), "catchment_area_km2": float(record.area_km2),
+               "time_step_hours": float(record.dt_hours), **attrs})
+    ds["calibration_period"].encoding["_FillValue"] = None
+    return write_dataset(path, cf_encode(ds))

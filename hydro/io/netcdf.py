@@ -216,9 +216,12 @@ def chrtout_dataset(
 
 def check_flows(path: str | Path, ds: xr.Dataset) -> None:
     """Refuse to write a flow series (a variable over ``time`` in m3 s-1) holding NaN, inf or a negative
-    value: one line naming the variable and where and when it first went wrong."""
+    value: one line naming the variable and where and when it first went wrong. An observed series
+    (``coverage_content_type = physicalMeasurement``) may have gaps: it is what was measured, not computed."""
     for name, var in ds.data_vars.items():
         if "time" not in var.dims or var.attrs.get("units") != "m3 s-1" or var.dtype.kind != "f":
+            continue
+        if var.attrs.get("coverage_content_type") == "physicalMeasurement":
             continue
         values = var.transpose("time", ...).values
         bad = ~np.isfinite(values) | (values < 0)

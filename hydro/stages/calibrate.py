@@ -5,8 +5,9 @@ Periods are given as ``START/END`` dates (ISO); END is inclusive: a date means t
 
 Where things come from and go (``hydro.core.workspace``): the search ranges default to the packaged
 ``models/<model>/hourly.toml`` or ``daily.toml`` (by the record's step); the calibrated set goes to
-``--output``, by default ``<data stem>_<model>.toml`` in the current directory, with the event PNGs
-beside it (never into the source tree or the installed package); the catchment description defaults to
+``--output``, by default ``<data stem>_<model>.toml`` in the current directory, with its run over the
+record (``<output stem>_simulation.nc``: simulated and observed discharge, rain, PET, the period of each step)
+and the event PNGs beside it (never into the source tree or the installed package); the catchment description defaults to
 ``basins/catchments/<data stem>.toml`` of a source checkout and is skipped, with a log line, when absent.
 """
 
@@ -24,7 +25,8 @@ from ..core.errors import ConfigError, InputDataError
 from ..core.paths import BASINS_DIR
 from ..core.registry import get_method
 from ..core.workspace import packaged
-from ..io.catchment import CatchmentRecord, FloodEvent, find_events, read_catchment, read_catchment_spec, read_events
+from ..io.catchment import (CatchmentRecord, FloodEvent, find_events, read_catchment, read_catchment_spec,
+                             read_events, write_calibration_series)
 from ..io.parameters import read_parameter_space, write_parameter_set
 from ..runoff import RunoffModel
 from ..runoff.calibration import Periods, calibrate
@@ -118,7 +120,8 @@ def default_output(data: Path, model: str) -> Path:
 
 
 def run_calibration(opts: CalibrateOptions) -> dict:
-    """Calibrate, score both periods, write the calibrated set (and event plots); return the summary."""
+    """Calibrate, score both periods, write the calibrated set, its run over the record (``<output stem>_simulation.nc``)
+    and event plots; return the summary."""
     record = read_catchment(opts.data)
     spec_path = opts.catchment or default_catchment(opts.data)
     spec = None
@@ -214,8 +217,16 @@ def run_calibration(opts: CalibrateOptions) -> dict:
                                       ("validation", opts.validation)) if v},
         "scores": {k: {m: summary[k][m] for m in ("nse", "kge", "qr", "grade")} for k in scored},
     }
+    # the calibrated set's run, to plot or re-score with other tools; written before the set, so a failure
+    # leaves neither new
+    series = output.with_name(f"{output.stem}_simulation.nc")
+    write_calibration_series(series, record, start, result.simulated, windows, {
+        "model": model.name, "objective": opts.objective, "evaluations": result.evaluations, "seed": opts.seed,
+        "parameter_file": output.name, "hydro_version": __version__, "history": f"{metadata['created']} hydro calibrate",
+        **{f"parameter_{k}": v for k, v in summary["parameters"].items()},
+        **{f"{k}_{m}": float(summary[k][m]) for k in scored for m in ("nse", "kge")}})
     write_parameter_set(output, model.name, model.parameter_names, result.values, metadata)
-    summary["output"] = str(output)
+    summary["output"], summary["simulation"] = str(output), str(series)
     if opts.plots:
         from ..plots import plot_events
 

@@ -1,7 +1,7 @@
 """Outputs other tools read (issue 17, item 6): every NetCDF of route, nowcast and a cycle passes the CF
 checker, with one time encoding and one float fill value; the route output keeps every reach of the
 RouteLink (lake-interior reaches flagged) with NWM's latitude/longitude/order/elevation; the nowcast
-carries its grid mapping (pyproj ``CRS.to_cf()``). Calibration writes TOML only (no NetCDF).
+carries its grid mapping (pyproj ``CRS.to_cf()``); calibration's NetCDF is the calibrated set's run over the record.
 
 The cfchecks part runs where ``cfchecks`` (PyPI ``cfchecker``, needs UDUNITS-2) is installed, on PATH or in
 /tmp/cfenv, with the offline tables of ../shared/data/cf (see its README); the attribute checks always run.
@@ -25,7 +25,7 @@ from tests.helpers import DEMO_CYCLE_2H
 REPO = Path(__file__).resolve().parents[2]
 CF_TABLES = REPO.parent / "shared" / "data" / "cf"
 CYCLE = DEMO_CYCLE_2H
-# written by hydro/stages/rehearsal.py scheme_dataset (f1/f2, plan schemes): not yet CF-clean (vlen strings)
+# written by hydro/stages/rehearsal.py scheme_dataset (F1/F2 and the plan's schemes)
 SCHEMES = ("rehearsal/f1.nc", "rehearsal/f2.nc", "plan/scheme_rules.nc")
 
 
@@ -38,8 +38,9 @@ def _cfchecks() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory, nwm_dir, radar_dir) -> dict[str, Path]:
-    """route.nc (real Lower Colorado, 2 h), nowcast.nc (+ 3 members), and one cold demo cycle's files."""
+def outputs(tmp_path_factory, nwm_dir, radar_dir, catchments_dir) -> dict[str, Path]:
+    """route.nc (real Lower Colorado, 2 h), nowcast.nc (+ 3 members), calibrate's simulation (real Sieve record,
+    a short search) and one cold demo cycle's files."""
     tmp = tmp_path_factory.mktemp("cf")
     lc = nwm_dir / "original"
     assert main(["route", "--routelink", str(lc / "RouteLink.nc"), "--lakeparm", str(lc / "LAKEPARM.nc"),
@@ -48,19 +49,24 @@ def outputs(tmp_path_factory, nwm_dir, radar_dir) -> dict[str, Path]:
     for name, extra in (("nowcast.nc", []), ("nowcast_members.nc", ["--members", "3"])):
         assert main(["nowcast", "--radar", str(radar_dir / "knmi_20100826.nc"), "--issue-time", "2010-08-26T03:30",
                      "--lead-minutes", "30", "--output", str(tmp / name), *extra]) == 0
+    record = catchments_dir / "sieve_fornacina_hourly" / "sieve_fornacina_hourly.nc"
+    assert main(["calibrate", "--data", str(record), "--model", "xaj", "--warmup", "1992-01-01/1992-03-31",
+                 "--calibration", "1992-04-01/1992-12-31", "--validation", "1993-01-01/1993-06-30",
+                 "--evaluations", "16", "--no-plots", "--no-progress", "--output", str(tmp / "xaj.toml")]) == 0
     config = tmp / "cycle" / "cycle.toml"
     config.parent.mkdir()
     config.write_text(CYCLE)
     assert main(["run", str(config), "--cold"]) == 0
     folder = next((tmp / "cycle" / "out").glob("cycle_*"))
-    files = {"route": tmp / "route.nc", "nowcast": tmp / "nowcast.nc", "nowcast_members": tmp / "nowcast_members.nc"}
+    files = {"route": tmp / "route.nc", "nowcast": tmp / "nowcast.nc", "nowcast_members": tmp / "nowcast_members.nc",
+             "calibrate": tmp / "xaj_simulation.nc"}
     for name in ("analysis.nc", "forecast.nc", "forecast_qlat.nc", *SCHEMES):
         files[name] = folder / name
     files["restart"] = next((tmp / "cycle" / "state").glob("restart_*.nc"))
     return files
 
 
-OURS = ("route", "nowcast", "nowcast_members", "analysis.nc", "forecast.nc", "forecast_qlat.nc", "restart")
+OURS = ("route", "nowcast", "nowcast_members", "calibrate", "analysis.nc", "forecast.nc", "forecast_qlat.nc", "restart")
 ALL = [*OURS, *SCHEMES]
 
 

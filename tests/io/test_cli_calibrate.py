@@ -50,6 +50,16 @@ def test_calibrate_prints_one_json_object_with_both_blocks(catchments_dir, tmp_p
     written = out.read_text()
     assert f'model = "{summary["model"]}"' in written and "[calibration" in written
     assert len(summary["plots"]) == 2
+    # the calibrated set's run: the scores computed again from the file are the printed ones
+    with xr.open_dataset(summary["simulation"]) as ds:
+        for code, block in ((1, "calibration"), (2, "validation")):
+            on = ds.calibration_period.values == code
+            obs, sim = ds.discharge_observed.values[on], ds.discharge_simulated.values[on]
+            have = np.isfinite(obs)
+            nse = 1.0 - np.sum((sim[have] - obs[have]) ** 2) / np.sum((obs[have] - obs[have].mean()) ** 2)
+            assert nse == pytest.approx(summary[block]["nse"], rel=1e-9) and ds.attrs[f"{block}_nse"] == summary[block]["nse"]
+        assert (ds.calibration_period.values == 0).sum() == 91 * 24  # the warm-up, 1992-01-01 .. 03-31
+        assert ds.attrs["model"] == summary["model"] and ds.discharge_simulated.attrs["units"] == "m3 s-1"
 
 
 def test_calibrate_writes_to_the_current_directory_by_default(catchments_dir, tmp_path):
@@ -65,7 +75,9 @@ def test_calibrate_writes_to_the_current_directory_by_default(catchments_dir, tm
     assert summary["output"] == str(out) and out.is_file()
     assert summary["bounds"] == str(packaged("models", "xaj/hourly.toml"))
     assert summary["plots"] and all(Path(p).parent == tmp_path for p in summary["plots"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name] + [Path(p).name for p in summary["plots"]])
+    series = tmp_path / "sieve_fornacina_hourly_xaj_simulation.nc"
+    assert summary["simulation"] == str(series)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, series.name] + [Path(p).name for p in summary["plots"]])
     assert summary["catchment"] is None and "no catchment description at" in stderr
     assert _git_status() == before
 

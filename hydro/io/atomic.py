@@ -233,10 +233,12 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 class FolderLock:
     """An exclusive lock on a folder (``.hydro.lock`` in it, flock), held for a ``with`` block: a second run
     on the same state folder fails at once, naming the holder's pid and start time. The lock file stays;
-    the kernel releases the lock when its holder exits, however it exits."""
+    the kernel releases the lock when its holder exits, however it exits. ``only_hydro_runs``: only runs that take
+    this lock write into the folder (a state folder), so every temporary file in it is a killed run's and goes;
+    otherwise (an output folder other commands may write into) only those whose writer is dead."""
 
-    def __init__(self, folder: str | os.PathLike, what: str = "folder") -> None:
-        self.folder, self.what = Path(folder), what
+    def __init__(self, folder: str | os.PathLike, what: str = "folder", only_hydro_runs: bool = True) -> None:
+        self.folder, self.what, self.only_hydro_runs = Path(folder), what, only_hydro_runs
         self.since = 0.0  # when the lock was taken (epoch s)
         self._fh = None
 
@@ -268,8 +270,8 @@ class FolderLock:
             fh.close()
             raise _cannot_write(self.folder / ".hydro.lock", exc) from None
         self._fh = fh
-        # temporary files a killed run left behind (write_atomic's) go now: nobody else writes here
-        sweep_stale_temporaries(self.folder, every=True)
+        # temporary files a killed run left behind (write_atomic's) go now
+        sweep_stale_temporaries(self.folder, every=self.only_hydro_runs)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -465,7 +465,7 @@ def inputs_from_files(out: Path, basin: BasinModel, config: CycleConfig, config_
                              with_main_stems(state.routing, state.main_stems), source=str(out / "forecast.nc"))
     nudging = _nudging(config, config_path, basin, w.start)
     if nudging is not None and nudging.forecast is not None:  # F1 nudged as the forecast was
-        run = basin.routing.run(np.asarray(lateral), interval_s, len(times), state.routing, state.dams,
+        run = basin.routing.run(np.asarray(lateral), interval_s, len(times), inputs.initial, state.dams,
                                 nudging_for=nudging.forecast, detention=state.detention or None)
         inputs.f1 = score(basin.spec, basin.routing, run, times, inputs.initial)
     return inputs
@@ -601,7 +601,7 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
             # two runs with different state folders must not write one cycle folder at the same time
             from ..io.atomic import FolderLock
 
-            locks.enter_context(FolderLock(out.parent, "output folder"))
+            locks.enter_context(FolderLock(out.parent, "output folder", only_hydro_runs=False))  # hydro route may write there
         done = out / COMPLETE
         if done.is_file() and done.stat().st_mtime > began:  # not a rerun: a run beside this one finished it
             raise InputDataError(f"{out}: another run (another state folder) completed this cycle folder while this "

@@ -121,6 +121,8 @@ class Reusable:
         run, start = self.run, self.start if self.start is not None else cold
         if run.lateral.shape != lateral_shape or run.flow.shape[0] != hours or run.dt != dt:
             return False
+        if run.nudgings:  # its flows carry gauge corrections that a run without them would not make
+            return False
         stems_then, stems_now = getattr(start, "main_stems", None) or {}, getattr(state, "main_stems", None) or {}
         if stems_then.keys() != stems_now.keys() or not all(_same_stem_state(stems_then[k], stems_now[k])
                                                             for k in stems_now):

@@ -83,8 +83,8 @@ def _states_equal(a: RoutingState | None, b: RoutingState | None) -> bool:
     """The same channel state, bit for bit (flows, depths, lake levels)."""
     if a is None or b is None:
         return a is b
-    return all(np.array_equal(x, y) for x, y in ((a.streamflow, b.streamflow), (a.depth, b.depth),
-                                                 (a.water_sfc_elev, b.water_sfc_elev)))
+    return all(np.array_equal(x, y, equal_nan=True) for x, y in (  # a lake node's depth is NaN
+        (a.streamflow, b.streamflow), (a.depth, b.depth), (a.water_sfc_elev, b.water_sfc_elev)))
 
 
 def _route_difference(model: MuskingumCunge, lateral: NDArray, changed: NDArray, initial: RoutingState | None,
@@ -1298,7 +1298,8 @@ def _join_runs(a: OperatedRun, b: OperatedRun) -> OperatedRun:
     if a.feeder_flow is not None and b.feeder_flow is not None:
         feeders = {k: np.vstack([v, b.feeder_flow[k]]) for k, v in a.feeder_flow.items() if k in b.feeder_flow}
     return OperatedRun(np.vstack([a.flow, b.flow]), np.vstack([a.lateral, b.lateral]), a.interval_s, ops, inflow,
-                       b.final, b.final_dams, a.dam_position, a.dt, a.solver, detention, feeders)
+                       b.final, b.final_dams, a.dam_position, a.dt, a.solver, detention, feeders,
+                       nudgings=[*a.nudgings, *b.nudgings])  # a nudged F1 stays known as nudged (Reusable.fits)
 
 
 def continue_forward(basin: BasinSpec, routing: OperatedNetwork, result: ForwardResult, lateral: NDArray,

@@ -42,7 +42,7 @@ def _read_csv(path: str | Path, columns: tuple[str, ...], what: str) -> pd.DataF
     """The table (hydro.io.tables.read_table: a missing, binary, cut or malformed file refused naming its line) as
     text, empty fields NaN; the index is the physical line minus 2, so ``_row`` gives a row's line in the file
     (the header is line 1; comment and blank lines count)."""
-    table = read_table(path, what)
+    table = read_table(path, what, inline_comments=True)  # as the files were read before: '0.035 # gravel' is 0.035
     path = table.source
     missing = [c for c in columns if c not in table.header]
     if missing:

@@ -85,10 +85,11 @@ def _decode(path: Path, data: bytes, what: str, error_class: type[HydroError]) -
 
 
 def read_table(path: str | Path, what: str, comment: str = "#", error_class: type[HydroError] = InputDataError,
-               check_truncation: bool = True) -> Table:
+               check_truncation: bool = True, inline_comments: bool = False) -> Table:
     """The header and rows of the CSV at ``path`` (module docstring); ``what`` names the table in messages
     ("inflow series"), ``error_class`` is the error raised (InputDataError, ConfigError for a configuration
-    table)."""
+    table). ``inline_comments``: a row's text from an unquoted ``comment`` character on is a note, not data
+    (``XS12,100.0,0.035 # gravel``), for tables whose fields never hold that character."""
     path = Path(path)
     if path.is_dir():
         raise error_class(f"{path}: is a folder, not a {what} (CSV); give the file")
@@ -102,18 +103,24 @@ def read_table(path: str | Path, what: str, comment: str = "#", error_class: typ
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # strict: a quote left open is an error
     records: list[Row] = []
     end = 0  # the physical line the previous record ended on
+    last_data_end = 0  # ... and the last data record
     try:
         for fields in reader:
             start, end = end + 1, reader.line_num
             if not fields or not "".join(fields).strip() or fields[0].lstrip().startswith(comment):
                 continue
+            noted = next((k for k, f in enumerate(fields) if comment in f), None) if inline_comments else None
+            if noted is not None:
+                fields = fields[:noted] + [fields[noted].split(comment, 1)[0]]
             records.append(Row(start, [f.strip() for f in fields]))
+            last_data_end = end if noted is None else -1  # a row ending in a note was not cut in its data
     except csv.Error as exc:
         raise error_class(f"{path}: line {end + 1}: {what} is not valid CSV ({exc}); check the quotes") from None
     if not records:
         raise error_class(f"{path}: empty file; a {what} needs a header line")
     last = records[-1]
-    if check_truncation and len(records) > 1 and text and not text.endswith(("\n", "\r")) \
+    # a cut is suspected only where the file ends inside its last data row (not after a comment or blank line)
+    if check_truncation and len(records) > 1 and text and not text.endswith(("\n", "\r")) and last_data_end == end \
             and _NUMBER_LIKE.match(last.fields[-1]):
         column = records[0].fields[len(last.fields) - 1] if len(last.fields) <= len(records[0].fields) else \
             f"field {len(last.fields)}"

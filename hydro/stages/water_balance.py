@@ -345,6 +345,16 @@ def water_balance(basin, start, end, rain_mm: NDArray, advanced) -> dict:
     prism = channel_storage_m3(network, end.routing.depth, skip) - channel_storage_m3(network, start.routing.depth, skip)
     balances = {id(run.main_stems[i].hydraulics.mass_balance): run.main_stems[i].hydraulics.mass_balance for i in in_place}
     stems = sum(float(b["storage_change_m3"]) for b in balances.values())  # joined main stems share one
+    if in_place and upstream == "previous":
+        # the water in transit at a main stem's outlet: the segment below takes, each routing step, the outflow of
+        # the step before, while the hydraulics count theirs as it leaves, so dt/2 x (Q_end - Q_start) has left the
+        # hydraulics and not yet entered the network (the hand-over term the skipped segment's Muskingum-Cunge
+        # storage would have held); Q_start from the hydraulic state the run started from, Q_end its last outflow
+        states = getattr(start.routing, "main_stems", None) or {}
+        for o in getattr(routing, "stem_outlets", ()):
+            if all(i in in_place for i in o.ids) and o.runs_with(states) and delivers[o.position]:
+                q_end = float(run.main_stems[o.outlet.id].outflow[-1])
+                stems += 0.5 * run.dt * (q_end - o.start_outflow(states))
     channel, prism = channel + stems, prism + stems
     lake = _lake_storage_m3(routing, end.routing.water_sfc_elev) - _lake_storage_m3(routing, start.routing.water_sfc_elev)
     dams = _dam_storage_m3(routing, end.dams) - _dam_storage_m3(routing, start.dams)

@@ -142,8 +142,9 @@ def _read_state(path: Path, basin: BasinModel, config: CycleConfig, valid_time: 
         lacking = [m.id for m in basin.spec.main_stems if m.id not in state.main_stems]
         if lacking:
             log.warning("%s: the restart holds no hydraulic state for main stem(s) %s (written before restarts carried "
-                        "them, or the main stems were added since): the analysis runs them over its last hour only, "
-                        "from the steady profile of the flows then", path, ", ".join(lacking))
+                        "them, or the main stems were added since): the analysis starts them from the steady profile "
+                        "of the flows at its start (when the restart holds no main stem's state at all, over its last "
+                        "hour only, from the flows then)", path, ", ".join(lacking))
     elif state.main_stems:
         raise InputDataError(f"{path}: main stem {sorted(state.main_stems)[0]!r}: the restart holds its hydraulic state, "
                              "but the basin has no main stems; start cold (--cold)")

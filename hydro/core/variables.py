@@ -199,7 +199,10 @@ def _pint_expression(units: str) -> str:
     products by spaces."""
     import re
 
-    text = units.strip().replace("^", "")
+    text = units.strip()
+    if text.lower() in ("-", "unitless", "none", "dimensionless"):  # what tools write for a ratio (a slope)
+        return "dimensionless"
+    text = text.replace("^", "**")  # s/m^(1/3), m^3 s^-1
     text = re.sub(r"(?<=[A-Za-z])(-?\d+(?:/\d+)?)", r"**(\1)", text)
     return re.sub(r"\s+", "*", text)
 

@@ -351,3 +351,29 @@ def test_the_balance_counts_the_water_between_the_main_stem_and_the_segment_belo
     counted = balance()["channel_storage_change_m3"]
     monkeypatch.setattr(two_way, "stem_outlets", [])  # the balance as it was, without the water in transit
     assert counted - balance()["channel_storage_change_m3"] == pytest.approx(150.0 * (r.outflow[-1] - q0), rel=1e-9)
+
+
+def test_a_stage_rerun_of_a_nudged_cycle_runs_the_main_stem_in_place(tmp_path):
+    """A --stage rerun routes F1 again from the issue-time restart with the forecast's carried gauge corrections;
+    it started the channels without their main stems' states, so the main stem ran one-way and the town saw
+    Muskingum-Cunge's flow through it instead of the hydraulics' (review). F1 must be the forecast again."""
+    import pandas as pd
+    import xarray as xr
+
+    from hydro.pipeline.cycle import run_cycle
+
+    from .test_mainstem_coupling import DEMO_STEM, demo_with_main_stem
+    from .test_mainstem_restart import _cycle
+
+    demo_with_main_stem(tmp_path, segments=DEMO_STEM[:6])
+    run_cycle(_cycle(tmp_path, 3, "2026-07-01T00:00:00"), cold=True, stage="forecast")
+    times = pd.date_range("2026-07-01T03:15", "2026-07-01T06:00", freq="15min")
+    pd.DataFrame({"time": times, "link": DEMO_STEM[-1], "discharge_m3s": 600.0, "quality": 100}).to_csv(
+        tmp_path / "gauges.csv", index=False)
+    config = _cycle(tmp_path, 3)
+    config.write_text(config.read_text() + "[assimilation]\nobservations = 'gauges.csv'\n")
+    run_cycle(config, stage="forecast")
+    with xr.open_dataset(tmp_path / "out" / "cycle_20260701T0600" / "forecast.nc") as fc:
+        town = fc.streamflow.sel(feature_id=DEMO_STEM[-1]).values
+    f1 = run_cycle(config, stage="rehearsal")["rehearsal"]["f1"]["control_sections"][0]
+    assert f1["peak_discharge"] == pytest.approx(float(town.max()), rel=1e-6)

@@ -4,7 +4,6 @@ option), the row and the value, exit 3 (input data) or 2 (a request too large), 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np

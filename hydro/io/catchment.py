@@ -162,8 +162,8 @@ def write_calibration_series(path: Path, record: CatchmentRecord, start: int, si
     ``discharge_observed``, ``precipitation_amount`` and ``potential_evapotranspiration_amount`` over ``time`` (the
     record's stamps) from the warm-up start (``start``, a step of the record) to the end of the last period, and
     ``calibration_period`` flagging each step (``periods``: name -> slice of the record, of warmup, calibration,
-    validation; a step between two periods is 'unscored'). ``attrs``: global attributes (model, parameters, scores). For plotting and checking the scores
-    with other tools."""
+    validation; a step between two periods is 'unscored'). ``attrs``: global attributes (model, parameters,
+    scores). For plotting and checking the scores with other tools."""
     import xarray as xr
 
     window = slice(start, start + simulated.size)

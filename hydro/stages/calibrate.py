@@ -7,8 +7,9 @@ Where things come from and go (``hydro.core.workspace``): the search ranges defa
 ``models/<model>/hourly.toml`` or ``daily.toml`` (by the record's step); the calibrated set goes to
 ``--output``, by default ``<data stem>_<model>.toml`` in the current directory, with its run over the
 record (``<output stem>_simulation.nc``: simulated and observed discharge, rain, PET, the period of each step)
-and the event PNGs beside it (never into the source tree or the installed package); the catchment description defaults to
-``basins/catchments/<data stem>.toml`` of a source checkout and is skipped, with a log line, when absent.
+and the event PNGs beside it (never into the source tree or the installed package); the catchment description
+defaults to ``basins/catchments/<data stem>.toml`` of a source checkout and is skipped, with a log line, when
+absent.
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ def default_output(data: Path, model: str) -> Path:
 
 
 def run_calibration(opts: CalibrateOptions) -> dict:
-    """Calibrate, score both periods, write the calibrated set, its run over the record (``<output stem>_simulation.nc``)
-    and event plots; return the summary."""
+    """Calibrate, score both periods, write the calibrated set, its run over the record
+    (``<output stem>_simulation.nc``) and event plots; return the summary."""
     record = read_catchment(opts.data)
     spec_path = opts.catchment or default_catchment(opts.data)
     spec = None

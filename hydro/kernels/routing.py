@@ -258,7 +258,8 @@ def velocity_nwm(h, bw, cs, n, s0):
 # --------------------------------------------------------------------------- lanes: segments in lockstep
 LANES = 32  # segments per lockstep group (first fast-solver version, 328k segments: 16 to 64 alike, 8 slower by 14 %)
 LANE_ITERATIONS = 12  # secant iterations in lockstep; solves still going continue on the scalar path
-LANE_BLOCK = 4096  # segments per parallel task (its lane buffer allocated once)
+LANE_BLOCK = 4096  # segments per parallel task at most (its lane buffer allocated once)
+PARALLEL_BLOCKS = 32  # a smaller network is cut into this many blocks, so the threads share the work evenly
 F4 = np.float32(4.0)
 F1_3 = np.float32(1.0 / 3.0)
 INV_CBRT_MAGIC = np.int32(0x54A2FA8C)  # float32 bits of ~x^(-1/3) = 4/3 bits(1) - bits(x)/3
@@ -461,11 +462,12 @@ def _lanes_step(solver, i0, m, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, t
 
 
 @numba.njit(cache=True, nogil=True)
-def _lanes_block(solver, b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new):
-    """Block b (LANE_BLOCK nodes) through one step; returns (non-converged, evaluations)."""
+def _lanes_block(solver, b, block, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new):
+    """Block b (``block`` nodes) through one step; returns (non-converged, evaluations). Each node's update is its
+    own, so the blocks' size changes no number."""
     w = np.empty(LANE_FIELDS * LANES, np.float32)
-    lo = b * LANE_BLOCK
-    hi = min(q_prev.size, lo + LANE_BLOCK)
+    lo = b * block
+    hi = min(q_prev.size, lo + block)
     bad = 0
     evals = 0
     for i0 in range(lo, hi, LANES):
@@ -479,7 +481,7 @@ def _lanes_block(solver, b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, 
 @numba.njit(cache=True, nogil=True)
 def _sweep_lanes_serial(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
     for b in range((q_prev.size + LANE_BLOCK - 1) // LANE_BLOCK):
-        nb, ne = _lanes_block(solver, b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new)
+        nb, ne = _lanes_block(solver, b, LANE_BLOCK, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new)
         status[0] += nb
         status[1] += ne
 
@@ -488,8 +490,11 @@ def _sweep_lanes_serial(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, 
 def _sweep_lanes_parallel(solver, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new, status):
     bad = 0
     evals = 0
-    for b in numba.prange((q_prev.size + LANE_BLOCK - 1) // LANE_BLOCK):
-        nb, ne = _lanes_block(solver, b, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new)
+    # at least PARALLEL_BLOCKS blocks (a flood's costly segments lie together in the network's order: with one
+    # block per thread a thread sat idle), at most LANE_BLOCK nodes each, whole lane groups
+    block = min(LANE_BLOCK, max(LANES, ((q_prev.size + PARALLEL_BLOCKS - 1) // PARALLEL_BLOCKS + LANES - 1) // LANES * LANES))
+    for b in numba.prange((q_prev.size + block - 1) // block):
+        nb, ne = _lanes_block(solver, b, block, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new)
         bad += nb
         evals += ne
     status[0] += bad

@@ -40,7 +40,7 @@ from .channel import MuskingumCunge, RoutingState
 from .detention import DetentionBasins, DetentionRecord
 
 # numba threads pay only on large pieces: each parallel step has a fixed start-up cost
-PARALLEL_MIN_SEGMENTS = 4096
+PARALLEL_MIN_SEGMENTS = 2048
 # the most memory a run spends recording its feeders' outflow at every step (OperatedRun.feeder_flow); a longer
 # or larger run records nothing, and a later what-if copies or routes whole pieces instead (same numbers, slower)
 FEEDER_RECORD_BYTES = 256 * 2**20

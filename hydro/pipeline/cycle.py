@@ -465,7 +465,8 @@ def inputs_from_files(out: Path, basin: BasinModel, config: CycleConfig, config_
     inputs = RehearsalInputs(basin.network, basin.spec, basin.routing, lateral, interval_s, times, state.dams,
                              with_main_stems(state.routing, state.main_stems), source=str(out / "forecast.nc"))
     nudging = _nudging(config, config_path, basin, w.start)
-    if nudging is not None and nudging.forecast is not None:  # F1 nudged as the forecast was
+    if nudging is not None and nudging.forecast is not None:  # F1 nudged as the forecast was (and F2, what-ifs)
+        inputs.nudging_for = nudging.forecast
         run = basin.routing.run(np.asarray(lateral), interval_s, len(times), inputs.initial, state.dams,
                                 nudging_for=nudging.forecast, detention=state.detention or None)
         inputs.f1 = score(basin.spec, basin.routing, run, times, inputs.initial)
@@ -645,7 +646,8 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
                 log.info("pruned %s (keep_restarts = %d)", old.name, config.cycle.keep_restarts)
             inputs = RehearsalInputs(basin.network, basin.spec, basin.routing, fc.forecast.lateral, 600.0,
                                      fc.forecast.times, fc.issue_state.dams, issue_channel,
-                                     f1_scored, str(out / "forecast.nc"))
+                                     f1_scored, str(out / "forecast.nc"),
+                                     getattr(nudging, "forecast", None))  # F2, what-ifs: the forecast's corrections
             summary["forecast_stage"] = {
                 "start": started, "restart": str(restart_out), "analysis_hours": config.cycle.hours,
                 "reservoirs_at_issue": {k: {"level_m": round(v.level, 3), "release_m3s": round(v.release or 0.0, 1)}

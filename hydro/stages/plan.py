@@ -109,7 +109,7 @@ def _horizon(scheme: Scheme) -> int:
 def _rehearse_variant(inputs: RehearsalInputs, tail: Tail, kwargs):
     out = rehearse(inputs.network, inputs.basin, inputs.lateral, inputs.times, routing=inputs.routing,
                    start=inputs.start, f1=inputs.forward(), tail=tail, initial=inputs.initial,
-                   interval_s=inputs.interval_s, **kwargs)
+                   interval_s=inputs.interval_s, nudging_for=inputs.nudging_for, **kwargs)
     return out.f2, out.accepted, out.inverse.schedule, out.inverse.binding, out.inverse.hold_hours
 
 

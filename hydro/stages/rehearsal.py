@@ -17,6 +17,7 @@ used and left (flood-limit to flood-control high level).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,7 +128,8 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             start: dict[str, DamStart] | None = None, schedules: dict[str, NDArray] | None = None,
             dt: float = 300.0, routing: OperatedNetwork | None = None, initial: RoutingState | None = None,
             interval_s: float = 3600.0, solver: str = "nwm", diversions: dict[str, NDArray] | None = None,
-            detention: dict[str, float] | None = None, reuse: Reusable | None = None) -> ForwardResult:
+            detention: dict[str, float] | None = None, reuse: Reusable | None = None,
+            nudging_for=None) -> ForwardResult:
     """F1 (or F2 with ``schedules``): route ``lateral`` [n_intervals, n] (m3 s-1, network order, each held
     over ``interval_s``) through the basin's reservoirs under their rules (or ``schedules`` [n_hours] of
     releases) from the channel state ``initial`` (the issue-time state; cold when None) and score the
@@ -136,9 +138,11 @@ def forward(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     solver) is built from ``dt`` and ``solver`` when not given; pass it to reuse it. Detention basins divert
     by their trigger rules, or by ``diversions`` [n_hours] for the basins it names; ``detention`` is the volume
     [m3] each holds at the start (empty when None). ``reuse``: an earlier run from the same start whose
-    unaffected pieces are copied, not routed again (:class:`hydro.routing.operated.Reusable`)."""
+    unaffected pieces are copied, not routed again (:class:`hydro.routing.operated.Reusable`). ``nudging_for``: the
+    forecast's carried gauge corrections (a cycle's F1 has them; F2 and a what-if then carry the same, so the
+    three differ only by the releases)."""
     routing = routing or operated_network(network, basin, None, dt, solver)
-    run = routing.run(np.asarray(lateral), interval_s, len(times), initial, start, schedules,
+    run = routing.run(np.asarray(lateral), interval_s, len(times), initial, start, schedules, nudging_for=nudging_for,
                       diversions=diversions, detention=detention, reuse=reuse)
     return score(basin, routing, run, times, initial)
 
@@ -278,6 +282,9 @@ class RehearsalInputs:
     initial: RoutingState | None  # the channel at the issue time (None: cold)
     f1: ForwardResult | None = None  # the forecast through the current rules, when already run
     source: str = ""  # what the forecast is, for the reports
+    # the gauge corrections the forecast carried from the issue time (a cycle's [assimilation]); F2 and what-ifs
+    # carry them as F1 did, so they differ from F1 only by the releases
+    nudging_for: Callable | None = None
     _tail: Tail | None = field(default=None, repr=False)
 
     @classmethod
@@ -299,13 +306,13 @@ class RehearsalInputs:
         verdict (every section within its target, every dam at or below its flood-control high level):
         one forward run, so a centre can try many variants."""
         return verify_schedule(self.network, self.basin, self.routing, self.lateral, self.tail(), schedules,
-                               self.start, self.initial, self.interval_s)
+                               self.start, self.initial, self.interval_s, nudging_for=self.nudging_for)
 
     def forward(self) -> ForwardResult:
         """F1: the forecast through the current rules (run once, then kept)."""
         if self.f1 is None:
             self.f1 = forward(self.network, self.basin, self.lateral, self.times, self.start, routing=self.routing,
-                              initial=self.initial, interval_s=self.interval_s)
+                              initial=self.initial, interval_s=self.interval_s, nudging_for=self.nudging_for)
         return self.f1
 
 
@@ -566,7 +573,7 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
     if reason is None:  # reservoirs or detention basins, and sections to protect
         result = rehearse(inputs.network, basin, inputs.lateral, times, objective, margin_m3s, pre_release=pre_release,
                           start=inputs.start, routing=inputs.routing, f1=f1, initial=inputs.initial,
-                          interval_s=inputs.interval_s, tail=inputs.tail())
+                          interval_s=inputs.interval_s, tail=inputs.tail(), nudging_for=inputs.nudging_for)
     summary = {
         "basin": basin.name, "forecast": inputs.source, "start": str(times[0] - np.timedelta64(1, "h"))[:16],
         "end": str(times[-1])[:16], "routing": {"dt_s": inputs.routing.dt, "solver": inputs.routing.solver},
@@ -1196,7 +1203,7 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
              pre_release: bool = False, hold: tuple[str, ...] = (), routing: OperatedNetwork | None = None,
              start: dict[str, DamStart] | None = None, f1: ForwardResult | None = None,
              responses: dict | None = None, initial: RoutingState | None = None,
-             interval_s: float = 3600.0, tail: Tail | None = None) -> RehearsalResult:
+             interval_s: float = 3600.0, tail: Tail | None = None, nudging_for=None) -> RehearsalResult:
     """Forward-inverse-forward: F1 with the rules; I by LP; F2 re-runs the schedule on the full model and
     accepts it only if every section stays at or below its target and every dam below its flood-control
     high level, over the horizon and the routing tail (:func:`extend_f1`: F1 continued from its final
@@ -1209,7 +1216,7 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     sections with that water included. Levels are compared to 0.1 mm (the float noise of a level held at
     its limit). ``f1`` and its ``tail`` (which holds the unit responses) may be given when several
     rehearsals share them (the plan's schemes); ``responses`` is accepted for a tail-less call and ignored
-    when ``tail`` is given."""
+    when ``tail`` is given. ``nudging_for``: the gauge corrections the forecast carried (F2 carries them as F1 did)."""
     routing = routing or operated_network(network, basin, None, dt)
     if f1 is None:
         f1 = forward(network, basin, lateral, times, start, routing=routing, initial=initial, interval_s=interval_s)
@@ -1227,7 +1234,7 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
         inv = inverse(network, basin, lateral_all, f1x.times, f1x, objective, margin, dt, routing, pre_release,
                       storage_margin, hold, start, tail.responses, horizon=T, stage_held=held)
         f2, _ = verify_schedule(network, basin, routing, lateral, tail, inv.full_schedule(), start, initial, interval_s,
-                                inv.detention)
+                                inv.detention, nudging_for)
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
         too_high = {r.id: f2.reservoirs[r.id].storage.max() - r.curves().storage(r.flood_control_high_level)
                     for r in basin.reservoirs
@@ -1373,7 +1380,7 @@ def extend_f1(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork,
 def verify_schedule(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork, lateral: NDArray, tail: Tail,
                     schedules: dict[str, NDArray], start: dict[str, DamStart] | None = None,
                     initial: RoutingState | None = None, interval_s: float = 3600.0,
-                    diversions: dict[str, NDArray] | None = None) -> tuple[ForwardResult, bool]:
+                    diversions: dict[str, NDArray] | None = None, nudging_for=None) -> tuple[ForwardResult, bool]:
     """F2's judgement of a release schedule: run it on the full model over the horizon and the tail (a
     schedule given for the horizon only holds its last release through the tail) and accept it only if
     every control section stays at or below its target and every dam at or below its flood-control high
@@ -1391,7 +1398,7 @@ def verify_schedule(network: RiverNetwork, basin: BasinSpec, routing: OperatedNe
     # F1 through the tail ran from the same start: the pieces no changed release reaches are copied from it
     result = forward(network, basin, lateral_all, tail.f1.times, start, schedules=full, routing=routing,
                      initial=initial, interval_s=interval_s, diversions=div or None, detention=stored,
-                     reuse=Reusable(tail.f1.run, tail.f1.initial))
+                     reuse=Reusable(tail.f1.run, tail.f1.initial), nudging_for=nudging_for)
     safe = (all(result.section_discharge[s.id].max() <= s.target_discharge for s in basin.control_sections)
             and all(result.reservoirs[r.id].level.max() <= r.flood_control_high_level + 1e-4 for r in basin.reservoirs)
             # on a Saint-Venant main stem the stage itself is computed: it must stay at or below the guaranteed stage

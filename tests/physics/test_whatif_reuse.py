@@ -141,3 +141,38 @@ def test_a_nudged_f1_is_not_copied_into_a_whatif():
     scratch = forward(net, case.basin, np.concatenate([inputs.lateral, tail.lateral]), tail.f1.times, inputs.start,
                       schedules=held, routing=routing, initial=inputs.initial)
     assert np.array_equal(whatif.flow, scratch.flow)
+
+
+def test_a_whatif_carries_the_forecasts_gauge_corrections_as_f1_does():
+    """F1, F2 and a what-if of a nudged cycle differ only by the releases: with the forecast's carried
+    corrections given (RehearsalInputs.nudging_for, as the cycle gives them), the what-if is the schedule routed
+    with the same corrections, and F1's own releases as a schedule give F1's flows back."""
+    from hydro.routing.nudging import GaugeObservations, PersistedNudging
+
+    case = synthetic_dam_basin(800, 4, 18, seed=3)
+    inputs = RehearsalInputs.of(case.network, case.basin, case.lateral, case.times)
+    routing, net = inputs.routing, case.network
+    plain_f1 = forward(net, case.basin, case.lateral, case.times, inputs.start, routing=routing)
+    gauges = np.linspace(0, net.size - 1, 30).astype(int)
+    issue = case.times[0] - np.timedelta64(1, "h")
+    obs = GaugeObservations(net.feature_id[gauges], np.array([issue - np.timedelta64(10, "m")], "datetime64[s]"),
+                            (3.0 * plain_f1.flow[0, gauges] + 50.0)[None, :], np.ones((1, gauges.size)))
+
+    def carried(ids, hour):
+        return PersistedNudging(obs, ids, issue, routing.dt, 1.0, 600.0) if np.isin(obs.feature_id, ids).any() else None
+
+    inputs.nudging_for = carried
+    f1 = inputs.forward()  # nudged, as the cycle's forecast
+    assert not np.array_equal(f1.flow, plain_f1.flow)
+    tail = inputs.tail()
+    dam = routing.dams[-1]
+    schedule = {dam.id: np.maximum(0.7 * tail.f1.reservoirs[dam.id].release[:tail.horizon], dam.min_release)}
+    whatif, _ = inputs.verify(schedule)
+    held = {dam.id: np.concatenate([schedule[dam.id], np.full(tail.hours, schedule[dam.id][-1])])}
+    scratch = forward(net, case.basin, np.concatenate([inputs.lateral, tail.lateral]), tail.f1.times, inputs.start,
+                      schedules=held, routing=routing, initial=inputs.initial, nudging_for=carried)
+    assert np.array_equal(whatif.flow, scratch.flow)
+    own = {r.id: tail.f1.reservoirs[r.id].release for r in case.basin.reservoirs}  # F1's releases, tail included
+    again, _ = inputs.verify(own)
+    T = tail.horizon
+    np.testing.assert_allclose(again.flow[:T], f1.flow, rtol=1e-5, atol=1e-3)

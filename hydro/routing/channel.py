@@ -41,6 +41,11 @@ class RoutingState:
     depth: NDArray[np.float32]
     water_sfc_elev: NDArray[np.float32]  # per lake node, in the order of ``lake_id``
 
+    def same_as(self, other: RoutingState) -> bool:
+        """The same channel state bit for bit (flows, depths, lake levels; a lake node's NaN depth equals NaN)."""
+        return all(np.array_equal(a, b, equal_nan=True) for a, b in (
+            (self.streamflow, other.streamflow), (self.depth, other.depth), (self.water_sfc_elev, other.water_sfc_elev)))
+
 
 @dataclass
 class RoutingResult:

@@ -127,9 +127,7 @@ class Reusable:
         if stems_then.keys() != stems_now.keys() or not all(_same_stem_state(stems_then[k], stems_now[k])
                                                             for k in stems_now):
             return False
-        return all(np.array_equal(a, b, equal_nan=True) for a, b in (
-            (start.streamflow, state.streamflow), (start.depth, state.depth),
-            (start.water_sfc_elev, state.water_sfc_elev)))
+        return start.same_as(state)
 
 
 def _same_stem_state(a, b) -> bool:

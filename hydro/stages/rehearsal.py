@@ -80,14 +80,6 @@ class ForwardResult:
     stage_source: dict[str, str] = field(default_factory=dict)  # per section: where its stage comes from
 
 
-def _states_equal(a: RoutingState | None, b: RoutingState | None) -> bool:
-    """The same channel state, bit for bit (flows, depths, lake levels)."""
-    if a is None or b is None:
-        return a is b
-    return all(np.array_equal(x, y, equal_nan=True) for x, y in (  # a lake node's depth is NaN
-        (a.streamflow, b.streamflow), (a.depth, b.depth), (a.water_sfc_elev, b.water_sfc_elev)))
-
-
 def _route_difference(model: MuskingumCunge, lateral: NDArray, changed: NDArray, initial: RoutingState | None,
                       chunk_hours: int = 6) -> NDArray[np.float64]:
     """Hourly outflow of ``model`` for hourly ``changed`` minus that for ``lateral`` [n_hours, n], both from
@@ -99,7 +91,7 @@ def _route_difference(model: MuskingumCunge, lateral: NDArray, changed: NDArray,
     steps_per_hour = int(round(3600.0 / model.dt))
     state_a = state_b = initial
     for h in range(0, n_hours, chunk_hours):
-        if h and _states_equal(state_a, state_b) and np.array_equal(lateral[h:], changed[h:]):
+        if h and state_a.same_as(state_b) and np.array_equal(lateral[h:], changed[h:]):  # h > 0: both routed
             break
         end = min(h + chunk_hours, n_hours)
         runs = []

@@ -110,12 +110,10 @@ def test_a_run_too_long_to_record_its_feeders_falls_back_to_whole_pieces(monkeyp
     np.testing.assert_array_equal(whatif.flow, plain.flow)
 
 
-def test_a_nudged_f1_is_not_copied_into_a_whatif():
-    """In a cycle F1 is the forecast run, which carries the gauges' last corrections; a what-if is routed without
-    them, so copying F1's untouched pieces mixed nudged and plain flows (a section peak of 1,794 against 4,437
-    m3/s in the review's case). The what-if must equal the same schedule routed from scratch, bit for bit."""
+def _nudged_case():
+    """A small dam basin, its un-nudged F1, and the forecast's carried corrections (``nudging_for``) at 30 gauges
+    whose last observation before the issue time is 3 x F1's flow + 50 m3/s."""
     from hydro.routing.nudging import GaugeObservations, PersistedNudging
-    from hydro.stages.rehearsal import score
 
     case = synthetic_dam_basin(800, 4, 18, seed=3)
     inputs = RehearsalInputs.of(case.network, case.basin, case.lateral, case.times)
@@ -129,17 +127,36 @@ def test_a_nudged_f1_is_not_copied_into_a_whatif():
     def carried(ids, hour):
         return PersistedNudging(obs, ids, issue, routing.dt, 1.0, 600.0) if np.isin(obs.feature_id, ids).any() else None
 
+    return case, inputs, plain_f1, carried
+
+
+def _whatif_and_scratch(case, inputs, nudging_for=None):
+    """The last dam at 70 % of its F1 releases: the what-if (``inputs.verify``), the same schedule routed from
+    scratch over horizon and tail (with ``nudging_for``), and the tail."""
+    tail = inputs.tail()
+    dam = inputs.routing.dams[-1]
+    schedule = {dam.id: np.maximum(0.7 * tail.f1.reservoirs[dam.id].release[:tail.horizon], dam.min_release)}
+    whatif, _ = inputs.verify(schedule)
+    held = {dam.id: np.concatenate([schedule[dam.id], np.full(tail.hours, schedule[dam.id][-1])])}
+    scratch = forward(case.network, case.basin, np.concatenate([inputs.lateral, tail.lateral]), tail.f1.times,
+                      inputs.start, schedules=held, routing=inputs.routing, initial=inputs.initial,
+                      nudging_for=nudging_for)
+    return whatif, scratch, tail
+
+
+def test_a_nudged_f1_is_not_copied_into_a_whatif():
+    """In a cycle F1 is the forecast run, which carries the gauges' last corrections; a what-if is routed without
+    them, so copying F1's untouched pieces mixed nudged and plain flows (a section peak of 1,794 against 4,437
+    m3/s in the review's case). The what-if must equal the same schedule routed from scratch, bit for bit."""
+    from hydro.stages.rehearsal import score
+
+    case, inputs, _, carried = _nudged_case()
+    routing = inputs.routing
     run = routing.run(np.asarray(inputs.lateral), inputs.interval_s, len(inputs.times), inputs.initial, inputs.start,
                       nudging_for=carried)
     assert run.nudgings
     inputs.f1 = score(case.basin, routing, run, inputs.times, inputs.initial)  # F1 = the nudged forecast
-    tail = inputs.tail()
-    dam = routing.dams[-1]
-    schedule = {dam.id: np.maximum(0.7 * tail.f1.reservoirs[dam.id].release[:tail.horizon], dam.min_release)}
-    whatif, _ = inputs.verify(schedule)
-    held = {dam.id: np.concatenate([schedule[dam.id], np.full(tail.hours, schedule[dam.id][-1])])}
-    scratch = forward(net, case.basin, np.concatenate([inputs.lateral, tail.lateral]), tail.f1.times, inputs.start,
-                      schedules=held, routing=routing, initial=inputs.initial)
+    whatif, scratch, _ = _whatif_and_scratch(case, inputs)
     assert np.array_equal(whatif.flow, scratch.flow)
 
 
@@ -147,30 +164,11 @@ def test_a_whatif_carries_the_forecasts_gauge_corrections_as_f1_does():
     """F1, F2 and a what-if of a nudged cycle differ only by the releases: with the forecast's carried
     corrections given (RehearsalInputs.nudging_for, as the cycle gives them), the what-if is the schedule routed
     with the same corrections, and F1's own releases as a schedule give F1's flows back."""
-    from hydro.routing.nudging import GaugeObservations, PersistedNudging
-
-    case = synthetic_dam_basin(800, 4, 18, seed=3)
-    inputs = RehearsalInputs.of(case.network, case.basin, case.lateral, case.times)
-    routing, net = inputs.routing, case.network
-    plain_f1 = forward(net, case.basin, case.lateral, case.times, inputs.start, routing=routing)
-    gauges = np.linspace(0, net.size - 1, 30).astype(int)
-    issue = case.times[0] - np.timedelta64(1, "h")
-    obs = GaugeObservations(net.feature_id[gauges], np.array([issue - np.timedelta64(10, "m")], "datetime64[s]"),
-                            (3.0 * plain_f1.flow[0, gauges] + 50.0)[None, :], np.ones((1, gauges.size)))
-
-    def carried(ids, hour):
-        return PersistedNudging(obs, ids, issue, routing.dt, 1.0, 600.0) if np.isin(obs.feature_id, ids).any() else None
-
+    case, inputs, plain_f1, carried = _nudged_case()
     inputs.nudging_for = carried
     f1 = inputs.forward()  # nudged, as the cycle's forecast
     assert not np.array_equal(f1.flow, plain_f1.flow)
-    tail = inputs.tail()
-    dam = routing.dams[-1]
-    schedule = {dam.id: np.maximum(0.7 * tail.f1.reservoirs[dam.id].release[:tail.horizon], dam.min_release)}
-    whatif, _ = inputs.verify(schedule)
-    held = {dam.id: np.concatenate([schedule[dam.id], np.full(tail.hours, schedule[dam.id][-1])])}
-    scratch = forward(net, case.basin, np.concatenate([inputs.lateral, tail.lateral]), tail.f1.times, inputs.start,
-                      schedules=held, routing=routing, initial=inputs.initial, nudging_for=carried)
+    whatif, scratch, tail = _whatif_and_scratch(case, inputs, carried)
     assert np.array_equal(whatif.flow, scratch.flow)
     own = {r.id: tail.f1.reservoirs[r.id].release for r in case.basin.reservoirs}  # F1's releases, tail included
     again, _ = inputs.verify(own)

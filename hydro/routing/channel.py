@@ -159,6 +159,7 @@ class MuskingumCunge:
         columns: NDArray[np.int64] | None = None,
         record: NDArray[np.int64] | None = None,
         forced: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None,
+        parallel: bool | None = None,
     ) -> RoutingResult:
         """Route ``n_steps`` steps of ``dt``; ``qlat[interval, node]`` in network order is held
         constant over each ``interval_s``. Output every ``output_every`` steps. ``nudging``
@@ -166,7 +167,8 @@ class MuskingumCunge:
         ``columns`` (this model's nodes among ``qlat``'s columns) lets a model of part of a network read
         the whole network's lateral inflow without a copy of its part. ``record`` (nodes, network order) keeps
         their outflow after every step (``RoutingResult.recorded``); ``forced`` = (nodes, outflow [n_steps, m])
-        sets those nodes' outflow after every step, as an earlier run recorded it (see ``kr.route_mc``)."""
+        sets those nodes' outflow after every step, as an earlier run recorded it (see ``kr.route_mc``).
+        ``parallel``: this run on numba's threads or not (the model's own choice when None; same numbers)."""
         substeps = _steps_per_interval(interval_s, self.dt)
         if n_steps % output_every:
             raise ConfigError(f"{n_steps} steps is not a multiple of the output interval ({output_every} steps)")
@@ -178,7 +180,8 @@ class MuskingumCunge:
             )
         ql = np.empty((needed, self.network.size), np.float32)
         index = self.layout if columns is None else np.ascontiguousarray(np.asarray(columns, np.int64)[self.layout])
-        gather = kr.gather_columns if self.parallel else kr.gather_columns_serial  # serial models may run on threads
+        parallel = self.parallel if parallel is None else parallel
+        gather = kr.gather_columns if parallel else kr.gather_columns_serial  # serial models may run on threads
         gather(np.ascontiguousarray(qlat[:needed]), index, ql)
         ql[:, self.lake_slot >= 0] = 0.0  # NWM drops lateral inflow on lakes
         q, d = self._to_layout(state if state is not None else self.cold_state())
@@ -190,7 +193,7 @@ class MuskingumCunge:
         status = np.zeros(2, np.int64)
         solver = SOLVERS[self.solver]
         dx, bw, tw, twcc, mn, ncc, cs, s0 = self._geom
-        use_parallel = self.parallel and self.upstream == "previous" and numba.get_num_threads() > 1
+        use_parallel = parallel and self.upstream == "previous" and numba.get_num_threads() > 1
         if nudging is not None:
             nudging.layout_positions = self.inverse[nudging.positions]
             if self.upstream == "current":  # the inflow wedge below a gauge holds water too (its water balance)

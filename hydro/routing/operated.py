@@ -23,7 +23,7 @@ bit: one run of N hours equals N runs of one hour, each started from the previou
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 import numba
@@ -41,6 +41,9 @@ from .detention import DetentionBasins, DetentionRecord
 
 # numba threads pay only on large pieces: each parallel step has a fixed start-up cost
 PARALLEL_MIN_SEGMENTS = 2048
+# a piece that routes with nothing beside it (the last below every dam; a what-if's part below the changed
+# releases) has the threads to itself: from this size a step's work outweighs their start-up
+ALONE_PARALLEL_MIN_SEGMENTS = 128
 # the most memory a run spends recording its feeders' outflow at every step (OperatedRun.feeder_flow); a longer
 # or larger run records nothing, and a later what-if copies or routes whole pieces instead (same numbers, slower)
 FEEDER_RECORD_BYTES = 256 * 2**20
@@ -509,9 +512,15 @@ class OperatedNetwork:
         feeder_flow = {}
         record_feeders = sum(f.size for f in self.feeders.values()) * steps * 4 <= FEEDER_RECORD_BYTES
 
-        def route_piece(k: int) -> None:
-            """Route piece k into ``flow`` and the final state (its own columns and lakes only)."""
+        def route_piece(k: int, alone: bool = False) -> None:
+            """Route piece k into ``flow`` and the final state (its own columns and lakes only). ``alone``: nothing
+            routes beside it, so it takes numba's threads from ALONE_PARALLEL_MIN_SEGMENTS segments routed (else
+            each model keeps its own choice)."""
             key, idx = self.pieces[k]
+
+            def parallel(size: int) -> bool | None:  # None: the model's own choice
+                return True if alone and size >= ALONE_PARALLEL_MIN_SEGMENTS else None
+
             model = self.models[key]
             slots = self.lake_slots(idx, model)
             changed = (idx[np.flatnonzero((lateral[:, idx] != reuse.run.lateral[:, idx]).any(axis=0))]
@@ -541,7 +550,7 @@ class OperatedNetwork:
                 sub_slots = self.lake_slots(sub, sub_model)
                 result = sub_model.run(lateral, interval_s, steps, RoutingState(streamflow[sub], depth[sub], elev[sub_slots]),
                                        output_every=steps // hours, columns=sub, record=record_at,
-                                       forced=(forced_at, before[key][:, forced_col]))
+                                       forced=(forced_at, before[key][:, forced_col]), parallel=parallel(sub.size))
                 sub_model.check_converged(result)
                 flow[:, idx] = reuse.run.flow[:, idx]
                 flow[:, routed] = result.streamflow[:, routed_at]
@@ -557,7 +566,8 @@ class OperatedNetwork:
                 nudging = nudging_for(self.network.feature_id[idx], 0) if nudging_for is not None else None
                 feeders = self.feeders[key]
                 result = model.run(lateral, interval_s, steps, piece_state, output_every=steps // hours,
-                                   nudging=nudging, columns=idx, record=self._local[feeders] if record_feeders else None)
+                                   nudging=nudging, columns=idx, record=self._local[feeders] if record_feeders else None,
+                                   parallel=parallel(idx.size))
                 model.check_converged(result)
                 flow[:, idx] = result.streamflow
                 streamflow[idx], depth[idx] = result.final_state.streamflow, result.final_state.depth
@@ -565,39 +575,70 @@ class OperatedNetwork:
                 if record_feeders:
                     feeder_flow[key] = result.recorded
 
-        # pieces of one wave route at once on threads (numba releases the GIL; each writes only its own columns);
-        # a piece on numba's own threads, or a nudged run, routes alone. Releases enter the segment below each
-        # dam just before the piece holding it routes, in the order one pass upstream-first adds them, so the
-        # lateral inflow and every number are the same whatever the threads.
+        # pieces route as soon as every dam releasing into them has run, side by side on threads (numba releases
+        # the GIL; each writes only its own columns). A piece on numba's own threads, or a nudged run, routes alone;
+        # so does a piece nothing else can route beside (the last one, below every dam), on numba's threads from
+        # ALONE_PARALLEL_MIN_SEGMENTS. Releases enter the segment below each dam just before the piece holding it
+        # routes, in the pieces' order, so the lateral inflow and every number are the same whatever the threads.
         workers = numba.get_num_threads() if nudging_for is None else 1
         pending: dict[int, list[tuple[int, int, NDArray[np.float32]]]] = {}
         pool = ThreadPoolExecutor(workers) if workers > 1 and len(self.pieces) > 1 else None
+
+        def operate_dam(k: int) -> None:
+            """The dam at piece k's outlet (its inflow now routed), its release held for the piece below."""
+            key = self.pieces[k][0]
+            if not key:
+                return
+            node, begin = self.position[dams_by_id[key].feature_id], dams[key]
+            inflow = np.concatenate([[state.streamflow[node]], flow[:, node]]).astype(np.float64)
+            op = operate(*self._tables[key], inflow, 3600.0, begin.level, schedules.get(key), begin.release,
+                         initial_storage=begin.storage)
+            operations[key], inflows[key] = op, inflow
+            final_dams[key] = DamStart(float(op.level[-1]), float(op.release[-1]), float(op.storage[-1]))
+            if self.down[node] >= 0:
+                pending.setdefault(self._feeds_into[k], []).append(
+                    (k, int(self.down[node]), np.repeat(op.release, per_hour).astype(np.float32)))
+
+        waiting = np.zeros(len(self.pieces), np.int64)  # dams still to run above each piece
+        for target in self._feeds_into.values():
+            waiting[target] += 1
+        ready = [k for k in range(len(self.pieces)) if not waiting[k]]
+        in_flight: dict = {}  # future -> piece
+
+        def done(k: int) -> None:
+            operate_dam(k)
+            target = self._feeds_into.get(k)
+            if target is not None:
+                waiting[target] -= 1
+                if not waiting[target]:
+                    ready.append(target)
+                    ready.sort()
+
+        def start(k: int) -> None:
+            for _, below, release in sorted(pending.pop(k, []), key=lambda entry: entry[0]):
+                lateral[:, below] += release
+
         try:
-            for wave in self.waves:
-                for k in wave:
-                    for _, below, release in sorted(pending.pop(k, []), key=lambda entry: entry[0]):
-                        lateral[:, below] += release
-                alone = [k for k in wave if pool is None or getattr(self.models[self.pieces[k][0]], "parallel", True)]
-                together = [k for k in wave if k not in alone]
-                if len(together) > 1:
-                    list(pool.map(route_piece, together))
-                else:
-                    alone = sorted(alone + together)
-                for k in alone:
-                    route_piece(k)
-                for k in wave:  # the dams, in the pieces' order
-                    key = self.pieces[k][0]
-                    if not key:
-                        continue
-                    node, begin = self.position[dams_by_id[key].feature_id], dams[key]
-                    inflow = np.concatenate([[state.streamflow[node]], flow[:, node]]).astype(np.float64)
-                    op = operate(*self._tables[key], inflow, 3600.0, begin.level, schedules.get(key), begin.release,
-                                 initial_storage=begin.storage)
-                    operations[key], inflows[key] = op, inflow
-                    final_dams[key] = DamStart(float(op.level[-1]), float(op.release[-1]), float(op.storage[-1]))
-                    if self.down[node] >= 0:
-                        pending.setdefault(self._feeds_into[k], []).append(
-                            (k, int(self.down[node]), np.repeat(op.release, per_hour).astype(np.float32)))
+            while ready or in_flight:
+                routed_alone = False
+                for k in list(ready):
+                    solo = pool is None or getattr(self.models[self.pieces[k][0]], "parallel", True)
+                    if solo and in_flight:
+                        continue  # it waits for the pieces on threads to finish
+                    ready.remove(k)
+                    start(k)
+                    if solo or not (in_flight or ready):
+                        route_piece(k, True)
+                        done(k)
+                        routed_alone = True
+                        break  # what can start next has changed
+                    in_flight[pool.submit(route_piece, k)] = k
+                if in_flight and not routed_alone:  # nothing more can start: wait for a piece to finish
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in sorted(finished, key=in_flight.get):
+                        k = in_flight.pop(future)
+                        future.result()
+                        done(k)
         finally:
             if pool is not None:
                 pool.shutdown()

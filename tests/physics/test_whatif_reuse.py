@@ -65,14 +65,23 @@ def test_every_dam_changed_routes_only_what_the_releases_reach_bit_for_bit():
     assert not np.array_equal(whatif.flow, tail.f1.flow)
 
 
-def test_pieces_routed_on_threads_equal_one_thread_bit_for_bit():
-    """The dam zones of one wave route on parallel threads; F1 through the tail and a what-if are the same
-    numbers with one numba thread as with two."""
+def test_pieces_routed_on_threads_equal_one_thread_bit_for_bit(monkeypatch):
+    """Dam zones route side by side on threads, and a piece nothing can route beside (the last, below every dam)
+    on numba's threads; F1 through the tail and a what-if are the same numbers with one numba thread as with two."""
     import numba
+
+    from hydro.routing.channel import MuskingumCunge
 
     case = synthetic_dam_basin(1500, 6, 24, seed=7)
     results = []
     threads = numba.get_num_threads()
+    run, shared = MuskingumCunge.run, []
+
+    def spy(self, *args, **kwargs):
+        shared.append(kwargs.get("parallel"))
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(MuskingumCunge, "run", spy)
     try:
         for n in (1, max(2, threads)):
             numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
@@ -85,6 +94,7 @@ def test_pieces_routed_on_threads_equal_one_thread_bit_for_bit():
     finally:
         numba.set_num_threads(threads)
     assert len(inputs.routing.waves[0]) > 1  # several zones route at once
+    assert True in shared  # and a piece alone on numba's threads (whole, or the part a what-if changes)
     for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)
 

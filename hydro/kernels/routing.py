@@ -383,8 +383,11 @@ def _lanes_iterate(w, dt, exact):
     """Up to ``LANE_ITERATIONS`` secant iterations of the LANES segments in buffer w, in lockstep
     (mc_secant's loop, one iteration per pass; an inactive lane keeps its state). Returns the evaluations."""
     evals = 0
-    for _ in range(LANE_ITERATIONS):
-        _lane_powers(w, L_H0, exact)
+    for iteration in range(LANE_ITERATIONS):
+        if iteration == 0:
+            _lane_powers(w, L_H0, exact)
+        # later: h_0 is the h of the last evaluation (h >= 0, so max(0, h) = h) and the powers there are still in
+        # the lanes' fields (an active lane was active then too): the same numbers without the powf calls again
         for j in range(LANES):  # first evaluation, at h_0
             qj_0, c1, c2, c3, c4 = _lane_eval(w, j, w[L_H0 + j], True, exact, w[L_QJ0 + j], w[L_C1 + j], w[L_C2 + j],
                                               w[L_C3 + j], w[L_C4 + j], dt)

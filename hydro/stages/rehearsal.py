@@ -32,6 +32,7 @@ from ..reservoir.operation import DamStart, OperationResult
 from ..routing.channel import MuskingumCunge, RoutingState
 from ..routing.detention import DetentionRecord
 from ..routing.operated import OperatedNetwork, OperatedRun, Reusable
+from .dispatch_lp import solve_lp
 from .reservoir_route import MAX_DISCHARGE_M3S
 
 
@@ -735,15 +736,17 @@ class _Rows:
     """Sparse inequality rows for the LP, added in blocks (COO triplets), each row with a readable name."""
 
     def __init__(self) -> None:
-        self.rows, self.cols, self.vals, self.b, self.names = [], [], [], [], []
+        self.rows, self.cols, self.vals, self.b, self.names, self.lazy = [], [], [], [], [], []
         self.count = 0
 
-    def add(self, rows: NDArray, cols: NDArray, vals: NDArray, b: NDArray, names: list[str]) -> None:
+    def add(self, rows: NDArray, cols: NDArray, vals: NDArray, b: NDArray, names: list[str], lazy: bool = False) -> None:
+        """Rows ``names``; ``lazy``: rarely binding, solved without until violated (hydro.stages.dispatch_lp)."""
         self.rows.append(np.asarray(rows, np.int64).ravel() + self.count)
         self.cols.append(np.asarray(cols, np.int64).ravel())
         self.vals.append(np.asarray(vals, np.float64).ravel())
         self.b.append(np.asarray(b, np.float64).ravel())
         self.names += names
+        self.lazy += [lazy] * len(names)
         self.count += len(names)
 
     def matrix(self, n: int):
@@ -827,7 +830,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             horizon: int | None = None, stage_held: dict[str, float] | None = None) -> InverseResult:
     """Releases that keep every control section at or below its target discharge (the safe discharge, or
     the rating's discharge at its target stage when lower) minus ``margin_m3s`` and
-    every reservoir within its limits, by linear programming (HiGHS through scipy).
+    every reservoir within its limits, by linear programming (HiGHS, :mod:`hydro.stages.dispatch_lp`).
 
     ``f1`` runs over ``times``: the first ``horizon`` hours (all of them when None) are the forecast
     horizon, the rest the routing tail (:func:`extend_f1`). The LP sees the tail: every section and
@@ -863,7 +866,6 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
 
     ``stage_held``: per section, a discharge target lower than its own that holds its guaranteed stage where
     the Saint-Venant hydraulics compute that stage (:func:`stage_targets`; the rehearsal sets it)."""
-    from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
 
     if objective not in OBJECTIVES:
@@ -978,7 +980,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         on_min = _lower_envelope(intercepts, slopes, float(curves.storage_m3[0]), float(v_top))
         for a_i, b_i in zip(intercepts[on_min], slopes[on_min], strict=True) if not held else ():
             ub.add(np.repeat(t_idx, 2), np.column_stack([io, iv]), np.tile([1.0, -b_i], T_all),
-                   np.full(T_all, a_i - 1.0), [f"reservoir {res.id} discharge capacity at {t}" for t in stamp])
+                   np.full(T_all, a_i - 1.0), [f"reservoir {res.id} discharge capacity at {t}" for t in stamp], lazy=True)
         ramp = rules.max_ramp_per_hour
         if np.isfinite(ramp) and n_r > 1 and not held:
             at = [stamp[s] for s in starts[res.id][1:]]
@@ -1111,9 +1113,10 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     else:
         bounds[ip] = (0.0, 0.0)
         c[v0_:v0_ + n_v] += 1.0 / (3600.0 * T_all)
-    res_lp = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.concatenate(b_eq) if R else None, bounds=bounds,
-                     method="highs")
-    if res_lp.status == 2:  # infeasible: say which limits cannot all hold, not only the solver's word
+    lower = np.array([-np.inf if lo is None else lo for lo, _ in bounds])
+    upper = np.array([np.inf if hi is None else hi for _, hi in bounds])
+    res_lp = solve_lp(c, a_ub, b_ub, np.array(ub.lazy, bool), a_eq, np.concatenate(b_eq) if R else None, lower, upper)
+    if res_lp.status == "infeasible":  # infeasible: say which limits cannot all hold, not only the solver's word
         empty = [res.id for res in resv if res.flood_control_high_level <= res.flood_limit_level and res.id not in hold]
         why = (f"reservoir(s) {', '.join(empty)} have no flood-control zone (flood_control_high_level = "
                "flood_limit_level), so their storage cannot rise above the flood-limit level; raise "
@@ -1122,8 +1125,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
                "minimum release and ramp limit; check flood_control_high_level, min_release and "
                "max_ramp_per_hour in the basin file")
         raise ConfigError(f"{basin.name}: the inverse dispatch has no feasible schedule: {why}")
-    if res_lp.status != 0:
-        raise ConfigError(f"{basin.name}: inverse LP failed ({res_lp.message})")
+    if res_lp.status != "optimal":
+        raise ConfigError(f"{basin.name}: inverse LP failed ({res_lp.status})")
     x = res_lp.x
     full = {}
     for res in resv:  # whole m3 s-1 (what the order prints and F2 runs); a held dam keeps its F1 releases
@@ -1139,7 +1142,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             d = np.floor(raw * 100.0 + 1e-6) / 100.0
         detention[site.id] = d
     missing = {sec.id: float(slack[k * T_all:(k + 1) * T_all].sum() * 3600.0) for k, sec in enumerate(secs)}
-    marginals = res_lp.ineqlin.marginals
+    marginals = res_lp.marginals
     binding = []
     for site in sites:
         if detention[site.id].sum() * 3600.0 >= site.capacity_m3 - float(f1.run.detention.storage[site.id][0]) - 3600.0:

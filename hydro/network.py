@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from .core.errors import InputDataError, NetworkError
 from .core.ids import lookup
+from .kernels.graph import kahn_order, postorder
 
 NO_WATERBODY = -9999
 _CHANNEL_FIELDS = (
@@ -303,34 +304,10 @@ class RiverNetwork:
 
 
 def _kahn_order(down: NDArray[np.int64]) -> NDArray[np.int64]:
-    n = down.size
-    indeg = np.bincount(down[down >= 0], minlength=n)
-    stack = list(np.flatnonzero(indeg == 0)[::-1])
-    order = np.empty(n, np.int64)
-    k = 0
-    while stack:
-        i = stack.pop()
-        order[k] = i
-        k += 1
-        d = down[i]
-        if d >= 0:
-            indeg[d] -= 1
-            if indeg[d] == 0:
-                stack.append(d)
-    return order[:k]
+    return kahn_order(np.ascontiguousarray(down, np.int64))
 
 
 def _postorder(ptr: NDArray[np.int64], idx: NDArray[np.int64], roots: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Iterative post-order DFS over the reversed (upstream) graph from ``roots``."""
-    out: list[int] = []
-    for root in roots.tolist():
-        stack = [(root, False)]
-        while stack:
-            node, done = stack.pop()
-            if done:
-                out.append(node)
-                continue
-            stack.append((node, True))
-            for child in idx[ptr[node] : ptr[node + 1]][::-1].tolist():
-                stack.append((child, False))
-    return np.asarray(out, dtype=np.int64)
+    """Post-order DFS over the reversed (upstream) graph from ``roots``."""
+    return postorder(np.ascontiguousarray(ptr, np.int64), np.ascontiguousarray(idx, np.int64),
+                     np.ascontiguousarray(roots, np.int64))

@@ -5,7 +5,7 @@ The basin is synthetic (``hydro.synthetic.synthetic_dam_basin``): a D8 grid netw
 rivers with lax current rules, a storm forecast. Set-up (not timed) runs F1 once without targets and
 sets each control section's safe discharge to 75 % of its F1 peak, so the inverse has work to do at
 every section. The timed part is one ``rehearse`` call: F1, the unit responses and the LP, F2, and
-any margin-tightening repeats (``cpu_s``: CPU seconds of all its threads; ``load_average_1min``: the host's load,
+any margin-tightening repeats (``steps_s``: the wall time of each step; ``cpu_s``: CPU seconds of all its threads; ``load_average_1min``: the host's load,
 as wall times on a shared host are upper bounds). ``verified`` is true when F2 met every target. ``whatif_s`` times one
 forward run of a given schedule (the derived one) over the horizon and its tail, as ``hydro rehearse
 --schedule`` runs it once F1 and the tail are known (a centre trying variants pays this per variant).
@@ -48,6 +48,8 @@ def bench_rehearse(segments: int = 10_000, reservoirs: int = 30, hours: int = 72
         "benchmark": "rehearse", "segments": case.network.size, "reservoirs": len(basin.reservoirs),
         "control_sections": len(sections), "hours": hours, "objective": objective, "threads": numba.get_num_threads(),
         "wall_s": round(wall, 3), "verified": bool(out.accepted), "iterations": out.iterations,
+        # where the wall time went: F1, the tail (unit responses and F1 through it), the inverse (LP and set-up), F2
+        "steps_s": {step: round(s, 3) for step, s in out.seconds.items()},
         "whatif_s": round(whatif_s, 3), "whatif_safe": bool(whatif_safe),
         # CPU seconds of all threads, and the host's load: on a shared host wall times are upper bounds
         "cpu_s": round(cpu, 3), "whatif_cpu_s": round(whatif_cpu, 3), "load_average_1min": round(os.getloadavg()[0], 2),

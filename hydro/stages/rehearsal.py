@@ -16,6 +16,7 @@ used and left (flood-limit to flood-control high level).
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -1191,6 +1192,9 @@ class RehearsalResult:
     f1_tail: ForwardResult | None = None  # F1 continued through the tail under the rules
     horizon_hours: int = 0
     tail_hours: int = 0
+    # wall seconds per step of this call: f1 (0 when given), tail (unit responses and F1 through the tail; 0 when
+    # given), inverse (the LPs and their set-up, all tries) and f2 (all tries)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, objective: str = "min_peak",
@@ -1212,11 +1216,22 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     its limit). ``f1`` and its ``tail`` (which holds the unit responses) may be given when several
     rehearsals share them (the plan's schemes); ``responses`` is accepted for a tail-less call and ignored
     when ``tail`` is given. ``nudging_for``: the gauge corrections the forecast carried (F2 carries them as F1 did)."""
+    seconds = dict.fromkeys(("f1", "tail", "inverse", "f2"), 0.0)
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] += now - clock
+        clock = now
+
     routing = routing or operated_network(network, basin, None, dt)
     if f1 is None:
         f1 = forward(network, basin, lateral, times, start, routing=routing, initial=initial, interval_s=interval_s)
+    lap("f1")
     if tail is None:
         tail = extend_f1(network, basin, routing, f1, lateral, interval_s)
+    lap("tail")
     f1x, T = tail.f1, tail.horizon
     lateral_all = np.concatenate([np.asarray(lateral, np.float32), tail.lateral])
     inv, f2 = None, None
@@ -1228,8 +1243,10 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     for iteration in range(1, max_iterations + 1):
         inv = inverse(network, basin, lateral_all, f1x.times, f1x, objective, margin, dt, routing, pre_release,
                       storage_margin, hold, start, tail.responses, horizon=T, stage_held=held)
+        lap("inverse")
         f2, _ = verify_schedule(network, basin, routing, lateral, tail, inv.full_schedule(), start, initial, interval_s,
                                 inv.detention, nudging_for)
+        lap("f2")
         over = max(float((f2.section_discharge[s.id] - s.target_discharge).max()) for s in basin.control_sections)
         too_high = {r.id: f2.reservoirs[r.id].storage.max() - r.curves().storage(r.flood_control_high_level)
                     for r in basin.reservoirs
@@ -1238,7 +1255,7 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
         stage_over = [s.id for s in basin.control_sections if f2.stage_source.get(s.id, "").startswith("hydraulics")
                       and f2.section_stage[s.id].max() > s.guaranteed_stage]
         if inv.feasible and over <= 0.0 and not too_high and not stage_over:
-            return RehearsalResult(f1, inv, f2, True, margin, iteration, f1x, T, tail.hours)
+            return RehearsalResult(f1, inv, f2, True, margin, iteration, f1x, T, tail.hours, seconds)
         if not inv.feasible:
             break
         if stage_over:  # the stage missed at the discharge held: hold less there
@@ -1255,7 +1272,7 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
             margin += max(step, 1.0)
         for rid, excess in too_high.items():
             storage_margin[rid] = storage_margin.get(rid, 0.0) + excess
-    return RehearsalResult(f1, inv, f2, False, margin, iteration, f1x, T, tail.hours)
+    return RehearsalResult(f1, inv, f2, False, margin, iteration, f1x, T, tail.hours, seconds)
 
 
 #: the longest routing tail past the forecast horizon [h]

@@ -128,3 +128,23 @@ def test_mc_kernel_zero_flow_branch():
     f = np.float32
     q, d, ok, ev = kr.mc_secant(f(300), f(0), f(0), f(0), f(0), f(1000), f(5), f(8), f(20), f(0.05), f(0.1), f(0.5), f(1e-3), f(0.4), False)
     assert (q, d, ok, ev) == (0.0, 0.0, True, 0)
+
+
+def test_a_small_lane_group_on_the_scalar_path_gives_the_lanes_numbers():
+    """A chain of 5 segments alone is a lane group of 5, solved node by node under nwm (kr.SCALAR_GROUP); the same chain
+    among 59 unconnected segments sits in full groups of 32, solved in lanes: the chain's flows and depths are the
+    same to the bit (each node's update depends only on its own state and its upstream inflow)."""
+    assert 5 <= kr.SCALAR_GROUP < kr.LANES
+    solver = "nwm"
+    others = np.arange(100, 159)
+    wide = make_network(np.concatenate([[1, 2, 3, 4, 5], others]), np.concatenate([[2, 3, 4, 5, 0], np.zeros(59, int)]),
+                        slope=np.linspace(1e-4, 1e-2, 64), bottom_width=np.linspace(5.0, 40.0, 64))
+    chain = make_network([1, 2, 3, 4, 5], [2, 3, 4, 5, 0], slope=wide.slope[:5], bottom_width=wide.bottom_width[:5])
+    hours = np.arange(12, dtype=np.float32)[:, None]
+    q_chain = (5.0 + 40.0 * np.exp(-((hours - 4.0) / 2.0) ** 2)) * np.array([1.0, 0.5, 2.0, 0.2, 1.5], np.float32)
+    q_wide = np.hstack([q_chain, np.repeat(q_chain[:, :1], 59, axis=1)]).astype(np.float32)
+    alone = MuskingumCunge(chain, None, 300.0, solver, parallel=False).run(q_chain.astype(np.float32), 3600, 144, None, 1)
+    among = MuskingumCunge(wide, None, 300.0, solver, parallel=False).run(q_wide, 3600, 144, None, 1)
+    np.testing.assert_array_equal(alone.streamflow, among.streamflow[:, :5])
+    np.testing.assert_array_equal(alone.depth, among.depth[:, :5])
+    assert alone.streamflow[:, 4].max() > 50.0  # a flood went through

@@ -642,6 +642,13 @@ class OperatedNetwork:
         finally:
             if pool is not None:
                 pool.shutdown()
+        # the dams in the pieces' order, whatever order the threads finished in (outputs list them so)
+        order = [key for key, _ in self.pieces]
+        operations, inflows, final_dams = ({key: d[key] for key in order if key in d} for d in (operations, inflows, final_dams))
+        feeder_flow = {key: feeder_flow[key] for key in order if key in feeder_flow}
+        rank = {sid: i for i, sid in enumerate(sid for o in self.stem_outlets for sid in o.ids)}
+        stem_results, stem_finals = ({sid: d[sid] for sid in sorted(d, key=lambda sid: (rank.get(sid, len(rank)), str(sid)))}
+                                     for d in (stem_results, stem_finals))
         final = RoutingState(streamflow, depth, elev)
         if stem_finals:  # the state type that carries main stems (hydro.hydraulics.network_coupling.ChannelState)
             final = replace(state, streamflow=streamflow, depth=depth, water_sfc_elev=elev, main_stems=stem_finals)

@@ -91,6 +91,8 @@ def test_pieces_routed_on_threads_equal_one_thread_bit_for_bit(monkeypatch):
                         for d in inputs.routing.dams}
             whatif, _ = inputs.verify(schedule)
             results.append((tail.f1.flow, tail.f1.run.lateral, whatif.flow, whatif.run.final.depth))
+            dams = [key for key, _ in inputs.routing.pieces if key]  # listed in the pieces' order, not as threads end
+            assert list(whatif.run.operations) == list(whatif.run.final_dams) == dams
     finally:
         numba.set_num_threads(threads)
     assert len(inputs.routing.waves[0]) > 1  # several zones route at once

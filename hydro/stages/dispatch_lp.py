@@ -29,6 +29,12 @@ class LPSolution:
     solves: int = 0
 
 
+def _highs_core():
+    from highspy import _core
+
+    return _core
+
+
 def _highs():
     """A silent HiGHS instance. The bare binding: ``highspy.Highs()`` writes its banner on standard output
     before any option can silence it, which would corrupt a ``--json`` report."""
@@ -43,61 +49,99 @@ def _highs():
     return h, _core
 
 
+class WarmLP:
+    """A HiGHS instance kept between solves of LPs of one shape (the same matrix, costs and lazy rows), as the
+    rehearsal's tries are when F2 overshot: only right-hand sides and bounds change, so the next solve goes on
+    from the last basis (the dual simplex stays dual feasible) instead of from scratch."""
+
+    def __init__(self) -> None:
+        self.h = None
+        self.shape: tuple | None = None  # what a later LP must equal to reuse the instance
+        self.rows: NDArray[np.int64] | None = None  # per HiGHS row: its inequality row, or -1 - its equality row
+        self.waiting: NDArray[np.int64] | None = None  # lazy rows not in the model
+
+    @staticmethod
+    def shape_of(c, a_ub, lazy, a_eq) -> tuple:
+        parts = [c, a_ub.indptr, a_ub.indices, a_ub.data, lazy]
+        if a_eq is not None:
+            parts += [a_eq.indptr, a_eq.indices, a_eq.data]
+        return tuple(np.asarray(p).tobytes() for p in parts)
+
+
 def solve_lp(c: NDArray, a_ub, b_ub: NDArray, lazy: NDArray[np.bool_], a_eq, b_eq: NDArray | None,
-             lower: NDArray, upper: NDArray) -> LPSolution:
+             lower: NDArray, upper: NDArray, warm: WarmLP | None = None) -> LPSolution:
     """Minimise ``c x`` subject to ``a_ub x <= b_ub`` (CSR; rows flagged ``lazy`` added only when violated),
-    ``a_eq x = b_eq`` (or None) and ``lower <= x <= upper`` (inf for no bound)."""
+    ``a_eq x = b_eq`` (or None) and ``lower <= x <= upper`` (inf for no bound). ``warm``: the instance of an
+    earlier solve, reused when this LP has its shape (:class:`WarmLP`)."""
     import scipy.sparse as sp
 
-    h, core = _highs()
-    inf = core.kHighsInf
     a_ub = sp.csr_matrix(a_ub)
-    first = np.flatnonzero(~lazy)
-    blocks, row_lo, row_hi = [a_ub[first]], [np.full(first.size, -inf)], [np.asarray(b_ub, np.float64)[first]]
-    n_eq = 0
-    if a_eq is not None:
-        n_eq = a_eq.shape[0]
-        blocks.append(sp.csr_matrix(a_eq))
-        row_lo.append(np.asarray(b_eq, np.float64))
-        row_hi.append(np.asarray(b_eq, np.float64))
-    a = sp.vstack(blocks, format="csr")
-    lp = core.HighsLp()
-    lp.num_col_, lp.num_row_ = c.size, a.shape[0]
-    lp.col_cost_ = np.asarray(c, np.float64)
-    lp.col_lower_ = np.where(np.isfinite(lower), lower, -inf)
-    lp.col_upper_ = np.where(np.isfinite(upper), upper, inf)
-    lp.row_lower_, lp.row_upper_ = np.concatenate(row_lo), np.concatenate(row_hi)
-    lp.a_matrix_.format_ = core.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a.data.astype(np.float64)
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = c.size, a.shape[0]
-    h.passModel(lp)
-    waiting = np.flatnonzero(lazy)
-    added: list[NDArray[np.int64]] = []
+    a_eq = sp.csr_matrix(a_eq) if a_eq is not None else None
+    b_ub = np.asarray(b_ub, np.float64)
+    b_eq = np.asarray(b_eq, np.float64) if a_eq is not None else np.zeros(0)
+    shape = WarmLP.shape_of(c, a_ub, lazy, a_eq) if warm is not None else None
+    if warm is not None and warm.h is not None and warm.shape == shape:
+        h, core, rows, waiting = warm.h, _highs_core(), warm.rows, warm.waiting
+        inf = core.kHighsInf
+        hi = np.where(rows >= 0, b_ub[np.maximum(rows, 0)], b_eq[np.maximum(-1 - rows, 0)] if b_eq.size else 0.0)
+        lo = np.where(rows >= 0, -inf, hi)
+        everything = np.arange(rows.size, dtype=np.int32)
+        h.changeRowsBounds(rows.size, everything, lo, hi)
+        cols = np.arange(c.size, dtype=np.int32)
+        h.changeColsBounds(c.size, cols, np.where(np.isfinite(lower), lower, -inf), np.where(np.isfinite(upper), upper, inf))
+    else:
+        h, core = _highs()
+        inf = core.kHighsInf
+        first = np.flatnonzero(~lazy)
+        blocks, row_lo, row_hi = [a_ub[first]], [np.full(first.size, -inf)], [b_ub[first]]
+        rows = first.astype(np.int64)
+        if a_eq is not None:
+            blocks.append(a_eq)
+            row_lo.append(b_eq)
+            row_hi.append(b_eq)
+            rows = np.concatenate([rows, -1 - np.arange(a_eq.shape[0])])
+        a = sp.vstack(blocks, format="csr")
+        lp = core.HighsLp()
+        lp.num_col_, lp.num_row_ = c.size, a.shape[0]
+        lp.col_cost_ = np.asarray(c, np.float64)
+        lp.col_lower_ = np.where(np.isfinite(lower), lower, -inf)
+        lp.col_upper_ = np.where(np.isfinite(upper), upper, inf)
+        lp.row_lower_, lp.row_upper_ = np.concatenate(row_lo), np.concatenate(row_hi)
+        lp.a_matrix_.format_ = core.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = a.indices.astype(np.int32)
+        lp.a_matrix_.value_ = a.data.astype(np.float64)
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = c.size, a.shape[0]
+        h.passModel(lp)
+        waiting = np.flatnonzero(lazy)
+    added = 0
     solves = 0
-    while True:
-        h.run()
-        solves += 1
-        status = h.getModelStatus()
-        if status in (core.HighsModelStatus.kInfeasible, core.HighsModelStatus.kUnboundedOrInfeasible):
-            return LPSolution("infeasible", None, None, sum(b.size for b in added), solves)
-        if status != core.HighsModelStatus.kOptimal:
-            return LPSolution(h.modelStatusToString(status), None, None, sum(b.size for b in added), solves)
-        x = np.asarray(h.getSolution().col_value, np.float64)
-        if not waiting.size:
-            break
-        violated = waiting[a_ub[waiting] @ x - b_ub[waiting] > LAZY_TOLERANCE]
-        if not violated.size:
-            break
-        rows = a_ub[violated]
-        h.addRows(violated.size, np.full(violated.size, -inf), np.asarray(b_ub, np.float64)[violated], rows.nnz,
-                  rows.indptr[:-1].astype(np.int32), rows.indices.astype(np.int32), rows.data.astype(np.float64))
-        added.append(violated)
-        waiting = np.setdiff1d(waiting, violated)
+    try:
+        while True:
+            h.run()
+            solves += 1
+            status = h.getModelStatus()
+            if status in (core.HighsModelStatus.kInfeasible, core.HighsModelStatus.kUnboundedOrInfeasible):
+                return LPSolution("infeasible", None, None, added, solves)
+            if status != core.HighsModelStatus.kOptimal:
+                return LPSolution(h.modelStatusToString(status), None, None, added, solves)
+            x = np.asarray(h.getSolution().col_value, np.float64)
+            if not waiting.size:
+                break
+            violated = waiting[a_ub[waiting] @ x - b_ub[waiting] > LAZY_TOLERANCE]
+            if not violated.size:
+                break
+            new = a_ub[violated]
+            h.addRows(violated.size, np.full(violated.size, -inf), b_ub[violated], new.nnz,
+                      new.indptr[:-1].astype(np.int32), new.indices.astype(np.int32), new.data.astype(np.float64))
+            rows = np.concatenate([rows, violated])
+            added += violated.size
+            waiting = np.setdiff1d(waiting, violated)
+    finally:
+        if warm is not None:  # kept (its basis and the lazy rows it took) for the next LP of this shape
+            warm.h, warm.shape, warm.rows, warm.waiting = h, shape, rows, waiting
     duals = np.asarray(h.getSolution().row_dual, np.float64)
     marginals = np.zeros(a_ub.shape[0])
-    marginals[first] = duals[:first.size]
-    if added:
-        marginals[np.concatenate(added)] = duals[first.size + n_eq:]
-    return LPSolution("optimal", x, marginals, sum(b.size for b in added), solves)
+    on_ub = rows >= 0
+    marginals[rows[on_ub]] = duals[on_ub]
+    return LPSolution("optimal", x, marginals, added, solves)

@@ -33,7 +33,7 @@ from ..reservoir.operation import DamStart, OperationResult
 from ..routing.channel import MuskingumCunge, RoutingState
 from ..routing.detention import DetentionRecord
 from ..routing.operated import OperatedNetwork, OperatedRun, Reusable
-from .dispatch_lp import solve_lp
+from .dispatch_lp import WarmLP, solve_lp
 from .reservoir_route import MAX_DISCHARGE_M3S
 
 
@@ -828,7 +828,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             routing: OperatedNetwork | None = None, pre_release: bool = False,
             storage_margin_m3: dict[str, float] | None = None, hold: tuple[str, ...] = (),
             start: dict[str, DamStart] | None = None, responses: dict | None = None,
-            horizon: int | None = None, stage_held: dict[str, float] | None = None) -> InverseResult:
+            horizon: int | None = None, stage_held: dict[str, float] | None = None,
+            warm: WarmLP | None = None) -> InverseResult:
     """Releases that keep every control section at or below its target discharge (the safe discharge, or
     the rating's discharge at its target stage when lower) minus ``margin_m3s`` and
     every reservoir within its limits, by linear programming (HiGHS, :mod:`hydro.stages.dispatch_lp`).
@@ -866,7 +867,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     it returns toward the flood-limit level as fast as the sections allow.
 
     ``stage_held``: per section, a discharge target lower than its own that holds its guaranteed stage where
-    the Saint-Venant hydraulics compute that stage (:func:`stage_targets`; the rehearsal sets it)."""
+    the Saint-Venant hydraulics compute that stage (:func:`stage_targets`; the rehearsal sets it). ``warm``: the
+    solver of an earlier try of this rehearsal, reused when the LP has the same shape (:class:`WarmLP`)."""
     from scipy.sparse import coo_matrix
 
     if objective not in OBJECTIVES:
@@ -1116,7 +1118,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         c[v0_:v0_ + n_v] += 1.0 / (3600.0 * T_all)
     lower = np.array([-np.inf if lo is None else lo for lo, _ in bounds])
     upper = np.array([np.inf if hi is None else hi for _, hi in bounds])
-    res_lp = solve_lp(c, a_ub, b_ub, np.array(ub.lazy, bool), a_eq, np.concatenate(b_eq) if R else None, lower, upper)
+    res_lp = solve_lp(c, a_ub, b_ub, np.array(ub.lazy, bool), a_eq, np.concatenate(b_eq) if R else None, lower, upper,
+                      warm)
     if res_lp.status == "infeasible":  # infeasible: say which limits cannot all hold, not only the solver's word
         empty = [res.id for res in resv if res.flood_control_high_level <= res.flood_limit_level and res.id not in hold]
         why = (f"reservoir(s) {', '.join(empty)} have no flood-control zone (flood_control_high_level = "
@@ -1240,9 +1243,10 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
     # a main-stem section's guaranteed stage, judged by the hydraulics, enters the LP as the discharge that
     # holds it (from F1's own stage-discharge pairs there), lowered while F2 still finds the stage above it
     held = stage_targets(basin, f1x)
+    warm = WarmLP()  # a later try changes only bounds and right-hand sides: its LP goes on from this one's basis
     for iteration in range(1, max_iterations + 1):
         inv = inverse(network, basin, lateral_all, f1x.times, f1x, objective, margin, dt, routing, pre_release,
-                      storage_margin, hold, start, tail.responses, horizon=T, stage_held=held)
+                      storage_margin, hold, start, tail.responses, horizon=T, stage_held=held, warm=warm)
         lap("inverse")
         f2, _ = verify_schedule(network, basin, routing, lateral, tail, inv.full_schedule(), start, initial, interval_s,
                                 inv.detention, nudging_for)

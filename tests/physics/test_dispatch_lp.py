@@ -40,7 +40,7 @@ def test_the_dispatch_lp_with_lazy_capacity_cuts_is_the_whole_lps_optimum(monkey
 
     monkeypatch.setattr(rehearsal, "solve_lp", spy)
     rehearsal.rehearse(case.network, basin, case.lateral, case.times, objective="min_storage", pre_release=True)
-    (c, a_ub, b_ub, lazy, a_eq, b_eq, lower, upper), lazy_out = calls[0]
+    (c, a_ub, b_ub, lazy, a_eq, b_eq, lower, upper, _), lazy_out = calls[0]
     assert lazy.sum() > 100 and lazy_out.lazy_added > 0 and lazy_out.status == "optimal"
     whole = solve_lp(c, a_ub, b_ub, np.zeros_like(lazy), a_eq, b_eq, lower, upper)
     assert abs(c @ lazy_out.x - c @ whole.x) <= 1e-7 * max(1.0, abs(c @ whole.x))
@@ -48,3 +48,29 @@ def test_the_dispatch_lp_with_lazy_capacity_cuts_is_the_whole_lps_optimum(monkey
     assert np.all(a_ub @ x - b_ub <= 1e-6)
     assert np.allclose(a_eq @ x, b_eq, rtol=1e-9, atol=1e-3)  # storage balances in m3
     assert np.all(x >= lower - 1e-7) and np.all(x <= upper + 1e-7)
+
+
+def test_a_rehearsals_later_tries_go_on_from_the_last_basis(monkeypatch):
+    """When F2 overshoots, the next try's LP differs only by right-hand sides and bounds: it reuses the solver
+    (rehearsal.WarmLP) and reaches the optimum a solve from scratch gives."""
+    case = synthetic_dam_basin(600, 4, 24, seed=1)
+    f1 = rehearsal.forward(case.network, case.basin, case.lateral, case.times)
+    sections = [s.model_copy(update={"safe_discharge": round(0.6 * float(f1.section_discharge[s.id].max()), 1)})
+                for s in case.basin.control_sections]
+    basin = case.basin.model_copy(update={"control_sections": sections})
+    tries = []
+
+    def spy(*args):
+        warm = args[8]
+        reused = warm.h is not None
+        out = solve_lp(*args)
+        cold = solve_lp(*args[:8])
+        tries.append((reused, args[0] @ out.x, args[0] @ cold.x))
+        return out
+
+    monkeypatch.setattr(rehearsal, "solve_lp", spy)
+    out = rehearsal.rehearse(case.network, basin, case.lateral, case.times, objective="max_margin")
+    assert out.iterations >= 3 and len(tries) == out.iterations
+    assert [reused for reused, *_ in tries] == [False] + [True] * (len(tries) - 1)
+    for _, warm_objective, cold_objective in tries:
+        assert abs(warm_objective - cold_objective) <= 1e-7 * max(1.0, abs(cold_objective))

@@ -5,7 +5,8 @@ dam and hour, 10,920 of 15,394 inequality rows on the 10,000-segment rehearsal b
 only bind where a schedule would release more than the gates pass at the level reached. They are left out
 of the first solve; the solution is checked against them, those it violates are added and HiGHS goes on
 from its last basis (a few dual simplex iterations), until none is violated. The answer is the optimum of
-the whole LP: it is the optimum of a relaxation (fewer rows) and satisfies every row left out.
+the whole LP: it is the optimum of a relaxation (fewer rows) and satisfies every row left out. A rehearsal's
+later tries keep the solver (:class:`WarmLP`): only bounds change, and HiGHS goes on from the last basis.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 
 #: a lazy row counts as violated beyond this (in its own units; the capacity cuts hold 1 m3 s-1 in hand)
 LAZY_TOLERANCE = 1e-6
+#: HiGHS's dual feasibility tolerance (see :func:`_highs`)
 DUAL_TOLERANCE = 1e-10
 
 
@@ -38,8 +40,7 @@ def _highs_core():
 def _highs():
     """A silent HiGHS instance. The bare binding: ``highspy.Highs()`` writes its banner on standard output
     before any option can silence it, which would corrupt a ``--json`` report."""
-    from highspy import _core
-
+    _core = _highs_core()
     h = _core._Highs()
     h.setOptionValue("output_flag", False)
     # the objective's tie-breakers cost 1e-9 per m3 of storage (1e8 m3 and more): at HiGHS's default dual

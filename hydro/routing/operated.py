@@ -223,7 +223,7 @@ class OperatedNetwork:
                 node = self.down[node]
             self.paths[f"detention:{site.id}"] = np.array(path, np.int64)
         self._find_feeders()
-        self._plan_waves()
+        self._find_feeds()
         self.stem_outlets: list = []
         self._stage_cache: dict = {}
 
@@ -261,19 +261,25 @@ class OperatedNetwork:
         for _, idx in self.pieces:
             self._local[idx] = np.arange(idx.size)
 
-    def _plan_waves(self) -> None:
-        """``waves``: the pieces (their indices in ``pieces``) grouped so that a piece comes after every piece
-        whose dam releases into it; the pieces of one wave do not feed each other and can route at once."""
-        self._feeds_into = {}  # piece -> the piece its dam releases into
-        level = np.zeros(len(self.pieces), np.int64)
-        for k, (key, _) in enumerate(self.pieces):  # upstream first: a dam's piece precedes the one it feeds
+    def _find_feeds(self) -> None:
+        """``_feeds_into``: per piece whose dam releases into another piece, that piece (a run routes a piece once
+        every dam releasing into it has run)."""
+        self._feeds_into: dict[int, int] = {}
+        for k, (key, _) in enumerate(self.pieces):
             if key and key in self.zones:
                 below = self.down[self.position[self._dam_by_id[key].feature_id]]
                 if below >= 0:
-                    target = int(self._piece_of[below])
-                    self._feeds_into[k] = target
-                    level[target] = max(level[target], level[k] + 1)
-        self.waves = [[k for k in range(len(self.pieces)) if level[k] == w] for w in range(int(level.max()) + 1 if level.size else 0)]
+                    self._feeds_into[k] = int(self._piece_of[below])
+
+    @property
+    def waves(self) -> list[list[int]]:
+        """The pieces (their indices in ``pieces``) grouped so that a piece comes after every piece whose dam
+        releases into it: the pieces of one wave do not feed each other and can route at once."""
+        level = np.zeros(len(self.pieces), np.int64)
+        for k in range(len(self.pieces)):  # upstream first: a dam's piece precedes the one it feeds
+            if k in self._feeds_into:
+                level[self._feeds_into[k]] = max(level[self._feeds_into[k]], level[k] + 1)
+        return [[k for k in range(len(self.pieces)) if level[k] == w] for w in range(int(level.max()) + 1 if level.size else 0)]
 
     def __getstate__(self) -> dict:
         """Pickled (dask) without the caches of partial and staged models (rebuilt on use)."""

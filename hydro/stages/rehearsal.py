@@ -1230,7 +1230,8 @@ def rehearse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: N
 
     routing = routing or operated_network(network, basin, None, dt)
     if f1 is None:
-        f1 = forward(network, basin, lateral, times, start, routing=routing, initial=initial, interval_s=interval_s)
+        f1 = forward(network, basin, lateral, times, start, routing=routing, initial=initial, interval_s=interval_s,
+                     nudging_for=nudging_for)
     lap("f1")
     if tail is None:
         tail = extend_f1(network, basin, routing, f1, lateral, interval_s)

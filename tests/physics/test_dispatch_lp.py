@@ -23,15 +23,21 @@ def test_a_lazy_row_is_added_when_the_solution_breaks_it(capfd):
     assert capfd.readouterr().out == ""
 
 
-def test_the_dispatch_lp_with_lazy_capacity_cuts_is_the_whole_lps_optimum(monkeypatch):
-    """A rehearsal whose schedule presses on the dams' discharge capacity (pre-release, storage minimised, targets
-    out of reach): the capacity cuts the first solve broke are added, and the answer has the objective of the LP
-    solved with every row from the start and breaks none of its rows."""
+def _targets_out_of_reach():
+    """A 600-segment basin with 4 dams whose sections must stay at 60 % of their F1 peaks: the dams press on
+    their limits, and F2 overshoots the linearisation."""
     case = synthetic_dam_basin(600, 4, 24, seed=1)
     f1 = rehearsal.forward(case.network, case.basin, case.lateral, case.times)
     sections = [s.model_copy(update={"safe_discharge": round(0.6 * float(f1.section_discharge[s.id].max()), 1)})
                 for s in case.basin.control_sections]
-    basin = case.basin.model_copy(update={"control_sections": sections})
+    return case, case.basin.model_copy(update={"control_sections": sections})
+
+
+def test_the_dispatch_lp_with_lazy_capacity_cuts_is_the_whole_lps_optimum(monkeypatch):
+    """A rehearsal whose schedule presses on the dams' discharge capacity (pre-release, storage minimised, targets
+    out of reach): the capacity cuts the first solve broke are added, and the answer has the objective of the LP
+    solved with every row from the start and breaks none of its rows."""
+    case, basin = _targets_out_of_reach()
     calls = []
 
     def spy(*args):
@@ -52,12 +58,8 @@ def test_the_dispatch_lp_with_lazy_capacity_cuts_is_the_whole_lps_optimum(monkey
 
 def test_a_rehearsals_later_tries_go_on_from_the_last_basis(monkeypatch):
     """When F2 overshoots, the next try's LP differs only by right-hand sides and bounds: it reuses the solver
-    (rehearsal.WarmLP) and reaches the optimum a solve from scratch gives."""
-    case = synthetic_dam_basin(600, 4, 24, seed=1)
-    f1 = rehearsal.forward(case.network, case.basin, case.lateral, case.times)
-    sections = [s.model_copy(update={"safe_discharge": round(0.6 * float(f1.section_discharge[s.id].max()), 1)})
-                for s in case.basin.control_sections]
-    basin = case.basin.model_copy(update={"control_sections": sections})
+    (dispatch_lp.WarmLP) and reaches the optimum a solve from scratch gives."""
+    case, basin = _targets_out_of_reach()
     tries = []
 
     def spy(*args):

@@ -20,6 +20,8 @@ from numpy.typing import NDArray
 LAZY_TOLERANCE = 1e-6
 #: HiGHS's dual feasibility tolerance (see :func:`_highs`)
 DUAL_TOLERANCE = 1e-10
+#: bounds and right-hand sides are scaled (by a power of two) to at most about this in HiGHS (see :func:`_bound_scale`)
+BOUND_SCALE_TARGET = 1e5
 
 
 @dataclass
@@ -29,6 +31,7 @@ class LPSolution:
     marginals: NDArray[np.float64] | None  # per inequality row (0 for a lazy row never added)
     lazy_added: int = 0  # lazy rows the solution needed
     solves: int = 0
+    reduced_costs: NDArray[np.float64] | None = None  # per column
 
 
 def _highs_core():
@@ -48,6 +51,18 @@ def _highs():
     # changes and drawdown that buy nothing), "optimal" within that tolerance; at 1e-10 it reaches the optimum
     h.setOptionValue("dual_feasibility_tolerance", DUAL_TOLERANCE)
     return h, _core
+
+
+def _bound_scale(*values: NDArray) -> int:
+    """HiGHS's ``user_bound_scale``: the power of two that brings the largest finite bound or right-hand side
+    to about :data:`BOUND_SCALE_TARGET`. Storage bounds in m3 reach 1e8-1e9, where HiGHS warns of bounds
+    far above its primal tolerance; scaled (exactly: a power of two) the bench's LP solves in 20 % less time.
+    Never scaled up."""
+    finite = [np.abs(v[np.isfinite(v)]).max(initial=0.0) for v in map(np.asarray, values) if v.size]
+    largest = max(finite, default=0.0)
+    if largest <= BOUND_SCALE_TARGET:
+        return 0
+    return -int(np.floor(np.log2(largest / BOUND_SCALE_TARGET)))
 
 
 class WarmLP:
@@ -113,6 +128,7 @@ def solve_lp(c: NDArray, a_ub, b_ub: NDArray, lazy: NDArray[np.bool_], a_eq, b_e
         lp.a_matrix_.index_ = a.indices.astype(np.int32)
         lp.a_matrix_.value_ = a.data.astype(np.float64)
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = c.size, a.shape[0]
+        h.setOptionValue("user_bound_scale", _bound_scale(lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_))
         h.passModel(lp)
         waiting = np.flatnonzero(lazy)
     added = 0
@@ -141,8 +157,9 @@ def solve_lp(c: NDArray, a_ub, b_ub: NDArray, lazy: NDArray[np.bool_], a_eq, b_e
     finally:
         if warm is not None:  # kept (its basis and the lazy rows it took) for the next LP of this shape
             warm.h, warm.shape, warm.rows, warm.waiting = h, shape, rows, waiting
-    duals = np.asarray(h.getSolution().row_dual, np.float64)
+    solution = h.getSolution()
+    duals = np.asarray(solution.row_dual, np.float64)
     marginals = np.zeros(a_ub.shape[0])
     on_ub = rows >= 0
     marginals[rows[on_ub]] = duals[on_ub]
-    return LPSolution("optimal", x, marginals, added, solves)
+    return LPSolution("optimal", x, marginals, added, solves, np.asarray(solution.col_dual, np.float64))

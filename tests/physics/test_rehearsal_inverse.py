@@ -77,6 +77,11 @@ def test_single_reservoir_without_lag_gives_the_analytic_flat_top():
     op = out.f2.reservoirs["dam"]
     assert op.storage.max() - op.storage[0] == pytest.approx(available, rel=0.01)
     assert out.f2.section_discharge["town"].max() == pytest.approx(qc, rel=0.02)
+    # what binds: the flood storage full, and before the flat top the flood-limit level (the release follows
+    # the inflow: drawing the reservoir down would lower the peak, but pre-release is not allowed)
+    binding = out.inverse.binding
+    assert any(b.startswith("reservoir dam storage limit at ") for b in binding)
+    assert any(b.startswith("reservoir dam flood-limit level (no pre-release) at ") for b in binding)
 
 
 def test_stage_targets_hold_the_guaranteed_stage_on_a_hydraulic_loop():

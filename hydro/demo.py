@@ -3,7 +3,7 @@
 The demo basin is generated deterministically (seed 7): a 110 x 110 km grid with D8 drainage (GeoTIFF),
 about 3,000 one-cell river segments and two level-pool reservoirs, with a reservoir and a town for the
 rehearsal. It is built once into the user cache (``hydro.core.workspace``: ``$HYDRO_CACHE_DIR``, else
-``$XDG_CACHE_HOME/hydro``, else ``~/.cache/hydro``; folder ``basins_v1/demo``) and found by the cycle
+``$XDG_CACHE_HOME/hydro``, else ``~/.cache/hydro``; folder ``basins_v2/demo``) and found by the cycle
 config value ``basin = "demo"``. The packaged config ``hydro/data/demo/cycle.toml`` runs the cycle: a
 convective storm (packaged forcing ``demo_storm.toml``) observed to the issue time, an S-PROG nowcast
 after it, gridded Xinanjiang (packaged ``xaj/grid_default.toml``), hillslope travel time, NWM

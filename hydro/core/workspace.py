@@ -46,7 +46,7 @@ from .errors import ConfigError
 
 KINDS = ("models", "forcing", "demo")
 DEMO = "demo"  # the cycle.basin value that names the embedded demo basin
-DEMO_BASIN_VERSION = 1  # bump when hydro.demo's generator changes: a new cache folder, the old one unused
+DEMO_BASIN_VERSION = 2  # bump when hydro.demo's generator changes: a new cache folder, the old one unused
 STALE_BUILD_S = 3600.0  # a temporary build folder older than this belongs to a killed run
 
 

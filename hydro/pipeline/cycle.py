@@ -36,7 +36,7 @@ from ..io.atomic import sweep_stale_temporaries
 from ..io.config import CycleConfig, load_config
 from ..io.restart import prune_restarts, read_restart, restart_path, write_restart
 from ..report.cycle import summary_lines, write_report
-from ..routing.operated import OperatedNetwork
+from ..routing.operated import OperatedNetwork, routed_lakes
 from ..runoff.coupling import CellMapping
 from ..stages.forecast import ForecastResult, Window, window
 from ..stages.rehearsal import RehearsalInputs, coupled_main_stems, read_forecast_lateral, score
@@ -76,7 +76,7 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
         raise ConfigError(f"{config_path}: no runoff parameters (runoff.parameters, or runoff_parameters in {toml})")
     model = get_method("runoff", config.runoff.model)(RAIN_STEP_MIN / 60.0)
     values = read_parameter_set(parameters, model.name, model.parameter_names)[None, :]
-    routing = OperatedNetwork.for_basin(network, spec, lakes if network.is_lake.any() else None,
+    routing = OperatedNetwork.for_basin(network, spec, routed_lakes(network, lakes),
                                         config.routing.dt_s, config.routing.solver, config.routing.method)
     coupled_main_stems(spec, routing)  # main stems checked against the network before anything runs
     return BasinModel(config.cycle.basin, folder, spec, network, grid, mapping, model, model.step_table(values),
@@ -92,7 +92,7 @@ def _load_lateral_basin(config: CycleConfig, folder: Path, spec) -> BasinModel:
     if spec.network is None or not (folder / spec.network).is_file():
         raise ConfigError(f"{toml}: 'network' missing or its file is not in {folder}")
     network, lakes = netcdf.read_network(folder / spec.network)
-    routing = OperatedNetwork.for_basin(network, spec, lakes if network.is_lake.any() else None,
+    routing = OperatedNetwork.for_basin(network, spec, routed_lakes(network, lakes),
                                         config.routing.dt_s, config.routing.solver, config.routing.method)
     name = spec.name  # the basin file names it (cycle.basin is a folder path here)
     log.info("basin %s: %d segments, %d lakes, no runoff grid (forced by lateral inflow)", name, network.size,

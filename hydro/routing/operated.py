@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+import logging
 
 import numba
 import numpy as np
@@ -38,6 +39,8 @@ from ..reservoir.levelpool import LevelPoolParameters
 from ..reservoir.operation import DamStart, OperationResult, operate
 from .channel import MuskingumCunge, RoutingState
 from .detention import DetentionBasins, DetentionRecord
+
+log = logging.getLogger("hydro")
 
 # numba threads pay only on large pieces: each parallel step has a fixed start-up cost
 PARALLEL_MIN_SEGMENTS = 2048
@@ -143,6 +146,22 @@ def _same_stem_state(a, b) -> bool:
     return (a.discharge_scale == b.discharge_scale and a.geometry == b.geometry and ha.time == hb.time
             and ha.dt == hb.dt and all(np.array_equal(getattr(ha, n), getattr(hb, n)) for n in arrays)
             and (a.lateral is None) == (b.lateral is None) and (a.lateral is None or np.array_equal(a.lateral, b.lateral)))
+
+
+def routed_lakes(network: RiverNetwork, lakes: LevelPoolParameters | None) -> LevelPoolParameters | None:
+    """The lakes of a network file that route as level pools: those with a collapsed lake node (``is_lake``).
+    A file may list lakes (``lake_id`` and their LAKEPARM fields) whose segments were never collapsed
+    (``waterbody`` set, no lake node): those route as channel segments, and the log says so rather than
+    leaving the reader to believe the lake attenuates the flood."""
+    if lakes is None or not lakes.size:
+        return None
+    nodes = np.isin(lakes.lake_id, network.feature_id[network.is_lake])
+    if not nodes.all():
+        missing = lakes.lake_id[~nodes]
+        log.warning("%s: lake(s) %s listed but not collapsed into a lake node (no is_lake node): routed as channel "
+                    "segments, not as level pools; write the network with its lakes collapsed (hydro basin from-nwm "
+                    "does) to route them", network.source, ", ".join(str(int(x)) for x in missing[:10]))
+    return lakes if nodes.any() else None
 
 
 class OperatedNetwork:

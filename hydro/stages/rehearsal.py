@@ -32,7 +32,7 @@ from ..network import RiverNetwork
 from ..reservoir.operation import DamStart, OperationResult
 from ..routing.channel import MuskingumCunge, RoutingState
 from ..routing.detention import DetentionRecord
-from ..routing.operated import OperatedNetwork, OperatedRun, Reusable
+from ..routing.operated import OperatedNetwork, OperatedRun, Reusable, routed_lakes
 from .dispatch_lp import WarmLP, solve_lp
 from .reservoir_route import MAX_DISCHARGE_M3S
 
@@ -339,7 +339,7 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None, s
     numerics = cycle["numerics"] if cycle else {}
     dt = dt if dt is not None else numerics.get("dt_s", 300.0)
     solver = solver if solver is not None else numerics.get("solver", "nwm")
-    routing = operated_network(network, basin, lakes if network.is_lake.any() else None, dt, solver)
+    routing = operated_network(network, basin, routed_lakes(network, lakes), dt, solver)
     initial, dams = None, {}
     if cycle:
         state = cycle["state"]

@@ -16,7 +16,7 @@ def test_demo_runs_the_complete_cycle(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     summary = run_demo(tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out"]
-    assert (tmp_path / "cache" / "basins_v1" / "demo" / "basin.toml").is_file()  # the demo basin: in the cache
+    assert (tmp_path / "cache" / "basins_v2" / "demo" / "basin.toml").is_file()  # the demo basin: in the cache
     folder = tmp_path / "out" / "cycle_20260701T0400"
     for name in ("analysis.nc", "forecast.nc", "forecast_qlat.nc", "warnings.csv", "warnings.geojson",
                  "warnings_map.png", "warnings_hydrographs.png", "report.html", "summary.json",

@@ -111,6 +111,6 @@ def test_wheel_in_a_fresh_venv_runs_the_demo_and_leaves_the_checkout_clean(tmp_p
     for name in ("report.html", "forecast.nc", "analysis.nc", "warnings.csv", "plan/plan.html"):
         assert (folder / name).stat().st_size > 0, name
     assert [p.name for p in run.iterdir()] == ["D"]  # nothing beside the output folder
-    assert (cache / "basins_v1" / "demo" / "basin.toml").is_file()  # the demo basin went to the cache
+    assert (cache / "basins_v2" / "demo" / "basin.toml").is_file()  # the demo basin went to the cache
     assert _snapshot(venv) == installed  # nothing written into the virtualenv (site-packages included)
     assert _git("status", "--porcelain", "--untracked-files=all") == status_before

@@ -88,7 +88,7 @@ def test_cache_dir_rules(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_dir() == tmp_path / "home" / ".cache" / "hydro"
-    assert demo_basin_folder() == tmp_path / "home" / ".cache" / "hydro" / "basins_v1" / "demo"
+    assert demo_basin_folder() == tmp_path / "home" / ".cache" / "hydro" / "basins_v2" / "demo"
 
 
 def test_demo_basin_is_generated_into_hydro_cache_dir(monkeypatch, tmp_path):
@@ -99,10 +99,10 @@ def test_demo_basin_is_generated_into_hydro_cache_dir(monkeypatch, tmp_path):
     with pytest.raises(ConfigError, match=r'cycle.basin "demo": the demo basin is not in the cache'):
         resolve_basin("demo", config)
     folder = resolve_basin("demo", config, build_demo=ensure_demo_basin)
-    assert folder == tmp_path / "cache" / "basins_v1" / "demo"
+    assert folder == tmp_path / "cache" / "basins_v2" / "demo"
     for name in ("basin.toml", "network.nc", "flow_direction.tif", "channel_segments.tif"):
         assert (folder / name).stat().st_size > 0, name
-    assert sorted(p.name for p in (tmp_path / "cache" / "basins_v1").iterdir()) == ["demo"]  # no temporary left
+    assert sorted(p.name for p in (tmp_path / "cache" / "basins_v2").iterdir()) == ["demo"]  # no temporary left
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["cycle.toml"]
     stamp = (folder / "network.nc").stat().st_mtime_ns
     assert resolve_basin("demo", config) == folder == demo_basin_dir()

@@ -99,3 +99,25 @@ def test_network_file_round_trip(tmp_path):
 def test_strahler_order():
     net = make_network(IDS, TO)
     assert strahler_order(net).tolist() == [1, 1, 2, 1, 2]
+
+
+def test_lakes_listed_but_not_collapsed_route_as_channels_and_are_named(caplog):
+    """A network file may list a lake whose segments were never collapsed into a lake node: the operated
+    network routes it as a channel segment (no level pool), and the log names it instead of staying silent."""
+    from hydro.routing.operated import routed_lakes
+
+    net = make_network(IDS, TO, waterbody=[-9999, -9999, 50, -9999, -9999])
+    lakes = LevelPoolParameters(
+        lake_id=[50], area_km2=[2.0], max_elevation=[110.0], weir_elevation=[108.0], weir_coefficient=[0.4],
+        weir_length=[10.0], dam_length=[10.0], orifice_elevation=[100.0], orifice_coefficient=[0.1],
+        orifice_area=[1.0], initial_fraction_depth=[0.9],
+    )
+    with caplog.at_level("WARNING", logger="hydro"):
+        assert routed_lakes(net, lakes) is None
+    assert "lake(s) 50 listed but not collapsed" in caplog.text and "routed as channel segments" in caplog.text
+    caplog.clear()
+    collapsed = net.collapse_lakes(lakes.lake_id)
+    with caplog.at_level("WARNING", logger="hydro"):
+        assert routed_lakes(collapsed, lakes) is lakes
+    assert caplog.text == ""
+    assert routed_lakes(net, None) is None

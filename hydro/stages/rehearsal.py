@@ -421,11 +421,13 @@ def read_schedule(path, basin: BasinSpec, times: NDArray[np.datetime64]) -> dict
     """A dispatcher's schedule CSV (``time,reservoir,release_m3s``; each release holds from its time until
     the reservoir's next row) as hourly releases [hours] per named reservoir over the forecast hours
     ending at ``times``. Reservoirs it does not name follow their rules. Each reservoir's first row must
-    be at the forecast start; one line names the file, the row and the value of any problem."""
+    be at the forecast start. Times are ISO and on the hour (the rehearsal's step), UTC, or with a UTC offset
+    that is converted (``2026-07-01T14:00+08:00`` is 06:00). One line names the file, the row and the value
+    of any problem."""
+    from datetime import datetime
     from types import SimpleNamespace
 
-    import pandas as pd
-
+    from ..core.times import utc_naive
     from ..io.tables import read_table
 
     path = Path(path)
@@ -446,12 +448,19 @@ def read_schedule(path, basin: BasinSpec, times: NDArray[np.datetime64]) -> dict
         if row.reservoir not in known:
             raise InputDataError(f"{where}: reservoir {row.reservoir!r} is not in basin {basin.name} "
                                  f"(have {', '.join(sorted(known))})")
+        try:  # ISO only (07/01/2026 is not a date everywhere alike); an offset is converted to UTC, never dropped
+            stamp = utc_naive(datetime.fromisoformat(str(row.time).strip()))
+        except ValueError:
+            raise InputDataError(f"{where}: time {row.time!r} is not an ISO time (e.g. 2026-07-01T04:00, or "
+                                 "2026-07-01T12:00+08:00 with its UTC offset)") from None
         try:
-            t = np.datetime64(pd.Timestamp(row.time).tz_localize(None).to_datetime64(), "m")
             q = float(row.release_m3s)
         except (ValueError, TypeError):
-            raise InputDataError(f"{where}: time {row.time!r} / release_m3s {row.release_m3s} is not a time and "
-                                 "a number") from None
+            raise InputDataError(f"{where}: release_m3s {row.release_m3s!r} is not a number") from None
+        t = np.datetime64(stamp, "m")
+        if stamp.minute or stamp.second or stamp.microsecond:  # the rehearsal steps hourly: say so, don't round
+            raise InputDataError(f"{where}: time {row.time} is not on the hour; a release holds from an hour's start "
+                                 f"(the rehearsal's step): give {str(t.astype('datetime64[h]'))[:13]}:00 or the next hour")
         if not np.isfinite(q) or q < 0.0:
             raise InputDataError(f"{where}: release_m3s {row.release_m3s} must be a finite number >= 0")
         if q > MAX_DISCHARGE_M3S:  # beyond any river's flood: a unit or a typing error (as hydro reservoir route)

@@ -47,12 +47,26 @@ def test_a_schedule_above_capacity_is_reported_not_silently_capped(basin, capsys
     assert released[0] == 20.0 and np.all(released[6:12] < 3000.0) and np.all(released[12:] == 100.0)
 
 
+def test_schedule_times_with_a_utc_offset_are_converted_not_stripped(basin, capsys):
+    """14:00+08:00 is 06:00 UTC (the forecast's times): the release above capacity starts at 06:00, not 14:00."""
+    (basin / "schedule.csv").write_text("time,reservoir,release_m3s\n2026-07-01T08:00+08:00,dam,20\n"
+                                        "2026-07-01T14:00+08:00,dam,3000\n2026-07-01T20:00+08:00,dam,100\n")
+    code = main(["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--schedule",
+                 str(basin / "schedule.csv"), "--output-dir", str(basin / "out"), "--json"])
+    assert code == 0
+    events = json.loads(capsys.readouterr().out)["cannot_follow"]
+    assert events[0]["time"] == "2026-07-01T06:00" and events[0]["wanted_m3s"] == 3000.0
+
+
 @pytest.mark.parametrize("rows, message", [
     ("2026-07-01T00:00,weir,20", "row 2: reservoir 'weir' is not in basin b"),
     ("2026-07-01T00:00,dam,-5", "row 2: release_m3s -5 must be a finite number >= 0"),
     ("2026-07-01T00:00,dam,20\n2026-07-03T00:00,dam,20", r"row 3: time 2026-07-03T00:00 is outside the forecast"),
     ("2026-07-01T02:00,dam,20", "dam's first release is at 2026-07-01T02:00, after the forecast start"),
-    ("soon,dam,20", "row 2: time 'soon' / release_m3s 20 is not a time and a number"),
+    ("soon,dam,20", "row 2: time 'soon' is not an ISO time"),
+    ("07/01/2026 00:00,dam,20", "row 2: time '07/01/2026 00:00' is not an ISO time"),  # month or day first?
+    ("2026-07-01T00:00,dam,20\n2026-07-01T12:30,dam,50", "row 3: time 2026-07-01T12:30 is not on the hour"),
+    ("2026-07-01T00:00,dam,lots", "row 2: release_m3s 'lots' is not a number"),
 ])
 def test_bad_schedules_are_one_line_and_write_nothing(basin, capsys, rows, message):
     (basin / "schedule.csv").write_text("time,reservoir,release_m3s\n" + rows + "\n")

@@ -14,6 +14,7 @@ import argparse
 import math
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from ..core.memory import available_memory_bytes, require_memory  # noqa: F401 - the CLI's memory checks
 
@@ -33,6 +34,14 @@ def _whole(text: str) -> int:
     if value != int(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
     return int(value)
+
+
+def output_file(text: str) -> Path:
+    """An output file's path. One ending in '/' names a folder: refused here, since ``Path`` drops the slash
+    and the output would become a file named like the folder."""
+    if text.endswith("/"):
+        raise argparse.ArgumentTypeError(f"{text!r} names a folder (it ends in '/'); give a file name")
+    return Path(text)
 
 
 def _describe(lo: float | None, hi: float | None, lo_open: bool) -> str:

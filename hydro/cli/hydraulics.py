@@ -82,7 +82,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--final-state", type=Path, metavar="STATE.nc",
                    help="save the state at the end (water level and discharge per node, and one step before): a run "
                    "continuing from it with --initial-state reproduces the uninterrupted run bit for bit")
-    r.add_argument("--output", type=Path, required=True, help="OUT.nc (written atomically)")
+    r.add_argument("--output", type=arg.output_file, required=True, help="OUT.nc (written atomically)")
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     r.set_defaults(func=_cmd_run)
     s = hsub.add_parser(
@@ -106,7 +106,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="water level at the first section [m]: supercritical regime; mixed: a supercritical inflow "
                    "(below critical depth)")
     _add_geometry_options(s)
-    s.add_argument("--output", type=Path, required=True, help="OUT.csv or OUT.nc (written atomically)")
+    s.add_argument("--output", type=arg.output_file, required=True, help="OUT.csv or OUT.nc (written atomically)")
     s.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     s.set_defaults(func=_cmd_steady)
 

@@ -205,9 +205,14 @@ def _cannot_write(path: Path, exc: BaseException) -> InputDataError:
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` and rename the result onto ``path``; no partial file on failure. A write the
     file system refuses (read-only folder, full disk) is an InputDataError naming ``path``."""
+    raw = os.fspath(path)
+    if raw.endswith(("/", os.sep)):  # Path() would drop the slash and write a file named like the folder
+        raise InputDataError(f"{raw}: names a folder (it ends in '/'); give a file name for the output")
     path = check_output_dir(path)
     if path.is_dir():
         raise InputDataError(f"{path}: is a folder; give a file name for the output")
+    if path.exists() and not path.is_file():  # a device, pipe or socket: the rename would replace it (as root, /dev/null)
+        raise InputDataError(f"{path}: is not a regular file (a device, pipe or socket); give a file name for the output")
     try:
         fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path.name), suffix=".tmp", dir=path.parent)
     except OSError as exc:

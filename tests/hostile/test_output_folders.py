@@ -52,6 +52,9 @@ def in_workspace(workspace, monkeypatch):
 def test_route_output_cannot_be_written(failure, in_workspace, monkeypatch, capsys):
     (in_workspace / "out" / "out.nc").write_bytes(b"an earlier output")  # must survive the failed run
     if failure == "read_only":
+        # the kernels compiled first (numba's cache writes its index through tempfile, which is refused below)
+        assert run_cli(capsys, *ROUTE[:-2], "warm.nc", "--no-progress")[0] == 0
+        (in_workspace / "warm.nc").unlink()
         _make_read_only(monkeypatch)
     else:
         monkeypatch.setattr(xr.Dataset, "to_netcdf", _disk_fills if failure == "disk_full" else _hdf_error)
@@ -67,6 +70,21 @@ def test_output_path_that_is_a_folder(in_workspace, capsys):
     code, err = run_cli(capsys, *ROUTE)
     assert_refused(code, err, ["out.nc", "is a folder"], expected_codes=(3,))
     assert listing(in_workspace / "out") == {}
+
+
+def test_output_path_that_is_a_pipe_or_ends_in_a_slash(in_workspace, capsys):
+    """A fifo (or a device: as root, --output /dev/null once replaced the device by a file) is refused, not
+    renamed over; a name ending in '/' means a folder and is refused, not written as a file of that name."""
+    import os
+    import stat
+
+    os.mkfifo(in_workspace / "out" / "pipe")
+    code, err = run_cli(capsys, *ROUTE[:-2], "out/pipe", "--no-progress")
+    assert_refused(code, err, ["pipe", "is not a regular file"], expected_codes=(3,))
+    assert stat.S_ISFIFO(os.stat(in_workspace / "out" / "pipe").st_mode)
+    code, err = run_cli(capsys, *ROUTE[:-2], "out/new/", "--no-progress")
+    assert_refused(code, err, ["out/new/", "names a folder"], expected_codes=(2,))  # argparse: the option's value
+    assert os.listdir(in_workspace / "out") == ["pipe"]
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ design and check levels to the top of the curves).
 
 ``INFLOW.csv``: columns ``time,inflow_m3s``, ISO times strictly increasing, instantaneous values at any
 spacing, interpolated linearly onto the output times: every ``dt`` from the first inflow time up to the
-last (a last partial step is left out). ``SCHEDULE.csv``: ``time,release_m3s``, each release held from its
+last (a last partial step is left out, and the log says so). A ``dt`` whose step ends miss the file's peak
+or volume by more than 1 % is refused (the inflow is sampled at step ends). ``SCHEDULE.csv``: ``time,release_m3s``, each release held from its
 time until the next row's; the first row must be at or before the first inflow time.
 
 ``OUT.csv``: ``time,inflow_m3s,release_m3s,level_m,storage_m3`` at every step end, the first row being the
@@ -26,6 +27,7 @@ the header being line 1) and the value; the output is written atomically.
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +44,14 @@ from ..io.atomic import check_output_dir, write_atomic
 from ..io.tables import read_table
 from ..io.basin import ReservoirSpec, read_toml_model
 from ..reservoir.operation import OperatingRules, operate
+
+log = logging.getLogger("hydro")
+
+#: the most steps one run routes: 2 million rows of output (about 200 MB of CSV); more is a typing error in a
+#: time (a year 9999, a year 1000) or a step far finer than any reservoir needs
+MAX_STEPS = 2_000_000
+#: the step ends must see the inflow file's peak and volume to this fraction
+COARSE_STEP_TOLERANCE = 0.01
 
 _LEVELS = ("flood_limit_level", "flood_control_high_level", "design_level", "check_level")
 
@@ -103,6 +113,9 @@ def read_series(path: Path, column: str, what: str) -> tuple[pd.DatetimeIndex, N
         raise InputDataError(f"{path}: {what} not found")
     table = read_table(path, what)
     at = table.columns(("time", column), lower=False)
+    twice = sorted({h for h in table.header if table.header.count(h) > 1})
+    if twice:  # which of the two is meant is not ours to guess
+        raise InputDataError(f"{path}: column(s) {', '.join(twice)} appear more than once in the header; keep one")
     if not table.rows:
         raise InputDataError(f"{path}: {what} has no rows")
     times, values, zoned = [], np.empty(len(table.rows)), set()
@@ -137,6 +150,39 @@ def read_series(path: Path, column: str, what: str) -> tuple[pd.DatetimeIndex, N
     return pd.DatetimeIndex(times), values, zoned == {True}
 
 
+def _check_step_sees_inflow(inflow: Path, at_s: NDArray, q_in: NDArray, seconds: NDArray, inflow_at: NDArray,
+                            dt_s: float, start) -> None:
+    """Refuse a step so coarse that the step ends miss the inflow's peak or volume (the inflow is sampled at
+    step ends): a --dt of 12 h over a 3-hourly flood routed a 600 m3/s trickle instead of a 4,000 m3/s peak."""
+    inside = at_s <= seconds[-1] + 1e-6
+    file_peak = float(q_in[inside].max())
+    k = int(np.argmax(np.where(inside, q_in, -1.0)))
+    end = seconds[-1]
+    grid = np.union1d(at_s[inside], [end])  # the file's own volume over the routed span, trapezoids between its points
+    file_volume = float(np.trapezoid(np.interp(grid, at_s, q_in), grid))
+    step_volume = float(np.trapezoid(inflow_at, seconds))
+    missed_peak = inflow_at.max() < (1.0 - COARSE_STEP_TOLERANCE) * file_peak
+    missed_volume = abs(step_volume - file_volume) > COARSE_STEP_TOLERANCE * max(file_volume, 1e-9)
+    if missed_peak or missed_volume:
+        spacing = int(np.gcd.reduce(np.round(at_s).astype(np.int64)))  # every step end on a point of the file
+        raise InputDataError(f"{inflow}: --dt {dt_s:g} s is too coarse for this inflow: at the step ends it peaks at "
+                             f"{inflow_at.max():,.1f} m3/s and carries {step_volume / 1e6:,.3f} hm3, the file "
+                             f"{file_peak:,.1f} m3/s (at {(start + pd.to_timedelta(at_s[k], unit='s')).isoformat()}) and "
+                             f"{file_volume / 1e6:,.3f} hm3; take a --dt that divides {spacing} s (its times fall on "
+                             "multiples of it)")
+
+
+def _check_schedule_names(schedule: Path, reservoir_id: str) -> None:
+    """A schedule with a ``reservoir`` column (the rehearsal's layout) must name only this reservoir."""
+    table = read_table(Path(schedule), "release schedule")
+    if "reservoir" not in table.header:
+        return
+    for line, fields in table.records():
+        if fields["reservoir"] is not None and fields["reservoir"].strip() != reservoir_id:
+            raise InputDataError(f"{schedule}: row {line}: reservoir {fields['reservoir']!r} is not {reservoir_id!r}, "
+                                 "the reservoir being routed; give only its rows")
+
+
 def route_reservoir(reservoir: Path, inflow: Path, output: Path, schedule: Path | None = None,
                     dt_s: float = 3600.0, initial_level: float | None = None) -> dict:
     """Read, check, route and write ``output`` atomically; returns a summary (peaks, cannot-follow events)."""
@@ -160,13 +206,31 @@ def route_reservoir(reservoir: Path, inflow: Path, output: Path, schedule: Path 
     n = int(math.floor(span / dt_s + 1e-9))
     if n < 1:
         raise InputDataError(f"{inflow}: the inflow spans {span:g} s, less than one step of --dt {dt_s:g} s")
+    if n > MAX_STEPS:
+        raise InputDataError(f"{inflow}: the inflow spans {t_in[0].isoformat()} .. {t_in[-1].isoformat()}: {n:,} steps of "
+                             f"--dt {dt_s:g} s, more than {MAX_STEPS:,}; check the times (a mistyped year?) or take a "
+                             "longer --dt")
     check_output_dir(output, (n + 1) * 100, f"{n + 1:,} rows of about 100 bytes")  # before the routing
     seconds = np.arange(n + 1) * dt_s
     times = t_in[0] + pd.to_timedelta(seconds, unit="s")
-    inflow_at = np.interp(seconds, (t_in - t_in[0]).total_seconds().to_numpy(), q_in)
+    at_s = (t_in - t_in[0]).total_seconds().to_numpy()
+    inflow_at = np.interp(seconds, at_s, q_in)
+    _check_step_sees_inflow(inflow, at_s, q_in, seconds, inflow_at, dt_s, t_in[0])
+    left_out = span - seconds[-1]
+    if left_out > 1e-6:
+        log.warning("%s: the last %g s of the inflow (after %s) are not routed: --dt %g s does not divide its span of "
+                    "%g s", inflow, left_out, times[-1].isoformat(), dt_s, span)
     releases = None
     if schedule is not None:
-        t_s, q_s, _ = read_series(schedule, "release_m3s", "release schedule")
+        t_s, q_s, schedule_zoned = read_series(schedule, "release_m3s", "release schedule")
+        if schedule_zoned != zoned:  # a zoned time is converted to UTC; a plain one is taken as UTC: mixed, they disagree
+            raise InputDataError(f"{schedule}: its times {'carry' if schedule_zoned else 'lack'} a time zone and "
+                                 f"{inflow}'s {'do not' if schedule_zoned else 'carry one'}; write both with an offset "
+                                 "(e.g. +08:00) or both in UTC without one")
+        _check_schedule_names(schedule, spec.id)
+        if len(t_s) > 1 and t_s[-1] < times[0]:
+            raise InputDataError(f"{schedule}: every release ({t_s[0].isoformat()} .. {t_s[-1].isoformat()}) is before "
+                                 f"the inflow's start {times[0].isoformat()}; the schedule is for another period")
         if t_s[0] > times[-1]:
             raise InputDataError(f"{schedule}: every release ({t_s[0].isoformat()} .. {t_s[-1].isoformat()}) is after the "
                                  f"inflow's end {times[-1].isoformat()}; the schedule is for another period")
@@ -184,7 +248,7 @@ def route_reservoir(reservoir: Path, inflow: Path, output: Path, schedule: Path 
                "message": f"{stamp[e.step]}: " + e.message.split(": ", 1)[1]} for e in op.cannot_follow]
     peak = int(np.argmax(op.outflow))
     top = int(np.argmax(op.level))
-    return {"reservoir": spec.id, "spillway": spec.spillway, "steps": n, "dt_s": dt_s,
+    return {"reservoir": spec.id, "spillway": spec.spillway, "steps": n, "dt_s": dt_s, "inflow_left_out_s": left_out,
             "initial_level_m": float(initial_level), "peak_inflow_m3s": float(inflow_at.max()),
             "peak_release_m3s": float(op.outflow[peak]), "peak_release_time": stamp[peak],
             "peak_level_m": float(op.level[top]), "peak_level_time": stamp[top],

@@ -125,6 +125,13 @@ BAD = [
     ("schedule_late", 3, ["s.csv", "row 2", "after the first inflow time"]),
     ("initial_level", 2, ["--initial-level 9", "outside"]),
     ("overtops", 3, ["prob822", "overtops"]),
+    # a 12-hour step over an hourly flood: the step ends would see 60 m3/s, not the 520 m3/s peak
+    ("dt_steps_over_the_peak", 3, ["in.csv", "--dt 14400 s is too coarse", "520.0 m3/s", "divides 3600 s"]),
+    ("years_of_steps", 3, ["in.csv", "more than 2,000,000", "mistyped year"]),
+    ("duplicate_column", 3, ["in.csv", "inflow_m3s appear more than once"]),
+    ("schedule_zone_mismatch", 3, ["s.csv", "carry a time zone", "in.csv"]),
+    ("schedule_other_reservoir", 3, ["s.csv", "row 2", "'other' is not 'dam'"]),
+    ("schedule_before", 3, ["s.csv", "before the inflow's start", "another period"]),
 ]
 
 
@@ -162,6 +169,25 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, case, exit_c
         extra = ["--initial-level", 9]
     elif case == "overtops":
         inflow = _hourly_csv(tmp_path / "in.csv", [20000.0] * 30)
+    elif case == "dt_steps_over_the_peak":
+        inflow = _hourly_csv(tmp_path / "in.csv", [60.0, 100.0, 232.0, 300.0, 520.0, 300.0, 200.0, 100.0, 60.0])
+        extra = ["--dt", 14400]
+    elif case == "years_of_steps":
+        inflow.write_text("time,inflow_m3s\n0001-01-01T00:00,600\n9999-12-31T00:00,700\n")
+    elif case == "duplicate_column":
+        inflow.write_text("time,inflow_m3s,inflow_m3s\n" + "".join(f"2024-07-01T0{h}:00,{v},1\n" for h, v in enumerate(values)))
+    elif case == "schedule_zone_mismatch":
+        res.write_text(GATED)
+        (tmp_path / "s.csv").write_text("time,release_m3s\n2024-07-01T00:00+08:00,800\n2024-07-01T06:00+08:00,1200\n")
+        extra = ["--schedule", tmp_path / "s.csv"]
+    elif case == "schedule_other_reservoir":
+        res.write_text(GATED)
+        (tmp_path / "s.csv").write_text("time,reservoir,release_m3s\n2024-07-01T00:00,other,800\n")
+        extra = ["--schedule", tmp_path / "s.csv"]
+    elif case == "schedule_before":
+        res.write_text(GATED)
+        (tmp_path / "s.csv").write_text("time,release_m3s\n2024-06-01T00:00,800\n2024-06-02T00:00,900\n")
+        extra = ["--schedule", tmp_path / "s.csv"]
     out = tmp_path / "out.csv"
     code, _, err = _run(capsys, res, "--inflow", inflow, "--output", out, *extra)
     assert code == exit_code, err

@@ -980,6 +980,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     eq_rows, eq_cols, eq_vals, b_eq = [], [], [], []
     change_rows, change_cols, change_vals, n_changes = [], [], [], 0
     v_base, v_upper = {}, {}  # per dam V_min (storage = V_min + e - b) and the upper storage bound per hour
+    capacity_cuts: dict[str, list] = {}  # per dam the (intercept, slope) of its capacity rows
     for r, res in enumerate(resv):
         curves, rules = res.curves(), res.rules()
         held = res.id in hold  # its F1 releases, whatever its level does (the rules already respect capacity)
@@ -1001,7 +1002,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         intercepts = curves.capacity_m3s[:-1] - slopes * curves.storage_m3[:-1]
         v_top = curves.storage(res.flood_control_high_level) - (storage_margin_m3 or {}).get(res.id, 0.0)
         on_min = _lower_envelope(intercepts, slopes, float(curves.storage_m3[0]), float(v_top))
-        for a_i, b_i in zip(intercepts[on_min], slopes[on_min], strict=True) if not held else ():
+        capacity_cuts[res.id] = list(zip(intercepts[on_min], slopes[on_min], strict=True)) if not held else []
+        for a_i, b_i in capacity_cuts[res.id]:
             ub.add(np.repeat(t_idx, 3), np.column_stack([io, iv, ib]), np.tile([1.0, -b_i, b_i], T_all),
                    np.full(T_all, a_i - 1.0 + b_i * v_min), [f"reservoir {res.id} discharge capacity at {t}" for t in stamp],
                    lazy=True)
@@ -1149,12 +1151,29 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
                       warm)
     if res_lp.status == "infeasible":  # infeasible: say which limits cannot all hold, not only the solver's word
         empty = [res.id for res in resv if res.flood_control_high_level <= res.flood_limit_level and res.id not in hold]
-        why = (f"reservoir(s) {', '.join(empty)} have no flood-control zone (flood_control_high_level = "
-               "flood_limit_level), so their storage cannot rise above the flood-limit level; raise "
-               "flood_control_high_level in the basin file" if empty else
-               "no release schedule keeps every reservoir at or below its flood-control high level within its "
-               "minimum release and ramp limit; check flood_control_high_level, min_release and "
-               "max_ramp_per_hour in the basin file")
+        # a minimum release the gates cannot pass at the start level (the LP holds 1 m3 s-1 of capacity in hand)
+        # (as the LP sees it: the least of the capacity curve's segments, extended, which lies below a curve that
+        # bends upward, far below it at low levels)
+        starved = []
+        for res in resv:
+            v0 = float(f1.reservoirs[res.id].storage[0])
+            cut = min(a_i + b_i * v0 for a_i, b_i in capacity_cuts.get(res.id, [(np.inf, 0.0)])) - 1.0
+            if res.id not in hold and res.rules().min_release > cut:
+                starved.append(f"at {res.id}'s start level {f1.reservoirs[res.id].level[0]:.2f} m the LP's capacity bound "
+                               f"(the least of its capacity curve's segments, extended) is {cut:,.0f} m3/s "
+                               f"(the curve: {res.curves().capacity_at_storage(v0):,.0f}), less than its min_release "
+                               f"{res.rules().min_release:g} m3/s")
+        if empty:
+            why = (f"reservoir(s) {', '.join(empty)} have no flood-control zone (flood_control_high_level = "
+                   "flood_limit_level), so their storage cannot rise above the flood-limit level; raise "
+                   "flood_control_high_level in the basin file")
+        elif starved:
+            why = (f"{'; '.join(starved)}: no schedule can release the minimum from that level; start higher "
+                   "(--initial-level) or lower min_release in the basin file")
+        else:
+            why = ("no release schedule keeps every reservoir at or below its flood-control high level within its "
+                   "minimum release and ramp limit; check flood_control_high_level, min_release and "
+                   "max_ramp_per_hour in the basin file")
         raise ConfigError(f"{basin.name}: the inverse dispatch has no feasible schedule: {why}")
     if res_lp.status != "optimal":
         raise ConfigError(f"{basin.name}: inverse LP failed ({res_lp.status})")

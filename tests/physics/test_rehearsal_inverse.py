@@ -114,3 +114,22 @@ def test_stage_targets_hold_the_guaranteed_stage_on_a_hydraulic_loop():
     below = SimpleNamespace(stage_source=result.stage_source, section_stage={"town": np.full(3, 9.0), "rated": np.zeros(3)},
                             section_discharge={"town": np.full(3, 900.0), "rated": np.zeros(3)})
     assert stage_targets(basin, below, again) == again and stage_targets(basin, below) == {}
+
+
+def test_a_minimum_release_the_lp_cannot_pass_at_the_start_level_is_named():
+    """A capacity curve that bends upward (800 m3/s at 110 m, then 3,000 more per 10 m): the LP bounds the
+    release by the least of its segments, extended, which at 101 m is below the minimum release. The refusal
+    names the dam, its start level, the bound and the minimum release, not the flood-control high level."""
+    from hydro.core.errors import ConfigError
+    from hydro.reservoir.operation import DamStart
+
+    bent = {**RESERVOIR, "capacity_m3s": [0, 800, 8000, 15000, 20000], "min_release": 100.0}
+    basin = BasinSpec(name="b", reservoirs=[bent], control_sections=[{**TOWN, "safe_discharge": 300.0}])
+    lateral, times = _flood()
+    start = {"dam": DamStart(101.0)}
+    f1 = forward(NETWORK, basin, lateral, times, start)
+    with pytest.raises(ConfigError) as refused:
+        inverse(NETWORK, basin, lateral, times, f1, start=start)
+    message = str(refused.value)
+    assert "at dam's start level 101.00 m the LP's capacity bound" in message and "min_release 100 m3/s" in message
+    assert "flood-control high level" not in message

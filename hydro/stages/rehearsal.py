@@ -570,6 +570,13 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
     from dataclasses import asdict
 
     basin, times = inputs.basin, inputs.times
+    targets = section_targets(basin)
+    for sec in basin.control_sections:  # a margin that swallows a target leaves the LP nothing to aim at
+        target = targets[sec.id]
+        if margin_m3s >= target:
+            raise ConfigError(f"--margin {margin_m3s:g} m3/s leaves nothing of section {sec.id}'s target discharge "
+                              f"{target:,.0f} m3/s (its safe discharge, or the rating's at its target stage); give a "
+                              "margin below it")
     f1 = inputs.forward()
     result = None
     reason = nothing_to_dispatch(basin, int(inputs.network.is_lake.sum()))  # None: reservoirs and sections to rehearse

@@ -118,3 +118,12 @@ def test_rehearse_runs_on_the_lower_colorado_network_with_its_lakes(nwm_dir, tmp
     with xr.open_dataset(tmp_path / "out" / "f1.nc") as f1:
         np.testing.assert_array_equal(f1.discharge.sel(section="outlet").values, routed[:, outlet])
     assert summary["f1"]["control_sections"][0]["peak_discharge"] == pytest.approx(float(routed[:, outlet].max()))
+
+
+def test_a_margin_that_swallows_a_target_is_refused_before_any_work(basin, capsys):
+    code = main(["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--margin", "1e30",
+                 "--output-dir", str(basin / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "--margin 1e+30 m3/s leaves nothing of section" in err and "give a margin below it" in err
+    assert not (basin / "out").exists()

@@ -56,7 +56,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ..core.errors import ConfigError, InputDataError
-from ..core.variables import check_range
+from ..core.variables import INPUT_VARIABLES, check_range
 from ..reservoir.operation import OperatingRules, ReservoirCurves
 
 
@@ -143,6 +143,12 @@ class ControlSectionSpec(_Strict):
         return np.interp(discharge, self.rating_discharge_m3s, self.rating_stage_m)
 
 
+#: beyond any river's flood: a unit or typing error (the inputs' plausible range of streamflow)
+MAX_DISCHARGE_M3S = INPUT_VARIABLES["streamflow"].valid_range[1]
+#: more than any flood storage area holds (the largest hold a few thousand hm3): a unit error (m3 for hm3)
+MAX_DETENTION_HM3 = 1e5
+
+
 class DetentionBasinSpec(_Strict):
     """A detention basin (flood storage area, 蓄滞洪区): water diverted from its segment through an inlet (gate
     or breach) is stored and not returned within the horizon. Capacity in hm3 (1 hm3 = 1e6 m3), as flood
@@ -150,13 +156,13 @@ class DetentionBasinSpec(_Strict):
     rating) opens it; ``order`` ranks the basins (lower opens first); area and population are what the
     plan reports for the decision. Forward-model rule and LP use: docs/detention.md."""
 
-    id: str
+    id: str = Field(min_length=1)
     feature_id: int  # the segment the inlet takes water from
-    capacity_hm3: float = Field(gt=0)
-    max_intake_m3s: float = Field(gt=0)
+    capacity_hm3: float = Field(gt=0, le=MAX_DETENTION_HM3)
+    max_intake_m3s: float = Field(gt=0, le=MAX_DISCHARGE_M3S)
     trigger_section: str
     trigger_stage_m: float | None = None
-    trigger_discharge_m3s: float | None = Field(default=None, gt=0)
+    trigger_discharge_m3s: float | None = Field(default=None, gt=0, le=MAX_DISCHARGE_M3S)
     order: int = Field(ge=1)
     area_km2: float = Field(default=0.0, ge=0)
     population: int = Field(default=0, ge=0)
@@ -244,6 +250,18 @@ class BasinSpec(_Strict):
             ids = [i.id for i in items]
             if len(ids) != len(set(ids)):
                 raise ValueError(f"duplicate {kind} id in {ids}")
+            if any(not i.strip() for i in ids):
+                raise ValueError(f"a {kind} has an empty id; give each a name")
+        shared = {r.id for r in self.reservoirs} & {b.id for b in self.detention_basins}
+        if shared:  # the plan and the dispatch order name storages by id alone
+            raise ValueError(f"id(s) {', '.join(sorted(shared))} name both a reservoir and a detention basin; give each "
+                             "its own id")
+        dams = {r.feature_id: r.id for r in self.reservoirs}
+        for section in self.control_sections:
+            if section.feature_id in dams:  # it would see the dam's inflow, which no release changes
+                raise ValueError(f"control section {section.id}: feature_id {section.feature_id} is reservoir "
+                                 f"{dams[section.feature_id]}'s segment, where the flow is the dam's inflow; put the "
+                                 "section on a segment below the dam")
         stems = [m.id for m in self.main_stems]
         if len(stems) != len(set(stems)):
             raise ValueError(f"duplicate main stem id in {stems}")

@@ -53,6 +53,9 @@ def test_basin_loads_and_runs(tmp_path):
     (("flood_limit_level = 112.0", "flood_limit_level = 127.0"), "characteristic levels must rise"),
     (("guaranteed_stage = 22.0", "guaranteed_stage = 19.0"), "guaranteed_stage must not be below"),
     (("level_m = [100, 110, 120, 130, 140]", "level_m = [100, 110, 105, 130, 140]"), "level and storage must increase"),
+    # a section on the dam's own segment sees its inflow, which no release changes
+    (("feature_id = 99", "feature_id = 11"), "control section town: feature_id 11 is reservoir upper's segment"),
+    (('id = "town"', 'id = " "'), "a control section has an empty id"),
 ])
 def test_mistakes_are_named(tmp_path, edit, message):
     path = tmp_path / "basin.toml"

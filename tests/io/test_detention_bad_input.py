@@ -51,6 +51,10 @@ def test_a_valid_basin_loads_with_its_trigger_on_the_rating(tmp_path):
     (("feature_id = 5", "feature_id = 3"), "detention basin polder: feature_id 3 is reservoir upper's segment"),
     (("trigger_stage_m = 20.5", "trigger_stage_m = 99.0"), "detention basin polder: trigger_stage_m 99 is outside "
                                                            "section town's rating"),
+    (("capacity_hm3 = 20.0", "capacity_hm3 = 1e30"), "detention_basins.0.capacity_hm3"),  # m3 for hm3, or worse
+    (("max_intake_m3s = 800.0", "max_intake_m3s = 1e30"), "detention_basins.0.max_intake_m3s"),
+    (('id = "polder"', 'id = ""'), "detention_basins.0.id"),
+    (('id = "polder"', 'id = "upper"'), "upper name both a reservoir and a detention basin"),
 ])
 def test_schema_mistakes_name_the_basin(tmp_path, edit, message):
     path = _basin_file(tmp_path, POLDER.replace(*edit))

@@ -164,6 +164,29 @@ def check_output_not_input(output: str | os.PathLike | None, inputs: dict[str, s
                               "the input: choose another output path")
 
 
+#: the files each folder-writing command writes, so that a later run into the same folder removes its
+#: predecessor's first: no f1.nc of a rehearsal beside a what-if's summary.json, no scheme of an earlier plan
+#: beside a plan.json that does not list it. The summary (summary.json, plan.json) is written last: a folder
+#: without it holds a run that did not finish.
+EARLIER_OUTPUTS = {
+    "rehearse": ("f1.nc", "f1.png", "f2.nc", "f2.png", "whatif.nc", "whatif.png", "summary.json"),
+    "plan": ("plan.json", "plan.md", "plan.html", "plan_schedule.csv", "plan_*.png", "scheme_*.nc"),
+}
+
+
+def clear_earlier_outputs(folder: str | os.PathLike, command: str) -> None:
+    """Remove what an earlier ``command`` wrote into ``folder`` (:data:`EARLIER_OUTPUTS`), before this run
+    writes its own; other files stay."""
+    folder = Path(folder)
+    for pattern in EARLIER_OUTPUTS[command]:
+        for path in folder.glob(pattern):
+            if path.is_file():
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    raise _cannot_write(path, exc) from None
+
+
 def check_new_folder(path: str | os.PathLike, what_to_do: str) -> Path:
     """Raise before any work is done unless ``path`` is a new (or empty) folder in an existing one."""
     path = Path(path)

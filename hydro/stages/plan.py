@@ -222,12 +222,13 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
     """The decision package (module docstring); returns the plan summary (also written as plan.json)."""
     import markdown
 
-    from ..io.atomic import write_atomic
+    from ..io.atomic import clear_earlier_outputs, write_atomic
     from ..io.netcdf import write_dataset
     from .rehearsal import plot_scheme, scheme_dataset
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    clear_earlier_outputs(out, "plan")
     best, best_impact = ranked[0]
     rules = ranked_rules(ranked)
     rules_impact = next(i for s, i in ranked if s.name == "rules")
@@ -411,11 +412,12 @@ def write_no_dispatch_plan(output_dir, inputs: RehearsalInputs, reason: str) -> 
     import markdown
 
     from ..core.ids import lookup
-    from ..io.atomic import write_atomic
+    from ..io.atomic import clear_earlier_outputs, write_atomic
 
     basin, f1 = inputs.basin, inputs.forward()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    clear_earlier_outputs(out, "plan")
     period = f"{str(f1.times[0] - np.timedelta64(1, 'h'))[:16]} to {str(f1.times[-1])[:16]}"
     lines = [f"# Flood dispatch plan: {basin.name}", "", f"Forecast `{inputs.source}`, {period}.", "",
              f"**No dispatch plan: {reason}**", "", "## Situation under the current rules (F1)", ""]

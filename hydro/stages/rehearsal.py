@@ -516,7 +516,7 @@ def run_whatif(inputs: RehearsalInputs, schedules: dict[str, NDArray], output_di
     import json
     from dataclasses import asdict
 
-    from ..io.atomic import write_atomic
+    from ..io.atomic import clear_earlier_outputs, write_atomic
     from ..io.netcdf import write_dataset
 
     basin = inputs.basin
@@ -534,6 +534,7 @@ def run_whatif(inputs: RehearsalInputs, schedules: dict[str, NDArray], output_di
     if output_dir is not None:
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
+        clear_earlier_outputs(out, "rehearse")
         horizon = len(inputs.times)  # the rest is the routing tail: marked in the file and the plot
         write_dataset(out / f"{name}.nc", scheme_dataset(result, basin, name, horizon))
         plot_scheme(out / f"{name}.png", result, basin, "what-if: the given schedule", inputs.forward(), horizon)
@@ -1663,11 +1664,12 @@ def write_rehearsal(output_dir, rehearsal: RehearsalResult | None, f1: ForwardRe
     import json
     from pathlib import Path
 
-    from ..io.atomic import write_atomic
+    from ..io.atomic import clear_earlier_outputs, write_atomic
     from ..io.netcdf import write_dataset
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    clear_earlier_outputs(out, "rehearse")
     written = []
     horizon = len(f1.times)
     if rehearsal is not None and rehearsal.f1_tail is not None:

@@ -4,6 +4,7 @@ NWM network with its LAKEPARM lakes."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +92,25 @@ def test_plan_ranks_a_centres_own_scheme(basin, capsys):
     ranked = {row["scheme"]: row for row in summary["ranking"]}
     assert "steady" in ranked and ranked["steady"]["section_peaks"]["town"] > 0.0
     assert (basin / "plan" / "scheme_steady.nc").is_file()
+    # planned again into the same folder without that scheme: its file goes, the user's own file stays
+    (basin / "plan" / "notes.txt").write_text("the duty officer's notes")
+    code = main(["plan", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--initial-level",
+                 "dam=113:100", "--output-dir", str(basin / "plan"), "--json"])
+    assert code == 0
+    listed = {Path(p).name for p in json.loads(capsys.readouterr().out)["outputs"]}
+    on_disk = {p.name for p in (basin / "plan").iterdir() if p.name != "notes.txt"}
+    assert "scheme_steady.nc" not in on_disk and on_disk - {"plan.json"} <= listed  # every file is this plan's
+    assert (basin / "plan" / "notes.txt").read_text() == "the duty officer's notes"
+
+
+def test_a_whatif_into_a_rehearsal_folder_leaves_no_f1_f2_of_the_earlier_run(basin, capsys):
+    args = ["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--output-dir",
+            str(basin / "out")]
+    assert main(args) == 0 and (basin / "out" / "f2.nc").is_file()
+    (basin / "schedule.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,200\n")
+    assert main([*args, "--schedule", str(basin / "schedule.csv")]) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in (basin / "out").iterdir()) == ["summary.json", "whatif.nc", "whatif.png"]
 
 
 def test_rehearse_runs_on_the_lower_colorado_network_with_its_lakes(nwm_dir, tmp_path, capsys):

@@ -354,7 +354,7 @@ def _check_dam_starts(basin_file: Path, basin, items: list[str]) -> None:
 
 
 def _cmd_rehearse(args: argparse.Namespace) -> int:
-    from ..stages.rehearsal import load_rehearsal_inputs, read_schedule, run_rehearsal, run_whatif
+    from ..stages.rehearsal import load_rehearsal_inputs, read_schedule, run_rehearsal, run_whatif, stage_text
 
     inputs = load_rehearsal_inputs(args.basin, args.forecast, args.hours, _dam_starts(args.initial_level), args.dt,
                                    args.mc_solver)
@@ -370,7 +370,7 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
               f"{'every target kept' if summary['safe'] else 'NOT safe'}")
         for s in summary["whatif"]["control_sections"]:
             print(f"  section {s['id']} peak {s['peak_discharge']:.0f} m3/s (safe {s['safe_discharge']:.0f}) at "
-                  f"{s['peak_time']}, stage {s['peak_stage']:.2f} m -> {summary['whatif']['risk'][s['id']]}")
+                  f"{s['peak_time']}, {stage_text(s)} -> {summary['whatif']['risk'][s['id']]}")
         for r in summary["whatif"]["reservoirs"]:
             print(f"  reservoir {r['id']} peak level {r['peak_level']:.2f} m (flood-control high "
                   f"{r['flood_control_high_level']}), flood storage left {r['flood_storage_left_m3'] / 1e6:.1f} hm3")
@@ -390,7 +390,7 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
         label = "F1 current rules" if step == "f1" else "F2 derived schedule"
         for s in summary[step]["control_sections"]:
             print(f"  {label}: section {s['id']} peak {s['peak_discharge']:.0f} m3/s (safe {s['safe_discharge']:.0f}) at "
-                  f"{s['peak_time']}, stage {s['peak_stage']:.2f} m, {s['hours_above_warning']:.0f} h above warning, "
+                  f"{s['peak_time']}, {stage_text(s)}, {s['hours_above_warning']:.0f} h above warning, "
                   f"{s['hours_above_guaranteed']:.0f} h above guaranteed -> {summary[step]['risk'][s['id']]}")
         for r in summary[step]["reservoirs"]:
             print(f"  {label}: reservoir {r['id']} peak level {r['peak_level']:.2f} m (flood-control high "

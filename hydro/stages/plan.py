@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from ..core.errors import ConfigError
 from ..io.basin import BasinSpec
 from .rehearsal import (STORAGE_RULES, ForwardResult, RehearsalInputs, RehearsalResult, Tail, detention_use,
-                        forward_is_safe, rehearse, storage_at_horizon)
+                        forward_is_safe, rehearse, stage_text, storage_at_horizon)
 
 
 @dataclass
@@ -287,7 +287,7 @@ def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact, d
     for s in ranked_rules(ranked).result.sections:
         sec = next(c for c in basin.control_sections if c.id == s.id)
         lines.append(f"- **{s.id}**: peak {s.peak_discharge:.0f} m3/s at {s.peak_time} (safe {s.safe_discharge:.0f}), "
-                     f"stage {s.peak_stage:.2f} m (warning {sec.warning_stage}, guaranteed {sec.guaranteed_stage}), "
+                     f"{stage_text(s)} (warning {sec.warning_stage}, guaranteed {sec.guaranteed_stage}), "
                      f"{s.hours_above_warning:.0f} h above warning, {s.hours_above_guaranteed:.0f} h above guaranteed.")
     lines += ["", f"## Recommendation: `{best.name}` ({best.description})", "",
               f"{'Verified on the full model (F2).' if best.verified else '**Not verified by F2: treat with care.**'} "

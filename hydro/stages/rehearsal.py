@@ -47,6 +47,9 @@ class SectionIndicators:
     hours_above_warning: float
     hours_above_guaranteed: float
     excess_volume_m3: float
+    # the peak discharge is above the top of the section's rating: the stage shown is the rating's top (the
+    # stage is at least that; the rating says nothing beyond it)
+    stage_above_rating: bool = False
 
 
 @dataclass
@@ -196,10 +199,11 @@ def score(basin: BasinSpec, routing: OperatedNetwork, run: OperatedRun, times: N
             stage_source[section.id] = "rating (network discharge)"
         i = int(np.argmax(q))
         section_q[section.id], section_h[section.id] = q, h
+        beyond = stage_source[section.id].startswith("rating") and float(q[i]) > section.rating_discharge_m3s[-1]
         section_ind.append(SectionIndicators(
             section.id, float(q[i]), str(times[i])[:16], float(h[i]), section.safe_discharge,
             float((h > section.warning_stage).sum()), float((h > section.guaranteed_stage).sum()),
-            float(np.clip(q - section.safe_discharge, 0.0, None).sum() * 3600.0)))
+            float(np.clip(q - section.safe_discharge, 0.0, None).sum() * 3600.0), beyond))
     reservoir_ind = []
     for reservoir in basin.reservoirs:
         op = run.operations[reservoir.id]
@@ -541,6 +545,14 @@ def run_whatif(inputs: RehearsalInputs, schedules: dict[str, NDArray], output_di
         write_atomic(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=1)))
         summary["outputs"] = [str(out / f"{name}.nc"), str(out / f"{name}.png"), str(out / "summary.json")]
     return summary
+
+
+def stage_text(section: dict | SectionIndicators) -> str:
+    """A section's peak stage as printed: 'at least' the rating's top where the discharge went above it."""
+    get = section.get if isinstance(section, dict) else lambda k, d=None: getattr(section, k, d)
+    if get("stage_above_rating", False):
+        return f"stage >= {get('peak_stage'):.2f} m (the discharge is above the rating's top)"
+    return f"stage {get('peak_stage'):.2f} m"
 
 
 def risk(sections: list[SectionIndicators]) -> dict[str, str]:

@@ -133,3 +133,19 @@ def test_a_minimum_release_the_lp_cannot_pass_at_the_start_level_is_named():
     message = str(refused.value)
     assert "at dam's start level 101.00 m the LP's capacity bound" in message and "min_release 100 m3/s" in message
     assert "flood-control high level" not in message
+
+
+def test_a_peak_above_the_rating_is_flagged_not_shown_as_the_stage():
+    """The town's rating ends at 1,200 m3/s (24 m) and the flood passes more: the stage shown is the top of the
+    rating, flagged as a lower bound (the rating says nothing above it)."""
+    from hydro.stages.rehearsal import stage_text
+
+    short = {**TOWN, "rating_discharge_m3s": [10, 800, 1000, 1200]}
+    basin = BasinSpec(name="b", reservoirs=[RESERVOIR], control_sections=[short])
+    lateral, times = _flood()
+    (town,) = forward(NETWORK, basin, lateral, times).sections
+    assert town.peak_discharge > 1200.0 and town.peak_stage == 24.0 and town.stage_above_rating
+    assert stage_text(town) == "stage >= 24.00 m (the discharge is above the rating's top)"
+    (within,) = forward(NETWORK, BasinSpec(name="b", reservoirs=[RESERVOIR], control_sections=[TOWN]), lateral,
+                        times).sections
+    assert not within.stage_above_rating and stage_text(within) == f"stage {within.peak_stage:.2f} m"

@@ -354,7 +354,8 @@ def _check_dam_starts(basin_file: Path, basin, items: list[str]) -> None:
 
 
 def _cmd_rehearse(args: argparse.Namespace) -> int:
-    from ..stages.rehearsal import load_rehearsal_inputs, read_schedule, run_rehearsal, run_whatif, stage_text
+    from ..stages.rehearsal import (load_rehearsal_inputs, read_schedule, run_rehearsal, run_whatif, stage_text,
+                                    storage_left_text)
 
     inputs = load_rehearsal_inputs(args.basin, args.forecast, args.hours, _dam_starts(args.initial_level), args.dt,
                                    args.mc_solver)
@@ -373,7 +374,7 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
                   f"{s['peak_time']}, {stage_text(s)} -> {summary['whatif']['risk'][s['id']]}")
         for r in summary["whatif"]["reservoirs"]:
             print(f"  reservoir {r['id']} peak level {r['peak_level']:.2f} m (flood-control high "
-                  f"{r['flood_control_high_level']}), flood storage left {r['flood_storage_left_m3'] / 1e6:.1f} hm3")
+                  f"{r['flood_control_high_level']}), {storage_left_text(r['flood_storage_left_m3'])}")
         for event in summary["cannot_follow"]:
             print(f"  cannot follow: {event['message']}")
         for path in summary.get("outputs", []):
@@ -394,7 +395,7 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
                   f"{s['hours_above_guaranteed']:.0f} h above guaranteed -> {summary[step]['risk'][s['id']]}")
         for r in summary[step]["reservoirs"]:
             print(f"  {label}: reservoir {r['id']} peak level {r['peak_level']:.2f} m (flood-control high "
-                  f"{r['flood_control_high_level']}), flood storage left {r['flood_storage_left_m3'] / 1e6:.1f} hm3")
+                  f"{r['flood_control_high_level']}), {storage_left_text(r['flood_storage_left_m3'])}")
     if "nothing_to_dispatch" in summary:
         print(f"  {summary['nothing_to_dispatch']}")
     if "verdict" in summary:

@@ -499,6 +499,14 @@ def cannot_follow(result: ForwardResult, basin: BasinSpec, schedules: dict[str, 
     for rid in schedules:
         for event in result.reservoirs[rid].cannot_follow:
             when = str(result.times[event.step] - np.timedelta64(1, "h"))[:16]
+            if event.released > event.wanted:  # more than asked: dam safety passed the water on (the gates capped it)
+                events.append({"reservoir": rid, "time": when, "wanted_m3s": round(event.wanted, 1),
+                               "released_m3s": round(event.released, 1), "limit": "dam safety",
+                               "level_m": round(event.level, 3),
+                               "message": f"{rid} releases {event.released:,.0f} m3/s at {when}, not the {event.wanted:,.0f} "
+                                          "scheduled: above the flood-control high level "
+                                          f"{specs[rid].flood_control_high_level} m dam safety passes the water on"})
+                continue
             reason = {"capacity": f"capacity at {event.level:.2f} m (the lowest level in the hour) is {event.capacity:,.0f}",
                       "dam safety": "the level would rise above the flood-control high level "
                                     f"{specs[rid].flood_control_high_level} m",
@@ -553,6 +561,14 @@ def stage_text(section: dict | SectionIndicators) -> str:
     if get("stage_above_rating", False):
         return f"stage >= {get('peak_stage'):.2f} m (the discharge is above the rating's top)"
     return f"stage {get('peak_stage'):.2f} m"
+
+
+def storage_left_text(left_m3: float) -> str:
+    """Flood storage left at the peak level, as printed: above the flood-control high level it is exceeded, not
+    negative."""
+    if left_m3 < 0.0:
+        return f"flood storage exceeded by {-left_m3 / 1e6:.1f} hm3 (above the flood-control high level)"
+    return f"flood storage left {left_m3 / 1e6:.1f} hm3"
 
 
 def risk(sections: list[SectionIndicators]) -> dict[str, str]:

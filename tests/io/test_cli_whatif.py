@@ -147,3 +147,17 @@ def test_a_margin_that_swallows_a_target_is_refused_before_any_work(basin, capsy
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "--margin 1e+30 m3/s leaves nothing of section" in err and "give a margin below it" in err
     assert not (basin / "out").exists()
+
+
+def test_a_schedule_dam_safety_overrides_is_reported_as_dam_safety(basin, capsys):
+    """Started at 135 m (above the flood-control high level, 125 m), the dam passes far more than the 50 m3/s
+    scheduled: the report says dam safety released more, not that capacity kept it from releasing 50; the
+    storage above the flood-control zone is 'exceeded', not a negative storage left."""
+    (basin / "schedule.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,50\n")
+    code = main(["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--schedule",
+                 str(basin / "schedule.csv"), "--initial-level", "dam=135", "--output-dir", str(basin / "out")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "cannot follow: dam releases" in out and "not the 50 scheduled: above the flood-control high level 125" in out
+    assert "capacity at" not in out
+    assert "flood storage exceeded by" in out and "flood storage left -" not in out

@@ -324,9 +324,12 @@ def _dam_starts(items: list[str]) -> dict:
         try:
             rid, value = item.split("=", 1)
             level, _, release = value.partition(":")
-            starts[rid] = DamStart(float(level), float(release) if release else None)
+            start = DamStart(float(level), float(release) if release else None)
         except ValueError:
             raise ConfigError(f"--initial-level {item!r}: expected ID=LEVEL or ID=LEVEL:RELEASE, e.g. dam=112.5:800") from None
+        if rid in starts:  # which of the two is meant is not ours to guess
+            raise ConfigError(f"--initial-level {item!r}: reservoir {rid} was given a start already; give it once")
+        starts[rid] = start
     return starts
 
 

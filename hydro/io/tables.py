@@ -117,7 +117,7 @@ def read_table(path: str | Path, what: str, comment: str = "#", error_class: typ
     except csv.Error as exc:
         raise error_class(f"{path}: line {end + 1}: {what} is not valid CSV ({exc}); check the quotes") from None
     if not records:
-        raise error_class(f"{path}: empty file; a {what} needs a header line")
+        raise error_class(f"{path}: empty file; {'an' if what[:1].lower() in 'aeiou' else 'a'} {what} needs a header line")
     last = records[-1]
     # a cut is suspected only where the file ends inside its last data row (not after a comment or blank line)
     if check_truncation and len(records) > 1 and text and not text.endswith(("\n", "\r")) and last_data_end == end \

@@ -133,7 +133,9 @@ class OperatingRules:
             raise ConfigError(f"{curves.name}: end_target_level {self.end_target_level} must lie between the lowest "
                               f"level of the curves and the flood-control high level {self.flood_control_high_level}")
         if self.min_release < 0 or self.safe_release < self.min_release or self.max_ramp_per_hour <= 0:
-            raise ConfigError(f"{curves.name}: need 0 <= min_release <= safe_release and a positive ramp limit")
+            raise ConfigError(f"{curves.name}: need 0 <= min_release <= safe_release and a positive ramp limit (have "
+                              f"min_release {self.min_release:g}, safe_release {self.safe_release:g}, max_ramp_per_hour "
+                              f"{self.max_ramp_per_hour:g})")
 
 
 @dataclass(frozen=True)

@@ -161,3 +161,11 @@ def test_a_schedule_dam_safety_overrides_is_reported_as_dam_safety(basin, capsys
     assert "cannot follow: dam releases" in out and "not the 50 scheduled: above the flood-control high level 125" in out
     assert "capacity at" not in out
     assert "flood storage exceeded by" in out and "flood storage left -" not in out
+
+
+def test_a_reservoir_started_twice_is_refused(basin, capsys):
+    code = main(["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--initial-level",
+                 "dam=113", "--initial-level", "dam=118", "--output-dir", str(basin / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "reservoir dam was given a start already" in err
+    assert not (basin / "out").exists()

@@ -61,7 +61,7 @@ def test_text_last_fields_and_header_only_files_need_no_final_newline(tmp_path):
     (b"time,value\n1,2\n\xff\xfe3,4\n", "line 3: inflow is not UTF-8 text (byte 0xff)"),
     (b"time,value\n1,2\n3,\x004\n", "line 3: inflow holds NUL bytes"),
     (b'time,value\n1,"2\n', "line 2: inflow is not valid CSV"),
-    (b"\n# only a comment\n", "empty file; a inflow needs a header line"),
+    (b"\n# only a comment\n", "empty file; an inflow needs a header line"),
 ])
 def test_damage_is_one_line_naming_the_line(tmp_path, damage, said):
     path = tmp_path / "in.csv"

@@ -348,7 +348,7 @@ def _check_dam_starts(basin_file: Path, basin, items: list[str]) -> None:
         res = reservoirs[rid]
         lo, hi = min(res.level_m), max(res.level_m)
         if not lo <= start.level <= hi:
-            raise ConfigError(f"--initial-level {rid}={start.level:g}: outside the level-storage curve of reservoir "
+            raise ConfigError(f"--initial-level {rid}={start.level!r}: outside the level-storage curve of reservoir "
                               f"{rid} in {basin_file} ({lo:g} .. {hi:g} m); give a level on the curve")
         top = max(res.capacity_m3s)
         if start.release is not None and not 0.0 <= start.release <= top:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -197,7 +198,7 @@ def route_reservoir(reservoir: Path, inflow: Path, output: Path, schedule: Path 
     if initial_level is None:
         initial_level = curves.crest_level if free else rules.flood_limit_level
     elif not (math.isfinite(initial_level) and curves.level_m[0] <= initial_level <= curves.level_m[-1]):
-        raise ConfigError(f"--initial-level {initial_level:g} m is outside {reservoir}'s curves "
+        raise ConfigError(f"--initial-level {initial_level!r} m is outside {reservoir}'s curves "
                           f"[{curves.level_m[0]:g}, {curves.level_m[-1]:g}] m")
     t_in, q_in, zoned = read_series(inflow, "inflow_m3s", "inflow")
     if len(t_in) < 2:
@@ -238,7 +239,14 @@ def route_reservoir(reservoir: Path, inflow: Path, output: Path, schedule: Path 
             raise InputDataError(f"{schedule}: row 2: the first release is at {t_s[0].isoformat()}, after the first "
                                  f"inflow time {times[0].isoformat()}; give the release from the start")
         releases = q_s[np.searchsorted(t_s.to_numpy(), times[:-1].to_numpy(), side="right") - 1]
-    op = operate(curves, rules, inflow_at, dt_s, initial_level, schedule=releases, free_spill=free)
+    try:
+        op = operate(curves, rules, inflow_at, dt_s, initial_level, schedule=releases, free_spill=free)
+    except InputDataError as exc:  # the operation counts steps; the user reads times
+        step = re.search(r"at step (\d+) ", str(exc))
+        if step is None:
+            raise
+        when = f"in the step ending {times[min(int(step.group(1)), len(times) - 1)].isoformat()} "
+        raise InputDataError(f"{reservoir}: " + str(exc).replace(step.group(0), when, 1)) from None
     stamp = [t.isoformat() + ("Z" if zoned else "") for t in times]
     frame = pd.DataFrame({"time": stamp, "inflow_m3s": inflow_at, "release_m3s": op.outflow,
                           "level_m": op.level, "storage_m3": op.storage})

@@ -238,6 +238,15 @@ def route_reservoir(reservoir: Path, inflow: Path, output: Path, schedule: Path 
         if t_s[0] > times[0]:
             raise InputDataError(f"{schedule}: row 2: the first release is at {t_s[0].isoformat()}, after the first "
                                  f"inflow time {times[0].isoformat()}; give the release from the start")
+        # a release holds from a step's start: a change between two (00:30 with hourly steps) would be skipped
+        offset = (t_s - times[0]).total_seconds().to_numpy()
+        between = np.abs(offset / dt_s - np.round(offset / dt_s)) > 1e-9
+        off_grid = np.flatnonzero((offset > 0.0) & (offset <= seconds[-1]) & between)
+        if off_grid.size:
+            k = int(off_grid[0])
+            raise InputDataError(f"{schedule}: the release at {t_s[k].isoformat()} changes between two step starts "
+                                 f"(--dt {dt_s:g} s from {times[0].isoformat()}): it would be skipped; give changes at step "
+                                 "starts, or a --dt that divides their spacing")
         releases = q_s[np.searchsorted(t_s.to_numpy(), times[:-1].to_numpy(), side="right") - 1]
     try:
         op = operate(curves, rules, inflow_at, dt_s, initial_level, schedule=releases, free_spill=free)

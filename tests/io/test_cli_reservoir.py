@@ -132,6 +132,7 @@ BAD = [
     ("schedule_zone_mismatch", 3, ["s.csv", "carry a time zone", "in.csv"]),
     ("schedule_other_reservoir", 3, ["s.csv", "row 2", "'other' is not 'dam'"]),
     ("schedule_before", 3, ["s.csv", "before the inflow's start", "another period"]),
+    ("schedule_between_steps", 3, ["s.csv", "2024-07-01T00:30:00 changes between two step starts"]),
 ]
 
 
@@ -183,6 +184,11 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, case, exit_c
     elif case == "schedule_other_reservoir":
         res.write_text(GATED)
         (tmp_path / "s.csv").write_text("time,reservoir,release_m3s\n2024-07-01T00:00,other,800\n")
+        extra = ["--schedule", tmp_path / "s.csv"]
+    elif case == "schedule_between_steps":
+        res.write_text(GATED)
+        (tmp_path / "s.csv").write_text("time,release_m3s\n2024-07-01T00:00,800\n2024-07-01T00:30,3000\n"
+                                        "2024-07-01T01:00,800\n")
         extra = ["--schedule", tmp_path / "s.csv"]
     elif case == "schedule_before":
         res.write_text(GATED)

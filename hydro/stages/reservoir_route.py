@@ -11,8 +11,9 @@ design and check levels to the top of the curves).
 ``INFLOW.csv``: columns ``time,inflow_m3s``, ISO times strictly increasing, instantaneous values at any
 spacing, interpolated linearly onto the output times: every ``dt`` from the first inflow time up to the
 last (a last partial step is left out, and the log says so). A ``dt`` whose step ends miss the file's peak
-or volume by more than 1 % is refused (the inflow is sampled at step ends). ``SCHEDULE.csv``: ``time,release_m3s``, each release held from its
-time until the next row's; the first row must be at or before the first inflow time.
+or volume by more than 1 % is refused (the inflow is sampled at step ends). ``SCHEDULE.csv``:
+``time,release_m3s``, each release held from its time (a step start) until the next row's; the first row
+must be at or before the first inflow time; times with a zone if and only if the inflow's have one.
 
 ``OUT.csv``: ``time,inflow_m3s,release_m3s,level_m,storage_m3`` at every step end, the first row being the
 start. ``release_m3s`` is the instantaneous release: with a free spill the capacity at that level (as

@@ -20,8 +20,6 @@ from numpy.typing import NDArray
 LAZY_TOLERANCE = 1e-6
 #: HiGHS's dual feasibility tolerance (see :func:`_highs`)
 DUAL_TOLERANCE = 1e-10
-#: bounds and right-hand sides are scaled (by a power of two) to at most about this in HiGHS (see :func:`_bound_scale`)
-BOUND_SCALE_TARGET = 1e5
 
 
 @dataclass
@@ -53,16 +51,27 @@ def _highs():
     return h, _core
 
 
-def _bound_scale(*values: NDArray) -> int:
-    """HiGHS's ``user_bound_scale``: the power of two that brings the largest finite bound or right-hand side
-    to about :data:`BOUND_SCALE_TARGET`. Storage bounds in m3 reach 1e8-1e9, where HiGHS warns of bounds
-    far above its primal tolerance; scaled (exactly: a power of two) the bench's LP solves in 20 % less time.
-    Never scaled up."""
-    finite = [np.abs(v[np.isfinite(v)]).max(initial=0.0) for v in map(np.asarray, values) if v.size]
-    largest = max(finite, default=0.0)
-    if largest <= BOUND_SCALE_TARGET:
-        return 0
-    return -int(np.floor(np.log2(largest / BOUND_SCALE_TARGET)))
+#: a solution may break a row or bound by this much, relative to the row's scale (right-hand side, at least 1:
+#: m3 s-1 or m3), before it is refused
+FEASIBILITY_CHECK = 1e-6
+
+
+def _satisfies(x: NDArray, a_ub, b_ub: NDArray, rows: NDArray, a_eq, b_eq: NDArray, lower: NDArray,
+               upper: NDArray) -> bool:
+    """Whether ``x`` keeps the rows the solver was given (inequalities in ``rows``, equalities) and the bounds,
+    each to :data:`FEASIBILITY_CHECK` of its scale: a guard against a solver that reports 'optimal' for a point
+    that is not (seen with HiGHS's user_bound_scale after rows were added)."""
+    given = rows[rows >= 0]
+    slack = a_ub[given] @ x - b_ub[given]
+    if np.any(slack > FEASIBILITY_CHECK * np.maximum(1.0, np.abs(b_ub[given]))):
+        return False
+    if a_eq is not None and np.any(np.abs(a_eq @ x - b_eq) > FEASIBILITY_CHECK * np.maximum(1.0, np.abs(b_eq))):
+        return False
+    scale = np.maximum(1.0, np.abs(np.where(np.isfinite(lower), lower, 0.0)))
+    below = np.isfinite(lower) & (x < lower - FEASIBILITY_CHECK * scale)
+    scale = np.maximum(1.0, np.abs(np.where(np.isfinite(upper), upper, 0.0)))
+    above = np.isfinite(upper) & (x > upper + FEASIBILITY_CHECK * scale)
+    return not (below.any() or above.any())
 
 
 class WarmLP:
@@ -98,6 +107,7 @@ def solve_lp(c: NDArray, a_ub, b_ub: NDArray, lazy: NDArray[np.bool_], a_eq, b_e
     shape = WarmLP.shape_of(c, a_ub, lazy, a_eq) if warm is not None else None
     if warm is not None and warm.h is not None and warm.shape == shape:
         h, core, rows, waiting = warm.h, _highs_core(), warm.rows, warm.waiting
+        reused = True  # solved before: its basis is where HiGHS starts
         inf = core.kHighsInf
         hi = np.where(rows >= 0, b_ub[np.maximum(rows, 0)], b_eq[np.maximum(-1 - rows, 0)] if b_eq.size else 0.0)
         lo = np.where(rows >= 0, -inf, hi)
@@ -107,6 +117,7 @@ def solve_lp(c: NDArray, a_ub, b_ub: NDArray, lazy: NDArray[np.bool_], a_eq, b_e
         h.changeColsBounds(c.size, cols, np.where(np.isfinite(lower), lower, -inf), np.where(np.isfinite(upper), upper, inf))
     else:
         h, core = _highs()
+        reused = False
         inf = core.kHighsInf
         first = np.flatnonzero(~lazy)
         blocks, row_lo, row_hi = [a_ub[first]], [np.full(first.size, -inf)], [b_ub[first]]
@@ -128,7 +139,6 @@ def solve_lp(c: NDArray, a_ub, b_ub: NDArray, lazy: NDArray[np.bool_], a_eq, b_e
         lp.a_matrix_.index_ = a.indices.astype(np.int32)
         lp.a_matrix_.value_ = a.data.astype(np.float64)
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = c.size, a.shape[0]
-        h.setOptionValue("user_bound_scale", _bound_scale(lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_))
         h.passModel(lp)
         waiting = np.flatnonzero(lazy)
     added = 0
@@ -138,6 +148,13 @@ def solve_lp(c: NDArray, a_ub, b_ub: NDArray, lazy: NDArray[np.bool_], a_eq, b_e
             h.run()
             solves += 1
             status = h.getModelStatus()
+            if status not in (core.HighsModelStatus.kOptimal, core.HighsModelStatus.kInfeasible,
+                              core.HighsModelStatus.kUnboundedOrInfeasible) and (reused or solves > 1):
+                # a re-solve from the last basis can stall on the rows just added (HiGHS: "dual simplex ratio
+                # test failed due to excessive dual values"): solve the same LP again from scratch
+                h.clearSolver()
+                h.run()
+                status = h.getModelStatus()
             if status in (core.HighsModelStatus.kInfeasible, core.HighsModelStatus.kUnboundedOrInfeasible):
                 return LPSolution("infeasible", None, None, added, solves)
             if status != core.HighsModelStatus.kOptimal:
@@ -157,6 +174,8 @@ def solve_lp(c: NDArray, a_ub, b_ub: NDArray, lazy: NDArray[np.bool_], a_eq, b_e
     finally:
         if warm is not None:  # kept (its basis and the lazy rows it took) for the next LP of this shape
             warm.h, warm.shape, warm.rows, warm.waiting = h, shape, rows, waiting
+    if not _satisfies(x, a_ub, b_ub, rows, a_eq, b_eq, lower, upper):  # never act on a point that breaks the LP
+        return LPSolution("numerical trouble: the solver's point breaks rows of the LP", None, None, added, solves)
     solution = h.getSolution()
     duals = np.asarray(solution.row_dual, np.float64)
     marginals = np.zeros(a_ub.shape[0])

@@ -499,7 +499,7 @@ def cannot_follow(result: ForwardResult, basin: BasinSpec, schedules: dict[str, 
     for rid in schedules:
         for event in result.reservoirs[rid].cannot_follow:
             when = str(result.times[event.step] - np.timedelta64(1, "h"))[:16]
-            if event.released > event.wanted:  # more than asked: dam safety passed the water on (the gates capped it)
+            if event.released > event.wanted + 0.5:  # more than asked: dam safety passed the water on (the gates capped it)
                 events.append({"reservoir": rid, "time": when, "wanted_m3s": round(event.wanted, 1),
                                "released_m3s": round(event.released, 1), "limit": "dam safety",
                                "level_m": round(event.level, 3),
@@ -1039,10 +1039,18 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         v_top = curves.storage(res.flood_control_high_level) - (storage_margin_m3 or {}).get(res.id, 0.0)
         on_min = _lower_envelope(intercepts, slopes, float(curves.storage_m3[0]), float(v_top))
         capacity_cuts[res.id] = list(zip(intercepts[on_min], slopes[on_min], strict=True)) if not held else []
+        v_start = float(f1.reservoirs[res.id].storage[0])
         for a_i, b_i in capacity_cuts[res.id]:
+            # at the hour's end, and at its start: the level is lowest at one of the two (the gates pass what the
+            # lowest level in the hour allows; F2's operation caps the release there, so the LP must too)
             ub.add(np.repeat(t_idx, 3), np.column_stack([io, iv, ib]), np.tile([1.0, -b_i, b_i], T_all),
                    np.full(T_all, a_i - 1.0 + b_i * v_min), [f"reservoir {res.id} discharge capacity at {t}" for t in stamp],
                    lazy=True)
+            ub.add(np.concatenate([[0], np.repeat(t_idx[1:], 3)]),
+                   np.concatenate([[io[0]], np.column_stack([io[1:], iv[:-1], ib[:-1]]).ravel()]),
+                   np.concatenate([[1.0], np.tile([1.0, -b_i, b_i], T_all - 1)]),
+                   np.concatenate([[a_i - 1.0 + b_i * v_start], np.full(T_all - 1, a_i - 1.0 + b_i * v_min)]),
+                   [f"reservoir {res.id} discharge capacity at the start of {t}" for t in stamp], lazy=True)
         ramp = rules.max_ramp_per_hour
         if np.isfinite(ramp) and n_r > 1 and not held:
             at = [stamp[s] for s in starts[res.id][1:]]

@@ -76,3 +76,19 @@ def test_a_rehearsals_later_tries_go_on_from_the_last_basis(monkeypatch):
     assert [reused for reused, *_ in tries] == [False] + [True] * (len(tries) - 1)
     for _, warm_objective, cold_objective in tries:
         assert abs(warm_objective - cold_objective) <= 1e-7 * max(1.0, abs(cold_objective))
+
+
+def test_a_point_that_breaks_the_lp_is_never_passed_on_as_optimal():
+    """The guard behind every 'optimal': the point must keep the rows the solver was given and the bounds."""
+    import scipy.sparse as sp
+
+    from hydro.stages.dispatch_lp import _satisfies
+
+    a_ub, b_ub = sp.csr_matrix(np.array([[1.0, 1.0]])), np.array([10.0])  # x + y <= 10
+    a_eq, b_eq = sp.csr_matrix(np.array([[1.0, -1.0]])), np.array([0.0])  # x = y
+    lower, upper, rows = np.zeros(2), np.array([8.0, np.inf]), np.array([0])
+    assert _satisfies(np.array([5.0, 5.0]), a_ub, b_ub, rows, a_eq, b_eq, lower, upper)
+    assert not _satisfies(np.array([6.0, 6.0]), a_ub, b_ub, rows, a_eq, b_eq, lower, upper)  # x + y = 12
+    assert not _satisfies(np.array([4.0, 5.0]), a_ub, b_ub, rows, a_eq, b_eq, lower, upper)  # x != y
+    assert not _satisfies(np.array([-1.0, -1.0]), a_ub, b_ub, rows, a_eq, b_eq, lower, upper)  # below 0
+    assert _satisfies(np.array([6.0, 6.0]), a_ub, b_ub, np.array([], np.int64), a_eq, b_eq, lower, upper)  # row not given

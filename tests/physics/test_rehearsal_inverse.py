@@ -149,3 +149,19 @@ def test_a_peak_above_the_rating_is_flagged_not_shown_as_the_stage():
     (within,) = forward(NETWORK, BasinSpec(name="b", reservoirs=[RESERVOIR], control_sections=[TOWN]), lateral,
                         times).sections
     assert not within.stage_above_rating and stage_text(within) == f"stage {within.peak_stage:.2f} m"
+
+
+def test_a_release_at_capacity_on_a_rising_level_is_one_the_gates_pass_from_the_hour_start():
+    """Gates that barely pass the flood: the level rises with them wide open, so the lowest level in an hour is
+    at its start. The LP bounds each release by the capacity at both ends of its hour (F2's operation caps it
+    at the lowest level reached): the schedule is accepted at the first try and F2 releases what it says to
+    within 1 m3/s (with the end of the hour alone, F2 fell short by up to 37 m3/s and no try was accepted)."""
+    res = {**RESERVOIR, "capacity_m3s": [0, 1200, 1800, 2400, 3000], "storage_m3": [0.0, 5e7, 1.0e8, 1.5e8, 2e8],
+           "safe_release": 5000.0, "hold_hours": 1}
+    basin = BasinSpec(name="b", reservoirs=[res], control_sections=[{**TOWN, "safe_discharge": 2000.0}])
+    lateral, times = _flood()
+    out = rehearse(NETWORK, basin, lateral, times, objective="min_peak")
+    assert out.accepted and out.iterations == 1
+    assert any("discharge capacity" in b for b in out.inverse.binding)  # the gates do bind
+    schedule = out.inverse.schedule["dam"]
+    np.testing.assert_allclose(out.f2.reservoirs["dam"].release[:len(schedule)], schedule, atol=1.0)

@@ -795,12 +795,103 @@ class _Rows:
         self.lazy += [lazy] * len(names)
         self.count += len(names)
 
+    def copy(self) -> _Rows:
+        other = _Rows()
+        other.rows, other.cols, other.vals, other.b = list(self.rows), list(self.cols), list(self.vals), list(self.b)
+        other.names, other.lazy, other.count = list(self.names), list(self.lazy), self.count
+        return other
+
     def matrix(self, n: int):
         from scipy.sparse import coo_matrix
 
         cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
         return (coo_matrix((cat(self.vals), (cat(self.rows).astype(np.int64), cat(self.cols).astype(np.int64))),
                            shape=(self.count, n)).tocsr(), cat(self.b))
+
+
+#: re-solves of the inverse LP that move a capacity row to the piece of the curve its storage reached; a row
+#: moved back to a piece it had is given the lower envelope of every segment (below the curve everywhere)
+CAPACITY_ATTEMPTS = 3
+
+
+class _CapacityRows:
+    """A dam's discharge-capacity rows, O(t) <= capacity(V) - 1 m3 s-1 at the storage V at both ends of each
+    hour (the level is lowest at one of the two; F2's operation caps the release at the lowest level in the
+    hour). The tabulated capacity is piecewise linear in storage. Where it bends downward (concave) the least
+    of its segments' lines is the curve itself; where it bends upward (a spillway crest, a second outlet) the
+    least of all lines lies far below it (at 101 m the demo dam's rows allowed -1 m3 s-1 where the gates pass
+    300). So the curve is cut into concave pieces at its upward bends, and each row takes the lines of one
+    piece: exact while the storage stays in that piece. The piece is first the one F1's storage is in at that
+    time; a row the LP's answer breaks on the true curve moves to the piece its storage reached and the LP is
+    solved again (at most :data:`CAPACITY_ATTEMPTS` times); a row sent back to a piece it had takes every
+    segment's line, whose least lies below the curve everywhere (conservative)."""
+
+    ENVELOPE = -1
+
+    def __init__(self, rid: str, curves, io: NDArray, iv: NDArray, ib: NDArray, v_min: float, v_start: float,
+                 v_top: float, f1_storage: NDArray) -> None:
+        self.rid, self.io, self.iv, self.ib, self.v_min, self.v_start = rid, io, iv, ib, v_min, v_start
+        self.storage_m3 = np.asarray(curves.storage_m3, np.float64)
+        self.capacity_m3s = np.asarray(curves.capacity_m3s, np.float64)
+        self.slopes = np.diff(self.capacity_m3s) / np.diff(self.storage_m3)
+        self.intercepts = self.capacity_m3s[:-1] - self.slopes * self.storage_m3[:-1]
+        upward = self.slopes[1:] > self.slopes[:-1] * (1.0 + 1e-9) + 1e-15  # a bend up between k and k + 1
+        self.piece_of_segment = np.concatenate([[0], np.cumsum(upward)]).astype(np.int64)
+        # the segments on the least of all lines over the storage the LP allows (the rest add nothing there)
+        self.envelope = _lower_envelope(self.intercepts, self.slopes, float(self.storage_m3[0]), float(v_top))
+        T = io.size
+        # per row (end of hour t, start of hour t) the piece whose lines it takes: first where F1's storage is
+        self.piece = {"end": self.piece_at(f1_storage[1:T + 1]), "start": self.piece_at(f1_storage[:T])}
+        self.tried = {kind: [{int(p)} for p in pieces] for kind, pieces in self.piece.items()}
+
+    def piece_at(self, storage: NDArray) -> NDArray[np.int64]:
+        segment = np.clip(np.searchsorted(self.storage_m3, storage, side="right") - 1, 0, self.slopes.size - 1)
+        return self.piece_of_segment[segment]
+
+    def _lines(self, piece: int) -> NDArray[np.bool_]:
+        return self.envelope if piece == self.ENVELOPE else self.piece_of_segment == piece
+
+    def bound_at_start(self) -> float:
+        """The release the first hour's start row allows (1 m3 s-1 in hand)."""
+        lines = self._lines(int(self.piece["start"][0]))
+        return float((self.intercepts[lines] + self.slopes[lines] * self.v_start).min()) - 1.0
+
+    def add_to(self, ub: _Rows, stamp: list[str]) -> None:
+        """The rows, lazy (rarely binding: :mod:`hydro.stages.dispatch_lp`), per table segment the hours whose
+        piece holds it; with V = V_min + e - b."""
+        for kind in ("end", "start"):
+            piece = self.piece[kind]
+            word = "at" if kind == "end" else "at the start of"
+            for k in range(self.slopes.size):
+                on = np.flatnonzero(np.where(piece == self.ENVELOPE, self.envelope[k], piece == self.piece_of_segment[k]))
+                if kind == "start":
+                    first, on = on[on == 0], on[on > 0]  # the first hour starts at the known storage: a bound
+                    if first.size:
+                        ub.add([0], self.io[:1], [1.0], [self.intercepts[k] - 1.0 + self.slopes[k] * self.v_start],
+                               [f"reservoir {self.rid} discharge capacity {word} {stamp[0]}"], lazy=True)
+                if not on.size:
+                    continue
+                at = on if kind == "end" else on - 1  # the storage at the row's end of the hour
+                b_k = self.slopes[k]
+                ub.add(np.repeat(np.arange(on.size), 3), np.column_stack([self.io[on], self.iv[at], self.ib[at]]),
+                       np.tile([1.0, -b_k, b_k], on.size), np.full(on.size, self.intercepts[k] - 1.0 + b_k * self.v_min),
+                       [f"reservoir {self.rid} discharge capacity {word} {stamp[t]}" for t in on], lazy=True)
+
+    def revise(self, x: NDArray) -> bool:
+        """Move each row the answer ``x`` breaks on the true curve to the piece its storage reached (to the
+        envelope when it had that piece before); whether any row moved."""
+        release = x[self.io]
+        v_end = self.v_min + x[self.iv] - x[self.ib]
+        moved = False
+        for kind, v in (("end", v_end), ("start", np.concatenate([[self.v_start], v_end[:-1]]))):
+            allowed = np.interp(v, self.storage_m3, self.capacity_m3s) - 1.0
+            broken = np.flatnonzero((release > allowed + 1e-6 * np.maximum(1.0, np.abs(allowed)))
+                                    & (self.piece[kind] != self.ENVELOPE))
+            for t, p in zip(broken.tolist(), self.piece_at(v[broken]).tolist(), strict=True):
+                self.piece[kind][t] = p if p not in self.tried[kind][t] else self.ENVELOPE
+                self.tried[kind][t].add(p)
+                moved = True
+        return moved
 
 
 def _lower_envelope(intercepts: NDArray, slopes: NDArray, lo: float, hi: float) -> NDArray[np.bool_]:
@@ -1016,7 +1107,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     eq_rows, eq_cols, eq_vals, b_eq = [], [], [], []
     change_rows, change_cols, change_vals, n_changes = [], [], [], 0
     v_base, v_upper = {}, {}  # per dam V_min (storage = V_min + e - b) and the upper storage bound per hour
-    capacity_cuts: dict[str, list] = {}  # per dam the (intercept, slope) of its capacity rows
+    capacity: dict[str, _CapacityRows] = {}  # per dispatched dam its discharge-capacity rows
     for r, res in enumerate(resv):
         curves, rules = res.curves(), res.rules()
         held = res.id in hold  # its F1 releases, whatever its level does (the rules already respect capacity)
@@ -1030,27 +1121,10 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         v_fl = curves.storage(res.flood_limit_level)
         v_min = min(v_fl, f1.reservoirs[res.id].storage[0])
         v_base[res.id] = v_min
-        # capacity as a function of storage, piecewise linear: O(t) <= a_i + b_i V(t) for every table
-        # segment i. The minimum over the extended segments never exceeds the curve (conservative). Only the
-        # segments on that minimum somewhere in the storage range the LP allows are rows (the rest are
-        # redundant there: the same feasible set, fewer rows).
-        slopes = np.diff(curves.capacity_m3s) / np.diff(curves.storage_m3)
-        intercepts = curves.capacity_m3s[:-1] - slopes * curves.storage_m3[:-1]
-        v_top = curves.storage(res.flood_control_high_level) - (storage_margin_m3 or {}).get(res.id, 0.0)
-        on_min = _lower_envelope(intercepts, slopes, float(curves.storage_m3[0]), float(v_top))
-        capacity_cuts[res.id] = list(zip(intercepts[on_min], slopes[on_min], strict=True)) if not held else []
-        v_start = float(f1.reservoirs[res.id].storage[0])
-        for a_i, b_i in capacity_cuts[res.id]:
-            # at the hour's end, and at its start: the level is lowest at one of the two (the gates pass what the
-            # lowest level in the hour allows; F2's operation caps the release there, so the LP must too)
-            ub.add(np.repeat(t_idx, 3), np.column_stack([io, iv, ib]), np.tile([1.0, -b_i, b_i], T_all),
-                   np.full(T_all, a_i - 1.0 + b_i * v_min), [f"reservoir {res.id} discharge capacity at {t}" for t in stamp],
-                   lazy=True)
-            ub.add(np.concatenate([[0], np.repeat(t_idx[1:], 3)]),
-                   np.concatenate([[io[0]], np.column_stack([io[1:], iv[:-1], ib[:-1]]).ravel()]),
-                   np.concatenate([[1.0], np.tile([1.0, -b_i, b_i], T_all - 1)]),
-                   np.concatenate([[a_i - 1.0 + b_i * v_start], np.full(T_all - 1, a_i - 1.0 + b_i * v_min)]),
-                   [f"reservoir {res.id} discharge capacity at the start of {t}" for t in stamp], lazy=True)
+        if not held:  # its capacity rows come after the other rows (:class:`_CapacityRows`)
+            v_top = curves.storage(res.flood_control_high_level) - (storage_margin_m3 or {}).get(res.id, 0.0)
+            capacity[res.id] = _CapacityRows(res.id, curves, io, iv, ib, v_min, float(f1.reservoirs[res.id].storage[0]),
+                                             v_top, np.asarray(f1.reservoirs[res.id].storage, np.float64))
         ramp = rules.max_ramp_per_hour
         if np.isfinite(ramp) and n_r > 1 and not held:
             at = [stamp[s] for s in starts[res.id][1:]]
@@ -1145,7 +1219,6 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
                [f"detention basin {site.id} flow present at {t}" for t in stamp])
         for t in range(T_all):
             bounds[idv[t]] = (0.0, site.max_intake)
-    a_ub, b_ub = ub.matrix(n)
     # the storage balances, then the changes of release; no reservoir: detention only, no equality
     eq_rows += [R * T_all + r for r in change_rows]
     eq_cols += change_cols
@@ -1191,22 +1264,29 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     c[b0:b0 + n_b] -= c[v0_:v0_ + n_v]
     lower = np.array([-np.inf if lo is None else lo for lo, _ in bounds])
     upper = np.array([np.inf if hi is None else hi for _, hi in bounds])
-    res_lp = solve_lp(c, a_ub, b_ub, np.array(ub.lazy, bool), a_eq, np.concatenate(b_eq) if R else None, lower, upper,
-                      warm)
+    rows_without_capacity = ub
+    for attempt in range(CAPACITY_ATTEMPTS + 1):  # the pieces of the capacity curves, until no row is broken
+        ub = rows_without_capacity.copy()
+        for cap in capacity.values():
+            cap.add_to(ub, stamp)
+        a_ub, b_ub = ub.matrix(n)
+        res_lp = solve_lp(c, a_ub, b_ub, np.array(ub.lazy, bool), a_eq, np.concatenate(b_eq) if R else None, lower,
+                          upper, warm)
+        if res_lp.status != "optimal" or attempt == CAPACITY_ATTEMPTS:
+            break
+        if not any([cap.revise(res_lp.x) for cap in capacity.values()]):
+            break
     if res_lp.status == "infeasible":  # infeasible: say which limits cannot all hold, not only the solver's word
         empty = [res.id for res in resv if res.flood_control_high_level <= res.flood_limit_level and res.id not in hold]
         # a minimum release the gates cannot pass at the start level (the LP holds 1 m3 s-1 of capacity in hand)
-        # (as the LP sees it: the least of the capacity curve's segments, extended, which lies below a curve that
-        # bends upward, far below it at low levels)
         starved = []
         for res in resv:
             v0 = float(f1.reservoirs[res.id].storage[0])
-            cut = min(a_i + b_i * v0 for a_i, b_i in capacity_cuts.get(res.id, [(np.inf, 0.0)])) - 1.0
-            if res.id not in hold and res.rules().min_release > cut:
-                starved.append(f"at {res.id}'s start level {f1.reservoirs[res.id].level[0]:.2f} m the LP's capacity bound "
-                               f"(the least of its capacity curve's segments, extended) is {cut:,.0f} m3/s "
-                               f"(the curve: {res.curves().capacity_at_storage(v0):,.0f}), less than its min_release "
-                               f"{res.rules().min_release:g} m3/s")
+            cut = capacity[res.id].bound_at_start() if res.id in capacity else np.inf
+            if res.rules().min_release > cut:
+                starved.append(f"at {res.id}'s start level {f1.reservoirs[res.id].level[0]:.2f} m the gates pass "
+                               f"{res.curves().capacity_at_storage(v0):,.0f} m3/s (the LP holds 1 in hand: {cut:,.0f}), "
+                               f"less than its min_release {res.rules().min_release:g} m3/s")
         if empty:
             why = (f"reservoir(s) {', '.join(empty)} have no flood-control zone (flood_control_high_level = "
                    "flood_limit_level), so their storage cannot rise above the flood-limit level; raise "

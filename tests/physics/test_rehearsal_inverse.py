@@ -116,22 +116,47 @@ def test_stage_targets_hold_the_guaranteed_stage_on_a_hydraulic_loop():
     assert stage_targets(basin, below, again) == again and stage_targets(basin, below) == {}
 
 
-def test_a_minimum_release_the_lp_cannot_pass_at_the_start_level_is_named():
-    """A capacity curve that bends upward (800 m3/s at 110 m, then 3,000 more per 10 m): the LP bounds the
-    release by the least of its segments, extended, which at 101 m is below the minimum release. The refusal
-    names the dam, its start level, the bound and the minimum release, not the flood-control high level."""
+def test_a_capacity_curve_that_bends_upward_binds_where_the_storage_is():
+    """A capacity curve that bends upward at the flood-limit level (800 m3/s at 110 m, then 7,200 more by
+    120 m), the dam started at 101 m. The least of the curve's segments, extended, allowed no release at all
+    down there (the steep segment extended to 101 m is below zero: 'no feasible schedule'); each capacity row
+    now takes the lines of the piece of the curve its storage is in, so the schedule is found, accepted, and F2
+    releases what it says (within the 1 m3/s the order rounds to)."""
+    from hydro.reservoir.operation import DamStart
+
+    from hydro.stages.rehearsal import cannot_follow
+
+    bent = {**RESERVOIR, "capacity_m3s": [0, 800, 8000, 15000, 20000], "min_release": 50.0, "hold_hours": 1}
+    basin = BasinSpec(name="b", reservoirs=[bent], control_sections=[{**TOWN, "safe_discharge": 600.0}])
+    lateral, times = _flood()
+    out = rehearse(NETWORK, basin, lateral, times, start={"dam": DamStart(101.0)})
+    assert out.f1.section_discharge["town"].max() > 600.0 and out.accepted and out.iterations == 1
+    assert any("discharge capacity" in b for b in out.inverse.binding)  # the gates bind at the low levels
+    schedule = out.inverse.schedule["dam"]
+    assert schedule.min() >= 50.0
+    # F2 releases what the order says, except where dam safety passes more at the flood-control high level
+    events = cannot_follow(out.f2, basin, {"dam": schedule})
+    assert all(e["limit"] == "dam safety" and e["released_m3s"] > e["wanted_m3s"] for e in events)
+    followed = np.ones(schedule.size, bool)
+    followed[[int(np.flatnonzero(out.f2.times == np.datetime64(e["time"]) + np.timedelta64(1, "h"))[0]) for e in events]] = False
+    np.testing.assert_allclose(out.f2.reservoirs["dam"].release[:schedule.size][followed], schedule[followed], atol=1.0)
+
+
+def test_a_minimum_release_the_gates_cannot_pass_at_the_start_level_is_named():
+    """At 100.5 m the gates pass 40 m3/s; the minimum release is 100: no schedule exists, and the refusal names
+    the dam, its level, what the gates pass and the minimum release (it blamed the flood-control high level)."""
     from hydro.core.errors import ConfigError
     from hydro.reservoir.operation import DamStart
 
     bent = {**RESERVOIR, "capacity_m3s": [0, 800, 8000, 15000, 20000], "min_release": 100.0}
     basin = BasinSpec(name="b", reservoirs=[bent], control_sections=[{**TOWN, "safe_discharge": 300.0}])
     lateral, times = _flood()
-    start = {"dam": DamStart(101.0)}
+    start = {"dam": DamStart(100.5)}
     f1 = forward(NETWORK, basin, lateral, times, start)
     with pytest.raises(ConfigError) as refused:
         inverse(NETWORK, basin, lateral, times, f1, start=start)
     message = str(refused.value)
-    assert "at dam's start level 101.00 m the LP's capacity bound" in message and "min_release 100 m3/s" in message
+    assert "at dam's start level 100.50 m the gates pass 40 m3/s" in message and "min_release 100 m3/s" in message
     assert "flood-control high level" not in message
 
 

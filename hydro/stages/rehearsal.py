@@ -989,7 +989,8 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
     current gate setting within the ramp.
     Releases are printed and verified as whole m3 s-1, so ramp and capacity hold 1 m3 s-1 in hand.
     Section flow = F1 flow + sum over dams and lags of u(lag) (O - O_F1) with u the unit responses.
-    Capacity enters as linear cuts under the storage-capacity curve (conservative). Storage stays between
+    Capacity enters as linear rows at the storage at both ends of each hour, from the piece of the capacity
+    curve the storage is in (:class:`_CapacityRows`). Storage stays between
     the flood-limit level (or the initial level when lower) and the flood-control high level; with
     ``pre_release`` the LP may draw a reservoir below its flood-limit level ahead of the flood (down to
     the bottom of its curves). ``storage_margin_m3`` lowers a dam's upper storage bound (F2 sets it when

@@ -339,7 +339,11 @@ def read_toml_model(path: Path, model: type[BaseModel], what: str):
             if not e["loc"]:
                 # a check across the whole file: its message names what is wrong; the file's content is noise
                 return f"{where}: {str(e['msg']).removeprefix('Value error, ')}"
-            return f"{where}: {e['msg']} (got {e.get('input')!r})"
+            got = e.get("input")
+            if isinstance(got, dict):  # a check across a whole entry: its message names what is wrong
+                return f"{where}: {str(e['msg']).removeprefix('Value error, ')}"
+            text = repr(got)
+            return f"{where}: {e['msg']} (got {text if len(text) <= 80 else text[:77] + '...'})"
 
         raise ConfigError(f"{path}: " + "; ".join(problem(e) for e in exc.errors())) from None
 

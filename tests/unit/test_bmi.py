@@ -309,7 +309,7 @@ def test_inputs_are_checked_and_outputs_cannot_be_set(tmp_path):
 @pytest.mark.parametrize(("extra", "replace", "match"), [
     ("", ("LAG = 0.0", "LAG = 0.0\nLAGG = 1.0"), "parameters.LAGG unknown"),
     ("", ("K = 0.9", "K = 7.0"), "parameter K = 7"),
-    ("", ("shape = [4, 5]", "shape = [0, 5]"), "grid: Value error, shape must be"),
+    ("", ("shape = [4, 5]", "shape = [0, 5]"), "grid: shape must be"),
     ("[forcing]\nprecipitation = -1.0", None, r"forcing\.precipitation"),
     ("parameter_file = 'nope.toml'", None, "exactly one of parameter_file"),
 ])

@@ -22,10 +22,10 @@ bit: one run of N hours equals N runs of one hour, each started from the previou
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-import logging
 
 import numba
 import numpy as np

@@ -871,7 +871,7 @@ class _CapacityRows:
                                [f"reservoir {self.rid} discharge capacity {word} {stamp[0]}"], lazy=True)
                 if not on.size:
                     continue
-                at = on if kind == "end" else on - 1  # the storage at the row's end of the hour
+                at = on if kind == "end" else on - 1  # the storage it reads: this hour's end, or the one before's
                 b_k = self.slopes[k]
                 ub.add(np.repeat(np.arange(on.size), 3), np.column_stack([self.io[on], self.iv[at], self.ib[at]]),
                        np.tile([1.0, -b_k, b_k], on.size), np.full(on.size, self.intercepts[k] - 1.0 + b_k * self.v_min),
@@ -1122,10 +1122,10 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         v_fl = curves.storage(res.flood_limit_level)
         v_min = min(v_fl, f1.reservoirs[res.id].storage[0])
         v_base[res.id] = v_min
+        v_max = curves.storage(res.flood_control_high_level) - (storage_margin_m3 or {}).get(res.id, 0.0)
         if not held:  # its capacity rows come after the other rows (:class:`_CapacityRows`)
-            v_top = curves.storage(res.flood_control_high_level) - (storage_margin_m3 or {}).get(res.id, 0.0)
             capacity[res.id] = _CapacityRows(res.id, curves, io, iv, ib, v_min, float(f1.reservoirs[res.id].storage[0]),
-                                             v_top, np.asarray(f1.reservoirs[res.id].storage, np.float64))
+                                             v_max, np.asarray(f1.reservoirs[res.id].storage, np.float64))
         ramp = rules.max_ramp_per_hour
         if np.isfinite(ramp) and n_r > 1 and not held:
             at = [stamp[s] for s in starts[res.id][1:]]
@@ -1179,7 +1179,6 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             tt, tp = np.nonzero(m_mean)
             eq_rows.append(r * T_all + tt), eq_cols.append(dv0 + k_site * T_all + tp), eq_vals.append(3600.0 * m_mean[tt, tp])
         b_eq.append(b)
-        v_max = curves.storage(res.flood_control_high_level) - (storage_margin_m3 or {}).get(res.id, 0.0)
         o_f1 = f1.reservoirs[res.id].release
         for j in range(n_r):
             bounds[ix[j]] = (o_f1[j], o_f1[j]) if held else (rules.min_release, None)

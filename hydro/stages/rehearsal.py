@@ -810,7 +810,8 @@ class _Rows:
 
 
 #: re-solves of the inverse LP that move a capacity row to the piece of the curve its storage reached; a row
-#: moved back to a piece it had is given the lower envelope of every segment (below the curve everywhere)
+#: moved back to a piece it had, or broken before the last solve, is given the lower envelope of every segment
+#: (below the curve everywhere)
 CAPACITY_ATTEMPTS = 3
 
 
@@ -823,8 +824,8 @@ class _CapacityRows:
     300). So the curve is cut into concave pieces at its upward bends, and each row takes the lines of one
     piece: exact while the storage stays in that piece. The piece is first the one F1's storage is in at that
     time; a row the LP's answer breaks on the true curve moves to the piece its storage reached and the LP is
-    solved again (at most :data:`CAPACITY_ATTEMPTS` times); a row sent back to a piece it had takes every
-    segment's line, whose least lies below the curve everywhere (conservative)."""
+    solved again (at most :data:`CAPACITY_ATTEMPTS` times); a row sent back to a piece it had, or broken before
+    the last solve, takes every segment's line, whose least lies below the curve everywhere (conservative)."""
 
     ENVELOPE = -1
 
@@ -877,9 +878,9 @@ class _CapacityRows:
                        np.tile([1.0, -b_k, b_k], on.size), np.full(on.size, self.intercepts[k] - 1.0 + b_k * self.v_min),
                        [f"reservoir {self.rid} discharge capacity {word} {stamp[t]}" for t in on], lazy=True)
 
-    def revise(self, x: NDArray) -> bool:
+    def revise(self, x: NDArray, final: bool = False) -> bool:
         """Move each row the answer ``x`` breaks on the true curve to the piece its storage reached (to the
-        envelope when it had that piece before); whether any row moved."""
+        envelope when it had that piece before, or for the ``final`` solve); whether any row moved."""
         release = x[self.io]
         v_end = self.v_min + x[self.iv] - x[self.ib]
         moved = False
@@ -888,7 +889,7 @@ class _CapacityRows:
             broken = np.flatnonzero((release > allowed + 1e-6 * np.maximum(1.0, np.abs(allowed)))
                                     & (self.piece[kind] != self.ENVELOPE))
             for t, p in zip(broken.tolist(), self.piece_at(v[broken]).tolist(), strict=True):
-                self.piece[kind][t] = p if p not in self.tried[kind][t] else self.ENVELOPE
+                self.piece[kind][t] = p if p not in self.tried[kind][t] and not final else self.ENVELOPE
                 self.tried[kind][t].add(p)
                 moved = True
         return moved
@@ -1274,7 +1275,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
                           upper, warm)
         if res_lp.status != "optimal" or attempt == CAPACITY_ATTEMPTS:
             break
-        if not any([cap.revise(res_lp.x) for cap in capacity.values()]):
+        if not any([cap.revise(res_lp.x, final=attempt == CAPACITY_ATTEMPTS - 1) for cap in capacity.values()]):
             break
     if res_lp.status == "infeasible":  # infeasible: say which limits cannot all hold, not only the solver's word
         empty = [res.id for res in resv if res.flood_control_high_level <= res.flood_limit_level and res.id not in hold]

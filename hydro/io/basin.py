@@ -65,7 +65,7 @@ class _Strict(BaseModel):
 
 
 class ReservoirSpec(_Strict):
-    id: str
+    id: str = Field(min_length=1)
     feature_id: int
     level_m: list[float] = Field(min_length=2)
     storage_m3: list[float] = Field(min_length=2)
@@ -110,7 +110,7 @@ class ReservoirSpec(_Strict):
 
 
 class ControlSectionSpec(_Strict):
-    id: str
+    id: str = Field(min_length=1)
     feature_id: int
     safe_discharge: float = Field(gt=0)
     warning_stage: float

@@ -119,6 +119,7 @@ BAD = [
     ("inflow_order", 3, ["in.csv", "row 4", "not after"]),
     ("inflow_columns", 3, ["in.csv", "time,inflow_m3s", "missing inflow_m3s"]),
     ("toml_unknown_key", 2, ["res.toml", "colour", "unknown key"]),
+    ("toml_empty_id", 2, ["res.toml", "id: String should have at least 1 character"]),
     ("toml_levels", 2, ["res.toml", "level and storage must increase"]),
     ("gated_without_rules", 2, ["res.toml", "needs flood_limit_level"]),
     ("free_with_schedule", 2, ["res.toml", "no gates"]),
@@ -155,6 +156,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, case, exit_c
         inflow.write_text(inflow.read_text().replace("2024-07-01T02:00:00", "2024-07-01T00:30:00"))
     elif case == "inflow_columns":
         inflow.write_text(inflow.read_text().replace("inflow_m3s", "flow"))
+    elif case == "toml_empty_id":
+        res.write_text(PROB_822.replace('id = "prob822"', 'id = ""'))
     elif case == "toml_unknown_key":
         res.write_text(PROB_822 + 'colour = "blue"\n')
     elif case == "toml_levels":

@@ -171,6 +171,17 @@ class OperationResult:
     cannot_follow: list[CannotFollow] = field(default_factory=list)  # schedule steps not followed, and why
 
 
+class Overtopping(InputDataError):
+    """The storage left the level-storage curve in step ``step`` (1-based: the step ending at the step-th time
+    after the start); a caller that knows the times says when (``at``)."""
+
+    def __init__(self, name: str, step: int, top_m: float, at: str | None = None) -> None:
+        self.name, self.step, self.top_m = name, step, top_m
+        when = f"in the step ending {at}" if at is not None else f"at step {step}"
+        super().__init__(f"{name}: storage exceeds the level-storage curve {when} (above {top_m} m); extend the "
+                         "curve or the dam overtops")
+
+
 def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_s: float, initial_level: float,
             schedule: NDArray | None = None, initial_release: float | None = None,
             initial_storage: float | None = None, *, free_spill: bool = False) -> OperationResult:
@@ -213,8 +224,7 @@ def operate(curves: ReservoirCurves, rules: OperatingRules, inflow: NDArray, dt_
         float(ramp), float(rules.min_release), float(rules.safe_release), curves.storage(rules.flood_limit_level),
         curves.storage(rules.flood_control_high_level), target_storage, storage, release, outflow, wanted_out, why, lowest)
     if over:
-        raise InputDataError(f"{curves.name}: storage exceeds the level-storage curve at step {over} "
-                             f"(above {curves.level_m[-1]} m); extend the curve or the dam overtops")
+        raise Overtopping(curves.name, over, float(curves.level_m[-1]))
     binding = [_WHY[k] for k in why]
     events = []
     if schedule is not None:

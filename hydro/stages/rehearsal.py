@@ -499,24 +499,22 @@ def cannot_follow(result: ForwardResult, basin: BasinSpec, schedules: dict[str, 
     for rid in schedules:
         for event in result.reservoirs[rid].cannot_follow:
             when = str(result.times[event.step] - np.timedelta64(1, "h"))[:16]
+            spec = specs[rid]
             if event.released > event.wanted + 0.5:  # more than asked: dam safety passed the water on (the gates capped it)
-                events.append({"reservoir": rid, "time": when, "wanted_m3s": round(event.wanted, 1),
-                               "released_m3s": round(event.released, 1), "limit": "dam safety",
-                               "level_m": round(event.level, 3),
-                               "message": f"{rid} releases {event.released:,.0f} m3/s at {when}, not the {event.wanted:,.0f} "
-                                          "scheduled: above the flood-control high level "
-                                          f"{specs[rid].flood_control_high_level} m dam safety passes the water on"})
-                continue
-            reason = {"capacity": f"capacity at {event.level:.2f} m (the lowest level in the hour) is {event.capacity:,.0f}",
-                      "dam safety": "the level would rise above the flood-control high level "
-                                    f"{specs[rid].flood_control_high_level} m",
-                      "ramp": f"the ramp limit is {specs[rid].max_ramp_per_hour:,.0f} m3/s per hour",
-                      "minimum": f"the minimum release is {specs[rid].min_release:,.0f} m3/s"}.get(event.limit, event.limit)
+                limit = "dam safety"
+                message = (f"{rid} releases {event.released:,.0f} m3/s at {when}, not the {event.wanted:,.0f} scheduled: "
+                           f"above the flood-control high level {spec.flood_control_high_level} m dam safety passes "
+                           "the water on")
+            else:
+                limit = event.limit
+                reason = {"capacity": f"capacity at {event.level:.2f} m (the lowest level in the hour) is {event.capacity:,.0f}",
+                          "dam safety": f"the level would rise above the flood-control high level {spec.flood_control_high_level} m",
+                          "ramp": f"the ramp limit is {spec.max_ramp_per_hour:,.0f} m3/s per hour",
+                          "minimum": f"the minimum release is {spec.min_release:,.0f} m3/s"}.get(limit, limit)
+                message = f"{rid} cannot release {event.wanted:,.0f} m3/s at {when}: {reason} (released {event.released:,.0f})"
             events.append({"reservoir": rid, "time": when, "wanted_m3s": round(event.wanted, 1),
-                           "released_m3s": round(event.released, 1), "limit": event.limit,
-                           "level_m": round(event.level, 3),
-                           "message": f"{rid} cannot release {event.wanted:,.0f} m3/s at {when}: {reason} "
-                                      f"(released {event.released:,.0f})"})
+                           "released_m3s": round(event.released, 1), "limit": limit, "level_m": round(event.level, 3),
+                           "message": message})
     return events
 
 

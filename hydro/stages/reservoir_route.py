@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -45,7 +44,7 @@ from ..core.variables import INPUT_VARIABLES
 from ..io.atomic import check_output_dir, write_atomic
 from ..io.tables import read_table
 from ..io.basin import ReservoirSpec, read_toml_model
-from ..reservoir.operation import OperatingRules, operate
+from ..reservoir.operation import OperatingRules, Overtopping, operate
 
 log = logging.getLogger("hydro")
 
@@ -251,12 +250,9 @@ def route_reservoir(reservoir: Path, inflow: Path, output: Path, schedule: Path 
         releases = q_s[np.searchsorted(t_s.to_numpy(), times[:-1].to_numpy(), side="right") - 1]
     try:
         op = operate(curves, rules, inflow_at, dt_s, initial_level, schedule=releases, free_spill=free)
-    except InputDataError as exc:  # the operation counts steps; the user reads times
-        step = re.search(r"at step (\d+) ", str(exc))
-        if step is None:
-            raise
-        when = f"in the step ending {times[min(int(step.group(1)), len(times) - 1)].isoformat()} "
-        raise InputDataError(f"{reservoir}: " + str(exc).replace(step.group(0), when, 1)) from None
+    except Overtopping as exc:  # the operation counts steps; the user reads times
+        at = times[min(exc.step, len(times) - 1)].isoformat()
+        raise InputDataError(f"{reservoir}: {Overtopping(exc.name, exc.step, exc.top_m, at)}") from None
     stamp = [t.isoformat() + ("Z" if zoned else "") for t in times]
     frame = pd.DataFrame({"time": stamp, "inflow_m3s": inflow_at, "release_m3s": op.outflow,
                           "level_m": op.level, "storage_m3": op.storage})

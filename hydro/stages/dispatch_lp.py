@@ -20,6 +20,8 @@ from numpy.typing import NDArray
 LAZY_TOLERANCE = 1e-6
 #: HiGHS's dual feasibility tolerance (see :func:`_highs`)
 DUAL_TOLERANCE = 1e-10
+#: HiGHS's simplex_scale_strategy "max value" and simplex_dual_edge_weight_strategy "devex" (see :func:`_highs`)
+SCALE_MAX_VALUE, DUAL_EDGE_DEVEX = 4, 1
 
 
 @dataclass
@@ -48,6 +50,11 @@ def _highs():
     # tolerance (1e-7) a re-solve after lazy rows were added stopped 16 units of objective above the optimum (gate
     # changes and drawdown that buy nothing), "optimal" within that tolerance; at 1e-10 it reaches the optimum
     h.setOptionValue("dual_feasibility_tolerance", DUAL_TOLERANCE)
+    # scaled by each row's and column's largest value, priced by devex: on the rehearsal bench's LPs (six, min_peak,
+    # max_margin and min_storage, 5,000-20,000 segments) 25 % less time in all than equilibration and dual steepest
+    # edge (the defaults), the same optima
+    h.setOptionValue("simplex_scale_strategy", SCALE_MAX_VALUE)
+    h.setOptionValue("simplex_dual_edge_weight_strategy", DUAL_EDGE_DEVEX)
     return h, _core
 
 

@@ -61,7 +61,8 @@ from ..reservoir.operation import OperatingRules, ReservoirCurves
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # nan passes no check
+    # nan passes no check; strict: a number written as a string ("112") or a boolean is refused, not read as one
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class ReservoirSpec(_Strict):

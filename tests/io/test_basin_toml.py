@@ -56,6 +56,10 @@ def test_basin_loads_and_runs(tmp_path):
     # a section on the dam's own segment sees its inflow, which no release changes
     (("feature_id = 99", "feature_id = 11"), "control section town: feature_id 11 is reservoir upper's segment"),
     (('id = "town"', 'id = " "'), "a control section has an empty id"),
+    # TOML has types: a number written as a string, or a boolean, is refused rather than read as a number
+    (("flood_limit_level = 112.0", 'flood_limit_level = "112"'), r"reservoirs.0.flood_limit_level: .*valid number .*'112'"),
+    (("min_release = 50.0", "min_release = true"), r"reservoirs.0.min_release: .*valid number .*True"),
+    (("feature_id = 99", "feature_id = 99.0"), r"control_sections.0.feature_id: .*valid integer"),
 ])
 def test_mistakes_are_named(tmp_path, edit, message):
     path = tmp_path / "basin.toml"

@@ -349,6 +349,17 @@ def read_toml_model(path: Path, model: type[BaseModel], what: str):
         raise ConfigError(f"{path}: " + "; ".join(problem(e) for e in exc.errors())) from None
 
 
+def check_on_network(spec: BasinSpec, path: Path, feature_ids) -> None:
+    """Refuse, naming the basin file and the entry, a reservoir, control section or detention basin whose
+    feature_id is not a segment of the basin's network (the routing would only know the id, not the file)."""
+    known = set(np.asarray(feature_ids).tolist())
+    for key in ("reservoirs", "control_sections", "detention_basins"):
+        for k, item in enumerate(getattr(spec, key)):
+            if item.feature_id not in known:
+                raise ConfigError(f"{path}: {key}.{k} ({item.id}): feature_id {item.feature_id} is not a segment of "
+                                  f"the network {spec.network}; give the id of the river segment it sits on")
+
+
 def read_basin(path: Path) -> BasinSpec:
     """Read and validate a basin TOML; one ConfigError listing every problem with its key path."""
     spec = read_toml_model(path, BasinSpec, "basin file")

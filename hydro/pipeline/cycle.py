@@ -31,7 +31,7 @@ from ..core.times import utc_naive
 from ..core.workspace import cache_dir, resolve_asset, resolve_basin
 from ..hydraulics.network_coupling import with_main_stems
 from ..io import netcdf
-from ..io.basin import read_basin
+from ..io.basin import check_on_network, read_basin
 from ..io.atomic import sweep_stale_temporaries
 from ..io.config import CycleConfig, load_config
 from ..io.restart import prune_restarts, read_restart, restart_path, write_restart
@@ -64,6 +64,7 @@ def load_basin(config: CycleConfig, config_path: Path) -> BasinModel:
         if getattr(spec, key) is None or not (folder / getattr(spec, key)).is_file():
             raise ConfigError(f"{toml}: '{key}' missing or its file {getattr(spec, key)!r} is not a file in {folder}")
     network, lakes = netcdf.read_network(folder / spec.network)
+    check_on_network(spec, toml, network.feature_id)
     grid = read_d8(folder / spec.flow_direction)
     channel_ids = read_id_raster(folder / spec.channel_segments, grid)
     mapping = CellMapping.from_d8(grid.down, grid.shape, channel_ids, network.feature_id, grid.cell_size_m,
@@ -92,6 +93,7 @@ def _load_lateral_basin(config: CycleConfig, folder: Path, spec) -> BasinModel:
     if spec.network is None or not (folder / spec.network).is_file():
         raise ConfigError(f"{toml}: 'network' missing or its file is not in {folder}")
     network, lakes = netcdf.read_network(folder / spec.network)
+    check_on_network(spec, toml, network.feature_id)
     routing = OperatedNetwork.for_basin(network, spec, routed_lakes(network, lakes),
                                         config.routing.dt_s, config.routing.solver, config.routing.method)
     name = spec.name  # the basin file names it (cycle.basin is a folder path here)

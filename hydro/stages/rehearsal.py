@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import ConfigError, InputDataError
-from ..io.basin import BasinSpec
+from ..io.basin import BasinSpec, check_on_network
 from ..network import RiverNetwork
 from ..reservoir.operation import DamStart, OperationResult
 from ..routing.channel import MuskingumCunge, RoutingState
@@ -332,12 +332,7 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None, s
     if basin.network is None:
         raise ConfigError(f"{basin_file}: 'network' (a hydro network file) is required for rehearsal")
     network, lakes = read_network(basin_file.parent / basin.network)
-    known = set(network.feature_id.tolist())
-    for key, items in (("reservoirs", basin.reservoirs), ("control_sections", basin.control_sections)):
-        for k, item in enumerate(items):  # named here, where the file is known (the routing knows only the id)
-            if item.feature_id not in known:
-                raise ConfigError(f"{basin_file}: {key}.{k} ({item.id}): feature_id {item.feature_id} is not a segment "
-                                  f"of the network {basin.network}; give the id of the river segment it sits on")
+    check_on_network(basin, basin_file, network.feature_id)
     lateral, times, interval_s = read_forecast_lateral(forecast_file, network, hours)
     cycle = _cycle_state(Path(forecast_file), basin.name)
     numerics = cycle["numerics"] if cycle else {}

@@ -68,6 +68,9 @@ def test_schema_mistakes_name_the_basin(tmp_path, edit, message):
      "overlapping basins on a segment: detention basins polder and second both take water from feature_id 5"),
     (POLDER.replace('trigger_section = "town"', 'trigger_section = "nowhere"'),
      "detention basin polder: trigger_section 'nowhere' is not a control section"),
+    # a feature_id missing from the network is the basin file's mistake: it is named, with the entry
+    (POLDER.replace("feature_id = 5", "feature_id = 77"),
+     "basin.toml: detention_basins.0 (polder): feature_id 77 is not a segment of the network net.nc"),
 ])
 def test_hydro_rehearse_refuses_with_one_line(tmp_path, extra, message):
     from hydro.io.netcdf import lateral_dataset, write_dataset, write_network

@@ -290,6 +290,16 @@ class OperatedNetwork:
                 if below >= 0:
                     self._feeds_into[k] = int(self._piece_of[below])
 
+    def _chain_work(self, reach_only: bool) -> NDArray[np.int64]:
+        """Per piece, the segments a run routes in it and in every piece its dam releases into, down to the last
+        (``reach_only``: those a what-if routes, the segments releases reach; else all): what waits on it."""
+        size = np.array([int(self.reachable[idx].sum()) if reach_only else idx.size for _, idx in self.pieces], np.int64)
+        work = size.copy()
+        for k in range(len(self.pieces) - 1, -1, -1):  # a dam's piece comes before the one it feeds
+            if k in self._feeds_into:
+                work[k] += work[self._feeds_into[k]]
+        return work
+
     @property
     def waves(self) -> list[list[int]]:
         """The pieces (their indices in ``pieces``) grouped so that a piece comes after every piece whose dam
@@ -627,6 +637,10 @@ class OperatedNetwork:
         waiting = np.zeros(len(self.pieces), np.int64)  # dams still to run above each piece
         for target in self._feeds_into.values():
             waiting[target] += 1
+        # the pieces that can route, the one with the most routing still to come below it first (its dam's
+        # release holds up the pieces downstream), at most one per thread in flight, so that a piece made ready
+        # by a dam goes ahead of those queued earlier with less below them
+        chain = self._chain_work(reusable)
         ready = [k for k in range(len(self.pieces)) if not waiting[k]]
         in_flight: dict = {}  # future -> piece
 
@@ -637,7 +651,6 @@ class OperatedNetwork:
                 waiting[target] -= 1
                 if not waiting[target]:
                     ready.append(target)
-                    ready.sort()
 
         def start(k: int) -> None:
             for _, below, release in sorted(pending.pop(k, []), key=lambda entry: entry[0]):
@@ -646,10 +659,11 @@ class OperatedNetwork:
         try:
             while ready or in_flight:
                 routed_alone = False
+                ready.sort(key=lambda k: (-chain[k], k))
                 for k in list(ready):
                     solo = pool is None or getattr(self.models[self.pieces[k][0]], "parallel", True)
-                    if solo and in_flight:
-                        continue  # it waits for the pieces on threads to finish
+                    if solo and in_flight or len(in_flight) >= workers:
+                        continue  # it waits for the pieces on threads to finish, or for a free thread
                     ready.remove(k)
                     start(k)
                     if solo or not (in_flight or ready):

@@ -228,7 +228,9 @@ class RiverNetwork:
     def take(self, index: NDArray[np.int64]) -> RiverNetwork:
         """The network restricted to / reordered by node positions ``index``.
 
-        Downstream ids that fall outside the selection become outlets (``to = 0``).
+        Downstream ids that fall outside the selection become outlets (``to = 0``). Distinct nodes of a valid
+        network make a valid network (ids unique, values checked, no cycle), so that part is not checked again:
+        a what-if builds a model for each part its releases reach.
         """
         index = np.asarray(index, dtype=np.int64)
         kwargs = {}
@@ -237,7 +239,12 @@ class RiverNetwork:
             kwargs[f.name] = value[index] if isinstance(value, np.ndarray) else value
         kept = np.isin(kwargs["to"], kwargs["feature_id"])
         kwargs["to"] = np.where(kept, kwargs["to"], 0)
-        return RiverNetwork(**kwargs)
+        if np.unique(index).size != index.size:
+            return RiverNetwork(**kwargs)  # a node taken twice: the check names the repeated ids
+        part = object.__new__(RiverNetwork)
+        for name, value in kwargs.items():
+            object.__setattr__(part, name, value)
+        return part
 
     def upstream_positions(self, feature_id: int) -> NDArray[np.int64]:
         """Positions of the nodes draining to ``feature_id`` (that node included), upstream first."""

@@ -41,6 +41,28 @@ def test_dfs_layout_contiguous_subbasins():
         assert members[-1] == root and members[-1] - members[0] + 1 == members.size
 
 
+def test_a_part_taken_unchecked_equals_the_checked_network_and_repeated_nodes_are_refused():
+    """take() skips the check for distinct nodes of a valid network (a what-if builds many parts): the part is
+    what constructing it with the check gives; a node taken twice is still checked and named."""
+    from dataclasses import fields
+
+    from hydro.network import RiverNetwork
+
+    net, _ = synthetic_network(500, seed=4)
+    index = np.random.default_rng(1).permutation(net.size)[:200]
+    part = net.take(index)
+    checked = RiverNetwork(**{f.name: getattr(part, f.name) for f in fields(part)})
+    for f in fields(part):
+        a, b = getattr(part, f.name), getattr(checked, f.name)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f.name
+        else:
+            assert a == b, f.name
+    assert np.array_equal(part.downstream_index, checked.downstream_index)
+    with pytest.raises(NetworkError, match="duplicate feature_id"):
+        net.take(np.array([0, 1, 1]))
+
+
 def test_upstream_of_subsets_basin():
     net = make_network(IDS, TO)
     sub = net.upstream_of(3)

@@ -23,7 +23,8 @@ A scheme that F2 did not verify ranks after every verified one.
 
 The package: ``plan.md`` and ``plan.html`` (the recommended scheme, its dispatch order: release
 schedule per reservoir in the order the dams act, its triggers and the monitoring that confirms it,
-and the ranking table), ``plan_schedule.csv`` (hourly releases of the recommended scheme over the horizon),
+and the ranking table), ``plan_schedule.csv`` (hourly releases of the recommended scheme over the horizon, each
+row holding from its time until the next: the hour's start, as the dispatch order and ``--schedule`` read times),
 ``plan_comparison.png``, one NetCDF per scheme and ``plan.json``.
 """
 
@@ -212,7 +213,9 @@ def dispatch_order(best: Scheme, rules: Scheme, basin: BasinSpec) -> list[dict]:
                               if changes else "keep operating by the current rules"),
             "peak_level_m": round(float(level[peak]), 2), "peak_level_time": str(best.result.times[peak])[:16],
             "flood_control_high_level": res.flood_control_high_level,
-            "checkpoints": [(str(times[t])[:16], round(float(level[t]), 2), round(float(planned[t]), 0))
+            # at the start of hour t: the level then, and the release from then (as the order reads times)
+            "checkpoints": [(str(times[t] - np.timedelta64(1, "h"))[:16],
+                             round(float(best.result.reservoirs[res.id].level[t]), 2), round(float(planned[t]), 0))
                             for t in range(0, T, max(1, T // 8))],
         })
     return sorted(orders, key=lambda o: (o["acts_at"] is None, o["acts_at"] or ""))
@@ -244,10 +247,12 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
     basins = [b.id for b in sorted(basin.detention_basins, key=lambda b: (b.order, b.id))] if record is not None else []
 
     def schedule_csv(tmp: Path) -> None:
+        # each row holds from its time until the next (the hour's start, as the dispatch order and --schedule
+        # read times); the result's times are the hours' ends
         header = "time," + ",".join([f"{r.id}_release_m3s" for r in basin.reservoirs]
                                     + [f"{b}_diversion_m3s" for b in basins])
-        rows = [f"{str(t)[:16]}," + ",".join([f"{best.schedule[r.id][k]:.2f}" for r in basin.reservoirs]
-                                             + [f"{record.diversion[b][k]:.2f}" for b in basins])
+        rows = [f"{str(t - np.timedelta64(1, 'h'))[:16]}," + ",".join([f"{best.schedule[r.id][k]:.2f}" for r in basin.reservoirs]
+                                                                      + [f"{record.diversion[b][k]:.2f}" for b in basins])
                 for k, t in enumerate(times)]
         tmp.write_text("\n".join([header, *rows]) + "\n")
 

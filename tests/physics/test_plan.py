@@ -6,7 +6,7 @@ import numpy as np
 
 from hydro.io.basin import BasinSpec
 from hydro.stages.plan import rank, rehearse_schemes, write_plan
-from hydro.stages.rehearsal import RehearsalInputs, forward
+from hydro.stages.rehearsal import RehearsalInputs, forward, read_schedule
 from tests.helpers import make_network
 from tests.physics.test_rehearsal_forward import RESERVOIR, SECTION
 
@@ -58,6 +58,20 @@ def test_schemes_are_ranked_by_dam_safety_then_sections_then_storage(tmp_path):
     schedules = {"A": csv["A_release_m3s"].astype(float), "B": csv["B_release_m3s"].astype(float)}
     check = forward(NETWORK, basin, lateral, times, schedules=schedules)
     assert check.section_discharge["town"].max() <= SECTION["safe_discharge"] + 0.01
+    # its times are "from" times, as a dispatcher's --schedule reads them: written out as one, the same releases
+    # (the CSV once stamped each release with the end of its hour: read as "from", every change came an hour late)
+    rows = ["time,reservoir,release_m3s"] + [f"{t},{rid},{csv[f'{rid}_release_m3s'][k]}"
+                                             for k, t in enumerate(csv["time"]) for rid in ("A", "B")]
+    (tmp_path / "again.csv").write_text("\n".join(rows) + "\n")
+    again = read_schedule(tmp_path / "again.csv", basin, times)
+    for rid in ("A", "B"):
+        np.testing.assert_array_equal(again[rid], best.schedule[rid][:len(times)])
+    # the monitoring table lists each dam at the start of an hour with the release from then (as the order does)
+    assert summary["dispatch_order"]
+    for o in summary["dispatch_order"]:
+        for when, _, release in o["checkpoints"]:
+            k = int(np.flatnonzero(np.array([str(t - np.timedelta64(1, "h"))[:16] for t in times]) == when)[0])
+            assert release == round(float(best.schedule[o["reservoir"]][k]), 0)
 
 
 def test_schemes_as_dask_tasks_equal_the_serial_run():

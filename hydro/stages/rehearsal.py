@@ -485,6 +485,11 @@ def read_schedule(path, basin: BasinSpec, times: NDArray[np.datetime64]) -> dict
     return schedules
 
 
+def _m3s(value: float) -> str:
+    """A discharge as a dispatcher reads it: whole m3 s-1, with a decimal where rounding would hide the difference."""
+    return f"{value:,.0f}" if abs(value - round(value)) < 0.05 else f"{value:,.1f}"
+
+
 def cannot_follow(result: ForwardResult, basin: BasinSpec, schedules: dict[str, NDArray]) -> list[dict]:
     """Every hour where a reservoir did not release what its schedule asked, with the limit that bound
     (the reservoir operation's own record): capacity at the level reached, the ramp limit, the minimum
@@ -495,18 +500,19 @@ def cannot_follow(result: ForwardResult, basin: BasinSpec, schedules: dict[str, 
         for event in result.reservoirs[rid].cannot_follow:
             when = str(result.times[event.step] - np.timedelta64(1, "h"))[:16]
             spec = specs[rid]
-            if event.released > event.wanted + 0.5:  # more than asked: dam safety passed the water on (the gates capped it)
-                limit = "dam safety"
-                message = (f"{rid} releases {event.released:,.0f} m3/s at {when}, not the {event.wanted:,.0f} scheduled: "
-                           f"above the flood-control high level {spec.flood_control_high_level} m dam safety passes "
-                           "the water on")
+            limit = event.limit  # what the operation recorded as binding in that hour
+            if event.released > event.wanted and limit == "capacity":
+                limit = "dam safety"  # it wanted more than the gates pass: above the flood-control high level
+            reason = {"capacity": f"capacity at {event.level:.2f} m (the lowest level in the hour) is {event.capacity:,.0f}",
+                      "dam safety": f"above the flood-control high level {spec.flood_control_high_level} m dam safety "
+                                    "passes the water on",
+                      "ramp": f"the ramp limit is {spec.max_ramp_per_hour:,.0f} m3/s per hour from the gate setting before",
+                      "minimum": f"the minimum release is {_m3s(spec.min_release)} m3/s"}.get(limit, limit)
+            if event.released > event.wanted:  # more than asked: dam safety, the minimum release or a ramp down
+                message = (f"{rid} releases {_m3s(event.released)} m3/s at {when}, not the {_m3s(event.wanted)} "
+                           f"scheduled: {reason}")
             else:
-                limit = event.limit
-                reason = {"capacity": f"capacity at {event.level:.2f} m (the lowest level in the hour) is {event.capacity:,.0f}",
-                          "dam safety": f"the level would rise above the flood-control high level {spec.flood_control_high_level} m",
-                          "ramp": f"the ramp limit is {spec.max_ramp_per_hour:,.0f} m3/s per hour",
-                          "minimum": f"the minimum release is {spec.min_release:,.0f} m3/s"}.get(limit, limit)
-                message = f"{rid} cannot release {event.wanted:,.0f} m3/s at {when}: {reason} (released {event.released:,.0f})"
+                message = f"{rid} cannot release {_m3s(event.wanted)} m3/s at {when}: {reason} (released {_m3s(event.released)})"
             events.append({"reservoir": rid, "time": when, "wanted_m3s": round(event.wanted, 1),
                            "released_m3s": round(event.released, 1), "limit": limit, "level_m": round(event.level, 3),
                            "message": message})

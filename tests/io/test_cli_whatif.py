@@ -156,6 +156,26 @@ def test_a_schedule_dam_safety_overrides_is_reported_as_dam_safety(basin, capsys
     assert "flood storage exceeded by" in out and "flood storage left -" not in out
 
 
+def test_a_release_raised_by_the_minimum_or_held_by_the_ramp_names_that_limit(basin, capsys):
+    """A dam that releases more than scheduled because of its minimum release, or because its gates can only close
+    by the ramp limit from where they were set, was reported as 'dam safety passes the water on' ten metres below
+    the flood-control high level (sweep 6): the report names the limit the operation recorded."""
+    (basin / "basin.toml").write_text((basin / "basin.toml").read_text().replace(
+        "min_release = 20.0", "min_release = 20.0\nmax_ramp_per_hour = 100.0"))
+    (basin / "schedule.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,5\n")
+    code = main(["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--schedule",
+                 str(basin / "schedule.csv"), "--initial-level", "dam=113:300", "--output-dir", str(basin / "out"),
+                 "--json"])
+    assert code == 0
+    events = json.loads(capsys.readouterr().out)["cannot_follow"]
+    assert [e["limit"] for e in events[:3]] == ["ramp", "ramp", "minimum"]  # 300 -> 200 -> 100 -> 20
+    assert events[0]["message"] == ("dam releases 200 m3/s at 2026-07-01T00:00, not the 5 scheduled: the ramp limit "
+                                    "is 100 m3/s per hour from the gate setting before")
+    assert events[2]["message"] == ("dam releases 20 m3/s at 2026-07-01T02:00, not the 5 scheduled: the minimum "
+                                    "release is 20 m3/s")
+    assert not any("dam safety" in e["message"] for e in events)
+
+
 def test_a_reservoir_started_twice_is_refused(basin, capsys):
     code = main(["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--initial-level",
                  "dam=113", "--initial-level", "dam=118", "--output-dir", str(basin / "out")])

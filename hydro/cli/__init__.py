@@ -282,8 +282,9 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("basin", type=Path, help="basin TOML with reservoirs, control sections and 'network'")
     p.add_argument("--forecast", type=Path, required=True, help="hourly qlat(time, feature_id) NetCDF [m3 s-1], a CHRTOUT folder, or a hydro run cycle folder / its forecast.nc")
-    p.add_argument("--objective", default="min_peak", choices=["min_peak", "max_margin", "min_storage"], help="inverse objective (default min_peak at the first control section)")
-    p.add_argument("--margin", type=arg.non_negative_float, default=0.0, help="safety margin below each safe discharge [m3 s-1]")
+    # None: not given (a what-if refuses them: they shape the derived dispatch, not a given schedule)
+    p.add_argument("--objective", choices=["min_peak", "max_margin", "min_storage"], help="inverse objective (default min_peak at the first control section)")
+    p.add_argument("--margin", type=arg.non_negative_float, help="safety margin below each safe discharge [m3 s-1] (default 0)")
     p.add_argument("--pre-release", action="store_true", help="let the inverse draw reservoirs below their flood-limit level ahead of the flood")
     p.add_argument("--hours", type=arg.int_range(1, 24 * 30), help="rehearsal horizon in hours (default: the whole forecast, which must cover it)")
     p.add_argument("--initial-level", action="append", default=[], metavar="ID=LEVEL[:RELEASE]",
@@ -357,9 +358,18 @@ def _check_dam_starts(basin_file: Path, basin, items: list[str]) -> None:
 
 
 def _cmd_rehearse(args: argparse.Namespace) -> int:
+    from ..core.errors import ConfigError
     from ..stages.rehearsal import (load_rehearsal_inputs, read_schedule, run_rehearsal, run_whatif, stage_text,
                                     storage_left_text)
 
+    derived_only = [flag for flag, given in (("--objective", args.objective is not None),
+                                             ("--margin", args.margin is not None), ("--pre-release", args.pre_release))
+                    if given]
+    if args.schedule is not None and derived_only:  # a what-if ran without them, and said every target was kept
+        raise ConfigError(f"{', '.join(derived_only)} shape the derived dispatch; --schedule runs the given schedule as "
+                          "it is and judges it against the safe discharges: leave them out, or leave out --schedule")
+    args.objective = args.objective or "min_peak"
+    args.margin = 0.0 if args.margin is None else args.margin
     inputs = load_rehearsal_inputs(args.basin, args.forecast, args.hours, _dam_starts(args.initial_level), args.dt,
                                    args.mc_solver)
     _check_dam_starts(args.basin, inputs.basin, args.initial_level)

@@ -176,6 +176,19 @@ def test_a_release_raised_by_the_minimum_or_held_by_the_ramp_names_that_limit(ba
     assert not any("dam safety" in e["message"] for e in events)
 
 
+@pytest.mark.parametrize("flags", [["--margin", "500"], ["--objective", "min_storage"], ["--pre-release"]])
+def test_a_whatif_refuses_the_options_of_the_derived_dispatch(basin, capsys, flags):
+    """`--schedule ... --margin 500` ran the schedule and said every target was kept, 2,633 m3/s against a safe
+    discharge of 3,000 less the 500 asked (sweep 6): options that only shape the derived dispatch are refused."""
+    (basin / "schedule.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,50\n")
+    code = main(["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--schedule",
+                 str(basin / "schedule.csv"), *flags, "--output-dir", str(basin / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"{flags[0]} shape the derived dispatch; --schedule runs the given schedule as it is" in err
+    assert not (basin / "out").exists()
+
+
 def test_a_reservoir_started_twice_is_refused(basin, capsys):
     code = main(["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--initial-level",
                  "dam=113", "--initial-level", "dam=118", "--output-dir", str(basin / "out")])

@@ -53,6 +53,8 @@ class Scheme:
     binding: list[str] = field(default_factory=list)
     horizon: int | None = None  # hours of forecast horizon in ``result`` (the rest is the tail); None: all
     hold_hours: dict[str, int] = field(default_factory=dict)  # per dam: hours each release holds (1: hourly)
+    # a centre's own scheme: every hour a dam could not release what it says, and why (rehearsal.cannot_follow)
+    cannot_follow: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -271,6 +273,7 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
         "routing": {"dt_s": best.result.run.dt, "solver": best.result.run.solver},
         "ranking": [asdict(i) for _, i in ranked], "dispatch_order": order,
         "detention_order": detention,
+        "cannot_follow": {scheme.name: scheme.cannot_follow for scheme, _ in ranked if scheme.cannot_follow},
         "horizon_hours": _horizon(best), "tail_hours": len(best.result.times) - _horizon(best),
         "storage_rule": STORAGE_RULES.get(best.name, STORAGE_RULES["min_peak"]),
         "storage_at_horizon": storage_at_horizon(best.result, basin, _horizon(best)),
@@ -349,6 +352,11 @@ def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact, d
         lines.append(f"| {k} | {s.name} | {'yes' if i.verified else 'no'} | {i.dam_rise_above_fch_m:.2f} | "
                      f"{i.hours_above_guaranteed:.0f} | {i.excess_volume_m3 / 1e6:.2f} | {i.hours_above_warning:.0f} | "
                      f"{i.min_freeboard_m:.2f} | {i.storage_left_m3 / 1e6:.1f} |")
+    for s, _ in ranked:  # a centre's scheme is ranked by what the dams can do with it: say where that differs
+        if s.cannot_follow:
+            first = "; ".join(e["message"] for e in s.cannot_follow[:3])
+            lines += ["", f"**{s.name}** cannot be followed as written in {len(s.cannot_follow)} hour(s); it is ranked "
+                          f"by what the dams can release: {first}" + ("; ... (all in plan.json)" if len(s.cannot_follow) > 3 else "")]
     if basin.detention_basins:
         lines += ["", "Detention used by each scheme (ranked after the protected sections, before storage kept):", "",
                   "| scheme | detention [hm3] | people in the basins used |", "|---|---|---|",
@@ -395,7 +403,7 @@ def run_plan(inputs: RehearsalInputs, output_dir, dask: bool = False, scheduler:
     """``hydro plan`` and the cycle's plan stage: rehearse the schemes, rank them, write the package.
     ``own_schemes`` (name -> release schedules per reservoir, e.g. from a centre's CSV) are run forward from
     the same issue-time state and ranked beside the derived ones; verified means every target held."""
-    from .rehearsal import nothing_to_dispatch
+    from .rehearsal import cannot_follow, nothing_to_dispatch
 
     reason = nothing_to_dispatch(inputs.basin, int(inputs.network.is_lake.sum()))
     if reason is not None and not own_schemes:
@@ -406,7 +414,10 @@ def run_plan(inputs: RehearsalInputs, output_dir, dask: bool = False, scheduler:
             raise ConfigError(f"--scheme {name}: a derived scheme has that name; choose another")
         result, verified = inputs.verify(schedules)  # judged as F2 judges a derived scheme, tail included
         full = {r.id: result.reservoirs[r.id].release[:len(inputs.times)] for r in inputs.basin.reservoirs}
-        schemes.append(Scheme(name, "the centre's own schedule", result, verified, full, horizon=len(inputs.times)))
+        # ranked by what the dams can do with it; the hours they cannot follow it are listed with the plan
+        events = cannot_follow(result, inputs.basin, schedules)
+        what = "the centre's own schedule" + (f" (the dams cannot follow it in {len(events)} hour(s))" if events else "")
+        schemes.append(Scheme(name, what, result, verified, full, horizon=len(inputs.times), cannot_follow=events))
     return write_plan(output_dir, rank(schemes, inputs.basin), inputs.basin, inputs.source)
 
 

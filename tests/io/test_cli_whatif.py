@@ -77,14 +77,20 @@ def test_bad_schedules_are_one_line_and_write_nothing(basin, capsys, rows, messa
 
 def test_plan_ranks_a_centres_own_scheme(basin, capsys):
     (basin / "hold.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,250\n")
+    (basin / "thin.csv").write_text("time,reservoir,release_m3s\n2026-07-01T00:00,dam,5\n")  # below min_release 20
     code = main(["plan", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--initial-level",
-                 "dam=113:100", "--scheme", f"steady={basin / 'hold.csv'}", "--output-dir", str(basin / "plan"),
-                 "--json"])
+                 "dam=113:100", "--scheme", f"steady={basin / 'hold.csv'}", "--scheme", f"thin={basin / 'thin.csv'}",
+                 "--output-dir", str(basin / "plan"), "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     ranked = {row["scheme"]: row for row in summary["ranking"]}
     assert "steady" in ranked and ranked["steady"]["section_peaks"]["town"] > 0.0
     assert (basin / "plan" / "scheme_steady.nc").is_file()
+    # a scheme the dam cannot follow as written is ranked by what it can release, and the plan says so (it was
+    # ranked 'verified yes' without a word, sweep 6)
+    assert "steady" not in summary["cannot_follow"]
+    assert {e["limit"] for e in summary["cannot_follow"]["thin"]} >= {"minimum"}
+    assert "**thin** cannot be followed as written in" in (basin / "plan" / "plan.md").read_text()
     # planned again into the same folder without that scheme: its file goes, the user's own file stays
     (basin / "plan" / "notes.txt").write_text("the duty officer's notes")
     code = main(["plan", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--initial-level",

@@ -283,6 +283,9 @@ class RehearsalInputs:
     # the gauge corrections the forecast carried from the issue time (a cycle's [assimilation]); F2 and what-ifs
     # carry them as F1 did, so they differ from F1 only by the releases
     nudging_for: Callable | None = None
+    # the forecast's lateral inflow past the horizon (``--hours`` shorter than the forecast): the tail routes it
+    # before it holds the last hour (persistence would understate a flood still rising at the horizon)
+    beyond: NDArray[np.float32] | None = None
     _tail: Tail | None = field(default=None, repr=False)
 
     @classmethod
@@ -296,7 +299,8 @@ class RehearsalInputs:
     def tail(self) -> Tail:
         """The routing tail past the horizon (``extend_f1`` of F1; computed once, then kept)."""
         if self._tail is None:
-            self._tail = extend_f1(self.network, self.basin, self.routing, self.forward(), self.lateral, self.interval_s)
+            self._tail = extend_f1(self.network, self.basin, self.routing, self.forward(), self.lateral, self.interval_s,
+                                   after=self.beyond)
         return self._tail
 
     def verify(self, schedules: dict[str, NDArray]) -> tuple[ForwardResult, bool]:
@@ -333,7 +337,16 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None, s
         raise ConfigError(f"{basin_file}: 'network' (a hydro network file) is required for rehearsal")
     network, lakes = read_network(basin_file.parent / basin.network)
     check_on_network(basin, basin_file, network.feature_id)
-    lateral, times, interval_s = read_forecast_lateral(forecast_file, network, hours)
+    lateral, times, interval_s = read_forecast_lateral(forecast_file, network)
+    beyond = None
+    if hours is not None:
+        if hours > len(times):
+            raise ConfigError(f"{forecast_file}: forecast covers {len(times)} h ({str(times[0] - np.timedelta64(1, 'h'))[:16]}"
+                              f" .. {str(times[-1])[:16]}), the rehearsal horizon is {hours} h; extend the forecast or "
+                              "shorten --hours")
+        per_hour = int(round(3600.0 / interval_s))
+        beyond = np.asarray(lateral[hours * per_hour:], np.float32) if hours < len(times) else None
+        lateral, times = lateral[:hours * per_hour], times[:hours]
     cycle = _cycle_state(Path(forecast_file), basin.name)
     numerics = cycle["numerics"] if cycle else {}
     dt = dt if dt is not None else numerics.get("dt_s", 300.0)
@@ -350,7 +363,7 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None, s
             initial = with_main_stems(initial, state.main_stems)
     dams.update(start or {})
     return RehearsalInputs(network, basin, routing, np.asarray(lateral, np.float32), interval_s, times, dams, initial,
-                           source=str(forecast_file))
+                           source=str(forecast_file), beyond=beyond)
 
 
 def _cycle_state(forecast, basin_name: str) -> dict | None:
@@ -377,9 +390,9 @@ def _cycle_state(forecast, basin_name: str) -> dict | None:
     return {"state": state, "path": restart, "numerics": info.get("numerics", {}).get("forecast", {})}
 
 
-def read_forecast_lateral(forecast_file, network: RiverNetwork, hours: int | None = None):
+def read_forecast_lateral(forecast_file, network: RiverNetwork):
     """Forecast lateral inflow [n_intervals, n] in ``network``'s order (none on collapsed lake nodes, as the
-    NWM routes them), the hour-end times and the interval [s]."""
+    NWM routes them), the hour-end times and the interval [s], over the whole forecast."""
     from pathlib import Path
 
     from ..io.nwm import read_lateral
@@ -392,11 +405,6 @@ def read_forecast_lateral(forecast_file, network: RiverNetwork, hours: int | Non
     per_hour = int(per_hour)
     times = forecast.time[per_hour - 1::per_hour] + np.timedelta64(forecast.interval_s, "s")  # hour ends
     lateral = forecast.for_features(network.feature_id, optional=network.is_lake)
-    if hours is not None:
-        if hours > len(times):
-            raise ConfigError(f"{forecast_file}: forecast covers {len(times)} h ({str(forecast.time[0])[:16]} .. "
-                              f"{str(times[-1])[:16]}), the rehearsal horizon is {hours} h; extend the forecast or shorten --hours")
-        lateral, times = lateral[:hours * per_hour], times[:hours]
     return lateral, times, float(forecast.interval_s)
 
 
@@ -466,8 +474,8 @@ def read_schedule(path, basin: BasinSpec, times: NDArray[np.datetime64]) -> dict
             raise InputDataError(f"{where}: release_m3s {row.release_m3s} is above {MAX_DISCHARGE_M3S:g} m3 s-1, more "
                                  "than any river carries; check the value and its units")
         if t < starts[0] or t > starts[-1]:
-            raise InputDataError(f"{where}: time {row.time} is outside the forecast ({str(starts[0])[:16]} .. "
-                                 f"{str(starts[-1])[:16]}, hour starts)")
+            raise InputDataError(f"{where}: time {row.time} is outside the rehearsal horizon ({str(starts[0])[:16]} .. "
+                                 f"{str(starts[-1])[:16]}, hour starts: the forecast, or its first --hours)")
         for t_seen, q_seen, k_seen in rows.get(row.reservoir, ()):  # which of two releases holds is not ours to guess
             if t_seen == t and q_seen != q:
                 raise InputDataError(f"{path} rows {k_seen} and {k}: two releases for {row.reservoir} at "
@@ -612,13 +620,15 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
         result = rehearse(inputs.network, basin, inputs.lateral, times, objective, margin_m3s, pre_release=pre_release,
                           start=inputs.start, routing=inputs.routing, f1=f1, initial=inputs.initial,
                           interval_s=inputs.interval_s, tail=inputs.tail(), nudging_for=inputs.nudging_for)
+    # F1 judged as F2 is, over the horizon and the routing tail (a flood still coming at the horizon was "safe")
+    f1_judged = result.f1_tail if result is not None and result.f1_tail is not None else f1
     summary = {
         "basin": basin.name, "forecast": inputs.source, "start": str(times[0] - np.timedelta64(1, "h"))[:16],
         "end": str(times[-1])[:16], "routing": {"dt_s": inputs.routing.dt, "solver": inputs.routing.solver},
         "initial_state": "cold" if inputs.initial is None else "issue-time state",
         **({"nothing_to_dispatch": reason} if reason else {}),
-        "f1": {"control_sections": [asdict(s) for s in f1.sections],
-               "reservoirs": [asdict(r) for r in f1.reservoir_indicators], "risk": risk(f1.sections)},
+        "f1": {"control_sections": [asdict(s) for s in f1_judged.sections],
+               "reservoirs": [asdict(r) for r in f1_judged.reservoir_indicators], "risk": risk(f1_judged.sections)},
     }
     if f1.run.detention is not None:
         summary["f1"]["detention"] = detention_use(basin, f1.times, f1.run.detention.diversion)
@@ -1468,15 +1478,22 @@ STORAGE_RULES = {
 }
 
 #: what the tail assumes for lateral inflow after the forecast horizon
-TAIL_LATERAL = ("the forecast's last hour of lateral inflow held (persistence: no forecast exists beyond the "
-                "horizon; on a falling limb this overstates the flow, on the safe side)")
+TAIL_LATERAL = ("the forecast's own lateral inflow past the horizon where it has some (a --hours shorter than the "
+                "forecast), then its last hour held (persistence: on a falling limb this overstates the flow, on the "
+                "safe side; a flood still rising when the forecast ends is understated)")
 
 
-def tail_lateral(lateral: NDArray, interval_s: float, hours: int) -> NDArray[np.float32]:
-    """Lateral inflow [hours * per_hour, n] for the tail: the mean of the forecast's last hour, held."""
+def tail_lateral(lateral: NDArray, interval_s: float, hours: int, after: NDArray | None = None) -> NDArray[np.float32]:
+    """Lateral inflow [hours * per_hour, n] for the tail: the forecast past the horizon (``after``, whole hours at
+    the same interval) as far as it goes, then the mean of the last hour before, held."""
     per_hour = int(round(3600.0 / interval_s))
+    known = np.zeros((0, lateral.shape[1]), np.float32)
+    if after is not None and len(after):
+        known = np.asarray(after[:hours * per_hour], np.float32)
+        lateral = np.concatenate([np.asarray(lateral[-per_hour:], np.float32), known])
     last = np.asarray(lateral[-per_hour:], np.float64).mean(axis=0)
-    return np.repeat(last[None, :].astype(np.float32), hours * per_hour, axis=0)
+    held = np.repeat(last[None, :].astype(np.float32), hours * per_hour - len(known), axis=0)
+    return np.concatenate([known, held])
 
 
 def _join_runs(a: OperatedRun, b: OperatedRun) -> OperatedRun:
@@ -1542,12 +1559,13 @@ class Tail:
 
 def extend_f1(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork, f1: ForwardResult,
               lateral: NDArray | None = None, interval_s: float | None = None,
-              max_hours: int = TAIL_MAX_HOURS) -> Tail:
+              max_hours: int = TAIL_MAX_HOURS, after: NDArray | None = None) -> Tail:
     """The routing tail past the horizon: unit responses are routed down each dam's path over the horizon
     plus ``max_hours`` (side inflow held at its last hour); the tail lasts until 99 % of a release's
     response has passed every control section it reaches (at most ``max_hours``); F1 is then continued
-    from its own final state (not recomputed) with :data:`TAIL_LATERAL` (``lateral``'s last hour held; F1's
-    own last hour when None) under the rules for that many hours."""
+    from its own final state (not recomputed) with :data:`TAIL_LATERAL` (``after``, the forecast past the horizon,
+    as far as it goes, then ``lateral``'s last hour held; F1's own last hour when None) under the rules for that
+    many hours."""
     horizon = len(f1.times)
     long = unit_responses(network, basin, routing, f1, tail=max_hours)
     hours = _passage_hours(long, max_hours)
@@ -1562,7 +1580,7 @@ def extend_f1(network: RiverNetwork, basin: BasinSpec, routing: OperatedNetwork,
         for site in (routing.detention.sites if routing.detention is not None else ()):  # and the diversions
             if site.down >= 0:
                 src[:, site.down] += np.repeat(f1.run.detention.diversion[site.id], per_hour).astype(np.float32)
-    tail_lat = tail_lateral(src, interval_s, hours)
+    tail_lat = tail_lateral(src, interval_s, hours, after)
     f1x = continue_forward(basin, routing, f1, tail_lat, hours)
     return Tail(f1x, {k: v[:horizon + hours] for k, v in long.items()}, tail_lat, horizon, hours)
 

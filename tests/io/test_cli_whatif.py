@@ -55,7 +55,7 @@ def test_a_schedule_above_capacity_is_reported_not_silently_capped(basin, capsys
 @pytest.mark.parametrize("rows, message", [
     ("2026-07-01T00:00,weir,20", "row 2: reservoir 'weir' is not in basin b"),
     ("2026-07-01T00:00,dam,-5", "row 2: release_m3s -5 must be a finite number >= 0"),
-    ("2026-07-01T00:00,dam,20\n2026-07-03T00:00,dam,20", r"row 3: time 2026-07-03T00:00 is outside the forecast"),
+    ("2026-07-01T00:00,dam,20\n2026-07-03T00:00,dam,20", r"row 3: time 2026-07-03T00:00 is outside the rehearsal horizon"),
     ("2026-07-01T02:00,dam,20", "dam's first release is at 2026-07-01T02:00, after the forecast start"),
     ("soon,dam,20", "row 2: time 'soon' is not an ISO time"),
     ("07/01/2026 00:00,dam,20", "row 2: time '07/01/2026 00:00' is not an ISO time"),  # month or day first?
@@ -193,6 +193,27 @@ def test_a_whatif_refuses_the_options_of_the_derived_dispatch(basin, capsys, fla
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert f"{flags[0]} shape the derived dispatch; --schedule runs the given schedule as it is" in err
     assert not (basin / "out").exists()
+
+
+def test_a_horizon_shorter_than_the_forecast_routes_the_forecast_in_its_tail(basin):
+    """`--hours 10` on a longer forecast held the 10th hour through the routing tail while the forecast in the file
+    still rose: a plan was accepted that the forecast itself floods, and F1 was called safe (sweep 6). The tail now
+    routes the forecast's own hours past the horizon, and F1 is judged over horizon and tail, as F2 is."""
+    from hydro.stages.rehearsal import load_rehearsal_inputs, run_rehearsal
+
+    full = load_rehearsal_inputs(basin / "basin.toml", basin / "forecast.nc")
+    short = load_rehearsal_inputs(basin / "basin.toml", basin / "forecast.nc", hours=8)
+    assert full.beyond is None and short.beyond.shape == (16, full.lateral.shape[1])
+    tail = short.tail()
+    covered = min(tail.hours, 16)
+    np.testing.assert_array_equal(tail.lateral[:covered], full.lateral[8:8 + covered])
+    # the same F1 hours as the whole forecast's F1, bit for bit: the tail is the forecast routed on
+    f1_full = full.forward()
+    np.testing.assert_array_equal(tail.f1.section_discharge["town"], f1_full.section_discharge["town"][:8 + tail.hours])
+    summary, result = run_rehearsal(short)
+    town = summary["f1"]["control_sections"][0]
+    assert town["peak_discharge"] == pytest.approx(float(result.f1_tail.section_discharge["town"].max()))
+    assert town["peak_discharge"] > float(short.forward().section_discharge["town"].max())  # the flood came after hour 8
 
 
 def test_a_reservoir_started_twice_is_refused(basin, capsys):

@@ -414,6 +414,8 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
     if "verdict" in summary:
         inv, verdict = summary["inverse"], summary["verdict"]
         print(f"  I ({inv['objective']}): feasible {inv['feasible']}, binding: {', '.join(inv['binding'][:4]) or 'none'}")
+        if "note" in inv:
+            print(f"    {inv['note']}")
         print(f"  verdict: {'ACCEPTED' if verdict['accepted'] else 'NOT accepted'} after {verdict['iterations']} "
               f"iteration(s), margin {verdict['margin_m3s']:.0f} m3/s")
     for path in summary.get("outputs", []):

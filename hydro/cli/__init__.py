@@ -582,6 +582,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(f"  {k}. {row['scheme']:<22s} verified {str(row['verified']):<5s} dam rise {row['dam_rise_above_fch_m']:.2f} m  "
               f"{row['hours_above_guaranteed']:.0f} h above guaranteed  excess {row['excess_volume_m3'] / 1e6:.2f} hm3  "
               f"storage left {row['storage_left_m3'] / 1e6:.1f} hm3")
+    for name in summary.get("no_feasible_schedule", {}):
+        print(f"  -- {name:<22s} no feasible schedule (not ranked; why in plan.md)")
+    for name, events in summary.get("cannot_follow", {}).items():
+        print(f"  !! {name:<22s} cannot be followed as written in {len(events)} hour(s) (listed in plan.md)")
     for o in summary["dispatch_order"]:
         print(f"  dispatch: {o['reservoir']} acts {o['acts_at'] or '(no change)'}; trigger: {o['trigger']}")
     print(f"  -> {summary['outputs'][1]}")

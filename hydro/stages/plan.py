@@ -39,8 +39,8 @@ from numpy.typing import NDArray
 
 from ..core.errors import ConfigError
 from ..io.basin import BasinSpec
-from .rehearsal import (STORAGE_RULES, ForwardResult, RehearsalInputs, RehearsalResult, Tail, detention_use,
-                        forward_is_safe, rehearse, stage_text, storage_at_horizon)
+from .rehearsal import (STORAGE_RULES, ForwardResult, InfeasibleDispatch, RehearsalInputs, RehearsalResult, Tail,
+                        detention_use, forward_is_safe, rehearse, stage_text, storage_at_horizon)
 
 
 @dataclass
@@ -110,18 +110,22 @@ def _horizon(scheme: Scheme) -> int:
 
 
 def _rehearse_variant(inputs: RehearsalInputs, tail: Tail, kwargs):
-    out = rehearse(inputs.network, inputs.basin, inputs.lateral, inputs.times, routing=inputs.routing,
-                   start=inputs.start, f1=inputs.forward(), tail=tail, initial=inputs.initial,
-                   interval_s=inputs.interval_s, nudging_for=inputs.nudging_for, **kwargs)
+    """One derived scheme's (F2, accepted, schedule, binding, hold hours), or the reason no schedule exists."""
+    try:
+        out = rehearse(inputs.network, inputs.basin, inputs.lateral, inputs.times, routing=inputs.routing,
+                       start=inputs.start, f1=inputs.forward(), tail=tail, initial=inputs.initial,
+                       interval_s=inputs.interval_s, nudging_for=inputs.nudging_for, **kwargs)
+    except InfeasibleDispatch as exc:  # this scheme has nothing to offer; the others may
+        return str(exc)
     return out.f2, out.accepted, out.inverse.schedule, out.inverse.binding, out.inverse.hold_hours
 
 
 def rehearse_schemes(inputs: RehearsalInputs, dams_to_hold: int = 3, dask: bool = False, scheduler: str | None = None,
-                     known: dict[str, RehearsalResult] | None = None) -> list[Scheme]:
+                     known: dict[str, RehearsalResult] | None = None, unsolved: dict[str, str] | None = None) -> list[Scheme]:
     """The scheme set (module docstring), each rehearsed on the full model from the same issue-time state
     and F1; with ``dask`` the schemes run as tasks on a LocalCluster (or the scheduler at ``scheduler``).
     ``known`` holds rehearsals already made for this F1 by objective (the rehearsal stage's), reused as
-    their schemes."""
+    their schemes. A derived scheme with no feasible schedule is left out, its reason put in ``unsolved``."""
     basin = inputs.basin
     f1 = inputs.forward()
     T = len(f1.times)
@@ -164,6 +168,10 @@ def rehearse_schemes(inputs: RehearsalInputs, dams_to_hold: int = 3, dask: bool 
     for name, r in known.items():
         done[name] = (r.f2, r.accepted, r.inverse.schedule, r.inverse.binding, r.inverse.hold_hours)
     for name, description, _ in variants:
+        if isinstance(done[name], str):
+            if unsolved is not None:
+                unsolved[name] = done[name]
+            continue
         f2, accepted, schedule, binding, hold_hours = done[name]
         schemes.append(Scheme(name, description, f2, accepted, schedule, binding, T, hold_hours))
     return schemes
@@ -223,8 +231,10 @@ def dispatch_order(best: Scheme, rules: Scheme, basin: BasinSpec) -> list[dict]:
     return sorted(orders, key=lambda o: (o["acts_at"] is None, o["acts_at"] or ""))
 
 
-def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec, forecast: str) -> dict:
-    """The decision package (module docstring); returns the plan summary (also written as plan.json)."""
+def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec, forecast: str,
+               unsolved: dict[str, str] | None = None) -> dict:
+    """The decision package (module docstring); returns the plan summary (also written as plan.json).
+    ``unsolved``: derived schemes with no feasible schedule, and why (listed, not ranked)."""
     import markdown
 
     from ..io.atomic import clear_earlier_outputs, write_atomic
@@ -260,7 +270,7 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
 
     write_atomic(out / "plan_schedule.csv", schedule_csv)
     detention = detention_of(best, basin)
-    md = _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact, detention)
+    md = _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact, detention, unsolved or {})
     write_atomic(out / "plan.md", lambda tmp: tmp.write_text(md))
     body = markdown.markdown(md, extensions=["tables"])
     html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hydro plan: {basin.name}</title>"
@@ -274,6 +284,7 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
         "ranking": [asdict(i) for _, i in ranked], "dispatch_order": order,
         "detention_order": detention,
         "cannot_follow": {scheme.name: scheme.cannot_follow for scheme, _ in ranked if scheme.cannot_follow},
+        "no_feasible_schedule": dict(unsolved or {}),
         "horizon_hours": _horizon(best), "tail_hours": len(best.result.times) - _horizon(best),
         "storage_rule": STORAGE_RULES.get(best.name, STORAGE_RULES["min_peak"]),
         "storage_at_horizon": storage_at_horizon(best.result, basin, _horizon(best)),
@@ -285,7 +296,7 @@ def write_plan(output_dir, ranked: list[tuple[Scheme, Impact]], basin: BasinSpec
     return summary
 
 
-def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact, detention=()) -> str:
+def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact, detention=(), unsolved=None) -> str:
     T = _horizon(best)
     times = best.result.times[:T]
     tail = len(best.result.times) - T
@@ -357,6 +368,8 @@ def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact, d
             first = "; ".join(e["message"] for e in s.cannot_follow[:3])
             lines += ["", f"**{s.name}** cannot be followed as written in {len(s.cannot_follow)} hour(s); it is ranked "
                           f"by what the dams can release: {first}" + ("; ... (all in plan.json)" if len(s.cannot_follow) > 3 else "")]
+    for name, why in (unsolved or {}).items():  # derived schemes the dams' limits leave no schedule for
+        lines += ["", f"**{name}**: no feasible schedule, not ranked ({why.split(': ', 1)[-1]})"]
     if basin.detention_basins:
         lines += ["", "Detention used by each scheme (ranked after the protected sections, before storage kept):", "",
                   "| scheme | detention [hm3] | people in the basins used |", "|---|---|---|",
@@ -408,7 +421,8 @@ def run_plan(inputs: RehearsalInputs, output_dir, dask: bool = False, scheduler:
     reason = nothing_to_dispatch(inputs.basin, int(inputs.network.is_lake.sum()))
     if reason is not None and not own_schemes:
         return write_no_dispatch_plan(output_dir, inputs, reason)
-    schemes = rehearse_schemes(inputs, dask=dask, scheduler=scheduler, known=known)
+    unsolved: dict[str, str] = {}
+    schemes = rehearse_schemes(inputs, dask=dask, scheduler=scheduler, known=known, unsolved=unsolved)
     for name, schedules in (own_schemes or {}).items():
         if any(s.name == name for s in schemes):
             raise ConfigError(f"--scheme {name}: a derived scheme has that name; choose another")
@@ -418,7 +432,7 @@ def run_plan(inputs: RehearsalInputs, output_dir, dask: bool = False, scheduler:
         events = cannot_follow(result, inputs.basin, schedules)
         what = "the centre's own schedule" + (f" (the dams cannot follow it in {len(events)} hour(s))" if events else "")
         schemes.append(Scheme(name, what, result, verified, full, horizon=len(inputs.times), cannot_follow=events))
-    return write_plan(output_dir, rank(schemes, inputs.basin), inputs.basin, inputs.source)
+    return write_plan(output_dir, rank(schemes, inputs.basin), inputs.basin, inputs.source, unsolved)
 
 
 def write_no_dispatch_plan(output_dir, inputs: RehearsalInputs, reason: str) -> dict:

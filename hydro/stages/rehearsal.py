@@ -661,6 +661,12 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
 
 # --- I: inverse step (linear programme) and F2: verification -----------------------------------------
 
+
+class InfeasibleDispatch(ConfigError):
+    """No release schedule satisfies the dams' hard limits (storage, minimum release, ramp) from this start: the
+    inverse has nothing to offer (a plan reports the scheme as such and goes on with the others)."""
+
+
 OBJECTIVES = ("min_peak", "max_margin", "min_storage")
 
 
@@ -1303,6 +1309,9 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
                 starved.append(f"at {res.id}'s start level {f1.reservoirs[res.id].level[0]:.2f} m the gates pass "
                                f"{res.curves().capacity_at_storage(v0):,.0f} m3/s (the LP holds 1 in hand: {cut:,.0f}), "
                                f"less than its min_release {res.rules().min_release:g} m3/s")
+        above = [f"{res.id} starts at {f1.reservoirs[res.id].level[0]:.2f} m, above its flood-control high level "
+                 f"{res.flood_control_high_level} m" for res in resv if res.id not in hold
+                 and f1.reservoirs[res.id].level[0] > res.flood_control_high_level + 1e-4]
         if empty:
             why = (f"reservoir(s) {', '.join(empty)} have no flood-control zone (flood_control_high_level = "
                    "flood_limit_level), so their storage cannot rise above the flood-limit level; raise "
@@ -1310,11 +1319,14 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
         elif starved:
             why = (f"{'; '.join(starved)}: no schedule can release the minimum from that level; start higher "
                    "(--initial-level) or lower min_release in the basin file")
+        elif above:
+            why = (f"{'; '.join(above)}: the LP holds every dam at or below that level at each hour's end, and its "
+                   "gates and ramp limit cannot bring it there; the rules' dam-safety release (F1) is what it can do")
         else:
             why = ("no release schedule keeps every reservoir at or below its flood-control high level within its "
                    "minimum release and ramp limit; check flood_control_high_level, min_release and "
                    "max_ramp_per_hour in the basin file")
-        raise ConfigError(f"{basin.name}: the inverse dispatch has no feasible schedule: {why}")
+        raise InfeasibleDispatch(f"{basin.name}: the inverse dispatch has no feasible schedule: {why}")
     if res_lp.status != "optimal":
         raise ConfigError(f"{basin.name}: inverse LP failed ({res_lp.status})")
     x = res_lp.x

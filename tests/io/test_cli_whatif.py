@@ -222,3 +222,26 @@ def test_a_reservoir_started_twice_is_refused(basin, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "reservoir dam was given a start already" in err
     assert not (basin / "out").exists()
+
+
+def test_a_plan_goes_on_without_a_scheme_that_has_no_feasible_schedule(basin, capsys, monkeypatch):
+    """Started above its flood-control high level, one derived scheme's LP had no feasible schedule and `hydro plan`
+    wrote nothing at all (sweep 6): the plan now leaves that scheme out, says why, and ranks the others."""
+    import hydro.stages.plan as plan
+    from hydro.stages.rehearsal import InfeasibleDispatch
+
+    real = plan.rehearse
+
+    def no_schedule_for_max_margin(*args, **kwargs):
+        if kwargs.get("objective") == "max_margin":
+            raise InfeasibleDispatch("b: the inverse dispatch has no feasible schedule: dam starts at 126.00 m, above")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plan, "rehearse", no_schedule_for_max_margin)
+    code = main(["plan", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--output-dir",
+                 str(basin / "plan"), "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert "max_margin" in summary["no_feasible_schedule"] and "max_margin" not in {r["scheme"] for r in summary["ranking"]}
+    assert {"rules", "min_peak"} <= {r["scheme"] for r in summary["ranking"]}
+    assert "**max_margin**: no feasible schedule, not ranked" in (basin / "plan" / "plan.md").read_text()

@@ -245,3 +245,19 @@ def test_a_plan_goes_on_without_a_scheme_that_has_no_feasible_schedule(basin, ca
     assert "max_margin" in summary["no_feasible_schedule"] and "max_margin" not in {r["scheme"] for r in summary["ranking"]}
     assert {"rules", "min_peak"} <= {r["scheme"] for r in summary["ranking"]}
     assert "**max_margin**: no feasible schedule, not ranked" in (basin / "plan" / "plan.md").read_text()
+
+
+def test_a_folder_where_an_output_goes_is_refused_before_anything_is_removed_or_written(basin, capsys):
+    """f2.nc made a folder: the rehearsal stopped at it with f1.nc and f1.png new and the earlier run's summary.json
+    and f2.png gone (sweep 6). Now nothing is removed or written."""
+    out = basin / "out"
+    args = ["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--output-dir", str(out)]
+    assert main(args) == 0
+    (out / "f2.nc").unlink()
+    (out / "f2.nc").mkdir()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 3 and len(err.strip().splitlines()) == 1 and "f2.nc: is a folder, where this rehearse writes" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

@@ -382,6 +382,7 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
             return 0
         print(f"what-if of {summary['basin']} {summary['start']} .. {summary['end']} ({summary['initial_state']}): "
               f"{'every target kept' if summary['safe'] else 'NOT safe'}")
+        _print_given_starts(summary)
         for s in summary["whatif"]["control_sections"]:
             print(f"  section {s['id']} peak {s['peak_discharge']:.0f} m3/s (safe {s['safe_discharge']:.0f}) at "
                   f"{s['peak_time']}, {stage_text(s)} -> {summary['whatif']['risk'][s['id']]}")
@@ -398,6 +399,7 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
         return 0
     print(f"rehearsal of {summary['basin']} {summary['start']} .. {summary['end']}")
+    _print_given_starts(summary)
     for step in ("f1", "f2"):
         if step not in summary:
             continue
@@ -421,6 +423,14 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
     for path in summary.get("outputs", []):
         print(f"  -> {path}")
     return 0
+
+
+def _print_given_starts(summary: dict) -> None:
+    """The reservoirs started from --initial-level rather than the forecast's own state, said in the report."""
+    for rid, start in summary.get("dam_start", {}).items():
+        if start["source"] == "--initial-level":
+            gate = f", gates at {start['gate_release_m3s']:,.0f} m3/s" if start["gate_release_m3s"] is not None else ""
+            print(f"  {rid} started as given (--initial-level): {start['level_m']:.2f} m{gate}")
 
 
 def _check_scheme_output(folder: Path, inputs, schemes: int, option: str) -> None:

@@ -286,7 +286,21 @@ class RehearsalInputs:
     # the forecast's lateral inflow past the horizon (``--hours`` shorter than the forecast): the tail routes it
     # before it holds the last hour (persistence would understate a flood still rising at the horizon)
     beyond: NDArray[np.float32] | None = None
+    given_start: tuple[str, ...] = ()  # reservoirs whose start the user gave (--initial-level), not the cycle's state
     _tail: Tail | None = field(default=None, repr=False)
+
+    def dam_starts(self) -> dict[str, dict]:
+        """Per reservoir where it started and from what: the user's --initial-level, the cycle's issue-time state,
+        or its flood-limit level (what the summaries record, so a run from an override says so)."""
+        out = {}
+        for res in self.basin.reservoirs:
+            begin = self.start.get(res.id)
+            source = ("--initial-level" if res.id in self.given_start else "issue-time state" if begin is not None
+                      else "flood-limit level")
+            out[res.id] = {"level_m": round(float(begin.level if begin is not None else res.flood_limit_level), 3),
+                           "gate_release_m3s": None if begin is None or begin.release is None else float(begin.release),
+                           "source": source}
+        return out
 
     @classmethod
     def of(cls, network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: NDArray, interval_s: float = 3600.0,
@@ -363,7 +377,7 @@ def load_rehearsal_inputs(basin_file, forecast_file, hours: int | None = None, s
             initial = with_main_stems(initial, state.main_stems)
     dams.update(start or {})
     return RehearsalInputs(network, basin, routing, np.asarray(lateral, np.float32), interval_s, times, dams, initial,
-                           source=str(forecast_file), beyond=beyond)
+                           source=str(forecast_file), beyond=beyond, given_start=tuple(start or ()))
 
 
 def _cycle_state(forecast, basin_name: str) -> dict | None:
@@ -544,6 +558,7 @@ def run_whatif(inputs: RehearsalInputs, schedules: dict[str, NDArray], output_di
         "basin": basin.name, "forecast": inputs.source, "start": str(inputs.times[0] - np.timedelta64(1, "h"))[:16],
         "end": str(inputs.times[-1])[:16], "routing": {"dt_s": inputs.routing.dt, "solver": inputs.routing.solver},
         "initial_state": "cold" if inputs.initial is None else "issue-time state",
+        "dam_start": inputs.dam_starts(),
         "schedule": {k: v.round(3).tolist() for k, v in schedules.items()},
         "whatif": {"control_sections": [asdict(s) for s in result.sections],
                    "reservoirs": [asdict(r) for r in result.reservoir_indicators], "risk": risk(result.sections)},
@@ -626,6 +641,7 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
         "basin": basin.name, "forecast": inputs.source, "start": str(times[0] - np.timedelta64(1, "h"))[:16],
         "end": str(times[-1])[:16], "routing": {"dt_s": inputs.routing.dt, "solver": inputs.routing.solver},
         "initial_state": "cold" if inputs.initial is None else "issue-time state",
+        "dam_start": inputs.dam_starts(),
         **({"nothing_to_dispatch": reason} if reason else {}),
         "f1": {"control_sections": [asdict(s) for s in f1_judged.sections],
                "reservoirs": [asdict(r) for r in f1_judged.reservoir_indicators], "risk": risk(f1_judged.sections)},

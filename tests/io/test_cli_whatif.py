@@ -160,6 +160,7 @@ def test_a_schedule_dam_safety_overrides_is_reported_as_dam_safety(basin, capsys
     assert "cannot follow: dam releases" in out and "not the 50 scheduled: above the flood-control high level 125" in out
     assert "capacity at" not in out
     assert "flood storage exceeded by" in out and "flood storage left -" not in out
+    assert "dam started as given (--initial-level): 135.00 m" in out  # the override is on record (sweep 6)
 
 
 def test_a_release_raised_by_the_minimum_or_held_by_the_ramp_names_that_limit(basin, capsys):
@@ -173,7 +174,9 @@ def test_a_release_raised_by_the_minimum_or_held_by_the_ramp_names_that_limit(ba
                  str(basin / "schedule.csv"), "--initial-level", "dam=113:300", "--output-dir", str(basin / "out"),
                  "--json"])
     assert code == 0
-    events = json.loads(capsys.readouterr().out)["cannot_follow"]
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dam_start"]["dam"] == {"level_m": 113.0, "gate_release_m3s": 300.0, "source": "--initial-level"}
+    events = summary["cannot_follow"]
     assert [e["limit"] for e in events[:3]] == ["ramp", "ramp", "minimum"]  # 300 -> 200 -> 100 -> 20
     assert events[0]["message"] == ("dam releases 200 m3/s at 2026-07-01T00:00, not the 5 scheduled: the ramp limit "
                                     "is 100 m3/s per hour from the gate setting before")

@@ -408,6 +408,11 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
             print(f"  {label}: section {s['id']} peak {s['peak_discharge']:.0f} m3/s (safe {s['safe_discharge']:.0f}) at "
                   f"{s['peak_time']}, {stage_text(s)}, {s['hours_above_warning']:.0f} h above warning, "
                   f"{s['hours_above_guaranteed']:.0f} h above guaranteed -> {summary[step]['risk'][s['id']]}")
+        tail = summary[step].get("through_tail", {})
+        for s in tail.get("control_sections", []):  # F1 judged as F2 is: the tail may hold what the horizon did not
+            if tail["risk"][s["id"]] != summary[step]["risk"][s["id"]]:
+                print(f"  {label}, horizon and routing tail: section {s['id']} peak {s['peak_discharge']:.0f} m3/s at "
+                      f"{s['peak_time']}, {stage_text(s)} -> {tail['risk'][s['id']]}")
         for r in summary[step]["reservoirs"]:
             print(f"  {label}: reservoir {r['id']} peak level {r['peak_level']:.2f} m (flood-control high "
                   f"{r['flood_control_high_level']}), {storage_left_text(r['flood_storage_left_m3'])}")

@@ -635,17 +635,20 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
         result = rehearse(inputs.network, basin, inputs.lateral, times, objective, margin_m3s, pre_release=pre_release,
                           start=inputs.start, routing=inputs.routing, f1=f1, initial=inputs.initial,
                           interval_s=inputs.interval_s, tail=inputs.tail(), nudging_for=inputs.nudging_for)
-    # F1 judged as F2 is, over the horizon and the routing tail (a flood still coming at the horizon was "safe")
-    f1_judged = result.f1_tail if result is not None and result.f1_tail is not None else f1
     summary = {
         "basin": basin.name, "forecast": inputs.source, "start": str(times[0] - np.timedelta64(1, "h"))[:16],
         "end": str(times[-1])[:16], "routing": {"dt_s": inputs.routing.dt, "solver": inputs.routing.solver},
         "initial_state": "cold" if inputs.initial is None else "issue-time state",
         "dam_start": inputs.dam_starts(),
         **({"nothing_to_dispatch": reason} if reason else {}),
-        "f1": {"control_sections": [asdict(s) for s in f1_judged.sections],
-               "reservoirs": [asdict(r) for r in f1_judged.reservoir_indicators], "risk": risk(f1_judged.sections)},
+        "f1": {"control_sections": [asdict(s) for s in f1.sections],
+               "reservoirs": [asdict(r) for r in f1.reservoir_indicators], "risk": risk(f1.sections)},
     }
+    if result is not None and result.f1_tail is not None:
+        # F1 is the forecast over the horizon; judged as F2 is, over horizon and routing tail, it may be worse (a
+        # flood still coming at the horizon's end was "safe")
+        summary["f1"]["through_tail"] = {"control_sections": [asdict(s) for s in result.f1_tail.sections],
+                                         "risk": risk(result.f1_tail.sections)}
     if f1.run.detention is not None:
         summary["f1"]["detention"] = detention_use(basin, f1.times, f1.run.detention.diversion)
     if result is not None:

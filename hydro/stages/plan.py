@@ -424,7 +424,7 @@ def run_plan(inputs: RehearsalInputs, output_dir, dask: bool = False, scheduler:
     unsolved: dict[str, str] = {}
     schemes = rehearse_schemes(inputs, dask=dask, scheduler=scheduler, known=known, unsolved=unsolved)
     for name, schedules in (own_schemes or {}).items():
-        if any(s.name == name for s in schemes):
+        if any(s.name == name for s in schemes) or name in unsolved:
             raise ConfigError(f"--scheme {name}: a derived scheme has that name; choose another")
         result, verified = inputs.verify(schedules)  # judged as F2 judges a derived scheme, tail included
         full = {r.id: result.reservoirs[r.id].release[:len(inputs.times)] for r in inputs.basin.reservoirs}

@@ -178,20 +178,17 @@ def clear_earlier_outputs(folder: str | os.PathLike, command: str) -> None:
     """Remove what an earlier ``command`` wrote into ``folder`` (:data:`EARLIER_OUTPUTS`), before this run
     writes its own; other files stay. A folder or device where one of them goes is refused first, before anything
     is removed or written (the run stopped at it, half its outputs new and the earlier run's summary gone)."""
-    folder = Path(folder)
-    for pattern in EARLIER_OUTPUTS[command]:
-        for path in folder.glob(pattern):
-            if not path.is_file():
-                what = "a folder" if path.is_dir() else "not a regular file"
-                raise InputDataError(f"{path}: is {what}, where this {command} writes an output; move it away or "
-                                     "choose another output folder (nothing was written)")
-    for pattern in EARLIER_OUTPUTS[command]:
-        for path in folder.glob(pattern):
-            if path.is_file():
-                try:
-                    path.unlink()
-                except OSError as exc:
-                    raise _cannot_write(path, exc) from None
+    earlier = [path for pattern in EARLIER_OUTPUTS[command] for path in Path(folder).glob(pattern)]
+    for path in earlier:
+        if not path.is_file():
+            what = "a folder" if path.is_dir() else "not a regular file"
+            raise InputDataError(f"{path}: is {what}, where this {command} writes an output; move it away or "
+                                 "choose another output folder (nothing was written)")
+    for path in earlier:
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise _cannot_write(path, exc) from None
 
 
 def check_new_folder(path: str | os.PathLike, what_to_do: str) -> Path:

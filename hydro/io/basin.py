@@ -337,11 +337,9 @@ def read_toml_model(path: Path, model: type[BaseModel], what: str):
             where = ".".join(str(p) for p in e["loc"]) or "(top)"
             if e["type"] in ("extra_forbidden", "missing"):
                 return f"{where}: {'unknown key' if e['type'] == 'extra_forbidden' else 'missing key'}"
-            if not e["loc"]:
-                # a check across the whole file: its message names what is wrong; the file's content is noise
-                return f"{where}: {str(e['msg']).removeprefix('Value error, ')}"
             got = e.get("input")
-            if isinstance(got, dict):  # a check across a whole entry: its message names what is wrong
+            if not e["loc"] or isinstance(got, dict):
+                # a check across the whole file or a whole entry: its message names what is wrong; the content is noise
                 return f"{where}: {str(e['msg']).removeprefix('Value error, ')}"
             text = repr(got)
             return f"{where}: {e['msg']} (got {text if len(text) <= 80 else text[:77] + '...'})"

@@ -1527,11 +1527,8 @@ def tail_lateral(lateral: NDArray, interval_s: float, hours: int, after: NDArray
     """Lateral inflow [hours * per_hour, n] for the tail: the forecast past the horizon (``after``, whole hours at
     the same interval) as far as it goes, then the mean of the last hour before, held."""
     per_hour = int(round(3600.0 / interval_s))
-    known = np.zeros((0, lateral.shape[1]), np.float32)
-    if after is not None and len(after):
-        known = np.asarray(after[:hours * per_hour], np.float32)
-        lateral = np.concatenate([np.asarray(lateral[-per_hour:], np.float32), known])
-    last = np.asarray(lateral[-per_hour:], np.float64).mean(axis=0)
+    known = np.asarray(after[:hours * per_hour] if after is not None else lateral[:0], np.float32)
+    last = np.asarray((known if len(known) else lateral)[-per_hour:], np.float64).mean(axis=0)
     held = np.repeat(last[None, :].astype(np.float32), hours * per_hour - len(known), axis=0)
     return np.concatenate([known, held])
 

@@ -23,12 +23,12 @@ retries and stopping rules; ``Qj_0`` zero-initialised as in WRF-Hydro):
 
 One segment's secant is a chain of dependent divisions and powers, latency-bound (~135 ns per
 segment-step at 328k segments on 2 cores). Under the NWM upstream convention the segments of a step
-are independent, so both solvers run ``LANES`` segments in lockstep (``_lanes_iterate``), written so
+are independent, so both solvers run ``LANES`` segments side by side (``_lanes_iteration``), written so
 that LLVM turns the lanes into SIMD vectors: one float32 buffer for the lane state (fields at constant
-offsets, so no aliasing), selects instead of branches, integer counts. ``nwm`` calls powf per lane
-between the vector loops (independent calls that overlap); ``fast`` vectorises its powers too. A lane
-that has converged waits, masked, for the others; lake nodes and the rare solve still going after
-``LANE_ITERATIONS`` iterations take the scalar path (``mc_secant``). With t-route's current-step
+offsets, so no aliasing), selects instead of branches. ``nwm`` takes its powers from glibc's powf
+algorithm in vector loops (``hydro.kernels.libm``, libm's bits); ``fast`` vectorises ``_pow23``. A lane
+whose secant has stopped takes the next segment (``_lanes_block``); lake nodes and the rare solve still
+going after ``LANE_ITERATIONS`` iterations take the scalar path (``mc_secant``). With t-route's current-step
 upstream inflow the sweep is sequential and scalar.
 
 Why not a more accurate solver: on flat segments (S0 ~ 1e-5) the residual is nearly flat in h and
@@ -53,6 +53,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from .constants import F0, F1, F2
+from .libm import POW_LANES_SCRATCH_F64, POW_LANES_SCRATCH_U64, powf_23, powf_23_53, powf_23_53_lanes
 from .reservoir import levelpool_step
 
 SOLVER_NWM = 0
@@ -255,10 +256,10 @@ def velocity_nwm(h, bw, cs, n, s0):
     return (F1 / n) * (r**F2_3) * math.sqrt(s0)
 
 
-# --------------------------------------------------------------------------- lanes: segments in lockstep
-LANES = 32  # segments per lockstep group (first fast-solver version, 328k segments: 16 to 64 alike, 8 slower by 14 %)
-SCALAR_GROUP = 8  # a lane group of at most this many nodes is solved node by node (measured: 2 nodes 1.6 ms against 5.7 over 72 h; from 12 the lanes win)
-LANE_ITERATIONS = 12  # secant iterations in lockstep; solves still going continue on the scalar path
+# --------------------------------------------------------------------------- lanes: segments side by side
+LANES = 32  # segments side by side (first fast-solver version, 328k segments: 16 to 64 alike, 8 slower by 14 %)
+SCALAR_GROUP = 8  # a block of at most this many nodes is solved node by node (measured: 2 nodes 1.6 ms against 5.7 over 72 h; from 12 the lanes win)
+LANE_ITERATIONS = 12  # secant iterations in a lane; a solve still going continues on the scalar path
 LANE_BLOCK = 4096  # segments per parallel task at most (its lane buffer allocated once)
 PARALLEL_BLOCKS = 32  # a smaller network is cut into this many blocks, so the threads share the work evenly
 F4 = np.float32(4.0)
@@ -267,7 +268,7 @@ INV_CBRT_MAGIC = np.int32(0x54A2FA8C)  # float32 bits of ~x^(-1/3) = 4/3 bits(1)
 # Field offsets in a lane buffer: one float32 array with fields at constant offsets, so that LLVM
 # can prove the stores do not alias the loads and vectorise the lane loop.
 (L_BW, L_TWCC, L_S0, L_N, L_NCC, L_DX, L_QDP, L_QL, L_QUP, L_Z, L_SQRT_1Z2, L_BFD, L_SQRT_S0,  # inputs
- L_H, L_H0, L_QJ0, L_C1, L_C2, L_C3, L_C4, L_ACTIVE, L_STARTED,  # secant state
+ L_H, L_H0, L_QJ0, L_C1, L_C2, L_C3, L_C4, L_ACTIVE, L_FREE,  # secant state (L_FREE unused)
  L_R, L_HGT, L_R23, L_R53, L_HGT23, L_QA, L_A1, L_A2, L_A3, L_A4) = [k * LANES for k in range(32)]  # scratch
 LANE_FIELDS = 32
 
@@ -309,20 +310,20 @@ def _pow23_vector(x):
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _lane_powers(w, at, exact):
+def _lane_powers(w, at, exact, wd, wu):
     """R^(2/3), R^(5/3) and (h - bfd)^(2/3) of every lane at the depths in field ``at``. ``exact``: libm
-    powf as NWM, a call per active lane (the calls are independent, so they overlap); else ``_pow23``,
-    vectorised. An inactive lane's powers are stale, and unused."""
+    powf's bits as NWM, R's two powers from glibc's algorithm in vector loops (``powf_23_53_lanes``, scratch
+    ``wd``/``wu``), the overbank power where there is one; else ``_pow23``, vectorised. An inactive lane's
+    powers are stale, and unused."""
     for j in range(LANES):
         _, h_gt, _, _, _, _, r = _geometry32(w[at + j], w[L_Z + j], w[L_SQRT_1Z2 + j], w[L_BW + j], w[L_BFD + j], w[L_TWCC + j])
         w[L_R + j] = r
         w[L_HGT + j] = h_gt
     if exact:
-        for j in range(LANES):  # powf skipped where its result is unused (inactive lanes) or 0 (no overbank depth)
+        powf_23_53_lanes(w, L_R, L_R23, L_R53, LANES, wd, wu)
+        for j in range(LANES):  # overbank lanes only (0 otherwise, and unused where inactive)
             if w[L_ACTIVE + j] > F0:
-                w[L_R23 + j] = w[L_R + j] ** F2_3
-                w[L_R53 + j] = w[L_R + j] ** F5_3
-                w[L_HGT23 + j] = w[L_HGT + j] ** F2_3 if w[L_HGT + j] > F0 else F0
+                w[L_HGT23 + j] = powf_23(w[L_HGT + j]) if w[L_HGT + j] > F0 else F0
     else:
         for j in range(LANES):
             r23 = _pow23(w[L_R + j])
@@ -380,58 +381,84 @@ def _lane_eval(w, j, h, upper, exact, qj_prev, c1, c2, c3, c4, dt):
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _lanes_iterate(w, dt, exact):
-    """Up to ``LANE_ITERATIONS`` secant iterations of the LANES segments in buffer w, in lockstep
-    (mc_secant's loop, one iteration per pass; an inactive lane keeps its state). Returns the evaluations."""
-    evals = 0
-    for iteration in range(LANE_ITERATIONS):
-        if iteration == 0:
-            _lane_powers(w, L_H0, exact)
-        # later: h_0 is the h of the last evaluation (h >= 0, so max(0, h) = h) and the powers there are still in
-        # the lanes' fields (an active lane was active then too): the same numbers without the powf calls again
-        for j in range(LANES):  # first evaluation, at h_0
-            qj_0, c1, c2, c3, c4 = _lane_eval(w, j, w[L_H0 + j], True, exact, w[L_QJ0 + j], w[L_C1 + j], w[L_C2 + j],
-                                              w[L_C3 + j], w[L_C4 + j], dt)
-            w[L_QA + j], w[L_A1 + j], w[L_A2 + j], w[L_A3 + j], w[L_A4 + j] = qj_0, c1, c2, c3, c4
-        _lane_powers(w, L_H, exact)
-        n_active = 0  # an integer: a float sum would need reassociation and stop the vectoriser
-        for j in range(LANES):  # second evaluation, at h, and the secant step
-            active = w[L_ACTIVE + j] > F0
-            h, h_0, qj_0 = w[L_H + j], w[L_H0 + j], w[L_QA + j]
-            qj, c1, c2, c3, c4 = _lane_eval(w, j, h, False, exact, qj_0, w[L_A1 + j], w[L_A2 + j], w[L_A3 + j], w[L_A4 + j], dt)
-            dq = qj_0 - qj
-            h_1 = h - ((qj * (h_0 - h)) / (dq if dq != F0 else F1))
-            h_1 = h if (dq == F0 or h_1 < F0) else h_1
-            h_new = max(F0, h_1)
-            # mc_secant goes on while rerror > 1 % and aerror >= MINDEPTH (h > 0), and stops below MINDEPTH
-            going = (h > F0) and (h_new >= MINDEPTH) and abs((h_1 - h) / (h if h > F0 else F1)) > F001 and abs(h_1 - h) >= MINDEPTH
-            w[L_QJ0 + j] = qj_0 if active else w[L_QJ0 + j]
-            w[L_C1 + j] = c1 if active else w[L_C1 + j]
-            w[L_C2 + j] = c2 if active else w[L_C2 + j]
-            w[L_C3 + j] = c3 if active else w[L_C3 + j]
-            w[L_C4 + j] = c4 if active else w[L_C4 + j]
-            w[L_H0 + j] = max(F0, h) if active else h_0
-            w[L_H + j] = h_new if active else h
-            w[L_STARTED + j] = F1 if active else w[L_STARTED + j]
-            w[L_ACTIVE + j] = F1 if (active and going) else F0
-            n_active += 1 if active else 0
-        evals += 2 * n_active
-        if n_active == 0:
-            break
-    return evals
+def _lane_start_powers(w, j, exact):
+    """The powers of lane j at its first depth h_0 (``_lane_powers`` for one lane, as a segment enters it)."""
+    _, h_gt, _, _, _, _, r = _geometry32(w[L_H0 + j], w[L_Z + j], w[L_SQRT_1Z2 + j], w[L_BW + j], w[L_BFD + j], w[L_TWCC + j])
+    if exact:
+        w[L_R23 + j], w[L_R53 + j] = powf_23_53(r)
+        w[L_HGT23 + j] = powf_23(h_gt) if h_gt > F0 else F0
+    else:
+        r23 = _pow23(r)
+        w[L_R23 + j] = r23
+        w[L_R53 + j] = r * r23
+        w[L_HGT23 + j] = _pow23(h_gt)
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _lanes_iteration(w, dt, exact, wd, wu):
+    """One secant iteration (mc_secant's loop body) of every active lane in buffer w; an inactive lane keeps its
+    state. The powers at h_0 are in the lanes' fields: put there as the segment entered the lane, or, later, those
+    of the previous iteration's depth h, which is now h_0 (h >= 0, so max(0, h) = h): the same numbers without
+    computing them again."""
+    for j in range(LANES):  # first evaluation, at h_0
+        qj_0, c1, c2, c3, c4 = _lane_eval(w, j, w[L_H0 + j], True, exact, w[L_QJ0 + j], w[L_C1 + j], w[L_C2 + j],
+                                          w[L_C3 + j], w[L_C4 + j], dt)
+        w[L_QA + j], w[L_A1 + j], w[L_A2 + j], w[L_A3 + j], w[L_A4 + j] = qj_0, c1, c2, c3, c4
+    _lane_powers(w, L_H, exact, wd, wu)
+    for j in range(LANES):  # second evaluation, at h, and the secant step
+        active = w[L_ACTIVE + j] > F0
+        h, h_0, qj_0 = w[L_H + j], w[L_H0 + j], w[L_QA + j]
+        qj, c1, c2, c3, c4 = _lane_eval(w, j, h, False, exact, qj_0, w[L_A1 + j], w[L_A2 + j], w[L_A3 + j], w[L_A4 + j], dt)
+        dq = qj_0 - qj
+        h_1 = h - ((qj * (h_0 - h)) / (dq if dq != F0 else F1))
+        h_1 = h if (dq == F0 or h_1 < F0) else h_1
+        h_new = max(F0, h_1)
+        # mc_secant goes on while rerror > 1 % and aerror >= MINDEPTH (h > 0), and stops below MINDEPTH
+        going = (h > F0) and (h_new >= MINDEPTH) and abs((h_1 - h) / (h if h > F0 else F1)) > F001 and abs(h_1 - h) >= MINDEPTH
+        w[L_QJ0 + j] = qj_0 if active else w[L_QJ0 + j]
+        w[L_C1 + j] = c1 if active else w[L_C1 + j]
+        w[L_C2 + j] = c2 if active else w[L_C2 + j]
+        w[L_C3 + j] = c3 if active else w[L_C3 + j]
+        w[L_C4 + j] = c4 if active else w[L_C4 + j]
+        w[L_H0 + j] = max(F0, h) if active else h_0
+        w[L_H + j] = h_new if active else h
+        w[L_ACTIVE + j] = F1 if (active and going) else F0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lane_enter(w, j, i, qup, q_prev, d_prev, ql, dx, bw, tw, twcc, n, ncc, cs, s0):
+    """Node i's inputs and first secant state into lane j (active)."""
+    z = F1 if cs[i] == F0 else F1 / cs[i]
+    w[L_BW + j], w[L_TWCC + j], w[L_S0 + j], w[L_N + j], w[L_NCC + j], w[L_DX + j] = bw[i], twcc[i], s0[i], n[i], ncc[i], dx[i]
+    w[L_QDP + j], w[L_QL + j], w[L_QUP + j] = q_prev[i], ql[i], qup
+    w[L_Z + j] = z
+    w[L_SQRT_1Z2 + j] = math.sqrt(F1 + z * z)
+    w[L_BFD + j] = _bankfull_depth32(bw[i], tw[i], z)
+    w[L_SQRT_S0 + j] = math.sqrt(s0[i])
+    depth = max(d_prev[i], F0)
+    w[L_H + j] = (depth * F133) + MINDEPTH
+    w[L_H0 + j] = depth * F067
+    w[L_QJ0 + j] = w[L_C1 + j] = w[L_C2 + j] = w[L_C3 + j] = w[L_C4 + j] = F0
+    w[L_ACTIVE + j] = F1
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # the inlined lane code divides speculatively
-def _lanes_step(solver, i0, m, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake,
-                q_new, d_new, w):
-    """Nodes i0 .. i0+m-1 (m <= LANES) through one step, NWM upstream convention; returns (non-converged,
-    evaluations). Lanes past m repeat the last node, inactive. Under ``nwm`` a group of at most SCALAR_GROUP nodes (a
-    small network, the last group) takes the scalar path: the lanes' vector work is for LANES nodes whatever m is,
-    and both paths give the same numbers (both call powf; ``fast`` lanes take ``_pow23`` instead, so stay lanes)."""
-    if m <= SCALAR_GROUP and solver == SOLVER_NWM:
-        bad = 0
-        evals = 0
-        for i in range(i0, i0 + m):
+def _lanes_block(solver, b, block, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new):
+    """Block b (``block`` nodes) through one step, NWM upstream convention; returns (non-converged, evaluations).
+
+    The block's segments stream through LANES lanes: a lane whose secant has stopped writes its segment's result
+    and takes the next segment, so no lane waits for the slowest of a group (in lockstep groups 43 % of the lane
+    evaluations were such waits). Each segment's iteration is its own whatever lane or company it has, so the
+    numbers are those of ``mc_secant``, and the blocks' size changes none. Lakes take the scalar path; so does a
+    solve still going after LANE_ITERATIONS iterations (from its start), and, under ``nwm``, a block of at most
+    SCALAR_GROUP nodes (the lanes' vector work is for LANES lanes whatever is in them; ``fast`` lanes take
+    ``_pow23``, not powf, so stay lanes)."""
+    lo = b * block
+    hi = min(q_prev.size, lo + block)
+    bad = 0
+    evals = 0
+    if hi - lo <= SCALAR_GROUP and solver == SOLVER_NWM:
+        for i in range(lo, hi):
             qup = _upstream_sum(i, up_ptr, up_idx, q_prev)
             q, h, ok, ev = _node_update(i, solver, dt, qup, qup, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0,
                                         lake_slot, lake)
@@ -439,59 +466,60 @@ def _lanes_step(solver, i0, m, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, t
             bad += not ok
             evals += ev
         return bad, evals
-    for j in range(LANES):
-        i = i0 + min(j, m - 1)
-        qup = _upstream_sum(i, up_ptr, up_idx, q_prev)
-        z = F1 if cs[i] == F0 else F1 / cs[i]
-        w[L_BW + j], w[L_TWCC + j], w[L_S0 + j], w[L_N + j], w[L_NCC + j], w[L_DX + j] = bw[i], twcc[i], s0[i], n[i], ncc[i], dx[i]
-        w[L_QDP + j], w[L_QL + j], w[L_QUP + j] = q_prev[i], ql[i], qup
-        w[L_Z + j] = z
-        w[L_SQRT_1Z2 + j] = math.sqrt(F1 + z * z)
-        w[L_BFD + j] = _bankfull_depth32(bw[i], tw[i], z)
-        w[L_SQRT_S0 + j] = math.sqrt(s0[i])
-        depth = max(d_prev[i], F0)
-        w[L_H + j] = (depth * F133) + MINDEPTH
-        w[L_H0 + j] = depth * F067
-        w[L_QJ0 + j] = w[L_C1 + j] = w[L_C2 + j] = w[L_C3 + j] = w[L_C4 + j] = F0
-        flowing = ql[i] > F0 or qup > F0 or q_prev[i] > F0
-        w[L_ACTIVE + j] = F1 if (j < m and lake_slot[i] == -1 and flowing) else F0  # not a lake, not forced
-        w[L_STARTED + j] = F0
-    if solver == SOLVER_NWM:  # constant arguments, so each inlined copy is specialised
-        evals = _lanes_iterate(w, dt, True)
-    else:
-        evals = _lanes_iterate(w, dt, False)
-    bad = 0
-    for j in range(m):
-        i = i0 + j
-        qup = w[L_QUP + j]
-        if lake_slot[i] >= 0 or w[L_ACTIVE + j] > F0:  # lakes, and solves still going: the scalar path
-            q, h, ok, ev = _node_update(i, solver, dt, qup, qup, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0,
-                                        lake_slot, lake)
-            q_new[i], d_new[i] = q, h
-            bad += not ok
-            evals += ev
-        elif w[L_STARTED + j] == F0:  # no inflow at all
-            q_new[i], d_new[i] = F0, F0
+    exact = solver == SOLVER_NWM
+    w = np.zeros(LANE_FIELDS * LANES, np.float32)
+    wd = np.empty(POW_LANES_SCRATCH_F64 * LANES, np.float64)
+    wu = np.empty(POW_LANES_SCRATCH_U64 * LANES, np.uint64)
+    node = np.full(LANES, -1, np.int64)  # the segment in each lane (-1: none)
+    iterations = np.zeros(LANES, np.int64)
+    nxt = lo
+    while True:
+        for j in range(LANES):  # empty lanes take the next segments that need a secant
+            while node[j] < 0 and nxt < hi:
+                i = nxt
+                nxt += 1
+                qup = _upstream_sum(i, up_ptr, up_idx, q_prev)
+                if lake_slot[i] >= 0:  # a lake: level pool
+                    q, h, ok, ev = _node_update(i, solver, dt, qup, qup, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc,
+                                                cs, s0, lake_slot, lake)
+                    q_new[i], d_new[i] = q, h
+                    bad += not ok
+                    evals += ev
+                elif lake_slot[i] != -1 or not (ql[i] > F0 or qup > F0 or q_prev[i] > F0):
+                    q_new[i], d_new[i] = F0, F0  # forced (route_mc imposes its outflow), or no inflow at all
+                else:
+                    _lane_enter(w, j, i, qup, q_prev, d_prev, ql, dx, bw, tw, twcc, n, ncc, cs, s0)
+                    _lane_start_powers(w, j, exact)
+                    node[j] = i
+                    iterations[j] = 0
+        busy = 0
+        for j in range(LANES):
+            busy += 1 if node[j] >= 0 else 0
+        if busy == 0:
+            break
+        if exact:  # constant arguments, so each inlined copy is specialised
+            _lanes_iteration(w, dt, True, wd, wu)
         else:
-            q_new[i] = _mc_outflow(w[L_C1 + j], w[L_C2 + j], w[L_C3 + j], w[L_C4 + j], qup, qup, q_prev[i])
-            d_new[i] = w[L_H + j]
-    return bad, evals
-
-
-@numba.njit(cache=True, nogil=True)
-def _lanes_block(solver, b, block, dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0, lake_slot, lake, q_new, d_new):
-    """Block b (``block`` nodes) through one step; returns (non-converged, evaluations). Each node's update is its
-    own, so the blocks' size changes no number."""
-    w = np.empty(LANE_FIELDS * LANES, np.float32)
-    lo = b * block
-    hi = min(q_prev.size, lo + block)
-    bad = 0
-    evals = 0
-    for i0 in range(lo, hi, LANES):
-        nb, ne = _lanes_step(solver, i0, min(LANES, hi - i0), dt, q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, n, ncc, cs, s0,
-                             lake_slot, lake, q_new, d_new, w)
-        bad += nb
-        evals += ne
+            _lanes_iteration(w, dt, False, wd, wu)
+        evals += 2 * busy
+        for j in range(LANES):
+            i = node[j]
+            if i < 0:
+                continue
+            iterations[j] += 1
+            if w[L_ACTIVE + j] == F0:  # the secant stopped: the outflow from its Cunge coefficients
+                q_new[i] = _mc_outflow(w[L_C1 + j], w[L_C2 + j], w[L_C3 + j], w[L_C4 + j], w[L_QUP + j], w[L_QUP + j], q_prev[i])
+                d_new[i] = w[L_H + j]
+                node[j] = -1
+            elif iterations[j] >= LANE_ITERATIONS:  # the rare long solve: the scalar path, from its start
+                qup = w[L_QUP + j]
+                q, h, ok, ev = _node_update(i, solver, dt, qup, qup, q_prev, d_prev, ql[i], dx, bw, tw, twcc, n, ncc, cs, s0,
+                                            lake_slot, lake)
+                q_new[i], d_new[i] = q, h
+                bad += not ok
+                evals += ev
+                w[L_ACTIVE + j] = F0
+                node[j] = -1
     return bad, evals
 
 

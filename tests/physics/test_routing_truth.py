@@ -148,3 +148,44 @@ def test_a_small_lane_group_on_the_scalar_path_gives_the_lanes_numbers():
     np.testing.assert_array_equal(alone.streamflow, among.streamflow[:, :5])
     np.testing.assert_array_equal(alone.depth, among.depth[:, :5])
     assert alone.streamflow[:, 4].max() > 50.0  # a flood went through
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_streamed_lanes_give_each_segment_its_own_secant(seed):
+    """The lanes stream segments (a lane whose secant stopped takes the next one) and hand a solve still going after
+    LANE_ITERATIONS to the scalar path: every segment's outflow and depth must be mc_secant's own, bit for bit, for
+    a step mixing dry, ordinary, overbank, flat (long secants) and negative-lateral segments."""
+    rng = np.random.default_rng(seed)
+    f = np.float32
+    n_src, n = 700, 1400  # nodes 700.. have node i - 700 upstream; 0..699 are sources
+    up_ptr = np.concatenate([np.zeros(n_src + 1, np.int64), np.arange(1, n - n_src + 1, dtype=np.int64)])
+    up_idx = np.arange(n - n_src, dtype=np.int64)
+    q_prev = (rng.lognormal(2.0, 2.0, n) * (rng.random(n) > 0.1)).astype(f)
+    d_prev = rng.uniform(0.0, 6.0, n).astype(f)
+    ql = (rng.normal(0.5, 3.0, n) * (rng.random(n) > 0.2)).astype(f)
+    dry = rng.random(n) < 0.05
+    q_prev[dry], ql[dry] = 0.0, 0.0
+    dx = rng.uniform(200.0, 8000.0, n).astype(f)
+    bw = rng.uniform(2.0, 80.0, n).astype(f)
+    tw = (bw * rng.uniform(0.8, 3.0, n)).astype(f)
+    twcc = np.where(rng.random(n) < 0.7, 3.0 * tw, 0.0).astype(f)
+    mann = rng.uniform(0.02, 0.08, n).astype(f)
+    ncc = np.where(rng.random(n) < 0.9, 2.0 * mann, 0.0).astype(f)
+    cs = np.where(rng.random(n) < 0.1, 0.0, rng.uniform(0.2, 2.0, n)).astype(f)
+    s0 = np.where(rng.random(n) < 0.3, 1e-5, 10.0 ** rng.uniform(-4, -1.5, n)).astype(f)
+    lake_slot = np.full(n, -1, np.int64)
+    lake = np.zeros((1, 9), f)
+    q_new, d_new = np.zeros(n, f), np.zeros(n, f)
+    status = np.zeros(2, np.int64)
+    kr._sweep_lanes_serial(kr.SOLVER_NWM, f(300.0), q_prev, d_prev, ql, up_ptr, up_idx, dx, bw, tw, twcc, mann, ncc, cs,
+                           s0, lake_slot, lake, q_new, d_new, status)
+    evaluations = []
+    for i in range(n):
+        qup = q_prev[up_idx[up_ptr[i]:up_ptr[i + 1]]].sum(dtype=f)
+        q, h, _, ev = kr.mc_secant(f(300.0), qup, qup, q_prev[i], ql[i], dx[i], bw[i], tw[i], twcc[i], mann[i], ncc[i],
+                                   cs[i], s0[i], d_prev[i], False)
+        assert (q_new[i], d_new[i]) == (q, h), i
+        evaluations.append(ev)
+    evaluations = np.array(evaluations)
+    assert (evaluations == 0).any() and (evaluations > 2 * kr.LANE_ITERATIONS).any()  # dry segments and long solves
+    assert status[1] >= evaluations.sum()  # a long solve's lane evaluations are counted too

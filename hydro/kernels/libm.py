@@ -28,6 +28,7 @@ HOST_FMA = "+fma" in llvm_binding.get_host_cpu_features().flatten()
 
 F2_3 = np.float32(np.float32(2.0) / np.float32(3.0))
 F5_3 = np.float32(np.float32(5.0) / np.float32(3.0))
+F0 = np.float32(0.0)
 
 
 @intrinsic
@@ -220,7 +221,10 @@ def powf_23_53_lanes(w, x_at, o23_at, o53_at, lanes, d, u):
         w[o53_at + j] = np.float32(y * d[3 * n + j])
     for j in range(n):
         x = w[x_at + j]
-        if not (x >= POW_LANES_LOW and x <= POW_LANES_HIGH):
+        if x == F0:  # powf(+-0, y > 0) is +0
+            w[o23_at + j] = F0
+            w[o53_at + j] = F0
+        elif not (x >= POW_LANES_LOW and x <= POW_LANES_HIGH):
             w[o23_at + j] = x**F2_3
             w[o53_at + j] = x**F5_3
 

@@ -16,13 +16,12 @@ The WRF-Hydro modeling system technical description (v5.1.1), section 3.7.
 Two depth solvers share t-route's float32 secant iteration (same starting guesses, tolerances,
 retries and stopping rules; ``Qj_0`` zero-initialised as in WRF-Hydro):
 
-* ``nwm`` (``SOLVER_NWM``) keeps NWM's float32 operation order and libm ``powf``, and reproduces
-  t-route bit for bit;
+* ``nwm`` (``SOLVER_NWM``) keeps NWM's float32 operation order and libm ``powf``'s bits (glibc's
+  algorithm inlined, ``hydro.kernels.libm``), and reproduces t-route bit for bit;
 * ``fast`` (``SOLVER_FAST``) takes R^(2/3) from a division-free inverse cube root (``_pow23``, ~2 ulp)
   and one reciprocal for the four Cunge coefficients (float32 noise from ``nwm``).
 
-One segment's secant is a chain of dependent divisions and powers, latency-bound (~135 ns per
-segment-step at 328k segments on 2 cores). Under the NWM upstream convention the segments of a step
+One segment's secant is a chain of dependent divisions and powers, latency-bound. Under the NWM upstream convention the segments of a step
 are independent, so both solvers run ``LANES`` segments side by side (``_lanes_iteration``), written so
 that LLVM turns the lanes into SIMD vectors: one float32 buffer for the lane state (fields at constant
 offsets, so no aliasing), selects instead of branches. ``nwm`` takes its powers from glibc's powf

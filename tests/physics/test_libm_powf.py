@@ -17,8 +17,8 @@ def _bits(lo: float, hi: float) -> tuple[int, int]:
 
 
 def test_every_float_of_a_hydraulic_radius_is_libm_powf():
-    # every float32 from 2^-20 to 2^20 m (335 M values; hydraulic radii are 1e-3 to 1e2 m), scalar and lane versions
-    lo, hi = _bits(2.0**-20, 2.0**20)
+    # every float32 from 2^-12 to 2^12 m (201 M values; hydraulic radii are 1e-3 to 1e2 m), scalar and lane versions
+    lo, hi = _bits(2.0**-12, 2.0**12)
     assert libm.count_libm_differences(lo, hi) == 0
     assert libm.count_lane_differences(lo, hi) == 0
 

@@ -41,32 +41,20 @@ def _fma(typingctx, a, b, c):
     return types.float64(types.float64, types.float64, types.float64), codegen
 
 
-@intrinsic
-def _f32_bits(typingctx, x):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], llvm_ir.IntType(32))
-    return types.int32(types.float32), codegen
+def _bitcast(source, target, llvm_target):
+    """An intrinsic that reads a ``source`` value's bits as a ``target`` (a register move; vectorises)."""
+    @intrinsic
+    def cast(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], llvm_target)
+        return target(source), codegen
+    return cast
 
 
-@intrinsic
-def _bits_f32(typingctx, x):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], llvm_ir.FloatType())
-    return types.float32(types.int32), codegen
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], llvm_ir.IntType(64))
-    return types.uint64(types.float64), codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, x):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], llvm_ir.DoubleType())
-    return types.float64(types.uint64), codegen
+float32_bits = _bitcast(types.float32, types.int32, llvm_ir.IntType(32))
+bits_float32 = _bitcast(types.int32, types.float32, llvm_ir.FloatType())
+float64_bits = _bitcast(types.float64, types.uint64, llvm_ir.IntType(64))
+bits_float64 = _bitcast(types.uint64, types.float64, llvm_ir.DoubleType())
 
 
 _h = float.fromhex
@@ -104,14 +92,11 @@ def _madd(a, b, c):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _log2_normal(x):
-    """log2 of a positive normal float32, in double (glibc's log2_inline in powf)."""
-    tmp = np.int64(_f32_bits(x)) - 0x3F330000
-    i = (tmp >> 19) & 15
-    k = tmp >> 23
-    z = np.float64(_bits_f32(np.int32(np.int64(_f32_bits(x)) - (k << 23))))
-    r = _madd(z, LOG2_INVC[i], -1.0)
-    y0 = LOG2_LOGC[i] + np.float64(k)
+def _log2_series(z, invc, logc, k):
+    """log2(2^k z) from z's table entry (1/c, log2 c): k + log2 c + log1p(z/c - 1)/ln 2, the last by a degree-5
+    polynomial evaluated in glibc's order."""
+    r = _madd(z, invc, -1.0)
+    y0 = logc + k
     r2 = r * r
     y = _madd(LOG2_A0, r, LOG2_A1)
     p = _madd(LOG2_A2, r, LOG2_A3)
@@ -122,24 +107,41 @@ def _log2_normal(x):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _exp2_table(ki):
+    """2^(k/32) for the bits ``ki`` of x + EXP2_SHIFT: the table's entry with k's whole part added to its exponent."""
+    return bits_float64(EXP2_TABLE[ki & np.uint64(31)] + (ki << np.uint64(47)))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _exp2_cubic(r):
+    """2^r for |r| <= 1/64 by glibc's cubic, in its order."""
+    return _madd(_madd(EXP2_C0, r, EXP2_C1), r * r, _madd(EXP2_C2, r, 1.0))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _log2_normal(x):
+    """log2 of a positive normal float32, in double (glibc's log2_inline in powf)."""
+    tmp = np.int64(float32_bits(x)) - 0x3F330000
+    i = (tmp >> 19) & 15
+    k = tmp >> 23
+    z = np.float64(bits_float32(np.int32(np.int64(float32_bits(x)) - (k << 23))))
+    return _log2_series(z, LOG2_INVC[i], LOG2_LOGC[i], np.float64(k))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _exp2_to_f32(xd):
     """2^xd rounded to float32, for |xd| < 126 (glibc's exp2_inline in powf)."""
     kd = xd + EXP2_SHIFT
-    ki = _f64_bits(kd)
+    ki = float64_bits(kd)
     kd -= EXP2_SHIFT
     r = xd - kd
-    s = _bits_f64(EXP2_TABLE[ki & np.uint64(31)] + (ki << np.uint64(47)))
-    z = _madd(EXP2_C0, r, EXP2_C1)
-    r2 = r * r
-    y = _madd(EXP2_C2, r, 1.0)
-    y = _madd(z, r2, y)
-    return np.float32(y * s)
+    return np.float32(_exp2_cubic(r) * _exp2_table(ki))
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _normal(x):
     """x is a positive normal float32 (glibc's main path)."""
-    return np.uint32(np.int64(_f32_bits(x)) - 0x00800000) < np.uint32(0x7F000000)
+    return np.uint32(np.int64(float32_bits(x)) - 0x00800000) < np.uint32(0x7F000000)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -180,45 +182,33 @@ def powf_23_53_lanes(w, x_at, o23_at, o53_at, lanes, d, u):
     float range) calls libm. ~7 ns per x for both powers against ~16 for two libm calls (one thread, 32 lanes)."""
     n = lanes
     for j in range(n):  # x = 2^k z, z in the table's range; i: z's subinterval
-        bits = _f32_bits(w[x_at + j])
+        bits = float32_bits(w[x_at + j])
         tmp = np.int32(bits - np.int32(0x3F330000))
         k = tmp >> 23
         u[j] = np.uint64((tmp >> 19) & 15)
         d[j] = np.float64(k)
-        d[n + j] = np.float64(_bits_f32(np.int32(bits - (k << 23))))
+        d[n + j] = np.float64(bits_float32(np.int32(bits - (k << 23))))
     for j in range(n):
         d[2 * n + j] = LOG2_INVC[u[j]]
         d[3 * n + j] = LOG2_LOGC[u[j]]
     e23 = np.float64(F2_3)
     e53 = np.float64(F5_3)
     for j in range(n):  # log2 x, then each power's exponent split into k/32 + r
-        r = _madd(d[n + j], d[2 * n + j], -1.0)
-        y0 = d[3 * n + j] + d[j]
-        r2 = r * r
-        y = _madd(LOG2_A0, r, LOG2_A1)
-        p = _madd(LOG2_A2, r, LOG2_A3)
-        r4 = r2 * r2
-        q = _madd(LOG2_A4, r, y0)
-        q = _madd(p, r2, q)
-        lx = _madd(y, r4, q)
+        lx = _log2_series(d[n + j], d[2 * n + j], d[3 * n + j], d[j])
         xd = e23 * lx
         kd = xd + EXP2_SHIFT
-        u[n + j] = _f64_bits(kd)
+        u[n + j] = float64_bits(kd)
         d[4 * n + j] = xd - (kd - EXP2_SHIFT)
         xd = e53 * lx
         kd = xd + EXP2_SHIFT
-        u[2 * n + j] = _f64_bits(kd)
+        u[2 * n + j] = float64_bits(kd)
         d[5 * n + j] = xd - (kd - EXP2_SHIFT)
     for j in range(n):  # 2^(k/32)
-        d[2 * n + j] = _bits_f64(EXP2_TABLE[u[n + j] & np.uint64(31)] + (u[n + j] << np.uint64(47)))
-        d[3 * n + j] = _bits_f64(EXP2_TABLE[u[2 * n + j] & np.uint64(31)] + (u[2 * n + j] << np.uint64(47)))
+        d[2 * n + j] = _exp2_table(u[n + j])
+        d[3 * n + j] = _exp2_table(u[2 * n + j])
     for j in range(n):  # 2^r by the cubic, times 2^(k/32), rounded once
-        r = d[4 * n + j]
-        y = _madd(_madd(EXP2_C0, r, EXP2_C1), r * r, _madd(EXP2_C2, r, 1.0))
-        w[o23_at + j] = np.float32(y * d[2 * n + j])
-        r = d[5 * n + j]
-        y = _madd(_madd(EXP2_C0, r, EXP2_C1), r * r, _madd(EXP2_C2, r, 1.0))
-        w[o53_at + j] = np.float32(y * d[3 * n + j])
+        w[o23_at + j] = np.float32(_exp2_cubic(d[4 * n + j]) * d[2 * n + j])
+        w[o53_at + j] = np.float32(_exp2_cubic(d[5 * n + j]) * d[3 * n + j])
     for j in range(n):
         x = w[x_at + j]
         if x == F0:  # powf(+-0, y > 0) is +0
@@ -238,11 +228,11 @@ def count_libm_differences(lo, hi):
     for c in numba.prange(n):
         b = 0
         for ix in range(lo + c * chunk, min(hi, lo + (c + 1) * chunk)):
-            x = _bits_f32(np.int32(ix))
+            x = bits_float32(np.int32(ix))
             p23, p53 = powf_23_53(x)
             q23 = powf_23(x)
-            ok = (_f32_bits(p23) == _f32_bits(x**F2_3) or (p23 != p23 and x != x)) and \
-                 (_f32_bits(p53) == _f32_bits(x**F5_3) or (p53 != p53 and x != x)) and _f32_bits(q23) == _f32_bits(p23)
+            ok = (float32_bits(p23) == float32_bits(x**F2_3) or (p23 != p23 and x != x)) and \
+                 (float32_bits(p53) == float32_bits(x**F5_3) or (p53 != p53 and x != x)) and float32_bits(q23) == float32_bits(p23)
             b += 0 if ok else 1
         bad[c] = b
     return bad.sum()
@@ -263,13 +253,13 @@ def count_lane_differences(lo, hi, lanes=32):
         for start in range(lo + c * chunk, end, lanes):
             m = min(lanes, end - start)
             for j in range(lanes):
-                w[j] = _bits_f32(np.int32(start + min(j, m - 1)))
+                w[j] = bits_float32(np.int32(start + min(j, m - 1)))
             powf_23_53_lanes(w, 0, lanes, 2 * lanes, lanes, d, u)
             for j in range(m):
                 x = w[j]
                 p23, p53 = w[lanes + j], w[2 * lanes + j]
-                ok = (_f32_bits(p23) == _f32_bits(x**F2_3) or (p23 != p23 and x != x)) and \
-                     (_f32_bits(p53) == _f32_bits(x**F5_3) or (p53 != p53 and x != x))
+                ok = (float32_bits(p23) == float32_bits(x**F2_3) or (p23 != p23 and x != x)) and \
+                     (float32_bits(p53) == float32_bits(x**F5_3) or (p53 != p53 and x != x))
                 b += 0 if ok else 1
         bad[c] = b
     return bad.sum()

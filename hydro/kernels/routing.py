@@ -47,12 +47,9 @@ import math
 
 import numba
 import numpy as np
-from llvmlite import ir as llvm_ir
-from numba import types
-from numba.extending import intrinsic
 
 from .constants import F0, F1, F2
-from .libm import POW_LANES_SCRATCH_F64, POW_LANES_SCRATCH_U64, powf_23, powf_23_53, powf_23_53_lanes
+from .libm import POW_LANES_SCRATCH_F64, POW_LANES_SCRATCH_U64, bits_float32, float32_bits, powf_23, powf_23_53, powf_23_53_lanes
 from .reservoir import levelpool_step
 
 SOLVER_NWM = 0
@@ -272,27 +269,11 @@ INV_CBRT_MAGIC = np.int32(0x54A2FA8C)  # float32 bits of ~x^(-1/3) = 4/3 bits(1)
 LANE_FIELDS = 32
 
 
-@intrinsic
-def _float_bits(typingctx, x):
-    """The bits of a float32 as an int32 (a register move; vectorises)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], llvm_ir.IntType(32))
-    return types.int32(types.float32), codegen
-
-
-@intrinsic
-def _bits_float(typingctx, x):
-    """The float32 whose bits are the int32 x."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], llvm_ir.FloatType())
-    return types.float32(types.int32), codegen
-
-
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _pow23(x):
     """x^(2/3) for float32 x >= 0 within ~2 ulp of powf: x * x^(-1/3), the inverse cube root from a
     bit-level first guess (error < 4 %) and three Newton steps ``y (4 - x y^3) / 3`` (no division)."""
-    y = _bits_float(INV_CBRT_MAGIC - np.int32(np.float32(_float_bits(x)) * F1_3))
+    y = bits_float32(INV_CBRT_MAGIC - np.int32(np.float32(float32_bits(x)) * F1_3))
     y = y * (F4 - x * y * y * y) * F1_3
     y = y * (F4 - x * y * y * y) * F1_3
     y = y * (F4 - x * y * y * y) * F1_3

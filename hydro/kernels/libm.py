@@ -8,10 +8,12 @@ double from a 16-entry table and a degree-5 polynomial, y log2(x), then 2^(y log
 means reproducing every double operation: the tables and coefficients below are the ones in this host's
 ``libm.so.6`` (read from the binary, glibc 2.36), and on a CPU with FMA glibc runs its ``__powf_fma`` variant,
 whose multiply-adds are fused (as checked in its machine code), so ``_madd`` fuses exactly those.
-``tests/test_libm_powf.py`` checks every positive normal float32 against libm's own powf for both exponents.
+All 2^32 float32 bit patterns were checked against libm's own powf for both exponents (``count_libm_differences``,
+``count_lane_differences``: 0 and 0); ``tests/physics/test_libm_powf.py`` checks the hydraulic radii's range whole,
+runs spread over the rest, and the special values.
 
 Only positive normal x with |y log2 x| < 126 take this path; zero, subnormals, inf, NaN and results near the
-float range call libm itself (``libm_pow``), so every input gives libm's answer.
+float range call libm itself (``x ** y``), so every input gives libm's answer.
 """
 
 from __future__ import annotations

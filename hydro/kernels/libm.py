@@ -1,7 +1,7 @@
 """glibc's float32 ``powf`` for the two exponents of Manning's law, reproduced bit for bit and inlined.
 
-NWM's Muskingum-Cunge takes R^(2/3) and R^(5/3) with libm ``powf`` and t-route's results are its bits. A call
-per power is ~15 ns, forces the lane loops to spill their registers around it, and computes log2(R) twice.
+NWM's Muskingum-Cunge takes R^(2/3) and R^(5/3) with libm ``powf`` and t-route's results are its bits. The two
+calls cost ~16 ns per R, force the lane loops to spill their registers around them, and compute log2(R) twice.
 This is glibc's algorithm (since 2.28; Szabolcs Nagy's for Arm optimized-routines, MIT licence): log2(x) in
 double from a 16-entry table and a degree-5 polynomial, y log2(x), then 2^(y log2 x) in double from a
 32-entry table and a cubic, rounded once to float. The result is a double rounded to float, so reproducing it
@@ -221,6 +221,13 @@ def powf_23_53_lanes(w, x_at, o23_at, o53_at, lanes, d, u):
             w[o53_at + j] = x**F5_3
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _is_libm(x, p23, p53):
+    """p23 and p53 are libm's powf(x, 2/3) and powf(x, 5/3), bit for bit (any NaN for a NaN x)."""
+    return ((float32_bits(p23) == float32_bits(x**F2_3) or (p23 != p23 and x != x))
+            and (float32_bits(p53) == float32_bits(x**F5_3) or (p53 != p53 and x != x)))
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def count_libm_differences(lo, hi):
     """How many float32 bit patterns in [lo, hi) give powf_23_53 other than libm powf (for the tests)."""
@@ -232,9 +239,7 @@ def count_libm_differences(lo, hi):
         for ix in range(lo + c * chunk, min(hi, lo + (c + 1) * chunk)):
             x = bits_float32(np.int32(ix))
             p23, p53 = powf_23_53(x)
-            q23 = powf_23(x)
-            ok = (float32_bits(p23) == float32_bits(x**F2_3) or (p23 != p23 and x != x)) and \
-                 (float32_bits(p53) == float32_bits(x**F5_3) or (p53 != p53 and x != x)) and float32_bits(q23) == float32_bits(p23)
+            ok = _is_libm(x, p23, p53) and float32_bits(powf_23(x)) == float32_bits(p23)
             b += 0 if ok else 1
         bad[c] = b
     return bad.sum()
@@ -258,10 +263,6 @@ def count_lane_differences(lo, hi, lanes=32):
                 w[j] = bits_float32(np.int32(start + min(j, m - 1)))
             powf_23_53_lanes(w, 0, lanes, 2 * lanes, lanes, d, u)
             for j in range(m):
-                x = w[j]
-                p23, p53 = w[lanes + j], w[2 * lanes + j]
-                ok = (float32_bits(p23) == float32_bits(x**F2_3) or (p23 != p23 and x != x)) and \
-                     (float32_bits(p53) == float32_bits(x**F5_3) or (p53 != p53 and x != x))
-                b += 0 if ok else 1
+                b += 0 if _is_libm(w[j], w[lanes + j], w[2 * lanes + j]) else 1
         bad[c] = b
     return bad.sum()

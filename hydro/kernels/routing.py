@@ -265,9 +265,9 @@ INV_CBRT_MAGIC = np.int32(0x54A2FA8C)  # float32 bits of ~x^(-1/3) = 4/3 bits(1)
 # Field offsets in a lane buffer: one float32 array with fields at constant offsets, so that LLVM
 # can prove the stores do not alias the loads and vectorise the lane loop.
 (L_BW, L_TWCC, L_S0, L_N, L_NCC, L_DX, L_QDP, L_QL, L_QUP, L_Z, L_SQRT_1Z2, L_BFD, L_SQRT_S0,  # inputs
- L_H, L_H0, L_QJ0, L_C1, L_C2, L_C3, L_C4, L_ACTIVE, L_SPARE,  # secant state; a spare field
- L_R, L_HGT, L_R23, L_R53, L_HGT23, L_QA, L_A1, L_A2, L_A3, L_A4) = [k * LANES for k in range(32)]  # scratch
-LANE_FIELDS = 32
+ L_H, L_H0, L_QJ0, L_C1, L_C2, L_C3, L_C4, L_ACTIVE,  # secant state
+ L_R, L_HGT, L_R23, L_R53, L_HGT23, L_QA, L_A1, L_A2, L_A3, L_A4) = [k * LANES for k in range(31)]  # scratch
+LANE_FIELDS = 31
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")

@@ -18,12 +18,12 @@ import importlib
 import os
 import sys
 
-# numba optimises a kernel in one O3 pass after an O0 inlining pass; the NWM Muskingum-Cunge lane loops only
-# vectorise on a second O3 pass, which the copy a caller embeds gets (and so the on-disk cache) but a kernel
-# compiled in this process does not: a fresh compile routed at 200 ns per segment-step against 67 from the
-# cache. 'max' runs the first pass at O3 with loop vectorisation (same compile time, same numbers: no kernel
-# uses fastmath). It counts where numba builds its code generator after this (at its first compile or cache
-# load); a user's own NUMBA_OPT wins.
+# numba optimises a kernel once at O3 after an O0 inlining pass; the NWM Muskingum-Cunge lane loops only
+# vectorise on a second O3 pass. A caller links in its callees' optimised code and optimises it again, and the
+# on-disk cache holds that copy; a process that compiled the kernels itself calls their own once-optimised copy:
+# 200 ns per segment-step against 67 from the cache. 'max' makes the first pass O3 with loop vectorisation (same
+# compile time, same numbers: no kernel uses fastmath). It counts where numba builds its code generator after
+# this (its first compile or cache load); a user's own NUMBA_OPT wins (docs/api.md).
 os.environ.setdefault("NUMBA_OPT", "max")
 if "numba" in sys.modules:  # imported before hydro: it read its configuration without this
     sys.modules["numba"].core.config.reload_config()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import netCDF4
@@ -33,8 +34,11 @@ def _cfchecks() -> str | None:
     found = shutil.which("cfchecks")
     if found:
         return found
-    local = Path("/tmp/cfenv/bin/cfchecks")
-    return str(local) if local.is_file() else None
+    # installed into the test's own environment (make test runs .venv/bin/python without .venv/bin on PATH)
+    for local in (Path(sys.executable).parent / "cfchecks", Path("/tmp/cfenv/bin/cfchecks")):
+        if local.is_file():
+            return str(local)
+    return None
 
 
 @pytest.fixture(scope="module")

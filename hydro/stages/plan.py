@@ -116,7 +116,7 @@ def _rehearse_variant(inputs: RehearsalInputs, tail: Tail, kwargs):
                        start=inputs.start, f1=inputs.forward(), tail=tail, initial=inputs.initial,
                        interval_s=inputs.interval_s, nudging_for=inputs.nudging_for, **kwargs)
     except InfeasibleDispatch as exc:  # this scheme has nothing to offer; the others may
-        return str(exc)
+        return exc.reason
     return out.f2, out.accepted, out.inverse.schedule, out.inverse.binding, out.inverse.hold_hours
 
 
@@ -369,7 +369,7 @@ def _markdown(ranked, basin, forecast, order, best, best_impact, rules_impact, d
             lines += ["", f"**{s.name}** cannot be followed as written in {len(s.cannot_follow)} hour(s); it is ranked "
                           f"by what the dams can release: {first}" + ("; ... (all in plan.json)" if len(s.cannot_follow) > 3 else "")]
     for name, why in (unsolved or {}).items():  # derived schemes the dams' limits leave no schedule for
-        lines += ["", f"**{name}**: no feasible schedule, not ranked ({why.split(': ', 1)[-1]})"]
+        lines += ["", f"**{name}**: no feasible schedule, not ranked ({why})"]
     if basin.detention_basins:
         lines += ["", "Detention used by each scheme (ranked after the protected sections, before storage kept):", "",
                   "| scheme | detention [hm3] | people in the basins used |", "|---|---|---|",

@@ -683,7 +683,12 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
 
 class InfeasibleDispatch(ConfigError):
     """No release schedule satisfies the dams' hard limits (storage, minimum release, ramp) from this start: the
-    inverse has nothing to offer (a plan reports the scheme as such and goes on with the others)."""
+    inverse has nothing to offer (a plan reports the scheme as such and goes on with the others). ``reason``: why,
+    without the basin's name (what a plan lists beside the scheme)."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 OBJECTIVES = ("min_peak", "max_margin", "min_storage")
@@ -1345,7 +1350,7 @@ def inverse(network: RiverNetwork, basin: BasinSpec, lateral: NDArray, times: ND
             why = ("no release schedule keeps every reservoir at or below its flood-control high level within its "
                    "minimum release and ramp limit; check flood_control_high_level, min_release and "
                    "max_ramp_per_hour in the basin file")
-        raise InfeasibleDispatch(f"{basin.name}: the inverse dispatch has no feasible schedule: {why}")
+        raise InfeasibleDispatch(f"{basin.name}: the inverse dispatch has no feasible schedule: {why}", why)
     if res_lp.status != "optimal":
         raise ConfigError(f"{basin.name}: inverse LP failed ({res_lp.status})")
     x = res_lp.x

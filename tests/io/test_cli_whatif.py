@@ -239,7 +239,8 @@ def test_a_plan_goes_on_without_a_scheme_that_has_no_feasible_schedule(basin, ca
 
     def no_schedule_for_max_margin(*args, **kwargs):
         if kwargs.get("objective") == "max_margin":
-            raise InfeasibleDispatch("b: the inverse dispatch has no feasible schedule: dam starts at 126.00 m, above")
+            raise InfeasibleDispatch("b: the inverse dispatch has no feasible schedule: dam starts at 126.00 m, above",
+                                     "dam starts at 126.00 m, above")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(plan, "rehearse", no_schedule_for_max_margin)
@@ -249,7 +250,9 @@ def test_a_plan_goes_on_without_a_scheme_that_has_no_feasible_schedule(basin, ca
     summary = json.loads(capsys.readouterr().out)
     assert "max_margin" in summary["no_feasible_schedule"] and "max_margin" not in {r["scheme"] for r in summary["ranking"]}
     assert {"rules", "min_peak"} <= {r["scheme"] for r in summary["ranking"]}
-    assert "**max_margin**: no feasible schedule, not ranked" in (basin / "plan" / "plan.md").read_text()
+    assert summary["no_feasible_schedule"]["max_margin"] == "dam starts at 126.00 m, above"  # the reason, once
+    assert ("**max_margin**: no feasible schedule, not ranked (dam starts at 126.00 m, above)"
+            in (basin / "plan" / "plan.md").read_text())
 
 
 def test_a_folder_where_an_output_goes_is_refused_before_anything_is_removed_or_written(basin, capsys):

@@ -699,7 +699,8 @@ def _run_cycle(config_path: Path, config: CycleConfig, stage: str | None, cold: 
             r, result = run_rehearsal(inputs, config.rehearsal.objective, output_dir=out / "rehearsal")
             if result is not None:
                 known[config.rehearsal.objective] = result
-            summary["rehearsal"] = {k: r[k] for k in ("f1", "f2", "verdict", "nothing_to_dispatch") if k in r}
+            summary["rehearsal"] = {k: r[k] for k in ("f1", "f2", "verdict", "nothing_to_dispatch",
+                                                      "no_feasible_schedule") if k in r}
             if "inverse" in r:
                 summary["rehearsal"]["binding"] = r["inverse"]["binding"]
                 summary["rehearsal"]["feasible"] = r["inverse"]["feasible"]

@@ -38,6 +38,8 @@ def write_report(out: Path, summary: dict) -> Path:
         parts += [img("rehearsal/f2.png", "rehearsal F2")]
     elif reh and "nothing_to_dispatch" in reh:
         parts.append("<h2>Rehearsal</h2><p>" + html.escape(reh["nothing_to_dispatch"]) + "</p>")
+    elif reh and "no_feasible_schedule" in reh:
+        parts.append("<h2>Rehearsal</h2><p>" + html.escape(infeasible_line(reh)) + "</p>")
     plan = summary.get("plan")
     if plan and "nothing_to_dispatch" in plan:
         parts.append("<h2>Plan</h2><p>No dispatch plan (<a href='plan/plan.html'>plan/plan.html</a> says why and "
@@ -61,6 +63,14 @@ def rehearsal_line(reh: dict) -> str:
             f"{reh['f1']['risk'][f1['id']]}; F2 (derived schedule): peak {f2['peak_discharge']:.0f} m3/s -> "
             f"{reh['f2']['risk'][f2['id']]}; {'ACCEPTED' if verdict['accepted'] else 'NOT accepted'}; binding: "
             f"{binding[0] if binding else 'none'}{f' (+{len(binding) - 1} more)' if len(binding) > 1 else ''}")
+
+
+def infeasible_line(reh: dict) -> str:
+    """A rehearsal whose dams' limits leave no schedule: F1 at the first section, and why."""
+    f1 = reh["f1"]["control_sections"][0]
+    none = reh["no_feasible_schedule"]
+    return (f"F1 (current rules): {f1['id']} peak {f1['peak_discharge']:.0f} m3/s (safe {f1['safe_discharge']:.0f}) -> "
+            f"{reh['f1']['risk'][f1['id']]}; no feasible {none['objective']} schedule: {none['reason']}")
 
 
 def summary_lines(summary: dict) -> list[str]:
@@ -88,6 +98,8 @@ def summary_lines(summary: dict) -> list[str]:
         lines.append("rehearsal: " + rehearsal_line(reh))
     elif reh and "nothing_to_dispatch" in reh:
         lines.append("rehearsal: " + reh["nothing_to_dispatch"])
+    elif reh and "no_feasible_schedule" in reh:
+        lines.append("rehearsal: " + infeasible_line(reh))
     plan = summary.get("plan")
     if plan and "nothing_to_dispatch" in plan:
         lines.append("plan: " + plan["nothing_to_dispatch"])

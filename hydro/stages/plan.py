@@ -214,7 +214,9 @@ def dispatch_order(best: Scheme, rules: Scheme, basin: BasinSpec) -> list[dict]:
             "trigger": (f"at {str(times[first] - np.timedelta64(1, 'h'))[:16]}, when the forecast inflow to {res.id} "
                         f"is {inflow[first]:.0f} m3/s and the rules would release {ruled[first]:.0f} m3/s; "
                         f"act on the forecast, confirmed by the observed inflow"
-                        if first is not None else "none: the current rules already do what the plan needs"),
+                        if first is not None else "none: the current rules already do what the plan needs" if best.verified
+                        else "none: no scheme found does better than the current rules, which do NOT keep every "
+                             "target (plan.md)"),
             "hold_hours": hold,
             "changes": [{"from": a, "release_m3s": q} for a, q in changes],
             "order": ([f"from {a} release {q:,.0f} m3/s" for a, q in changes] if changes

@@ -629,18 +629,25 @@ def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m
                               f"{target:,.0f} m3/s (its safe discharge, or the rating's at its target stage); give a "
                               "margin below it")
     f1 = inputs.forward()
-    result = None
+    result, infeasible = None, None
     reason = nothing_to_dispatch(basin, int(inputs.network.is_lake.sum()))  # None: reservoirs and sections to rehearse
     if reason is None:  # reservoirs or detention basins, and sections to protect
-        result = rehearse(inputs.network, basin, inputs.lateral, times, objective, margin_m3s, pre_release=pre_release,
-                          start=inputs.start, routing=inputs.routing, f1=f1, initial=inputs.initial,
-                          interval_s=inputs.interval_s, tail=inputs.tail(), nudging_for=inputs.nudging_for)
+        try:
+            result = rehearse(inputs.network, basin, inputs.lateral, times, objective, margin_m3s,
+                              pre_release=pre_release, start=inputs.start, routing=inputs.routing, f1=f1,
+                              initial=inputs.initial, interval_s=inputs.interval_s, tail=inputs.tail(),
+                              nudging_for=inputs.nudging_for)
+        except InfeasibleDispatch as exc:
+            # the dams' limits leave no schedule (a dam above its flood-control high level at the issue time): F1 and
+            # the reason are the rehearsal's answer, not an error that hides them; a cycle goes on to its plan
+            infeasible = exc.reason
     summary = {
         "basin": basin.name, "forecast": inputs.source, "start": str(times[0] - np.timedelta64(1, "h"))[:16],
         "end": str(times[-1])[:16], "routing": {"dt_s": inputs.routing.dt, "solver": inputs.routing.solver},
         "initial_state": "cold" if inputs.initial is None else "issue-time state",
         "dam_start": inputs.dam_starts(),
         **({"nothing_to_dispatch": reason} if reason else {}),
+        **({"no_feasible_schedule": {"objective": objective, "reason": infeasible}} if infeasible else {}),
         "f1": {"control_sections": [asdict(s) for s in f1.sections],
                "reservoirs": [asdict(r) for r in f1.reservoir_indicators], "risk": risk(f1.sections)},
     }

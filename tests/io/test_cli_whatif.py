@@ -269,3 +269,35 @@ def test_a_folder_where_an_output_goes_is_refused_before_anything_is_removed_or_
     err = capsys.readouterr().err
     assert code == 3 and len(err.strip().splitlines()) == 1 and "f2.nc: is a folder, where this rehearse writes" in err
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_a_dam_above_its_flood_control_high_level_gets_f1_and_the_reason_not_an_error(basin, capsys):
+    """Started above its flood-control high level, no schedule can keep the dam at or below it from the first hour:
+    `hydro rehearse` stopped with exit 2 and printed nothing of F1, and the cycle's rehearsal stage stopped the
+    cycle before its plan, in the emergency a centre most needs both for. Now F1 and the reason are the answer."""
+    from hydro.report.cycle import summary_lines
+
+    out = basin / "out"
+    code = main(["rehearse", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--initial-level",
+                 "dam=126", "--output-dir", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "F1 current rules: section town peak" in text
+    assert "I (min_peak): no feasible schedule: dam starts at 126.00 m, above its flood-control high level 125.0 m" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["no_feasible_schedule"]["objective"] == "min_peak"
+    assert "verdict" not in summary and "f2" not in summary
+    assert (out / "f1.nc").is_file() and not (out / "f2.nc").exists()
+    # the cycle's report line (hydro.pipeline.cycle keeps these keys of the rehearsal's summary)
+    line = summary_lines({"rehearsal": {k: summary[k] for k in ("f1", "no_feasible_schedule")}})[0]
+    assert line.startswith("rehearsal: F1 (current rules): town peak") and "no feasible min_peak schedule: dam starts" in line
+
+
+def test_a_plan_whose_rules_are_best_but_not_safe_does_not_say_the_rules_do_what_it_needs(basin, capsys):
+    code = main(["plan", str(basin / "basin.toml"), "--forecast", str(basin / "forecast.nc"), "--initial-level",
+                 "dam=126", "--output-dir", str(basin / "plan"), "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["recommended"] == "rules" and not summary["verified"]
+    (order,) = summary["dispatch_order"]
+    assert order["trigger"].startswith("none: no scheme found does better than the current rules, which do NOT keep")

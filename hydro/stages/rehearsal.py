@@ -617,7 +617,8 @@ def nothing_to_dispatch(basin: BasinSpec, lakes: int = 0) -> str | None:
 def run_rehearsal(inputs: RehearsalInputs, objective: str = "min_peak", margin_m3s: float = 0.0,
                   output_dir=None, pre_release: bool = False) -> tuple[dict, RehearsalResult | None]:
     """``hydro rehearse`` and the cycle's rehearsal stage: F1 (the inputs' own, or run once), inverse (I)
-    and forward again (F2); returns the summary and the result (None without reservoirs and sections)."""
+    and forward again (F2); returns the summary and the result (None without reservoirs and sections, and where the
+    dams' limits leave no schedule: the summary's ``no_feasible_schedule`` says why, beside F1)."""
     from dataclasses import asdict
 
     basin, times = inputs.basin, inputs.times

@@ -419,8 +419,8 @@ def _cmd_rehearse(args: argparse.Namespace) -> int:
     if "nothing_to_dispatch" in summary:
         print(f"  {summary['nothing_to_dispatch']}")
     if "no_feasible_schedule" in summary:
-        none = summary["no_feasible_schedule"]
-        print(f"  I ({none['objective']}): no feasible schedule: {none['reason']}")
+        infeasible = summary["no_feasible_schedule"]
+        print(f"  I ({infeasible['objective']}): no feasible schedule: {infeasible['reason']}")
     if "verdict" in summary:
         inv, verdict = summary["inverse"], summary["verdict"]
         print(f"  I ({inv['objective']}): feasible {inv['feasible']}, binding: {', '.join(inv['binding'][:4]) or 'none'}")

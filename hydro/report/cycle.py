@@ -54,23 +54,26 @@ def write_report(out: Path, summary: dict) -> Path:
     return write_atomic(out / "report.html", lambda tmp: tmp.write_text(page))
 
 
-def rehearsal_line(reh: dict) -> str:
+def _f1_text(reh: dict) -> str:
+    """F1 at the rehearsal's first control section."""
     f1 = reh["f1"]["control_sections"][0]
+    return (f"F1 (current rules): {f1['id']} peak {f1['peak_discharge']:.0f} m3/s (safe {f1['safe_discharge']:.0f}) -> "
+            f"{reh['f1']['risk'][f1['id']]}")
+
+
+def rehearsal_line(reh: dict) -> str:
     verdict = reh["verdict"]
     f2 = reh["f2"]["control_sections"][0]
     binding = reh.get("binding", [])
-    return (f"F1 (current rules): {f1['id']} peak {f1['peak_discharge']:.0f} m3/s (safe {f1['safe_discharge']:.0f}) -> "
-            f"{reh['f1']['risk'][f1['id']]}; F2 (derived schedule): peak {f2['peak_discharge']:.0f} m3/s -> "
+    return (f"{_f1_text(reh)}; F2 (derived schedule): peak {f2['peak_discharge']:.0f} m3/s -> "
             f"{reh['f2']['risk'][f2['id']]}; {'ACCEPTED' if verdict['accepted'] else 'NOT accepted'}; binding: "
             f"{binding[0] if binding else 'none'}{f' (+{len(binding) - 1} more)' if len(binding) > 1 else ''}")
 
 
 def infeasible_line(reh: dict) -> str:
     """A rehearsal whose dams' limits leave no schedule: F1 at the first section, and why."""
-    f1 = reh["f1"]["control_sections"][0]
-    none = reh["no_feasible_schedule"]
-    return (f"F1 (current rules): {f1['id']} peak {f1['peak_discharge']:.0f} m3/s (safe {f1['safe_discharge']:.0f}) -> "
-            f"{reh['f1']['risk'][f1['id']]}; no feasible {none['objective']} schedule: {none['reason']}")
+    infeasible = reh["no_feasible_schedule"]
+    return f"{_f1_text(reh)}; no feasible {infeasible['objective']} schedule: {infeasible['reason']}"
 
 
 def summary_lines(summary: dict) -> list[str]:

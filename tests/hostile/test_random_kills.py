@@ -2,8 +2,8 @@
 of its own, see FORKER) is sent SIGKILL or SIGTERM at moments drawn from a seeded generator: half over the part
 of the run that holds the state lock (from the moment the lock is taken to the end of an unkilled run, measured
 first; before it nothing is written), half over its writing (from its first file in the cycle folder). A signal
-that comes after the run ended is no kill: another moment is drawn until six runs were interrupted. After every
-kill:
+that comes after the run ended is no kill: another moment is drawn, over no more than that run lasted (a busy
+machine can make the measured run slower than the later ones), until six runs were interrupted. After every kill:
 
 * the previous restart is intact, byte for byte, and a new restart is either absent or complete (the
   reference's bytes);
@@ -176,6 +176,7 @@ def test_kills_at_random_moments_leave_the_state_intact_and_the_next_run_identic
     assert code == 0 and first_write is not None, err
     expected = _outputs(folder)
 
+    spans = [work_s - first_write, work_s]  # the moments' range, from the first write (even k) and from the lock
     rng = random.Random(SEED)
     kills = rng.sample(KILLS, len(KILLS))
     interrupted, attempts = 0, 0
@@ -185,7 +186,7 @@ def test_kills_at_random_moments_leave_the_state_intact_and_the_next_run_identic
         k, signum = interrupted, kills[interrupted]
         # half the moments over the whole locked span from the lock, half over the writing from its first file (a
         # short part of the run, where the outputs and the restart are written: uniform moments would seldom hit it)
-        moment = rng.uniform(0.0, work_s if k % 2 else work_s - first_write)
+        moment = rng.uniform(0.0, spans[k % 2])
         shutil.rmtree(folder)
         shutil.copytree(rolled, folder)
         run = Run(forker, folder, tmp_path / "stderr.txt")
@@ -194,7 +195,11 @@ def test_kills_at_random_moments_leave_the_state_intact_and_the_next_run_identic
         while k % 2 == 0 and not run.ended() and not ((folder / CYCLE).is_dir() and any((folder / CYCLE).iterdir())):
             run.fail_if_past(deadline, "before its first write")
             time.sleep(0.001)  # a writing-phase kill: from this run's first write
-        time.sleep(moment)
+        start = time.perf_counter()
+        while time.perf_counter() - start < moment and not run.ended():
+            time.sleep(0.0005)
+        if run.ended():  # before its signal: this run was shorter than the span; the next moments fall within it
+            spans[k % 2] = min(spans[k % 2], time.perf_counter() - start)
         os.kill(run.pid, signum)  # not reaped yet: the pid is still the run's, even if it has ended
         code, err = run.wait()
         interrupted += code != 0

@@ -1,9 +1,5 @@
-"""hydro's numba set-up: kernels compiled in this process optimised as the cached ones are (hydro/__init__.py).
-
-numba's default pipeline gives a freshly compiled kernel one O3 pass; the NWM Muskingum-Cunge lanes only
-vectorise on a second, which a kernel loaded from the on-disk cache had (the copy its caller embeds) and a
-fresh compile had not: a first run after install routed ~3x slower than every later one. hydro asks for
-NUMBA_OPT=max unless the user chose a level."""
+"""hydro's numba set-up: NUMBA_OPT=max unless the user chose a level, so that kernels compiled in this process are
+optimised as the cached ones are (why: the comment in hydro/__init__.py)."""
 
 from __future__ import annotations
 

@@ -89,6 +89,15 @@ class Run:
     def ended(self) -> bool:
         return Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie
 
+    def lasts(self, seconds: float) -> bool:
+        """Wait ``seconds`` unless the run ends first; whether it was still running then."""
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            if self.ended():
+                return False
+            time.sleep(0.0005)
+        return True
+
     def wait_for_lock(self) -> bool:
         """Until the run holds the state lock (its pid in .hydro.lock); False if it ended first."""
         deadline = time.monotonic() + DEADLINE_S
@@ -196,9 +205,7 @@ def test_kills_at_random_moments_leave_the_state_intact_and_the_next_run_identic
             run.fail_if_past(deadline, "before its first write")
             time.sleep(0.001)  # a writing-phase kill: from this run's first write
         start = time.perf_counter()
-        while time.perf_counter() - start < moment and not run.ended():
-            time.sleep(0.0005)
-        if run.ended():  # before its signal: this run was shorter than the span; the next moments fall within it
+        if not run.lasts(moment):  # ended before its signal: the next moments fall within this run's length
             spans[k % 2] = min(spans[k % 2], time.perf_counter() - start)
         os.kill(run.pid, signum)  # not reaped yet: the pid is still the run's, even if it has ended
         code, err = run.wait()

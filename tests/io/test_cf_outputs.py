@@ -11,6 +11,7 @@ The cfchecks part runs where ``cfchecks`` (PyPI ``cfchecker``, a test dependency
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,7 @@ CYCLE = DEMO_CYCLE_2H
 SCHEMES = ("rehearsal/f1.nc", "rehearsal/f2.nc", "plan/scheme_rules.nc")
 
 
+@functools.cache  # find_library runs ldconfig; one look for the 11 parametrised tests
 def _cfchecks() -> str | None:
     if ctypes.util.find_library("udunits2") is None:  # cfchecks (cfunits) loads UDUNITS-2 at start and fails without it
         return None
